@@ -1,0 +1,19 @@
+//! barkeep's schema, one file per change, named by date. A migration is never edited
+//! after it has landed; a later one changes what an earlier one made.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_accounts;
+mod m20261122_000002_outbox;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_accounts::Migration),
+            Box::new(m20261122_000002_outbox::Migration),
+        ]
+    }
+}

@@ -1,0 +1,440 @@
+//! Member accounts: signup and email confirmation, login with throttling, sessions,
+//! API tokens, password reset and change, email change. Handlers in `http::auth` and
+//! `http::account` are thin wrappers around these functions.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::TransactionTrait;
+
+use crate::db::accounts as q;
+use crate::db::entities::{api_token, member, session};
+use crate::domain::{Email, Password};
+use crate::error::AppError;
+use crate::mail::{ChangeEmail, ConfirmEmail, EmailChanged, PasswordChanged, Recipient, ResetPassword};
+use crate::state::AppState;
+
+pub mod secrets;
+
+pub const SESSION_COOKIE: &str = "barkeep_session";
+pub const SESSION_DAYS: i64 = 30;
+pub const CONFIRM_HOURS: i64 = 48;
+pub const CHANGE_EMAIL_HOURS: i64 = 24;
+pub const RESET_MINUTES: i64 = 60;
+/// Login throttling: failures counted over this window...
+pub const THROTTLE_WINDOW_MINUTES: i64 = 15;
+/// ...at most this many for one account (since its last successful login)...
+pub const MAX_ACCOUNT_FAILURES: usize = 5;
+/// ...and this many from one IP address.
+pub const MAX_IP_FAILURES: usize = 20;
+/// Reset emails one account can be sent per hour; more would make barkeep a mail bomb.
+const MAX_RESETS_PER_HOUR: u64 = 3;
+/// A session's last-seen time is written at most this often.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+const PURPOSE_CONFIRM: &str = "confirm_email";
+const PURPOSE_CHANGE: &str = "change_email";
+const PURPOSE_RESET: &str = "reset_password";
+
+/// Who is making a request, and through which session (none for an API token).
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub member: member::Model,
+    pub session_id: Option<i64>,
+}
+
+/// What a request presented to prove who it is.
+#[derive(Debug, Default, Clone)]
+pub struct Credentials {
+    pub cookie: Option<String>,
+    pub bearer: Option<String>,
+}
+
+pub struct LoggedIn {
+    pub token: String,
+    pub member: member::Model,
+}
+
+pub struct NewApiToken {
+    pub token: String,
+    pub row: api_token::Model,
+}
+
+fn invalid_link() -> AppError {
+    AppError::bad_request("invalid_token", "this link is invalid, was already used or has expired")
+}
+
+fn link(state: &AppState, path: &str, token: &str) -> String {
+    format!("{}{path}?token={token}", state.config.base_url)
+}
+
+pub async fn signup(state: &AppState, email: Email, password: Password) -> Result<member::Model, AppError> {
+    if q::member_by_email(&state.db, email.as_str()).await?.is_some() {
+        return Err(AppError::Conflict("an account with this email address already exists".into()));
+    }
+    let hash = secrets::hash_password(password.expose().to_string()).await?;
+    let now = Utc::now();
+    let token = secrets::new_token();
+
+    let txn = state.db.begin().await?;
+    let member = q::insert_member(&txn, email.as_str(), hash, now).await.map_err(|e| {
+        match AppError::from(e) {
+            AppError::Conflict(_) => AppError::Conflict("an account with this email address already exists".into()),
+            other => other,
+        }
+    })?;
+    let row = q::insert_email_token(
+        &txn,
+        member.id,
+        PURPOSE_CONFIRM,
+        secrets::hash_token(&token),
+        None,
+        now,
+        now + Duration::hours(CONFIRM_HOURS),
+    )
+    .await?;
+    state
+        .mailer
+        .enqueue(
+            &txn,
+            Recipient { address: &member.email, member_id: Some(member.id) },
+            &format!("email-token-{}", row.id),
+            &ConfirmEmail {
+                confirm_url: link(state, "/confirm-email", &token),
+                valid_hours: CONFIRM_HOURS as u32,
+            },
+        )
+        .await?;
+    txn.commit().await?;
+    state.mailer.wake();
+    tracing::info!(member_id = member.id, "member signed up");
+    Ok(member)
+}
+
+/// Confirms a signup address or completes an email change, by the emailed token.
+pub async fn confirm_email(state: &AppState, token: &str) -> Result<member::Model, AppError> {
+    let now = Utc::now();
+    let txn = state.db.begin().await?;
+    let row = q::take_email_token(&txn, &secrets::hash_token(token.trim()), &[PURPOSE_CONFIRM, PURPOSE_CHANGE], now)
+        .await?
+        .ok_or_else(invalid_link)?;
+    let member = q::member_by_id(&txn, row.member_id).await?.ok_or_else(invalid_link)?;
+    match (row.purpose.as_str(), row.new_email) {
+        (PURPOSE_CHANGE, Some(new_email)) => {
+            if q::member_by_email(&txn, &new_email).await?.is_some() {
+                return Err(AppError::Conflict("another account now uses that email address".into()));
+            }
+            q::set_email(&txn, member.id, &new_email, now).await?;
+            state
+                .mailer
+                .enqueue(
+                    &txn,
+                    Recipient { address: &member.email, member_id: Some(member.id) },
+                    &format!("email-changed-{}", row.id),
+                    &EmailChanged { new_email: new_email.clone() },
+                )
+                .await?;
+            tracing::info!(member_id = member.id, "member changed email address");
+        }
+        _ => {
+            q::confirm_email(&txn, member.id, now).await?;
+            tracing::info!(member_id = member.id, "member confirmed email address");
+        }
+    }
+    let member = q::member_by_id(&txn, member.id).await?.ok_or(AppError::NotFound)?;
+    txn.commit().await?;
+    state.mailer.wake();
+    Ok(member)
+}
+
+/// Checks the throttle, the password, records the attempt, and opens a session.
+pub async fn login(
+    state: &AppState,
+    raw_email: &str,
+    password: &str,
+    ip: IpAddr,
+    user_agent: Option<&str>,
+) -> Result<LoggedIn, AppError> {
+    let now = Utc::now();
+    let since = now - Duration::minutes(THROTTLE_WINDOW_MINUTES);
+    let window = Duration::minutes(THROTTLE_WINDOW_MINUTES);
+    let ip_text = ip.to_string();
+    let email = raw_email.trim().to_lowercase();
+    let db = &state.db;
+
+    let ip_failures = q::ip_failures_since(db, &ip_text, since).await?;
+    let member = q::member_by_email(db, &email).await?;
+    let member_id = member.as_ref().map(|m| m.id);
+
+    let mut retry_at: Option<DateTime<Utc>> = None;
+    if ip_failures.len() >= MAX_IP_FAILURES {
+        retry_at = Some(ip_failures[ip_failures.len() - MAX_IP_FAILURES] + window);
+    }
+    if let Some(id) = member_id {
+        let failures: Vec<DateTime<Utc>> = q::member_attempts_since(db, id, since)
+            .await?
+            .into_iter()
+            .take_while(|(_, outcome)| outcome != "success")
+            .filter(|(_, outcome)| outcome == "bad_password")
+            .map(|(at, _)| at)
+            .collect();
+        if failures.len() >= MAX_ACCOUNT_FAILURES {
+            let at = failures[MAX_ACCOUNT_FAILURES - 1] + window;
+            retry_at = Some(retry_at.map_or(at, |r| r.max(at)));
+        }
+    }
+    if let Some(at) = retry_at {
+        q::record_login_attempt(db, member_id, &email, &ip_text, user_agent, "throttled", now).await?;
+        tracing::warn!(member_id, "login throttled");
+        let secs = (at - now).num_seconds().max(1) as u64;
+        return Err(AppError::TooManyRequests { retry_after_secs: secs });
+    }
+
+    let ok = secrets::verify_password(password.to_string(), member.as_ref().map(|m| m.password_hash.clone())).await?;
+    let outcome = match (&member, ok) {
+        (Some(_), true) => "success",
+        (Some(_), false) => "bad_password",
+        (None, _) => "unknown_email",
+    };
+    q::record_login_attempt(db, member_id, &email, &ip_text, user_agent, outcome, now).await?;
+    let Some(member) = member.filter(|_| ok) else {
+        tracing::info!(member_id, outcome, "login failed");
+        return Err(AppError::BadCredentials);
+    };
+
+    let token = secrets::new_token();
+    q::insert_session(
+        db,
+        member.id,
+        secrets::hash_token(&token),
+        ip_text,
+        user_agent.map(|u| u.chars().take(512).collect()),
+        now,
+        now + Duration::days(SESSION_DAYS),
+    )
+    .await?;
+    tracing::info!(member_id = member.id, "member logged in");
+    Ok(LoggedIn { token, member })
+}
+
+/// Resolves a session cookie or bearer token (an API token or a session token).
+pub async fn authenticate(state: &AppState, creds: &Credentials) -> Result<Auth, AppError> {
+    let now = Utc::now();
+    let db = &state.db;
+    if let Some(bearer) = creds.bearer.as_deref() {
+        let hash = secrets::hash_token(bearer);
+        if let Some(token) = q::api_token_by_hash(db, &hash).await? {
+            if token.last_used_at.is_none_or(|t| (now - t).num_seconds() >= TOUCH_EVERY_SECS) {
+                q::touch_api_token(db, token.id, now).await?;
+            }
+            let member = q::member_by_id(db, token.member_id).await?.ok_or(AppError::Unauthorized)?;
+            return Ok(Auth { member, session_id: None });
+        }
+        return session_auth(state, &hash, now).await;
+    }
+    if let Some(cookie) = creds.cookie.as_deref() {
+        return session_auth(state, &secrets::hash_token(cookie), now).await;
+    }
+    Err(AppError::Unauthorized)
+}
+
+async fn session_auth(state: &AppState, hash: &str, now: DateTime<Utc>) -> Result<Auth, AppError> {
+    let session = q::live_session(&state.db, hash, now).await?.ok_or(AppError::Unauthorized)?;
+    if (now - session.last_seen_at).num_seconds() >= TOUCH_EVERY_SECS {
+        q::touch_session(&state.db, session.id, now).await?;
+    }
+    let member = q::member_by_id(&state.db, session.member_id).await?.ok_or(AppError::Unauthorized)?;
+    Ok(Auth { member, session_id: Some(session.id) })
+}
+
+pub async fn logout(state: &AppState, auth: &Auth) -> Result<(), AppError> {
+    if let Some(id) = auth.session_id {
+        q::delete_session(&state.db, auth.member.id, id).await?;
+    }
+    Ok(())
+}
+
+pub async fn sessions(state: &AppState, auth: &Auth) -> Result<Vec<session::Model>, AppError> {
+    Ok(q::sessions_of(&state.db, auth.member.id, Utc::now()).await?)
+}
+
+/// Ends one of the member's own sessions; another member's id is simply not found.
+pub async fn end_session(state: &AppState, auth: &Auth, id: i64) -> Result<(), AppError> {
+    if q::delete_session(&state.db, auth.member.id, id).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
+pub async fn create_api_token(state: &AppState, auth: &Auth, name: &str) -> Result<NewApiToken, AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::invalid("name", "give the token a name of 1 to 100 characters"));
+    }
+    // The prefix lets secret scanners and people recognise a leaked barkeep token.
+    let token = format!("bk_{}", secrets::new_token());
+    let row = q::insert_api_token(&state.db, auth.member.id, name.to_string(), secrets::hash_token(&token), Utc::now()).await?;
+    Ok(NewApiToken { token, row })
+}
+
+pub async fn api_tokens(state: &AppState, auth: &Auth) -> Result<Vec<api_token::Model>, AppError> {
+    Ok(q::api_tokens_of(&state.db, auth.member.id).await?)
+}
+
+pub async fn delete_api_token(state: &AppState, auth: &Auth, id: i64) -> Result<(), AppError> {
+    if q::delete_api_token(&state.db, auth.member.id, id).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
+/// Emails a reset link if the address belongs to a member. Run detached from the
+/// request, so the answer is the same, and as fast, whether or not it does.
+pub async fn send_password_reset(state: AppState, email: Email) {
+    if let Err(err) = try_send_password_reset(&state, &email).await {
+        tracing::error!(error = format!("{err:#}"), "could not queue a password reset email");
+    }
+}
+
+async fn try_send_password_reset(state: &AppState, email: &Email) -> anyhow::Result<()> {
+    let Some(member) = q::member_by_email(&state.db, email.as_str()).await? else {
+        return Ok(());
+    };
+    let now = Utc::now();
+    if q::count_tokens_since(&state.db, member.id, PURPOSE_RESET, now - Duration::hours(1)).await? >= MAX_RESETS_PER_HOUR {
+        tracing::warn!(member_id = member.id, "password reset requested too often; not sending another");
+        return Ok(());
+    }
+    let token = secrets::new_token();
+    let txn = state.db.begin().await?;
+    let row = q::insert_email_token(
+        &txn,
+        member.id,
+        PURPOSE_RESET,
+        secrets::hash_token(&token),
+        None,
+        now,
+        now + Duration::minutes(RESET_MINUTES),
+    )
+    .await?;
+    state
+        .mailer
+        .enqueue(
+            &txn,
+            Recipient { address: &member.email, member_id: Some(member.id) },
+            &format!("email-token-{}", row.id),
+            &ResetPassword {
+                reset_url: link(state, "/reset-password", &token),
+                valid_minutes: RESET_MINUTES as u32,
+            },
+        )
+        .await?;
+    txn.commit().await?;
+    state.mailer.wake();
+    tracing::info!(member_id = member.id, "password reset link queued");
+    Ok(())
+}
+
+/// Sets a new password by an emailed reset token and ends every session.
+pub async fn reset_password(state: &AppState, token: &str, new_password: &str) -> Result<(), AppError> {
+    let now = Utc::now();
+    // Look the token up first so a bad link is reported before a weak password is.
+    let txn = state.db.begin().await?;
+    let row = q::take_email_token(&txn, &secrets::hash_token(token.trim()), &[PURPOSE_RESET], now)
+        .await?
+        .ok_or_else(invalid_link)?;
+    let member = q::member_by_id(&txn, row.member_id).await?.ok_or_else(invalid_link)?;
+    let password = Password::parse(new_password, "password", Some(&member.email))?;
+    let hash = secrets::hash_password(password.expose().to_string()).await?;
+    q::set_password_hash(&txn, member.id, hash, now).await?;
+    q::void_tokens(&txn, member.id, PURPOSE_RESET, now).await?;
+    // Whoever reads the mailbox owns the address: that confirms it too.
+    q::confirm_email(&txn, member.id, now).await?;
+    let ended = q::delete_sessions_except(&txn, member.id, None).await?;
+    state
+        .mailer
+        .enqueue(
+            &txn,
+            Recipient { address: &member.email, member_id: Some(member.id) },
+            &format!("password-changed-reset-{}", row.id),
+            &PasswordChanged { sessions_ended: true },
+        )
+        .await?;
+    txn.commit().await?;
+    state.mailer.wake();
+    tracing::info!(member_id = member.id, sessions_ended = ended, "password reset");
+    Ok(())
+}
+
+/// Changes the password from the account page; other sessions end, this one stays.
+pub async fn change_password(state: &AppState, auth: &Auth, current: &str, new_password: &str) -> Result<(), AppError> {
+    let ok = secrets::verify_password(current.to_string(), Some(auth.member.password_hash.clone())).await?;
+    if !ok {
+        return Err(AppError::invalid("current_password", "the current password is not right"));
+    }
+    let password = Password::parse(new_password, "new_password", Some(&auth.member.email))?;
+    let hash = secrets::hash_password(password.expose().to_string()).await?;
+    let now = Utc::now();
+    let txn = state.db.begin().await?;
+    q::set_password_hash(&txn, auth.member.id, hash, now).await?;
+    let ended = q::delete_sessions_except(&txn, auth.member.id, auth.session_id).await?;
+    state
+        .mailer
+        .enqueue(
+            &txn,
+            Recipient { address: &auth.member.email, member_id: Some(auth.member.id) },
+            &format!("password-changed-{}-{}", auth.member.id, now.timestamp_micros()),
+            &PasswordChanged { sessions_ended: ended > 0 },
+        )
+        .await?;
+    txn.commit().await?;
+    state.mailer.wake();
+    tracing::info!(member_id = auth.member.id, sessions_ended = ended, "password changed");
+    Ok(())
+}
+
+/// Sends a confirmation link to the new address; the change happens when it is used.
+pub async fn request_email_change(state: &AppState, auth: &Auth, new_email: Email, password: &str) -> Result<(), AppError> {
+    let ok = secrets::verify_password(password.to_string(), Some(auth.member.password_hash.clone())).await?;
+    if !ok {
+        return Err(AppError::invalid("password", "the password is not right"));
+    }
+    if new_email.as_str() == auth.member.email {
+        return Err(AppError::invalid("email", "that is already your email address"));
+    }
+    if q::member_by_email(&state.db, new_email.as_str()).await?.is_some() {
+        return Err(AppError::Conflict("another account uses that email address".into()));
+    }
+    let now = Utc::now();
+    let token = secrets::new_token();
+    let txn = state.db.begin().await?;
+    q::void_tokens(&txn, auth.member.id, PURPOSE_CHANGE, now).await?;
+    let row = q::insert_email_token(
+        &txn,
+        auth.member.id,
+        PURPOSE_CHANGE,
+        secrets::hash_token(&token),
+        Some(new_email.as_str().to_string()),
+        now,
+        now + Duration::hours(CHANGE_EMAIL_HOURS),
+    )
+    .await?;
+    state
+        .mailer
+        .enqueue(
+            &txn,
+            Recipient { address: new_email.as_str(), member_id: Some(auth.member.id) },
+            &format!("email-token-{}", row.id),
+            &ChangeEmail {
+                confirm_url: link(state, "/confirm-email", &token),
+                new_email: new_email.as_str().to_string(),
+                valid_hours: CHANGE_EMAIL_HOURS as u32,
+            },
+        )
+        .await?;
+    txn.commit().await?;
+    state.mailer.wake();
+    Ok(())
+}

@@ -1,0 +1,362 @@
+//! Queries on members, sessions, API tokens, email tokens and the login log.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::entities::{api_token, email_token, login_attempt, member, session};
+
+// ---- members ----
+
+pub async fn member_by_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<member::Model>, DbErr> {
+    member::Entity::find()
+        .filter(member::Column::Email.eq(email))
+        .one(db)
+        .await
+}
+
+pub async fn member_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<member::Model>, DbErr> {
+    member::Entity::find_by_id(id).one(db).await
+}
+
+pub async fn insert_member(
+    db: &impl ConnectionTrait,
+    email: &str,
+    password_hash: String,
+    now: DateTime<Utc>,
+) -> Result<member::Model, DbErr> {
+    member::ActiveModel {
+        email: Set(email.to_string()),
+        email_confirmed_at: Set(None),
+        password_hash: Set(password_hash),
+        name: Set(None),
+        industry: Set(None),
+        promo_opt_in: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+pub async fn set_password_hash(db: &impl ConnectionTrait, member_id: i64, hash: String, now: DateTime<Utc>) -> Result<(), DbErr> {
+    member::Entity::update_many()
+        .col_expr(member::Column::PasswordHash, Expr::value(hash))
+        .col_expr(member::Column::UpdatedAt, Expr::value(now))
+        .filter(member::Column::Id.eq(member_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn confirm_email(db: &impl ConnectionTrait, member_id: i64, now: DateTime<Utc>) -> Result<(), DbErr> {
+    member::Entity::update_many()
+        .col_expr(member::Column::EmailConfirmedAt, Expr::value(now))
+        .col_expr(member::Column::UpdatedAt, Expr::value(now))
+        .filter(member::Column::Id.eq(member_id))
+        .filter(member::Column::EmailConfirmedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Switches the address and marks it confirmed: the member proved they read it.
+pub async fn set_email(db: &impl ConnectionTrait, member_id: i64, email: &str, now: DateTime<Utc>) -> Result<(), DbErr> {
+    member::Entity::update_many()
+        .col_expr(member::Column::Email, Expr::value(email))
+        .col_expr(member::Column::EmailConfirmedAt, Expr::value(now))
+        .col_expr(member::Column::UpdatedAt, Expr::value(now))
+        .filter(member::Column::Id.eq(member_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn update_profile(
+    db: &impl ConnectionTrait,
+    member: member::Model,
+    name: Option<Option<String>>,
+    industry: Option<Option<String>>,
+    now: DateTime<Utc>,
+) -> Result<member::Model, DbErr> {
+    let mut active: member::ActiveModel = member.into();
+    if let Some(name) = name {
+        active.name = Set(name);
+    }
+    if let Some(industry) = industry {
+        active.industry = Set(industry);
+    }
+    active.updated_at = Set(now);
+    active.update(db).await
+}
+
+// ---- email tokens ----
+
+pub async fn insert_email_token(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    purpose: &str,
+    token_hash: String,
+    new_email: Option<String>,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<email_token::Model, DbErr> {
+    email_token::ActiveModel {
+        member_id: Set(member_id),
+        purpose: Set(purpose.to_string()),
+        token_hash: Set(token_hash),
+        new_email: Set(new_email),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        used_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+/// Marks a live token used and returns it; `None` if it is unknown, used or expired.
+/// The conditional update makes it single-use even when two requests race.
+pub async fn take_email_token(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+    purposes: &[&str],
+    now: DateTime<Utc>,
+) -> Result<Option<email_token::Model>, DbErr> {
+    let Some(token) = email_token::Entity::find()
+        .filter(email_token::Column::TokenHash.eq(token_hash))
+        .filter(email_token::Column::Purpose.is_in(purposes.iter().copied()))
+        .filter(email_token::Column::UsedAt.is_null())
+        .filter(email_token::Column::ExpiresAt.gt(now))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let taken = email_token::Entity::update_many()
+        .col_expr(email_token::Column::UsedAt, Expr::value(now))
+        .filter(email_token::Column::Id.eq(token.id))
+        .filter(email_token::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok((taken.rows_affected == 1).then_some(token))
+}
+
+pub async fn count_tokens_since(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    purpose: &str,
+    since: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    email_token::Entity::find()
+        .filter(email_token::Column::MemberId.eq(member_id))
+        .filter(email_token::Column::Purpose.eq(purpose))
+        .filter(email_token::Column::CreatedAt.gt(since))
+        .count(db)
+        .await
+}
+
+/// Voids every unused token of a purpose, e.g. other reset links once one was used.
+pub async fn void_tokens(db: &impl ConnectionTrait, member_id: i64, purpose: &str, now: DateTime<Utc>) -> Result<(), DbErr> {
+    email_token::Entity::update_many()
+        .col_expr(email_token::Column::UsedAt, Expr::value(now))
+        .filter(email_token::Column::MemberId.eq(member_id))
+        .filter(email_token::Column::Purpose.eq(purpose))
+        .filter(email_token::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+// ---- sessions ----
+
+pub async fn insert_session(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    token_hash: String,
+    ip: String,
+    user_agent: Option<String>,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<session::Model, DbErr> {
+    session::ActiveModel {
+        member_id: Set(member_id),
+        token_hash: Set(token_hash),
+        ip: Set(Some(ip)),
+        user_agent: Set(user_agent),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        expires_at: Set(expires_at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+pub async fn live_session(db: &impl ConnectionTrait, token_hash: &str, now: DateTime<Utc>) -> Result<Option<session::Model>, DbErr> {
+    session::Entity::find()
+        .filter(session::Column::TokenHash.eq(token_hash))
+        .filter(session::Column::ExpiresAt.gt(now))
+        .one(db)
+        .await
+}
+
+pub async fn touch_session(db: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> Result<(), DbErr> {
+    session::Entity::update_many()
+        .col_expr(session::Column::LastSeenAt, Expr::value(now))
+        .filter(session::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn sessions_of(db: &impl ConnectionTrait, member_id: i64, now: DateTime<Utc>) -> Result<Vec<session::Model>, DbErr> {
+    session::Entity::find()
+        .filter(session::Column::MemberId.eq(member_id))
+        .filter(session::Column::ExpiresAt.gt(now))
+        .order_by_desc(session::Column::LastSeenAt)
+        .all(db)
+        .await
+}
+
+/// Deletes one of the member's sessions; false if it is not theirs or does not exist.
+pub async fn delete_session(db: &impl ConnectionTrait, member_id: i64, id: i64) -> Result<bool, DbErr> {
+    let r = session::Entity::delete_many()
+        .filter(session::Column::Id.eq(id))
+        .filter(session::Column::MemberId.eq(member_id))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
+}
+
+/// Ends every session of the member except `keep`.
+pub async fn delete_sessions_except(db: &impl ConnectionTrait, member_id: i64, keep: Option<i64>) -> Result<u64, DbErr> {
+    let mut q = session::Entity::delete_many().filter(session::Column::MemberId.eq(member_id));
+    if let Some(keep) = keep {
+        q = q.filter(session::Column::Id.ne(keep));
+    }
+    Ok(q.exec(db).await?.rows_affected)
+}
+
+// ---- API tokens ----
+
+pub async fn insert_api_token(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    name: String,
+    token_hash: String,
+    now: DateTime<Utc>,
+) -> Result<api_token::Model, DbErr> {
+    api_token::ActiveModel {
+        member_id: Set(member_id),
+        name: Set(name),
+        token_hash: Set(token_hash),
+        created_at: Set(now),
+        last_used_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+pub async fn api_token_by_hash(db: &impl ConnectionTrait, token_hash: &str) -> Result<Option<api_token::Model>, DbErr> {
+    api_token::Entity::find()
+        .filter(api_token::Column::TokenHash.eq(token_hash))
+        .one(db)
+        .await
+}
+
+pub async fn touch_api_token(db: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> Result<(), DbErr> {
+    api_token::Entity::update_many()
+        .col_expr(api_token::Column::LastUsedAt, Expr::value(now))
+        .filter(api_token::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn api_tokens_of(db: &impl ConnectionTrait, member_id: i64) -> Result<Vec<api_token::Model>, DbErr> {
+    api_token::Entity::find()
+        .filter(api_token::Column::MemberId.eq(member_id))
+        .order_by_asc(api_token::Column::Id)
+        .all(db)
+        .await
+}
+
+pub async fn delete_api_token(db: &impl ConnectionTrait, member_id: i64, id: i64) -> Result<bool, DbErr> {
+    let r = api_token::Entity::delete_many()
+        .filter(api_token::Column::Id.eq(id))
+        .filter(api_token::Column::MemberId.eq(member_id))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
+}
+
+// ---- login attempts ----
+
+pub async fn record_login_attempt(
+    db: &impl ConnectionTrait,
+    member_id: Option<i64>,
+    email: &str,
+    ip: &str,
+    user_agent: Option<&str>,
+    outcome: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    login_attempt::ActiveModel {
+        member_id: Set(member_id),
+        email: Set(email.chars().take(254).collect()),
+        ip: Set(ip.to_string()),
+        user_agent: Set(user_agent.map(|u| u.chars().take(512).collect())),
+        outcome: Set(outcome.to_string()),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Times of failed attempts from one IP since `since`, oldest first.
+pub async fn ip_failures_since(db: &impl ConnectionTrait, ip: &str, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>, DbErr> {
+    login_attempt::Entity::find()
+        .select_only()
+        .column(login_attempt::Column::CreatedAt)
+        .filter(login_attempt::Column::Ip.eq(ip))
+        .filter(login_attempt::Column::Outcome.is_in(["bad_password", "unknown_email"]))
+        .filter(login_attempt::Column::CreatedAt.gt(since))
+        .order_by_asc(login_attempt::Column::CreatedAt)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// The member's attempts since `since`, newest first: (time, outcome).
+pub async fn member_attempts_since(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    since: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, String)>, DbErr> {
+    login_attempt::Entity::find()
+        .select_only()
+        .column(login_attempt::Column::CreatedAt)
+        .column(login_attempt::Column::Outcome)
+        .filter(login_attempt::Column::MemberId.eq(member_id))
+        .filter(login_attempt::Column::CreatedAt.gt(since))
+        .order_by_desc(login_attempt::Column::CreatedAt)
+        .limit(100)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+pub async fn set_promo_opt_in(db: &impl ConnectionTrait, member: member::Model, opt_in: bool) -> Result<member::Model, DbErr> {
+    let mut active: member::ActiveModel = member.into();
+    active.promo_opt_in = Set(opt_in);
+    active.updated_at = Set(Utc::now());
+    active.update(db).await
+}

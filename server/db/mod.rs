@@ -1,0 +1,88 @@
+//! The database: connecting to SQLite or PostgreSQL, applying migrations, the entities
+//! and the query functions each subsystem uses.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+use crate::config::{ConfigError, DatabaseConfig, DatabaseKind};
+
+pub mod accounts;
+pub mod entities;
+pub mod outbox;
+
+pub type Db = DatabaseConnection;
+
+/// Opens the pool. A failure names `BARKEEP_DATABASE_URL`, since that is what to fix.
+pub async fn connect(config: &DatabaseConfig) -> Result<Db, ConfigError> {
+    let mut options = ConnectOptions::new(config.url.expose().clone());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5));
+    match config.kind {
+        DatabaseKind::Sqlite => {
+            // One writer at a time is SQLite's rule; WAL lets readers go on meanwhile,
+            // and the busy timeout makes a second writer wait instead of failing.
+            options
+                .max_connections(8)
+                .min_connections(1)
+                .map_sqlx_sqlite_opts(|o| {
+                    o.journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                        .busy_timeout(Duration::from_secs(5))
+                        .foreign_keys(true)
+                        .create_if_missing(true)
+                });
+        }
+        DatabaseKind::Postgres => {
+            options.max_connections(16).min_connections(1);
+        }
+    }
+    Database::connect(options)
+        .await
+        .map_err(|e| ConfigError::new("BARKEEP_DATABASE_URL", format!("cannot connect: {}", redact(&e.to_string()))))
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &Db) -> anyhow::Result<()> {
+    Migrator::up(db, None).await.context("applying migrations")
+}
+
+/// Whether the database answers a trivial query.
+pub async fn ping(db: &Db) -> bool {
+    db.ping().await.is_ok()
+}
+
+/// Connection errors may echo the URL; never let a password through.
+fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for word in message.split(' ') {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        match (word.find("://"), word.rfind('@')) {
+            (Some(s), Some(at)) if at > s => {
+                out.push_str(&word[..s + 3]);
+                out.push_str("…");
+                out.push_str(&word[at..]);
+            }
+            _ => out.push_str(word),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_credentials_in_urls() {
+        assert_eq!(
+            super::redact("failed for postgres://u:secret@host/db now"),
+            "failed for postgres://…@host/db now"
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! Filters that pull what handlers need out of a request. None of them rejects: a bad
+//! body becomes an `AppError` the handler returns, so rejections keep meaning only
+//! "this route did not match".
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use ipnet::IpNet;
+use serde::de::DeserializeOwned;
+use warp::Filter;
+use warp::http::HeaderMap;
+
+use crate::accounts::{Credentials, SESSION_COOKIE};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Member API bodies are small JSON documents.
+pub const API_BODY_LIMIT: usize = 64 * 1024;
+
+pub fn state(state: &AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone + use<> {
+    let state = state.clone();
+    warp::any().map(move || state.clone())
+}
+
+/// The request body, at most `limit` bytes, with or without a Content-Length.
+pub fn body(limit: usize) -> impl Filter<Extract = (Result<Bytes, AppError>,), Error = warp::Rejection> + Clone {
+    warp::header::headers_cloned()
+        .and(warp::body::stream())
+        .then(move |headers: HeaderMap, stream| read_limited(headers, stream, limit))
+}
+
+async fn read_limited<S, B>(headers: HeaderMap, stream: S, limit: usize) -> Result<Bytes, AppError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let declared = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(AppError::PayloadTooLarge);
+    }
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
+    let mut stream = std::pin::pin!(stream);
+    while let Some(chunk) = stream.next().await {
+        let mut chunk = chunk.map_err(|_| AppError::bad_request("body_unreadable", "the request body could not be read"))?;
+        if buf.len() + chunk.remaining() > limit {
+            return Err(AppError::PayloadTooLarge);
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            let n = part.len();
+            buf.put_slice(part);
+            chunk.advance(n);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// A JSON body: 415 unless sent as `application/json`, 413 above the limit, 400 with
+/// the parser's reason when it does not parse into `T`.
+pub fn json<T: DeserializeOwned + Send + 'static>()
+-> impl Filter<Extract = (Result<T, AppError>,), Error = warp::Rejection> + Clone {
+    warp::header::headers_cloned()
+        .and(body(API_BODY_LIMIT))
+        .map(|headers: HeaderMap, body: Result<Bytes, AppError>| {
+            let is_json = headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
+                .unwrap_or(false);
+            if !is_json {
+                return Err(AppError::UnsupportedMediaType("send the body as application/json".into()));
+            }
+            parse_json(&body?)
+        })
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    serde_json::from_slice(bytes).map_err(|e| AppError::bad_request("invalid_json", format!("the body is not valid JSON for this request: {e}")))
+}
+
+/// The session cookie and bearer token, if any.
+pub fn credentials() -> impl Filter<Extract = (Credentials,), Error = Infallible> + Clone {
+    warp::header::headers_cloned().map(|headers: HeaderMap| Credentials {
+        cookie: cookie(&headers, SESSION_COOKIE),
+        bearer: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+            })
+            .filter(|t| !t.is_empty()),
+    })
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Who is on the other end: the client IP (believing `X-Forwarded-For` only from
+/// trusted proxies) and the user agent.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub ip: IpAddr,
+    pub user_agent: Option<String>,
+}
+
+pub fn client(state: &AppState) -> impl Filter<Extract = (Client,), Error = Infallible> + Clone + use<> {
+    let trusted: Arc<Vec<IpNet>> = Arc::new(state.config.trusted_proxies.clone());
+    warp::addr::remote()
+        .and(warp::header::headers_cloned())
+        .map(move |remote: Option<SocketAddr>, headers: HeaderMap| Client {
+            ip: client_ip(remote, &headers, &trusted),
+            user_agent: headers
+                .get("user-agent")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(512).collect()),
+        })
+}
+
+/// Walks `X-Forwarded-For` from the right, skipping trusted proxies; the first address
+/// that is not a trusted proxy is the client.
+pub fn client_ip(remote: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let peer = remote.map(|a| a.ip().to_canonical()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    let hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect::<Vec<_>>();
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else { break };
+        client = ip.to_canonical();
+        if !is_trusted(&client) {
+            break;
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(xff: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", xff.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: SocketAddr = "10.0.0.5:4000".parse().unwrap();
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let h = headers("203.0.113.9, 10.0.0.7");
+        assert_eq!(client_ip(Some(proxy), &h, &trusted).to_string(), "203.0.113.9");
+        assert_eq!(client_ip(Some(proxy), &h, &[]).to_string(), "10.0.0.5");
+        let outsider: SocketAddr = "198.51.100.1:4000".parse().unwrap();
+        assert_eq!(client_ip(Some(outsider), &h, &trusted).to_string(), "198.51.100.1");
+        // A client cannot push its own fake hop past the first untrusted address.
+        let h = headers("1.1.1.1, 203.0.113.9");
+        assert_eq!(client_ip(Some(proxy), &h, &trusted).to_string(), "203.0.113.9");
+        let h = headers("garbage");
+        assert_eq!(client_ip(Some(proxy), &h, &trusted).to_string(), "10.0.0.5");
+    }
+
+    #[test]
+    fn reads_the_session_cookie_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert("cookie", "a=1; barkeep_session=tok; b=2".parse().unwrap());
+        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("tok"));
+    }
+}

@@ -1,0 +1,183 @@
+//! The HTTP surface, one file per audience: visitors (script, events), members (auth,
+//! account, API), pages, operations (health). This module puts them together and wraps
+//! every request in a request id, a tracing span, metrics and security headers.
+
+use std::time::Instant;
+
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use crate::error::{self, AppError};
+use crate::metrics::{HttpLabels, Metrics};
+use crate::state::AppState;
+
+pub mod account;
+pub mod auth;
+pub mod extract;
+pub mod health;
+pub mod pages;
+
+/// Marks a response made because no route matched, so metrics do not grow a label per
+/// unknown path.
+#[derive(Clone, Copy)]
+pub(crate) struct Unmatched;
+
+/// The whole application as one filter.
+pub fn app(state: &AppState) -> BoxedFilter<(Response,)> {
+    let routes = health::routes(state)
+        .or(auth::routes(state))
+        .unify()
+        .or(account::routes(state))
+        .unify()
+        .or(pages::routes(state))
+        .unify()
+        .boxed();
+    let metrics = state.metrics.clone();
+    warp::header::headers_cloned()
+        .and(warp::method())
+        .and(warp::path::full())
+        .map(|headers: HeaderMap, method: Method, path: warp::path::FullPath| {
+            let id = headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+                .map(str::to_string)
+                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+            tracing::Span::current().record("request_id", id.as_str());
+            RequestContext {
+                id,
+                start: Instant::now(),
+                method,
+                path: path.as_str().to_string(),
+            }
+        })
+        .and(routes.recover(recover).unify())
+        .map(move |ctx: RequestContext, res: Response| finish(&metrics, ctx, res))
+        .with(warp::trace(|info| {
+            tracing::info_span!(
+                "request",
+                method = %info.method(),
+                path = %info.path(),
+                request_id = tracing::field::Empty,
+            )
+        }))
+        .map(Reply::into_response)
+        .boxed()
+}
+
+async fn recover(rejection: warp::Rejection) -> Result<Response, std::convert::Infallible> {
+    let unmatched = rejection.is_not_found();
+    let mut res = error::recover(rejection).await?;
+    if unmatched {
+        res.extensions_mut().insert(Unmatched);
+    }
+    Ok(res)
+}
+
+struct RequestContext {
+    id: String,
+    start: Instant,
+    method: Method,
+    path: String,
+}
+
+fn finish(metrics: &Metrics, ctx: RequestContext, mut res: Response) -> Response {
+    let status = res.status();
+    let route = if res.extensions().get::<Unmatched>().is_some() {
+        "unmatched".to_string()
+    } else {
+        route_template(&ctx.path)
+    };
+    let elapsed = ctx.start.elapsed();
+    let visitor = is_visitor_route(&route);
+
+    let headers = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&ctx.id) {
+        headers.insert("x-request-id", v);
+    }
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    if !visitor {
+        headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+        headers
+            .entry("content-security-policy")
+            .or_insert(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+        headers
+            .entry("cache-control")
+            .or_insert(HeaderValue::from_static("no-store"));
+    }
+
+    if visitor {
+        tracing::debug!(status = status.as_u16(), route, elapsed_ms = elapsed.as_secs_f64() * 1e3, "answered");
+    } else if status.is_server_error() {
+        tracing::error!(status = status.as_u16(), route, elapsed_ms = elapsed.as_secs_f64() * 1e3, "answered");
+    } else {
+        tracing::info!(status = status.as_u16(), route, elapsed_ms = elapsed.as_secs_f64() * 1e3, "answered");
+    }
+    metrics.observe_request(
+        HttpLabels {
+            method: ctx.method.as_str().to_string(),
+            route,
+            status: status.as_u16(),
+        },
+        elapsed.as_secs_f64(),
+    );
+    res
+}
+
+fn is_visitor_route(route: &str) -> bool {
+    route.starts_with("/s/") || route == "/e" || route == "/l"
+}
+
+/// `/api/v1/sessions/42` → `/api/v1/sessions/{id}`; `/s/abc.js` → `/s/{key}.js`.
+fn route_template(path: &str) -> String {
+    if path.starts_with("/s/") {
+        return "/s/{key}.js".into();
+    }
+    let mut out = String::with_capacity(path.len());
+    for segment in path.split('/').skip(1) {
+        out.push('/');
+        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str("{id}");
+        } else {
+            out.push_str(segment);
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// JSON with a status code: the usual successful answer of the member API.
+pub fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
+    warp::reply::with_status(warp::reply::json(value), status).into_response()
+}
+
+pub fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Runs a handler and turns its result, good or bad, into a response.
+pub async fn handle<F, T>(f: F) -> Response
+where
+    F: std::future::Future<Output = Result<T, AppError>>,
+    T: Reply,
+{
+    error::respond(f.await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_template;
+
+    #[test]
+    fn route_labels_hide_ids_and_keys() {
+        assert_eq!(route_template("/api/v1/sessions/42"), "/api/v1/sessions/{id}");
+        assert_eq!(route_template("/s/AbC_12.js"), "/s/{key}.js");
+        assert_eq!(route_template("/"), "/");
+        assert_eq!(route_template("/healthz"), "/healthz");
+    }
+}

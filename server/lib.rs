@@ -1,0 +1,15 @@
+//! barkeep: website engagement bars with a small script, exact private counts and
+//! member stats. `startup` builds and runs the application; `http` holds every route,
+//! grouped by audience; each subsystem has its own module.
+
+pub mod accounts;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod mail;
+pub mod metrics;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

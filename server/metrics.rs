@@ -1,0 +1,112 @@
+//! Prometheus metrics: one registry for the process, served as text at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MailFailureLabels {
+    kind: String,
+    gave_up: bool,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    http_latency: HistogramFamily<HttpLabels>,
+    mail_sent: Family<KindLabels, Counter>,
+    mail_failures: Family<MailFailureLabels, Counter>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.1 ms to about 6.5 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 17))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("barkeep");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_latency: HistogramFamily<HttpLabels> =
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let mail_sent = Family::<KindLabels, Counter>::default();
+        let mail_failures = Family::<MailFailureLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by method, route and status",
+            http_latency.clone(),
+        );
+        registry.register("mail_sent", "Emails handed to the transport", mail_sent.clone());
+        registry.register(
+            "mail_send_failures",
+            "Failed send attempts; gave_up=true when the email will not be retried",
+            mail_failures.clone(),
+        );
+        Metrics {
+            registry,
+            http_requests,
+            http_latency,
+            mail_sent,
+            mail_failures,
+        }
+    }
+
+    /// Registers a metric owned by a subsystem (the ingest pipeline, for example).
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
+    pub fn observe_request(&self, labels: HttpLabels, seconds: f64) {
+        self.http_latency.get_or_create(&labels).observe(seconds);
+        self.http_requests.get_or_create(&labels).inc();
+    }
+
+    pub fn mail_sent(&self, kind: &str) {
+        self.mail_sent
+            .get_or_create(&KindLabels { kind: kind.into() })
+            .inc();
+    }
+
+    pub fn mail_failed(&self, kind: &str, gave_up: bool) {
+        self.mail_failures
+            .get_or_create(&MailFailureLabels {
+                kind: kind.into(),
+                gave_up,
+            })
+            .inc();
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,156 @@
+//! Building the application (database, migrations, subsystems, HTTP), running it, and
+//! shutting it down in order: stop accepting, finish in-flight requests, run the
+//! shutdown hooks subsystems registered, stop background tasks.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigError};
+use crate::mail::{MailWorker, Mailer, Templates, Transport, WorkerSettings};
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::{db, http};
+
+/// In-flight requests get this long to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Background tasks get this long to stop once hooks have run.
+const TASK_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Hook = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    /// Run after the HTTP server has drained, in order; buffers flush here.
+    hooks: Vec<(&'static str, Hook)>,
+    tasks: Vec<JoinHandle<()>>,
+    stop: CancellationToken,
+}
+
+impl Application {
+    /// Connects, migrates, starts background tasks and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, WorkerSettings::default()).await
+    }
+
+    pub async fn build_with(config: Config, mail_settings: WorkerSettings) -> anyhow::Result<Self> {
+        // reqwest, lettre and sqlx share rustls; pick its crypto once per process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+
+        let db = db::connect(&config.database).await?;
+        db::migrate(&db).await?;
+
+        let metrics = Metrics::new();
+        let templates = Arc::new(Templates::load(&config.base_url)?);
+        let mailer = Mailer::new(templates);
+        let transport = Transport::from_config(&config)?;
+
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| ConfigError::new("BARKEEP_LISTEN", format!("cannot listen on {}: {e}", config.listen)))?;
+
+        let state = AppState {
+            config: Arc::new(config),
+            db,
+            mailer,
+            metrics: Arc::new(metrics),
+        };
+
+        let stop = CancellationToken::new();
+        let worker = MailWorker::new(
+            state.db.clone(),
+            transport,
+            state.config.mail_from.clone(),
+            &state.mailer,
+            state.metrics.clone(),
+            mail_settings,
+        );
+        let tasks = vec![tokio::spawn(worker.run(stop.clone()))];
+
+        Ok(Application {
+            listener,
+            state,
+            hooks: Vec::new(),
+            tasks,
+            stop,
+        })
+    }
+
+    pub fn address(&self) -> anyhow::Result<SocketAddr> {
+        self.listener.local_addr().context("reading the bound address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then shuts down in order.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application { listener, state, hooks, tasks, stop } = self;
+        let address = listener.local_addr()?;
+        tracing::info!(%address, base_url = %state.config.base_url, "barkeep is listening");
+
+        let draining = CancellationToken::new();
+        let signal = {
+            let draining = draining.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down: no new connections, finishing requests in flight");
+                draining.cancel();
+            }
+        };
+        let server = warp::serve(http::app(&state)).incoming(listener).graceful(signal).run();
+        tokio::select! {
+            _ = server => {}
+            _ = async { draining.cancelled().await; tokio::time::sleep(DRAIN_TIMEOUT).await } => {
+                tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; closing them");
+            }
+        }
+
+        for (name, hook) in hooks {
+            tracing::info!(hook = name, "running shutdown hook");
+            hook.await;
+        }
+        stop.cancel();
+        for task in tasks {
+            if tokio::time::timeout(TASK_STOP_TIMEOUT, task).await.is_err() {
+                tracing::warn!("a background task did not stop in time");
+            }
+        }
+        state.db.clone().close().await.ok();
+        tracing::info!("barkeep stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+}

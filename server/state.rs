@@ -1,0 +1,16 @@
+//! What every handler can reach: configuration, the database, the mailer and metrics.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::mail::Mailer;
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub mailer: Mailer,
+    pub metrics: Arc<Metrics>,
+}

@@ -1,0 +1,262 @@
+// Harness for the runtime's browser tests: Debian's Chromium driven by playwright-core, and a
+// plain Node HTTP server that plays the member's site (any Host header) and, in standalone mode,
+// the barkeep server too (script with a test config spliced in, /e and /l answered with 204).
+//
+// Modes, chosen by the environment:
+//   standalone (default)  the script is widget/dist/bar.min.js with the config a test supplies;
+//   external              BARKEEP_SCRIPT_URL=<url of a real /s/SITEKEY.js>: pages load that
+//                         script, whose bars the caller configured (BARKEEP_SITE_HOST names the
+//                         site's hostname, default shop.example).
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const WIDGET = path.join(ROOT, 'widget');
+export const ARTIFACTS = path.join(ROOT, 'tests/browser/artifacts');
+
+// playwright-core is a devDependency of widget/, not of the repository root.
+const require = createRequire(path.join(WIDGET, 'package.json'));
+export const { chromium, devices } = require('playwright-core');
+
+export const EXTERNAL = process.env.BARKEEP_SCRIPT_URL || '';
+export const SITE_HOST = process.env.BARKEEP_SITE_HOST || 'shop.example';
+
+// The fixed launch flags agreed for CI; the resolver rule sends every hostname to 127.0.0.1.
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  '--host-resolver-rules=MAP * 127.0.0.1',
+];
+
+/** The minified runtime, built with `npm run build` when it is missing. */
+export function runtimeSource() {
+  const file = path.join(WIDGET, 'dist/bar.min.js');
+  if (!fs.existsSync(file)) execFileSync('npm', ['run', 'build'], { cwd: WIDGET, stdio: 'ignore' });
+  return fs.readFileSync(file, 'utf8');
+}
+
+/** Minified and gzipped (level 9) sizes of the runtime, in bytes. */
+export function runtimeSize() {
+  const src = Buffer.from(runtimeSource());
+  return { min: src.length, gz: zlib.gzipSync(src, { level: 9 }).length };
+}
+
+/** Escapes text for the test pages' HTML. */
+export const esc = (s) =>
+  String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+
+/** A filler paragraph, so pages have content under a bar and can scroll. */
+export const lorem = (n = 1) =>
+  Array.from({ length: n }, (_, i) => `<p>Paragraph ${i + 1}: the quick brown fox jumps over the lazy dog.</p>`).join('');
+
+/**
+ * Starts the browser and the server. The returned env is shared by the tests of one file;
+ * each test opens its own browser contexts and calls env.finish() (e.g. from afterEach),
+ * which closes them and fails if any page logged a console error or threw.
+ */
+export async function setup({ external = EXTERNAL } = {}) {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: CHROMIUM_ARGS,
+    timeout: 20_000,
+  });
+
+  let config = { b: [] };
+  const pages = new Map(); // path -> page options, for the current test
+  let defaults = {};
+  const received = []; // beacons as the standalone server saw them
+
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url, 'http://x');
+      const body = Buffer.concat(chunks).toString();
+      if (req.method === 'POST' && (url.pathname === '/e' || url.pathname === '/l')) {
+        received.push({ path: url.pathname, body, host: req.headers.host });
+        res.writeHead(204).end();
+      } else if (url.pathname === '/s/test.js') {
+        const json = JSON.stringify({ e: env.barkeepOrigin, ...config });
+        res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'no-store' });
+        res.end(runtimeSource().replace('__BK_CONFIG__', json));
+      } else if (url.pathname === '/favicon.ico') {
+        res.writeHead(204).end();
+      } else if (url.pathname.endsWith('.css')) {
+        const p = pages.get(url.pathname) || {};
+        res.writeHead(200, { 'content-type': 'text/css' }).end(p.css || '');
+      } else {
+        const p = { ...defaults, ...(pages.get(url.pathname) || {}) };
+        const headers = { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' };
+        if (p.csp) headers['content-security-policy'] = p.csp;
+        res.writeHead(200, headers);
+        res.end(
+          '<!doctype html><html lang="en"><head><meta charset="utf-8">' +
+            '<meta name="viewport" content="width=device-width,initial-scale=1">' +
+            `<title>${esc(url.pathname)}</title>${p.head || ''}` +
+            (p.noScript ? '' : `<script async src="${esc(env.scriptUrl)}"></script>`) +
+            `</head><body>${p.body ?? `<h1 id="first">Page ${esc(url.pathname)}</h1>${lorem(8)}`}</body></html>`
+        );
+      }
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const port = server.address().port;
+
+  let contexts = [];
+  let problems = [];
+
+  const env = {
+    browser,
+    port,
+    external: !!external,
+    siteHost: SITE_HOST,
+    /** Where beacons go in standalone mode (the config's "e"). */
+    barkeepOrigin: `http://127.0.0.1:${port}`,
+    scriptUrl: external || `http://127.0.0.1:${port}/s/test.js`,
+    get scriptOrigin() {
+      return new URL(env.scriptUrl).origin;
+    },
+    received,
+
+    /** URL of a test page on the given hostname (default: the site's). */
+    url: (p = '/', host = SITE_HOST) => `http://${host}:${port}${p}`,
+
+    /** Standalone only: the site config the script carries ({h, b}; "e" is filled in). */
+    configure(cfg) {
+      config = withPort({ h: [SITE_HOST], ...cfg }, port);
+    },
+
+    /** Page options for a path: {body, head, css, csp, noScript}. */
+    page(p, opts) {
+      pages.set(p, opts);
+    },
+    /** Options for every page of the current test. */
+    pageDefaults(opts) {
+      defaults = opts;
+    },
+
+    /**
+     * A fresh browser context (fresh storage) with a page opened on `path`.
+     * opts: {path, host, context (Playwright context options), init (init scripts), goto: false}
+     */
+    async open(opts = {}) {
+      const context = await browser.newContext({ ...(opts.context || {}) });
+      contexts.push(context);
+      context.setDefaultTimeout(5_000);
+      // Init scripts: functions, strings, or [function, argument] pairs.
+      for (const s of opts.init || []) await (Array.isArray(s) ? context.addInitScript(...s) : context.addInitScript(s));
+      const beacons = [];
+      // Requests as the browser sends them (also those a page queues while it navigates away).
+      context.on('request', (r) => {
+        if (r.method() !== 'POST') return;
+        const u = new URL(r.url());
+        if (u.pathname !== '/e' && u.pathname !== '/l') return;
+        let data = null;
+        try {
+          data = JSON.parse(r.postData() || 'null');
+        } catch {}
+        beacons.push({ url: r.url(), path: u.pathname, raw: r.postData(), data, headers: r.headers() });
+      });
+      const watch = (page) => {
+        page.on('console', (m) => {
+          if (m.type() === 'error') problems.push(`console error on ${page.url()}: ${m.text()}`);
+        });
+        page.on('pageerror', (e) => problems.push(`pageerror on ${page.url()}: ${e.message}`));
+      };
+      context.on('page', watch);
+      const page = await context.newPage();
+      const t = {
+        context,
+        page,
+        beacons,
+        /** Events of kind v / c / x sent to /e. */
+        events: (k) => beacons.filter((b) => b.path === '/e' && (!k || b.data?.k === k)),
+        leads: () => beacons.filter((b) => b.path === '/l'),
+        /** The bar's region inside the shadow root (Playwright's CSS pierces open shadow roots). */
+        bar: () => page.locator('barkeep-bar .b'),
+        host: () => page.locator('barkeep-bar'),
+        goto: (p = '/', host = opts.host) => page.goto(env.url(p, host)),
+        /** Waits until `n` events of kind k were sent. */
+        waitEvents: async (k, n = 1, timeout = 5_000) => {
+          const end = Date.now() + timeout;
+          while (t.events(k).length < n) {
+            if (Date.now() > end) assert.fail(`expected ${n} "${k}" beacon(s), saw ${t.events(k).length}`);
+            await page.waitForTimeout(25);
+          }
+        },
+        /** Resolves once the runtime has had the chance to act (script executed + `ms`). */
+        settle: async (ms = 300) => {
+          await page.waitForLoadState('load');
+          await page.waitForTimeout(ms);
+        },
+      };
+      if (opts.goto !== false) await t.goto(opts.path || '/', opts.host);
+      return t;
+    },
+
+    /** Closes this test's contexts; fails when any page logged an error or threw. */
+    async finish() {
+      const open = contexts;
+      contexts = [];
+      pages.clear();
+      defaults = {};
+      received.length = 0;
+      await Promise.all(open.map((c) => c.close().catch(() => {})));
+      const p = problems;
+      problems = [];
+      assert.deepEqual(p, [], 'pages must log no console errors and throw nothing');
+    },
+
+    async close() {
+      await browser.close();
+      await new Promise((r) => server.close(r));
+    },
+  };
+  return env;
+}
+
+/** A standalone BAR with sensible defaults; `over` overrides top-level keys. */
+export function makeBar(over = {}, variant = {}) {
+  return {
+    i: 1,
+    g: 'link',
+    p: 'top',
+    o: 1,
+    s: 1,
+    x: 1,
+    t: {},
+    tr: ['i'],
+    f: [7, 30],
+    v: [
+      {
+        d: 101,
+        i: 1,
+        w: 1,
+        m: 'Free shipping this week',
+        l: 'Shop now',
+        u: `http://${SITE_HOST}:PORT/sale`,
+        c: ['#112233', '#ffffff', '#ffcc00', '#000000'],
+        pb: 1,
+        ...variant,
+      },
+    ],
+    ...over,
+  };
+}
+
+/** Fills the PORT placeholder of makeBar's link targets. */
+export function withPort(cfg, port) {
+  return JSON.parse(JSON.stringify(cfg).replaceAll(':PORT', `:${port}`));
+}
