@@ -171,7 +171,7 @@ impl Config {
             None => Vec::new(),
         };
 
-        let log_filter = get("BARKEEP_LOG").unwrap_or_else(|| "info,warp=warn".into());
+        let log_filter = get("BARKEEP_LOG").unwrap_or_else(|| "info,warp::filters::trace=off".into());
         if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
             return Err(ConfigError::new(
                 "BARKEEP_LOG",

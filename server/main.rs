@@ -39,8 +39,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => {
+                let signal = shutdown_signal();
                 let app = Application::build(config).await?;
-                app.run_until(shutdown_signal()).await
+                app.run_until(signal).await
             }
             Command::Migrate => {
                 let _ = rustls::crypto::ring::default_provider().install_default();

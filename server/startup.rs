@@ -40,21 +40,25 @@ impl Application {
         Self::build_with(config, WorkerSettings::default()).await
     }
 
-    pub async fn build_with(config: Config, mail_settings: WorkerSettings) -> anyhow::Result<Self> {
+    pub async fn build_with(mut config: Config, mail_settings: WorkerSettings) -> anyhow::Result<Self> {
         // reqwest, lettre and sqlx share rustls; pick its crypto once per process.
         let _ = rustls::crypto::ring::default_provider().install_default();
 
         let db = db::connect(&config.database).await?;
         db::migrate(&db).await?;
 
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| ConfigError::new("BARKEEP_LISTEN", format!("cannot listen on {}: {e}", config.listen)))?;
+        // With port 0 the system picks the port; the default public URL follows it.
+        if config.listen.port() == 0 && config.base_url == format!("http://{}", config.listen) {
+            config.base_url = format!("http://{}", listener.local_addr()?);
+        }
+
         let metrics = Metrics::new();
         let templates = Arc::new(Templates::load(&config.base_url)?);
         let mailer = Mailer::new(templates);
         let transport = Transport::from_config(&config)?;
-
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| ConfigError::new("BARKEEP_LISTEN", format!("cannot listen on {}: {e}", config.listen)))?;
 
         let state = AppState {
             config: Arc::new(config),
@@ -130,27 +134,33 @@ impl Application {
     }
 }
 
-/// Completes on SIGTERM or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Completes on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is
+/// called, not when the future is first polled, so a signal that arrives during
+/// start-up is not lost. Must be called inside the runtime.
+#[cfg(unix)]
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
             }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM/SIGINT");
                 std::future::pending::<()>().await;
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate => {}
+    }
+}
+
+#[cfg(not(unix))]
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -303,13 +303,14 @@ async fn try_send_password_reset(state: &AppState, email: &Email) -> anyhow::Res
         return Ok(());
     };
     let now = Utc::now();
-    if q::count_tokens_since(&state.db, member.id, PURPOSE_RESET, now - Duration::hours(1)).await? >= MAX_RESETS_PER_HOUR {
+    let slot = q::count_tokens_since(&state.db, member.id, PURPOSE_RESET, now - Duration::hours(1)).await?;
+    if slot >= MAX_RESETS_PER_HOUR {
         tracing::warn!(member_id = member.id, "password reset requested too often; not sending another");
         return Ok(());
     }
     let token = secrets::new_token();
     let txn = state.db.begin().await?;
-    let row = q::insert_email_token(
+    q::insert_email_token(
         &txn,
         member.id,
         PURPOSE_RESET,
@@ -324,7 +325,9 @@ async fn try_send_password_reset(state: &AppState, email: &Email) -> anyhow::Res
         .enqueue(
             &txn,
             Recipient { address: &member.email, member_id: Some(member.id) },
-            &format!("email-token-{}", row.id),
+            // Requests racing for the same slot share one key, so only one of them
+            // gets an email out: the cap holds under concurrency too.
+            &format!("reset-{}-{}-{slot}", member.id, now.format("%Y%m%d%H")),
             &ResetPassword {
                 reset_url: link(state, "/reset-password", &token),
                 valid_minutes: RESET_MINUTES as u32,

@@ -88,6 +88,7 @@ impl Templates {
         }
         let mut tera = tera::Tera::default();
         tera.add_raw_templates(files).context("parsing templates")?;
+        tera.set_escape_fn(escape_html);
         Ok(Templates {
             tera,
             base_url: base_url.to_string(),
@@ -118,6 +119,23 @@ impl Templates {
             html: part("html")?,
         })
     }
+}
+
+/// Escapes what HTML needs escaped and nothing more: tera's default also turns `/` into
+/// `&#x2F;`, which mangles every link in a plain-looking email source.
+fn escape_html(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for c in input.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,0 +1,54 @@
+# barkeep — the two commands a newcomer needs are `make run` and `make test`.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# The PostgreSQL pass of `make test` runs when this names a server (an admin URL).
+BARKEEP_TEST_POSTGRES_URL ?=
+export BARKEEP_TEST_POSTGRES_URL
+
+.PHONY: run test test-deps test-sqlite test-postgres lint bench clean-test-databases
+
+## run: the server with the embedded defaults (SQLite in ./data, email into ./data/mail-out, billing off)
+run:
+	$(CARGO) run --bin barkeep -- serve
+
+## test: the whole suite, on SQLite and (when BARKEEP_TEST_POSTGRES_URL is set) on PostgreSQL
+test: test-deps
+	$(CARGO) build --tests --bins
+	@$(MAKE) --no-print-directory test-sqlite
+	@if [ -n "$$BARKEEP_TEST_POSTGRES_URL" ]; then \
+		$(MAKE) --no-print-directory test-postgres; \
+		echo "make test: backends run: sqlite postgres"; \
+	else \
+		echo "make test: backends run: sqlite (set BARKEEP_TEST_POSTGRES_URL for the PostgreSQL pass)"; \
+	fi
+
+test-sqlite:
+	@echo "== test suite on SQLite =="
+	env -u BARKEEP_TEST_POSTGRES_URL $(CARGO) test --no-fail-fast
+
+test-postgres: clean-test-databases
+	@echo "== test suite on PostgreSQL ($(BARKEEP_TEST_POSTGRES_URL)) =="
+	$(CARGO) test --no-fail-fast
+
+## Databases left by earlier runs (a test that panicked does not drop its own).
+clean-test-databases:
+	@psql "$(BARKEEP_TEST_POSTGRES_URL)" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'barkeep\_test\_%'" 2>/dev/null \
+		| while read -r db; do psql "$(BARKEEP_TEST_POSTGRES_URL)" -qc "DROP DATABASE IF EXISTS \"$$db\" WITH (FORCE)" >/dev/null; done || true
+
+## What the tests need beyond cargo: an SMTP server (aiosmtpd), Chromium, and the widget's npm packages.
+test-deps:
+	@missing=""; \
+	/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing="$$missing python3-aiosmtpd"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@cd widget && if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
+
+## lint: formatting and clippy, warnings are errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings

@@ -1,0 +1,281 @@
+//! The test harness: a real barkeep on a random port with a fresh database per test — a
+//! temporary SQLite file, or a new PostgreSQL database when BARKEEP_TEST_POSTGRES_URL
+//! names a server (an admin URL such as postgres://postgres@127.0.0.1:5432/postgres).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use barkeep::config::Config;
+use barkeep::mail::WorkerSettings;
+use barkeep::startup::Application;
+use reqwest::{Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The PostgreSQL admin URL, when the suite runs against PostgreSQL.
+pub static POSTGRES: LazyLock<Option<String>> =
+    LazyLock::new(|| std::env::var("BARKEEP_TEST_POSTGRES_URL").ok().filter(|v| !v.is_empty()));
+
+pub fn backend() -> &'static str {
+    if POSTGRES.is_some() { "postgres" } else { "sqlite" }
+}
+
+/// A fresh database URL for one test: a file in `dir`, or a new PostgreSQL database.
+pub async fn fresh_database(dir: &Path) -> String {
+    match POSTGRES.as_deref() {
+        None => format!("sqlite://{}?mode=rwc", dir.join("test.db").display()),
+        Some(admin) => {
+            let name = format!("barkeep_test_{}", uuid::Uuid::new_v4().simple());
+            let conn = Database::connect(admin).await.expect("connect to the PostgreSQL admin URL");
+            conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("create a test database");
+            conn.close().await.ok();
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+            format!("{base}/{name}")
+        }
+    }
+}
+
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub address: String,
+    pub client: reqwest::Client,
+    /// A separate connection for looking at, or changing, what the server stored.
+    pub db: DatabaseConnection,
+    pub database_url: String,
+    pub data_dir: TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+pub struct Options {
+    pub vars: Vec<(String, String)>,
+    pub mail: WorkerSettings,
+    /// Share this database (and its URL) instead of making a fresh one.
+    pub database_url: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            vars: Vec::new(),
+            mail: fast_mail(),
+            database_url: None,
+        }
+    }
+}
+
+impl Options {
+    pub fn var(mut self, k: &str, v: &str) -> Self {
+        self.vars.push((k.into(), v.into()));
+        self
+    }
+}
+
+/// Mail retries in milliseconds rather than minutes, so tests see them.
+pub fn fast_mail() -> WorkerSettings {
+    WorkerSettings {
+        poll: Duration::from_millis(50),
+        first_retry: Duration::from_millis(200),
+        max_retry: Duration::from_secs(1),
+        max_attempts: 10,
+        lease: Duration::from_secs(30),
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let database_url = match options.database_url {
+            Some(url) => url,
+            None => fresh_database(data_dir.path()).await,
+        };
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("BARKEEP_LISTEN".into(), "127.0.0.1:0".into()),
+            ("BARKEEP_DATA_DIR".into(), data_dir.path().display().to_string()),
+            ("BARKEEP_DATABASE_URL".into(), database_url.clone()),
+            ("BARKEEP_LOG".into(), std::env::var("TEST_LOG").unwrap_or_else(|_| "warn,warp::filters::trace=off".into())),
+        ]);
+        vars.extend(options.vars);
+        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
+        barkeep::telemetry::init(&config);
+        let app = Application::build_with(config, options.mail).await.expect("build the application");
+        let address = format!("http://{}", app.address().expect("address"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        let db = Database::connect(&database_url).await.expect("test connection");
+        TestApp {
+            address,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            db,
+            database_url,
+            data_dir,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Shuts the server down the way SIGTERM does and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server run");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn mail_dir(&self) -> PathBuf {
+        self.data_dir.path().join("mail-out")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value, cookie: Option<&str>) -> Response {
+        let mut req = self.client.post(self.url(path)).json(body);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn get_as(&self, path: &str, cookie: &str) -> Response {
+        self.client.get(self.url(path)).header("cookie", cookie).send().await.expect("request")
+    }
+
+    pub async fn signup(&self, email: &str) -> Response {
+        self.post_json("/api/v1/signup", &json!({"email": email, "password": PASSWORD}), None).await
+    }
+
+    /// Logs in and returns the `Cookie` header value for the new session.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let res = self
+            .post_json("/api/v1/login", &json!({"email": email, "password": password}), None)
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "login of {email}");
+        session_cookie(&res).expect("a session cookie")
+    }
+
+    /// Signs up, confirms the address through the emailed link, and logs in.
+    pub async fn member(&self, email: &str) -> String {
+        assert_eq!(self.signup(email).await.status(), StatusCode::CREATED);
+        let mail = self.wait_for_email(email, "Confirm your email").await;
+        let link = mail.link("/confirm-email");
+        let res = self.client.get(&link).send().await.expect("confirm link");
+        assert_eq!(res.status(), StatusCode::OK);
+        self.login(email, PASSWORD).await
+    }
+
+    /// Every email written to the mail folder so far.
+    pub fn emails(&self) -> Vec<Email> {
+        read_mail_dir(&self.mail_dir())
+    }
+
+    /// Waits up to 10 s for an email to `to` whose subject contains `subject`.
+    pub async fn wait_for_email(&self, to: &str, subject: &str) -> Email {
+        for _ in 0..200 {
+            if let Some(m) = self.emails().into_iter().find(|m| m.to == to && m.subject.contains(subject)) {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no email to {to} about {subject:?}; have: {:?}", self.emails().iter().map(|m| (&m.to, &m.subject)).collect::<Vec<_>>());
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The `name=value` part of the session cookie the response sets.
+pub fn session_cookie(res: &Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("barkeep_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
+}
+
+/// One parsed email.
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub raw: Vec<u8>,
+}
+
+impl Email {
+    pub fn parse(raw: &[u8]) -> Email {
+        let msg = mail_parser::MessageParser::default().parse(raw).expect("a parseable email");
+        let to = msg
+            .to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .unwrap_or_default()
+            .to_string();
+        Email {
+            to,
+            subject: msg.subject().unwrap_or_default().to_string(),
+            text: msg.body_text(0).map(|t| t.to_string()).unwrap_or_default(),
+            html: msg.body_html(0).map(|t| t.to_string()).unwrap_or_default(),
+            raw: raw.to_vec(),
+        }
+    }
+
+    /// The first link in the text part whose path starts with `path`.
+    pub fn link(&self, path: &str) -> String {
+        self.text
+            .split_whitespace()
+            .find(|w| w.starts_with("http") && w.contains(path))
+            .unwrap_or_else(|| panic!("no {path} link in: {}", self.text))
+            .to_string()
+    }
+
+    pub fn token(&self, path: &str) -> String {
+        let link = self.link(path);
+        link.split("token=").nth(1).expect("a token in the link").to_string()
+    }
+}
+
+pub fn read_mail_dir(dir: &Path) -> Vec<Email> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    files.sort();
+    files.iter().map(|p| Email::parse(&std::fs::read(p).expect("read email"))).collect()
+}
+
+pub async fn body_json(res: Response) -> Value {
+    res.json().await.expect("a JSON body")
+}

@@ -1,0 +1,237 @@
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chrono::Utc;
+use reqwest::StatusCode;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, TransactionTrait};
+
+use barkeep::db::entities::outbox;
+
+use crate::helpers::{Email, Options, TestApp, read_mail_dir};
+
+/// A real SMTP server (Debian's python3-aiosmtpd) storing what it receives in a Maildir.
+struct SmtpServer {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    fn start_on(port: u16) -> SmtpServer {
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = dir.path().join("Maildir");
+        let python = ["/usr/bin/python3", "python3"]
+            .into_iter()
+            .find(|p| {
+                Command::new(p)
+                    .args(["-c", "import aiosmtpd"])
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            })
+            .expect("python3 with aiosmtpd (Debian package python3-aiosmtpd; `make test` installs it)");
+        let child = Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd");
+        let server = SmtpServer { child, port, maildir, _dir: dir };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("aiosmtpd did not start on port {port}");
+    }
+
+    fn messages(&self) -> Vec<Email> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            if let Ok(entries) = std::fs::read_dir(self.maildir.join(sub)) {
+                for e in entries.flatten() {
+                    out.push(Email::parse(&std::fs::read(e.path()).unwrap()));
+                }
+            }
+        }
+        out
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<Email> {
+        for _ in 0..200 {
+            let m = self.messages();
+            if m.len() >= n {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("SMTP server received {} messages, expected {n}", self.messages().len());
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn email_goes_out_through_a_real_smtp_server() {
+    let smtp = SmtpServer::start_on(free_port());
+    let app = TestApp::spawn_with(
+        Options::default()
+            .var("BARKEEP_MAIL_URL", &format!("smtp://127.0.0.1:{}", smtp.port))
+            .var("BARKEEP_MAIL_FROM", "Bars <bars@example.com>"),
+    )
+    .await;
+    assert_eq!(app.signup("smtp@example.com").await.status(), StatusCode::CREATED);
+    let messages = smtp.wait_for(1).await;
+    let m = &messages[0];
+    assert_eq!(m.to, "smtp@example.com");
+    assert_eq!(m.subject, "Confirm your email address for barkeep");
+    assert!(m.text.contains("/confirm-email?token="), "plain-text part: {}", m.text);
+    assert!(m.html.contains("<a href="), "HTML part: {}", m.html);
+    let raw = String::from_utf8_lossy(&m.raw);
+    assert!(raw.contains("multipart/alternative"));
+    assert!(raw.contains("From: Bars <bars@example.com>"));
+    // The link works.
+    let res = app.client.get(m.link("/confirm-email")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // Nothing was written to the mail folder.
+    assert!(app.emails().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_send_is_retried_with_backoff_and_delivered_once() {
+    let port = free_port();
+    let app = TestApp::spawn_with(Options::default().var("BARKEEP_MAIL_URL", &format!("smtp://127.0.0.1:{port}"))).await;
+    app.signup("retry@example.com").await;
+
+    // Nobody listens yet: the attempt fails and is scheduled again, later each time.
+    let mut row = None;
+    for _ in 0..100 {
+        let r = outbox::Entity::find().one(&app.db).await.unwrap().unwrap();
+        if r.attempts >= 2 {
+            row = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let row = row.expect("two failed attempts");
+    assert_eq!(row.status, "pending");
+    assert!(row.last_error.as_deref().unwrap_or("").contains("SMTP"), "{:?}", row.last_error);
+    assert!(row.next_attempt_at > row.created_at);
+
+    let smtp = SmtpServer::start_on(port);
+    smtp.wait_for(1).await;
+    let mut sent = None;
+    for _ in 0..100 {
+        let r = outbox::Entity::find().one(&app.db).await.unwrap().unwrap();
+        if r.status == "sent" {
+            sent = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent = sent.expect("marked sent");
+    assert!(sent.sent_at.is_some());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(smtp.messages().len(), 1, "delivered exactly once");
+}
+
+#[tokio::test]
+async fn an_email_that_keeps_failing_is_given_up_and_kept() {
+    let port = free_port();
+    let mut opts = Options::default().var("BARKEEP_MAIL_URL", &format!("smtp://127.0.0.1:{port}"));
+    opts.mail.max_attempts = 3;
+    opts.mail.first_retry = Duration::from_millis(50);
+    let app = TestApp::spawn_with(opts).await;
+    app.signup("never@example.com").await;
+    let mut status = String::new();
+    for _ in 0..100 {
+        let r = outbox::Entity::find().one(&app.db).await.unwrap().unwrap();
+        status = r.status.clone();
+        if status == "failed" {
+            assert_eq!(r.attempts, 3);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "failed");
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"barkeep_mail_send_failures_total{kind="confirm_email",gave_up="true"} 1"#), "{metrics}");
+}
+
+fn count_eml(dir: &Path) -> usize {
+    read_mail_dir(dir).len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_on_one_database_never_send_an_email_twice() {
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_with(Options { database_url: Some(a.database_url.clone()), ..Default::default() }).await;
+    let now = Utc::now();
+    let txn = a.db.begin().await.unwrap();
+    for i in 0..40 {
+        outbox::ActiveModel {
+            dedupe_key: Set(format!("race-{i}")),
+            member_id: Set(None),
+            kind: Set("race".into()),
+            to_address: Set(format!("r{i}@example.com")),
+            subject: Set(format!("race {i}")),
+            body_text: Set("text".into()),
+            body_html: Set("<html><body>html</body></html>".into()),
+            status: Set("pending".into()),
+            attempts: Set(0),
+            next_attempt_at: Set(now),
+            locked_until: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            sent_at: Set(None),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .unwrap();
+    }
+    txn.commit().await.unwrap();
+    for _ in 0..200 {
+        if count_eml(&a.mail_dir()) + count_eml(&b.mail_dir()) >= 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut to: Vec<String> = read_mail_dir(&a.mail_dir()).into_iter().chain(read_mail_dir(&b.mail_dir())).map(|m| m.to).collect();
+    assert_eq!(to.len(), 40, "every email sent once, none twice");
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), 40);
+    let rows = outbox::Entity::find().all(&a.db).await.unwrap();
+    assert!(rows.iter().all(|r| r.status == "sent" && r.attempts == 1));
+}
+
+#[tokio::test]
+async fn queueing_the_same_email_twice_keeps_one() {
+    let app = TestApp::spawn().await;
+    let templates = barkeep::mail::Templates::load(&app.address).unwrap();
+    let mailer = barkeep::mail::Mailer::new(std::sync::Arc::new(templates));
+    let email = barkeep::mail::EmailChanged { new_email: "x@example.com".into() };
+    for _ in 0..3 {
+        mailer
+            .enqueue(&app.db, barkeep::mail::Recipient { address: "y@example.com", member_id: None }, "same-key", &email)
+            .await
+            .unwrap();
+    }
+    assert_eq!(outbox::Entity::find().all(&app.db).await.unwrap().len(), 1);
+}

@@ -1,0 +1,10 @@
+//! Black-box tests of barkeep over HTTP. Every test starts its own server with a fresh
+//! database; the whole suite runs on SQLite, and on PostgreSQL when
+//! BARKEEP_TEST_POSTGRES_URL is set (see the Makefile).
+
+mod account;
+mod auth;
+mod health;
+mod helpers;
+mod mail;
+mod process;
