@@ -167,11 +167,14 @@ impl Config {
         };
 
         let trusted_proxies = match get("BARKEEP_TRUSTED_PROXIES") {
-            Some(v) => parse_cidrs(&v).map_err(|m| ConfigError::new("BARKEEP_TRUSTED_PROXIES", m))?,
+            Some(v) => {
+                parse_cidrs(&v).map_err(|m| ConfigError::new("BARKEEP_TRUSTED_PROXIES", m))?
+            }
             None => Vec::new(),
         };
 
-        let log_filter = get("BARKEEP_LOG").unwrap_or_else(|| "info,warp::filters::trace=off".into());
+        let log_filter =
+            get("BARKEEP_LOG").unwrap_or_else(|| "info,warp::filters::trace=off".into());
         if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
             return Err(ConfigError::new(
                 "BARKEEP_LOG",
@@ -278,14 +281,19 @@ fn parse_database_url(v: &str) -> Result<DatabaseConfig, String> {
     if v.starts_with("postgres://") || v.starts_with("postgresql://") {
         let host_part = v.split("://").nth(1).unwrap_or_default();
         if host_part.is_empty() {
-            return Err("a postgres:// URL needs a host, such as postgres://user@host/barkeep".into());
+            return Err(
+                "a postgres:// URL needs a host, such as postgres://user@host/barkeep".into(),
+            );
         }
         return Ok(DatabaseConfig {
             url: Secret::new(v.to_string()),
             kind: DatabaseKind::Postgres,
         });
     }
-    Err("must start with sqlite: or postgres:// (the value is not shown: it may hold a password)".into())
+    Err(
+        "must start with sqlite: or postgres:// (the value is not shown: it may hold a password)"
+            .into(),
+    )
 }
 
 fn parse_mail_url(v: &str, data_dir: &Path) -> Result<MailTransportConfig, String> {
@@ -334,7 +342,8 @@ fn load_or_create_secret(path: &Path) -> Result<Secret<Vec<u8>>, String> {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    write_private(path, key.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    write_private(path, key.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(Secret::new(key.into_bytes()))
 }
 

@@ -13,10 +13,7 @@ use warp::{Rejection, Reply};
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{message}")]
-    BadRequest {
-        code: &'static str,
-        message: String,
-    },
+    BadRequest { code: &'static str, message: String },
     #[error("{message}")]
     Invalid {
         field: &'static str,

@@ -32,7 +32,10 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e.into()),
     };
     telemetry::init(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => return fail(&anyhow::Error::new(e).context("starting the async runtime")),
     };

@@ -63,7 +63,11 @@ impl Metrics {
             "Time to answer an HTTP request, by method, route and status",
             http_latency.clone(),
         );
-        registry.register("mail_sent", "Emails handed to the transport", mail_sent.clone());
+        registry.register(
+            "mail_sent",
+            "Emails handed to the transport",
+            mail_sent.clone(),
+        );
         registry.register(
             "mail_send_failures",
             "Failed send attempts; gave_up=true when the email will not be retried",

@@ -40,7 +40,10 @@ impl Application {
         Self::build_with(config, WorkerSettings::default()).await
     }
 
-    pub async fn build_with(mut config: Config, mail_settings: WorkerSettings) -> anyhow::Result<Self> {
+    pub async fn build_with(
+        mut config: Config,
+        mail_settings: WorkerSettings,
+    ) -> anyhow::Result<Self> {
         // reqwest, lettre and sqlx share rustls; pick its crypto once per process.
         let _ = rustls::crypto::ring::default_provider().install_default();
 
@@ -49,7 +52,12 @@ impl Application {
 
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
-            .map_err(|e| ConfigError::new("BARKEEP_LISTEN", format!("cannot listen on {}: {e}", config.listen)))?;
+            .map_err(|e| {
+                ConfigError::new(
+                    "BARKEEP_LISTEN",
+                    format!("cannot listen on {}: {e}", config.listen),
+                )
+            })?;
         // With port 0 the system picks the port; the default public URL follows it.
         if config.listen.port() == 0 && config.base_url == format!("http://{}", config.listen) {
             config.base_url = format!("http://{}", listener.local_addr()?);
@@ -88,7 +96,9 @@ impl Application {
     }
 
     pub fn address(&self) -> anyhow::Result<SocketAddr> {
-        self.listener.local_addr().context("reading the bound address")
+        self.listener
+            .local_addr()
+            .context("reading the bound address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -96,8 +106,17 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then shuts down in order.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, state, hooks, tasks, stop } = self;
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            state,
+            hooks,
+            tasks,
+            stop,
+        } = self;
         let address = listener.local_addr()?;
         tracing::info!(%address, base_url = %state.config.base_url, "barkeep is listening");
 
@@ -110,7 +129,10 @@ impl Application {
                 draining.cancel();
             }
         };
-        let server = warp::serve(http::app(&state)).incoming(listener).graceful(signal).run();
+        let server = warp::serve(http::app(&state))
+            .incoming(listener)
+            .graceful(signal)
+            .run();
         tokio::select! {
             _ = server => {}
             _ = async { draining.cancelled().await; tokio::time::sleep(DRAIN_TIMEOUT).await } => {

@@ -46,7 +46,13 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "idx_sessions_member", Sessions::Table, &[Sessions::MemberId]).await?;
+        index(
+            manager,
+            "idx_sessions_member",
+            Sessions::Table,
+            &[Sessions::MemberId],
+        )
+        .await?;
 
         manager
             .create_table(
@@ -67,7 +73,13 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "idx_api_tokens_member", ApiTokens::Table, &[ApiTokens::MemberId]).await?;
+        index(
+            manager,
+            "idx_api_tokens_member",
+            ApiTokens::Table,
+            &[ApiTokens::MemberId],
+        )
+        .await?;
 
         manager
             .create_table(
@@ -90,7 +102,13 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "idx_email_tokens_member", EmailTokens::Table, &[EmailTokens::MemberId]).await?;
+        index(
+            manager,
+            "idx_email_tokens_member",
+            EmailTokens::Table,
+            &[EmailTokens::MemberId],
+        )
+        .await?;
 
         manager
             .create_table(
@@ -137,7 +155,9 @@ impl MigrationTrait for Migration {
             Sessions::Table.into_iden(),
             Members::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -11,7 +11,9 @@ use crate::db::accounts as q;
 use crate::db::entities::{api_token, member, session};
 use crate::domain::{Email, Password};
 use crate::error::AppError;
-use crate::mail::{ChangeEmail, ConfirmEmail, EmailChanged, PasswordChanged, Recipient, ResetPassword};
+use crate::mail::{
+    ChangeEmail, ConfirmEmail, EmailChanged, PasswordChanged, Recipient, ResetPassword,
+};
 use crate::state::AppState;
 
 pub mod secrets;
@@ -61,28 +63,42 @@ pub struct NewApiToken {
 }
 
 fn invalid_link() -> AppError {
-    AppError::bad_request("invalid_token", "this link is invalid, was already used or has expired")
+    AppError::bad_request(
+        "invalid_token",
+        "this link is invalid, was already used or has expired",
+    )
 }
 
 fn link(state: &AppState, path: &str, token: &str) -> String {
     format!("{}{path}?token={token}", state.config.base_url)
 }
 
-pub async fn signup(state: &AppState, email: Email, password: Password) -> Result<member::Model, AppError> {
-    if q::member_by_email(&state.db, email.as_str()).await?.is_some() {
-        return Err(AppError::Conflict("an account with this email address already exists".into()));
+pub async fn signup(
+    state: &AppState,
+    email: Email,
+    password: Password,
+) -> Result<member::Model, AppError> {
+    if q::member_by_email(&state.db, email.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(AppError::Conflict(
+            "an account with this email address already exists".into(),
+        ));
     }
     let hash = secrets::hash_password(password.expose().to_string()).await?;
     let now = Utc::now();
     let token = secrets::new_token();
 
     let txn = state.db.begin().await?;
-    let member = q::insert_member(&txn, email.as_str(), hash, now).await.map_err(|e| {
-        match AppError::from(e) {
-            AppError::Conflict(_) => AppError::Conflict("an account with this email address already exists".into()),
+    let member = q::insert_member(&txn, email.as_str(), hash, now)
+        .await
+        .map_err(|e| match AppError::from(e) {
+            AppError::Conflict(_) => {
+                AppError::Conflict("an account with this email address already exists".into())
+            }
             other => other,
-        }
-    })?;
+        })?;
     let row = q::insert_email_token(
         &txn,
         member.id,
@@ -97,7 +113,10 @@ pub async fn signup(state: &AppState, email: Email, password: Password) -> Resul
         .mailer
         .enqueue(
             &txn,
-            Recipient { address: &member.email, member_id: Some(member.id) },
+            Recipient {
+                address: &member.email,
+                member_id: Some(member.id),
+            },
             &format!("email-token-{}", row.id),
             &ConfirmEmail {
                 confirm_url: link(state, "/confirm-email", &token),
@@ -115,23 +134,37 @@ pub async fn signup(state: &AppState, email: Email, password: Password) -> Resul
 pub async fn confirm_email(state: &AppState, token: &str) -> Result<member::Model, AppError> {
     let now = Utc::now();
     let txn = state.db.begin().await?;
-    let row = q::take_email_token(&txn, &secrets::hash_token(token.trim()), &[PURPOSE_CONFIRM, PURPOSE_CHANGE], now)
+    let row = q::take_email_token(
+        &txn,
+        &secrets::hash_token(token.trim()),
+        &[PURPOSE_CONFIRM, PURPOSE_CHANGE],
+        now,
+    )
+    .await?
+    .ok_or_else(invalid_link)?;
+    let member = q::member_by_id(&txn, row.member_id)
         .await?
         .ok_or_else(invalid_link)?;
-    let member = q::member_by_id(&txn, row.member_id).await?.ok_or_else(invalid_link)?;
     match (row.purpose.as_str(), row.new_email) {
         (PURPOSE_CHANGE, Some(new_email)) => {
             if q::member_by_email(&txn, &new_email).await?.is_some() {
-                return Err(AppError::Conflict("another account now uses that email address".into()));
+                return Err(AppError::Conflict(
+                    "another account now uses that email address".into(),
+                ));
             }
             q::set_email(&txn, member.id, &new_email, now).await?;
             state
                 .mailer
                 .enqueue(
                     &txn,
-                    Recipient { address: &member.email, member_id: Some(member.id) },
+                    Recipient {
+                        address: &member.email,
+                        member_id: Some(member.id),
+                    },
                     &format!("email-changed-{}", row.id),
-                    &EmailChanged { new_email: new_email.clone() },
+                    &EmailChanged {
+                        new_email: new_email.clone(),
+                    },
                 )
                 .await?;
             tracing::info!(member_id = member.id, "member changed email address");
@@ -141,7 +174,9 @@ pub async fn confirm_email(state: &AppState, token: &str) -> Result<member::Mode
             tracing::info!(member_id = member.id, "member confirmed email address");
         }
     }
-    let member = q::member_by_id(&txn, member.id).await?.ok_or(AppError::NotFound)?;
+    let member = q::member_by_id(&txn, member.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     txn.commit().await?;
     state.mailer.wake();
     Ok(member)
@@ -184,13 +219,28 @@ pub async fn login(
         }
     }
     if let Some(at) = retry_at {
-        q::record_login_attempt(db, member_id, &email, &ip_text, user_agent, "throttled", now).await?;
+        q::record_login_attempt(
+            db,
+            member_id,
+            &email,
+            &ip_text,
+            user_agent,
+            "throttled",
+            now,
+        )
+        .await?;
         tracing::warn!(member_id, "login throttled");
         let secs = (at - now).num_seconds().max(1) as u64;
-        return Err(AppError::TooManyRequests { retry_after_secs: secs });
+        return Err(AppError::TooManyRequests {
+            retry_after_secs: secs,
+        });
     }
 
-    let ok = secrets::verify_password(password.to_string(), member.as_ref().map(|m| m.password_hash.clone())).await?;
+    let ok = secrets::verify_password(
+        password.to_string(),
+        member.as_ref().map(|m| m.password_hash.clone()),
+    )
+    .await?;
     let outcome = match (&member, ok) {
         (Some(_), true) => "success",
         (Some(_), false) => "bad_password",
@@ -224,11 +274,19 @@ pub async fn authenticate(state: &AppState, creds: &Credentials) -> Result<Auth,
     if let Some(bearer) = creds.bearer.as_deref() {
         let hash = secrets::hash_token(bearer);
         if let Some(token) = q::api_token_by_hash(db, &hash).await? {
-            if token.last_used_at.is_none_or(|t| (now - t).num_seconds() >= TOUCH_EVERY_SECS) {
+            if token
+                .last_used_at
+                .is_none_or(|t| (now - t).num_seconds() >= TOUCH_EVERY_SECS)
+            {
                 q::touch_api_token(db, token.id, now).await?;
             }
-            let member = q::member_by_id(db, token.member_id).await?.ok_or(AppError::Unauthorized)?;
-            return Ok(Auth { member, session_id: None });
+            let member = q::member_by_id(db, token.member_id)
+                .await?
+                .ok_or(AppError::Unauthorized)?;
+            return Ok(Auth {
+                member,
+                session_id: None,
+            });
         }
         return session_auth(state, &hash, now).await;
     }
@@ -239,12 +297,19 @@ pub async fn authenticate(state: &AppState, creds: &Credentials) -> Result<Auth,
 }
 
 async fn session_auth(state: &AppState, hash: &str, now: DateTime<Utc>) -> Result<Auth, AppError> {
-    let session = q::live_session(&state.db, hash, now).await?.ok_or(AppError::Unauthorized)?;
+    let session = q::live_session(&state.db, hash, now)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
     if (now - session.last_seen_at).num_seconds() >= TOUCH_EVERY_SECS {
         q::touch_session(&state.db, session.id, now).await?;
     }
-    let member = q::member_by_id(&state.db, session.member_id).await?.ok_or(AppError::Unauthorized)?;
-    Ok(Auth { member, session_id: Some(session.id) })
+    let member = q::member_by_id(&state.db, session.member_id)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    Ok(Auth {
+        member,
+        session_id: Some(session.id),
+    })
 }
 
 pub async fn logout(state: &AppState, auth: &Auth) -> Result<(), AppError> {
@@ -267,14 +332,28 @@ pub async fn end_session(state: &AppState, auth: &Auth, id: i64) -> Result<(), A
     }
 }
 
-pub async fn create_api_token(state: &AppState, auth: &Auth, name: &str) -> Result<NewApiToken, AppError> {
+pub async fn create_api_token(
+    state: &AppState,
+    auth: &Auth,
+    name: &str,
+) -> Result<NewApiToken, AppError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(AppError::invalid("name", "give the token a name of 1 to 100 characters"));
+        return Err(AppError::invalid(
+            "name",
+            "give the token a name of 1 to 100 characters",
+        ));
     }
     // The prefix lets secret scanners and people recognise a leaked barkeep token.
     let token = format!("bk_{}", secrets::new_token());
-    let row = q::insert_api_token(&state.db, auth.member.id, name.to_string(), secrets::hash_token(&token), Utc::now()).await?;
+    let row = q::insert_api_token(
+        &state.db,
+        auth.member.id,
+        name.to_string(),
+        secrets::hash_token(&token),
+        Utc::now(),
+    )
+    .await?;
     Ok(NewApiToken { token, row })
 }
 
@@ -294,7 +373,10 @@ pub async fn delete_api_token(state: &AppState, auth: &Auth, id: i64) -> Result<
 /// request, so the answer is the same, and as fast, whether or not it does.
 pub async fn send_password_reset(state: AppState, email: Email) {
     if let Err(err) = try_send_password_reset(&state, &email).await {
-        tracing::error!(error = format!("{err:#}"), "could not queue a password reset email");
+        tracing::error!(
+            error = format!("{err:#}"),
+            "could not queue a password reset email"
+        );
     }
 }
 
@@ -303,9 +385,18 @@ async fn try_send_password_reset(state: &AppState, email: &Email) -> anyhow::Res
         return Ok(());
     };
     let now = Utc::now();
-    let slot = q::count_tokens_since(&state.db, member.id, PURPOSE_RESET, now - Duration::hours(1)).await?;
+    let slot = q::count_tokens_since(
+        &state.db,
+        member.id,
+        PURPOSE_RESET,
+        now - Duration::hours(1),
+    )
+    .await?;
     if slot >= MAX_RESETS_PER_HOUR {
-        tracing::warn!(member_id = member.id, "password reset requested too often; not sending another");
+        tracing::warn!(
+            member_id = member.id,
+            "password reset requested too often; not sending another"
+        );
         return Ok(());
     }
     let token = secrets::new_token();
@@ -324,7 +415,10 @@ async fn try_send_password_reset(state: &AppState, email: &Email) -> anyhow::Res
         .mailer
         .enqueue(
             &txn,
-            Recipient { address: &member.email, member_id: Some(member.id) },
+            Recipient {
+                address: &member.email,
+                member_id: Some(member.id),
+            },
             // Requests racing for the same slot share one key, so only one of them
             // gets an email out: the cap holds under concurrency too.
             &format!("reset-{}-{}-{slot}", member.id, now.format("%Y%m%d%H")),
@@ -341,14 +435,25 @@ async fn try_send_password_reset(state: &AppState, email: &Email) -> anyhow::Res
 }
 
 /// Sets a new password by an emailed reset token and ends every session.
-pub async fn reset_password(state: &AppState, token: &str, new_password: &str) -> Result<(), AppError> {
+pub async fn reset_password(
+    state: &AppState,
+    token: &str,
+    new_password: &str,
+) -> Result<(), AppError> {
     let now = Utc::now();
     // Look the token up first so a bad link is reported before a weak password is.
     let txn = state.db.begin().await?;
-    let row = q::take_email_token(&txn, &secrets::hash_token(token.trim()), &[PURPOSE_RESET], now)
+    let row = q::take_email_token(
+        &txn,
+        &secrets::hash_token(token.trim()),
+        &[PURPOSE_RESET],
+        now,
+    )
+    .await?
+    .ok_or_else(invalid_link)?;
+    let member = q::member_by_id(&txn, row.member_id)
         .await?
         .ok_or_else(invalid_link)?;
-    let member = q::member_by_id(&txn, row.member_id).await?.ok_or_else(invalid_link)?;
     let password = Password::parse(new_password, "password", Some(&member.email))?;
     let hash = secrets::hash_password(password.expose().to_string()).await?;
     q::set_password_hash(&txn, member.id, hash, now).await?;
@@ -360,22 +465,40 @@ pub async fn reset_password(state: &AppState, token: &str, new_password: &str) -
         .mailer
         .enqueue(
             &txn,
-            Recipient { address: &member.email, member_id: Some(member.id) },
+            Recipient {
+                address: &member.email,
+                member_id: Some(member.id),
+            },
             &format!("password-changed-reset-{}", row.id),
-            &PasswordChanged { sessions_ended: true },
+            &PasswordChanged {
+                sessions_ended: true,
+            },
         )
         .await?;
     txn.commit().await?;
     state.mailer.wake();
-    tracing::info!(member_id = member.id, sessions_ended = ended, "password reset");
+    tracing::info!(
+        member_id = member.id,
+        sessions_ended = ended,
+        "password reset"
+    );
     Ok(())
 }
 
 /// Changes the password from the account page; other sessions end, this one stays.
-pub async fn change_password(state: &AppState, auth: &Auth, current: &str, new_password: &str) -> Result<(), AppError> {
-    let ok = secrets::verify_password(current.to_string(), Some(auth.member.password_hash.clone())).await?;
+pub async fn change_password(
+    state: &AppState,
+    auth: &Auth,
+    current: &str,
+    new_password: &str,
+) -> Result<(), AppError> {
+    let ok = secrets::verify_password(current.to_string(), Some(auth.member.password_hash.clone()))
+        .await?;
     if !ok {
-        return Err(AppError::invalid("current_password", "the current password is not right"));
+        return Err(AppError::invalid(
+            "current_password",
+            "the current password is not right",
+        ));
     }
     let password = Password::parse(new_password, "new_password", Some(&auth.member.email))?;
     let hash = secrets::hash_password(password.expose().to_string()).await?;
@@ -387,28 +510,58 @@ pub async fn change_password(state: &AppState, auth: &Auth, current: &str, new_p
         .mailer
         .enqueue(
             &txn,
-            Recipient { address: &auth.member.email, member_id: Some(auth.member.id) },
-            &format!("password-changed-{}-{}", auth.member.id, now.timestamp_micros()),
-            &PasswordChanged { sessions_ended: ended > 0 },
+            Recipient {
+                address: &auth.member.email,
+                member_id: Some(auth.member.id),
+            },
+            &format!(
+                "password-changed-{}-{}",
+                auth.member.id,
+                now.timestamp_micros()
+            ),
+            &PasswordChanged {
+                sessions_ended: ended > 0,
+            },
         )
         .await?;
     txn.commit().await?;
     state.mailer.wake();
-    tracing::info!(member_id = auth.member.id, sessions_ended = ended, "password changed");
+    tracing::info!(
+        member_id = auth.member.id,
+        sessions_ended = ended,
+        "password changed"
+    );
     Ok(())
 }
 
 /// Sends a confirmation link to the new address; the change happens when it is used.
-pub async fn request_email_change(state: &AppState, auth: &Auth, new_email: Email, password: &str) -> Result<(), AppError> {
-    let ok = secrets::verify_password(password.to_string(), Some(auth.member.password_hash.clone())).await?;
+pub async fn request_email_change(
+    state: &AppState,
+    auth: &Auth,
+    new_email: Email,
+    password: &str,
+) -> Result<(), AppError> {
+    let ok = secrets::verify_password(
+        password.to_string(),
+        Some(auth.member.password_hash.clone()),
+    )
+    .await?;
     if !ok {
         return Err(AppError::invalid("password", "the password is not right"));
     }
     if new_email.as_str() == auth.member.email {
-        return Err(AppError::invalid("email", "that is already your email address"));
+        return Err(AppError::invalid(
+            "email",
+            "that is already your email address",
+        ));
     }
-    if q::member_by_email(&state.db, new_email.as_str()).await?.is_some() {
-        return Err(AppError::Conflict("another account uses that email address".into()));
+    if q::member_by_email(&state.db, new_email.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(AppError::Conflict(
+            "another account uses that email address".into(),
+        ));
     }
     let now = Utc::now();
     let token = secrets::new_token();
@@ -428,7 +581,10 @@ pub async fn request_email_change(state: &AppState, auth: &Auth, new_email: Emai
         .mailer
         .enqueue(
             &txn,
-            Recipient { address: new_email.as_str(), member_id: Some(auth.member.id) },
+            Recipient {
+                address: new_email.as_str(),
+                member_id: Some(auth.member.id),
+            },
             &format!("email-token-{}", row.id),
             &ChangeEmail {
                 confirm_url: link(state, "/confirm-email", &token),

@@ -66,9 +66,21 @@ mod tests {
     async fn password_round_trip() {
         let h = hash_password("correct horse battery".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse battery".into(), Some(h.clone())).await.unwrap());
-        assert!(!verify_password("wrong horse battery".into(), Some(h)).await.unwrap());
-        assert!(!verify_password("no account has this password".into(), None).await.unwrap());
+        assert!(
+            verify_password("correct horse battery".into(), Some(h.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify_password("wrong horse battery".into(), Some(h))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify_password("no account has this password".into(), None)
+                .await
+                .unwrap()
+        );
     }
 
     #[test]

@@ -11,14 +11,20 @@ use super::entities::{api_token, email_token, login_attempt, member, session};
 
 // ---- members ----
 
-pub async fn member_by_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<member::Model>, DbErr> {
+pub async fn member_by_email(
+    db: &impl ConnectionTrait,
+    email: &str,
+) -> Result<Option<member::Model>, DbErr> {
     member::Entity::find()
         .filter(member::Column::Email.eq(email))
         .one(db)
         .await
 }
 
-pub async fn member_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<member::Model>, DbErr> {
+pub async fn member_by_id(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<member::Model>, DbErr> {
     member::Entity::find_by_id(id).one(db).await
 }
 
@@ -43,7 +49,12 @@ pub async fn insert_member(
     .await
 }
 
-pub async fn set_password_hash(db: &impl ConnectionTrait, member_id: i64, hash: String, now: DateTime<Utc>) -> Result<(), DbErr> {
+pub async fn set_password_hash(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    hash: String,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     member::Entity::update_many()
         .col_expr(member::Column::PasswordHash, Expr::value(hash))
         .col_expr(member::Column::UpdatedAt, Expr::value(now))
@@ -53,7 +64,11 @@ pub async fn set_password_hash(db: &impl ConnectionTrait, member_id: i64, hash: 
     Ok(())
 }
 
-pub async fn confirm_email(db: &impl ConnectionTrait, member_id: i64, now: DateTime<Utc>) -> Result<(), DbErr> {
+pub async fn confirm_email(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     member::Entity::update_many()
         .col_expr(member::Column::EmailConfirmedAt, Expr::value(now))
         .col_expr(member::Column::UpdatedAt, Expr::value(now))
@@ -65,7 +80,12 @@ pub async fn confirm_email(db: &impl ConnectionTrait, member_id: i64, now: DateT
 }
 
 /// Switches the address and marks it confirmed: the member proved they read it.
-pub async fn set_email(db: &impl ConnectionTrait, member_id: i64, email: &str, now: DateTime<Utc>) -> Result<(), DbErr> {
+pub async fn set_email(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     member::Entity::update_many()
         .col_expr(member::Column::Email, Expr::value(email))
         .col_expr(member::Column::EmailConfirmedAt, Expr::value(now))
@@ -161,7 +181,12 @@ pub async fn count_tokens_since(
 }
 
 /// Voids every unused token of a purpose, e.g. other reset links once one was used.
-pub async fn void_tokens(db: &impl ConnectionTrait, member_id: i64, purpose: &str, now: DateTime<Utc>) -> Result<(), DbErr> {
+pub async fn void_tokens(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    purpose: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     email_token::Entity::update_many()
         .col_expr(email_token::Column::UsedAt, Expr::value(now))
         .filter(email_token::Column::MemberId.eq(member_id))
@@ -197,7 +222,11 @@ pub async fn insert_session(
     .await
 }
 
-pub async fn live_session(db: &impl ConnectionTrait, token_hash: &str, now: DateTime<Utc>) -> Result<Option<session::Model>, DbErr> {
+pub async fn live_session(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<session::Model>, DbErr> {
     session::Entity::find()
         .filter(session::Column::TokenHash.eq(token_hash))
         .filter(session::Column::ExpiresAt.gt(now))
@@ -205,7 +234,11 @@ pub async fn live_session(db: &impl ConnectionTrait, token_hash: &str, now: Date
         .await
 }
 
-pub async fn touch_session(db: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> Result<(), DbErr> {
+pub async fn touch_session(
+    db: &impl ConnectionTrait,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     session::Entity::update_many()
         .col_expr(session::Column::LastSeenAt, Expr::value(now))
         .filter(session::Column::Id.eq(id))
@@ -214,7 +247,11 @@ pub async fn touch_session(db: &impl ConnectionTrait, id: i64, now: DateTime<Utc
     Ok(())
 }
 
-pub async fn sessions_of(db: &impl ConnectionTrait, member_id: i64, now: DateTime<Utc>) -> Result<Vec<session::Model>, DbErr> {
+pub async fn sessions_of(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<session::Model>, DbErr> {
     session::Entity::find()
         .filter(session::Column::MemberId.eq(member_id))
         .filter(session::Column::ExpiresAt.gt(now))
@@ -224,7 +261,11 @@ pub async fn sessions_of(db: &impl ConnectionTrait, member_id: i64, now: DateTim
 }
 
 /// Deletes one of the member's sessions; false if it is not theirs or does not exist.
-pub async fn delete_session(db: &impl ConnectionTrait, member_id: i64, id: i64) -> Result<bool, DbErr> {
+pub async fn delete_session(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    id: i64,
+) -> Result<bool, DbErr> {
     let r = session::Entity::delete_many()
         .filter(session::Column::Id.eq(id))
         .filter(session::Column::MemberId.eq(member_id))
@@ -234,7 +275,11 @@ pub async fn delete_session(db: &impl ConnectionTrait, member_id: i64, id: i64) 
 }
 
 /// Ends every session of the member except `keep`.
-pub async fn delete_sessions_except(db: &impl ConnectionTrait, member_id: i64, keep: Option<i64>) -> Result<u64, DbErr> {
+pub async fn delete_sessions_except(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    keep: Option<i64>,
+) -> Result<u64, DbErr> {
     let mut q = session::Entity::delete_many().filter(session::Column::MemberId.eq(member_id));
     if let Some(keep) = keep {
         q = q.filter(session::Column::Id.ne(keep));
@@ -263,14 +308,21 @@ pub async fn insert_api_token(
     .await
 }
 
-pub async fn api_token_by_hash(db: &impl ConnectionTrait, token_hash: &str) -> Result<Option<api_token::Model>, DbErr> {
+pub async fn api_token_by_hash(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<api_token::Model>, DbErr> {
     api_token::Entity::find()
         .filter(api_token::Column::TokenHash.eq(token_hash))
         .one(db)
         .await
 }
 
-pub async fn touch_api_token(db: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> Result<(), DbErr> {
+pub async fn touch_api_token(
+    db: &impl ConnectionTrait,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     api_token::Entity::update_many()
         .col_expr(api_token::Column::LastUsedAt, Expr::value(now))
         .filter(api_token::Column::Id.eq(id))
@@ -279,7 +331,10 @@ pub async fn touch_api_token(db: &impl ConnectionTrait, id: i64, now: DateTime<U
     Ok(())
 }
 
-pub async fn api_tokens_of(db: &impl ConnectionTrait, member_id: i64) -> Result<Vec<api_token::Model>, DbErr> {
+pub async fn api_tokens_of(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+) -> Result<Vec<api_token::Model>, DbErr> {
     api_token::Entity::find()
         .filter(api_token::Column::MemberId.eq(member_id))
         .order_by_asc(api_token::Column::Id)
@@ -287,7 +342,11 @@ pub async fn api_tokens_of(db: &impl ConnectionTrait, member_id: i64) -> Result<
         .await
 }
 
-pub async fn delete_api_token(db: &impl ConnectionTrait, member_id: i64, id: i64) -> Result<bool, DbErr> {
+pub async fn delete_api_token(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    id: i64,
+) -> Result<bool, DbErr> {
     let r = api_token::Entity::delete_many()
         .filter(api_token::Column::Id.eq(id))
         .filter(api_token::Column::MemberId.eq(member_id))
@@ -322,7 +381,11 @@ pub async fn record_login_attempt(
 }
 
 /// Times of failed attempts from one IP since `since`, oldest first.
-pub async fn ip_failures_since(db: &impl ConnectionTrait, ip: &str, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>, DbErr> {
+pub async fn ip_failures_since(
+    db: &impl ConnectionTrait,
+    ip: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, DbErr> {
     login_attempt::Entity::find()
         .select_only()
         .column(login_attempt::Column::CreatedAt)
@@ -354,7 +417,11 @@ pub async fn member_attempts_since(
         .await
 }
 
-pub async fn set_promo_opt_in(db: &impl ConnectionTrait, member: member::Model, opt_in: bool) -> Result<member::Model, DbErr> {
+pub async fn set_promo_opt_in(
+    db: &impl ConnectionTrait,
+    member: member::Model,
+    opt_in: bool,
+) -> Result<member::Model, DbErr> {
     let mut active: member::ActiveModel = member.into();
     active.promo_opt_in = Set(opt_in);
     active.updated_at = Set(Utc::now());

@@ -42,9 +42,12 @@ pub async fn connect(config: &DatabaseConfig) -> Result<Db, ConfigError> {
             options.max_connections(16).min_connections(1);
         }
     }
-    Database::connect(options)
-        .await
-        .map_err(|e| ConfigError::new("BARKEEP_DATABASE_URL", format!("cannot connect: {}", redact(&e.to_string()))))
+    Database::connect(options).await.map_err(|e| {
+        ConfigError::new(
+            "BARKEEP_DATABASE_URL",
+            format!("cannot connect: {}", redact(&e.to_string())),
+        )
+    })
 }
 
 /// Applies every pending migration.
@@ -67,7 +70,7 @@ fn redact(message: &str) -> String {
         match (word.find("://"), word.rfind('@')) {
             (Some(s), Some(at)) if at > s => {
                 out.push_str(&word[..s + 3]);
-                out.push_str("…");
+                out.push('…');
                 out.push_str(&word[at..]);
             }
             _ => out.push_str(word),

@@ -8,7 +8,11 @@ use super::Db;
 use super::entities::outbox::{self, Column};
 
 /// Pending rows whose time has come and that no live lease holds.
-pub async fn due(db: &Db, now: DateTime<Utc>, limit: u64) -> Result<Vec<outbox::Model>, sea_orm::DbErr> {
+pub async fn due(
+    db: &Db,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<outbox::Model>, sea_orm::DbErr> {
     outbox::Entity::find()
         .filter(Column::Status.eq("pending"))
         .filter(Column::NextAttemptAt.lte(now))
@@ -27,7 +31,12 @@ fn free_at(now: DateTime<Utc>) -> Condition {
 }
 
 /// Takes the lease on one row; false when another worker got there first.
-pub async fn claim(db: &Db, id: i64, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, sea_orm::DbErr> {
+pub async fn claim(
+    db: &Db,
+    id: i64,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, sea_orm::DbErr> {
     let result = outbox::Entity::update_many()
         .col_expr(Column::LockedUntil, Expr::value(until))
         .filter(Column::Id.eq(id))
@@ -38,12 +47,20 @@ pub async fn claim(db: &Db, id: i64, now: DateTime<Utc>, until: DateTime<Utc>) -
     Ok(result.rows_affected == 1)
 }
 
-pub async fn mark_sent(db: &Db, id: i64, attempts: i32, at: DateTime<Utc>) -> Result<(), sea_orm::DbErr> {
+pub async fn mark_sent(
+    db: &Db,
+    id: i64,
+    attempts: i32,
+    at: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
     outbox::Entity::update_many()
         .col_expr(Column::Status, Expr::value("sent"))
         .col_expr(Column::SentAt, Expr::value(at))
         .col_expr(Column::Attempts, Expr::value(attempts))
-        .col_expr(Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .col_expr(Column::LastError, Expr::value(Option::<String>::None))
         .filter(Column::Id.eq(id))
         .exec(db)
@@ -61,10 +78,16 @@ pub async fn mark_failed(
 ) -> Result<(), sea_orm::DbErr> {
     let error: String = error.chars().take(2000).collect();
     outbox::Entity::update_many()
-        .col_expr(Column::Status, Expr::value(if give_up { "failed" } else { "pending" }))
+        .col_expr(
+            Column::Status,
+            Expr::value(if give_up { "failed" } else { "pending" }),
+        )
         .col_expr(Column::Attempts, Expr::value(attempts))
         .col_expr(Column::NextAttemptAt, Expr::value(next_attempt_at))
-        .col_expr(Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .col_expr(Column::LastError, Expr::value(error))
         .filter(Column::Id.eq(id))
         .exec(db)

@@ -21,7 +21,10 @@ impl Email {
             .map_err(|_| AppError::invalid("email", "that is not a valid email address"))?;
         // A domain without a dot cannot receive mail from the internet.
         if !address.domain().contains('.') {
-            return Err(AppError::invalid("email", "that is not a valid email address"));
+            return Err(AppError::invalid(
+                "email",
+                "that is not a valid email address",
+            ));
         }
         Ok(Email(v))
     }
@@ -43,12 +46,23 @@ mod tests {
 
     #[test]
     fn normalises_case_and_space() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
     }
 
     #[test]
     fn rejects_what_cannot_receive_mail() {
-        for bad in ["", "ada", "ada@", "@example.com", "ada@localhost", "a b@example.com", "ada@@example.com"] {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@localhost",
+            "a b@example.com",
+            "ada@@example.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
         let long = format!("{}@example.com", "a".repeat(250));

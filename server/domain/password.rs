@@ -39,10 +39,16 @@ impl Password {
             ));
         }
         if email.is_some_and(|e| e.eq_ignore_ascii_case(raw.trim())) {
-            return Err(AppError::invalid(field, "the password must not be your email address"));
+            return Err(AppError::invalid(
+                field,
+                "the password must not be your email address",
+            ));
         }
-        if raw.chars().all(|c| Some(c) == raw.chars().next()) {
-            return Err(AppError::invalid(field, "the password must not repeat one character"));
+        if raw.chars().all(|c| raw.starts_with(c)) {
+            return Err(AppError::invalid(
+                field,
+                "the password must not repeat one character",
+            ));
         }
         Ok(Password(raw.to_string()))
     }

@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
+use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
-use warp::Filter;
 
 use super::extract;
 use super::{handle, json, no_content};
@@ -69,13 +69,15 @@ pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
         .and(extract::state(state))
         .and(extract::credentials())
         .then(|id, s, c| handle(delete_token(id, s, c)));
-    let industries = warp::path!("api" / "v1" / "industries").and(warp::get()).map(|| {
-        let list: Vec<_> = INDUSTRIES
-            .iter()
-            .map(|(code, label)| serde_json::json!({"code": code, "label": label}))
-            .collect();
-        json(StatusCode::OK, &serde_json::json!({ "industries": list }))
-    });
+    let industries = warp::path!("api" / "v1" / "industries")
+        .and(warp::get())
+        .map(|| {
+            let list: Vec<_> = INDUSTRIES
+                .iter()
+                .map(|(code, label)| serde_json::json!({"code": code, "label": label}))
+                .collect();
+            json(StatusCode::OK, &serde_json::json!({ "industries": list }))
+        });
 
     get_me
         .or(patch_me)
@@ -146,14 +148,21 @@ struct PatchMe {
     promo_opt_in: Option<bool>,
 }
 
-async fn patch_me(state: AppState, creds: Credentials, body: Result<PatchMe, AppError>) -> Result<Response, AppError> {
+async fn patch_me(
+    state: AppState,
+    creds: Credentials,
+    body: Result<PatchMe, AppError>,
+) -> Result<Response, AppError> {
     let auth = accounts::authenticate(&state, &creds).await?;
     let body = body?;
     let name = match body.name {
         Some(Some(n)) => {
             let n = n.trim().to_string();
             if n.chars().count() > 100 {
-                return Err(AppError::invalid("name", "the name must be at most 100 characters"));
+                return Err(AppError::invalid(
+                    "name",
+                    "the name must be at most 100 characters",
+                ));
             }
             Some((!n.is_empty()).then_some(n))
         }
@@ -163,7 +172,8 @@ async fn patch_me(state: AppState, creds: Credentials, body: Result<PatchMe, App
         Some(Some(i)) => Some(Some(Industry::parse(&i)?.code().to_string())),
         other => other,
     };
-    let mut member = q::update_profile(&state.db, auth.member, name, industry, chrono::Utc::now()).await?;
+    let mut member =
+        q::update_profile(&state.db, auth.member, name, industry, chrono::Utc::now()).await?;
     if let Some(opt_in) = body.promo_opt_in {
         member = q::set_promo_opt_in(&state.db, member, opt_in).await?;
     }
@@ -176,7 +186,11 @@ struct ChangePassword {
     new_password: String,
 }
 
-async fn change_password(state: AppState, creds: Credentials, body: Result<ChangePassword, AppError>) -> Result<Response, AppError> {
+async fn change_password(
+    state: AppState,
+    creds: Credentials,
+    body: Result<ChangePassword, AppError>,
+) -> Result<Response, AppError> {
     let auth = accounts::authenticate(&state, &creds).await?;
     let body = body?;
     accounts::change_password(&state, &auth, &body.current_password, &body.new_password).await?;
@@ -189,7 +203,11 @@ struct ChangeEmail {
     password: String,
 }
 
-async fn change_email(state: AppState, creds: Credentials, body: Result<ChangeEmail, AppError>) -> Result<Response, AppError> {
+async fn change_email(
+    state: AppState,
+    creds: Credentials,
+    body: Result<ChangeEmail, AppError>,
+) -> Result<Response, AppError> {
     let auth = accounts::authenticate(&state, &creds).await?;
     let body = body?;
     let email = Email::parse(&body.email)?;
@@ -226,7 +244,10 @@ async fn list_sessions(state: AppState, creds: Credentials) -> Result<Response, 
             user_agent: s.user_agent,
         })
         .collect();
-    Ok(json(StatusCode::OK, &serde_json::json!({ "sessions": sessions })))
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "sessions": sessions }),
+    ))
 }
 
 async fn end_session(id: i64, state: AppState, creds: Credentials) -> Result<Response, AppError> {
@@ -256,8 +277,15 @@ impl From<&api_token::Model> for TokenView {
 
 async fn list_tokens(state: AppState, creds: Credentials) -> Result<Response, AppError> {
     let auth = accounts::authenticate(&state, &creds).await?;
-    let tokens: Vec<TokenView> = accounts::api_tokens(&state, &auth).await?.iter().map(TokenView::from).collect();
-    Ok(json(StatusCode::OK, &serde_json::json!({ "tokens": tokens })))
+    let tokens: Vec<TokenView> = accounts::api_tokens(&state, &auth)
+        .await?
+        .iter()
+        .map(TokenView::from)
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "tokens": tokens }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -265,7 +293,11 @@ struct CreateToken {
     name: String,
 }
 
-async fn create_token(state: AppState, creds: Credentials, body: Result<CreateToken, AppError>) -> Result<Response, AppError> {
+async fn create_token(
+    state: AppState,
+    creds: Credentials,
+    body: Result<CreateToken, AppError>,
+) -> Result<Response, AppError> {
     let auth = accounts::authenticate(&state, &creds).await?;
     let created = accounts::create_api_token(&state, &auth, &body?.name).await?;
     #[derive(Serialize)]

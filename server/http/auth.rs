@@ -2,10 +2,10 @@
 //! forgotten and reset passwords.
 
 use serde::{Deserialize, Serialize};
+use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
-use warp::Filter;
 
 use super::account::MemberView;
 use super::extract::{self, Client};
@@ -69,7 +69,10 @@ struct SignupRequest {
     password: String,
 }
 
-async fn signup(state: AppState, body: Result<SignupRequest, AppError>) -> Result<Response, AppError> {
+async fn signup(
+    state: AppState,
+    body: Result<SignupRequest, AppError>,
+) -> Result<Response, AppError> {
     let body = body?;
     let email = Email::parse(&body.email)?;
     let password = Password::parse(&body.password, "password", Some(email.as_str()))?;
@@ -93,9 +96,15 @@ struct TokenRequest {
     token: String,
 }
 
-async fn confirm(state: AppState, body: Result<TokenRequest, AppError>) -> Result<Response, AppError> {
+async fn confirm(
+    state: AppState,
+    body: Result<TokenRequest, AppError>,
+) -> Result<Response, AppError> {
     let member = accounts::confirm_email(&state, &body?.token).await?;
-    Ok(json(StatusCode::OK, &serde_json::json!({ "member": MemberView::from(&member) })))
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "member": MemberView::from(&member) }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -104,10 +113,24 @@ struct LoginRequest {
     password: String,
 }
 
-async fn login(state: AppState, client: Client, body: Result<LoginRequest, AppError>) -> Result<Response, AppError> {
+async fn login(
+    state: AppState,
+    client: Client,
+    body: Result<LoginRequest, AppError>,
+) -> Result<Response, AppError> {
     let body = body?;
-    let done = accounts::login(&state, &body.email, &body.password, client.ip, client.user_agent.as_deref()).await?;
-    let mut res = json(StatusCode::OK, &serde_json::json!({ "member": MemberView::from(&done.member) }));
+    let done = accounts::login(
+        &state,
+        &body.email,
+        &body.password,
+        client.ip,
+        client.user_agent.as_deref(),
+    )
+    .await?;
+    let mut res = json(
+        StatusCode::OK,
+        &serde_json::json!({ "member": MemberView::from(&done.member) }),
+    );
     let cookie = session_cookie(&state.config, &done.token, SESSION_DAYS * 86_400);
     res.headers_mut().append("set-cookie", cookie);
     Ok(res)
@@ -117,7 +140,8 @@ async fn logout(state: AppState, creds: Credentials) -> Result<Response, AppErro
     let auth = accounts::authenticate(&state, &creds).await?;
     accounts::logout(&state, &auth).await?;
     let mut res = no_content();
-    res.headers_mut().append("set-cookie", session_cookie(&state.config, "", 0));
+    res.headers_mut()
+        .append("set-cookie", session_cookie(&state.config, "", 0));
     Ok(res)
 }
 
@@ -126,7 +150,10 @@ struct ForgotRequest {
     email: String,
 }
 
-async fn forgot(state: AppState, body: Result<ForgotRequest, AppError>) -> Result<Response, AppError> {
+async fn forgot(
+    state: AppState,
+    body: Result<ForgotRequest, AppError>,
+) -> Result<Response, AppError> {
     let email = Email::parse(&body?.email)?;
     // Detached: the answer must not depend on whether the address has an account.
     tokio::spawn(accounts::send_password_reset(state, email));
@@ -142,7 +169,10 @@ struct ResetRequest {
     password: String,
 }
 
-async fn reset(state: AppState, body: Result<ResetRequest, AppError>) -> Result<Response, AppError> {
+async fn reset(
+    state: AppState,
+    body: Result<ResetRequest, AppError>,
+) -> Result<Response, AppError> {
     let body = body?;
     accounts::reset_password(&state, &body.token, &body.password).await?;
     Ok(json(
@@ -153,7 +183,14 @@ async fn reset(state: AppState, body: Result<ResetRequest, AppError>) -> Result<
 
 /// The session cookie: HttpOnly, SameSite=Lax, and Secure when served over https.
 pub fn session_cookie(config: &Config, token: &str, max_age: i64) -> HeaderValue {
-    let secure = if config.secure_cookies() { "; Secure" } else { "" };
-    let value = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
-    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("barkeep_session=; Max-Age=0"))
+    let secure = if config.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let value = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    );
+    HeaderValue::from_str(&value)
+        .unwrap_or_else(|_| HeaderValue::from_static("barkeep_session=; Max-Age=0"))
 }

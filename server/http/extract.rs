@@ -20,13 +20,17 @@ use crate::state::AppState;
 /// Member API bodies are small JSON documents.
 pub const API_BODY_LIMIT: usize = 64 * 1024;
 
-pub fn state(state: &AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone + use<> {
+pub fn state(
+    state: &AppState,
+) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone + use<> {
     let state = state.clone();
     warp::any().map(move || state.clone())
 }
 
 /// The request body, at most `limit` bytes, with or without a Content-Length.
-pub fn body(limit: usize) -> impl Filter<Extract = (Result<Bytes, AppError>,), Error = warp::Rejection> + Clone {
+pub fn body(
+    limit: usize,
+) -> impl Filter<Extract = (Result<Bytes, AppError>,), Error = warp::Rejection> + Clone {
     warp::header::headers_cloned()
         .and(warp::body::stream())
         .then(move |headers: HeaderMap, stream| read_limited(headers, stream, limit))
@@ -47,7 +51,9 @@ where
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
     let mut stream = std::pin::pin!(stream);
     while let Some(chunk) = stream.next().await {
-        let mut chunk = chunk.map_err(|_| AppError::bad_request("body_unreadable", "the request body could not be read"))?;
+        let mut chunk = chunk.map_err(|_| {
+            AppError::bad_request("body_unreadable", "the request body could not be read")
+        })?;
         if buf.len() + chunk.remaining() > limit {
             return Err(AppError::PayloadTooLarge);
         }
@@ -71,17 +77,30 @@ pub fn json<T: DeserializeOwned + Send + 'static>()
             let is_json = headers
                 .get("content-type")
                 .and_then(|v| v.to_str().ok())
-                .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
+                .map(|v| {
+                    v.split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .eq_ignore_ascii_case("application/json")
+                })
                 .unwrap_or(false);
             if !is_json {
-                return Err(AppError::UnsupportedMediaType("send the body as application/json".into()));
+                return Err(AppError::UnsupportedMediaType(
+                    "send the body as application/json".into(),
+                ));
             }
             parse_json(&body?)
         })
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
-    serde_json::from_slice(bytes).map_err(|e| AppError::bad_request("invalid_json", format!("the body is not valid JSON for this request: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        AppError::bad_request(
+            "invalid_json",
+            format!("the body is not valid JSON for this request: {e}"),
+        )
+    })
 }
 
 /// The session cookie and bearer token, if any.
@@ -93,7 +112,9 @@ pub fn credentials() -> impl Filter<Extract = (Credentials,), Error = Infallible
             .and_then(|v| v.to_str().ok())
             .and_then(|v| {
                 let (scheme, token) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| token.trim().to_string())
             })
             .filter(|t| !t.is_empty()),
     })
@@ -119,23 +140,29 @@ pub struct Client {
     pub user_agent: Option<String>,
 }
 
-pub fn client(state: &AppState) -> impl Filter<Extract = (Client,), Error = Infallible> + Clone + use<> {
+pub fn client(
+    state: &AppState,
+) -> impl Filter<Extract = (Client,), Error = Infallible> + Clone + use<> {
     let trusted: Arc<Vec<IpNet>> = Arc::new(state.config.trusted_proxies.clone());
     warp::addr::remote()
         .and(warp::header::headers_cloned())
-        .map(move |remote: Option<SocketAddr>, headers: HeaderMap| Client {
-            ip: client_ip(remote, &headers, &trusted),
-            user_agent: headers
-                .get("user-agent")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.chars().take(512).collect()),
-        })
+        .map(
+            move |remote: Option<SocketAddr>, headers: HeaderMap| Client {
+                ip: client_ip(remote, &headers, &trusted),
+                user_agent: headers
+                    .get("user-agent")
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.chars().take(512).collect()),
+            },
+        )
 }
 
 /// Walks `X-Forwarded-For` from the right, skipping trusted proxies; the first address
 /// that is not a trusted proxy is the client.
 pub fn client_ip(remote: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
-    let peer = remote.map(|a| a.ip().to_canonical()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let peer = remote
+        .map(|a| a.ip().to_canonical())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
@@ -148,7 +175,9 @@ pub fn client_ip(remote: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpN
         .flat_map(|v| v.split(','))
         .collect::<Vec<_>>();
     for hop in hops.iter().rev() {
-        let Ok(ip) = hop.trim().parse::<IpAddr>() else { break };
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            break;
+        };
         client = ip.to_canonical();
         if !is_trusted(&client) {
             break;
@@ -172,13 +201,22 @@ mod tests {
         let proxy: SocketAddr = "10.0.0.5:4000".parse().unwrap();
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let h = headers("203.0.113.9, 10.0.0.7");
-        assert_eq!(client_ip(Some(proxy), &h, &trusted).to_string(), "203.0.113.9");
+        assert_eq!(
+            client_ip(Some(proxy), &h, &trusted).to_string(),
+            "203.0.113.9"
+        );
         assert_eq!(client_ip(Some(proxy), &h, &[]).to_string(), "10.0.0.5");
         let outsider: SocketAddr = "198.51.100.1:4000".parse().unwrap();
-        assert_eq!(client_ip(Some(outsider), &h, &trusted).to_string(), "198.51.100.1");
+        assert_eq!(
+            client_ip(Some(outsider), &h, &trusted).to_string(),
+            "198.51.100.1"
+        );
         // A client cannot push its own fake hop past the first untrusted address.
         let h = headers("1.1.1.1, 203.0.113.9");
-        assert_eq!(client_ip(Some(proxy), &h, &trusted).to_string(), "203.0.113.9");
+        assert_eq!(
+            client_ip(Some(proxy), &h, &trusted).to_string(),
+            "203.0.113.9"
+        );
         let h = headers("garbage");
         assert_eq!(client_ip(Some(proxy), &h, &trusted).to_string(), "10.0.0.5");
     }

@@ -19,11 +19,14 @@ pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
         .and(extract::state(state))
         .then(|state: AppState| async move {
             if db::ping(&state.db).await {
-                warp::reply::json(&serde_json::json!({"status": "ready", "database": "ok"})).into_response()
+                warp::reply::json(&serde_json::json!({"status": "ready", "database": "ok"}))
+                    .into_response()
             } else {
                 tracing::warn!("readiness check: database unreachable");
                 warp::reply::with_status(
-                    warp::reply::json(&serde_json::json!({"status": "unavailable", "database": "unreachable"})),
+                    warp::reply::json(
+                        &serde_json::json!({"status": "unavailable", "database": "unreachable"}),
+                    ),
                     StatusCode::SERVICE_UNAVAILABLE,
                 )
                 .into_response()

@@ -38,21 +38,28 @@ pub fn app(state: &AppState) -> BoxedFilter<(Response,)> {
     warp::header::headers_cloned()
         .and(warp::method())
         .and(warp::path::full())
-        .map(|headers: HeaderMap, method: Method, path: warp::path::FullPath| {
-            let id = headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
-                .map(str::to_string)
-                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-            tracing::Span::current().record("request_id", id.as_str());
-            RequestContext {
-                id,
-                start: Instant::now(),
-                method,
-                path: path.as_str().to_string(),
-            }
-        })
+        .map(
+            |headers: HeaderMap, method: Method, path: warp::path::FullPath| {
+                let id = headers
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|v| {
+                        !v.is_empty()
+                            && v.len() <= 64
+                            && v.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                    })
+                    .map(str::to_string)
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+                tracing::Span::current().record("request_id", id.as_str());
+                RequestContext {
+                    id,
+                    start: Instant::now(),
+                    method,
+                    path: path.as_str().to_string(),
+                }
+            },
+        )
         .and(routes.recover(recover).unify())
         .map(move |ctx: RequestContext, res: Response| finish(&metrics, ctx, res))
         .with(warp::trace(|info| {
@@ -97,24 +104,44 @@ fn finish(metrics: &Metrics, ctx: RequestContext, mut res: Response) -> Response
     if let Ok(v) = HeaderValue::from_str(&ctx.id) {
         headers.insert("x-request-id", v);
     }
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     if !visitor {
         headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
         headers
             .entry("content-security-policy")
-            .or_insert(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+            .or_insert(HeaderValue::from_static(
+                "default-src 'none'; frame-ancestors 'none'",
+            ));
         headers
             .entry("cache-control")
             .or_insert(HeaderValue::from_static("no-store"));
     }
 
     if visitor {
-        tracing::debug!(status = status.as_u16(), route, elapsed_ms = elapsed.as_secs_f64() * 1e3, "answered");
+        tracing::debug!(
+            status = status.as_u16(),
+            route,
+            elapsed_ms = elapsed.as_secs_f64() * 1e3,
+            "answered"
+        );
     } else if status.is_server_error() {
-        tracing::error!(status = status.as_u16(), route, elapsed_ms = elapsed.as_secs_f64() * 1e3, "answered");
+        tracing::error!(
+            status = status.as_u16(),
+            route,
+            elapsed_ms = elapsed.as_secs_f64() * 1e3,
+            "answered"
+        );
     } else {
-        tracing::info!(status = status.as_u16(), route, elapsed_ms = elapsed.as_secs_f64() * 1e3, "answered");
+        tracing::info!(
+            status = status.as_u16(),
+            route,
+            elapsed_ms = elapsed.as_secs_f64() * 1e3,
+            "answered"
+        );
     }
     metrics.observe_request(
         HttpLabels {
@@ -175,7 +202,10 @@ mod tests {
 
     #[test]
     fn route_labels_hide_ids_and_keys() {
-        assert_eq!(route_template("/api/v1/sessions/42"), "/api/v1/sessions/{id}");
+        assert_eq!(
+            route_template("/api/v1/sessions/42"),
+            "/api/v1/sessions/{id}"
+        );
         assert_eq!(route_template("/s/AbC_12.js"), "/s/{key}.js");
         assert_eq!(route_template("/"), "/");
         assert_eq!(route_template("/healthz"), "/healthz");

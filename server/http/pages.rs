@@ -65,7 +65,10 @@ fn page<T: Serialize>(state: &AppState, template: &str, ctx: &T, status: StatusC
     match state.mailer.templates().render_page(template, ctx) {
         Ok(html) => {
             let mut res = warp::reply::with_status(warp::reply::html(html), status).into_response();
-            res.headers_mut().insert("content-security-policy", HeaderValue::from_static(PAGE_CSP));
+            res.headers_mut().insert(
+                "content-security-policy",
+                HeaderValue::from_static(PAGE_CSP),
+            );
             res
         }
         Err(err) => AppError::Internal(err).into_response(),
@@ -80,7 +83,16 @@ struct Message<'a> {
 }
 
 fn message(state: &AppState, status: StatusCode, title: &str, text: &str) -> Response {
-    page(state, "pages/message.html", &Message { title, text, error: !status.is_success() }, status)
+    page(
+        state,
+        "pages/message.html",
+        &Message {
+            title,
+            text,
+            error: !status.is_success(),
+        },
+        status,
+    )
 }
 
 async fn confirm_page(state: AppState, q: TokenQuery) -> Response {
@@ -89,11 +101,17 @@ async fn confirm_page(state: AppState, q: TokenQuery) -> Response {
             &state,
             StatusCode::OK,
             "Email address confirmed",
-            &format!("Thank you. {} is confirmed for your barkeep account.", member.email),
+            &format!(
+                "Thank you. {} is confirmed for your barkeep account.",
+                member.email
+            ),
         ),
-        Err(err @ (AppError::BadRequest { .. } | AppError::Conflict(_))) => {
-            message(&state, err.status(), "This link does not work", &err.to_string())
-        }
+        Err(err @ (AppError::BadRequest { .. } | AppError::Conflict(_))) => message(
+            &state,
+            err.status(),
+            "This link does not work",
+            &err.to_string(),
+        ),
         Err(err) => err.into_response(),
     }
 }
@@ -105,8 +123,22 @@ struct ResetForm<'a> {
     min_chars: usize,
 }
 
-fn reset_form(state: &AppState, token: &str, error: Option<String>, status: StatusCode) -> Response {
-    page(state, "pages/reset_password.html", &ResetForm { token, error, min_chars: MIN_CHARS }, status)
+fn reset_form(
+    state: &AppState,
+    token: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    page(
+        state,
+        "pages/reset_password.html",
+        &ResetForm {
+            token,
+            error,
+            min_chars: MIN_CHARS,
+        },
+        status,
+    )
 }
 
 #[derive(Deserialize)]
@@ -123,9 +155,24 @@ async fn reset_submit(state: AppState, body: Result<bytes::Bytes, AppError>) -> 
         Err(err) => return err.into_response(),
     };
     match accounts::reset_password(&state, &fields.token, &fields.password).await {
-        Ok(()) => message(&state, StatusCode::OK, "Password changed", "Your new password is set and every session was logged out. Log in again with the new password."),
-        Err(err @ AppError::Invalid { .. }) => reset_form(&state, &fields.token, Some(err.to_string()), StatusCode::UNPROCESSABLE_ENTITY),
-        Err(err @ AppError::BadRequest { .. }) => message(&state, err.status(), "This link does not work", &err.to_string()),
+        Ok(()) => message(
+            &state,
+            StatusCode::OK,
+            "Password changed",
+            "Your new password is set and every session was logged out. Log in again with the new password.",
+        ),
+        Err(err @ AppError::Invalid { .. }) => reset_form(
+            &state,
+            &fields.token,
+            Some(err.to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(err @ AppError::BadRequest { .. }) => message(
+            &state,
+            err.status(),
+            "This link does not work",
+            &err.to_string(),
+        ),
         Err(err) => err.into_response(),
     }
 }
@@ -136,8 +183,18 @@ struct ForgotForm<'a> {
     error: Option<String>,
 }
 
-fn forgot_form(state: &AppState, email: &str, error: Option<String>, status: StatusCode) -> Response {
-    page(state, "pages/forgot_password.html", &ForgotForm { email, error }, status)
+fn forgot_form(
+    state: &AppState,
+    email: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    page(
+        state,
+        "pages/forgot_password.html",
+        &ForgotForm { email, error },
+        status,
+    )
 }
 
 #[derive(Deserialize)]
@@ -154,14 +211,26 @@ async fn forgot_submit(state: AppState, body: Result<bytes::Bytes, AppError>) ->
     match Email::parse(&fields.email) {
         Ok(email) => {
             tokio::spawn(accounts::send_password_reset(state.clone(), email));
-            message(&state, StatusCode::OK, "Check your email", "If an account uses that address, we sent it a link to choose a new password. The link works for one hour.")
+            message(
+                &state,
+                StatusCode::OK,
+                "Check your email",
+                "If an account uses that address, we sent it a link to choose a new password. The link works for one hour.",
+            )
         }
-        Err(err) => forgot_form(&state, &fields.email, Some(err.to_string()), StatusCode::UNPROCESSABLE_ENTITY),
+        Err(err) => forgot_form(
+            &state,
+            &fields.email,
+            Some(err.to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     }
 }
 
 fn parse_form<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, AppError> {
-    serde_urlencoded::from_bytes(bytes).map_err(|e| AppError::bad_request("invalid_form", format!("the form could not be read: {e}")))
+    serde_urlencoded::from_bytes(bytes).map_err(|e| {
+        AppError::bad_request("invalid_form", format!("the form could not be read: {e}"))
+    })
 }
 
 #[cfg(test)]
@@ -173,9 +242,34 @@ mod tests {
     fn every_page_template_renders() {
         let t = Templates::load("https://b.example").unwrap();
         let rendered = [
-            ("pages/message.html", t.render_page("pages/message.html", &serde_json::json!({"title": "T", "text": "x", "error": false}))),
-            ("pages/reset_password.html", t.render_page("pages/reset_password.html", &super::ResetForm { token: "tok", error: None, min_chars: 10 })),
-            ("pages/forgot_password.html", t.render_page("pages/forgot_password.html", &super::ForgotForm { email: "", error: Some("bad".into()) })),
+            (
+                "pages/message.html",
+                t.render_page(
+                    "pages/message.html",
+                    &serde_json::json!({"title": "T", "text": "x", "error": false}),
+                ),
+            ),
+            (
+                "pages/reset_password.html",
+                t.render_page(
+                    "pages/reset_password.html",
+                    &super::ResetForm {
+                        token: "tok",
+                        error: None,
+                        min_chars: 10,
+                    },
+                ),
+            ),
+            (
+                "pages/forgot_password.html",
+                t.render_page(
+                    "pages/forgot_password.html",
+                    &super::ForgotForm {
+                        email: "",
+                        error: Some("bad".into()),
+                    },
+                ),
+            ),
         ];
         let mut names = BTreeSet::new();
         for (name, html) in rendered {
@@ -187,6 +281,9 @@ mod tests {
             .filter(|f| f.starts_with("pages/") && !f.ends_with("layout.html"))
             .map(|f| f.to_string())
             .collect();
-        assert_eq!(on_disk, names, "a page template exists that no test renders");
+        assert_eq!(
+            on_disk, names,
+            "a page template exists that no test renders"
+        );
     }
 }

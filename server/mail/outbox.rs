@@ -79,4 +79,3 @@ impl Mailer {
         self.wake.notify_one();
     }
 }
-

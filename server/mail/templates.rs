@@ -148,11 +148,40 @@ mod tests {
             (T::NAME, t.render(&e).unwrap())
         }
         vec![
-            r(t, ConfirmEmail { confirm_url: "https://b.example/confirm-email?token=abc".into(), valid_hours: 48 }),
-            r(t, ChangeEmail { confirm_url: "https://b.example/confirm-email?token=def".into(), new_email: "new@example.com".into(), valid_hours: 24 }),
-            r(t, EmailChanged { new_email: "new@example.com".into() }),
-            r(t, ResetPassword { reset_url: "https://b.example/reset-password?token=ghi".into(), valid_minutes: 60 }),
-            r(t, PasswordChanged { sessions_ended: true }),
+            r(
+                t,
+                ConfirmEmail {
+                    confirm_url: "https://b.example/confirm-email?token=abc".into(),
+                    valid_hours: 48,
+                },
+            ),
+            r(
+                t,
+                ChangeEmail {
+                    confirm_url: "https://b.example/confirm-email?token=def".into(),
+                    new_email: "new@example.com".into(),
+                    valid_hours: 24,
+                },
+            ),
+            r(
+                t,
+                EmailChanged {
+                    new_email: "new@example.com".into(),
+                },
+            ),
+            r(
+                t,
+                ResetPassword {
+                    reset_url: "https://b.example/reset-password?token=ghi".into(),
+                    valid_minutes: 60,
+                },
+            ),
+            r(
+                t,
+                PasswordChanged {
+                    sessions_ended: true,
+                },
+            ),
         ]
     }
 
@@ -160,37 +189,70 @@ mod tests {
     fn every_email_renders_all_three_parts() {
         let t = Templates::load("https://b.example").unwrap();
         for (name, rendered) in samples(&t) {
-            assert!(!rendered.subject.is_empty() && !rendered.subject.contains('\n'), "{name}");
-            assert!(rendered.html.contains("<html"), "{name}: html part lacks the layout");
-            assert!(rendered.text.contains("https://b.example"), "{name}: text part lacks the footer");
-            assert!(!rendered.text.contains('<'), "{name}: markup in the text part");
+            assert!(
+                !rendered.subject.is_empty() && !rendered.subject.contains('\n'),
+                "{name}"
+            );
+            assert!(
+                rendered.html.contains("<html"),
+                "{name}: html part lacks the layout"
+            );
+            assert!(
+                rendered.text.contains("https://b.example"),
+                "{name}: text part lacks the footer"
+            );
+            assert!(
+                !rendered.text.contains('<'),
+                "{name}: markup in the text part"
+            );
         }
     }
 
     #[test]
     fn links_appear_in_both_parts() {
         let t = Templates::load("https://b.example").unwrap();
-        let r = t.render(&ResetPassword { reset_url: "https://b.example/reset-password?token=ghi".into(), valid_minutes: 60 }).unwrap();
-        assert!(r.text.contains("https://b.example/reset-password?token=ghi"));
-        assert!(r.html.contains("https://b.example/reset-password?token=ghi"));
+        let r = t
+            .render(&ResetPassword {
+                reset_url: "https://b.example/reset-password?token=ghi".into(),
+                valid_minutes: 60,
+            })
+            .unwrap();
+        assert!(
+            r.text
+                .contains("https://b.example/reset-password?token=ghi")
+        );
+        assert!(
+            r.html
+                .contains("https://b.example/reset-password?token=ghi")
+        );
     }
 
     #[test]
     fn html_escapes_values() {
         let t = Templates::load("https://b.example").unwrap();
-        let r = t.render(&EmailChanged { new_email: "<b>x</b>@example.com".into() }).unwrap();
+        let r = t
+            .render(&EmailChanged {
+                new_email: "<b>x</b>@example.com".into(),
+            })
+            .unwrap();
         assert!(r.html.contains("&lt;b&gt;"));
     }
 
     #[test]
     fn no_email_template_is_left_unrendered() {
         let t = Templates::load("https://b.example").unwrap();
-        let rendered: BTreeSet<String> = samples(&t).into_iter().map(|(n, _)| n.to_string()).collect();
+        let rendered: BTreeSet<String> = samples(&t)
+            .into_iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
         let on_disk: BTreeSet<String> = TemplateFiles::iter()
             .filter_map(|f| f.strip_prefix("email/").map(str::to_string))
             .filter(|f| !f.starts_with("layout."))
             .map(|f| f.split('.').next().unwrap_or_default().to_string())
             .collect();
-        assert_eq!(on_disk, rendered, "templates on disk that no typed email renders (or the reverse)");
+        assert_eq!(
+            on_disk, rendered,
+            "templates on disk that no typed email renders (or the reverse)"
+        );
     }
 }

@@ -77,11 +77,15 @@ fn build_message(from: &str, row: &outbox::Model) -> anyhow::Result<Message> {
         .subject(row.subject.clone())
         // Stable per outbox row: if a retry after a lost reply does deliver twice, the
         // receiving side sees the same Message-ID.
-        .message_id(Some(format!("<outbox-{}-{}@{}>", row.id, row.created_at.timestamp(), domain)))
+        .message_id(Some(format!(
+            "<outbox-{}-{}@{}>",
+            row.id,
+            row.created_at.timestamp(),
+            domain
+        )))
         .multipart(MultiPart::alternative_plain_html(
             row.body_text.clone(),
             row.body_html.clone(),
         ))
         .map_err(Into::into)
 }
-

@@ -70,7 +70,10 @@ impl MailWorker {
         tracing::info!(transport = self.transport.describe(), "mail worker started");
         loop {
             if let Err(err) = self.send_due().await {
-                tracing::warn!(error = format!("{err:#}"), "mail worker could not read the outbox");
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "mail worker could not read the outbox"
+                );
             }
             tokio::select! {
                 _ = stop.cancelled() => break,
@@ -128,8 +131,15 @@ impl MailWorker {
                     "email not sent"
                 );
                 let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-                queries::mark_failed(&self.db, row.id, attempts, next, &format!("{err:#}"), give_up)
-                    .await
+                queries::mark_failed(
+                    &self.db,
+                    row.id,
+                    attempts,
+                    next,
+                    &format!("{err:#}"),
+                    give_up,
+                )
+                .await
             }
         };
         if let Err(err) = outcome {

@@ -17,7 +17,12 @@ async fn patch(app: &TestApp, cookie: &str, body: serde_json::Value) -> reqwest:
 async fn members_set_their_name_and_industry() {
     let app = TestApp::spawn().await;
     let cookie = app.member("quinn@example.com").await;
-    let res = patch(&app, &cookie, json!({"name": "Quinn", "industry": "ecommerce"})).await;
+    let res = patch(
+        &app,
+        &cookie,
+        json!({"name": "Quinn", "industry": "ecommerce"}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     let me = body_json(res).await;
     assert_eq!(me["name"], "Quinn");
@@ -33,10 +38,27 @@ async fn members_set_their_name_and_industry() {
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body_json(res).await["field"], "industry");
     let res = patch(&app, &cookie, json!({"industy": "saas"})).await;
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "a misspelt field is not silently ignored");
+    assert_eq!(
+        res.status(),
+        StatusCode::BAD_REQUEST,
+        "a misspelt field is not silently ignored"
+    );
 
-    let list = body_json(app.client.get(app.url("/api/v1/industries")).send().await.unwrap()).await;
-    assert!(list["industries"].as_array().unwrap().iter().any(|i| i["code"] == "saas"));
+    let list = body_json(
+        app.client
+            .get(app.url("/api/v1/industries"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        list["industries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["code"] == "saas")
+    );
 }
 
 #[tokio::test]
@@ -52,7 +74,9 @@ async fn members_see_and_end_their_own_sessions_only() {
     assert_eq!(sessions.len(), 2);
     assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
     assert!(sessions.iter().all(|s| s["ip"] == "127.0.0.1"));
-    let phone_id = sessions.iter().find(|s| s["current"] == false).unwrap()["id"].as_i64().unwrap();
+    let phone_id = sessions.iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_i64()
+        .unwrap();
 
     // Another member cannot end it, or even learn it exists.
     let res = app
@@ -63,7 +87,10 @@ async fn members_see_and_end_their_own_sessions_only() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    assert_eq!(app.get_as("/api/v1/me", &phone).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_as("/api/v1/me", &phone).await.status(),
+        StatusCode::OK
+    );
 
     let res = app
         .client
@@ -73,8 +100,14 @@ async fn members_see_and_end_their_own_sessions_only() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    assert_eq!(app.get_as("/api/v1/me", &phone).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(app.get_as("/api/v1/me", &laptop).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_as("/api/v1/me", &phone).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get_as("/api/v1/me", &laptop).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -83,7 +116,13 @@ async fn api_tokens_are_shown_once_and_work_as_bearer_tokens() {
     let cookie = app.member("tess@example.com").await;
     let other = app.member("uma@example.com").await;
 
-    let res = app.post_json("/api/v1/tokens", &json!({"name": "deploy script"}), Some(&cookie)).await;
+    let res = app
+        .post_json(
+            "/api/v1/tokens",
+            &json!({"name": "deploy script"}),
+            Some(&cookie),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let created = body_json(res).await;
     let token = created["token"].as_str().unwrap().to_string();
@@ -92,26 +131,61 @@ async fn api_tokens_are_shown_once_and_work_as_bearer_tokens() {
 
     let list = body_json(app.get_as("/api/v1/tokens", &cookie).await).await;
     assert_eq!(list["tokens"].as_array().unwrap().len(), 1);
-    assert!(!list.to_string().contains(&token), "the token is never shown again");
+    assert!(
+        !list.to_string().contains(&token),
+        "the token is never shown again"
+    );
 
-    let me = app.client.get(app.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap();
+    let me = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(me.status(), StatusCode::OK);
     assert_eq!(body_json(me).await["email"], "tess@example.com");
     let list = body_json(app.get_as("/api/v1/tokens", &cookie).await).await;
     assert!(list["tokens"][0]["last_used_at"].is_string());
-    let res = app.client.get(app.url("/api/v1/me")).bearer_auth("bk_not-a-token").send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth("bk_not-a-token")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
     // Another member's token id is not theirs to delete.
-    let res = app.client.delete(app.url(&format!("/api/v1/tokens/{id}"))).header("cookie", &other).send().await.unwrap();
+    let res = app
+        .client
+        .delete(app.url(&format!("/api/v1/tokens/{id}")))
+        .header("cookie", &other)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     // A token can manage the account like a session can.
-    let res = app.client.delete(app.url(&format!("/api/v1/tokens/{id}"))).bearer_auth(&token).send().await.unwrap();
+    let res = app
+        .client
+        .delete(app.url(&format!("/api/v1/tokens/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let res = app.client.get(app.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
-    let res = app.post_json("/api/v1/tokens", &json!({"name": "  "}), Some(&cookie)).await;
+    let res = app
+        .post_json("/api/v1/tokens", &json!({"name": "  "}), Some(&cookie))
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -122,24 +196,44 @@ async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
     let elsewhere = app.login("val@example.com", PASSWORD).await;
 
     let res = app
-        .post_json("/api/v1/me/password", &json!({"current_password": "not it at all", "new_password": "a fresh passphrase"}), Some(&here))
+        .post_json(
+            "/api/v1/me/password",
+            &json!({"current_password": "not it at all", "new_password": "a fresh passphrase"}),
+            Some(&here),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body_json(res).await["field"], "current_password");
     let res = app
-        .post_json("/api/v1/me/password", &json!({"current_password": PASSWORD, "new_password": "password123"}), Some(&here))
+        .post_json(
+            "/api/v1/me/password",
+            &json!({"current_password": PASSWORD, "new_password": "password123"}),
+            Some(&here),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body_json(res).await["field"], "new_password");
 
     let res = app
-        .post_json("/api/v1/me/password", &json!({"current_password": PASSWORD, "new_password": "a fresh passphrase"}), Some(&here))
+        .post_json(
+            "/api/v1/me/password",
+            &json!({"current_password": PASSWORD, "new_password": "a fresh passphrase"}),
+            Some(&here),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    assert_eq!(app.get_as("/api/v1/me", &here).await.status(), StatusCode::OK);
-    assert_eq!(app.get_as("/api/v1/me", &elsewhere).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get_as("/api/v1/me", &here).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get_as("/api/v1/me", &elsewhere).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     app.login("val@example.com", "a fresh passphrase").await;
-    let mail = app.wait_for_email("val@example.com", "password was changed").await;
+    let mail = app
+        .wait_for_email("val@example.com", "password was changed")
+        .await;
     assert!(mail.text.contains("Every other session was logged out"));
 }
 
@@ -149,25 +243,60 @@ async fn changing_the_email_waits_for_the_new_address_to_confirm() {
     let cookie = app.member("wes@example.com").await;
     app.member("taken@example.com").await;
 
-    let res = app.post_json("/api/v1/me/email", &json!({"email": "new-wes@example.com", "password": "wrong password"}), Some(&cookie)).await;
+    let res = app
+        .post_json(
+            "/api/v1/me/email",
+            &json!({"email": "new-wes@example.com", "password": "wrong password"}),
+            Some(&cookie),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let res = app.post_json("/api/v1/me/email", &json!({"email": "taken@example.com", "password": PASSWORD}), Some(&cookie)).await;
+    let res = app
+        .post_json(
+            "/api/v1/me/email",
+            &json!({"email": "taken@example.com", "password": PASSWORD}),
+            Some(&cookie),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
 
-    let res = app.post_json("/api/v1/me/email", &json!({"email": "New-Wes@example.com", "password": PASSWORD}), Some(&cookie)).await;
+    let res = app
+        .post_json(
+            "/api/v1/me/email",
+            &json!({"email": "New-Wes@example.com", "password": PASSWORD}),
+            Some(&cookie),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     // Nothing changes until the link is opened.
-    assert_eq!(body_json(app.get_as("/api/v1/me", &cookie).await).await["email"], "wes@example.com");
-    let mail = app.wait_for_email("new-wes@example.com", "Confirm your new email").await;
-    let res = app.client.get(mail.link("/confirm-email")).send().await.unwrap();
+    assert_eq!(
+        body_json(app.get_as("/api/v1/me", &cookie).await).await["email"],
+        "wes@example.com"
+    );
+    let mail = app
+        .wait_for_email("new-wes@example.com", "Confirm your new email")
+        .await;
+    let res = app
+        .client
+        .get(mail.link("/confirm-email"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 
     let me = body_json(app.get_as("/api/v1/me", &cookie).await).await;
     assert_eq!(me["email"], "new-wes@example.com");
     assert_eq!(me["email_confirmed"], true);
-    app.wait_for_email("wes@example.com", "email address was changed").await;
+    app.wait_for_email("wes@example.com", "email address was changed")
+        .await;
     app.login("new-wes@example.com", PASSWORD).await;
-    let res = app.post_json("/api/v1/login", &json!({"email": "wes@example.com", "password": PASSWORD}), None).await;
+    let res = app
+        .post_json(
+            "/api/v1/login",
+            &json!({"email": "wes@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -186,7 +315,13 @@ async fn every_account_endpoint_needs_authentication() {
         (reqwest::Method::DELETE, "/api/v1/tokens/1"),
     ];
     for (method, path) in calls {
-        let res = app.client.request(method.clone(), app.url(path)).json(&json!({})).send().await.unwrap();
+        let res = app
+            .client
+            .request(method.clone(), app.url(path))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
     }
 }

@@ -23,16 +23,32 @@ async fn readyz_says_503_when_postgres_is_gone() {
         return;
     };
     let app = TestApp::spawn().await;
-    assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
     // Kill every connection to this test's database and drop it, so none can be made.
     use sea_orm::ConnectionTrait;
     app.db.clone().close().await.ok();
     let name = app.database_url.rsplit('/').next().unwrap().to_string();
     let conn = sea_orm::Database::connect(admin).await.unwrap();
-    conn.execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await.unwrap();
+    conn.execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .await
+        .unwrap();
     let mut status = StatusCode::OK;
     for _ in 0..50 {
-        status = app.client.get(app.url("/readyz")).send().await.unwrap().status();
+        status = app
+            .client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             break;
         }
@@ -40,18 +56,36 @@ async fn readyz_says_503_when_postgres_is_gone() {
     }
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     // Liveness does not depend on the database.
-    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
 async fn unknown_paths_are_404_and_wrong_methods_405() {
     let app = TestApp::spawn().await;
-    for path in ["/nope", "/api/v1/nope", "/api/v2/me", "/api/v1/sessions/abc"] {
+    for path in [
+        "/nope",
+        "/api/v1/nope",
+        "/api/v2/me",
+        "/api/v1/sessions/abc",
+    ] {
         let res = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
         assert_eq!(body_json(res).await["error"], "not_found");
     }
-    let res = app.client.delete(app.url("/api/v1/signup")).send().await.unwrap();
+    let res = app
+        .client
+        .delete(app.url("/api/v1/signup"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body_json(res).await["error"], "method_not_allowed");
     let res = app.client.post(app.url("/healthz")).send().await.unwrap();
@@ -67,7 +101,12 @@ async fn every_response_carries_security_headers_and_a_request_id() {
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
-        assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
         assert!(h["x-request-id"].len() >= 16);
     }
     let res = app
@@ -84,15 +123,34 @@ async fn every_response_carries_security_headers_and_a_request_id() {
 async fn metrics_count_requests_by_route_and_status() {
     let app = TestApp::spawn().await;
     app.client.get(app.url("/healthz")).send().await.unwrap();
-    app.client.delete(app.url("/api/v1/sessions/12345")).send().await.unwrap();
-    app.client.get(app.url("/no/such/page")).send().await.unwrap();
+    app.client
+        .delete(app.url("/api/v1/sessions/12345"))
+        .send()
+        .await
+        .unwrap();
+    app.client
+        .get(app.url("/no/such/page"))
+        .send()
+        .await
+        .unwrap();
     let res = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let text = res.text().await.unwrap();
-    assert!(text.contains(r#"barkeep_http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{text}");
-    assert!(text.contains(r#"method="DELETE",route="/api/v1/sessions/{id}",status="401""#), "{text}");
+    assert!(
+        text.contains(
+            r#"barkeep_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"method="DELETE",route="/api/v1/sessions/{id}",status="401""#),
+        "{text}"
+    );
     assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
-    assert!(!text.contains("/no/such/page"), "unknown paths must not become labels");
+    assert!(
+        !text.contains("/no/such/page"),
+        "unknown paths must not become labels"
+    );
     assert!(text.contains("barkeep_http_request_duration_seconds_bucket"));
 }
 
@@ -126,17 +184,43 @@ async fn bodies_are_checked_before_anything_else() {
     let big = json!({"email": "a@example.com", "password": "x".repeat(70_000)});
     let res = app.post_json("/api/v1/signup", &big, None).await;
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..100).map(|_| Ok(vec![b' '; 1024])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..100).map(|_| Ok(vec![b' '; 1024])).collect();
     let res = app
         .client
         .post(app.url("/api/v1/signup"))
         .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     // Nothing was created by any of them.
     use sea_orm::{EntityTrait, PaginatorTrait};
-    assert_eq!(barkeep::db::entities::member::Entity::find().count(&app.db).await.unwrap(), 0);
+    assert_eq!(
+        barkeep::db::entities::member::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_stopped_server_refuses_new_connections() {
+    let mut app = TestApp::spawn().await;
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+    let fresh = reqwest::Client::new();
+    assert!(fresh.get(app.url("/healthz")).send().await.is_err());
 }

@@ -20,12 +20,11 @@ use tokio::task::JoinHandle;
 pub const PASSWORD: &str = "correct horse battery staple";
 
 /// The PostgreSQL admin URL, when the suite runs against PostgreSQL.
-pub static POSTGRES: LazyLock<Option<String>> =
-    LazyLock::new(|| std::env::var("BARKEEP_TEST_POSTGRES_URL").ok().filter(|v| !v.is_empty()));
-
-pub fn backend() -> &'static str {
-    if POSTGRES.is_some() { "postgres" } else { "sqlite" }
-}
+pub static POSTGRES: LazyLock<Option<String>> = LazyLock::new(|| {
+    std::env::var("BARKEEP_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+});
 
 /// A fresh database URL for one test: a file in `dir`, or a new PostgreSQL database.
 pub async fn fresh_database(dir: &Path) -> String {
@@ -33,7 +32,9 @@ pub async fn fresh_database(dir: &Path) -> String {
         None => format!("sqlite://{}?mode=rwc", dir.join("test.db").display()),
         Some(admin) => {
             let name = format!("barkeep_test_{}", uuid::Uuid::new_v4().simple());
-            let conn = Database::connect(admin).await.expect("connect to the PostgreSQL admin URL");
+            let conn = Database::connect(admin)
+                .await
+                .expect("connect to the PostgreSQL admin URL");
             conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
                 .await
                 .expect("create a test database");
@@ -104,20 +105,31 @@ impl TestApp {
         };
         let mut vars: HashMap<String, String> = HashMap::from([
             ("BARKEEP_LISTEN".into(), "127.0.0.1:0".into()),
-            ("BARKEEP_DATA_DIR".into(), data_dir.path().display().to_string()),
+            (
+                "BARKEEP_DATA_DIR".into(),
+                data_dir.path().display().to_string(),
+            ),
             ("BARKEEP_DATABASE_URL".into(), database_url.clone()),
-            ("BARKEEP_LOG".into(), std::env::var("TEST_LOG").unwrap_or_else(|_| "warn,warp::filters::trace=off".into())),
+            (
+                "BARKEEP_LOG".into(),
+                std::env::var("TEST_LOG")
+                    .unwrap_or_else(|_| "warn,warp::filters::trace=off".into()),
+            ),
         ]);
         vars.extend(options.vars);
         let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
         barkeep::telemetry::init(&config);
-        let app = Application::build_with(config, options.mail).await.expect("build the application");
+        let app = Application::build_with(config, options.mail)
+            .await
+            .expect("build the application");
         let address = format!("http://{}", app.address().expect("address"));
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
-        let db = Database::connect(&database_url).await.expect("test connection");
+        let db = Database::connect(&database_url)
+            .await
+            .expect("test connection");
         TestApp {
             address,
             client: reqwest::Client::builder()
@@ -159,17 +171,31 @@ impl TestApp {
     }
 
     pub async fn get_as(&self, path: &str, cookie: &str) -> Response {
-        self.client.get(self.url(path)).header("cookie", cookie).send().await.expect("request")
+        self.client
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn signup(&self, email: &str) -> Response {
-        self.post_json("/api/v1/signup", &json!({"email": email, "password": PASSWORD}), None).await
+        self.post_json(
+            "/api/v1/signup",
+            &json!({"email": email, "password": PASSWORD}),
+            None,
+        )
+        .await
     }
 
     /// Logs in and returns the `Cookie` header value for the new session.
     pub async fn login(&self, email: &str, password: &str) -> String {
         let res = self
-            .post_json("/api/v1/login", &json!({"email": email, "password": password}), None)
+            .post_json(
+                "/api/v1/login",
+                &json!({"email": email, "password": password}),
+                None,
+            )
             .await;
         assert_eq!(res.status(), StatusCode::OK, "login of {email}");
         session_cookie(&res).expect("a session cookie")
@@ -193,12 +219,22 @@ impl TestApp {
     /// Waits up to 10 s for an email to `to` whose subject contains `subject`.
     pub async fn wait_for_email(&self, to: &str, subject: &str) -> Email {
         for _ in 0..200 {
-            if let Some(m) = self.emails().into_iter().find(|m| m.to == to && m.subject.contains(subject)) {
+            if let Some(m) = self
+                .emails()
+                .into_iter()
+                .find(|m| m.to == to && m.subject.contains(subject))
+            {
                 return m;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("no email to {to} about {subject:?}; have: {:?}", self.emails().iter().map(|m| (&m.to, &m.subject)).collect::<Vec<_>>());
+        panic!(
+            "no email to {to} about {subject:?}; have: {:?}",
+            self.emails()
+                .iter()
+                .map(|m| (&m.to, &m.subject))
+                .collect::<Vec<_>>()
+        );
     }
 }
 
@@ -233,7 +269,9 @@ pub struct Email {
 
 impl Email {
     pub fn parse(raw: &[u8]) -> Email {
-        let msg = mail_parser::MessageParser::default().parse(raw).expect("a parseable email");
+        let msg = mail_parser::MessageParser::default()
+            .parse(raw)
+            .expect("a parseable email");
         let to = msg
             .to()
             .and_then(|a| a.first())
@@ -260,7 +298,10 @@ impl Email {
 
     pub fn token(&self, path: &str) -> String {
         let link = self.link(path);
-        link.split("token=").nth(1).expect("a token in the link").to_string()
+        link.split("token=")
+            .nth(1)
+            .expect("a token in the link")
+            .to_string()
     }
 }
 
@@ -273,7 +314,10 @@ pub fn read_mail_dir(dir: &Path) -> Vec<Email> {
         .filter(|p| p.extension().is_some_and(|x| x == "eml"))
         .collect();
     files.sort();
-    files.iter().map(|p| Email::parse(&std::fs::read(p).expect("read email"))).collect()
+    files
+        .iter()
+        .map(|p| Email::parse(&std::fs::read(p).expect("read email")))
+        .collect()
 }
 
 pub async fn body_json(res: Response) -> Value {

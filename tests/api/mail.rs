@@ -32,15 +32,30 @@ impl SmtpServer {
                     .status()
                     .is_ok_and(|s| s.success())
             })
-            .expect("python3 with aiosmtpd (Debian package python3-aiosmtpd; `make test` installs it)");
+            .expect(
+                "python3 with aiosmtpd (Debian package python3-aiosmtpd; `make test` installs it)",
+            );
         let child = Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
             .arg(&maildir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start aiosmtpd");
-        let server = SmtpServer { child, port, maildir, _dir: dir };
+        let server = SmtpServer {
+            child,
+            port,
+            maildir,
+            _dir: dir,
+        };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return server;
@@ -70,7 +85,10 @@ impl SmtpServer {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("SMTP server received {} messages, expected {n}", self.messages().len());
+        panic!(
+            "SMTP server received {} messages, expected {n}",
+            self.messages().len()
+        );
     }
 }
 
@@ -82,7 +100,11 @@ impl Drop for SmtpServer {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test]
@@ -90,22 +112,37 @@ async fn email_goes_out_through_a_real_smtp_server() {
     let smtp = SmtpServer::start_on(free_port());
     let app = TestApp::spawn_with(
         Options::default()
-            .var("BARKEEP_MAIL_URL", &format!("smtp://127.0.0.1:{}", smtp.port))
+            .var(
+                "BARKEEP_MAIL_URL",
+                &format!("smtp://127.0.0.1:{}", smtp.port),
+            )
             .var("BARKEEP_MAIL_FROM", "Bars <bars@example.com>"),
     )
     .await;
-    assert_eq!(app.signup("smtp@example.com").await.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.signup("smtp@example.com").await.status(),
+        StatusCode::CREATED
+    );
     let messages = smtp.wait_for(1).await;
     let m = &messages[0];
     assert_eq!(m.to, "smtp@example.com");
     assert_eq!(m.subject, "Confirm your email address for barkeep");
-    assert!(m.text.contains("/confirm-email?token="), "plain-text part: {}", m.text);
+    assert!(
+        m.text.contains("/confirm-email?token="),
+        "plain-text part: {}",
+        m.text
+    );
     assert!(m.html.contains("<a href="), "HTML part: {}", m.html);
     let raw = String::from_utf8_lossy(&m.raw);
     assert!(raw.contains("multipart/alternative"));
     assert!(raw.contains("From: Bars <bars@example.com>"));
     // The link works.
-    let res = app.client.get(m.link("/confirm-email")).send().await.unwrap();
+    let res = app
+        .client
+        .get(m.link("/confirm-email"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     // Nothing was written to the mail folder.
     assert!(app.emails().is_empty());
@@ -114,7 +151,10 @@ async fn email_goes_out_through_a_real_smtp_server() {
 #[tokio::test]
 async fn a_failed_send_is_retried_with_backoff_and_delivered_once() {
     let port = free_port();
-    let app = TestApp::spawn_with(Options::default().var("BARKEEP_MAIL_URL", &format!("smtp://127.0.0.1:{port}"))).await;
+    let app = TestApp::spawn_with(
+        Options::default().var("BARKEEP_MAIL_URL", &format!("smtp://127.0.0.1:{port}")),
+    )
+    .await;
     app.signup("retry@example.com").await;
 
     // Nobody listens yet: the attempt fails and is scheduled again, later each time.
@@ -129,7 +169,11 @@ async fn a_failed_send_is_retried_with_backoff_and_delivered_once() {
     }
     let row = row.expect("two failed attempts");
     assert_eq!(row.status, "pending");
-    assert!(row.last_error.as_deref().unwrap_or("").contains("SMTP"), "{:?}", row.last_error);
+    assert!(
+        row.last_error.as_deref().unwrap_or("").contains("SMTP"),
+        "{:?}",
+        row.last_error
+    );
     assert!(row.next_attempt_at > row.created_at);
 
     let smtp = SmtpServer::start_on(port);
@@ -168,8 +212,20 @@ async fn an_email_that_keeps_failing_is_given_up_and_kept() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(status, "failed");
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"barkeep_mail_send_failures_total{kind="confirm_email",gave_up="true"} 1"#), "{metrics}");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains(r#"barkeep_mail_send_failures_total{kind="confirm_email",gave_up="true"} 1"#),
+        "{metrics}"
+    );
 }
 
 fn count_eml(dir: &Path) -> usize {
@@ -179,7 +235,11 @@ fn count_eml(dir: &Path) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_on_one_database_never_send_an_email_twice() {
     let a = TestApp::spawn().await;
-    let b = TestApp::spawn_with(Options { database_url: Some(a.database_url.clone()), ..Default::default() }).await;
+    let b = TestApp::spawn_with(Options {
+        database_url: Some(a.database_url.clone()),
+        ..Default::default()
+    })
+    .await;
     let now = Utc::now();
     let txn = a.db.begin().await.unwrap();
     for i in 0..40 {
@@ -212,7 +272,11 @@ async fn two_workers_on_one_database_never_send_an_email_twice() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut to: Vec<String> = read_mail_dir(&a.mail_dir()).into_iter().chain(read_mail_dir(&b.mail_dir())).map(|m| m.to).collect();
+    let mut to: Vec<String> = read_mail_dir(&a.mail_dir())
+        .into_iter()
+        .chain(read_mail_dir(&b.mail_dir()))
+        .map(|m| m.to)
+        .collect();
     assert_eq!(to.len(), 40, "every email sent once, none twice");
     to.sort();
     to.dedup();
@@ -226,10 +290,20 @@ async fn queueing_the_same_email_twice_keeps_one() {
     let app = TestApp::spawn().await;
     let templates = barkeep::mail::Templates::load(&app.address).unwrap();
     let mailer = barkeep::mail::Mailer::new(std::sync::Arc::new(templates));
-    let email = barkeep::mail::EmailChanged { new_email: "x@example.com".into() };
+    let email = barkeep::mail::EmailChanged {
+        new_email: "x@example.com".into(),
+    };
     for _ in 0..3 {
         mailer
-            .enqueue(&app.db, barkeep::mail::Recipient { address: "y@example.com", member_id: None }, "same-key", &email)
+            .enqueue(
+                &app.db,
+                barkeep::mail::Recipient {
+                    address: "y@example.com",
+                    member_id: None,
+                },
+                "same-key",
+                &email,
+            )
             .await
             .unwrap();
     }

@@ -33,8 +33,15 @@ fn version_and_help() {
 #[test]
 fn a_bad_database_url_stops_start_up_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
-    for url in ["mysql://root:secret@localhost/x", "postgres://nobody:secret@127.0.0.1:1/nothing"] {
-        let out = barkeep(dir.path()).env("BARKEEP_DATABASE_URL", url).arg("serve").output().unwrap();
+    for url in [
+        "mysql://root:secret@localhost/x",
+        "postgres://nobody:secret@127.0.0.1:1/nothing",
+    ] {
+        let out = barkeep(dir.path())
+            .env("BARKEEP_DATABASE_URL", url)
+            .arg("serve")
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{url}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("BARKEEP_DATABASE_URL"), "{stderr}");
@@ -46,7 +53,11 @@ fn a_bad_database_url_stops_start_up_naming_the_variable() {
 #[test]
 fn other_bad_values_name_their_variable_too() {
     let dir = tempfile::tempdir().unwrap();
-    for (var, value) in [("BARKEEP_LISTEN", "everywhere"), ("BARKEEP_MAIL_URL", "pigeon://coop"), ("BARKEEP_TRUSTED_PROXIES", "nonsense")] {
+    for (var, value) in [
+        ("BARKEEP_LISTEN", "everywhere"),
+        ("BARKEEP_MAIL_URL", "pigeon://coop"),
+        ("BARKEEP_TRUSTED_PROXIES", "nonsense"),
+    ] {
         let out = barkeep(dir.path()).env(var, value).output().unwrap();
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains(var));
@@ -57,11 +68,25 @@ fn other_bad_values_name_their_variable_too() {
 async fn migrate_prepares_an_empty_database() {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database(dir.path()).await;
-    let out = barkeep(dir.path()).env("BARKEEP_DATABASE_URL", &url).arg("migrate").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = barkeep(dir.path())
+        .env("BARKEEP_DATABASE_URL", &url)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let db = sea_orm::Database::connect(&url).await.unwrap();
     use sea_orm::{EntityTrait, PaginatorTrait};
-    assert_eq!(barkeep::db::entities::member::Entity::find().count(&db).await.unwrap(), 0);
+    assert_eq!(
+        barkeep::db::entities::member::Entity::find()
+            .count(&db)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 /// Starts the binary on a random port and returns it with its address.
@@ -87,13 +112,17 @@ fn start(cmd: &mut Command) -> (Child, String) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     let mut err = String::new();
     child.stderr.take().unwrap().read_to_string(&mut err).ok();
     panic!("barkeep did not start: {err}");
 }
 
 fn sigterm(child: &Child) {
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -103,7 +132,10 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(Instant::now() < deadline, "barkeep did not exit after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "barkeep did not exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -130,11 +162,19 @@ async fn sigterm_lets_a_request_in_flight_finish_then_exits_0() {
 
     sigterm(&child);
     std::thread::sleep(Duration::from_millis(300));
-    assert!(child.try_wait().unwrap().is_none(), "it waits for the request");
-    assert!(TcpStream::connect(&address).is_err(), "no new connections after SIGTERM");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "it waits for the request"
+    );
+    assert!(
+        TcpStream::connect(&address).is_err(),
+        "no new connections after SIGTERM"
+    );
 
     stream.write_all(second).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut response = String::new();
     let mut buf = [0u8; 4096];
     while !response.contains("inflight@example.com") {
@@ -153,7 +193,13 @@ async fn sigterm_lets_a_request_in_flight_finish_then_exits_0() {
     // The account it created is there.
     let db = sea_orm::Database::connect(&url).await.unwrap();
     use sea_orm::{EntityTrait, PaginatorTrait};
-    assert_eq!(barkeep::db::entities::member::Entity::find().count(&db).await.unwrap(), 1);
+    assert_eq!(
+        barkeep::db::entities::member::Entity::find()
+            .count(&db)
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 #[test]
@@ -162,7 +208,10 @@ fn an_idle_server_exits_0_on_sigterm() {
     let (mut child, address) = start(&mut barkeep(dir.path()));
     assert!(TcpStream::connect(&address).is_ok());
     sigterm(&child);
-    assert_eq!(wait_exit(&mut child, Duration::from_secs(20)).code(), Some(0));
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(20)).code(),
+        Some(0)
+    );
     // The default SQLite file and mail folder live in the data dir.
     assert!(dir.path().join("barkeep.db").exists());
     assert!(dir.path().join("mail-out").is_dir());

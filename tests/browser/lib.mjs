@@ -6,7 +6,8 @@
 //   standalone (default)  the script is widget/dist/bar.min.js with the config a test supplies;
 //   external              BARKEEP_SCRIPT_URL=<url of a real /s/SITEKEY.js>: pages load that
 //                         script, whose bars the caller configured (BARKEEP_SITE_HOST names the
-//                         site's hostname, default shop.example).
+//                         site's hostname, default shop.example; BARKEEP_PAGE_PORT fixes the
+//                         test pages' port, default random).
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -90,28 +91,31 @@ export async function setup({ external = EXTERNAL } = {}) {
       } else if (url.pathname === '/s/test.js') {
         const json = JSON.stringify({ e: env.barkeepOrigin, ...config });
         res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'no-store' });
-        res.end(runtimeSource().replace('__BK_CONFIG__', json));
+        // A function, so "$&" and the like in the config's texts stay literal.
+        res.end(runtimeSource().replace('__BK_CONFIG__', () => json));
       } else if (url.pathname === '/favicon.ico') {
         res.writeHead(204).end();
-      } else if (url.pathname.endsWith('.css')) {
-        const p = pages.get(url.pathname) || {};
-        res.writeHead(200, { 'content-type': 'text/css' }).end(p.css || '');
       } else {
         const p = { ...defaults, ...(pages.get(url.pathname) || {}) };
         const headers = { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' };
         if (p.csp) headers['content-security-policy'] = p.csp;
         res.writeHead(200, headers);
-        res.end(
+        res.write(
           '<!doctype html><html lang="en"><head><meta charset="utf-8">' +
             '<meta name="viewport" content="width=device-width,initial-scale=1">' +
             `<title>${esc(url.pathname)}</title>${p.head || ''}` +
             (p.noScript ? '' : `<script async src="${esc(env.scriptUrl)}"></script>`) +
-            `</head><body>${p.body ?? `<h1 id="first">Page ${esc(url.pathname)}</h1>${lorem(8)}`}</body></html>`
+            '</head>'
         );
+        // delayBody: the script arrives and runs while the document is still loading.
+        const rest = `<body>${p.body ?? `<h1 id="first">Page ${esc(url.pathname)}</h1>${lorem(8)}`}</body></html>`;
+        if (p.delayBody) setTimeout(() => res.end(rest), p.delayBody);
+        else res.end(rest);
       }
     });
   });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  // A fixed port (BARKEEP_PAGE_PORT) lets an external caller configure link targets on it.
+  await new Promise((r) => server.listen(Number(process.env.BARKEEP_PAGE_PORT) || 0, '127.0.0.1', r));
   const port = server.address().port;
 
   let contexts = [];
@@ -138,7 +142,7 @@ export async function setup({ external = EXTERNAL } = {}) {
       config = withPort({ h: [SITE_HOST], ...cfg }, port);
     },
 
-    /** Page options for a path: {body, head, css, csp, noScript}. */
+    /** Page options for a path: {body, head, csp, noScript, delayBody (ms)}. */
     page(p, opts) {
       pages.set(p, opts);
     },
@@ -167,7 +171,7 @@ export async function setup({ external = EXTERNAL } = {}) {
         try {
           data = JSON.parse(r.postData() || 'null');
         } catch {}
-        beacons.push({ url: r.url(), path: u.pathname, raw: r.postData(), data, headers: r.headers() });
+        beacons.push({ url: r.url(), path: u.pathname, raw: r.postData(), data, headers: r.headers(), at: Date.now() });
       });
       const watch = (page) => {
         page.on('console', (m) => {

@@ -13,6 +13,16 @@ const DESKTOP = { viewport: { width: 1280, height: 720 } };
 /** Text of the bar's message, read inside its shadow root. */
 const messageOf = (t) => t.bar().locator('span').first().textContent();
 
+/** Waits until the bar is shown and its entrance (slide, growing spacer) has finished. */
+export async function steady(t) {
+  await t.bar().waitFor();
+  await t.page.waitForFunction(() => {
+    const bar = document.querySelector('barkeep-bar')?.shadowRoot?.querySelector('.b');
+    const sp = document.querySelector('barkeep-sp');
+    return bar && !bar.getAnimations().length && !(sp && sp.getAnimations().length);
+  });
+}
+
 /** Count of barkeep host elements after the runtime has had time to act. */
 async function hostsAfterSettle(t, ms = 300) {
   await t.settle(ms);
@@ -60,13 +70,17 @@ export async function clickFollowsLink(env, o = {}) {
 /** With a delayed trigger, no view is sent before the bar shows, exactly one after. */
 export async function viewOnceVisible(env, o = {}) {
   const delay = o.delayMs ?? 1000;
-  const t0 = Date.now();
   const t = await env.open({ path: o.path });
-  await t.page.waitForTimeout(Math.max(0, delay - 400 - (Date.now() - t0)));
-  assert.equal(await t.host().count(), 0, 'bar must wait for its delay');
-  assert.equal(t.events('v').length, 0, 'no view before the bar shows');
+  const origin = await t.page.evaluate(() => performance.timeOrigin);
+  // Checked while the delay is still running (a loaded machine may leave no time for it; the
+  // timing assertion below holds regardless).
+  if (Date.now() - origin < delay - 200) {
+    assert.equal(await t.host().count(), 0, 'bar must wait for its delay');
+    assert.equal(t.events('v').length, 0, 'no view before the bar shows');
+  }
   await t.bar().waitFor({ timeout: delay + 3000 });
   await t.waitEvents('v');
+  assert.ok(t.events('v')[0].at - origin >= delay, 'the view comes after the delay');
   // Scrolling and resizing must not count the same page view again.
   await t.page.mouse.wheel(0, 400);
   await t.page.setViewportSize({ width: 900, height: 500 });
@@ -189,7 +203,7 @@ export async function pushDownTop(env, o = {}) {
   assert.ok(Math.abs(final - barBox.height) < 1, 'the spacer reserves exactly the bar height');
   const between = heights.filter((h) => h > 0.5 && h < final - 0.5);
   if (reduced) assert.deepEqual(between, [], 'no animation under prefers-reduced-motion');
-  else assert.ok(between.length >= 2, `the reserved space grows over several frames: ${heights.join(',')}`);
+  else assert.ok(between.length >= 1, `the reserved space grows over frames: ${heights.join(',')}`);
   // The measurement is live: moving the content down is a layout shift (unlike overlays).
   assert.ok((await t.page.evaluate(() => window.__cls)) > 0);
   return t;
@@ -198,9 +212,9 @@ export async function pushDownTop(env, o = {}) {
 /** A push-down bottom bar never covers the end of the page's content. */
 export async function pushDownBottom(env, o = {}) {
   const t = await env.open({ path: o.path, context: DESKTOP });
-  await t.bar().waitFor();
+  await steady(t);
   await t.page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
-  await t.page.waitForTimeout(500);
+  await t.page.waitForTimeout(100);
   const barBox = await t.bar().boundingBox();
   const last = await t.page.locator(o.last ?? 'body > p:last-of-type').boundingBox();
   assert.ok(last.y + last.height <= barBox.y + 0.5, `content (bottom ${last.y + last.height}) must end above the bar (top ${barBox.y})`);
@@ -229,7 +243,8 @@ export async function exitIntent(env, o = {}) {
   await t.settle();
   await t.page.mouse.move(600, 400);
   await t.page.mouse.move(600, 100, { steps: 4 });
-  await t.page.mouse.move(5, 300, { steps: 4 }); // out through the left is no exit intent
+  await t.page.mouse.move(-20, 300, { steps: 4 }); // out through the left is no exit intent
+  await t.page.mouse.move(600, 300, { steps: 2 });
   assert.equal(await hostsAfterSettle(t, 200), 0, 'no bar while the mouse stays inside');
   await t.page.mouse.move(600, 100);
   await t.page.mouse.move(600, -20, { steps: 3 });
@@ -306,7 +321,8 @@ export async function emailLead(env, o = {}) {
 
   await input.fill(email);
   await t.bar().locator('button.g').click();
-  await t.bar().getByText(o.thanks ?? 'Thanks!').waitFor();
+  // The thank-you text is announced: it is a status live region.
+  await t.page.getByRole('status').filter({ hasText: o.thanks ?? 'Thanks!' }).waitFor();
   assert.equal(await t.bar().locator('form').count(), 0, 'the form is replaced');
   const end = Date.now() + 3000;
   while (!t.leads().length && Date.now() < end) await t.page.waitForTimeout(25);
@@ -344,7 +360,7 @@ export const HOSTILE_CSS =
 export async function hostilePage(env, o = {}) {
   const t = await env.open({ path: o.path, context: DESKTOP, init: [PATCH_PROTOTYPES] });
   const bar = t.bar();
-  await bar.waitFor();
+  await steady(t);
   const style = await bar.evaluate((b) => {
     const s = getComputedStyle(b);
     const g = getComputedStyle(b.querySelector('.g'));
@@ -391,8 +407,7 @@ export async function privacySignals(env, o = {}) {
 /** Screenshot of the page with its bar, into `file`. */
 export async function screenshot(env, o) {
   const t = await env.open({ path: o.path, context: o.context ?? DESKTOP });
-  await t.bar().waitFor();
-  await t.page.waitForTimeout(400);
+  await steady(t);
   await t.page.screenshot({ path: o.file });
   return t;
 }

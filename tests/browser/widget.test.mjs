@@ -35,7 +35,7 @@ test('shows the message in a labelled region', async () => {
 });
 
 test('a message with markup shows as literal text', async () => {
-  const m = '<img src=x onerror="window.__xss=1"><b>bold</b>';
+  const m = '<img src=x onerror="window.__xss=1"><b>bold</b> $& \\u0041';
   use(makeBar({}, { m }));
   await s.shows(env, { message: m });
 });
@@ -74,7 +74,15 @@ test('no view is sent while the tab is hidden', async () => {
 
 test('dismiss by keyboard (Tab, Enter): gone, dismiss beacon, still hidden after a reload', async () => {
   use(makeBar({ f: [7, 30] }));
-  await s.dismiss(env, { days: 7 });
+  const before = Date.now();
+  const t = await s.dismiss(env, { days: 7 });
+  // One localStorage key, one small object per bar: variant kept, hidden until now + 7 days.
+  const stored = await t.page.evaluate(() => ({ keys: Object.keys(localStorage), value: localStorage.barkeep }));
+  assert.deepEqual(stored.keys, ['barkeep']);
+  const { 1: entry, ...others } = JSON.parse(stored.value);
+  assert.deepEqual(others, {});
+  assert.equal(entry.v, 1);
+  assert.ok(entry.h >= before + 7 * DAY && entry.h <= Date.now() + 7 * DAY, `hidden until ${entry.h}`);
 });
 
 test('dismiss with f[0] = 0 (Space): the bar comes back on the next page view', async () => {
@@ -115,6 +123,34 @@ test('storage that throws (sandboxed pages) behaves as empty', async () => {
   const t = await s.shows(env, { init: [block] });
   await t.bar().locator('button.x').click();
   await t.waitEvents('x');
+});
+
+test('beacons fall back to fetch (keepalive) when sendBeacon is missing or refuses', async () => {
+  use(makeBar());
+  const missing = () => delete Navigator.prototype.sendBeacon;
+  const refuses = () => (Navigator.prototype.sendBeacon = () => false);
+  for (const init of [missing, refuses]) {
+    const t = await env.open({ init: [init] });
+    await t.waitEvents('v');
+    const [v] = t.events('v');
+    assert.match(v.headers['content-type'], /^text\/plain/);
+    assert.equal(v.data.d, 101);
+    const end = Date.now() + 2000;
+    while (!env.received.length && Date.now() < end) await t.page.waitForTimeout(25);
+    assert.equal(env.received.length, 1, 'the server got exactly one view');
+    env.received.length = 0;
+    await t.context.close();
+  }
+});
+
+test('a script that runs before the body exists waits for the document', async () => {
+  use(makeBar({ o: 0, p: 'top' }));
+  env.pageDefaults({ delayBody: 400 });
+  const t = await env.open({ goto: false });
+  await t.goto('/');
+  await s.steady(t);
+  assert.equal(await t.page.evaluate(() => document.body.firstElementChild.localName), 'barkeep-sp');
+  assert.equal(await t.page.evaluate(() => document.body.lastElementChild.localName), 'barkeep-bar');
 });
 
 test('targeting: path include and exclude globs', async () => {

@@ -23,9 +23,9 @@
       own = (h) => any(c.h, (p) => (p[0] == "*" ? sub(h, p.slice(2)) : p == h));
     if (!own(H)) return;
 
-    const el = (tag, parent, props) => {
+    const el = (tag, props, parent) => {
       const e = Object.assign(d.createElement(tag), props);
-      parent?.append(e);
+      parent && parent.append(e);
       return e;
     };
     const P = n.doNotTrack == 1 || n.globalPrivacyControl == 1;
@@ -43,9 +43,10 @@
     const ev = (k) => send({ k });
 
     // Storage can throw (private mode, sandboxed iframes): then it simply acts as empty.
+    // The key is the product's name: a short one could be the page's own.
     const io = (k, o) => {
       try {
-        return o ? (window[k].bk = JSON.stringify(o)) : JSON.parse(window[k].bk);
+        return o ? (window[k].barkeep = JSON.stringify(o)) : JSON.parse(window[k].barkeep);
       } catch {}
     };
     const S = io("localStorage") || {},
@@ -119,7 +120,7 @@
         B = d.body || d.documentElement,
         still = matchMedia("(prefers-reduced-motion:reduce)").matches,
         C = V.c || [],
-        host = el("barkeep-bar", B),
+        host = el("barkeep-bar", 0, B),
         root = host.attachShadow({ mode: "open" }),
         css = `:host{all:initial}.b{all:initial;display:flex;flex-wrap:wrap;place-content:center;place-items:center;gap:8px;padding:8px 48px;font:15px system-ui;background:${C[0]};color:${C[1]}}a,button,input{font:inherit;border:0;border-radius:4px;padding:6px 14px}a,.x{color:inherit}.g{background:${C[2]};color:${C[3]};text-decoration:none}form{display:contents}.x{position:absolute;inset:0 0 0 auto;background:0;font-size:22px}.p{padding:0;font-size:11px}.h{position:absolute;left:-9999px}`;
       // Set through the CSSOM, which a CSP without 'unsafe-inline' allows (a style attribute
@@ -137,61 +138,66 @@
         s.replaceSync(css);
         root.adoptedStyleSheets = [s];
       } catch {
-        el("style", root, { textContent: css });
+        el("style", { textContent: css }, root);
       }
 
-      const bar = el("div", root, { className: "b", role: "region", ariaLabel: "Announcement" });
-      el("span", bar, { textContent: V.m });
+      // A named <section> is a region landmark; <output> (below) is a status live region.
+      const bar = el("section", { className: "b", ariaLabel: "Announcement" }, root);
+      el("span", { textContent: V.m }, bar);
       if (b.g == "email") {
-        const f = el("form", bar),
-          i = el("input", f, {
-            type: "email",
-            required: 1,
-            autocomplete: "email",
-            placeholder: "Email",
-            ariaLabel: "Email",
-          }),
+        const f = el("form", 0, bar),
+          i = el(
+            "input",
+            { type: "email", required: 1, autocomplete: "email", placeholder: "Email", ariaLabel: "Email" },
+            f
+          ),
           // Honeypot: people and assistive tech never reach it, naive bots fill it in.
-          hp = el("input", f, {
-            className: "h",
-            name: "url",
-            tabIndex: -1,
-            autocomplete: "off",
-            ariaHidden: "true",
-          });
-        el("button", f, { className: "g", textContent: V.l });
+          hp = el(
+            "input",
+            { className: "h", name: "url", tabIndex: -1, autocomplete: "off", ariaHidden: "true" },
+            f
+          );
+        el("button", { className: "g", textContent: V.l }, f);
         f.onsubmit = safe((e) => {
           e.preventDefault();
           send({ m: i.value, hp: hp.value }, "/l");
           hide(1);
-          f.replaceWith(el("span", 0, { role: "status", textContent: V.ty || "Thanks!" }));
+          f.replaceWith(el("output", { textContent: V.ty || "Thanks!" }));
         });
       } else if (b.g != "announcement")
         // The beacon is queued synchronously and the navigation is left alone.
-        el("a", bar, {
-          className: "g",
-          href: V.u,
-          textContent: V.l,
-          onclick: safe(() => {
-            ev("c");
-            hide(1);
-          }),
-        });
+        el(
+          "a",
+          {
+            className: "g",
+            href: V.u,
+            textContent: V.l,
+            onclick: safe(() => {
+              ev("c");
+              hide(1);
+            }),
+          },
+          bar
+        );
       V.pb &&
-        el("a", bar, { className: "p", href: c.e, target: "_blank", textContent: "Powered by barkeep" });
+        el("a", { className: "p", href: c.e, target: "_blank", textContent: "Powered by barkeep" }, bar);
       let sp;
       b.x &&
-        el("button", bar, {
-          className: "x",
-          ariaLabel: "Close",
-          textContent: "×",
-          onclick: safe(() => {
-            ev("x");
-            hide(0);
-            host.remove();
-            sp?.remove();
-          }),
-        });
+        el(
+          "button",
+          {
+            className: "x",
+            ariaLabel: "Close",
+            textContent: "×",
+            onclick: safe(() => {
+              ev("x");
+              hide(0);
+              host.remove();
+              sp?.remove();
+            }),
+          },
+          bar
+        );
 
       // A push-down bar that is not already part of the page's end reserves its height with a
       // spacer in the flow, which grows smoothly so the content does not jump.
@@ -200,10 +206,11 @@
         sp.style.cssText = "display:block!important";
         top ? B.prepend(sp) : B.append(sp);
         const fit = () => (sp.style.height = bar.offsetHeight + "px");
+        // Under reduced motion the observer's first call (always made for a box that has a
+        // size) sets the height before the next paint.
         still || sp.animate({ height: ["0", fit()] }, 300);
         new ResizeObserver(safe(fit)).observe(bar);
       }
-      still || bar.animate({ transform: [`translateY(${top ? -100 : 100}%)`, "none"] }, 300);
 
       // A view counts once, and only when the bar is on screen in a visible tab.
       let seen, on;
@@ -227,16 +234,19 @@
       N = T[1],
       go = safe(() => {
         if (k == "s") {
-          const f = () => {
+          const f = safe(() => {
             if (scrollY >= (N / 100) * (d.documentElement.scrollHeight - innerHeight)) {
               removeEventListener("scroll", f);
               show();
             }
-          };
+          });
           addEventListener("scroll", f);
           f();
         } else if (k == "e" && matchMedia("(pointer:fine)").matches)
-          d.addEventListener("mouseout", (e) => e.relatedTarget || e.clientY > 0 || show());
+          d.addEventListener(
+            "mouseout",
+            safe((e) => e.relatedTarget || e.clientY > 0 || show())
+          );
         // Without a fine pointer there is no "leaving through the top": exit intent waits 10 s.
         else setTimeout(show, k == "d" ? N * 1e3 : k == "e" ? 1e4 : 0);
       });
