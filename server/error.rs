@@ -2,6 +2,7 @@
 //! client gets a stable `{error, message}` body, the log gets the whole cause chain,
 //! and a 5xx never shows its cause to the client.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 
 use sea_orm::{DbErr, SqlErr};
@@ -16,7 +17,7 @@ pub enum AppError {
     BadRequest { code: &'static str, message: String },
     #[error("{message}")]
     Invalid {
-        field: &'static str,
+        field: Cow<'static, str>,
         message: String,
     },
     #[error("authentication required")]
@@ -47,9 +48,9 @@ impl AppError {
         }
     }
 
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         AppError::Invalid {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }
@@ -118,7 +119,7 @@ impl Reply for AppError {
             other => other.to_string(),
         };
         let field = match &self {
-            AppError::Invalid { field, .. } => Some(*field),
+            AppError::Invalid { field, .. } => Some(field.as_ref()),
             _ => None,
         };
         let body = ErrorBody {

@@ -3,6 +3,7 @@
 //! grouped by audience; each subsystem has its own module.
 
 pub mod accounts;
+pub mod bars;
 pub mod config;
 pub mod db;
 pub mod domain;
@@ -10,6 +11,8 @@ pub mod error;
 pub mod http;
 pub mod mail;
 pub mod metrics;
+pub mod script;
+pub mod sites;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

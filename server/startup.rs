@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, ConfigError};
 use crate::mail::{MailWorker, Mailer, Templates, Transport, WorkerSettings};
 use crate::metrics::Metrics;
+use crate::script::Scripts;
 use crate::state::AppState;
 use crate::{db, http};
 
@@ -68,11 +69,14 @@ impl Application {
         let mailer = Mailer::new(templates);
         let transport = Transport::from_config(&config)?;
 
+        let scripts = Arc::new(Scripts::load(db.clone(), &config.base_url).await?);
+
         let state = AppState {
             config: Arc::new(config),
             db,
             mailer,
             metrics: Arc::new(metrics),
+            scripts,
         };
 
         let stop = CancellationToken::new();
@@ -84,7 +88,10 @@ impl Application {
             state.metrics.clone(),
             mail_settings,
         );
-        let tasks = vec![tokio::spawn(worker.run(stop.clone()))];
+        let tasks = vec![
+            tokio::spawn(worker.run(stop.clone())),
+            tokio::spawn(state.scripts.clone().run_sync(stop.clone())),
+        ];
 
         Ok(Application {
             listener,

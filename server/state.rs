@@ -1,4 +1,5 @@
-//! What every handler can reach: configuration, the database, the mailer and metrics.
+//! What every handler can reach: configuration, the database, the mailer, metrics and
+//! the site scripts.
 
 use std::sync::Arc;
 
@@ -6,6 +7,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
+use crate::script::Scripts;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -13,4 +15,5 @@ pub struct AppState {
     pub db: Db,
     pub mailer: Mailer,
     pub metrics: Arc<Metrics>,
+    pub scripts: Arc<Scripts>,
 }

@@ -13,6 +13,7 @@ use crate::config::{ConfigError, DatabaseConfig, DatabaseKind};
 pub mod accounts;
 pub mod entities;
 pub mod outbox;
+pub mod sites;
 
 pub type Db = DatabaseConnection;
 

@@ -94,13 +94,46 @@ pub fn json<T: DeserializeOwned + Send + 'static>()
         })
 }
 
+/// Parses a JSON body. Malformed JSON is a 400; JSON of the wrong shape (a missing or
+/// unknown field, a wrong type, an unknown option) is a 422 naming the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        AppError::bad_request(
-            "invalid_json",
-            format!("the body is not valid JSON for this request: {e}"),
-        )
-    })
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = match (path.as_str(), missing_field(&inner)) {
+                    (".", Some(missing)) => missing,
+                    (".", None) => "body".to_string(),
+                    (p, Some(missing)) => format!("{p}.{missing}"),
+                    (p, None) => p.to_string(),
+                };
+                AppError::invalid(field, strip_position(&inner.to_string()))
+            }
+            _ => not_json(&inner),
+        }
+    })?;
+    de.end().map_err(|e| not_json(&e))?;
+    Ok(value)
+}
+
+fn not_json(err: &serde_json::Error) -> AppError {
+    AppError::bad_request("invalid_json", format!("the body is not valid JSON: {err}"))
+}
+
+fn missing_field(err: &serde_json::Error) -> Option<String> {
+    let text = err.to_string();
+    let rest = text.strip_prefix("missing field `")?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+/// "… at line 1 column 30" means nothing to someone who sent a one-line body.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
 }
 
 /// The session cookie and bearer token, if any.

@@ -15,9 +15,12 @@ use crate::state::AppState;
 
 pub mod account;
 pub mod auth;
+pub mod bars;
 pub mod extract;
 pub mod health;
 pub mod pages;
+pub mod script;
+pub mod sites;
 
 /// Marks a response made because no route matched, so metrics do not grow a label per
 /// unknown path.
@@ -26,12 +29,22 @@ pub(crate) struct Unmatched;
 
 /// The whole application as one filter.
 pub fn app(state: &AppState) -> BoxedFilter<(Response,)> {
-    let routes = health::routes(state)
-        .or(auth::routes(state))
-        .unify()
+    // Visitors first: the hot path should not walk the member routes to be found.
+    let visitors = script::routes(state);
+    let members = auth::routes(state)
         .or(account::routes(state))
         .unify()
+        .or(sites::routes(state))
+        .unify()
+        .or(bars::routes(state))
+        .unify()
+        .boxed();
+    let routes = visitors
+        .or(members)
+        .unify()
         .or(pages::routes(state))
+        .unify()
+        .or(health::routes(state))
         .unify()
         .boxed();
     let metrics = state.metrics.clone();

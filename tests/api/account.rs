@@ -40,8 +40,15 @@ async fn members_set_their_name_and_industry() {
     let res = patch(&app, &cookie, json!({"industy": "saas"})).await;
     assert_eq!(
         res.status(),
-        StatusCode::BAD_REQUEST,
+        StatusCode::UNPROCESSABLE_ENTITY,
         "a misspelt field is not silently ignored"
+    );
+    let err = body_json(res).await;
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `industy`")
     );
 
     let list = body_json(

@@ -102,13 +102,19 @@ async fn signup_rejects_bad_input_naming_the_field() {
     let res = app
         .post_json("/api/v1/signup", &json!({"email": "a@example.com"}), None)
         .await;
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert!(
-        body_json(res).await["message"]
-            .as_str()
-            .unwrap()
-            .contains("password")
-    );
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let err = body_json(res).await;
+    assert_eq!(err["field"], "password");
+    assert!(err["message"].as_str().unwrap().contains("missing field"));
+    let res = app
+        .post_json(
+            "/api/v1/signup",
+            &json!({"email": 42, "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body_json(res).await["field"], "email");
     assert!(app.emails().is_empty());
 }
 

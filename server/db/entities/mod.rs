@@ -1,8 +1,13 @@
 //! sea-orm entities, one per table (2.0 dense format).
 
 pub mod api_token;
+pub mod bar;
+pub mod deployment;
 pub mod email_token;
 pub mod login_attempt;
 pub mod member;
 pub mod outbox;
 pub mod session;
+pub mod site;
+pub mod site_hostname;
+pub mod variant;

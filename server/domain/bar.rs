@@ -1,0 +1,633 @@
+//! What a bar is: its goal, look, targeting, trigger and frequency, and the content of
+//! each variant, with the rules that make a combination valid. A deployment freezes one
+//! variant together with its bar's settings as a [`Snapshot`].
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::colour::{Colour, require_contrast};
+use super::hostname::Hostname;
+use super::url::SafeUrl;
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Goal {
+    /// The button opens a URL.
+    Link,
+    /// The bar collects an email address.
+    Email,
+    /// Text only, nothing to convert.
+    Announcement,
+    /// A `tel:` button, shown on mobile only.
+    Call,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    Top,
+    Bottom,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Display {
+    /// Floats over the page: no layout shift.
+    Overlay,
+    /// Reserves its own space and moves the page down (or up, at the bottom).
+    PushDown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Device {
+    #[default]
+    Any,
+    Mobile,
+    Desktop,
+}
+
+/// When the bar appears once a page qualifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Trigger {
+    #[default]
+    Immediate,
+    Delay {
+        seconds: u32,
+    },
+    Scroll {
+        percent: u8,
+    },
+    ExitIntent,
+}
+
+/// How long a bar stays hidden for a visitor after they dismissed it or converted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HideFor {
+    /// 0 shows the bar again on the next page view.
+    Days(u16),
+    Forever(ForeverWord),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ForeverWord {
+    #[serde(rename = "forever")]
+    Forever,
+}
+
+impl HideFor {
+    /// The runtime's encoding: days, or -1 for ever.
+    fn runtime(self) -> i32 {
+        match self {
+            HideFor::Days(d) => i32::from(d),
+            HideFor::Forever(_) => -1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Frequency {
+    #[serde(default = "default_dismiss")]
+    pub after_dismiss_days: HideFor,
+    #[serde(default = "default_conversion")]
+    pub after_conversion_days: HideFor,
+}
+
+fn default_dismiss() -> HideFor {
+    HideFor::Days(7)
+}
+
+fn default_conversion() -> HideFor {
+    HideFor::Days(30)
+}
+
+impl Default for Frequency {
+    fn default() -> Self {
+        Frequency {
+            after_dismiss_days: default_dismiss(),
+            after_conversion_days: default_conversion(),
+        }
+    }
+}
+
+/// Which page views may show the bar. Every part is optional.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Targeting {
+    /// Glob patterns on the URL path (`*` matches anything); when given, one must match.
+    pub paths_include: Vec<String>,
+    /// Glob patterns on the URL path; a match hides the bar.
+    pub paths_exclude: Vec<String>,
+    pub device: Device,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Only visitors who arrived from this domain (or a subdomain of it).
+    pub referrer_domain: Option<String>,
+    pub utm_source: Option<String>,
+    pub utm_campaign: Option<String>,
+}
+
+const MAX_PATTERNS: usize = 20;
+
+impl Targeting {
+    /// Checks and tidies the targeting rules.
+    pub fn normalise(mut self) -> Result<Self, AppError> {
+        for (patterns, field) in [
+            (&mut self.paths_include, "targeting.paths_include"),
+            (&mut self.paths_exclude, "targeting.paths_exclude"),
+        ] {
+            if patterns.len() > MAX_PATTERNS {
+                return Err(AppError::invalid(
+                    field,
+                    format!("at most {MAX_PATTERNS} patterns"),
+                ));
+            }
+            for p in patterns.iter_mut() {
+                *p = p.trim().to_string();
+                if !p.starts_with('/') || p.len() > 200 || p.chars().any(char::is_whitespace) {
+                    return Err(AppError::invalid(
+                        field,
+                        format!(
+                            "`{p}` is not a path pattern such as /blog/* (it must start with /)"
+                        ),
+                    ));
+                }
+            }
+        }
+        if let (Some(s), Some(e)) = (self.starts_at, self.ends_at) {
+            if e <= s {
+                return Err(AppError::invalid(
+                    "targeting.ends_at",
+                    "the schedule must end after it starts",
+                ));
+            }
+        }
+        self.referrer_domain = match self.referrer_domain.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(d) => {
+                let h = Hostname::parse(d, "targeting.referrer_domain")?;
+                if h.as_str().starts_with("*.") {
+                    return Err(AppError::invalid(
+                        "targeting.referrer_domain",
+                        "give the domain without `*.`: subdomains always match",
+                    ));
+                }
+                Some(h.to_string())
+            }
+        };
+        for (value, field) in [
+            (&mut self.utm_source, "targeting.utm_source"),
+            (&mut self.utm_campaign, "targeting.utm_campaign"),
+        ] {
+            *value = value
+                .take()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty());
+            if value.as_ref().is_some_and(|v| v.chars().count() > 100) {
+                return Err(AppError::invalid(field, "at most 100 characters"));
+            }
+        }
+        Ok(self)
+    }
+}
+
+impl Trigger {
+    pub fn validate(self) -> Result<Self, AppError> {
+        match self {
+            Trigger::Delay { seconds } if !(1..=600).contains(&seconds) => Err(AppError::invalid(
+                "trigger.seconds",
+                "a delay is 1 to 600 seconds",
+            )),
+            Trigger::Scroll { percent } if !(1..=100).contains(&percent) => Err(AppError::invalid(
+                "trigger.percent",
+                "scroll depth is 1 to 100 percent",
+            )),
+            other => Ok(other),
+        }
+    }
+}
+
+impl Frequency {
+    pub fn validate(self) -> Result<Self, AppError> {
+        for (v, field) in [
+            (self.after_dismiss_days, "frequency.after_dismiss_days"),
+            (
+                self.after_conversion_days,
+                "frequency.after_conversion_days",
+            ),
+        ] {
+            if matches!(v, HideFor::Days(d) if d > 3650) {
+                return Err(AppError::invalid(
+                    field,
+                    "at most 3650 days, or \"forever\"",
+                ));
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// The bar-wide settings every variant shares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BarSettings {
+    pub goal: Goal,
+    pub placement: Placement,
+    pub display: Display,
+    pub sticky: bool,
+    pub closable: bool,
+    pub powered_by: bool,
+    pub targeting: Targeting,
+    pub trigger: Trigger,
+    pub frequency: Frequency,
+}
+
+/// What one variant shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantContent {
+    pub message: String,
+    pub button_label: Option<String>,
+    pub link_url: Option<String>,
+    pub background_color: String,
+    pub text_color: String,
+    pub button_color: String,
+    pub button_text_color: String,
+    pub thanks_message: Option<String>,
+}
+
+pub const DEFAULT_BACKGROUND: &str = "#1f2937";
+pub const DEFAULT_TEXT: &str = "#ffffff";
+pub const DEFAULT_BUTTON: &str = "#facc15";
+pub const DEFAULT_BUTTON_TEXT: &str = "#111827";
+
+fn text(
+    value: &str,
+    field: &'static str,
+    max: usize,
+    required: bool,
+) -> Result<Option<String>, AppError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return if required {
+            Err(AppError::invalid(field, "must not be empty"))
+        } else {
+            Ok(None)
+        };
+    }
+    if v.chars().count() > max {
+        return Err(AppError::invalid(
+            field,
+            format!("at most {max} characters"),
+        ));
+    }
+    if v.chars().any(|c| c.is_control()) {
+        return Err(AppError::invalid(field, "must be a single line of text"));
+    }
+    Ok(Some(v.to_string()))
+}
+
+/// Checks a variant against its bar's goal and tidies it: trimmed text, normalised
+/// colours and link, readable contrast, the goal's required parts present.
+pub fn check_variant(goal: Goal, content: VariantContent) -> Result<VariantContent, AppError> {
+    let message = text(&content.message, "message", 300, true)?.unwrap_or_default();
+    let button_label = match content.button_label.as_deref() {
+        Some(l) => text(l, "button_label", 40, false)?,
+        None => None,
+    };
+    let button_label = match goal {
+        Goal::Announcement => button_label,
+        Goal::Email => Some(button_label.unwrap_or_else(|| "Subscribe".into())),
+        Goal::Link | Goal::Call => Some(button_label.ok_or_else(|| {
+            AppError::invalid("button_label", "a link or call bar needs a button label")
+        })?),
+    };
+    let link_url = match (
+        goal,
+        content
+            .link_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|l| !l.is_empty()),
+    ) {
+        (Goal::Link, Some(l)) => Some(SafeUrl::parse_web(l, "link_url")?.to_string()),
+        (Goal::Link, None) => {
+            return Err(AppError::invalid(
+                "link_url",
+                "a link bar needs a link_url (https://…)",
+            ));
+        }
+        (Goal::Call, Some(l)) => Some(SafeUrl::parse_tel(l, "link_url")?.to_string()),
+        (Goal::Call, None) => {
+            return Err(AppError::invalid(
+                "link_url",
+                "a call bar needs a link_url such as tel:+15551234567",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(AppError::invalid(
+                "link_url",
+                "only link and call bars have a link",
+            ));
+        }
+        (_, None) => None,
+    };
+    let thanks_message = match (goal, content.thanks_message.as_deref()) {
+        (Goal::Email, Some(t)) => text(t, "thanks_message", 200, false)?,
+        (Goal::Email, None) => None,
+        (_, Some(t)) if !t.trim().is_empty() => {
+            return Err(AppError::invalid(
+                "thanks_message",
+                "only email bars show a thank-you message",
+            ));
+        }
+        _ => None,
+    };
+    let background = Colour::parse(&content.background_color, "background_color")?;
+    let fg = Colour::parse(&content.text_color, "text_color")?;
+    let button = Colour::parse(&content.button_color, "button_color")?;
+    let button_text = Colour::parse(&content.button_text_color, "button_text_color")?;
+    require_contrast(fg, background, "text_color", "background_color")?;
+    if goal != Goal::Announcement {
+        require_contrast(button_text, button, "button_text_color", "button_color")?;
+    }
+    Ok(VariantContent {
+        message,
+        button_label,
+        link_url,
+        background_color: background.to_string(),
+        text_color: fg.to_string(),
+        button_color: button.to_string(),
+        button_text_color: button_text.to_string(),
+        thanks_message,
+    })
+}
+
+/// What a deployment froze: the bar's settings with one variant's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub bar_id: i64,
+    pub variant_id: i64,
+    pub variant_name: String,
+    pub weight: u16,
+    #[serde(flatten)]
+    pub settings: BarSettings,
+    #[serde(flatten)]
+    pub content: VariantContent,
+}
+
+/// The runtime's encoding of a live bar (short keys keep the script small; see
+/// `widget/README.md`).
+#[derive(Debug, Serialize)]
+pub struct RuntimeBar {
+    i: i64,
+    g: Goal,
+    p: Placement,
+    o: u8,
+    s: u8,
+    x: u8,
+    t: RuntimeTargeting,
+    tr: serde_json::Value,
+    f: [i32; 2],
+    v: Vec<RuntimeVariant>,
+}
+
+#[derive(Debug, Serialize)]
+struct RuntimeTargeting {
+    #[serde(rename = "in", skip_serializing_if = "Vec::is_empty")]
+    include: Vec<String>,
+    #[serde(rename = "ex", skip_serializing_if = "Vec::is_empty")]
+    exclude: Vec<String>,
+    #[serde(rename = "dv", skip_serializing_if = "Option::is_none")]
+    device: Option<&'static str>,
+    #[serde(rename = "sa", skip_serializing_if = "Option::is_none")]
+    starts_at: Option<i64>,
+    #[serde(rename = "ea", skip_serializing_if = "Option::is_none")]
+    ends_at: Option<i64>,
+    #[serde(rename = "rf", skip_serializing_if = "Option::is_none")]
+    referrer: Option<String>,
+    #[serde(rename = "us", skip_serializing_if = "Option::is_none")]
+    utm_source: Option<String>,
+    #[serde(rename = "uc", skip_serializing_if = "Option::is_none")]
+    utm_campaign: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct RuntimeVariant {
+    d: i64,
+    i: i64,
+    w: u16,
+    m: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    l: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    u: Option<String>,
+    c: [String; 4],
+    #[serde(skip_serializing_if = "is_zero")]
+    pb: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ty: Option<String>,
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
+}
+
+impl RuntimeBar {
+    /// One live bar from its live deployments (all published together, so they share
+    /// the bar's settings). `deployments` pairs each deployment id with its snapshot.
+    pub fn from_deployments(deployments: &[(i64, Snapshot)]) -> Option<RuntimeBar> {
+        let (_, first) = deployments.first()?;
+        let s = &first.settings;
+        let t = &s.targeting;
+        Some(RuntimeBar {
+            i: first.bar_id,
+            g: s.goal,
+            p: s.placement,
+            o: u8::from(s.display == Display::Overlay),
+            s: u8::from(s.sticky),
+            x: u8::from(s.closable),
+            t: RuntimeTargeting {
+                include: t.paths_include.clone(),
+                exclude: t.paths_exclude.clone(),
+                device: match t.device {
+                    Device::Any => None,
+                    Device::Mobile => Some("mobile"),
+                    Device::Desktop => Some("desktop"),
+                },
+                starts_at: t.starts_at.map(|d| d.timestamp_millis()),
+                ends_at: t.ends_at.map(|d| d.timestamp_millis()),
+                referrer: t.referrer_domain.clone(),
+                utm_source: t.utm_source.clone(),
+                utm_campaign: t.utm_campaign.clone(),
+            },
+            tr: match s.trigger {
+                Trigger::Immediate => serde_json::json!(["i"]),
+                Trigger::Delay { seconds } => serde_json::json!(["d", seconds]),
+                Trigger::Scroll { percent } => serde_json::json!(["s", percent]),
+                Trigger::ExitIntent => serde_json::json!(["e"]),
+            },
+            f: [
+                s.frequency.after_dismiss_days.runtime(),
+                s.frequency.after_conversion_days.runtime(),
+            ],
+            v: deployments
+                .iter()
+                .map(|(id, snap)| RuntimeVariant {
+                    d: *id,
+                    i: snap.variant_id,
+                    w: snap.weight.max(1),
+                    m: snap.content.message.clone(),
+                    l: snap
+                        .content
+                        .button_label
+                        .clone()
+                        .filter(|_| snap.settings.goal != Goal::Announcement),
+                    u: snap.content.link_url.clone(),
+                    c: [
+                        snap.content.background_color.clone(),
+                        snap.content.text_color.clone(),
+                        snap.content.button_color.clone(),
+                        snap.content.button_text_color.clone(),
+                    ],
+                    pb: u8::from(snap.settings.powered_by),
+                    ty: snap.content.thanks_message.clone(),
+                })
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content() -> VariantContent {
+        VariantContent {
+            message: "Free shipping this week".into(),
+            button_label: Some("Shop now".into()),
+            link_url: Some("https://shop.example/sale".into()),
+            background_color: DEFAULT_BACKGROUND.into(),
+            text_color: DEFAULT_TEXT.into(),
+            button_color: DEFAULT_BUTTON.into(),
+            button_text_color: DEFAULT_BUTTON_TEXT.into(),
+            thanks_message: None,
+        }
+    }
+
+    fn field(err: AppError) -> String {
+        match err {
+            AppError::Invalid { field, .. } => field.into_owned(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_default_colours_are_readable() {
+        assert!(check_variant(Goal::Link, content()).is_ok());
+    }
+
+    #[test]
+    fn unreadable_colours_name_their_field() {
+        let mut c = content();
+        c.text_color = "#333333".into();
+        assert_eq!(
+            field(check_variant(Goal::Link, c).unwrap_err()),
+            "text_color"
+        );
+        let mut c = content();
+        c.button_text_color = "#eeeeee".into();
+        assert_eq!(
+            field(check_variant(Goal::Link, c).unwrap_err()),
+            "button_text_color"
+        );
+        let mut c = content();
+        c.background_color = "tomato".into();
+        assert_eq!(
+            field(check_variant(Goal::Link, c).unwrap_err()),
+            "background_color"
+        );
+    }
+
+    #[test]
+    fn links_follow_the_goal() {
+        let mut c = content();
+        c.link_url = Some("javascript:alert(1)".into());
+        assert_eq!(field(check_variant(Goal::Link, c).unwrap_err()), "link_url");
+        assert_eq!(
+            field(check_variant(Goal::Call, content()).unwrap_err()),
+            "link_url"
+        );
+        let mut c = content();
+        c.link_url = Some("tel:+15551234567".into());
+        assert!(check_variant(Goal::Call, c).is_ok());
+        let mut c = content();
+        c.link_url = None;
+        c.button_label = None;
+        let email = check_variant(Goal::Email, c.clone()).unwrap();
+        assert_eq!(email.button_label.as_deref(), Some("Subscribe"));
+        assert!(check_variant(Goal::Announcement, c).is_ok());
+        assert_eq!(
+            field(check_variant(Goal::Announcement, content()).unwrap_err()),
+            "link_url"
+        );
+    }
+
+    #[test]
+    fn text_is_trimmed_and_bounded() {
+        let mut c = content();
+        c.message = "  hi  ".into();
+        assert_eq!(check_variant(Goal::Link, c).unwrap().message, "hi");
+        let mut c = content();
+        c.message = "x".repeat(301);
+        assert_eq!(field(check_variant(Goal::Link, c).unwrap_err()), "message");
+        let mut c = content();
+        c.message = "   ".into();
+        assert_eq!(field(check_variant(Goal::Link, c).unwrap_err()), "message");
+    }
+
+    #[test]
+    fn targeting_rules_are_checked() {
+        let t = Targeting {
+            paths_include: vec!["blog/*".into()],
+            ..Default::default()
+        };
+        assert_eq!(field(t.normalise().unwrap_err()), "targeting.paths_include");
+        let now = Utc::now();
+        let t = Targeting {
+            starts_at: Some(now),
+            ends_at: Some(now),
+            ..Default::default()
+        };
+        assert_eq!(field(t.normalise().unwrap_err()), "targeting.ends_at");
+        let t = Targeting {
+            referrer_domain: Some("HTTPS://News.Example/x".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            t.normalise().unwrap().referrer_domain.as_deref(),
+            Some("news.example")
+        );
+        assert!(Trigger::Delay { seconds: 0 }.validate().is_err());
+        assert!(Trigger::Scroll { percent: 101 }.validate().is_err());
+    }
+
+    #[test]
+    fn frequency_reads_days_or_forever() {
+        let f: Frequency = serde_json::from_str(
+            r#"{"after_dismiss_days": "forever", "after_conversion_days": 0}"#,
+        )
+        .unwrap();
+        assert_eq!(f.after_dismiss_days.runtime(), -1);
+        assert_eq!(f.after_conversion_days.runtime(), 0);
+        assert_eq!(
+            serde_json::to_string(&f).unwrap(),
+            r#"{"after_dismiss_days":"forever","after_conversion_days":0}"#
+        );
+        assert!(
+            serde_json::from_str::<Frequency>(r#"{"after_dismiss_days": "sometimes"}"#).is_err()
+        );
+    }
+}

@@ -1,0 +1,111 @@
+use std::fmt;
+
+use crate::error::AppError;
+
+/// A colour as `#rrggbb` (lower case); `#rgb` is accepted and expanded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Colour([u8; 3]);
+
+/// WCAG 2 AA for normal text.
+pub const MIN_CONTRAST: f64 = 4.5;
+
+impl Colour {
+    pub const fn rgb(r: u8, g: u8, b: u8) -> Self {
+        Colour([r, g, b])
+    }
+
+    pub fn parse(raw: &str, field: &'static str) -> Result<Self, AppError> {
+        let bad = || AppError::invalid(field, format!("`{raw}` is not a colour such as #1f2937"));
+        let hex = raw.trim().strip_prefix('#').ok_or_else(bad)?;
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        let digit =
+            |i: usize, width: usize| u8::from_str_radix(&hex[i..i + width], 16).map_err(|_| bad());
+        match hex.len() {
+            6 => Ok(Colour([digit(0, 2)?, digit(2, 2)?, digit(4, 2)?])),
+            3 => {
+                let expand = |i| digit(i, 1).map(|d| d * 17);
+                Ok(Colour([expand(0)?, expand(1)?, expand(2)?]))
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    /// Relative luminance as WCAG 2 defines it.
+    fn luminance(self) -> f64 {
+        let channel = |c: u8| {
+            let c = f64::from(c) / 255.0;
+            if c <= 0.03928 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        let [r, g, b] = self.0;
+        0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+    }
+
+    /// The WCAG contrast ratio between two colours, from 1 to 21.
+    pub fn contrast(self, other: Colour) -> f64 {
+        let (a, b) = (self.luminance(), other.luminance());
+        let (hi, lo) = if a > b { (a, b) } else { (b, a) };
+        (hi + 0.05) / (lo + 0.05)
+    }
+}
+
+impl fmt::Display for Colour {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [r, g, b] = self.0;
+        write!(f, "#{r:02x}{g:02x}{b:02x}")
+    }
+}
+
+/// Refuses `fg` on `bg` below the WCAG AA ratio, naming the foreground field.
+pub fn require_contrast(
+    fg: Colour,
+    bg: Colour,
+    field: &'static str,
+    bg_field: &str,
+) -> Result<(), AppError> {
+    let ratio = fg.contrast(bg);
+    if ratio < MIN_CONTRAST {
+        return Err(AppError::invalid(
+            field,
+            format!(
+                "{fg} on {bg} ({bg_field}) has a contrast ratio of {ratio:.2}:1; it needs at least {MIN_CONTRAST}:1 to be readable"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints() {
+        assert_eq!(
+            Colour::parse("#1F2937", "c").unwrap().to_string(),
+            "#1f2937"
+        );
+        assert_eq!(Colour::parse("#fff", "c").unwrap().to_string(), "#ffffff");
+        for bad in ["1f2937", "#12345", "#ggg", "red", "", "#1f29377"] {
+            assert!(Colour::parse(bad, "c").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn contrast_matches_wcag_reference_values() {
+        let black = Colour::rgb(0, 0, 0);
+        let white = Colour::rgb(255, 255, 255);
+        assert!((black.contrast(white) - 21.0).abs() < 0.01);
+        assert!((white.contrast(white) - 1.0).abs() < 0.01);
+        // #777777 on white is the classic just-below-AA grey (4.48:1).
+        let grey = Colour::parse("#777777", "c").unwrap();
+        assert!((grey.contrast(white) - 4.48).abs() < 0.01);
+        assert!(require_contrast(grey, white, "text_color", "background_color").is_err());
+        assert!(require_contrast(Colour::parse("#767676", "c").unwrap(), white, "t", "b").is_ok());
+    }
+}

@@ -1,0 +1,336 @@
+//! The per-site script: the bar runtime with the site's live bars spliced in, compressed
+//! once (brotli and gzip) and served from memory. Every process keeps its own copy in
+//! step with the database by polling each site's script version.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use warp::http::HeaderValue;
+
+use crate::bars::snapshot_of;
+use crate::db::{Db, sites as q};
+use crate::domain::bar::{RuntimeBar, Snapshot};
+
+/// The minified runtime, built from `widget/src/bar.js` by `server/build.rs`.
+pub const RUNTIME: &str = include_str!(concat!(env!("OUT_DIR"), "/bar.min.js"));
+const PLACEHOLDER: &str = "__BK_CONFIG__";
+
+/// How often each process looks for sites whose script changed.
+const POLL_EVERY: Duration = Duration::from_secs(1);
+/// Changes are looked for this far back, for writers whose clock runs behind ours.
+const POLL_OVERLAP: chrono::Duration = chrono::Duration::seconds(10);
+/// A full comparison, which also notices deleted sites, runs this often.
+const FULL_EVERY: Duration = Duration::from_secs(15);
+
+/// One script, ready to send in any encoding.
+pub struct Compiled {
+    pub version: i64,
+    pub etag: HeaderValue,
+    pub plain: Bytes,
+    pub gzip: Bytes,
+    pub brotli: Bytes,
+}
+
+impl Compiled {
+    fn new(version: i64, js: String) -> Compiled {
+        let digest = Sha256::digest(js.as_bytes());
+        let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let etag = HeaderValue::from_str(&format!("\"{version}-{hash}\""))
+            .unwrap_or(HeaderValue::from_static("\"0\""));
+        let gzip = {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            let _ = enc.write_all(js.as_bytes());
+            enc.finish().unwrap_or_default()
+        };
+        let brotli = {
+            let mut out = Vec::new();
+            {
+                let mut w = brotli::CompressorWriter::new(&mut out, 4096, 11, 22);
+                let _ = w.write_all(js.as_bytes());
+            }
+            out
+        };
+        Compiled {
+            version,
+            etag,
+            plain: Bytes::from(js),
+            gzip: Bytes::from(gzip),
+            brotli: Bytes::from(brotli),
+        }
+    }
+}
+
+struct Entry {
+    site_id: i64,
+    version: i64,
+    compiled: Option<Arc<Compiled>>,
+}
+
+pub enum Lookup {
+    Site(Arc<Compiled>),
+    /// No site has this key (or it was deleted): a harmless empty script.
+    Unknown(Arc<Compiled>),
+}
+
+#[derive(Serialize)]
+struct Config<'a> {
+    e: &'a str,
+    h: Vec<String>,
+    b: Vec<RuntimeBar>,
+}
+
+pub struct Scripts {
+    db: Db,
+    base_url: String,
+    by_key: RwLock<HashMap<String, Entry>>,
+    unknown: Arc<Compiled>,
+}
+
+impl Scripts {
+    /// Learns every site's key and version; scripts are built on first request.
+    pub async fn load(db: Db, base_url: &str) -> anyhow::Result<Scripts> {
+        let scripts = Scripts {
+            db,
+            base_url: base_url.to_string(),
+            by_key: RwLock::new(HashMap::new()),
+            unknown: Arc::new(Compiled::new(0, "/* barkeep: unknown site */\n".into())),
+        };
+        scripts.reload_all().await?;
+        Ok(scripts)
+    }
+
+    /// The script for a key. Builds it if this process has not yet, or it is stale.
+    pub async fn script(&self, key: &str) -> Lookup {
+        let (site_id, version) = {
+            let map = self.by_key.read().unwrap_or_else(|e| e.into_inner());
+            match map.get(key) {
+                None => return Lookup::Unknown(self.unknown.clone()),
+                Some(Entry {
+                    compiled: Some(c),
+                    version,
+                    ..
+                }) if c.version == *version => return Lookup::Site(c.clone()),
+                Some(e) => (e.site_id, e.version),
+            }
+        };
+        match self.build(site_id, version).await {
+            Ok(compiled) => {
+                let compiled = Arc::new(compiled);
+                let mut map = self.by_key.write().unwrap_or_else(|e| e.into_inner());
+                if let Some(e) = map.get_mut(key).filter(|e| e.version == version) {
+                    e.compiled = Some(compiled.clone());
+                }
+                Lookup::Site(compiled)
+            }
+            Err(err) => {
+                // Serve the last good script if there is one; a visitor's page must not
+                // notice that the database is having a bad moment.
+                tracing::error!(
+                    site_id,
+                    error = format!("{err:#}"),
+                    "could not build a site script"
+                );
+                let map = self.by_key.read().unwrap_or_else(|e| e.into_inner());
+                match map.get(key).and_then(|e| e.compiled.clone()) {
+                    Some(c) => Lookup::Site(c),
+                    None => Lookup::Unknown(self.unknown.clone()),
+                }
+            }
+        }
+    }
+
+    /// What the site's script contains right now, as JSON; builds from the database.
+    async fn build(&self, site_id: i64, version: i64) -> anyhow::Result<Compiled> {
+        let hostnames: Vec<String> = q::hostnames_of(&self.db, &[site_id])
+            .await?
+            .into_iter()
+            .map(|h| h.hostname)
+            .collect();
+        let deployments = q::live_deployments_of_sites(&self.db, &[site_id]).await?;
+        let mut by_bar: Vec<(i64, Vec<(i64, Snapshot)>)> = Vec::new();
+        for d in deployments {
+            let snap = snapshot_of(&d).map_err(|e| anyhow::anyhow!("deployment {}: {e}", d.id))?;
+            match by_bar.iter_mut().find(|(bar, _)| *bar == d.bar_id) {
+                Some((_, list)) => list.push((d.id, snap)),
+                None => by_bar.push((d.bar_id, vec![(d.id, snap)])),
+            }
+        }
+        // The most recently published bar comes first: it is the one a visitor sees
+        // when several qualify.
+        by_bar.sort_by_key(|(_, list)| {
+            std::cmp::Reverse(list.iter().map(|(id, _)| *id).max().unwrap_or(0))
+        });
+        let bars: Vec<RuntimeBar> = by_bar
+            .iter()
+            .filter_map(|(_, list)| RuntimeBar::from_deployments(list))
+            .collect();
+        if bars.is_empty() {
+            return Ok(Compiled::new(
+                version,
+                "/* barkeep: no bar is live on this site */\n".into(),
+            ));
+        }
+        let config = serde_json::to_string(&Config {
+            e: &self.base_url,
+            h: hostnames,
+            b: bars,
+        })?;
+        Ok(Compiled::new(version, splice(&config)))
+    }
+
+    /// Call after changing a site in this process: its next request gets the new script
+    /// (other processes see the change at their next poll).
+    pub async fn site_changed(&self, site_id: i64) {
+        match q::site_by_id(&self.db, site_id).await {
+            Ok(Some(site)) => self.upsert(site.id, site.key, site.script_version),
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(site_id, error = %err, "could not refresh a site script; the poll will")
+            }
+        }
+    }
+
+    pub async fn site_deleted(&self, key: &str) {
+        self.by_key
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    fn upsert(&self, site_id: i64, key: String, version: i64) {
+        let mut map = self.by_key.write().unwrap_or_else(|e| e.into_inner());
+        match map.get_mut(&key) {
+            Some(e) if e.version >= version => {}
+            Some(e) => e.version = version,
+            None => {
+                map.insert(
+                    key,
+                    Entry {
+                        site_id,
+                        version,
+                        compiled: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Picks up sites changed since `since`.
+    pub async fn poll(&self, since: DateTime<Utc>) -> anyhow::Result<()> {
+        for (id, key, version) in q::script_versions(&self.db, Some(since)).await? {
+            self.upsert(id, key, version);
+        }
+        Ok(())
+    }
+
+    /// Compares every site, and forgets the ones that no longer exist.
+    pub async fn reload_all(&self) -> anyhow::Result<()> {
+        let rows = q::script_versions(&self.db, None).await?;
+        let mut map = self.by_key.write().unwrap_or_else(|e| e.into_inner());
+        let mut fresh: HashMap<String, Entry> = HashMap::with_capacity(rows.len());
+        for (site_id, key, version) in rows {
+            let compiled = map
+                .remove(&key)
+                .and_then(|e| e.compiled)
+                .filter(|c| c.version == version);
+            fresh.insert(
+                key,
+                Entry {
+                    site_id,
+                    version,
+                    compiled,
+                },
+            );
+        }
+        *map = fresh;
+        Ok(())
+    }
+
+    /// Keeps this process in step with the database until `stop`.
+    pub async fn run_sync(self: Arc<Self>, stop: CancellationToken) {
+        let mut last_full = tokio::time::Instant::now();
+        loop {
+            let started = Utc::now();
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(POLL_EVERY) => {}
+            }
+            let result = if last_full.elapsed() >= FULL_EVERY {
+                last_full = tokio::time::Instant::now();
+                self.reload_all().await
+            } else {
+                self.poll(started - POLL_OVERLAP).await
+            };
+            if let Err(err) = result {
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "could not check for changed site scripts"
+                );
+            }
+        }
+    }
+}
+
+/// The runtime with a site's configuration in place of its placeholder. A plain string
+/// replacement: nothing in the JSON is interpreted.
+pub fn splice(config_json: &str) -> String {
+    RUNTIME.replacen(PLACEHOLDER, config_json, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gzip_len(s: &str) -> usize {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(s.as_bytes()).unwrap();
+        enc.finish().unwrap().len()
+    }
+
+    /// The budget the product promises: the runtime, minified and gzipped, in at most
+    /// 2,500 bytes (the bar's own text not counted).
+    #[test]
+    fn the_runtime_fits_its_size_budget() {
+        let size = gzip_len(RUNTIME);
+        println!(
+            "bar runtime: {} bytes minified, {size} bytes gzipped (budget 2500)",
+            RUNTIME.len()
+        );
+        assert!(
+            size <= 2500,
+            "the bar runtime is {size} bytes gzipped; the budget is 2500"
+        );
+    }
+
+    #[test]
+    fn splicing_inserts_the_config_literally() {
+        let js = splice(r#"{"e":"x","h":[],"b":[{"m":"$& $1 \u2028"}]}"#);
+        assert!(js.contains(r#"{"m":"$& $1 \u2028"}"#));
+        assert!(!js.contains(PLACEHOLDER));
+    }
+
+    #[test]
+    fn compressed_forms_decode_to_the_script() {
+        use std::io::Read;
+        let c = Compiled::new(3, splice(r#"{"e":"x","h":[],"b":[]}"#));
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&c.gzip[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out.as_bytes(), &c.plain[..]);
+        let mut out = Vec::new();
+        brotli::Decompressor::new(&c.brotli[..], 4096)
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, &c.plain[..]);
+        assert!(c.brotli.len() < c.gzip.len());
+        assert!(c.etag.to_str().unwrap().starts_with("\"3-"));
+    }
+}
