@@ -323,3 +323,60 @@ pub fn read_mail_dir(dir: &Path) -> Vec<Email> {
 pub async fn body_json(res: Response) -> Value {
     res.json().await.expect("a JSON body")
 }
+
+impl TestApp {
+    pub async fn send(&self, method: reqwest::Method, path: &str, cookie: &str, body: Option<&Value>) -> Response {
+        let mut req = self.client.request(method, self.url(path)).header("cookie", cookie);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// Creates a site and returns its JSON.
+    pub async fn site(&self, cookie: &str, hostnames: &[&str]) -> Value {
+        let res = self
+            .post_json("/api/v1/sites", &json!({"name": "Shop", "hostnames": hostnames}), Some(cookie))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        body_json(res).await
+    }
+
+    /// Creates a bar on the site and returns its JSON.
+    pub async fn bar(&self, cookie: &str, site_id: i64, body: &Value) -> Value {
+        let res = self
+            .post_json(&format!("/api/v1/sites/{site_id}/bars"), body, Some(cookie))
+            .await;
+        let status = res.status();
+        let value = body_json(res).await;
+        assert_eq!(status, StatusCode::CREATED, "{value}");
+        value
+    }
+
+    /// Publishes a bar and returns the live deployments.
+    pub async fn publish(&self, cookie: &str, bar_id: i64) -> Vec<Value> {
+        let res = self
+            .post_json(&format!("/api/v1/bars/{bar_id}/publish"), &json!({}), Some(cookie))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        body_json(res).await["deployments"].as_array().unwrap().clone()
+    }
+
+    /// The site's script as served (plain, no compression).
+    pub async fn script(&self, key: &str) -> String {
+        let res = self
+            .client
+            .get(self.url(&format!("/s/{key}.js")))
+            .header("accept-encoding", "identity")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.text().await.unwrap()
+    }
+}
+
+/// The minimal link bar of the product's promise.
+pub fn link_bar(message: &str) -> Value {
+    json!({"goal": "link", "message": message, "button_label": "Shop now", "link_url": "https://shop.example/sale"})
+}

@@ -4,7 +4,11 @@
 
 mod account;
 mod auth;
+mod bars;
+mod browser;
 mod health;
 mod helpers;
 mod mail;
 mod process;
+mod script;
+mod sites;

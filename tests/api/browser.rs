@@ -1,0 +1,116 @@
+//! The bar in a real browser, served by a real barkeep: headless Chromium (Debian's
+//! package) driven by Playwright through `tests/browser/run.mjs`. Each test configures
+//! bars through the API, then runs the visitor-side checks of `tests/browser/scenarios.mjs`
+//! against the site's script.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, link_bar};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs scenarios (name, options) in Chromium against `script_url`, with test pages on
+/// `http://shop.example:{page_port}`. Panics with the runner's output when one fails.
+pub async fn run_scenarios(script_url: &str, page_port: u16, scenarios: &[(&str, Value)]) {
+    let runner = root().join("tests/browser/run.mjs");
+    assert!(
+        root().join("widget/node_modules/playwright-core").is_dir(),
+        "widget/node_modules is missing: run `make test` (it runs `npm ci` in widget/)"
+    );
+    let mut args: Vec<String> = vec![runner.display().to_string()];
+    for (name, options) in scenarios {
+        args.push(name.to_string());
+        args.push(options.to_string());
+    }
+    let out = tokio::process::Command::new("node")
+        .args(&args)
+        .env("BARKEEP_SCRIPT_URL", script_url)
+        .env("BARKEEP_SITE_HOST", "shop.example")
+        .env("BARKEEP_PAGE_PORT", page_port.to_string())
+        .output()
+        .await
+        .expect("run node (Node.js is needed for the browser tests)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(out.status.success(), "browser scenarios failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("{} passed, 0 failed", scenarios.len())), "{stdout}");
+}
+
+pub fn artifact(name: &str) -> String {
+    let dir = root().join("tests/browser/artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name).display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_link_bar_works_in_a_real_browser() {
+    let app = TestApp::spawn().await;
+    let me = app.member("browser@example.com").await;
+    let site = app.site(&me, &["shop.example"]).await;
+    let page_port = free_port();
+    let message = "Free shipping <img src=x onerror=\"window.__xss=1\"> this week";
+    let mut bar = link_bar(message);
+    let sale = format!("http://shop.example:{page_port}/sale");
+    bar["link_url"] = json!(sale);
+    bar["targeting"] = json!({"paths_exclude": ["/checkout*"], "device": "desktop"});
+    bar["background_color"] = json!("#112233");
+    bar["button_color"] = json!("#ffcc00");
+    bar["button_text_color"] = json!("#000000");
+    let bar = app.bar(&me, site["id"].as_i64().unwrap(), &bar).await;
+    let deployment = app.publish(&me, bar["id"].as_i64().unwrap()).await[0]["id"].as_i64().unwrap();
+
+    run_scenarios(
+        site["script_url"].as_str().unwrap(),
+        page_port,
+        &[
+            ("shows", json!({"message": message})),
+            ("clickFollowsLink", json!({"href": sale, "deployment": deployment})),
+            ("hidden", json!({"path": "/checkout/pay"})),
+            ("hidden", json!({"device": "Pixel 7"})),
+            ("hidden", json!({"host": "elsewhere.example"})),
+            ("dismiss", json!({"days": 7})),
+            ("overlayNoShift", json!({})),
+            ("hostilePage", json!({"page": {"csp": "strict", "hostileCss": true}})),
+            ("screenshot", json!({"file": artifact("top-bar.png")})),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_bar_at_the_bottom_sends_the_lead() {
+    let app = TestApp::spawn().await;
+    let me = app.member("browser-email@example.com").await;
+    let site = app.site(&me, &["shop.example"]).await;
+    let bar = app
+        .bar(
+            &me,
+            site["id"].as_i64().unwrap(),
+            &json!({
+                "goal": "email", "message": "Get our newsletter", "placement": "bottom",
+                "thanks_message": "Welcome aboard", "trigger": {"type": "delay", "seconds": 1}
+            }),
+        )
+        .await;
+    app.publish(&me, bar["id"].as_i64().unwrap()).await;
+    run_scenarios(
+        site["script_url"].as_str().unwrap(),
+        free_port(),
+        &[
+            ("viewOnceVisible", json!({"delayMs": 1000})),
+            ("emailLead", json!({"thanks": "Welcome aboard"})),
+            ("screenshot", json!({"file": artifact("bottom-bar.png")})),
+        ],
+    )
+    .await;
+}
