@@ -517,7 +517,7 @@ pub async fn delete(state: &AppState, member_id: i64, bar_id: i64) -> Result<(),
     }
     txn.commit().await?;
     if ended > 0 {
-        state.scripts.site_changed(b.site_id).await;
+        crate::sync::site_changed(state, b.site_id).await;
     }
     Ok(())
 }
@@ -556,7 +556,7 @@ pub async fn publish(
     q::touch_bar(&txn, b.id, bar::Column::PublishedAt, now).await?;
     q::bump_script(&txn, b.site_id, now).await?;
     txn.commit().await?;
-    state.scripts.site_changed(b.site_id).await;
+    crate::sync::site_changed(state, b.site_id).await;
     tracing::info!(bar_id = b.id, deployments = created.len(), "bar published");
     Ok(created)
 }
@@ -572,7 +572,7 @@ pub async fn pause(state: &AppState, member_id: i64, bar_id: i64) -> Result<Bar,
     }
     txn.commit().await?;
     if ended > 0 {
-        state.scripts.site_changed(b.site_id).await;
+        crate::sync::site_changed(state, b.site_id).await;
         tracing::info!(bar_id = b.id, "bar paused");
     }
     load(state, b).await

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -16,6 +17,22 @@ pub struct HttpLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     kind: String,
+}
+
+/// Labels with a fixed set of values: no allocation on the hot path.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StaticKind {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StaticReason {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StaticOutcome {
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -32,6 +49,11 @@ pub struct Metrics {
     http_latency: HistogramFamily<HttpLabels>,
     mail_sent: Family<KindLabels, Counter>,
     mail_failures: Family<MailFailureLabels, Counter>,
+    events_counted: Family<StaticKind, Counter>,
+    events_not_counted: Family<StaticReason, Counter>,
+    ingest_buffered: Gauge,
+    ingest_writes: Family<StaticOutcome, Counter>,
+    ingest_write_seconds: Histogram,
 }
 
 fn latency_histogram() -> Histogram {
@@ -53,6 +75,11 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let mail_sent = Family::<KindLabels, Counter>::default();
         let mail_failures = Family::<MailFailureLabels, Counter>::default();
+        let events_counted = Family::<StaticKind, Counter>::default();
+        let events_not_counted = Family::<StaticReason, Counter>::default();
+        let ingest_buffered = Gauge::default();
+        let ingest_writes = Family::<StaticOutcome, Counter>::default();
+        let ingest_write_seconds = latency_histogram();
         registry.register(
             "http_requests",
             "HTTP requests answered, by method, route and status",
@@ -73,18 +100,43 @@ impl Metrics {
             "Failed send attempts; gave_up=true when the email will not be retried",
             mail_failures.clone(),
         );
+        registry.register(
+            "events_counted",
+            "Visitor events counted, by kind",
+            events_counted.clone(),
+        );
+        registry.register(
+            "events_not_counted",
+            "Visitor events not counted, by reason (none of them is an error for the visitor)",
+            events_not_counted.clone(),
+        );
+        registry.register(
+            "ingest_buffered_entries",
+            "Counters, visitor hashes and leads held in memory, not yet written",
+            ingest_buffered.clone(),
+        );
+        registry.register(
+            "ingest_writes",
+            "Batch writes of counted events, by outcome",
+            ingest_writes.clone(),
+        );
+        registry.register(
+            "ingest_write_duration_seconds",
+            "Time to write one batch of counted events",
+            ingest_write_seconds.clone(),
+        );
         Metrics {
             registry,
             http_requests,
             http_latency,
             mail_sent,
             mail_failures,
+            events_counted,
+            events_not_counted,
+            ingest_buffered,
+            ingest_writes,
+            ingest_write_seconds,
         }
-    }
-
-    /// Registers a metric owned by a subsystem (the ingest pipeline, for example).
-    pub fn registry_mut(&mut self) -> &mut Registry {
-        &mut self.registry
     }
 
     pub fn observe_request(&self, labels: HttpLabels, seconds: f64) {
@@ -105,6 +157,30 @@ impl Metrics {
                 gave_up,
             })
             .inc();
+    }
+
+    pub fn event_counted(&self, kind: &'static str) {
+        self.events_counted
+            .get_or_create(&StaticKind { kind })
+            .inc();
+    }
+
+    pub fn event_not_counted(&self, reason: &'static str) {
+        self.events_not_counted
+            .get_or_create(&StaticReason { reason })
+            .inc();
+    }
+
+    pub fn set_ingest_buffered(&self, entries: usize) {
+        self.ingest_buffered
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+
+    pub fn ingest_write(&self, outcome: &'static str, seconds: f64) {
+        self.ingest_writes
+            .get_or_create(&StaticOutcome { outcome })
+            .inc();
+        self.ingest_write_seconds.observe(seconds);
     }
 
     pub fn encode(&self) -> String {

@@ -1,17 +1,15 @@
 //! The per-site script: the bar runtime with the site's live bars spliced in, compressed
-//! once (brotli and gzip) and served from memory. Every process keeps its own copy in
-//! step with the database by polling each site's script version.
+//! once (brotli and gzip) and served from memory. `sync` keeps every process's copy in
+//! step with the database.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio_util::sync::CancellationToken;
 use warp::http::HeaderValue;
 
 use crate::bars::snapshot_of;
@@ -21,14 +19,6 @@ use crate::domain::bar::{RuntimeBar, Snapshot};
 /// The minified runtime, built from `widget/src/bar.js` by `server/build.rs`.
 pub const RUNTIME: &str = include_str!(concat!(env!("OUT_DIR"), "/bar.min.js"));
 const PLACEHOLDER: &str = "__BK_CONFIG__";
-
-/// How often each process looks for sites whose script changed.
-const POLL_EVERY: Duration = Duration::from_secs(1);
-/// Changes are looked for this far back, for writers whose clock runs behind ours.
-const POLL_OVERLAP: chrono::Duration = chrono::Duration::seconds(10);
-/// A full comparison, which also notices deleted sites, runs this often. It reads three
-/// small columns per site, cheap even for many thousands of sites.
-const FULL_EVERY: Duration = Duration::from_secs(5);
 
 /// One script, ready to send in any encoding.
 pub struct Compiled {
@@ -186,30 +176,31 @@ impl Scripts {
         Ok(Compiled::new(version, splice(&config)))
     }
 
-    /// Call after changing a site in this process: its next request gets the new script
-    /// (other processes see the change at their next poll).
-    pub async fn site_changed(&self, site_id: i64) {
-        match q::site_by_id(&self.db, site_id).await {
-            Ok(Some(site)) => self.upsert(site.id, site.key, site.script_version),
-            Ok(None) => {}
-            Err(err) => {
-                tracing::warn!(site_id, error = %err, "could not refresh a site script; the poll will")
-            }
-        }
+    /// Re-reads one site's version after this process changed it, so its next request
+    /// gets the new script at once. Returns whether anything changed.
+    pub async fn refresh_site(&self, site_id: i64) -> anyhow::Result<bool> {
+        Ok(match q::site_by_id(&self.db, site_id).await? {
+            Some(site) => self.upsert(site.id, site.key, site.script_version),
+            None => false,
+        })
     }
 
-    pub async fn site_deleted(&self, key: &str) {
+    pub fn forget(&self, key: &str) {
         self.by_key
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
     }
 
-    fn upsert(&self, site_id: i64, key: String, version: i64) {
+    /// Records a site's current version; true when it is new or newer than known.
+    fn upsert(&self, site_id: i64, key: String, version: i64) -> bool {
         let mut map = self.by_key.write().unwrap_or_else(|e| e.into_inner());
         match map.get_mut(&key) {
-            Some(e) if e.version >= version => {}
-            Some(e) => e.version = version,
+            Some(e) if e.version >= version => false,
+            Some(e) => {
+                e.version = version;
+                true
+            }
             None => {
                 map.insert(
                     key,
@@ -219,27 +210,33 @@ impl Scripts {
                         compiled: None,
                     },
                 );
+                true
             }
         }
     }
 
-    /// Picks up sites changed since `since`.
-    pub async fn poll(&self, since: DateTime<Utc>) -> anyhow::Result<()> {
+    /// Picks up sites changed since `since`; returns the ids of those that changed.
+    pub async fn poll(&self, since: DateTime<Utc>) -> anyhow::Result<Vec<i64>> {
         let rows = q::script_versions(&self.db, Some(since)).await?;
-        for (id, key, version) in rows {
-            self.upsert(id, key, version);
-        }
-        Ok(())
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, key, version)| self.upsert(id, key, version).then_some(id))
+            .collect())
     }
 
-    /// Compares every site, and forgets the ones that no longer exist.
-    pub async fn reload_all(&self) -> anyhow::Result<()> {
+    /// Compares every site and forgets deleted ones; returns the ids of sites that
+    /// changed (new, newer or gone).
+    pub async fn reload_all(&self) -> anyhow::Result<Vec<i64>> {
         let rows = q::script_versions(&self.db, None).await?;
         let mut map = self.by_key.write().unwrap_or_else(|e| e.into_inner());
         let mut fresh: HashMap<String, Entry> = HashMap::with_capacity(rows.len());
+        let mut changed = Vec::new();
         for (site_id, key, version) in rows {
-            let compiled = map
-                .remove(&key)
+            let old = map.remove(&key);
+            if old.as_ref().is_none_or(|e| e.version != version) {
+                changed.push(site_id);
+            }
+            let compiled = old
                 .and_then(|e| e.compiled)
                 .filter(|c| c.version == version);
             fresh.insert(
@@ -251,32 +248,9 @@ impl Scripts {
                 },
             );
         }
+        changed.extend(map.values().map(|e| e.site_id));
         *map = fresh;
-        Ok(())
-    }
-
-    /// Keeps this process in step with the database until `stop`.
-    pub async fn run_sync(self: Arc<Self>, stop: CancellationToken) {
-        let mut last_full = tokio::time::Instant::now();
-        loop {
-            let started = Utc::now();
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = tokio::time::sleep(POLL_EVERY) => {}
-            }
-            let result = if last_full.elapsed() >= FULL_EVERY {
-                last_full = tokio::time::Instant::now();
-                self.reload_all().await
-            } else {
-                self.poll(started - POLL_OVERLAP).await
-            };
-            if let Err(err) = result {
-                tracing::warn!(
-                    error = format!("{err:#}"),
-                    "could not check for changed site scripts"
-                );
-            }
-        }
+        Ok(changed)
     }
 }
 

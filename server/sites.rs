@@ -73,7 +73,7 @@ pub async fn create(
     .await?;
     q::set_hostnames(&txn, site.id, &hostnames).await?;
     txn.commit().await?;
-    state.scripts.site_changed(site.id).await;
+    crate::sync::site_changed(state, site.id).await;
     tracing::info!(site_id = site.id, member_id, "site created");
     get(state, member_id, site.id).await
 }
@@ -128,7 +128,7 @@ pub async fn update(
     }
     txn.commit().await?;
     if hostnames.is_some() {
-        state.scripts.site_changed(site_id).await;
+        crate::sync::site_changed(state, site_id).await;
     }
     get(state, member_id, site_id).await
 }
@@ -139,7 +139,7 @@ pub async fn delete(state: &AppState, member_id: i64, site_id: i64) -> Result<()
         .await?
         .ok_or(AppError::NotFound)?;
     q::delete_site(&state.db, site.id).await?;
-    state.scripts.site_deleted(&site.key).await;
+    crate::sync::site_deleted(state, site.id, &site.key).await;
     tracing::info!(site_id, member_id, "site deleted");
     Ok(())
 }

@@ -13,14 +13,17 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
+use crate::ingest::{Ingest, Limits};
 use crate::mail::{MailWorker, Mailer, Templates, Transport, WorkerSettings};
 use crate::metrics::Metrics;
 use crate::script::Scripts;
 use crate::state::AppState;
-use crate::{db, http};
+use crate::{db, http, sync};
 
 /// In-flight requests get this long to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Counted events get this long to reach the database at shutdown (it may be down).
+const INGEST_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Background tasks get this long to stop once hooks have run.
 const TASK_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -69,14 +72,22 @@ impl Application {
         let mailer = Mailer::new(templates);
         let transport = Transport::from_config(&config)?;
 
+        let metrics = Arc::new(metrics);
         let scripts = Arc::new(Scripts::load(db.clone(), &config.base_url).await?);
+        let ingest = Arc::new(Ingest::new(
+            metrics.clone(),
+            Limits::new(config.event_rate_per_ip),
+        ));
+        ingest.registry.load_all(&db).await?;
+        ingest.salts.maintain(&db, chrono::Utc::now()).await?;
 
         let state = AppState {
             config: Arc::new(config),
             db,
             mailer,
-            metrics: Arc::new(metrics),
+            metrics,
             scripts,
+            ingest,
         };
 
         let stop = CancellationToken::new();
@@ -90,16 +101,37 @@ impl Application {
         );
         let tasks = vec![
             tokio::spawn(worker.run(stop.clone())),
-            tokio::spawn(state.scripts.clone().run_sync(stop.clone())),
+            tokio::spawn(sync::run(
+                state.db.clone(),
+                state.scripts.clone(),
+                state.ingest.clone(),
+                stop.clone(),
+            )),
+            tokio::spawn(state.ingest.clone().run(state.db.clone(), stop.clone())),
         ];
 
-        Ok(Application {
+        let mut app = Application {
             listener,
             state,
             hooks: Vec::new(),
             tasks,
             stop,
-        })
+        };
+        let (ingest, db) = (app.state.ingest.clone(), app.state.db.clone());
+        app.on_shutdown("write counted events", async move {
+            ingest.drain(&db, INGEST_DRAIN_TIMEOUT).await
+        });
+        Ok(app)
+    }
+
+    /// Registers work to do after the HTTP server has drained and before background
+    /// tasks stop; hooks run in the order they were registered.
+    pub fn on_shutdown(
+        &mut self,
+        name: &'static str,
+        hook: impl Future<Output = ()> + Send + 'static,
+    ) {
+        self.hooks.push((name, Box::pin(hook)));
     }
 
     pub fn address(&self) -> anyhow::Result<SocketAddr> {

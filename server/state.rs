@@ -1,10 +1,11 @@
-//! What every handler can reach: configuration, the database, the mailer, metrics and
-//! the site scripts.
+//! What every handler can reach: configuration, the database, the mailer, metrics, the
+//! site scripts and the event pipeline.
 
 use std::sync::Arc;
 
 use crate::config::Config;
 use crate::db::Db;
+use crate::ingest::Ingest;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::script::Scripts;
@@ -16,4 +17,5 @@ pub struct AppState {
     pub mailer: Mailer,
     pub metrics: Arc<Metrics>,
     pub scripts: Arc<Scripts>,
+    pub ingest: Arc<Ingest>,
 }

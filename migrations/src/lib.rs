@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_accounts;
 mod m20261122_000002_outbox;
 mod m20261122_000003_bars;
+mod m20261122_000004_stats;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_accounts::Migration),
             Box::new(m20261122_000002_outbox::Migration),
             Box::new(m20261122_000003_bars::Migration),
+            Box::new(m20261122_000004_stats::Migration),
         ]
     }
 }

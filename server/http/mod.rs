@@ -16,6 +16,7 @@ use crate::state::AppState;
 pub mod account;
 pub mod auth;
 pub mod bars;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod pages;
@@ -30,7 +31,10 @@ pub(crate) struct Unmatched;
 /// The whole application as one filter.
 pub fn app(state: &AppState) -> BoxedFilter<(Response,)> {
     // Visitors first: the hot path should not walk the member routes to be found.
-    let visitors = script::routes(state);
+    let visitors = script::routes(state)
+        .or(events::routes(state))
+        .unify()
+        .boxed();
     let members = auth::routes(state)
         .or(account::routes(state))
         .unify()

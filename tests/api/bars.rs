@@ -13,7 +13,9 @@ async fn setup(app: &TestApp, email: &str) -> (String, i64) {
 async fn a_bar_needs_only_goal_message_button_and_link() {
     let app = TestApp::spawn().await;
     let (me, site) = setup(&app, "min@example.com").await;
-    let bar = app.bar(&me, site, &link_bar("Free shipping this week")).await;
+    let bar = app
+        .bar(&me, site, &link_bar("Free shipping this week"))
+        .await;
     assert_eq!(bar["status"], "draft");
     assert_eq!(bar["goal"], "link");
     assert_eq!(bar["placement"], "top");
@@ -21,7 +23,10 @@ async fn a_bar_needs_only_goal_message_button_and_link() {
     assert_eq!(bar["sticky"], true);
     assert_eq!(bar["closable"], true);
     assert_eq!(bar["trigger"], json!({"type": "immediate"}));
-    assert_eq!(bar["frequency"], json!({"after_dismiss_days": 7, "after_conversion_days": 30}));
+    assert_eq!(
+        bar["frequency"],
+        json!({"after_dismiss_days": 7, "after_conversion_days": 30})
+    );
     assert_eq!(bar["targeting"]["device"], "any");
     assert_eq!(bar["name"], "Free shipping this week");
     let v = &bar["variants"][0];
@@ -73,29 +78,62 @@ async fn bad_options_are_refused_naming_the_field() {
     let (me, site) = setup(&app, "bad@example.com").await;
     let with = |extra: Value| {
         let mut b = link_bar("Hello");
-        b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         b
     };
     for (body, field) in [
         (with(json!({"text_color": "#333333"})), "text_color"),
-        (with(json!({"button_color": "#ffffff", "button_text_color": "#eeeeee"})), "button_text_color"),
-        (with(json!({"background_color": "blue"})), "background_color"),
+        (
+            with(json!({"button_color": "#ffffff", "button_text_color": "#eeeeee"})),
+            "button_text_color",
+        ),
+        (
+            with(json!({"background_color": "blue"})),
+            "background_color",
+        ),
         (with(json!({"link_url": "javascript:alert(1)"})), "link_url"),
         (with(json!({"link_url": "ftp://shop.example"})), "link_url"),
         (with(json!({"goal": "call"})), "link_url"),
         (with(json!({"placement": "sideways"})), "placement"),
         (with(json!({"display": "modal"})), "display"),
-        (with(json!({"trigger": {"type": "delay", "seconds": 0}})), "trigger.seconds"),
-        (with(json!({"trigger": {"type": "teleport"}})), "trigger.type"),
-        (with(json!({"frequency": {"after_dismiss_days": "sometimes"}})), "frequency.after_dismiss_days"),
-        (with(json!({"targeting": {"paths_include": ["blog"]}})), "targeting.paths_include"),
-        (with(json!({"targeting": {"device": "fridge"}})), "targeting.device"),
-        (with(json!({"targeting": {"starts_at": "2027-01-01T00:00:00Z", "ends_at": "2026-01-01T00:00:00Z"}})), "targeting.ends_at"),
+        (
+            with(json!({"trigger": {"type": "delay", "seconds": 0}})),
+            "trigger.seconds",
+        ),
+        (
+            with(json!({"trigger": {"type": "teleport"}})),
+            "trigger.type",
+        ),
+        (
+            with(json!({"frequency": {"after_dismiss_days": "sometimes"}})),
+            "frequency.after_dismiss_days",
+        ),
+        (
+            with(json!({"targeting": {"paths_include": ["blog"]}})),
+            "targeting.paths_include",
+        ),
+        (
+            with(json!({"targeting": {"device": "fridge"}})),
+            "targeting.device",
+        ),
+        (
+            with(
+                json!({"targeting": {"starts_at": "2027-01-01T00:00:00Z", "ends_at": "2026-01-01T00:00:00Z"}}),
+            ),
+            "targeting.ends_at",
+        ),
         (with(json!({"message": ""})), "message"),
         (with(json!({"colour": "#fff"})), "colour"),
-        (json!({"goal": "link", "message": "Hi", "link_url": "https://x.example"}), "button_label"),
+        (
+            json!({"goal": "link", "message": "Hi", "link_url": "https://x.example"}),
+            "button_label",
+        ),
     ] {
-        let res = app.post_json(&format!("/api/v1/sites/{site}/bars"), &body, Some(&me)).await;
+        let res = app
+            .post_json(&format!("/api/v1/sites/{site}/bars"), &body, Some(&me))
+            .await;
         let status = res.status();
         let err = body_json(res).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body} -> {err}");
@@ -107,7 +145,13 @@ async fn bad_options_are_refused_naming_the_field() {
         .await;
     assert_eq!(bar["variants"][0]["link_url"], "tel:+15551234567");
     // Announcements are text only.
-    let bar = app.bar(&me, site, &json!({"goal": "announcement", "message": "Closed on Monday"})).await;
+    let bar = app
+        .bar(
+            &me,
+            site,
+            &json!({"goal": "announcement", "message": "Closed on Monday"}),
+        )
+        .await;
     assert_eq!(bar["variants"][0]["button_label"], Value::Null);
 }
 
@@ -141,7 +185,14 @@ async fn publishing_freezes_a_deployment_per_variant_and_republishing_replaces_t
     assert_eq!(again[0]["id"], first[0]["id"]);
 
     // An edit is not live until published; then the old deployment ends.
-    let res = app.send(Method::PATCH, &format!("/api/v1/bars/{id}"), &me, Some(&json!({"message": "Version two"}))).await;
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/bars/{id}"),
+            &me,
+            Some(&json!({"message": "Version two"})),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let edited = body_json(res).await;
     assert_eq!(edited["has_unpublished_changes"], true);
@@ -149,20 +200,39 @@ async fn publishing_freezes_a_deployment_per_variant_and_republishing_replaces_t
     assert_ne!(second[0]["id"], first[0]["id"]);
     assert_eq!(second[0]["shown"]["message"], "Version two");
 
-    let history = body_json(app.get_as(&format!("/api/v1/bars/{id}/deployments"), &me).await).await;
+    let history = body_json(
+        app.get_as(&format!("/api/v1/bars/{id}/deployments"), &me)
+            .await,
+    )
+    .await;
     let history = history["deployments"].as_array().unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(history[0]["id"], second[0]["id"], "newest first");
     assert_eq!(history[1]["live"], false);
     assert!(history[1]["ended_at"].is_string());
-    assert_eq!(history[1]["shown"]["message"], "Version one", "a deployment never changes");
+    assert_eq!(
+        history[1]["shown"]["message"], "Version one",
+        "a deployment never changes"
+    );
 
     // Pausing ends it; the bar says so.
-    let res = app.post_json(&format!("/api/v1/bars/{id}/pause"), &json!({}), Some(&me)).await;
+    let res = app
+        .post_json(&format!("/api/v1/bars/{id}/pause"), &json!({}), Some(&me))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(body_json(res).await["status"], "paused");
-    let history = body_json(app.get_as(&format!("/api/v1/bars/{id}/deployments"), &me).await).await;
-    assert!(history["deployments"].as_array().unwrap().iter().all(|d| d["live"] == false));
+    let history = body_json(
+        app.get_as(&format!("/api/v1/bars/{id}/deployments"), &me)
+            .await,
+    )
+    .await;
+    assert!(
+        history["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["live"] == false)
+    );
 }
 
 #[tokio::test]
@@ -172,39 +242,92 @@ async fn variants_split_a_bar_and_each_gets_its_own_deployment() {
     let bar = app.bar(&me, site, &link_bar("Plain offer")).await;
     let id = bar["id"].as_i64().unwrap();
     let res = app
-        .post_json(&format!("/api/v1/bars/{id}/variants"), &json!({"message": "Bold offer!", "weight": 30}), Some(&me))
+        .post_json(
+            &format!("/api/v1/bars/{id}/variants"),
+            &json!({"message": "Bold offer!", "weight": 30}),
+            Some(&me),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let b = body_json(res).await;
     assert_eq!(b["name"], "B");
-    assert_eq!(b["link_url"], "https://shop.example/sale", "unset content is copied from A");
+    assert_eq!(
+        b["link_url"], "https://shop.example/sale",
+        "unset content is copied from A"
+    );
     assert_eq!(b["weight"], 30);
     let vid = b["id"].as_i64().unwrap();
 
     // With two variants, content is edited per variant.
-    let res = app.send(Method::PATCH, &format!("/api/v1/bars/{id}"), &me, Some(&json!({"message": "x"}))).await;
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/bars/{id}"),
+            &me,
+            Some(&json!({"message": "x"})),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let res = app
-        .send(Method::PATCH, &format!("/api/v1/bars/{id}/variants/{vid}"), &me, Some(&json!({"text_color": "#2a2a2a"})))
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/bars/{id}/variants/{vid}"),
+            &me,
+            Some(&json!({"text_color": "#2a2a2a"})),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body_json(res).await["field"], "text_color");
 
     let live = app.publish(&me, id).await;
     assert_eq!(live.len(), 2);
-    let weights: Vec<i64> = live.iter().map(|d| d["shown"]["weight"].as_i64().unwrap()).collect();
+    let weights: Vec<i64> = live
+        .iter()
+        .map(|d| d["shown"]["weight"].as_i64().unwrap())
+        .collect();
     assert_eq!(weights, [50, 30]);
 
     // Weight 0 keeps a variant off the page at the next publish.
-    let res = app.send(Method::PATCH, &format!("/api/v1/bars/{id}/variants/{vid}"), &me, Some(&json!({"weight": 0}))).await;
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/bars/{id}/variants/{vid}"),
+            &me,
+            Some(&json!({"weight": 0})),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(app.publish(&me, id).await.len(), 1);
 
     // A bar keeps at least one variant.
     let a = bar["variants"][0]["id"].as_i64().unwrap();
-    assert_eq!(app.send(Method::DELETE, &format!("/api/v1/bars/{id}/variants/{vid}"), &me, None).await.status(), StatusCode::NO_CONTENT);
-    assert_eq!(app.send(Method::DELETE, &format!("/api/v1/bars/{id}/variants/{a}"), &me, None).await.status(), StatusCode::CONFLICT);
-    let list = body_json(app.get_as(&format!("/api/v1/bars/{id}/variants"), &me).await).await;
+    assert_eq!(
+        app.send(
+            Method::DELETE,
+            &format!("/api/v1/bars/{id}/variants/{vid}"),
+            &me,
+            None
+        )
+        .await
+        .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.send(
+            Method::DELETE,
+            &format!("/api/v1/bars/{id}/variants/{a}"),
+            &me,
+            None
+        )
+        .await
+        .status(),
+        StatusCode::CONFLICT
+    );
+    let list = body_json(
+        app.get_as(&format!("/api/v1/bars/{id}/variants"), &me)
+            .await,
+    )
+    .await;
     assert_eq!(list["variants"].as_array().unwrap().len(), 1);
 }
 
@@ -218,18 +341,48 @@ async fn another_members_bar_and_variants_are_not_found() {
     let vid = bar["variants"][0]["id"].as_i64().unwrap();
     for (method, path, body) in [
         (Method::GET, format!("/api/v1/bars/{id}"), None),
-        (Method::PATCH, format!("/api/v1/bars/{id}"), Some(json!({"message": "Stolen"}))),
+        (
+            Method::PATCH,
+            format!("/api/v1/bars/{id}"),
+            Some(json!({"message": "Stolen"})),
+        ),
         (Method::DELETE, format!("/api/v1/bars/{id}"), None),
-        (Method::POST, format!("/api/v1/bars/{id}/publish"), Some(json!({}))),
-        (Method::POST, format!("/api/v1/bars/{id}/pause"), Some(json!({}))),
+        (
+            Method::POST,
+            format!("/api/v1/bars/{id}/publish"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/bars/{id}/pause"),
+            Some(json!({})),
+        ),
         (Method::GET, format!("/api/v1/bars/{id}/deployments"), None),
         (Method::GET, format!("/api/v1/bars/{id}/variants"), None),
-        (Method::POST, format!("/api/v1/bars/{id}/variants"), Some(json!({"message": "B"}))),
-        (Method::GET, format!("/api/v1/bars/{id}/variants/{vid}"), None),
-        (Method::PATCH, format!("/api/v1/bars/{id}/variants/{vid}"), Some(json!({"weight": 1}))),
-        (Method::DELETE, format!("/api/v1/bars/{id}/variants/{vid}"), None),
+        (
+            Method::POST,
+            format!("/api/v1/bars/{id}/variants"),
+            Some(json!({"message": "B"})),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/bars/{id}/variants/{vid}"),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/bars/{id}/variants/{vid}"),
+            Some(json!({"weight": 1})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/bars/{id}/variants/{vid}"),
+            None,
+        ),
     ] {
-        let res = app.send(method.clone(), &path, &intruder, body.as_ref()).await;
+        let res = app
+            .send(method.clone(), &path, &intruder, body.as_ref())
+            .await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{method} {path}");
     }
     let got = body_json(app.get_as(&format!("/api/v1/bars/{id}"), &owner).await).await;
@@ -241,13 +394,26 @@ async fn another_members_bar_and_variants_are_not_found() {
 async fn a_deleted_bar_leaves_the_script_and_the_api() {
     let app = TestApp::spawn().await;
     let (me, site) = setup(&app, "del@example.com").await;
-    let key = body_json(app.get_as(&format!("/api/v1/sites/{site}"), &me).await).await["key"].as_str().unwrap().to_string();
+    let key = body_json(app.get_as(&format!("/api/v1/sites/{site}"), &me).await).await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let bar = app.bar(&me, site, &link_bar("Going away")).await;
     let id = bar["id"].as_i64().unwrap();
     app.publish(&me, id).await;
     assert!(app.script(&key).await.contains("Going away"));
-    assert_eq!(app.send(Method::DELETE, &format!("/api/v1/bars/{id}"), &me, None).await.status(), StatusCode::NO_CONTENT);
-    assert_eq!(app.get_as(&format!("/api/v1/bars/{id}"), &me).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.send(Method::DELETE, &format!("/api/v1/bars/{id}"), &me, None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get_as(&format!("/api/v1/bars/{id}"), &me)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
     assert!(!app.script(&key).await.contains("Going away"));
     let list = body_json(app.get_as(&format!("/api/v1/sites/{site}/bars"), &me).await).await;
     assert!(list["bars"].as_array().unwrap().is_empty());

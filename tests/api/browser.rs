@@ -15,7 +15,11 @@ pub fn root() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Runs scenarios (name, options) in Chromium against `script_url`, with test pages on
@@ -42,8 +46,14 @@ pub async fn run_scenarios(script_url: &str, page_port: u16, scenarios: &[(&str,
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
-    assert!(out.status.success(), "browser scenarios failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains(&format!("{} passed, 0 failed", scenarios.len())), "{stdout}");
+    assert!(
+        out.status.success(),
+        "browser scenarios failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("{} passed, 0 failed", scenarios.len())),
+        "{stdout}"
+    );
 }
 
 pub fn artifact(name: &str) -> String {
@@ -67,20 +77,26 @@ async fn a_published_link_bar_works_in_a_real_browser() {
     bar["button_color"] = json!("#ffcc00");
     bar["button_text_color"] = json!("#000000");
     let bar = app.bar(&me, site["id"].as_i64().unwrap(), &bar).await;
-    let deployment = app.publish(&me, bar["id"].as_i64().unwrap()).await[0]["id"].as_i64().unwrap();
+    let deployment = app.publish(&me, bar["id"].as_i64().unwrap()).await[0]["id"]
+        .as_i64()
+        .unwrap();
 
     run_scenarios(
         site["script_url"].as_str().unwrap(),
         page_port,
         &[
             ("shows", json!({"message": message})),
-            ("clickFollowsLink", json!({"href": sale, "deployment": deployment})),
+            (
+                "clickFollowsLink",
+                json!({"href": sale, "deployment": deployment}),
+            ),
             ("hidden", json!({"path": "/checkout/pay"})),
             ("hidden", json!({"device": "Pixel 7"})),
             ("hidden", json!({"host": "elsewhere.example"})),
             ("dismiss", json!({"days": 7})),
             ("overlayNoShift", json!({})),
-            ("hostilePage", json!({"page": {"csp": "strict", "hostileCss": true}})),
+            ("hostilePage", json!({"page": {"csp": "strict"}})),
+            ("hostilePage", json!({"page": {"hostileCss": true}})),
             ("screenshot", json!({"file": artifact("top-bar.png")})),
         ],
     )

@@ -325,8 +325,17 @@ pub async fn body_json(res: Response) -> Value {
 }
 
 impl TestApp {
-    pub async fn send(&self, method: reqwest::Method, path: &str, cookie: &str, body: Option<&Value>) -> Response {
-        let mut req = self.client.request(method, self.url(path)).header("cookie", cookie);
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        cookie: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("cookie", cookie);
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -336,7 +345,11 @@ impl TestApp {
     /// Creates a site and returns its JSON.
     pub async fn site(&self, cookie: &str, hostnames: &[&str]) -> Value {
         let res = self
-            .post_json("/api/v1/sites", &json!({"name": "Shop", "hostnames": hostnames}), Some(cookie))
+            .post_json(
+                "/api/v1/sites",
+                &json!({"name": "Shop", "hostnames": hostnames}),
+                Some(cookie),
+            )
             .await;
         assert_eq!(res.status(), StatusCode::CREATED);
         body_json(res).await
@@ -356,10 +369,17 @@ impl TestApp {
     /// Publishes a bar and returns the live deployments.
     pub async fn publish(&self, cookie: &str, bar_id: i64) -> Vec<Value> {
         let res = self
-            .post_json(&format!("/api/v1/bars/{bar_id}/publish"), &json!({}), Some(cookie))
+            .post_json(
+                &format!("/api/v1/bars/{bar_id}/publish"),
+                &json!({}),
+                Some(cookie),
+            )
             .await;
         assert_eq!(res.status(), StatusCode::OK);
-        body_json(res).await["deployments"].as_array().unwrap().clone()
+        body_json(res).await["deployments"]
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     /// The site's script as served (plain, no compression).

@@ -9,7 +9,9 @@ use crate::helpers::{Options, TestApp, link_bar};
 async fn live_site(app: &TestApp, email: &str, message: &str) -> (String, i64, String) {
     let me = app.member(email).await;
     let site = app.site(&me, &["shop.example"]).await;
-    let bar = app.bar(&me, site["id"].as_i64().unwrap(), &link_bar(message)).await;
+    let bar = app
+        .bar(&me, site["id"].as_i64().unwrap(), &link_bar(message))
+        .await;
     let id = bar["id"].as_i64().unwrap();
     app.publish(&me, id).await;
     (me, id, site["key"].as_str().unwrap().to_string())
@@ -19,13 +21,24 @@ async fn live_site(app: &TestApp, email: &str, message: &str) -> (String, i64, S
 async fn the_script_carries_the_runtime_and_the_live_bar() {
     let app = TestApp::spawn().await;
     let (_, _, key) = live_site(&app, "js@example.com", "Free shipping this week").await;
-    let res = app.client.get(app.url(&format!("/s/{key}.js"))).header("accept-encoding", "identity").send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url(&format!("/s/{key}.js")))
+        .header("accept-encoding", "identity")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let h = res.headers().clone();
     assert_eq!(h["content-type"], "text/javascript; charset=utf-8");
     assert!(h.get("content-encoding").is_none());
     let cache = h["cache-control"].to_str().unwrap();
-    assert!(cache.contains("public") && cache.contains("max-age=60") && cache.contains("stale-while-revalidate"), "{cache}");
+    assert!(
+        cache.contains("public")
+            && cache.contains("max-age=60")
+            && cache.contains("stale-while-revalidate"),
+        "{cache}"
+    );
     assert_eq!(h["vary"], "accept-encoding");
     assert!(h.contains_key("etag"));
     let js = res.text().await.unwrap();
@@ -33,7 +46,10 @@ async fn the_script_carries_the_runtime_and_the_live_bar() {
     assert!(js.contains(&format!("\"e\":\"{}\"", app.address)));
     assert!(js.contains("\"h\":[\"shop.example\"]"));
     assert!(!js.contains("__BK_CONFIG__"));
-    assert!(js.contains("attachShadow"), "the runtime is inlined: one request shows the bar");
+    assert!(
+        js.contains("attachShadow"),
+        "the runtime is inlined: one request shows the bar"
+    );
 }
 
 #[tokio::test]
@@ -43,20 +59,40 @@ async fn it_is_precompressed_with_brotli_and_gzip() {
     let plain = app.script(&key).await;
     let url = app.url(&format!("/s/{key}.js"));
 
-    let res = app.client.get(&url).header("accept-encoding", "gzip, deflate, br").send().await.unwrap();
+    let res = app
+        .client
+        .get(&url)
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["content-encoding"], "br");
     let body = res.bytes().await.unwrap();
     let mut out = Vec::new();
-    brotli::Decompressor::new(&body[..], 4096).read_to_end(&mut out).unwrap();
+    brotli::Decompressor::new(&body[..], 4096)
+        .read_to_end(&mut out)
+        .unwrap();
     assert_eq!(out, plain.as_bytes());
 
-    let res = app.client.get(&url).header("accept-encoding", "gzip").send().await.unwrap();
+    let res = app
+        .client
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["content-encoding"], "gzip");
     let body = res.bytes().await.unwrap();
     let mut out = String::new();
-    flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut out).unwrap();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_string(&mut out)
+        .unwrap();
     assert_eq!(out, plain);
-    println!("served script for one bar: {} bytes plain, {} gzipped", plain.len(), body.len());
+    println!(
+        "served script for one bar: {} bytes plain, {} gzipped",
+        plain.len(),
+        body.len()
+    );
 }
 
 #[tokio::test]
@@ -66,15 +102,33 @@ async fn an_unchanged_script_revalidates_with_304() {
     let url = app.url(&format!("/s/{key}.js"));
     let res = app.client.get(&url).send().await.unwrap();
     let etag = res.headers()["etag"].to_str().unwrap().to_string();
-    let res = app.client.get(&url).header("if-none-match", &etag).send().await.unwrap();
+    let res = app
+        .client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(res.headers()["etag"], etag.as_str());
     assert!(res.bytes().await.unwrap().is_empty());
 
     // A publish changes the script, so the old ETag no longer matches.
-    app.send(Method::PATCH, &format!("/api/v1/bars/{id}"), &me, Some(&json!({"message": "Changed"}))).await;
+    app.send(
+        Method::PATCH,
+        &format!("/api/v1/bars/{id}"),
+        &me,
+        Some(&json!({"message": "Changed"})),
+    )
+    .await;
     app.publish(&me, id).await;
-    let res = app.client.get(&url).header("if-none-match", &etag).send().await.unwrap();
+    let res = app
+        .client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_ne!(res.headers()["etag"], etag.as_str());
 }
@@ -83,14 +137,30 @@ async fn an_unchanged_script_revalidates_with_304() {
 async fn an_unknown_key_gets_a_harmless_script_that_is_not_kept_long() {
     let app = TestApp::spawn().await;
     for key in ["AAAAAAAAAAAAAAAAAAAAAAAA", "x", "%3Cscript%3E"] {
-        let res = app.client.get(app.url(&format!("/s/{key}.js"))).send().await.unwrap();
+        let res = app
+            .client
+            .get(app.url(&format!("/s/{key}.js")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{key}");
-        assert_eq!(res.headers()["content-type"], "text/javascript; charset=utf-8");
+        assert_eq!(
+            res.headers()["content-type"],
+            "text/javascript; charset=utf-8"
+        );
         assert_eq!(res.headers()["cache-control"], "public, max-age=10");
         let body = res.text().await.unwrap();
-        assert!(body.trim().starts_with("/*") && body.trim().ends_with("*/"), "only a comment: {body}");
+        assert!(
+            body.trim().starts_with("/*") && body.trim().ends_with("*/"),
+            "only a comment: {body}"
+        );
     }
-    let res = app.client.get(app.url("/s/AAAAAAAAAAAAAAAAAAAAAAAA")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/s/AAAAAAAAAAAAAAAAAAAAAAAA"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
@@ -99,7 +169,8 @@ async fn a_site_with_nothing_live_serves_no_runtime() {
     let app = TestApp::spawn().await;
     let (me, id, key) = live_site(&app, "idle@example.com", "Soon paused").await;
     assert!(app.script(&key).await.contains("Soon paused"));
-    app.post_json(&format!("/api/v1/bars/{id}/pause"), &json!({}), Some(&me)).await;
+    app.post_json(&format!("/api/v1/bars/{id}/pause"), &json!({}), Some(&me))
+        .await;
     let js = app.script(&key).await;
     assert!(!js.contains("Soon paused"));
     assert!(js.len() < 100, "no runtime when no bar is live: {js}");
@@ -113,33 +184,55 @@ async fn wait_for_script(app: &TestApp, key: &str, what: impl Fn(&str) -> bool) 
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the other process never served the new script; it serves: {}", app.script(key).await);
+    panic!(
+        "the other process never served the new script; it serves: {}",
+        app.script(key).await
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_process_serves_a_publish_or_pause_within_five_seconds() {
     let a = TestApp::spawn().await;
-    let b = TestApp::spawn_with(Options { database_url: Some(a.database_url.clone()), ..Default::default() }).await;
+    let b = TestApp::spawn_with(Options {
+        database_url: Some(a.database_url.clone()),
+        ..Default::default()
+    })
+    .await;
     let me = a.member("multi@example.com").await;
     let site = a.site(&me, &["shop.example"]).await;
     let key = site["key"].as_str().unwrap().to_string();
     // B learns about the new site, and serves its (empty) script.
     wait_for_script(&b, &key, |js| js.contains("no bar is live")).await;
 
-    let bar = a.bar(&me, site["id"].as_i64().unwrap(), &link_bar("Published in A")).await;
+    let bar = a
+        .bar(
+            &me,
+            site["id"].as_i64().unwrap(),
+            &link_bar("Published in A"),
+        )
+        .await;
     let id = bar["id"].as_i64().unwrap();
     a.publish(&me, id).await;
-    assert!(a.script(&key).await.contains("Published in A"), "at once where it was published");
+    assert!(
+        a.script(&key).await.contains("Published in A"),
+        "at once where it was published"
+    );
     let took = wait_for_script(&b, &key, |js| js.contains("Published in A")).await;
     assert!(took < Duration::from_secs(5), "took {took:?}");
 
-    a.post_json(&format!("/api/v1/bars/{id}/pause"), &json!({}), Some(&me)).await;
+    a.post_json(&format!("/api/v1/bars/{id}/pause"), &json!({}), Some(&me))
+        .await;
     let took = wait_for_script(&b, &key, |js| !js.contains("Published in A")).await;
     assert!(took < Duration::from_secs(5), "took {took:?}");
 
     // A deleted site's key becomes unknown everywhere.
     let sid = site["id"].as_i64().unwrap();
-    assert_eq!(a.send(Method::DELETE, &format!("/api/v1/sites/{sid}"), &me, None).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        a.send(Method::DELETE, &format!("/api/v1/sites/{sid}"), &me, None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
     assert!(a.script(&key).await.contains("unknown site"));
     let took = wait_for_script(&b, &key, |js| js.contains("unknown site")).await;
     assert!(took < Duration::from_secs(7), "took {took:?}");

@@ -7,16 +7,37 @@ use crate::helpers::{TestApp, body_json};
 async fn a_site_gets_an_unguessable_key_and_the_snippet_to_paste() {
     let app = TestApp::spawn().await;
     let me = app.member("site@example.com").await;
-    let site = app.site(&me, &["https://Shop.Example.com/any/path", "*.Example.org", "shop.example.com"]).await;
+    let site = app
+        .site(
+            &me,
+            &[
+                "https://Shop.Example.com/any/path",
+                "*.Example.org",
+                "shop.example.com",
+            ],
+        )
+        .await;
     let key = site["key"].as_str().unwrap();
     assert!(key.len() >= 22, "at least 128 random bits");
-    assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    assert!(
+        key.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    );
     assert_eq!(
         site["snippet"],
         format!("<script async src=\"{}/s/{key}.js\"></script>", app.address)
     );
-    let hosts: Vec<&str> = site["hostnames"].as_array().unwrap().iter().map(|h| h["hostname"].as_str().unwrap()).collect();
-    assert_eq!(hosts, ["shop.example.com", "*.example.org"], "normalised and de-duplicated");
+    let hosts: Vec<&str> = site["hostnames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["hostname"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hosts,
+        ["shop.example.com", "*.example.org"],
+        "normalised and de-duplicated"
+    );
     assert!(site["hostnames"][0]["last_event_at"].is_null());
 
     let other = app.site(&me, &["blog.example.com"]).await;
@@ -39,7 +60,10 @@ async fn hostnames_and_names_are_validated() {
         let res = app.post_json("/api/v1/sites", &body, Some(&me)).await;
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         let err = body_json(res).await;
-        assert!(err["field"] == "hostnames" || err["field"] == "name", "{err}");
+        assert!(
+            err["field"] == "hostnames" || err["field"] == "name",
+            "{err}"
+        );
     }
 }
 
@@ -50,15 +74,35 @@ async fn members_rename_change_hostnames_and_delete_their_sites() {
     let site = app.site(&me, &["a.example", "b.example"]).await;
     let id = site["id"].as_i64().unwrap();
     let res = app
-        .send(Method::PATCH, &format!("/api/v1/sites/{id}"), &me, Some(&json!({"name": "Renamed", "hostnames": ["b.example", "c.example"]})))
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/sites/{id}"),
+            &me,
+            Some(&json!({"name": "Renamed", "hostnames": ["b.example", "c.example"]})),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let site = body_json(res).await;
     assert_eq!(site["name"], "Renamed");
-    let hosts: Vec<&str> = site["hostnames"].as_array().unwrap().iter().map(|h| h["hostname"].as_str().unwrap()).collect();
+    let hosts: Vec<&str> = site["hostnames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["hostname"].as_str().unwrap())
+        .collect();
     assert_eq!(hosts, ["b.example", "c.example"]);
-    assert_eq!(app.send(Method::DELETE, &format!("/api/v1/sites/{id}"), &me, None).await.status(), StatusCode::NO_CONTENT);
-    assert_eq!(app.get_as(&format!("/api/v1/sites/{id}"), &me).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.send(Method::DELETE, &format!("/api/v1/sites/{id}"), &me, None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get_as(&format!("/api/v1/sites/{id}"), &me)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -70,13 +114,26 @@ async fn another_members_site_is_not_found() {
     let id = site["id"].as_i64().unwrap();
     for (method, path, body) in [
         (Method::GET, format!("/api/v1/sites/{id}"), None),
-        (Method::PATCH, format!("/api/v1/sites/{id}"), Some(json!({"name": "Mine now"}))),
+        (
+            Method::PATCH,
+            format!("/api/v1/sites/{id}"),
+            Some(json!({"name": "Mine now"})),
+        ),
         (Method::DELETE, format!("/api/v1/sites/{id}"), None),
         (Method::GET, format!("/api/v1/sites/{id}/bars"), None),
-        (Method::POST, format!("/api/v1/sites/{id}/bars"), Some(crate::helpers::link_bar("Hi"))),
+        (
+            Method::POST,
+            format!("/api/v1/sites/{id}/bars"),
+            Some(crate::helpers::link_bar("Hi")),
+        ),
     ] {
-        let res = app.send(method.clone(), &path, &intruder, body.as_ref()).await;
+        let res = app
+            .send(method.clone(), &path, &intruder, body.as_ref())
+            .await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{method} {path}");
     }
-    assert_eq!(body_json(app.get_as(&format!("/api/v1/sites/{id}"), &owner).await).await["name"], "Shop");
+    assert_eq!(
+        body_json(app.get_as(&format!("/api/v1/sites/{id}"), &owner).await).await["name"],
+        "Shop"
+    );
 }

@@ -50,7 +50,7 @@ for (const { name, options } of runs) {
   } catch (e) {
     await env.finish().catch((f) => console.error(f.message));
     failed++;
-    console.log(`not ok ${name}: ${e.message}`);
+    console.log(`not ok ${name}: ${e.message}${e.actual ? ` ${JSON.stringify(e.actual)}` : ""}`);
   }
 }
 await env.close();

@@ -1,0 +1,241 @@
+//! Visitors: `POST /e` (views, clicks, dismissals, as `sendBeacon` sends them), `GET /e`
+//! (the same as an image, for pages without beacons) and `POST /l` (leads). They answer
+//! at once and never with a server error: counting happens in memory (`ingest`), and an
+//! event that is not counted is still a 204 for the visitor, with the reason in metrics.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ipnet::IpNet;
+use serde::Deserialize;
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderMap, HeaderValue, StatusCode};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::extract;
+use crate::error::AppError;
+use crate::ingest::{Event, Ingest, Kind, Lead, Rejected, Visitor};
+use crate::state::AppState;
+
+/// An event is a few dozen bytes; a lead a little more.
+const EVENT_LIMIT: usize = 1024;
+const LEAD_LIMIT: usize = 2048;
+
+/// A transparent 1×1 GIF.
+const PIXEL: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+/// What the request says about its sender; nothing of it outlives the request.
+struct Sender {
+    ip: IpAddr,
+    user_agent: Option<String>,
+    origin_host: Option<String>,
+    privacy_header: bool,
+}
+
+impl Sender {
+    fn visitor(&self) -> Visitor<'_> {
+        Visitor {
+            ip: self.ip,
+            user_agent: self.user_agent.as_deref(),
+            origin_host: self.origin_host.as_deref(),
+            privacy_header: self.privacy_header,
+        }
+    }
+}
+
+fn sender(
+    trusted: Arc<Vec<IpNet>>,
+) -> impl Filter<Extract = (Sender,), Error = std::convert::Infallible> + Clone {
+    warp::addr::remote()
+        .and(warp::header::headers_cloned())
+        .map(move |remote: Option<SocketAddr>, headers: HeaderMap| {
+            let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+            let host_of = |url: &str| {
+                url::Url::parse(url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+            };
+            Sender {
+                ip: extract::client_ip(remote, &headers, &trusted),
+                user_agent: text("user-agent").map(|v| v.chars().take(512).collect()),
+                // `Origin: null` (sandboxed frames) says nothing; fall back to Referer.
+                origin_host: text("origin")
+                    .and_then(host_of)
+                    .or_else(|| text("referer").and_then(host_of)),
+                privacy_header: text("dnt") == Some("1") || text("sec-gpc") == Some("1"),
+            }
+        })
+}
+
+pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
+    let ingest = state.ingest.clone();
+    let with_ingest = warp::any().map(move || ingest.clone());
+    let trusted = Arc::new(state.config.trusted_proxies.clone());
+
+    let post = warp::path!("e")
+        .and(warp::post())
+        .and(with_ingest.clone())
+        .and(sender(trusted.clone()))
+        .and(extract::body(EVENT_LIMIT))
+        .map(
+            |ingest: Arc<Ingest>, sender: Sender, body: Result<Bytes, AppError>| {
+                let outcome = body
+                    .and_then(|b| parse_json::<RawEvent>(&ingest, &b))
+                    .and_then(|raw| {
+                        let event = raw
+                            .event()
+                            .inspect_err(|_| ingest.not_counted_malformed())?;
+                        let _ = ingest.record(event, sender.visitor());
+                        Ok(())
+                    });
+                answer(outcome, StatusCode::NO_CONTENT.into_response())
+            },
+        );
+
+    let get = warp::path!("e")
+        .and(warp::get())
+        .and(with_ingest.clone())
+        .and(sender(trusted.clone()))
+        .and(
+            warp::query::<RawEvent>()
+                .or(warp::any().map(RawEvent::default))
+                .unify(),
+        )
+        .map(|ingest: Arc<Ingest>, sender: Sender, raw: RawEvent| {
+            let outcome = raw
+                .event()
+                .inspect_err(|_| ingest.not_counted_malformed())
+                .map(|event| {
+                    let _ = ingest.record(event, sender.visitor());
+                });
+            let mut pixel = Response::new(Bytes::from_static(PIXEL).into());
+            pixel
+                .headers_mut()
+                .insert("content-type", HeaderValue::from_static("image/gif"));
+            answer(outcome, pixel)
+        });
+
+    let lead = warp::path!("l")
+        .and(warp::post())
+        .and(with_ingest)
+        .and(sender(trusted))
+        .and(extract::body(LEAD_LIMIT))
+        .map(
+            |ingest: Arc<Ingest>, sender: Sender, body: Result<Bytes, AppError>| {
+                let outcome = body
+                    .and_then(|b| parse_json::<RawLead>(&ingest, &b))
+                    .and_then(|raw| {
+                        let lead = raw.lead().inspect_err(|_| ingest.not_counted_malformed())?;
+                        match ingest.record_lead(lead, sender.visitor()) {
+                            Err(Rejected::InvalidEmail) => Err(AppError::bad_request(
+                                "invalid_email",
+                                "that is not an email address",
+                            )),
+                            _ => Ok(()),
+                        }
+                    });
+                answer(outcome, StatusCode::NO_CONTENT.into_response())
+            },
+        );
+
+    post.or(get).unify().or(lead).unify().boxed()
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(ingest: &Ingest, body: &[u8]) -> Result<T, AppError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ingest.not_counted_malformed();
+        AppError::bad_request("malformed_event", format!("not an event: {e}"))
+    })
+}
+
+/// Visitor answers are never cached and never say more than they must.
+fn answer(outcome: Result<(), AppError>, ok: Response) -> Response {
+    let mut res = match outcome {
+        Ok(()) => ok,
+        Err(err) => err.into_response(),
+    };
+    res.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-store"));
+    res
+}
+
+/// An event as the runtime sends it: `{"d":12,"k":"v","h":"shop.example","p":1,"b":1}`.
+#[derive(Debug, Default, Deserialize)]
+struct RawEvent {
+    d: Option<i64>,
+    k: Option<String>,
+    h: Option<String>,
+    #[serde(default)]
+    p: Option<u8>,
+    #[serde(default)]
+    b: Option<u8>,
+}
+
+fn malformed(message: &str) -> AppError {
+    AppError::bad_request("malformed_event", message.to_string())
+}
+
+fn page_host(h: &Option<String>) -> Result<&str, AppError> {
+    match h.as_deref() {
+        Some(h) if !h.is_empty() && h.len() <= 253 => Ok(h),
+        _ => Err(malformed("h (the page hostname) is missing or too long")),
+    }
+}
+
+impl RawEvent {
+    fn event(&self) -> Result<Event<'_>, AppError> {
+        let deployment_id = self
+            .d
+            .filter(|d| *d > 0)
+            .ok_or_else(|| malformed("d (the deployment) is missing"))?;
+        let kind = match self.k.as_deref() {
+            Some("v") => Kind::View,
+            Some("c") => Kind::Click,
+            Some("x") => Kind::Dismiss,
+            _ => return Err(malformed("k must be v, c or x")),
+        };
+        Ok(Event {
+            deployment_id,
+            kind,
+            page_host: page_host(&self.h)?,
+            privacy: self.p == Some(1),
+            automation: self.b == Some(1),
+        })
+    }
+}
+
+/// A lead as the runtime sends it: `{"d":12,"h":"shop.example","m":"a@b.example","hp":""}`.
+#[derive(Debug, Deserialize)]
+struct RawLead {
+    d: Option<i64>,
+    h: Option<String>,
+    m: Option<String>,
+    #[serde(default)]
+    hp: Option<String>,
+    #[serde(default)]
+    b: Option<u8>,
+}
+
+impl RawLead {
+    fn lead(&self) -> Result<Lead<'_>, AppError> {
+        Ok(Lead {
+            deployment_id: self
+                .d
+                .filter(|d| *d > 0)
+                .ok_or_else(|| malformed("d (the deployment) is missing"))?,
+            page_host: page_host(&self.h)?,
+            email: self
+                .m
+                .as_deref()
+                .ok_or_else(|| malformed("m (the email address) is missing"))?,
+            honeypot: self.hp.as_deref().unwrap_or(""),
+            automation: self.b == Some(1),
+        })
+    }
+}

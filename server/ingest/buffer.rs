@@ -1,0 +1,100 @@
+//! What has been counted in memory and not yet written: counters per (deployment, hour),
+//! the day's visitor hashes, leads, and when each hostname last reported. Bounded: past
+//! `max_entries` new events are refused (and counted as dropped) until a write succeeds.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub views: i64,
+    pub unique_visitors: i64,
+    pub clicks: i64,
+    pub dismissals: i64,
+    pub leads: i64,
+}
+
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        self.views += other.views;
+        self.unique_visitors += other.unique_visitors;
+        self.clicks += other.clicks;
+        self.dismissals += other.dismissals;
+        self.leads += other.leads;
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewLead {
+    pub site_id: i64,
+    pub deployment_id: i64,
+    pub email: String,
+    pub at: DateTime<Utc>,
+}
+
+/// One batch's worth of counting.
+#[derive(Debug, Default)]
+pub struct Buffer {
+    pub counters: HashMap<(i64, i64), Counts>,
+    /// (deployment, day) → visitor hash → hour it was first seen in this batch.
+    pub visitors: HashMap<(i64, i64), HashMap<i64, i64>>,
+    pub leads: Vec<NewLead>,
+    /// site → hostname entry → latest event time.
+    pub seen: HashMap<i64, HashMap<String, DateTime<Utc>>>,
+    entries: usize,
+}
+
+impl Buffer {
+    /// Counters, hashes and leads held; what the memory bound is measured in.
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counters.is_empty() && self.leads.is_empty() && self.seen.is_empty()
+    }
+
+    pub fn count(&mut self, deployment_id: i64, hour: i64, f: impl FnOnce(&mut Counts)) {
+        let entry = self
+            .counters
+            .entry((deployment_id, hour))
+            .or_insert_with(|| {
+                self.entries += 1;
+                Counts::default()
+            });
+        f(entry);
+    }
+
+    pub fn visitor(&mut self, deployment_id: i64, day: i64, hash: i64, hour: i64) {
+        let set = self.visitors.entry((deployment_id, day)).or_default();
+        if let std::collections::hash_map::Entry::Vacant(v) = set.entry(hash) {
+            v.insert(hour);
+            self.entries += 1;
+        }
+    }
+
+    pub fn lead(&mut self, lead: NewLead) {
+        self.leads.push(lead);
+        self.entries += 1;
+    }
+
+    pub fn seen(&mut self, site_id: i64, hostname: &str, at: DateTime<Utc>) {
+        let hosts = self.seen.entry(site_id).or_default();
+        match hosts.get_mut(hostname) {
+            Some(t) => *t = (*t).max(at),
+            None => {
+                hosts.insert(hostname.to_string(), at);
+                self.entries += 1;
+            }
+        }
+    }
+
+    pub fn total(&self) -> Counts {
+        let mut t = Counts::default();
+        for c in self.counters.values() {
+            t.add(c);
+        }
+        t
+    }
+}

@@ -1,0 +1,396 @@
+//! Visitor events, from request to counter. The hot path validates an event against
+//! in-memory state only (bots, rate limits, the deployment registry, hostnames), adds it
+//! to a bounded in-memory buffer and returns; a writer adds the buffer to the database
+//! at least once a second, in one idempotent transaction per batch.
+
+mod buffer;
+mod registry;
+mod salt;
+mod tables;
+mod writer;
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::Notify;
+
+pub use buffer::Counts;
+pub use registry::{DeploymentInfo, LATE_EVENTS, Registry};
+pub use salt::{Salts, day_of, hour_of};
+pub use writer::Batch;
+
+use crate::domain::Email;
+use crate::domain::bar::Goal;
+use crate::metrics::Metrics;
+use buffer::{Buffer, NewLead};
+
+/// What a visitor's event says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    View,
+    Click,
+    Dismiss,
+}
+
+/// Why an event was not counted; each is a label of `barkeep_events_not_counted_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    Bot,
+    RateLimited,
+    UnknownDeployment,
+    EndedDeployment,
+    ForeignHostname,
+    Honeypot,
+    InvalidEmail,
+    NotAnEmailBar,
+    BufferFull,
+}
+
+impl Rejected {
+    pub fn label(self) -> &'static str {
+        match self {
+            Rejected::Bot => "bot",
+            Rejected::RateLimited => "rate_limited",
+            Rejected::UnknownDeployment => "unknown_deployment",
+            Rejected::EndedDeployment => "ended_deployment",
+            Rejected::ForeignHostname => "foreign_hostname",
+            Rejected::Honeypot => "honeypot",
+            Rejected::InvalidEmail => "invalid_email",
+            Rejected::NotAnEmailBar => "not_an_email_bar",
+            Rejected::BufferFull => "buffer_full",
+        }
+    }
+}
+
+/// Who sent an event, as far as counting needs to know. Nothing of it is stored.
+pub struct Visitor<'a> {
+    pub ip: IpAddr,
+    pub user_agent: Option<&'a str>,
+    /// The host of the `Origin` (or else `Referer`) header, when the browser sent one.
+    pub origin_host: Option<&'a str>,
+    /// `DNT: 1` or `Sec-GPC: 1` on the request.
+    pub privacy_header: bool,
+}
+
+/// One event as the runtime reported it.
+pub struct Event<'a> {
+    pub deployment_id: i64,
+    pub kind: Kind,
+    pub page_host: &'a str,
+    /// The runtime saw Do Not Track or Global Privacy Control.
+    pub privacy: bool,
+    /// The runtime saw signs of an automated browser.
+    pub automation: bool,
+}
+
+/// One lead as the runtime submitted it.
+pub struct Lead<'a> {
+    pub deployment_id: i64,
+    pub page_host: &'a str,
+    pub email: &'a str,
+    /// The hidden field people never fill in.
+    pub honeypot: &'a str,
+    pub automation: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    Count(Kind),
+    Lead(String),
+}
+
+/// An event for a deployment this process does not know yet; resolved by the writer.
+#[derive(Debug)]
+struct Pending {
+    deployment_id: i64,
+    action: Action,
+    page_host: String,
+    origin_host: Option<String>,
+    digest: Option<u64>,
+    at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Buffered counters, hashes and leads before new events are refused.
+    pub max_entries: usize,
+    /// A buffer this full is written at once rather than at the next tick.
+    pub batch_entries: usize,
+    /// Events for deployments not known yet, held until the writer looks them up.
+    pub max_pending: usize,
+    pub flush_every: Duration,
+    pub events_per_ip_per_second: u32,
+    pub leads_per_ip_per_minute: u32,
+}
+
+impl Limits {
+    pub fn new(events_per_ip_per_second: u32) -> Self {
+        Limits {
+            max_entries: 1_000_000,
+            batch_entries: 50_000,
+            max_pending: 20_000,
+            flush_every: Duration::from_secs(1),
+            events_per_ip_per_second,
+            leads_per_ip_per_minute: 10,
+        }
+    }
+}
+
+pub struct Ingest {
+    pub registry: Registry,
+    pub salts: Salts,
+    buffer: Mutex<Buffer>,
+    pending: Mutex<Vec<Pending>>,
+    bots: isbot::Bots,
+    events_per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    leads_per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    metrics: Arc<Metrics>,
+    wake: Notify,
+    limits: Limits,
+    /// The batch being written; kept, with its id, until a write succeeds.
+    writing: tokio::sync::Mutex<Option<Batch>>,
+    last_full_warning: Mutex<Option<Instant>>,
+}
+
+fn per_second(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+impl Ingest {
+    pub fn new(metrics: Arc<Metrics>, limits: Limits) -> Ingest {
+        let events = Quota::per_second(per_second(limits.events_per_ip_per_second)).allow_burst(
+            per_second(limits.events_per_ip_per_second.saturating_mul(2)),
+        );
+        let leads = Quota::per_minute(per_second(limits.leads_per_ip_per_minute));
+        Ingest {
+            registry: Registry::default(),
+            salts: Salts::default(),
+            buffer: Mutex::new(Buffer::default()),
+            pending: Mutex::new(Vec::new()),
+            bots: isbot::Bots::default(),
+            events_per_ip: RateLimiter::keyed(events),
+            leads_per_ip: RateLimiter::keyed(leads),
+            metrics,
+            wake: Notify::new(),
+            limits,
+            writing: tokio::sync::Mutex::new(None),
+            last_full_warning: Mutex::new(None),
+        }
+    }
+
+    fn is_bot(&self, user_agent: Option<&str>, automation: bool) -> bool {
+        automation || user_agent.is_none_or(|ua| ua.trim().is_empty() || self.bots.is_bot(ua))
+    }
+
+    /// Counts a view, click or dismissal — or says why not. Never touches the database.
+    pub fn record(&self, event: Event<'_>, visitor: Visitor<'_>) -> Result<(), Rejected> {
+        let outcome = self.try_record(event, visitor);
+        self.note(outcome)
+    }
+
+    fn try_record(&self, event: Event<'_>, visitor: Visitor<'_>) -> Result<(), Rejected> {
+        if self.is_bot(visitor.user_agent, event.automation) {
+            return Err(Rejected::Bot);
+        }
+        if self.events_per_ip.check_key(&visitor.ip).is_err() {
+            return Err(Rejected::RateLimited);
+        }
+        let now = Utc::now();
+        let private = event.privacy || visitor.privacy_header;
+        let digest = match (event.kind, private) {
+            (Kind::View, false) => self
+                .salts
+                .get(day_of(now))
+                .map(|s| salt::connection_digest(&s, visitor.ip, visitor.user_agent.unwrap_or(""))),
+            _ => None,
+        };
+        self.route(
+            event.deployment_id,
+            Action::Count(event.kind),
+            event.page_host,
+            visitor.origin_host,
+            digest,
+            now,
+        )
+    }
+
+    /// Counts a lead and keeps the address for the member — or says why not.
+    pub fn record_lead(&self, lead: Lead<'_>, visitor: Visitor<'_>) -> Result<(), Rejected> {
+        let outcome = self.try_record_lead(lead, visitor);
+        self.note(outcome)
+    }
+
+    fn try_record_lead(&self, lead: Lead<'_>, visitor: Visitor<'_>) -> Result<(), Rejected> {
+        if self.is_bot(visitor.user_agent, lead.automation) {
+            return Err(Rejected::Bot);
+        }
+        if !lead.honeypot.trim().is_empty() {
+            return Err(Rejected::Honeypot);
+        }
+        if self.leads_per_ip.check_key(&visitor.ip).is_err() {
+            return Err(Rejected::RateLimited);
+        }
+        let email = Email::parse(lead.email).map_err(|_| Rejected::InvalidEmail)?;
+        let now = Utc::now();
+        self.route(
+            lead.deployment_id,
+            Action::Lead(email.to_string()),
+            lead.page_host,
+            visitor.origin_host,
+            None,
+            now,
+        )
+    }
+
+    fn note(&self, outcome: Result<(), Rejected>) -> Result<(), Rejected> {
+        if let Err(reason) = outcome {
+            self.metrics.event_not_counted(reason.label());
+            if reason == Rejected::BufferFull {
+                let mut last = self
+                    .last_full_warning
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if last.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                    *last = Some(Instant::now());
+                    tracing::error!(
+                        max_entries = self.limits.max_entries,
+                        "the event buffer is full (is the database reachable?); events are being dropped and counted in barkeep_events_not_counted_total{{reason=\"buffer_full\"}}"
+                    );
+                }
+            }
+        }
+        outcome
+    }
+
+    /// Counts against a known deployment, or parks the event until the writer has looked
+    /// the deployment up (it may have been published a moment ago by another process).
+    fn route(
+        &self,
+        deployment_id: i64,
+        action: Action,
+        page_host: &str,
+        origin_host: Option<&str>,
+        digest: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Rejected> {
+        if let Some(info) = self.registry.get(deployment_id) {
+            return self.accept(
+                &info,
+                deployment_id,
+                action,
+                page_host,
+                origin_host,
+                digest,
+                now,
+            );
+        }
+        if deployment_id <= 0 || self.registry.known_missing(deployment_id) {
+            return Err(Rejected::UnknownDeployment);
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.len() >= self.limits.max_pending {
+            return Err(Rejected::UnknownDeployment);
+        }
+        pending.push(Pending {
+            deployment_id,
+            action,
+            page_host: page_host.to_string(),
+            origin_host: origin_host.map(str::to_string),
+            digest,
+            at: now,
+        });
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn accept(
+        &self,
+        info: &DeploymentInfo,
+        deployment_id: i64,
+        action: Action,
+        page_host: &str,
+        origin_host: Option<&str>,
+        digest: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Rejected> {
+        if info.ended_at.is_some_and(|ended| now - ended > LATE_EVENTS) {
+            return Err(Rejected::EndedDeployment);
+        }
+        let entry = info
+            .hostname_for(page_host)
+            .ok_or(Rejected::ForeignHostname)?;
+        if origin_host.is_some_and(|o| info.hostname_for(o).is_none()) {
+            return Err(Rejected::ForeignHostname);
+        }
+        if matches!(action, Action::Lead(_)) && info.goal != Goal::Email {
+            return Err(Rejected::NotAnEmailBar);
+        }
+        let hour = hour_of(now);
+        let mut buf = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
+        if buf.entries() >= self.limits.max_entries {
+            return Err(Rejected::BufferFull);
+        }
+        let kind = match &action {
+            Action::Count(Kind::View) => "view",
+            Action::Count(Kind::Click) => "click",
+            Action::Count(Kind::Dismiss) => "dismiss",
+            Action::Lead(_) => "lead",
+        };
+        buf.count(deployment_id, hour, |c| match &action {
+            Action::Count(Kind::View) => c.views += 1,
+            Action::Count(Kind::Click) => c.clicks += 1,
+            Action::Count(Kind::Dismiss) => c.dismissals += 1,
+            Action::Lead(_) => c.leads += 1,
+        });
+        if let (Some(digest), Some(salt)) = (digest, self.salts.get(day_of(now))) {
+            buf.visitor(
+                deployment_id,
+                day_of(now),
+                salt::visitor_hash(&salt, info.site_id, digest),
+                hour,
+            );
+        }
+        if let Action::Lead(email) = action {
+            buf.lead(NewLead {
+                site_id: info.site_id,
+                deployment_id,
+                email,
+                at: now,
+            });
+        }
+        buf.seen(info.site_id, entry.as_str(), now);
+        let entries = buf.entries();
+        drop(buf);
+        self.metrics.event_counted(kind);
+        self.metrics.set_ingest_buffered(entries);
+        if entries >= self.limits.batch_entries {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// A request that was not an event at all.
+    pub fn not_counted_malformed(&self) {
+        self.metrics.event_not_counted("malformed");
+    }
+
+    /// Counted but not yet written, for tests and the shutdown log.
+    pub fn unwritten(&self) -> Counts {
+        self.buffer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .total()
+    }
+
+    /// Forgets rate-limit state of clients that have gone quiet.
+    pub fn trim_limiters(&self) {
+        self.events_per_ip.retain_recent();
+        self.leads_per_ip.retain_recent();
+        self.events_per_ip.shrink_to_fit();
+        self.leads_per_ip.shrink_to_fit();
+    }
+}

@@ -1,0 +1,56 @@
+//! Table and column names of the counting tables, for the hand-built statements of the
+//! writer (sea-query; additive upserts and RETURNING are not entity operations).
+
+use sea_orm::DeriveIden;
+
+#[derive(DeriveIden, Clone, Copy)]
+pub enum DeploymentStats {
+    Table,
+    DeploymentId,
+    Hour,
+    Views,
+    UniqueVisitors,
+    Clicks,
+    Dismissals,
+    Leads,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+pub enum VisitorHashes {
+    Table,
+    DeploymentId,
+    Day,
+    Hash,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+pub enum DailySalts {
+    Table,
+    Day,
+    Salt,
+    CreatedAt,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+pub enum IngestBatches {
+    Table,
+    Id,
+    CreatedAt,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+pub enum Leads {
+    Table,
+    SiteId,
+    DeploymentId,
+    Email,
+    CreatedAt,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+pub enum SiteHostnames {
+    Table,
+    SiteId,
+    Hostname,
+    LastEventAt,
+}

@@ -1,0 +1,397 @@
+//! Writing counted events: each batch goes in one transaction that first records the
+//! batch's id, so a batch retried after a lost answer is never added twice. Counters are
+//! only ever added to (`n = n + excluded.n`), so any number of processes can share one
+//! database. A batch that fails is kept whole and retried; new events wait behind it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::buffer::{Buffer, Counts};
+use super::tables::{DeploymentStats as DS, IngestBatches, Leads, SiteHostnames, VisitorHashes};
+use super::{Ingest, Pending, Rejected};
+use crate::db::Db;
+use crate::db::entities::deployment;
+
+/// Rows per statement: well under SQLite's and PostgreSQL's limits on bound values.
+const ROWS_PER_STATEMENT: usize = 500;
+/// How often salts are renewed and stale state trimmed.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(30);
+
+/// A buffer taken for writing, with the id that makes its write idempotent.
+pub struct Batch {
+    id: String,
+    buffer: Buffer,
+}
+
+enum Written {
+    Added(Counts),
+    /// An earlier attempt had committed after all.
+    AlreadyAdded,
+}
+
+impl Ingest {
+    /// Writes what has been counted. Returns whether everything is written.
+    pub async fn flush(&self, db: &Db) -> anyhow::Result<bool> {
+        let mut slot = self.writing.lock().await;
+        if let Err(err) = self.resolve_pending(db).await {
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "could not look up deployments of parked events"
+            );
+        }
+        if slot.is_none() {
+            let buffer =
+                std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|e| e.into_inner()));
+            self.metrics.set_ingest_buffered(0);
+            if buffer.is_empty() {
+                return Ok(self
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_empty());
+            }
+            *slot = Some(Batch {
+                id: uuid::Uuid::new_v4().simple().to_string(),
+                buffer,
+            });
+        }
+        let Some(batch) = slot.as_ref() else {
+            return Ok(true);
+        };
+        let started = Instant::now();
+        match write(db, batch).await {
+            Ok(Written::Added(total)) => {
+                self.metrics
+                    .ingest_write("ok", started.elapsed().as_secs_f64());
+                tracing::debug!(batch = %batch.id, views = total.views, clicks = total.clicks, "events written");
+                *slot = None;
+            }
+            Ok(Written::AlreadyAdded) => {
+                self.metrics
+                    .ingest_write("already_written", started.elapsed().as_secs_f64());
+                *slot = None;
+            }
+            Err(err) => {
+                self.metrics
+                    .ingest_write("error", started.elapsed().as_secs_f64());
+                return Err(
+                    anyhow::Error::new(err).context(format!("writing event batch {}", batch.id))
+                );
+            }
+        }
+        drop(slot);
+        let buffered = self
+            .buffer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        let parked = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        Ok(buffered && parked)
+    }
+
+    /// Looks up deployments that parked events name, then counts or rejects the events.
+    async fn resolve_pending(&self, db: &Db) -> anyhow::Result<()> {
+        let parked: Vec<Pending> =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if parked.is_empty() {
+            return Ok(());
+        }
+        let mut ids: Vec<i64> = parked
+            .iter()
+            .map(|p| p.deployment_id)
+            .filter(|id| self.registry.get(*id).is_none())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            if let Err(err) = self.registry.resolve(db, chunk).await {
+                // Put them back: they are retried with the next write.
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(parked);
+                return Err(err);
+            }
+        }
+        for p in parked {
+            let outcome = match self.registry.get(p.deployment_id) {
+                Some(info) => self.accept(
+                    &info,
+                    p.deployment_id,
+                    p.action,
+                    &p.page_host,
+                    p.origin_host.as_deref(),
+                    p.digest,
+                    p.at,
+                ),
+                None => Err(Rejected::UnknownDeployment),
+            };
+            let _ = self.note(outcome);
+        }
+        Ok(())
+    }
+
+    /// Writes until nothing is left or `within` has passed; for shutdown.
+    pub async fn drain(&self, db: &Db, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            match self.flush(db).await {
+                Ok(true) => {
+                    tracing::info!("every counted event is written");
+                    return;
+                }
+                Ok(false) => continue,
+                Err(err) if Instant::now() < deadline => {
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        "could not write events at shutdown; retrying"
+                    );
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(err) => {
+                    let lost = self.unwritten();
+                    tracing::error!(
+                        error = format!("{err:#}"),
+                        views = lost.views,
+                        clicks = lost.clicks,
+                        dismissals = lost.dismissals,
+                        leads = lost.leads,
+                        "gave up writing events at shutdown; these counts are lost"
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes at every tick (or sooner when the buffer fills) until `stop`.
+    pub async fn run(self: Arc<Self>, db: Db, stop: CancellationToken) {
+        let mut last_maintain = Instant::now();
+        let mut failing_since: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.limits.flush_every) => {}
+            }
+            match self.flush(&db).await {
+                Ok(_) => {
+                    if let Some(since) = failing_since.take() {
+                        tracing::info!(after = ?since.elapsed(), "event writes work again; nothing was lost");
+                    }
+                }
+                Err(err) => {
+                    // Log the first failure and then every 10 s, not every second.
+                    if failing_since.is_none_or(|t| t.elapsed().as_secs() % 10 == 0) {
+                        tracing::warn!(
+                            error = format!("{err:#}"),
+                            "could not write events; they stay counted in memory and are retried"
+                        );
+                    }
+                    failing_since.get_or_insert_with(Instant::now);
+                }
+            }
+            if last_maintain.elapsed() >= MAINTAIN_EVERY {
+                last_maintain = Instant::now();
+                self.maintain(&db).await;
+            }
+        }
+    }
+
+    /// Renews the daily salts, forgets ended deployments and idle clients.
+    pub async fn maintain(&self, db: &Db) {
+        let now = Utc::now();
+        if let Err(err) = self.salts.maintain(db, now).await {
+            tracing::warn!(error = %err, "could not renew the daily salt");
+        }
+        self.registry.prune(now);
+        self.trim_limiters();
+    }
+}
+
+fn excluded(col: DS) -> SimpleExpr {
+    Expr::col((DS::Table, col)).add(Expr::col((Alias::new("excluded"), col)))
+}
+
+async fn write(db: &Db, batch: &Batch) -> Result<Written, DbErr> {
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let claimed = txn
+        .execute(
+            &Query::insert()
+                .into_table(IngestBatches::Table)
+                .columns([IngestBatches::Id, IngestBatches::CreatedAt])
+                .values_panic([batch.id.clone().into(), now.into()])
+                .on_conflict(
+                    OnConflict::column(IngestBatches::Id)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .to_owned(),
+        )
+        .await?;
+    if claimed.rows_affected() == 0 {
+        txn.commit().await?;
+        return Ok(Written::AlreadyAdded);
+    }
+
+    // Counts for a deployment deleted since (its site was deleted) have nowhere to go.
+    let mut ids: Vec<i64> = batch.buffer.counters.keys().map(|(d, _)| *d).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut existing: HashSet<i64> = HashSet::with_capacity(ids.len());
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let found: Vec<i64> = deployment::Entity::find()
+            .select_only()
+            .column(deployment::Column::Id)
+            .filter(deployment::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        existing.extend(found);
+    }
+
+    let mut counters: HashMap<(i64, i64), Counts> = batch
+        .buffer
+        .counters
+        .iter()
+        .filter(|((d, _), _)| existing.contains(d))
+        .map(|(k, v)| (*k, *v))
+        .collect();
+
+    // A visitor is unique for the day the first time any process writes their hash.
+    for ((deployment_id, day), hashes) in &batch.buffer.visitors {
+        if !existing.contains(deployment_id) {
+            continue;
+        }
+        let list: Vec<(&i64, &i64)> = hashes.iter().collect();
+        for chunk in list.chunks(ROWS_PER_STATEMENT) {
+            let mut stmt = Query::insert();
+            stmt.into_table(VisitorHashes::Table).columns([
+                VisitorHashes::DeploymentId,
+                VisitorHashes::Day,
+                VisitorHashes::Hash,
+            ]);
+            for (hash, _) in chunk {
+                stmt.values_panic([(*deployment_id).into(), (*day).into(), (**hash).into()]);
+            }
+            stmt.on_conflict(
+                OnConflict::columns([
+                    VisitorHashes::DeploymentId,
+                    VisitorHashes::Day,
+                    VisitorHashes::Hash,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .returning_col(VisitorHashes::Hash);
+            for row in txn.query_all(&stmt).await? {
+                let hash: i64 = row.try_get("", "hash")?;
+                if let Some(hour) = hashes.get(&hash) {
+                    counters
+                        .entry((*deployment_id, *hour))
+                        .or_default()
+                        .unique_visitors += 1;
+                }
+            }
+        }
+    }
+
+    let rows: Vec<(&(i64, i64), &Counts)> = counters.iter().collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut stmt = Query::insert();
+        stmt.into_table(DS::Table).columns([
+            DS::DeploymentId,
+            DS::Hour,
+            DS::Views,
+            DS::UniqueVisitors,
+            DS::Clicks,
+            DS::Dismissals,
+            DS::Leads,
+        ]);
+        for ((deployment_id, hour), c) in chunk {
+            stmt.values_panic([
+                (*deployment_id).into(),
+                (*hour).into(),
+                c.views.into(),
+                c.unique_visitors.into(),
+                c.clicks.into(),
+                c.dismissals.into(),
+                c.leads.into(),
+            ]);
+        }
+        stmt.on_conflict(
+            OnConflict::columns([DS::DeploymentId, DS::Hour])
+                .value(DS::Views, excluded(DS::Views))
+                .value(DS::UniqueVisitors, excluded(DS::UniqueVisitors))
+                .value(DS::Clicks, excluded(DS::Clicks))
+                .value(DS::Dismissals, excluded(DS::Dismissals))
+                .value(DS::Leads, excluded(DS::Leads))
+                .to_owned(),
+        );
+        txn.execute(&stmt).await?;
+    }
+
+    let leads: Vec<_> = batch
+        .buffer
+        .leads
+        .iter()
+        .filter(|l| existing.contains(&l.deployment_id))
+        .collect();
+    for chunk in leads.chunks(ROWS_PER_STATEMENT) {
+        let mut stmt = Query::insert();
+        stmt.into_table(Leads::Table).columns([
+            Leads::SiteId,
+            Leads::DeploymentId,
+            Leads::Email,
+            Leads::CreatedAt,
+        ]);
+        for l in chunk {
+            stmt.values_panic([
+                l.site_id.into(),
+                l.deployment_id.into(),
+                l.email.clone().into(),
+                l.at.into(),
+            ]);
+        }
+        txn.execute(&stmt).await?;
+    }
+
+    for (site_id, hosts) in &batch.buffer.seen {
+        for (hostname, at) in hosts {
+            txn.execute(
+                &Query::update()
+                    .table(SiteHostnames::Table)
+                    .value(SiteHostnames::LastEventAt, *at)
+                    .and_where(Expr::col(SiteHostnames::SiteId).eq(*site_id))
+                    .and_where(Expr::col(SiteHostnames::Hostname).eq(hostname.as_str()))
+                    .and_where(
+                        Expr::col(SiteHostnames::LastEventAt)
+                            .is_null()
+                            .or(Expr::col(SiteHostnames::LastEventAt).lt(*at)),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        }
+    }
+
+    txn.commit().await?;
+    let mut total = Counts::default();
+    for c in counters.values() {
+        total.add(c);
+    }
+    Ok(Written::Added(total))
+}
