@@ -87,6 +87,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Events accepted per client IP per second on the visitor endpoints.
     pub event_rate_per_ip: u32,
+    /// Counters, visitor hashes and leads held in memory before new events are refused
+    /// (while the database is unreachable, say).
+    pub event_buffer_limit: usize,
 }
 
 impl Config {
@@ -207,6 +210,21 @@ impl Config {
             None => 20,
         };
 
+        let event_buffer_limit = match get("BARKEEP_EVENT_BUFFER_LIMIT") {
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "BARKEEP_EVENT_BUFFER_LIMIT",
+                        format!("`{v}` is not a positive whole number"),
+                    )
+                })?,
+            None => 1_000_000,
+        };
+
         Ok(Config {
             listen,
             base_url,
@@ -219,6 +237,7 @@ impl Config {
             log_filter,
             log_format,
             event_rate_per_ip,
+            event_buffer_limit,
         })
     }
 
@@ -403,6 +422,7 @@ mod tests {
             ("BARKEEP_TRUSTED_PROXIES", "10.0.0.0/8,banana"),
             ("BARKEEP_LOG_FORMAT", "xml"),
             ("BARKEEP_EVENT_RATE_PER_IP", "-3"),
+            ("BARKEEP_EVENT_BUFFER_LIMIT", "lots"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");

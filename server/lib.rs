@@ -16,5 +16,6 @@ pub mod script;
 pub mod sites;
 pub mod startup;
 pub mod state;
+pub mod stats;
 pub mod sync;
 pub mod telemetry;

@@ -76,7 +76,7 @@ impl Application {
         let scripts = Arc::new(Scripts::load(db.clone(), &config.base_url).await?);
         let ingest = Arc::new(Ingest::new(
             metrics.clone(),
-            Limits::new(config.event_rate_per_ip),
+            Limits::new(config.event_rate_per_ip, config.event_buffer_limit),
         ));
         ingest.registry.load_all(&db).await?;
         ingest.salts.maintain(&db, chrono::Utc::now()).await?;

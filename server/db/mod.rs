@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod entities;
 pub mod outbox;
 pub mod sites;
+pub mod tables;
 
 pub type Db = DatabaseConnection;
 

@@ -22,6 +22,7 @@ pub mod health;
 pub mod pages;
 pub mod script;
 pub mod sites;
+pub mod stats;
 
 /// Marks a response made because no route matched, so metrics do not grow a label per
 /// unknown path.
@@ -41,6 +42,8 @@ pub fn app(state: &AppState) -> BoxedFilter<(Response,)> {
         .or(sites::routes(state))
         .unify()
         .or(bars::routes(state))
+        .unify()
+        .or(stats::routes(state))
         .unify()
         .boxed();
     let routes = visitors

@@ -6,7 +6,6 @@
 mod buffer;
 mod registry;
 mod salt;
-mod tables;
 mod writer;
 
 use std::net::IpAddr;
@@ -128,10 +127,10 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn new(events_per_ip_per_second: u32) -> Self {
+    pub fn new(events_per_ip_per_second: u32, max_entries: usize) -> Self {
         Limits {
-            max_entries: 1_000_000,
-            batch_entries: 50_000,
+            max_entries,
+            batch_entries: (max_entries / 20).clamp(1, 50_000),
             max_pending: 20_000,
             flush_every: Duration::from_secs(1),
             events_per_ip_per_second,

@@ -14,8 +14,8 @@ use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DbErr};
 use siphasher::sip::SipHasher13;
 
-use super::tables::{DailySalts, IngestBatches, VisitorHashes};
 use crate::db::Db;
+use crate::db::tables::{DailySalts, IngestBatches, VisitorHashes};
 
 pub type Salt = [u8; 16];
 

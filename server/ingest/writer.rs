@@ -15,10 +15,12 @@ use sea_orm::{
 use tokio_util::sync::CancellationToken;
 
 use super::buffer::{Buffer, Counts};
-use super::tables::{DeploymentStats as DS, IngestBatches, Leads, SiteHostnames, VisitorHashes};
 use super::{Ingest, Pending, Rejected};
 use crate::db::Db;
 use crate::db::entities::deployment;
+use crate::db::tables::{
+    DeploymentStats as DS, IngestBatches, Leads, SiteHostnames, VisitorHashes,
+};
 
 /// Rows per statement: well under SQLite's and PostgreSQL's limits on bound values.
 const ROWS_PER_STATEMENT: usize = 500;

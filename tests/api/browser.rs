@@ -130,3 +130,27 @@ async fn an_email_bar_at_the_bottom_sends_the_lead() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_and_a_click_in_the_browser_show_in_the_stats() {
+    let app = TestApp::spawn().await;
+    let page_port = free_port();
+    let sale = format!("http://shop.example:{page_port}/sale");
+    let mut bar = link_bar("Counted for real");
+    bar["link_url"] = json!(sale);
+    let live = app.live_bar("e2e@example.com", &bar).await;
+    run_scenarios(
+        live.site["script_url"].as_str().unwrap(),
+        page_port,
+        &[(
+            "clickFollowsLink",
+            json!({"href": sale, "deployment": live.deployment, "human": true}),
+        )],
+    )
+    .await;
+    // One view (the bar, seen), one click; after the click the bar stays hidden on the
+    // page the link opened, so no second view.
+    let path = format!("/api/v1/bars/{}/stats", live.bar_id);
+    app.expect_totals(&live.cookie, &path, [1, 1, 1, 0, 0])
+        .await;
+}

@@ -400,3 +400,108 @@ impl TestApp {
 pub fn link_bar(message: &str) -> Value {
     json!({"goal": "link", "message": message, "button_label": "Shop now", "link_url": "https://shop.example/sale"})
 }
+
+/// A desktop Chrome, as real visitors send it.
+pub const BROWSER_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+/// A member with a site on `shop.example` and a published link bar: (cookie, site, bar, deployment).
+pub struct LiveBar {
+    pub cookie: String,
+    pub site: Value,
+    pub bar_id: i64,
+    pub deployment: i64,
+}
+
+impl TestApp {
+    pub async fn live_bar(&self, email: &str, body: &Value) -> LiveBar {
+        let cookie = self.member(email).await;
+        let site = self
+            .site(&cookie, &["shop.example", "*.shop.example"])
+            .await;
+        let bar = self.bar(&cookie, site["id"].as_i64().unwrap(), body).await;
+        let bar_id = bar["id"].as_i64().unwrap();
+        let deployment = self.publish(&cookie, bar_id).await[0]["id"]
+            .as_i64()
+            .unwrap();
+        LiveBar {
+            cookie,
+            site,
+            bar_id,
+            deployment,
+        }
+    }
+
+    /// Sends one event as the runtime's sendBeacon does; returns the status.
+    pub async fn event(&self, body: &Value, ip: &str, ua: &str) -> StatusCode {
+        self.client
+            .post(self.url("/e"))
+            .header("content-type", "text/plain;charset=UTF-8")
+            .header("user-agent", ua)
+            .header("origin", "https://shop.example")
+            .header("x-forwarded-for", ip)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("event")
+            .status()
+    }
+
+    /// The value of one metric line, e.g. `barkeep_events_counted_total{kind="view"}`.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.trim().parse::<f64>().ok())
+            })
+            .unwrap_or(0.0)
+    }
+
+    /// Stats JSON for `path` (e.g. `/api/v1/bars/3/stats`).
+    pub async fn stats(&self, cookie: &str, path: &str) -> Value {
+        let res = self.get_as(path, cookie).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        body_json(res).await
+    }
+
+    /// Waits until the totals at `path` equal `want` (views, uniques, clicks, dismissals,
+    /// leads), then checks that they stay so over another write cycle.
+    pub async fn expect_totals(&self, cookie: &str, path: &str, want: [i64; 5]) {
+        let read = |v: &Value| {
+            let t = &v["totals"];
+            ["views", "unique_visitors", "clicks", "dismissals", "leads"]
+                .map(|k| t[k].as_i64().unwrap())
+        };
+        let mut got = [0; 5];
+        for _ in 0..150 {
+            got = read(&self.stats(cookie, path).await);
+            if got == want {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            got, want,
+            "totals at {path} (views, uniques, clicks, dismissals, leads)"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert_eq!(
+            read(&self.stats(cookie, path).await),
+            want,
+            "totals at {path} changed after settling"
+        );
+    }
+}
+
+/// An event body as the runtime sends it.
+pub fn ev(deployment: i64, kind: &str) -> Value {
+    json!({"d": deployment, "k": kind, "h": "shop.example"})
+}

@@ -26,6 +26,8 @@ const require = createRequire(path.join(WIDGET, 'package.json'));
 export const { chromium, devices } = require('playwright-core');
 
 export const EXTERNAL = process.env.BARKEEP_SCRIPT_URL || '';
+export const HUMAN_UA =
+  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 export const SITE_HOST = process.env.BARKEEP_SITE_HOST || 'shop.example';
 
 // The fixed launch flags agreed for CI; the resolver rule sends every hostname to 127.0.0.1.
@@ -156,7 +158,17 @@ export async function setup({ external = EXTERNAL } = {}) {
      * opts: {path, host, context (Playwright context options), init (init scripts), goto: false}
      */
     async open(opts = {}) {
-      const context = await browser.newContext({ ...(opts.context || {}) });
+      // A "human" visitor: a regular Chrome user agent and no automation flag, as a real
+      // visitor's browser has, so that barkeep counts its events.
+      const human = opts.human ?? env.human;
+      const contextOptions = { ...(opts.context || {}) };
+      if (human) contextOptions.userAgent ??= HUMAN_UA;
+      const context = await browser.newContext(contextOptions);
+      if (human) {
+        await context.addInitScript(() =>
+          Object.defineProperty(Navigator.prototype, 'webdriver', { get: () => false, configurable: true })
+        );
+      }
       contexts.push(context);
       context.setDefaultTimeout(5_000);
       // Init scripts: functions, strings, or [function, argument] pairs.

@@ -5,7 +5,8 @@
 //     node tests/browser/run.mjs shows '{"message":"Free shipping"}' clickFollowsLink dismiss
 //
 // Each scenario name may be followed by a JSON object of its options. Extra keys understood
-// here: "device": "Pixel 7" (Playwright's device emulation), and "page": the test pages'
+// here: "device": "Pixel 7" (Playwright's device emulation), "human": true (a regular Chrome
+// user agent and no automation flag, so the server counts the visit), and "page": the test pages'
 // options (body, head, csp, delayBody) where "csp": "strict" stands for the strict policy
 // (script and connect only to the script's origin), "hostileCss": true adds the hostile
 // stylesheet and "long": true a page long enough to scroll. Test pages are served on
@@ -36,6 +37,7 @@ let passed = 0;
 let failed = 0;
 for (const { name, options } of runs) {
   if (options.device) options.context = devices[options.device];
+  env.human = !!options.human;
   const page = { ...(options.page || {}) };
   const origin = env.scriptOrigin;
   if (page.csp === 'strict') page.csp = `default-src 'none'; script-src ${origin}; connect-src ${origin}`;

@@ -1,5 +1,5 @@
-//! Table and column names of the counting tables, for the hand-built statements of the
-//! writer (sea-query; additive upserts and RETURNING are not entity operations).
+//! Table and column names of the counting tables, for hand-built statements (additive
+//! upserts, RETURNING and aggregates are not entity operations).
 
 use sea_orm::DeriveIden;
 
