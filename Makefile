@@ -6,7 +6,7 @@ CARGO ?= cargo
 BARKEEP_TEST_POSTGRES_URL ?=
 export BARKEEP_TEST_POSTGRES_URL
 
-.PHONY: run test test-deps test-sqlite test-postgres lint bench clean-test-databases
+.PHONY: run test test-deps test-sqlite test-postgres test-widget lint bench clean-test-databases
 
 ## run: the server with the embedded defaults (SQLite in ./data, email into ./data/mail-out, billing off)
 run:
@@ -16,6 +16,7 @@ run:
 test: test-deps
 	$(CARGO) build --tests --bins
 	@$(MAKE) --no-print-directory test-sqlite
+	@$(MAKE) --no-print-directory test-widget
 	@if [ -n "$$BARKEEP_TEST_POSTGRES_URL" ]; then \
 		$(MAKE) --no-print-directory test-postgres; \
 		echo "make test: backends run: sqlite postgres"; \
@@ -30,6 +31,11 @@ test-sqlite:
 test-postgres: clean-test-databases
 	@echo "== test suite on PostgreSQL ($(BARKEEP_TEST_POSTGRES_URL)) =="
 	$(CARGO) test --no-fail-fast
+
+## The bar runtime on its own, in Chromium, with hand-made configurations (no server).
+test-widget:
+	@echo "== bar runtime in Chromium =="
+	node --test tests/browser/widget.test.mjs
 
 ## Databases left by earlier runs (a test that panicked does not drop its own).
 clean-test-databases:
@@ -47,6 +53,13 @@ test-deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@cd widget && if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
+
+## bench: wrk against the release binary on loopback; see docs/BENCHMARKS.md
+bench:
+	@command -v wrk >/dev/null || { \
+		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
+	$(CARGO) bench --bench load
 
 ## lint: formatting and clippy, warnings are errors
 lint:

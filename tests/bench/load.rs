@@ -1,0 +1,353 @@
+//! `make bench`: throughput and latency of the visitor endpoints under wrk, each beside a
+//! bare warp handler answering 204 measured in the same run (the ceiling of the machine),
+//! then memory after a million events across 10,000 deployments, and a check that every
+//! event answered 204 was counted. Loopback only, bounded runs. Writes a Markdown report
+//! to target/bench/results.md.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use warp::Filter;
+
+const BIN: &str = env!("CARGO_BIN_EXE_barkeep");
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const PASSWORD: &str = "correct horse battery staple";
+
+fn secs(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// One wrk run's numbers.
+#[derive(Debug, Clone, Default)]
+struct Run {
+    requests: u64,
+    non_2xx: u64,
+    socket_errors: u64,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// The Lua that every run shares: a `done` that prints the numbers as JSON.
+const DONE_LUA: &str = r#"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('BENCH {"requests":%d,"non_2xx":%d,"socket_errors":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d}\n',
+    summary.requests, e.status, e.connect + e.read + e.write + e.timeout, summary.duration,
+    latency:percentile(50), latency:percentile(99)))
+end
+"#;
+
+fn wrk(url: &str, connections: u32, duration: u64, lua: &str, dir: &Path, name: &str) -> Run {
+    let script = dir.join(format!("{name}.lua"));
+    std::fs::write(&script, format!("{lua}\n{DONE_LUA}")).unwrap();
+    let out = Command::new("wrk")
+        .args(["-t1", &format!("-c{connections}"), &format!("-d{duration}s"), "--timeout", "5s", "-s"])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .expect("run wrk (Debian package `wrk`; `make bench` installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find_map(|l| l.strip_prefix("BENCH ")).unwrap_or_else(|| panic!("wrk printed no result:\n{text}"));
+    let v: Value = serde_json::from_str(line).unwrap();
+    let n = |k: &str| v[k].as_u64().unwrap_or(0);
+    Run {
+        requests: n("requests"),
+        non_2xx: n("non_2xx"),
+        socket_errors: n("socket_errors"),
+        rps: n("requests") as f64 / (n("duration_us") as f64 / 1e6),
+        p50_ms: n("p50_us") as f64 / 1000.0,
+        p99_ms: n("p99_us") as f64 / 1000.0,
+    }
+}
+
+/// The ceiling: warp answering 204 to the same requests, nothing else.
+fn start_bare() -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let routes = warp::path!("e")
+                .and(warp::post())
+                .map(|| warp::http::StatusCode::NO_CONTENT)
+                .or(warp::path!("s" / String).and(warp::get()).map(|_| warp::http::StatusCode::NO_CONTENT));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            warp::serve(routes).incoming(listener).run().await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
+fn start_barkeep(data: &Path, database_url: Option<&str>) -> (Child, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BARKEEP_DATA_DIR", data)
+        .env("BARKEEP_LISTEN", "127.0.0.1:0")
+        .env("BARKEEP_LOG_FORMAT", "json")
+        .env("BARKEEP_LOG", "warn,barkeep=info")
+        // Every request comes from one loopback client: the per-IP limit is for the open web.
+        .env("BARKEEP_EVENT_RATE_PER_IP", "100000000")
+        .env("BARKEEP_TRUSTED_PROXIES", "127.0.0.1")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if let Some(url) = database_url {
+        cmd.env("BARKEEP_DATABASE_URL", url);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
+        let v: Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["message"] == "barkeep is listening" {
+            let address = format!("http://{}", v["address"].as_str().unwrap());
+            std::thread::spawn(move || for _ in lines {});
+            return (child, address);
+        }
+    }
+    panic!("barkeep did not start");
+}
+
+fn rss_kb(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    cookie: String,
+}
+
+impl Api {
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{path}: {}", res.status());
+        res.json().await.unwrap()
+    }
+
+    /// A site on shop.example with `bars` published link bars; returns (site key, deployment ids).
+    async fn site(&self, bars: usize) -> (String, Vec<i64>) {
+        let site = self.post("/api/v1/sites", json!({"name": "Bench", "hostnames": ["shop.example"]})).await;
+        let mut deployments = Vec::new();
+        for i in 0..bars {
+            let bar = self
+                .post(
+                    &format!("/api/v1/sites/{}/bars", site["id"]),
+                    json!({"goal": "link", "message": format!("Offer {i}"), "button_label": "Shop", "link_url": "https://shop.example/sale"}),
+                )
+                .await;
+            let p = self.post(&format!("/api/v1/bars/{}/publish", bar["id"]), json!({})).await;
+            deployments.push(p["deployments"][0]["id"].as_i64().unwrap());
+        }
+        (site["key"].as_str().unwrap().to_string(), deployments)
+    }
+}
+
+fn event_lua(deployment: i64) -> String {
+    format!(
+        r#"wrk.method = "POST"
+wrk.body = '{{"d":{deployment},"k":"v","h":"shop.example"}}'
+wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
+wrk.headers["User-Agent"] = "{UA}"
+wrk.headers["Origin"] = "https://shop.example"
+"#
+    )
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().to_string()))
+        .unwrap_or_default();
+    let kernel = Command::new("uname").arg("-r").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    format!("{cpu}, {cores} cores, {mem} RAM, Linux {kernel}")
+}
+
+#[tokio::main]
+async fn main() {
+    let duration = secs("BENCH_SECONDS", 10);
+    let million = secs("BENCH_EVENTS", 1_000_000);
+    let deployments_wanted = secs("BENCH_DEPLOYMENTS", 10_000) as usize;
+    let database_url = std::env::var("BENCH_DATABASE_URL").ok().filter(|v| !v.is_empty());
+    let tmp = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+
+    let bare = start_bare();
+    let (mut child, base) = start_barkeep(tmp.path(), database_url.as_deref());
+    let pid = child.id();
+    let client = reqwest::Client::new();
+    client
+        .post(format!("{base}/api/v1/signup"))
+        .json(&json!({"email": "bench@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let res = client
+        .post(format!("{base}/api/v1/login"))
+        .json(&json!({"email": "bench@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let api = Api { client, base: base.clone(), cookie };
+    let (key, one) = api.site(1).await;
+    let d = one[0];
+
+    eprintln!("bench: POST /e, bare and barkeep, {duration} s each");
+    let bare_e = wrk(&format!("http://{bare}/e"), 32, duration, &event_lua(d), tmp.path(), "bare-e");
+    let e = wrk(&format!("{base}/e"), 32, duration, &event_lua(d), tmp.path(), "e");
+    eprintln!("bench: GET /s/KEY.js, bare and barkeep, {duration} s each");
+    let script_lua = "wrk.headers[\"Accept-Encoding\"] = \"gzip, deflate, br\"\n";
+    let bare_s = wrk(&format!("http://{bare}/s/{key}.js"), 32, duration, script_lua, tmp.path(), "bare-s");
+    let s = wrk(&format!("{base}/s/{key}.js"), 32, duration, script_lua, tmp.path(), "s");
+
+    // Half the maximum rate: 100 connections, each pausing between requests.
+    let half = e.rps / 2.0;
+    let pause_ms = (100.0 * 1000.0 / half).round().max(1.0);
+    eprintln!("bench: POST /e at about {half:.0} requests/s ({pause_ms} ms pause per connection)");
+    let paced = wrk(
+        &format!("{base}/e"),
+        100,
+        duration,
+        &format!("{}\nfunction delay() return {pause_ms} end\n", event_lua(d)),
+        tmp.path(),
+        "e-half",
+    );
+
+    eprintln!("bench: creating {deployments_wanted} deployments");
+    let mut all = Vec::with_capacity(deployments_wanted);
+    let setup_started = Instant::now();
+    let mut tasks = Vec::new();
+    let per_site = 100;
+    let sites = deployments_wanted.div_ceil(per_site);
+    let api = std::sync::Arc::new(api);
+    for chunk in (0..sites).collect::<Vec<_>>().chunks(sites.div_ceil(4).max(1)) {
+        let (api, n) = (api.clone(), chunk.len());
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for _ in 0..n {
+                ids.extend(api.site(per_site).await.1);
+            }
+            ids
+        }));
+    }
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.truncate(deployments_wanted);
+    let setup_time = setup_started.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (rss_before, _) = rss_kb(pid);
+
+    eprintln!("bench: {million} events across {} deployments from distinct visitors", all.len());
+    let ids = all.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+    let flood_lua = format!(
+        r#"local ids = {{{ids}}}
+local n = 0
+local limit = {million}
+request = function()
+  n = n + 1
+  if n > limit then wrk.thread:stop() end
+  local d = ids[(n % #ids) + 1]
+  local ip = string.format("10.%d.%d.%d", math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+  local kind = (n % 10 == 0) and "c" or "v"
+  return wrk.format("POST", "/e", {{["Content-Type"] = "text/plain;charset=UTF-8", ["User-Agent"] = "{UA}",
+    ["Origin"] = "https://shop.example", ["X-Forwarded-For"] = ip}},
+    '{{"d":' .. d .. ',"k":"' .. kind .. '","h":"shop.example"}}')
+end
+"#
+    );
+    let flood = wrk(&format!("{base}/e"), 32, 600, &flood_lua, tmp.path(), "flood");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (rss_after, hwm) = rss_kb(pid);
+
+    // Every event answered 204 must be in the database after a clean shutdown.
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "barkeep exited with {exit}");
+    let url = database_url.unwrap_or_else(|| format!("sqlite://{}?mode=rw", tmp.path().join("barkeep.db").display()));
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT CAST(COALESCE(SUM(views + clicks), 0) AS BIGINT) AS n FROM deployment_stats",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let stored: i64 = row.try_get("", "n").unwrap();
+    let answered = [&e, &paced, &flood].iter().map(|r| r.requests - r.non_2xx).sum::<u64>();
+
+    let pct = |a: f64, b: f64| 100.0 * a / b;
+    let report = format!(
+        "| measure | result | target |\n|---|---|---|\n\
+| `POST /e` | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | |\n\
+| bare warp 204 (same requests) | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | |\n\
+| `/e` ÷ bare | **{:.0} %** | ≥ 70 % |\n\
+| `POST /e` at half its maximum ({:.0} req/s offered, {:.0} req/s done) | p50 {:.2} ms, **p99 {:.2} ms** | p99 < 5 ms |\n\
+| `GET /s/{{key}}.js` (brotli) | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | |\n\
+| bare warp 204 (same requests) | {:.0} req/s | |\n\
+| `/s` ÷ bare | **{:.0} %** | ≥ 80 % |\n\
+| resident memory, {} deployments, before the flood | {:.1} MB | |\n\
+| resident memory after {} events across them | **{:.1} MB** (peak {:.1} MB) | < 150 MB |\n\
+| flood rate (distinct visitors, 10 % clicks) | {:.0} req/s | |\n\
+| events answered 204 / stored after SIGTERM | {} / {} | equal |\n\
+| errors (non-2xx, socket) in all barkeep runs | {} / {} | 0 |\n",
+        e.rps, e.p50_ms, e.p99_ms,
+        bare_e.rps, bare_e.p50_ms, bare_e.p99_ms,
+        pct(e.rps, bare_e.rps),
+        half, paced.rps, paced.p50_ms, paced.p99_ms,
+        s.rps, s.p50_ms, s.p99_ms,
+        bare_s.rps,
+        pct(s.rps, bare_s.rps),
+        all.len(), rss_before as f64 / 1024.0,
+        flood.requests, rss_after as f64 / 1024.0, hwm as f64 / 1024.0,
+        flood.rps,
+        answered, stored,
+        e.non_2xx + paced.non_2xx + flood.non_2xx + s.non_2xx,
+        e.socket_errors + paced.socket_errors + flood.socket_errors + s.socket_errors,
+    );
+    let header = format!(
+        "Machine: {}\nDate: {}\nCommand: `make bench` (wrk -t1, -c32 for maximum rates, -c100 paced; {duration} s runs; {} database; {} deployments set up in {:.0} s)\n\n",
+        machine(),
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        if url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" },
+        all.len(),
+        setup_time.as_secs_f64(),
+    );
+    let out = format!("{header}{report}\nTotal bench time: {:.0} s\n", started.elapsed().as_secs_f64());
+    println!("{out}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("results.md"), &out).unwrap();
+    assert_eq!(answered as i64, stored, "every event answered 204 is counted");
+}
