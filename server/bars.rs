@@ -3,7 +3,7 @@
 //! to deployments, so every published version keeps its own numbers.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -404,7 +404,7 @@ pub async fn create(
         None => name_from(&content.message),
     };
     let now = Utc::now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin(&state.db).await?;
     let mut active = bar::ActiveModel {
         site_id: Set(site.id),
         name: Set(name),
@@ -484,7 +484,7 @@ pub async fn update(
         .map(|n| check_name(n, "name"))
         .transpose()?;
     let now = Utc::now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin(&state.db).await?;
     let mut active: bar::ActiveModel = b.into();
     write_settings(&mut active, &settings)?;
     if let Some(name) = name {
@@ -509,7 +509,7 @@ pub async fn update(
 pub async fn delete(state: &AppState, member_id: i64, bar_id: i64) -> Result<(), AppError> {
     let b = owned(state, member_id, bar_id).await?;
     let now = Utc::now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin(&state.db).await?;
     let ended = q::end_deployments_of_bar(&txn, b.id, now).await?;
     q::touch_bar(&txn, b.id, bar::Column::DeletedAt, now).await?;
     if ended > 0 {
@@ -539,7 +539,7 @@ pub async fn publish(
         ));
     }
     let now = Utc::now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin(&state.db).await?;
     let live = q::live_deployments_of_bar(&txn, b.id).await?;
     let live_snapshots: Vec<Snapshot> = live.iter().map(snapshot_of).collect::<Result<_, _>>()?;
     if live_snapshots == wanted {
@@ -565,7 +565,7 @@ pub async fn publish(
 pub async fn pause(state: &AppState, member_id: i64, bar_id: i64) -> Result<Bar, AppError> {
     let b = owned(state, member_id, bar_id).await?;
     let now = Utc::now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin(&state.db).await?;
     let ended = q::end_deployments_of_bar(&txn, b.id, now).await?;
     if ended > 0 {
         q::bump_script(&txn, b.site_id, now).await?;

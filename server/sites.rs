@@ -2,7 +2,6 @@
 //! script tag. Changing hostnames changes the script, so every change tells `script`.
 
 use chrono::Utc;
-use sea_orm::TransactionTrait;
 
 use crate::db::entities::{site, site_hostname};
 use crate::db::sites as q;
@@ -62,7 +61,7 @@ pub async fn create(
     let name = check_name(name)?;
     let hostnames = check_hostnames(hostnames)?;
     let now = Utc::now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin(&state.db).await?;
     let site = q::insert_site(
         &txn,
         member_id,
@@ -115,7 +114,7 @@ pub async fn update(
     let name = name.map(check_name).transpose()?;
     let hostnames = hostnames.map(check_hostnames).transpose()?;
     let now = Utc::now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin(&state.db).await?;
     let site = q::site_of(&txn, member_id, site_id)
         .await?
         .ok_or(AppError::NotFound)?;

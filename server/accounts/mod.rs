@@ -5,7 +5,6 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::TransactionTrait;
 
 use crate::db::accounts as q;
 use crate::db::entities::{api_token, member, session};
@@ -90,7 +89,7 @@ pub async fn signup(
     let now = Utc::now();
     let token = secrets::new_token();
 
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin(&state.db).await?;
     let member = q::insert_member(&txn, email.as_str(), hash, now)
         .await
         .map_err(|e| match AppError::from(e) {
@@ -133,7 +132,7 @@ pub async fn signup(
 /// Confirms a signup address or completes an email change, by the emailed token.
 pub async fn confirm_email(state: &AppState, token: &str) -> Result<member::Model, AppError> {
     let now = Utc::now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin(&state.db).await?;
     let row = q::take_email_token(
         &txn,
         &secrets::hash_token(token.trim()),
@@ -400,7 +399,7 @@ async fn try_send_password_reset(state: &AppState, email: &Email) -> anyhow::Res
         return Ok(());
     }
     let token = secrets::new_token();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin(&state.db).await?;
     q::insert_email_token(
         &txn,
         member.id,
@@ -442,7 +441,7 @@ pub async fn reset_password(
 ) -> Result<(), AppError> {
     let now = Utc::now();
     // Look the token up first so a bad link is reported before a weak password is.
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin(&state.db).await?;
     let row = q::take_email_token(
         &txn,
         &secrets::hash_token(token.trim()),
@@ -503,7 +502,7 @@ pub async fn change_password(
     let password = Password::parse(new_password, "new_password", Some(&auth.member.email))?;
     let hash = secrets::hash_password(password.expose().to_string()).await?;
     let now = Utc::now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin(&state.db).await?;
     q::set_password_hash(&txn, auth.member.id, hash, now).await?;
     let ended = q::delete_sessions_except(&txn, auth.member.id, auth.session_id).await?;
     state
@@ -565,7 +564,7 @@ pub async fn request_email_change(
     }
     let now = Utc::now();
     let token = secrets::new_token();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin(&state.db).await?;
     q::void_tokens(&txn, auth.member.id, PURPOSE_CHANGE, now).await?;
     let row = q::insert_email_token(
         &txn,

@@ -2,10 +2,13 @@
 //! account, API), pages, operations (health). This module puts them together and wraps
 //! every request in a request id, a tracing span, metrics and security headers.
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use warp::http::{HeaderValue, Method, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
@@ -55,40 +58,33 @@ pub fn app(state: &AppState) -> BoxedFilter<(Response,)> {
         .unify()
         .boxed();
     let metrics = state.metrics.clone();
-    warp::header::headers_cloned()
+    warp::header::value("x-request-id")
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify()
         .and(warp::method())
         .and(warp::path::full())
-        .map(
-            |headers: HeaderMap, method: Method, path: warp::path::FullPath| {
-                let id = headers
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .filter(|v| {
-                        !v.is_empty()
-                            && v.len() <= 64
-                            && v.bytes()
-                                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                    })
-                    .map(str::to_string)
-                    .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-                tracing::Span::current().record("request_id", id.as_str());
-                RequestContext {
-                    id,
-                    start: Instant::now(),
-                    method,
-                    path: path.as_str().to_string(),
-                }
-            },
-        )
+        .map(|incoming: Option<HeaderValue>, method: Method, path: warp::path::FullPath| {
+            let id = incoming
+                .filter(|v| !v.is_empty() && v.len() <= 64 && v.as_bytes().iter().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(b)))
+                .unwrap_or_else(next_request_id);
+            tracing::Span::current().record("request_id", id.to_str().unwrap_or_default());
+            RequestContext {
+                id,
+                start: Instant::now(),
+                method,
+                route: route_of(path.as_str()),
+            }
+        })
         .and(routes.recover(recover).unify())
         .map(move |ctx: RequestContext, res: Response| finish(&metrics, ctx, res))
         .with(warp::trace(|info| {
-            tracing::info_span!(
-                "request",
-                method = %info.method(),
-                path = %info.path(),
-                request_id = tracing::field::Empty,
-            )
+            // Visitor requests come by the thousand: their spans exist only when debugging.
+            if is_visitor_path(info.path()) {
+                tracing::debug_span!("request", method = %info.method(), path = %info.path(), request_id = tracing::field::Empty)
+            } else {
+                tracing::info_span!("request", method = %info.method(), path = %info.path(), request_id = tracing::field::Empty)
+            }
         }))
         .map(Reply::into_response)
         .boxed()
@@ -104,26 +100,33 @@ async fn recover(rejection: warp::Rejection) -> Result<Response, std::convert::I
 }
 
 struct RequestContext {
-    id: String,
+    id: HeaderValue,
     start: Instant,
     method: Method,
-    path: String,
+    route: Cow<'static, str>,
+}
+
+/// A unique id per request: a random prefix per process and a counter, no system call.
+fn next_request_id() -> HeaderValue {
+    static PREFIX: LazyLock<u32> = LazyLock::new(rand::random);
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    HeaderValue::from_str(&format!("{:08x}{n:012x}", *PREFIX))
+        .unwrap_or(HeaderValue::from_static("0"))
 }
 
 fn finish(metrics: &Metrics, ctx: RequestContext, mut res: Response) -> Response {
     let status = res.status();
     let route = if res.extensions().get::<Unmatched>().is_some() {
-        "unmatched".to_string()
+        Cow::Borrowed("unmatched")
     } else {
-        route_template(&ctx.path)
+        ctx.route
     };
     let elapsed = ctx.start.elapsed();
-    let visitor = is_visitor_route(&route);
+    let visitor = is_visitor_path(&route);
 
     let headers = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&ctx.id) {
-        headers.insert("x-request-id", v);
-    }
+    headers.insert("x-request-id", ctx.id);
     headers.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
@@ -142,30 +145,15 @@ fn finish(metrics: &Metrics, ctx: RequestContext, mut res: Response) -> Response
     }
 
     if visitor {
-        tracing::debug!(
-            status = status.as_u16(),
-            route,
-            elapsed_ms = elapsed.as_secs_f64() * 1e3,
-            "answered"
-        );
+        tracing::debug!(status = status.as_u16(), %route, elapsed_ms = elapsed.as_secs_f64() * 1e3, "answered");
     } else if status.is_server_error() {
-        tracing::error!(
-            status = status.as_u16(),
-            route,
-            elapsed_ms = elapsed.as_secs_f64() * 1e3,
-            "answered"
-        );
+        tracing::error!(status = status.as_u16(), %route, elapsed_ms = elapsed.as_secs_f64() * 1e3, "answered");
     } else {
-        tracing::info!(
-            status = status.as_u16(),
-            route,
-            elapsed_ms = elapsed.as_secs_f64() * 1e3,
-            "answered"
-        );
+        tracing::info!(status = status.as_u16(), %route, elapsed_ms = elapsed.as_secs_f64() * 1e3, "answered");
     }
     metrics.observe_request(
         HttpLabels {
-            method: ctx.method.as_str().to_string(),
+            method: method_label(&ctx.method),
             route,
             status: status.as_u16(),
         },
@@ -174,14 +162,31 @@ fn finish(metrics: &Metrics, ctx: RequestContext, mut res: Response) -> Response
     res
 }
 
-fn is_visitor_route(route: &str) -> bool {
-    route.starts_with("/s/") || route == "/e" || route == "/l"
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
-/// `/api/v1/sessions/42` → `/api/v1/sessions/{id}`; `/s/abc.js` → `/s/{key}.js`.
-fn route_template(path: &str) -> String {
-    if path.starts_with("/s/") {
-        return "/s/{key}.js".into();
+fn is_visitor_path(path: &str) -> bool {
+    path.starts_with("/s/") || path == "/e" || path == "/l"
+}
+
+/// `/api/v1/sessions/42` → `/api/v1/sessions/{id}`; `/s/abc.js` → `/s/{key}.js`. The
+/// visitor routes are constants, so the hot path allocates nothing here.
+fn route_of(path: &str) -> Cow<'static, str> {
+    match path {
+        "/e" => return Cow::Borrowed("/e"),
+        "/l" => return Cow::Borrowed("/l"),
+        p if p.starts_with("/s/") => return Cow::Borrowed("/s/{key}.js"),
+        _ => {}
     }
     let mut out = String::with_capacity(path.len());
     for segment in path.split('/').skip(1) {
@@ -195,7 +200,7 @@ fn route_template(path: &str) -> String {
     if out.is_empty() {
         out.push('/');
     }
-    out
+    Cow::Owned(out)
 }
 
 /// JSON with a status code: the usual successful answer of the member API.

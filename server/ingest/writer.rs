@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SimpleExpr};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use tokio_util::sync::CancellationToken;
 
 use super::buffer::{Buffer, Counts};
@@ -229,7 +227,7 @@ fn excluded(col: DS) -> SimpleExpr {
 
 async fn write(db: &Db, batch: &Batch) -> Result<Written, DbErr> {
     let now = Utc::now();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin(db).await?;
     let claimed = txn
         .execute(
             &Query::insert()

@@ -418,3 +418,46 @@ async fn a_deleted_bar_leaves_the_script_and_the_api() {
     let list = body_json(app.get_as(&format!("/api/v1/sites/{site}/bars"), &me).await).await;
     assert!(list["bars"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_edits_and_publishes_never_fail() {
+    let app = TestApp::spawn().await;
+    let (me, site) = setup(&app, "busy@example.com").await;
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let (client, base, me) = (app.client.clone(), app.address.clone(), me.clone());
+        tasks.push(tokio::spawn(async move {
+            let res = client
+                .post(format!("{base}/api/v1/sites/{site}/bars"))
+                .header("cookie", &me)
+                .json(&link_bar(&format!("Bar {i}")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::CREATED);
+            let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+            for _ in 0..3 {
+                let res = client
+                    .post(format!("{base}/api/v1/bars/{id}/publish"))
+                    .header("cookie", &me)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), StatusCode::OK);
+                let res = client
+                    .patch(format!("{base}/api/v1/bars/{id}"))
+                    .header("cookie", &me)
+                    .json(&json!({"message": format!("Bar {i}, again")}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), StatusCode::OK);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let list = body_json(app.get_as(&format!("/api/v1/sites/{site}/bars"), &me).await).await;
+    assert_eq!(list["bars"].as_array().unwrap().len(), 12);
+}

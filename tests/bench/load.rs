@@ -18,7 +18,10 @@ const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, lik
 const PASSWORD: &str = "correct horse battery staple";
 
 fn secs(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// One wrk run's numbers.
@@ -46,13 +49,23 @@ fn wrk(url: &str, connections: u32, duration: u64, lua: &str, dir: &Path, name: 
     let script = dir.join(format!("{name}.lua"));
     std::fs::write(&script, format!("{lua}\n{DONE_LUA}")).unwrap();
     let out = Command::new("wrk")
-        .args(["-t1", &format!("-c{connections}"), &format!("-d{duration}s"), "--timeout", "5s", "-s"])
+        .args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{duration}s"),
+            "--timeout",
+            "5s",
+            "-s",
+        ])
         .arg(&script)
         .arg(url)
         .output()
         .expect("run wrk (Debian package `wrk`; `make bench` installs it)");
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find_map(|l| l.strip_prefix("BENCH ")).unwrap_or_else(|| panic!("wrk printed no result:\n{text}"));
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("BENCH "))
+        .unwrap_or_else(|| panic!("wrk printed no result:\n{text}"));
     let v: Value = serde_json::from_str(line).unwrap();
     let n = |k: &str| v[k].as_u64().unwrap_or(0);
     Run {
@@ -69,12 +82,18 @@ fn wrk(url: &str, connections: u32, duration: u64, lua: &str, dir: &Path, name: 
 fn start_bare() -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let routes = warp::path!("e")
                 .and(warp::post())
                 .map(|| warp::http::StatusCode::NO_CONTENT)
-                .or(warp::path!("s" / String).and(warp::get()).map(|_| warp::http::StatusCode::NO_CONTENT));
+                .or(warp::path!("s" / String)
+                    .and(warp::get())
+                    .map(|_| warp::http::StatusCode::NO_CONTENT));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
             warp::serve(routes).incoming(listener).run().await;
@@ -113,6 +132,18 @@ fn start_barkeep(data: &Path, database_url: Option<&str>) -> (Child, String) {
     panic!("barkeep did not start");
 }
 
+/// Kills the server if the bench panics, so no process is left behind.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 fn rss_kb(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
@@ -148,7 +179,12 @@ impl Api {
 
     /// A site on shop.example with `bars` published link bars; returns (site key, deployment ids).
     async fn site(&self, bars: usize) -> (String, Vec<i64>) {
-        let site = self.post("/api/v1/sites", json!({"name": "Bench", "hostnames": ["shop.example"]})).await;
+        let site = self
+            .post(
+                "/api/v1/sites",
+                json!({"name": "Bench", "hostnames": ["shop.example"]}),
+            )
+            .await;
         let mut deployments = Vec::new();
         for i in 0..bars {
             let bar = self
@@ -157,7 +193,9 @@ impl Api {
                     json!({"goal": "link", "message": format!("Offer {i}"), "button_label": "Shop", "link_url": "https://shop.example/sale"}),
                 )
                 .await;
-            let p = self.post(&format!("/api/v1/bars/{}/publish", bar["id"]), json!({})).await;
+            let p = self
+                .post(&format!("/api/v1/bars/{}/publish", bar["id"]), json!({}))
+                .await;
             deployments.push(p["deployments"][0]["id"].as_i64().unwrap());
         }
         (site["key"].as_str().unwrap().to_string(), deployments)
@@ -179,15 +217,24 @@ fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let mem = std::fs::read_to_string("/proc/meminfo")
         .unwrap_or_default()
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().to_string()))
         .unwrap_or_default();
-    let kernel = Command::new("uname").arg("-r").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let kernel = Command::new("uname")
+        .arg("-r")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
     format!("{cpu}, {cores} cores, {mem} RAM, Linux {kernel}")
 }
 
@@ -196,13 +243,16 @@ async fn main() {
     let duration = secs("BENCH_SECONDS", 10);
     let million = secs("BENCH_EVENTS", 1_000_000);
     let deployments_wanted = secs("BENCH_DEPLOYMENTS", 10_000) as usize;
-    let database_url = std::env::var("BENCH_DATABASE_URL").ok().filter(|v| !v.is_empty());
+    let database_url = std::env::var("BENCH_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty());
     let tmp = tempfile::tempdir().unwrap();
     let started = Instant::now();
 
     let bare = start_bare();
-    let (mut child, base) = start_barkeep(tmp.path(), database_url.as_deref());
+    let (child, base) = start_barkeep(tmp.path(), database_url.as_deref());
     let pid = child.id();
+    let mut server = Server(child);
     let client = reqwest::Client::new();
     client
         .post(format!("{base}/api/v1/signup"))
@@ -216,18 +266,56 @@ async fn main() {
         .send()
         .await
         .unwrap();
-    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let api = Api { client, base: base.clone(), cookie };
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let api = Api {
+        client,
+        base: base.clone(),
+        cookie,
+    };
     let (key, one) = api.site(1).await;
     let d = one[0];
 
     eprintln!("bench: POST /e, bare and barkeep, {duration} s each");
-    let bare_e = wrk(&format!("http://{bare}/e"), 32, duration, &event_lua(d), tmp.path(), "bare-e");
-    let e = wrk(&format!("{base}/e"), 32, duration, &event_lua(d), tmp.path(), "e");
+    let bare_e = wrk(
+        &format!("http://{bare}/e"),
+        32,
+        duration,
+        &event_lua(d),
+        tmp.path(),
+        "bare-e",
+    );
+    let e = wrk(
+        &format!("{base}/e"),
+        32,
+        duration,
+        &event_lua(d),
+        tmp.path(),
+        "e",
+    );
     eprintln!("bench: GET /s/KEY.js, bare and barkeep, {duration} s each");
     let script_lua = "wrk.headers[\"Accept-Encoding\"] = \"gzip, deflate, br\"\n";
-    let bare_s = wrk(&format!("http://{bare}/s/{key}.js"), 32, duration, script_lua, tmp.path(), "bare-s");
-    let s = wrk(&format!("{base}/s/{key}.js"), 32, duration, script_lua, tmp.path(), "s");
+    let bare_s = wrk(
+        &format!("http://{bare}/s/{key}.js"),
+        32,
+        duration,
+        script_lua,
+        tmp.path(),
+        "bare-s",
+    );
+    let s = wrk(
+        &format!("{base}/s/{key}.js"),
+        32,
+        duration,
+        script_lua,
+        tmp.path(),
+        "s",
+    );
 
     // Half the maximum rate: 100 connections, each pausing between requests.
     let half = e.rps / 2.0;
@@ -249,7 +337,10 @@ async fn main() {
     let per_site = 100;
     let sites = deployments_wanted.div_ceil(per_site);
     let api = std::sync::Arc::new(api);
-    for chunk in (0..sites).collect::<Vec<_>>().chunks(sites.div_ceil(4).max(1)) {
+    for chunk in (0..sites)
+        .collect::<Vec<_>>()
+        .chunks(sites.div_ceil(4).max(1))
+    {
         let (api, n) = (api.clone(), chunk.len());
         tasks.push(tokio::spawn(async move {
             let mut ids = Vec::new();
@@ -267,8 +358,15 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rss_before, _) = rss_kb(pid);
 
-    eprintln!("bench: {million} events across {} deployments from distinct visitors", all.len());
-    let ids = all.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+    eprintln!(
+        "bench: {million} events across {} deployments from distinct visitors",
+        all.len()
+    );
+    let ids = all
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
     let flood_lua = format!(
         r#"local ids = {{{ids}}}
 local n = 0
@@ -285,15 +383,30 @@ request = function()
 end
 "#
     );
-    let flood = wrk(&format!("{base}/e"), 32, 600, &flood_lua, tmp.path(), "flood");
+    let flood = wrk(
+        &format!("{base}/e"),
+        32,
+        600,
+        &flood_lua,
+        tmp.path(),
+        "flood",
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (rss_after, hwm) = rss_kb(pid);
 
     // Every event answered 204 must be in the database after a clean shutdown.
-    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    let exit = child.wait().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let exit = server.0.wait().unwrap();
     assert!(exit.success(), "barkeep exited with {exit}");
-    let url = database_url.unwrap_or_else(|| format!("sqlite://{}?mode=rw", tmp.path().join("barkeep.db").display()));
+    let url = database_url.unwrap_or_else(|| {
+        format!(
+            "sqlite://{}?mode=rw",
+            tmp.path().join("barkeep.db").display()
+        )
+    });
     let db = sea_orm::Database::connect(&url).await.unwrap();
     use sea_orm::ConnectionTrait;
     let row = db
@@ -305,7 +418,10 @@ end
         .unwrap()
         .unwrap();
     let stored: i64 = row.try_get("", "n").unwrap();
-    let answered = [&e, &paced, &flood].iter().map(|r| r.requests - r.non_2xx).sum::<u64>();
+    let answered = [&e, &paced, &flood]
+        .iter()
+        .map(|r| r.requests - r.non_2xx)
+        .sum::<u64>();
 
     let pct = |a: f64, b: f64| 100.0 * a / b;
     let report = format!(
@@ -322,17 +438,30 @@ end
 | flood rate (distinct visitors, 10 % clicks) | {:.0} req/s | |\n\
 | events answered 204 / stored after SIGTERM | {} / {} | equal |\n\
 | errors (non-2xx, socket) in all barkeep runs | {} / {} | 0 |\n",
-        e.rps, e.p50_ms, e.p99_ms,
-        bare_e.rps, bare_e.p50_ms, bare_e.p99_ms,
+        e.rps,
+        e.p50_ms,
+        e.p99_ms,
+        bare_e.rps,
+        bare_e.p50_ms,
+        bare_e.p99_ms,
         pct(e.rps, bare_e.rps),
-        half, paced.rps, paced.p50_ms, paced.p99_ms,
-        s.rps, s.p50_ms, s.p99_ms,
+        half,
+        paced.rps,
+        paced.p50_ms,
+        paced.p99_ms,
+        s.rps,
+        s.p50_ms,
+        s.p99_ms,
         bare_s.rps,
         pct(s.rps, bare_s.rps),
-        all.len(), rss_before as f64 / 1024.0,
-        flood.requests, rss_after as f64 / 1024.0, hwm as f64 / 1024.0,
+        all.len(),
+        rss_before as f64 / 1024.0,
+        flood.requests,
+        rss_after as f64 / 1024.0,
+        hwm as f64 / 1024.0,
         flood.rps,
-        answered, stored,
+        answered,
+        stored,
         e.non_2xx + paced.non_2xx + flood.non_2xx + s.non_2xx,
         e.socket_errors + paced.socket_errors + flood.socket_errors + s.socket_errors,
     );
@@ -340,14 +469,24 @@ end
         "Machine: {}\nDate: {}\nCommand: `make bench` (wrk -t1, -c32 for maximum rates, -c100 paced; {duration} s runs; {} database; {} deployments set up in {:.0} s)\n\n",
         machine(),
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
-        if url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" },
+        if url.starts_with("postgres") {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
         all.len(),
         setup_time.as_secs_f64(),
     );
-    let out = format!("{header}{report}\nTotal bench time: {:.0} s\n", started.elapsed().as_secs_f64());
+    let out = format!(
+        "{header}{report}\nTotal bench time: {:.0} s\n",
+        started.elapsed().as_secs_f64()
+    );
     println!("{out}");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("results.md"), &out).unwrap();
-    assert_eq!(answered as i64, stored, "every event answered 204 is counted");
+    assert_eq!(
+        answered as i64, stored,
+        "every event answered 204 is counted"
+    );
 }
