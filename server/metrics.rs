@@ -1,6 +1,7 @@
 //! Prometheus metrics: one registry for the process, served as text at `/metrics`.
 
 use std::borrow::Cow;
+use std::sync::RwLock;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -45,8 +46,14 @@ struct MailFailureLabels {
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
+/// Fixed routes × methods × statuses that get a cached handle.
+const MAX_HOT_LABELS: usize = 32;
+
 pub struct Metrics {
     registry: Registry,
+    /// Handles of the few label sets of fixed routes (the visitor endpoints), so the hot
+    /// path skips the families' hashing.
+    hot: RwLock<Vec<(HttpLabels, Counter, Histogram)>>,
     http_requests: Family<HttpLabels, Counter>,
     http_latency: HistogramFamily<HttpLabels>,
     mail_sent: Family<KindLabels, Counter>,
@@ -129,6 +136,7 @@ impl Metrics {
         );
         Metrics {
             registry,
+            hot: RwLock::new(Vec::new()),
             http_requests,
             http_latency,
             mail_sent,
@@ -142,8 +150,23 @@ impl Metrics {
     }
 
     pub fn observe_request(&self, labels: HttpLabels, seconds: f64) {
-        self.http_latency.get_or_create(&labels).observe(seconds);
-        self.http_requests.get_or_create(&labels).inc();
+        let fixed = matches!(labels.route, Cow::Borrowed(_));
+        if fixed {
+            let hot = self.hot.read().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, count, latency)) = hot.iter().find(|(l, _, _)| *l == labels) {
+                latency.observe(seconds);
+                count.inc();
+                return;
+            }
+        }
+        let latency = self.http_latency.get_or_create(&labels).clone();
+        let count = self.http_requests.get_or_create(&labels).clone();
+        latency.observe(seconds);
+        count.inc();
+        let mut hot = self.hot.write().unwrap_or_else(|e| e.into_inner());
+        if fixed && hot.len() < MAX_HOT_LABELS {
+            hot.push((labels, count, latency));
+        }
     }
 
     pub fn mail_sent(&self, kind: &str) {

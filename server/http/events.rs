@@ -10,6 +10,7 @@ use bytes::Bytes;
 use ipnet::IpNet;
 use serde::Deserialize;
 use warp::filters::BoxedFilter;
+use warp::http::header::{self, HeaderName};
 use warp::http::{HeaderMap, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Reply};
@@ -33,20 +34,36 @@ const PIXEL: &[u8] = &[
 /// What the request says about its sender; nothing of it outlives the request.
 struct Sender {
     ip: IpAddr,
-    user_agent: Option<String>,
-    origin_host: Option<String>,
-    privacy_header: bool,
+    headers: HeaderMap,
 }
 
 impl Sender {
     fn visitor(&self) -> Visitor<'_> {
+        let text = |name: header::HeaderName| self.headers.get(name).and_then(|v| v.to_str().ok());
         Visitor {
             ip: self.ip,
-            user_agent: self.user_agent.as_deref(),
-            origin_host: self.origin_host.as_deref(),
-            privacy_header: self.privacy_header,
+            user_agent: text(header::USER_AGENT),
+            // `Origin: null` (sandboxed frames) says nothing; fall back to Referer.
+            origin_host: text(header::ORIGIN)
+                .and_then(host_of)
+                .or_else(|| text(header::REFERER).and_then(host_of)),
+            privacy_header: text(HeaderName::from_static("dnt")) == Some("1")
+                || text(HeaderName::from_static("sec-gpc")) == Some("1"),
         }
     }
+}
+
+/// The host of an absolute URL (`https://shop.example:8443/x` → `shop.example`).
+fn host_of(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if authority.starts_with('[') {
+        authority.split_inclusive(']').next()?
+    } else {
+        authority.split(':').next()?
+    };
+    (!host.is_empty()).then_some(host)
 }
 
 fn sender(
@@ -54,23 +71,12 @@ fn sender(
 ) -> impl Filter<Extract = (Sender,), Error = std::convert::Infallible> + Clone {
     warp::addr::remote()
         .and(warp::header::headers_cloned())
-        .map(move |remote: Option<SocketAddr>, headers: HeaderMap| {
-            let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-            let host_of = |url: &str| {
-                url::Url::parse(url)
-                    .ok()
-                    .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
-            };
-            Sender {
+        .map(
+            move |remote: Option<SocketAddr>, headers: HeaderMap| Sender {
                 ip: extract::client_ip(remote, &headers, &trusted),
-                user_agent: text("user-agent").map(|v| v.chars().take(512).collect()),
-                // `Origin: null` (sandboxed frames) says nothing; fall back to Referer.
-                origin_host: text("origin")
-                    .and_then(host_of)
-                    .or_else(|| text("referer").and_then(host_of)),
-                privacy_header: text("dnt") == Some("1") || text("sec-gpc") == Some("1"),
-            }
-        })
+                headers,
+            },
+        )
 }
 
 pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
@@ -117,7 +123,7 @@ pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
             let mut pixel = Response::new(Bytes::from_static(PIXEL).into());
             pixel
                 .headers_mut()
-                .insert("content-type", HeaderValue::from_static("image/gif"));
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/gif"));
             answer(outcome, pixel)
         });
 
@@ -161,7 +167,7 @@ fn answer(outcome: Result<(), AppError>, ok: Response) -> Response {
         Err(err) => err.into_response(),
     };
     res.headers_mut()
-        .insert("cache-control", HeaderValue::from_static("no-store"));
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
@@ -237,5 +243,26 @@ impl RawLead {
             honeypot: self.hp.as_deref().unwrap_or(""),
             automation: self.b == Some(1),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn hosts_of_origins_and_referers() {
+        assert_eq!(host_of("https://shop.example"), Some("shop.example"));
+        assert_eq!(
+            host_of("https://shop.example:8443/a/b?c#d"),
+            Some("shop.example")
+        );
+        assert_eq!(
+            host_of("http://user:pw@shop.example/x"),
+            Some("shop.example")
+        );
+        assert_eq!(host_of("http://[::1]:8080/"), Some("[::1]"));
+        assert_eq!(host_of("null"), None);
+        assert_eq!(host_of("https://"), None);
     }
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use warp::filters::BoxedFilter;
+use warp::http::header::{self, HeaderName};
 use warp::http::{HeaderValue, Method, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Reply};
@@ -35,10 +36,7 @@ pub(crate) struct Unmatched;
 /// The whole application as one filter.
 pub fn app(state: &AppState) -> BoxedFilter<(Response,)> {
     // Visitors first: the hot path should not walk the member routes to be found.
-    let visitors = script::routes(state)
-        .or(events::routes(state))
-        .unify()
-        .boxed();
+    let visitors = script::routes(state).or(events::routes(state)).unify();
     let members = auth::routes(state)
         .or(account::routes(state))
         .unify()
@@ -55,20 +53,20 @@ pub fn app(state: &AppState) -> BoxedFilter<(Response,)> {
         .or(pages::routes(state))
         .unify()
         .or(health::routes(state))
-        .unify()
-        .boxed();
+        .unify();
     let metrics = state.metrics.clone();
-    warp::header::value("x-request-id")
-        .map(Some)
-        .or(warp::any().map(|| None))
-        .unify()
+    warp::header::optional::<RequestId>("x-request-id")
         .and(warp::method())
         .and(warp::path::full())
-        .map(|incoming: Option<HeaderValue>, method: Method, path: warp::path::FullPath| {
-            let id = incoming
-                .filter(|v| !v.is_empty() && v.len() <= 64 && v.as_bytes().iter().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(b)))
-                .unwrap_or_else(next_request_id);
-            tracing::Span::current().record("request_id", id.to_str().unwrap_or_default());
+        .map(|incoming: Option<RequestId>, method: Method, path: warp::path::FullPath| {
+            // Visitor requests come by the thousand and their logs are at debug level: they
+            // get an id when a proxy sent one or debug logging is on, others always.
+            let id = incoming.and_then(|r| r.0).or_else(|| {
+                (!is_visitor_path(path.as_str()) || tracing::enabled!(tracing::Level::DEBUG)).then(next_request_id)
+            });
+            if let Some(id) = &id {
+                tracing::Span::current().record("request_id", id.to_str().unwrap_or_default());
+            }
             RequestContext {
                 id,
                 start: Instant::now(),
@@ -99,8 +97,27 @@ async fn recover(rejection: warp::Rejection) -> Result<Response, std::convert::I
     Ok(res)
 }
 
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// An incoming `X-Request-Id` (from a proxy), kept when it is a sane token.
+struct RequestId(Option<HeaderValue>);
+
+impl std::str::FromStr for RequestId {
+    type Err = std::convert::Infallible;
+
+    fn from_str(v: &str) -> Result<Self, Self::Err> {
+        let sane = !v.is_empty()
+            && v.len() <= 64
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        Ok(RequestId(
+            sane.then(|| HeaderValue::from_str(v).ok()).flatten(),
+        ))
+    }
+}
+
 struct RequestContext {
-    id: HeaderValue,
+    id: Option<HeaderValue>,
     start: Instant,
     method: Method,
     route: Cow<'static, str>,
@@ -126,21 +143,26 @@ fn finish(metrics: &Metrics, ctx: RequestContext, mut res: Response) -> Response
     let visitor = is_visitor_path(&route);
 
     let headers = res.headers_mut();
-    headers.insert("x-request-id", ctx.id);
+    if let Some(id) = ctx.id {
+        headers.insert(X_REQUEST_ID, id);
+    }
     headers.insert(
-        "x-content-type-options",
+        header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     if !visitor {
-        headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         headers
-            .entry("content-security-policy")
+            .entry(header::CONTENT_SECURITY_POLICY)
             .or_insert(HeaderValue::from_static(
                 "default-src 'none'; frame-ancestors 'none'",
             ));
         headers
-            .entry("cache-control")
+            .entry(header::CACHE_CONTROL)
             .or_insert(HeaderValue::from_static("no-store"));
     }
 
@@ -223,16 +245,14 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::route_template;
+    use super::route_of;
 
     #[test]
     fn route_labels_hide_ids_and_keys() {
-        assert_eq!(
-            route_template("/api/v1/sessions/42"),
-            "/api/v1/sessions/{id}"
-        );
-        assert_eq!(route_template("/s/AbC_12.js"), "/s/{key}.js");
-        assert_eq!(route_template("/"), "/");
-        assert_eq!(route_template("/healthz"), "/healthz");
+        assert_eq!(route_of("/api/v1/sessions/42"), "/api/v1/sessions/{id}");
+        assert_eq!(route_of("/s/AbC_12.js"), "/s/{key}.js");
+        assert_eq!(route_of("/"), "/");
+        assert_eq!(route_of("/healthz"), "/healthz");
+        assert_eq!(route_of("/e"), "/e");
     }
 }

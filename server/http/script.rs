@@ -5,7 +5,13 @@
 use std::sync::Arc;
 
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderValue, StatusCode};
+use warp::http::header::{self, HeaderName};
+use warp::http::{HeaderMap, HeaderValue, StatusCode};
+
+/// Headers a script answer carries, including those added for every response.
+const HEADERS: usize = 12;
+
+const CORP: HeaderName = HeaderName::from_static("cross-origin-resource-policy");
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
@@ -64,7 +70,9 @@ fn respond(
         })
     });
     let mut res = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
+        let mut res = StatusCode::NOT_MODIFIED.into_response();
+        *res.headers_mut() = HeaderMap::with_capacity(HEADERS);
+        res
     } else {
         let (body, encoding) = match preferred_encoding(accept.unwrap_or("")) {
             Encoding::Brotli => (c.brotli.clone(), Some("br")),
@@ -72,25 +80,24 @@ fn respond(
             Encoding::Identity => (c.plain.clone(), None),
         };
         let mut res = Response::new(body.into());
+        // One allocation for every header this answer gets, here and on the way out.
+        *res.headers_mut() = HeaderMap::with_capacity(HEADERS);
         if let Some(e) = encoding {
             res.headers_mut()
-                .insert("content-encoding", HeaderValue::from_static(e));
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static(e));
         }
         res.headers_mut().insert(
-            "content-type",
+            header::CONTENT_TYPE,
             HeaderValue::from_static("text/javascript; charset=utf-8"),
         );
         res
     };
     let h = res.headers_mut();
-    h.insert("etag", c.etag.clone());
-    h.insert("cache-control", HeaderValue::from_static(cache));
-    h.insert("vary", HeaderValue::from_static("accept-encoding"));
+    h.insert(header::ETAG, c.etag.clone());
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     // Pages that isolate themselves (COEP) may still load it.
-    h.insert(
-        "cross-origin-resource-policy",
-        HeaderValue::from_static("cross-origin"),
-    );
+    h.insert(CORP, HeaderValue::from_static("cross-origin"));
     res
 }
 

@@ -4,6 +4,10 @@
 
 use std::collections::HashMap;
 
+/// Keys here are deployment ids, hours and salted hashes, none chosen by a visitor: a
+/// fast hasher is safe.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -36,12 +40,12 @@ pub struct NewLead {
 /// One batch's worth of counting.
 #[derive(Debug, Default)]
 pub struct Buffer {
-    pub counters: HashMap<(i64, i64), Counts>,
+    pub counters: Map<(i64, i64), Counts>,
     /// (deployment, day) → visitor hash → hour it was first seen in this batch.
-    pub visitors: HashMap<(i64, i64), HashMap<i64, i64>>,
+    pub visitors: Map<(i64, i64), Map<i64, i64>>,
     pub leads: Vec<NewLead>,
     /// site → hostname entry → latest event time.
-    pub seen: HashMap<i64, HashMap<String, DateTime<Utc>>>,
+    pub seen: Map<i64, HashMap<String, DateTime<Utc>>>,
     entries: usize,
 }
 

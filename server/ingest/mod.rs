@@ -8,9 +8,11 @@ mod registry;
 mod salt;
 mod writer;
 
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -145,6 +147,10 @@ pub struct Ingest {
     buffer: Mutex<Buffer>,
     pending: Mutex<Vec<Pending>>,
     bots: isbot::Bots,
+    /// The bot verdict per user agent: real traffic repeats a few thousand user agents,
+    /// and the pattern list is long.
+    bot_verdicts: RwLock<HashMap<u64, bool>>,
+    ua_hasher: std::collections::hash_map::RandomState,
     events_per_ip: DefaultKeyedRateLimiter<IpAddr>,
     leads_per_ip: DefaultKeyedRateLimiter<IpAddr>,
     metrics: Arc<Metrics>,
@@ -154,6 +160,9 @@ pub struct Ingest {
     writing: tokio::sync::Mutex<Option<Batch>>,
     last_full_warning: Mutex<Option<Instant>>,
 }
+
+/// Remembered bot verdicts; past this many (a flood of made-up user agents) they start over.
+const MAX_BOT_VERDICTS: usize = 50_000;
 
 fn per_second(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
@@ -171,6 +180,8 @@ impl Ingest {
             buffer: Mutex::new(Buffer::default()),
             pending: Mutex::new(Vec::new()),
             bots: isbot::Bots::default(),
+            bot_verdicts: RwLock::new(HashMap::new()),
+            ua_hasher: std::collections::hash_map::RandomState::new(),
             events_per_ip: RateLimiter::keyed(events),
             leads_per_ip: RateLimiter::keyed(leads),
             metrics,
@@ -182,7 +193,28 @@ impl Ingest {
     }
 
     fn is_bot(&self, user_agent: Option<&str>, automation: bool) -> bool {
-        automation || user_agent.is_none_or(|ua| ua.trim().is_empty() || self.bots.is_bot(ua))
+        let Some(ua) = user_agent.filter(|ua| !ua.trim().is_empty()) else {
+            return true;
+        };
+        if automation {
+            return true;
+        }
+        let key = self.ua_hasher.hash_one(ua);
+        if let Some(verdict) = self
+            .bot_verdicts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return *verdict;
+        }
+        let verdict = self.bots.is_bot(ua);
+        let mut verdicts = self.bot_verdicts.write().unwrap_or_else(|e| e.into_inner());
+        if verdicts.len() >= MAX_BOT_VERDICTS {
+            verdicts.clear();
+        }
+        verdicts.insert(key, verdict);
+        verdict
     }
 
     /// Counts a view, click or dismissal — or says why not. Never touches the database.

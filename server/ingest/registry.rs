@@ -35,9 +35,13 @@ impl DeploymentInfo {
     }
 }
 
+/// Ids come from the database, not from visitors (a lookup never inserts): a fast hasher
+/// is safe.
+type ById = HashMap<i64, Arc<DeploymentInfo>, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 pub struct Registry {
-    by_id: RwLock<HashMap<i64, Arc<DeploymentInfo>>>,
+    by_id: RwLock<ById>,
     missing: Mutex<HashMap<i64, Instant>>,
 }
 
@@ -148,10 +152,7 @@ impl Registry {
     }
 }
 
-async fn build(
-    db: &Db,
-    deployments: Vec<deployment::Model>,
-) -> anyhow::Result<HashMap<i64, Arc<DeploymentInfo>>> {
+async fn build(db: &Db, deployments: Vec<deployment::Model>) -> anyhow::Result<ById> {
     let mut site_ids: Vec<i64> = deployments.iter().map(|d| d.site_id).collect();
     site_ids.sort_unstable();
     site_ids.dedup();
@@ -171,7 +172,10 @@ async fn build(
         .into_iter()
         .map(|(k, v)| (k, Arc::from(v)))
         .collect();
-    let mut out = HashMap::with_capacity(deployments.len());
+    let mut out = HashMap::with_capacity_and_hasher(
+        deployments.len(),
+        foldhash::fast::RandomState::default(),
+    );
     for d in deployments {
         let goal = snapshot_of(&d)
             .map(|s| s.settings.goal)
