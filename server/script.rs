@@ -10,7 +10,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use warp::http::HeaderMap;
 use warp::http::HeaderValue;
+use warp::http::header::{self, HeaderName};
 
 use crate::bars::snapshot_of;
 use crate::db::{Db, sites as q};
@@ -20,17 +22,33 @@ use crate::domain::bar::{RuntimeBar, Snapshot};
 pub const RUNTIME: &str = include_str!(concat!(env!("OUT_DIR"), "/bar.min.js"));
 const PLACEHOLDER: &str = "__BK_CONFIG__";
 
-/// One script, ready to send in any encoding.
+/// Browsers and CDNs keep a site's script a minute, and may use it for ten more while
+/// they fetch the new one: a publish reaches visitors within about a minute.
+const SITE_CACHE: &str = "public, max-age=60, stale-while-revalidate=600";
+/// An unknown key may become a site soon (a new site, another process): keep it briefly.
+const UNKNOWN_CACHE: &str = "public, max-age=10";
+
+/// How a script is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Brotli,
+    Gzip,
+    Identity,
+}
+
+/// One script, ready to send in any encoding, its response headers prepared once.
 pub struct Compiled {
     pub version: i64,
     pub etag: HeaderValue,
     pub plain: Bytes,
     pub gzip: Bytes,
     pub brotli: Bytes,
+    /// Headers of a 200 in each encoding (brotli, gzip, identity) and of a 304.
+    headers: [HeaderMap; 4],
 }
 
 impl Compiled {
-    fn new(version: i64, js: String) -> Compiled {
+    fn new(version: i64, js: String, cache: &'static str) -> Compiled {
         let digest = Sha256::digest(js.as_bytes());
         let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
         let etag = HeaderValue::from_str(&format!("\"{version}-{hash}\""))
@@ -48,13 +66,55 @@ impl Compiled {
             }
             out
         };
+        let prepared = |encoding: Option<&'static str>, body: bool| {
+            // Room for the headers added to every response on the way out.
+            let mut h = HeaderMap::with_capacity(12);
+            if body {
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/javascript; charset=utf-8"),
+                );
+            }
+            if let Some(e) = encoding {
+                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(e));
+            }
+            h.insert(header::ETAG, etag.clone());
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+            h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            // Pages that isolate themselves (COEP) may still load it.
+            h.insert(
+                HeaderName::from_static("cross-origin-resource-policy"),
+                HeaderValue::from_static("cross-origin"),
+            );
+            h
+        };
         Compiled {
             version,
+            headers: [
+                prepared(Some("br"), true),
+                prepared(Some("gzip"), true),
+                prepared(None, true),
+                prepared(None, false),
+            ],
             etag,
             plain: Bytes::from(js),
             gzip: Bytes::from(gzip),
             brotli: Bytes::from(brotli),
         }
+    }
+
+    /// The body and headers of a 200 in `encoding`.
+    pub fn answer(&self, encoding: Encoding) -> (Bytes, HeaderMap) {
+        match encoding {
+            Encoding::Brotli => (self.brotli.clone(), self.headers[0].clone()),
+            Encoding::Gzip => (self.gzip.clone(), self.headers[1].clone()),
+            Encoding::Identity => (self.plain.clone(), self.headers[2].clone()),
+        }
+    }
+
+    /// The headers of a 304.
+    pub fn not_modified(&self) -> HeaderMap {
+        self.headers[3].clone()
     }
 }
 
@@ -91,7 +151,11 @@ impl Scripts {
             db,
             base_url: base_url.to_string(),
             by_key: RwLock::new(HashMap::new()),
-            unknown: Arc::new(Compiled::new(0, "/* barkeep: unknown site */\n".into())),
+            unknown: Arc::new(Compiled::new(
+                0,
+                "/* barkeep: unknown site */\n".into(),
+                UNKNOWN_CACHE,
+            )),
         };
         scripts.reload_all().await?;
         Ok(scripts)
@@ -166,6 +230,7 @@ impl Scripts {
             return Ok(Compiled::new(
                 version,
                 "/* barkeep: no bar is live on this site */\n".into(),
+                SITE_CACHE,
             ));
         }
         let config = serde_json::to_string(&Config {
@@ -173,7 +238,7 @@ impl Scripts {
             h: hostnames,
             b: bars,
         })?;
-        Ok(Compiled::new(version, splice(&config)))
+        Ok(Compiled::new(version, splice(&config), SITE_CACHE))
     }
 
     /// Re-reads one site's version after this process changed it, so its next request
@@ -295,7 +360,7 @@ mod tests {
     #[test]
     fn compressed_forms_decode_to_the_script() {
         use std::io::Read;
-        let c = Compiled::new(3, splice(r#"{"e":"x","h":[],"b":[]}"#));
+        let c = Compiled::new(3, splice(r#"{"e":"x","h":[],"b":[]}"#), SITE_CACHE);
         let mut out = String::new();
         flate2::read::GzDecoder::new(&c.gzip[..])
             .read_to_string(&mut out)
