@@ -417,6 +417,11 @@ impl Ingest {
             .total()
     }
 
+    /// Client addresses the rate limiters currently remember.
+    pub fn limiter_keys(&self) -> usize {
+        self.events_per_ip.len() + self.leads_per_ip.len()
+    }
+
     /// Forgets rate-limit state of clients that have gone quiet.
     pub fn trim_limiters(&self) {
         self.events_per_ip.retain_recent();

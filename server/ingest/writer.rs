@@ -22,6 +22,8 @@ use crate::db::tables::{
 
 /// Rows per statement: well under SQLite's and PostgreSQL's limits on bound values.
 const ROWS_PER_STATEMENT: usize = 500;
+/// Client addresses the rate limiters may remember before they are trimmed early.
+const LIMITER_KEYS: usize = 50_000;
 /// How often salts are renewed and stale state trimmed.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(30);
 
@@ -206,6 +208,9 @@ impl Ingest {
             if last_maintain.elapsed() >= MAINTAIN_EVERY {
                 last_maintain = Instant::now();
                 self.maintain(&db).await;
+            } else if self.limiter_keys() > LIMITER_KEYS {
+                // A flood of distinct addresses: forget the quiet ones now, not in 30 s.
+                self.trim_limiters();
             }
         }
     }

@@ -352,7 +352,7 @@ async fn main() {
     let (key, one) = api.site(1).await;
     let d = one[0];
 
-    let rounds = secs("BENCH_ROUNDS", 3) as usize;
+    let rounds = secs("BENCH_ROUNDS", 5) as usize;
     eprintln!("bench: POST /e, bare and barkeep in turn, {rounds} × {duration} s each");
     let (bare_e, e) = pair(
         &format!("http://{bare}/e"),
