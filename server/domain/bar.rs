@@ -158,13 +158,13 @@ impl Targeting {
                 }
             }
         }
-        if let (Some(s), Some(e)) = (self.starts_at, self.ends_at) {
-            if e <= s {
-                return Err(AppError::invalid(
-                    "targeting.ends_at",
-                    "the schedule must end after it starts",
-                ));
-            }
+        if let (Some(s), Some(e)) = (self.starts_at, self.ends_at)
+            && e <= s
+        {
+            return Err(AppError::invalid(
+                "targeting.ends_at",
+                "the schedule must end after it starts",
+            ));
         }
         self.referrer_domain = match self.referrer_domain.as_deref().map(str::trim) {
             None | Some("") => None,

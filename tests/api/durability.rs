@@ -283,10 +283,7 @@ async fn sigterm_in_the_middle_of_a_load_loses_nothing() {
 /// backup or a stuck writer would). PostgreSQL: the server itself stops for ten seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_seconds_without_the_database_under_load_loses_nothing() {
-    let cluster = match POSTGRES.as_deref() {
-        Some(_) => Some(PrivatePostgres::launch()),
-        None => None,
-    };
+    let cluster = POSTGRES.as_deref().map(|_| PrivatePostgres::launch());
     let mut opts = proxied();
     if let Some(c) = &cluster {
         opts.database_url = Some(c.url());

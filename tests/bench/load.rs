@@ -27,7 +27,6 @@ fn secs(name: &str, default: u64) -> u64 {
 /// One wrk run's numbers.
 #[derive(Debug, Clone, Default)]
 struct Run {
-    requests: u64,
     non_2xx: u64,
     socket_errors: u64,
     rps: f64,
@@ -78,7 +77,6 @@ fn parse_wrk(stdout: &[u8]) -> Run {
     let v: Value = serde_json::from_str(line).unwrap();
     let n = |k: &str| v[k].as_u64().unwrap_or(0);
     Run {
-        requests: n("requests"),
         non_2xx: n("non_2xx"),
         socket_errors: n("socket_errors"),
         rps: n("requests") as f64 / (n("duration_us") as f64 / 1e6),
@@ -200,6 +198,8 @@ fn start_barkeep(data: &Path, database_url: Option<&str>) -> (Child, String) {
             return (child, address);
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("barkeep did not start");
 }
 
