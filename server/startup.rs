@@ -168,10 +168,7 @@ impl Application {
                 draining.cancel();
             }
         };
-        let server = warp::serve(http::app(&state))
-            .incoming(listener)
-            .graceful(signal)
-            .run();
+        let server = http::server::serve(listener, &state, signal);
         tokio::select! {
             _ = server => {}
             _ = async { draining.cancelled().await; tokio::time::sleep(DRAIN_TIMEOUT).await } => {

@@ -433,6 +433,16 @@ pub async fn bar_report(db: &Db, bar_id: i64, range: Range) -> Result<BarReport,
     })
 }
 
+async fn deployment_ids(db: &Db, filter: Expr) -> Result<Vec<i64>, AppError> {
+    Ok(deployment::Entity::find()
+        .select_only()
+        .column(deployment::Column::Id)
+        .filter(filter)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 /// The member's deployment ids for what they asked about; `NotFound` for anything not theirs.
 pub async fn deployments_of_site(
     db: &Db,
@@ -444,13 +454,7 @@ pub async fn deployments_of_site(
         .one(db)
         .await?
         .ok_or(AppError::NotFound)?;
-    Ok(deployment::Entity::find()
-        .select_only()
-        .column(deployment::Column::Id)
-        .filter(deployment::Column::SiteId.eq(site_id))
-        .into_tuple()
-        .all(db)
-        .await?)
+    deployment_ids(db, deployment::Column::SiteId.eq(site_id)).await
 }
 
 pub async fn deployments_of_variant(
@@ -467,13 +471,7 @@ pub async fn deployments_of_variant(
         .one(db)
         .await?
         .ok_or(AppError::NotFound)?;
-    Ok(deployment::Entity::find()
-        .select_only()
-        .column(deployment::Column::Id)
-        .filter(deployment::Column::VariantId.eq(variant_id))
-        .into_tuple()
-        .all(db)
-        .await?)
+    deployment_ids(db, deployment::Column::VariantId.eq(variant_id)).await
 }
 
 pub async fn owned_deployment(

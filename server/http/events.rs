@@ -2,6 +2,7 @@
 //! (the same as an image, for pages without beacons) and `POST /l` (leads). They answer
 //! at once and never with a server error: counting happens in memory (`ingest`), and an
 //! event that is not counted is still a 204 for the visitor, with the reason in metrics.
+//! `POST /e` is the busiest request of all; `server` hands it to [`post_event`] directly.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use crate::ingest::{Event, Ingest, Kind, Lead, Rejected, Visitor};
 use crate::state::AppState;
 
 /// An event is a few dozen bytes; a lead a little more.
-const EVENT_LIMIT: usize = 1024;
+pub(crate) const EVENT_LIMIT: usize = 1024;
 const LEAD_LIMIT: usize = 2048;
 
 /// A transparent 1×1 GIF.
@@ -32,14 +33,28 @@ const PIXEL: &[u8] = &[
 ];
 
 /// What the request says about its sender; nothing of it outlives the request.
-struct Sender {
+pub(crate) struct Sender<H = HeaderMap> {
     ip: IpAddr,
-    headers: HeaderMap,
+    headers: H,
 }
 
-impl Sender {
+impl<'a> Sender<&'a HeaderMap> {
+    pub(crate) fn new(
+        remote: Option<SocketAddr>,
+        headers: &'a HeaderMap,
+        trusted: &[IpNet],
+    ) -> Self {
+        Sender {
+            ip: extract::client_ip(remote, headers, trusted),
+            headers,
+        }
+    }
+}
+
+impl<H: std::borrow::Borrow<HeaderMap>> Sender<H> {
     fn visitor(&self) -> Visitor<'_> {
-        let text = |name: header::HeaderName| self.headers.get(name).and_then(|v| v.to_str().ok());
+        let headers: &HeaderMap = self.headers.borrow();
+        let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
         Visitor {
             ip: self.ip,
             user_agent: text(header::USER_AGENT),
@@ -69,40 +84,18 @@ fn host_of(url: &str) -> Option<&str> {
 fn sender(
     trusted: Arc<Vec<IpNet>>,
 ) -> impl Filter<Extract = (Sender,), Error = std::convert::Infallible> + Clone {
-    warp::addr::remote()
-        .and(warp::header::headers_cloned())
-        .map(
-            move |remote: Option<SocketAddr>, headers: HeaderMap| Sender {
-                ip: extract::client_ip(remote, &headers, &trusted),
-                headers,
-            },
-        )
+    extract::remote().and(warp::header::headers_cloned()).map(
+        move |remote: Option<SocketAddr>, headers: HeaderMap| Sender {
+            ip: extract::client_ip(remote, &headers, &trusted),
+            headers,
+        },
+    )
 }
 
 pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
     let ingest = state.ingest.clone();
     let with_ingest = warp::any().map(move || ingest.clone());
     let trusted = Arc::new(state.config.trusted_proxies.clone());
-
-    let post = warp::path!("e")
-        .and(warp::post())
-        .and(with_ingest.clone())
-        .and(sender(trusted.clone()))
-        .and(extract::body(EVENT_LIMIT))
-        .map(
-            |ingest: Arc<Ingest>, sender: Sender, body: Result<Bytes, AppError>| {
-                let outcome = body
-                    .and_then(|b| parse_json::<RawEvent>(&ingest, &b))
-                    .and_then(|raw| {
-                        let event = raw
-                            .event()
-                            .inspect_err(|_| ingest.not_counted_malformed())?;
-                        let _ = ingest.record(event, sender.visitor());
-                        Ok(())
-                    });
-                answer(outcome, StatusCode::NO_CONTENT.into_response())
-            },
-        );
 
     let get = warp::path!("e")
         .and(warp::get())
@@ -150,7 +143,25 @@ pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
             },
         );
 
-    post.or(get).unify().or(lead).unify().boxed()
+    get.or(lead).unify().boxed()
+}
+
+/// `POST /e`: one event, counted or not, answered 204 (400 when it is not an event).
+pub(crate) fn post_event(
+    ingest: &Ingest,
+    sender: &Sender<&HeaderMap>,
+    body: Result<Bytes, AppError>,
+) -> Response {
+    let outcome = body
+        .and_then(|b| parse_json::<RawEvent>(ingest, &b))
+        .and_then(|raw| {
+            let event = raw
+                .event()
+                .inspect_err(|_| ingest.not_counted_malformed())?;
+            let _ = ingest.record(event, sender.visitor());
+            Ok(())
+        });
+    answer(outcome, StatusCode::NO_CONTENT.into_response())
 }
 
 fn parse_json<T: for<'de> Deserialize<'de>>(ingest: &Ingest, body: &[u8]) -> Result<T, AppError> {

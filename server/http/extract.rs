@@ -33,12 +33,19 @@ pub fn body(
 ) -> impl Filter<Extract = (Result<Bytes, AppError>,), Error = warp::Rejection> + Clone {
     warp::header::headers_cloned()
         .and(warp::body::stream())
-        .then(move |headers: HeaderMap, stream| read_limited(headers, stream, limit))
+        .then(move |headers: HeaderMap, stream| async move {
+            read_limited(&headers, stream, limit).await
+        })
 }
 
-async fn read_limited<S, B>(headers: HeaderMap, stream: S, limit: usize) -> Result<Bytes, AppError>
+/// Reads a body of at most `limit` bytes; a larger one (declared or sent) is a 413.
+pub async fn read_limited<S, B, E>(
+    headers: &HeaderMap,
+    stream: S,
+    limit: usize,
+) -> Result<Bytes, AppError>
 where
-    S: Stream<Item = Result<B, warp::Error>>,
+    S: Stream<Item = Result<B, E>>,
     B: Buf,
 {
     let declared = headers
@@ -167,6 +174,15 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Who is on the other end: the client IP (believing `X-Forwarded-For` only from
 /// trusted proxies) and the user agent.
+/// The address a connection came from, put on each request by `server`.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+/// The connection's remote address (a proxy's, when there is one; see [`client_ip`]).
+pub fn remote() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Infallible> + Clone {
+    warp::ext::optional::<Peer>().map(|peer: Option<Peer>| peer.map(|p| p.0))
+}
+
 #[derive(Debug, Clone)]
 pub struct Client {
     pub ip: IpAddr,
@@ -177,17 +193,15 @@ pub fn client(
     state: &AppState,
 ) -> impl Filter<Extract = (Client,), Error = Infallible> + Clone + use<> {
     let trusted: Arc<Vec<IpNet>> = Arc::new(state.config.trusted_proxies.clone());
-    warp::addr::remote()
-        .and(warp::header::headers_cloned())
-        .map(
-            move |remote: Option<SocketAddr>, headers: HeaderMap| Client {
-                ip: client_ip(remote, &headers, &trusted),
-                user_agent: headers
-                    .get("user-agent")
-                    .and_then(|v| v.to_str().ok())
-                    .map(|v| v.chars().take(512).collect()),
-            },
-        )
+    remote().and(warp::header::headers_cloned()).map(
+        move |remote: Option<SocketAddr>, headers: HeaderMap| Client {
+            ip: client_ip(remote, &headers, &trusted),
+            user_agent: headers
+                .get("user-agent")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(512).collect()),
+        },
+    )
 }
 
 /// Walks `X-Forwarded-For` from the right, skipping trusted proxies; the first address

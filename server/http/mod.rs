@@ -25,6 +25,7 @@ pub mod extract;
 pub mod health;
 pub mod pages;
 pub mod script;
+pub mod server;
 pub mod sites;
 pub mod stats;
 
@@ -35,8 +36,9 @@ pub(crate) struct Unmatched;
 
 /// The whole application as one filter.
 pub fn app(state: &AppState) -> BoxedFilter<(Response,)> {
-    // Visitors first: the hot path should not walk the member routes to be found.
-    let visitors = script::routes(state).or(events::routes(state)).unify();
+    // The bar script and `POST /e` never get here: `server` answers them straight from
+    // hyper. The other visitor routes come first all the same.
+    let visitors = events::routes(state);
     let members = auth::routes(state)
         .or(account::routes(state))
         .unify()
@@ -59,20 +61,11 @@ pub fn app(state: &AppState) -> BoxedFilter<(Response,)> {
         .and(warp::method())
         .and(warp::path::full())
         .map(|incoming: Option<RequestId>, method: Method, path: warp::path::FullPath| {
-            // Visitor requests come by the thousand and their logs are at debug level: they
-            // get an id when a proxy sent one or debug logging is on, others always.
-            let id = incoming.and_then(|r| r.0).or_else(|| {
-                (!is_visitor_path(path.as_str()) || tracing::enabled!(tracing::Level::DEBUG)).then(next_request_id)
-            });
-            if let Some(id) = &id {
+            let ctx = RequestContext::new(incoming.and_then(|r| r.0), method, path.as_str());
+            if let Some(id) = &ctx.id {
                 tracing::Span::current().record("request_id", id.to_str().unwrap_or_default());
             }
-            RequestContext {
-                id,
-                start: Instant::now(),
-                method,
-                route: route_of(path.as_str()),
-            }
+            ctx
         })
         .and(routes.recover(recover).unify())
         .map(move |ctx: RequestContext, res: Response| finish(&metrics, ctx, res))
@@ -116,11 +109,37 @@ impl std::str::FromStr for RequestId {
     }
 }
 
-struct RequestContext {
+pub(crate) struct RequestContext {
     id: Option<HeaderValue>,
     start: Instant,
     method: Method,
     route: Cow<'static, str>,
+}
+
+impl RequestContext {
+    pub(crate) fn new(incoming: Option<HeaderValue>, method: Method, path: &str) -> Self {
+        // Visitor requests come by the thousand and their logs are at debug level: they
+        // get an id when a proxy sent one or debug logging is on, others always.
+        let id = incoming.or_else(|| {
+            (!is_visitor_path(path) || tracing::enabled!(tracing::Level::DEBUG))
+                .then(next_request_id)
+        });
+        RequestContext {
+            id,
+            start: Instant::now(),
+            method,
+            route: route_of(path),
+        }
+    }
+}
+
+/// A sane `X-Request-Id` from the request's headers, if a proxy sent one.
+pub(crate) fn incoming_request_id(headers: &warp::http::HeaderMap) -> Option<HeaderValue> {
+    headers
+        .get(X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<RequestId>().ok())
+        .and_then(|r| r.0)
 }
 
 /// A unique id per request: a random prefix per process and a counter, no system call.
@@ -132,7 +151,7 @@ fn next_request_id() -> HeaderValue {
         .unwrap_or(HeaderValue::from_static("0"))
 }
 
-fn finish(metrics: &Metrics, ctx: RequestContext, mut res: Response) -> Response {
+pub(crate) fn finish(metrics: &Metrics, ctx: RequestContext, mut res: Response) -> Response {
     let status = res.status();
     let route = if res.extensions().get::<Unmatched>().is_some() {
         Cow::Borrowed("unmatched")

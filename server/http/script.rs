@@ -2,41 +2,23 @@
 //! memory in the best encoding the browser takes, with an ETag, briefly cacheable and
 //! usable stale while it revalidates.
 
-use std::sync::Arc;
-
-use warp::filters::BoxedFilter;
-use warp::http::StatusCode;
+use warp::Reply;
+use warp::http::{HeaderMap, StatusCode, header};
 use warp::reply::Response;
-use warp::{Filter, Reply};
 
 use crate::error::AppError;
 use crate::script::{Encoding, Lookup, Scripts};
-use crate::state::AppState;
 
-pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
-    let scripts = state.scripts.clone();
-    warp::path!("s" / String)
-        .and(warp::get().or(warp::head()).unify())
-        .and(warp::any().map(move || scripts.clone()))
-        .and(warp::header::optional::<String>("accept-encoding"))
-        .and(warp::header::optional::<String>("if-none-match"))
-        .then(serve)
-        .boxed()
-}
-
-async fn serve(
-    file: String,
-    scripts: Arc<Scripts>,
-    accept: Option<String>,
-    if_none_match: Option<String>,
-) -> Response {
+/// `GET` or `HEAD /s/{file}`; `server` hands these over straight from hyper.
+pub(crate) async fn serve(scripts: &Scripts, file: &str, headers: &HeaderMap) -> Response {
     let Some(key) = file.strip_suffix(".js") else {
         return AppError::NotFound.into_response();
     };
     let compiled = match scripts.script(key).await {
         Lookup::Site(c) | Lookup::Unknown(c) => c,
     };
-    let fresh = if_none_match.as_deref().is_some_and(|v| {
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let fresh = text(header::IF_NONE_MATCH).is_some_and(|v| {
         v.split(',').any(|t| {
             let t = t.trim();
             t == "*" || t.trim_start_matches("W/") == compiled.etag.to_str().unwrap_or("")
@@ -47,7 +29,8 @@ async fn serve(
         *res.headers_mut() = compiled.not_modified();
         return res;
     }
-    let (body, headers) = compiled.answer(preferred_encoding(accept.as_deref().unwrap_or("")));
+    let encoding = preferred_encoding(text(header::ACCEPT_ENCODING).unwrap_or(""));
+    let (body, headers) = compiled.answer(encoding);
     let mut res = Response::new(body.into());
     *res.headers_mut() = headers;
     res

@@ -72,13 +72,8 @@ impl Registry {
 
     /// Loads every deployment that can still receive events.
     pub async fn load_all(&self, db: &Db) -> anyhow::Result<()> {
-        let cutoff = Utc::now() - LATE_EVENTS;
         let deployments = deployment::Entity::find()
-            .filter(
-                Condition::any()
-                    .add(deployment::Column::EndedAt.is_null())
-                    .add(deployment::Column::EndedAt.gt(cutoff)),
-            )
+            .filter(receiving())
             .all(db)
             .await?;
         let fresh = build(db, deployments).await?;
@@ -91,14 +86,9 @@ impl Registry {
         if site_ids.is_empty() {
             return Ok(());
         }
-        let cutoff = Utc::now() - LATE_EVENTS;
         let deployments = deployment::Entity::find()
             .filter(deployment::Column::SiteId.is_in(site_ids.iter().copied()))
-            .filter(
-                Condition::any()
-                    .add(deployment::Column::EndedAt.is_null())
-                    .add(deployment::Column::EndedAt.gt(cutoff)),
-            )
+            .filter(receiving())
             .all(db)
             .await?;
         let fresh = build(db, deployments).await?;
@@ -150,6 +140,13 @@ impl Registry {
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, at| at.elapsed() < MISSING_TTL);
     }
+}
+
+/// Deployments still live, or ended recently enough that open pages may still report.
+fn receiving() -> Condition {
+    Condition::any()
+        .add(deployment::Column::EndedAt.is_null())
+        .add(deployment::Column::EndedAt.gt(Utc::now() - LATE_EVENTS))
 }
 
 async fn build(db: &Db, deployments: Vec<deployment::Model>) -> anyhow::Result<ById> {

@@ -109,11 +109,7 @@ fn proxied() -> Options {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_sharing_a_database_count_exactly() {
     let a = TestApp::spawn_with(proxied()).await;
-    let b = TestApp::spawn_with(Options {
-        database_url: Some(a.database_url.clone()),
-        ..proxied()
-    })
-    .await;
+    let b = TestApp::spawn_with(proxied().sharing(&a)).await;
     let live = a
         .live_bar("pair@example.com", &link_bar("Two processes"))
         .await;

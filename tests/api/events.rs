@@ -396,11 +396,7 @@ async fn events_of_a_long_ended_deployment_are_not_counted() {
 #[tokio::test]
 async fn a_deployment_published_in_another_process_a_moment_ago_is_counted() {
     let a = TestApp::spawn_with(proxied()).await;
-    let b = TestApp::spawn_with(Options {
-        database_url: Some(a.database_url.clone()),
-        ..proxied()
-    })
-    .await;
+    let b = TestApp::spawn_with(proxied().sharing(&a)).await;
     let live = a.live_bar("fresh@example.com", &link_bar("Fresh")).await;
     // B has not polled yet: it parks the event, looks the deployment up, then counts it.
     assert_eq!(

@@ -79,6 +79,14 @@ impl Options {
         self.vars.push((k.into(), v.into()));
         self
     }
+
+    /// A second process on `a`'s database that also writes its email into `a`'s folder
+    /// (either process's mail worker may send what the other queued).
+    pub fn sharing(mut self, a: &TestApp) -> Self {
+        self.database_url = Some(a.database_url.clone());
+        let folder = format!("file://{}", a.mail_dir().display());
+        self.var("BARKEEP_MAIL_URL", &folder)
+    }
 }
 
 /// Mail retries in milliseconds rather than minutes, so tests see them.

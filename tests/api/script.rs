@@ -193,11 +193,7 @@ async fn wait_for_script(app: &TestApp, key: &str, what: impl Fn(&str) -> bool) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_process_serves_a_publish_or_pause_within_five_seconds() {
     let a = TestApp::spawn().await;
-    let b = TestApp::spawn_with(Options {
-        database_url: Some(a.database_url.clone()),
-        ..Default::default()
-    })
-    .await;
+    let b = TestApp::spawn_with(Options::default().sharing(&a)).await;
     let me = a.member("multi@example.com").await;
     let site = a.site(&me, &["shop.example"]).await;
     let key = site["key"].as_str().unwrap().to_string();
