@@ -70,7 +70,8 @@ impl<H: std::borrow::Borrow<HeaderMap>> Sender<H> {
 
 /// The host of an absolute URL (`https://shop.example:8443/x` → `shop.example`).
 fn host_of(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
+    let colon = url.find(':')?;
+    let rest = url[colon..].strip_prefix("://")?;
     let authority = rest.split(['/', '?', '#']).next()?;
     let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let host = if authority.starts_with('[') {
@@ -186,12 +187,25 @@ fn answer(outcome: Result<(), AppError>, ok: Response) -> Response {
 #[derive(Debug, Default, Deserialize)]
 struct RawEvent {
     d: Option<i64>,
-    k: Option<String>,
+    k: Option<KindCode>,
     h: Option<String>,
     #[serde(default)]
     p: Option<u8>,
     #[serde(default)]
     b: Option<u8>,
+}
+
+/// The event's kind as sent: one letter.
+#[derive(Debug, Clone, Copy, Deserialize)]
+enum KindCode {
+    #[serde(rename = "v")]
+    View,
+    #[serde(rename = "c")]
+    Click,
+    #[serde(rename = "x")]
+    Dismiss,
+    #[serde(other)]
+    Other,
 }
 
 fn malformed(message: &str) -> AppError {
@@ -211,10 +225,10 @@ impl RawEvent {
             .d
             .filter(|d| *d > 0)
             .ok_or_else(|| malformed("d (the deployment) is missing"))?;
-        let kind = match self.k.as_deref() {
-            Some("v") => Kind::View,
-            Some("c") => Kind::Click,
-            Some("x") => Kind::Dismiss,
+        let kind = match self.k {
+            Some(KindCode::View) => Kind::View,
+            Some(KindCode::Click) => Kind::Click,
+            Some(KindCode::Dismiss) => Kind::Dismiss,
             _ => return Err(malformed("k must be v, c or x")),
         };
         Ok(Event {

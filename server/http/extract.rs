@@ -55,21 +55,30 @@ where
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(AppError::PayloadTooLarge);
     }
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
+    let unreadable =
+        |_| AppError::bad_request("body_unreadable", "the request body could not be read");
     let mut stream = std::pin::pin!(stream);
-    while let Some(chunk) = stream.next().await {
-        let mut chunk = chunk.map_err(|_| {
-            AppError::bad_request("body_unreadable", "the request body could not be read")
-        })?;
+    // Most bodies arrive in one piece, which is kept as it is, without a copy.
+    let mut first = match stream.next().await {
+        None => return Ok(Bytes::new()),
+        Some(chunk) => chunk.map_err(unreadable)?,
+    };
+    if first.remaining() > limit {
+        return Err(AppError::PayloadTooLarge);
+    }
+    let Some(second) = stream.next().await else {
+        return Ok(first.copy_to_bytes(first.remaining()));
+    };
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
+    buf.put(first);
+    let mut next = Some(second);
+    while let Some(chunk) = next {
+        let chunk = chunk.map_err(unreadable)?;
         if buf.len() + chunk.remaining() > limit {
             return Err(AppError::PayloadTooLarge);
         }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            let n = part.len();
-            buf.put_slice(part);
-            chunk.advance(n);
-        }
+        buf.put(chunk);
+        next = stream.next().await;
     }
     Ok(buf.freeze())
 }
@@ -218,10 +227,10 @@ pub fn client_ip(remote: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpN
     let hops = headers
         .get_all("x-forwarded-for")
         .iter()
+        .rev()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .collect::<Vec<_>>();
-    for hop in hops.iter().rev() {
+        .flat_map(|v| v.rsplit(','));
+    for hop in hops {
         let Ok(ip) = hop.trim().parse::<IpAddr>() else {
             break;
         };
