@@ -38,6 +38,21 @@ pub(crate) async fn serve(scripts: &Scripts, file: &str, headers: &HeaderMap) ->
 
 /// Brotli if acceptable, else gzip, else none; `;q=0` rules an encoding out.
 fn preferred_encoding(accept: &str) -> Encoding {
+    // What browsers send: a plain list without weights.
+    if !accept.contains(';') {
+        let has = |name: &str| {
+            accept
+                .split(',')
+                .any(|c| c.trim().eq_ignore_ascii_case(name))
+        };
+        return if has("br") {
+            Encoding::Brotli
+        } else if has("gzip") {
+            Encoding::Gzip
+        } else {
+            Encoding::Identity
+        };
+    }
     let acceptable = |name: &str| {
         accept.split(',').any(|part| {
             let mut it = part.split(';');
@@ -72,5 +87,7 @@ mod tests {
         assert_eq!(preferred_encoding("br;q=0, gzip;q=0.5"), Encoding::Gzip);
         assert_eq!(preferred_encoding(""), Encoding::Identity);
         assert_eq!(preferred_encoding("identity"), Encoding::Identity);
+        assert_eq!(preferred_encoding("GZIP ,BR"), Encoding::Brotli);
+        assert_eq!(preferred_encoding("br;q=0"), Encoding::Identity);
     }
 }
