@@ -1,6 +1,8 @@
 //! The HTTP surface, one file per audience: visitors (script, events), members (auth,
-//! account, API), pages, operations (health). This module puts them together and wraps
-//! every request in a request id, a tracing span, metrics and security headers.
+//! account, API), pages, operations (health). This module puts the warp routes together
+//! and wraps every request in a request id, a tracing span, metrics and security headers;
+//! `server` runs them, and answers the two busiest visitor requests itself through the
+//! same `finish`.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
