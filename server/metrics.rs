@@ -163,9 +163,11 @@ impl Metrics {
         let count = self.http_requests.get_or_create(&labels).clone();
         latency.observe(seconds);
         count.inc();
-        let mut hot = self.hot.write().unwrap_or_else(|e| e.into_inner());
-        if fixed && hot.len() < MAX_HOT_LABELS {
-            hot.push((labels, count, latency));
+        if fixed {
+            let mut hot = self.hot.write().unwrap_or_else(|e| e.into_inner());
+            if hot.len() < MAX_HOT_LABELS && !hot.iter().any(|(l, _, _)| *l == labels) {
+                hot.push((labels, count, latency));
+            }
         }
     }
 

@@ -203,15 +203,7 @@ async fn rows(db: &Db, deployments: &[i64], from: i64, to: i64) -> Result<Vec<Ro
     let mut out = Vec::new();
     for chunk in deployments.chunks(500) {
         let stmt = Query::select()
-            .columns([
-                DS::DeploymentId,
-                DS::Hour,
-                DS::Views,
-                DS::UniqueVisitors,
-                DS::Clicks,
-                DS::Dismissals,
-                DS::Leads,
-            ])
+            .columns(DS::ROW)
             .from(DS::Table)
             .and_where(Expr::col(DS::DeploymentId).is_in(chunk.iter().copied()))
             .and_where(Expr::col(DS::Hour).gte(from))

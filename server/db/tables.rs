@@ -15,6 +15,19 @@ pub enum DeploymentStats {
     Leads,
 }
 
+impl DeploymentStats {
+    /// Every column of a row, key first, in the order of [`crate::ingest::Counts`].
+    pub const ROW: [DeploymentStats; 7] = [
+        DeploymentStats::DeploymentId,
+        DeploymentStats::Hour,
+        DeploymentStats::Views,
+        DeploymentStats::UniqueVisitors,
+        DeploymentStats::Clicks,
+        DeploymentStats::Dismissals,
+        DeploymentStats::Leads,
+    ];
+}
+
 #[derive(DeriveIden, Clone, Copy)]
 pub enum VisitorHashes {
     Table,

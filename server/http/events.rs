@@ -4,7 +4,7 @@
 //! event that is not counted is still a 204 for the visitor, with the reason in metrics.
 //! `POST /e` is the busiest request of all; `server` hands it to [`post_event`] directly.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -32,39 +32,22 @@ const PIXEL: &[u8] = &[
     0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
 
-/// What the request says about its sender; nothing of it outlives the request.
-pub(crate) struct Sender<H = HeaderMap> {
-    ip: IpAddr,
-    headers: H,
-}
-
-impl<'a> Sender<&'a HeaderMap> {
-    pub(crate) fn new(
-        remote: Option<SocketAddr>,
-        headers: &'a HeaderMap,
-        trusted: &[IpNet],
-    ) -> Self {
-        Sender {
-            ip: extract::client_ip(remote, headers, trusted),
-            headers,
-        }
-    }
-}
-
-impl<H: std::borrow::Borrow<HeaderMap>> Sender<H> {
-    fn visitor(&self) -> Visitor<'_> {
-        let headers: &HeaderMap = self.headers.borrow();
-        let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-        Visitor {
-            ip: self.ip,
-            user_agent: text(header::USER_AGENT),
-            // `Origin: null` (sandboxed frames) says nothing; fall back to Referer.
-            origin_host: text(header::ORIGIN)
-                .and_then(host_of)
-                .or_else(|| text(header::REFERER).and_then(host_of)),
-            privacy_header: text(HeaderName::from_static("dnt")) == Some("1")
-                || text(HeaderName::from_static("sec-gpc")) == Some("1"),
-        }
+/// What the request says about the visitor; nothing of it outlives the request.
+pub(crate) fn visitor<'a>(
+    remote: Option<SocketAddr>,
+    headers: &'a HeaderMap,
+    trusted: &[IpNet],
+) -> Visitor<'a> {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    Visitor {
+        ip: extract::client_ip(remote, headers, trusted),
+        user_agent: text(header::USER_AGENT),
+        // `Origin: null` (sandboxed frames) says nothing; fall back to Referer.
+        origin_host: text(header::ORIGIN)
+            .and_then(host_of)
+            .or_else(|| text(header::REFERER).and_then(host_of)),
+        privacy_header: text(HeaderName::from_static("dnt")) == Some("1")
+            || text(HeaderName::from_static("sec-gpc")) == Some("1"),
     }
 }
 
@@ -82,57 +65,54 @@ fn host_of(url: &str) -> Option<&str> {
     (!host.is_empty()).then_some(host)
 }
 
-fn sender(
-    trusted: Arc<Vec<IpNet>>,
-) -> impl Filter<Extract = (Sender,), Error = std::convert::Infallible> + Clone {
-    extract::remote().and(warp::header::headers_cloned()).map(
-        move |remote: Option<SocketAddr>, headers: HeaderMap| Sender {
-            ip: extract::client_ip(remote, &headers, &trusted),
-            headers,
-        },
-    )
-}
-
 pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
     let ingest = state.ingest.clone();
     let with_ingest = warp::any().map(move || ingest.clone());
     let trusted = Arc::new(state.config.trusted_proxies.clone());
 
+    let sender = extract::remote().and(warp::header::headers_cloned());
+
     let get = warp::path!("e")
         .and(warp::get())
         .and(with_ingest.clone())
-        .and(sender(trusted.clone()))
+        .and(sender.clone())
         .and(
             warp::query::<RawEvent>()
                 .or(warp::any().map(RawEvent::default))
                 .unify(),
         )
-        .map(|ingest: Arc<Ingest>, sender: Sender, raw: RawEvent| {
-            let outcome = raw
-                .event()
-                .inspect_err(|_| ingest.not_counted_malformed())
-                .map(|event| {
-                    let _ = ingest.record(event, sender.visitor());
-                });
-            let mut pixel = Response::new(Bytes::from_static(PIXEL).into());
-            pixel
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/gif"));
-            answer(outcome, pixel)
+        .map({
+            let trusted = trusted.clone();
+            move |ingest: Arc<Ingest>, remote, headers: HeaderMap, raw: RawEvent| {
+                let outcome = raw
+                    .event()
+                    .inspect_err(|_| ingest.not_counted_malformed())
+                    .map(|event| {
+                        let _ = ingest.record(event, visitor(remote, &headers, &trusted));
+                    });
+                let mut pixel = Response::new(Bytes::from_static(PIXEL).into());
+                pixel
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/gif"));
+                answer(outcome, pixel)
+            }
         });
 
     let lead = warp::path!("l")
         .and(warp::post())
         .and(with_ingest)
-        .and(sender(trusted))
+        .and(sender)
         .and(extract::body(LEAD_LIMIT))
         .map(
-            |ingest: Arc<Ingest>, sender: Sender, body: Result<Bytes, AppError>| {
+            move |ingest: Arc<Ingest>,
+                  remote,
+                  headers: HeaderMap,
+                  body: Result<Bytes, AppError>| {
                 let outcome = body
                     .and_then(|b| parse_json::<RawLead>(&ingest, &b))
                     .and_then(|raw| {
                         let lead = raw.lead().inspect_err(|_| ingest.not_counted_malformed())?;
-                        match ingest.record_lead(lead, sender.visitor()) {
+                        match ingest.record_lead(lead, visitor(remote, &headers, &trusted)) {
                             Err(Rejected::InvalidEmail) => Err(AppError::bad_request(
                                 "invalid_email",
                                 "that is not an email address",
@@ -150,7 +130,7 @@ pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
 /// `POST /e`: one event, counted or not, answered 204 (400 when it is not an event).
 pub(crate) fn post_event(
     ingest: &Ingest,
-    sender: &Sender<&HeaderMap>,
+    visitor: Visitor<'_>,
     body: Result<Bytes, AppError>,
 ) -> Response {
     let outcome = body
@@ -159,7 +139,7 @@ pub(crate) fn post_event(
             let event = raw
                 .event()
                 .inspect_err(|_| ingest.not_counted_malformed())?;
-            let _ = ingest.record(event, sender.visitor());
+            let _ = ingest.record(event, visitor);
             Ok(())
         });
     answer(outcome, StatusCode::NO_CONTENT.into_response())

@@ -181,8 +181,6 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// Who is on the other end: the client IP (believing `X-Forwarded-For` only from
-/// trusted proxies) and the user agent.
 /// The address a connection came from, put on each request by `server`.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
@@ -192,6 +190,8 @@ pub fn remote() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Infallib
     warp::ext::optional::<Peer>().map(|peer: Option<Peer>| peer.map(|p| p.0))
 }
 
+/// Who is on the other end: the client IP (believing `X-Forwarded-For` only from
+/// trusted proxies) and the user agent.
 #[derive(Debug, Clone)]
 pub struct Client {
     pub ip: IpAddr,

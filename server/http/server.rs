@@ -94,8 +94,8 @@ async fn event(state: &AppState, req: Request<Incoming>, peer: SocketAddr) -> Re
         events::EVENT_LIMIT,
     )
     .await;
-    let sender = events::Sender::new(Some(peer), &parts.headers, &state.config.trusted_proxies);
-    let res = events::post_event(&state.ingest, &sender, body);
+    let visitor = events::visitor(Some(peer), &parts.headers, &state.config.trusted_proxies);
+    let res = events::post_event(&state.ingest, visitor, body);
     finish(&state.metrics, ctx, res)
 }
 

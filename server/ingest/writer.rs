@@ -317,15 +317,7 @@ async fn write(db: &Db, batch: &Batch) -> Result<Written, DbErr> {
     let rows: Vec<(&(i64, i64), &Counts)> = counters.iter().collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
-        stmt.into_table(DS::Table).columns([
-            DS::DeploymentId,
-            DS::Hour,
-            DS::Views,
-            DS::UniqueVisitors,
-            DS::Clicks,
-            DS::Dismissals,
-            DS::Leads,
-        ]);
+        stmt.into_table(DS::Table).columns(DS::ROW);
         for ((deployment_id, hour), c) in chunk {
             stmt.values_panic([
                 (*deployment_id).into(),
