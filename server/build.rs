@@ -1,5 +1,7 @@
 //! Builds the bar runtime (`widget/src/bar.js`) with esbuild, so the server embeds the
-//! minified script. The first build installs the widget's pinned npm packages.
+//! minified script, and copies the user-agent pattern list of the pinned npm `isbot`
+//! package, which the event endpoint uses to tell bots from people. The first build
+//! installs the widget's pinned npm packages.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,8 +16,9 @@ fn main() {
     // Either the native binary or npm's launcher for it, depending on how npm installed
     // it; both run directly.
     let esbuild = widget.join("node_modules/.bin/esbuild");
+    let isbot = widget.join("node_modules/isbot/package.json");
 
-    if !esbuild.exists() {
+    if !esbuild.exists() || !isbot.exists() {
         run(
             Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund"])
@@ -40,6 +43,26 @@ fn main() {
     if js.matches("__BK_CONFIG__").count() != 1 {
         panic!("the minified runtime must contain __BK_CONFIG__ exactly once");
     }
+
+    let patterns = Command::new("node")
+        .args([
+            "-e",
+            "const {list} = require('isbot'); \
+             const {version} = require('isbot/package.json'); \
+             process.stdout.write(JSON.stringify({version, list}))",
+        ])
+        .current_dir(widget)
+        .output()
+        .expect("node runs");
+    if !patterns.status.success() {
+        panic!(
+            "reading isbot's pattern list failed: {}",
+            String::from_utf8_lossy(&patterns.stderr)
+        );
+    }
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    std::fs::write(out_dir.join("isbot-patterns.json"), patterns.stdout)
+        .expect("write the isbot pattern list");
 }
 
 fn run(cmd: &mut Command, what: &str) {

@@ -1,21 +1,22 @@
 //! barkeep: website engagement bars with a small script, exact private counts and
-//! member stats. `startup` builds and runs the application; `http` holds every route,
-//! grouped by audience; each subsystem has its own module.
+//! member stats.
+//!
+//! Dependencies point one way: `app` (the shell) builds everything; `web` (every route,
+//! by audience) calls the subsystems; the subsystems (`accounts`, `catalog`, `delivery`,
+//! `ingest`, `reporting`, `mail`, `plans`) use `db`, `domain` and the shared `clock`,
+//! `error` and `jobs`, and never `web` or `app`.
 
 pub mod accounts;
-pub mod bars;
-pub mod config;
+pub mod app;
+pub mod catalog;
+pub mod clock;
 pub mod db;
+pub mod delivery;
 pub mod domain;
 pub mod error;
-pub mod http;
 pub mod ingest;
+pub mod jobs;
 pub mod mail;
-pub mod metrics;
-pub mod script;
-pub mod sites;
-pub mod startup;
-pub mod state;
-pub mod stats;
-pub mod sync;
-pub mod telemetry;
+pub mod plans;
+pub mod reporting;
+pub mod web;

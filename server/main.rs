@@ -2,9 +2,8 @@
 
 use std::process::ExitCode;
 
-use barkeep::config::{Config, ConfigError};
-use barkeep::startup::{Application, shutdown_signal};
-use barkeep::{db, telemetry};
+use barkeep::app::{Application, Config, ConfigError, logs, shutdown_signal};
+use barkeep::db;
 use clap::{Parser, Subcommand};
 
 /// Website engagement bars: one small script, exact and private counts.
@@ -31,7 +30,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e.into()),
     };
-    telemetry::init(&config);
+    logs::init(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -48,7 +47,9 @@ fn main() -> ExitCode {
             }
             Command::Migrate => {
                 let _ = rustls::crypto::ring::default_provider().install_default();
-                let conn = db::connect(&config.database).await?;
+                let conn = db::connect(&config.database)
+                    .await
+                    .map_err(|e| ConfigError::new("BARKEEP_DATABASE_URL", e.to_string()))?;
                 db::migrate(&conn).await?;
                 tracing::info!("migrations applied");
                 Ok(())

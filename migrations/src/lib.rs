@@ -7,6 +7,7 @@ mod m20261122_000001_accounts;
 mod m20261122_000002_outbox;
 mod m20261122_000003_bars;
 mod m20261122_000004_stats;
+mod m20261202_000005_jobs_and_types;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_outbox::Migration),
             Box::new(m20261122_000003_bars::Migration),
             Box::new(m20261122_000004_stats::Migration),
+            Box::new(m20261202_000005_jobs_and_types::Migration),
         ]
     }
 }

@@ -1,21 +1,29 @@
 //! Member accounts: signup and email confirmation, login with throttling, sessions,
-//! API tokens, password reset and change, email change. Handlers in `http::auth` and
-//! `http::account` are thin wrappers around these functions.
+//! API tokens, password reset and change, email change. The member API's handlers are
+//! thin wrappers around these methods.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
+use tokio::sync::Notify;
 
+use crate::clock::Clock;
+use crate::db::Db;
 use crate::db::accounts as q;
+use crate::db::entities::email_token::Purpose;
+use crate::db::entities::login_attempt::Outcome;
 use crate::db::entities::{api_token, member, session};
-use crate::domain::{Email, Password};
-use crate::error::AppError;
+use crate::domain::{Email, Password, SessionId, TokenId};
+use crate::error::{Error, Result};
 use crate::mail::{
-    ChangeEmail, ConfirmEmail, EmailChanged, PasswordChanged, Recipient, ResetPassword,
+    ChangeEmail, ConfirmEmail, EmailChanged, Mailer, PasswordChanged, Recipient, ResetPassword,
 };
-use crate::state::AppState;
 
 pub mod secrets;
+
+pub use secrets::Passwords;
 
 pub const SESSION_COOKIE: &str = "barkeep_session";
 pub const SESSION_DAYS: i64 = 30;
@@ -33,15 +41,24 @@ const MAX_RESETS_PER_HOUR: u64 = 3;
 /// A session's last-seen time is written at most this often.
 const TOUCH_EVERY_SECS: i64 = 60;
 
-const PURPOSE_CONFIRM: &str = "confirm_email";
-const PURPOSE_CHANGE: &str = "change_email";
-const PURPOSE_RESET: &str = "reset_password";
+/// What accounts need: the database, the clock, the mailer for links, and the public
+/// URL those links start with.
+#[derive(Clone)]
+pub struct Accounts {
+    db: Db,
+    clock: Clock,
+    mailer: Mailer,
+    base_url: String,
+    passwords: Passwords,
+    /// Work detached from a request (so its answer cannot tell anything), still running.
+    detached: Arc<(AtomicUsize, Notify)>,
+}
 
 /// Who is making a request, and through which session (none for an API token).
 #[derive(Debug, Clone)]
 pub struct Auth {
     pub member: member::Model,
-    pub session_id: Option<i64>,
+    pub session_id: Option<SessionId>,
 }
 
 /// What a request presented to prove who it is.
@@ -61,54 +78,91 @@ pub struct NewApiToken {
     pub row: api_token::Model,
 }
 
-fn invalid_link() -> AppError {
-    AppError::bad_request(
+fn invalid_link() -> Error {
+    Error::bad_request(
         "invalid_token",
         "this link is invalid, was already used or has expired",
     )
 }
 
-fn link(state: &AppState, path: &str, token: &str) -> String {
-    format!("{}{path}?token={token}", state.config.base_url)
+fn email_taken() -> Error {
+    Error::conflict(
+        "email_taken",
+        "an account with this email address already exists",
+    )
 }
 
+impl Accounts {
+    pub fn new(db: Db, clock: Clock, mailer: Mailer, base_url: &str, passwords: Passwords) -> Self {
+        Accounts {
+            db,
+            clock,
+            mailer,
+            base_url: base_url.to_string(),
+            passwords,
+            detached: Arc::new((AtomicUsize::new(0), Notify::new())),
+        }
+    }
+
+    /// Runs `send_password_reset` detached from the request.
+    pub fn send_password_reset_detached(self, email: Email) {
+        self.detached.0.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            let detached = self.detached.clone();
+            self.send_password_reset(email).await;
+            detached.0.fetch_sub(1, Ordering::SeqCst);
+            detached.1.notify_waiters();
+        });
+    }
+
+    /// Waits until no detached work is running (tests call this instead of sleeping).
+    pub async fn settled(&self) {
+        loop {
+            let done = self.detached.1.notified();
+            if self.detached.0.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            done.await;
+        }
+    }
+
+    fn link(&self, path: &str, token: &str) -> String {
+        format!("{}{path}?token={token}", self.base_url)
+    }
+
 pub async fn signup(
-    state: &AppState,
+    &self,
     email: Email,
     password: Password,
-) -> Result<member::Model, AppError> {
-    if q::member_by_email(&state.db, email.as_str())
+) -> Result<member::Model> {
+    if q::member_by_email(&self.db, email.as_str())
         .await?
         .is_some()
     {
-        return Err(AppError::Conflict(
-            "an account with this email address already exists".into(),
-        ));
+        return Err(email_taken());
     }
-    let hash = secrets::hash_password(password.expose().to_string()).await?;
-    let now = Utc::now();
+    let hash = self.passwords.hash(password.expose().to_string()).await?;
+    let now = self.clock.now();
     let token = secrets::new_token();
 
-    let txn = crate::db::begin(&state.db).await?;
+    let txn = crate::db::begin(&self.db).await?;
     let member = q::insert_member(&txn, email.as_str(), hash, now)
         .await
-        .map_err(|e| match AppError::from(e) {
-            AppError::Conflict(_) => {
-                AppError::Conflict("an account with this email address already exists".into())
-            }
+        .map_err(|e| match Error::from(e) {
+            Error::Conflict { .. } => email_taken(),
             other => other,
         })?;
     let row = q::insert_email_token(
         &txn,
         member.id,
-        PURPOSE_CONFIRM,
+        Purpose::ConfirmEmail,
         secrets::hash_token(&token),
         None,
         now,
         now + Duration::hours(CONFIRM_HOURS),
     )
     .await?;
-    state
+    self
         .mailer
         .enqueue(
             &txn,
@@ -118,25 +172,25 @@ pub async fn signup(
             },
             &format!("email-token-{}", row.id),
             &ConfirmEmail {
-                confirm_url: link(state, "/confirm-email", &token),
+                confirm_url: self.link("/confirm-email", &token),
                 valid_hours: CONFIRM_HOURS as u32,
             },
         )
         .await?;
     txn.commit().await?;
-    state.mailer.wake();
-    tracing::info!(member_id = member.id, "member signed up");
+    self.mailer.wake();
+    tracing::info!(member_id = %member.id, "member signed up");
     Ok(member)
 }
 
 /// Confirms a signup address or completes an email change, by the emailed token.
-pub async fn confirm_email(state: &AppState, token: &str) -> Result<member::Model, AppError> {
-    let now = Utc::now();
-    let txn = crate::db::begin(&state.db).await?;
+pub async fn confirm_email(&self, token: &str) -> Result<member::Model> {
+    let now = self.clock.now();
+    let txn = crate::db::begin(&self.db).await?;
     let row = q::take_email_token(
         &txn,
         &secrets::hash_token(token.trim()),
-        &[PURPOSE_CONFIRM, PURPOSE_CHANGE],
+        &[Purpose::ConfirmEmail, Purpose::ChangeEmail],
         now,
     )
     .await?
@@ -144,15 +198,16 @@ pub async fn confirm_email(state: &AppState, token: &str) -> Result<member::Mode
     let member = q::member_by_id(&txn, row.member_id)
         .await?
         .ok_or_else(invalid_link)?;
-    match (row.purpose.as_str(), row.new_email) {
-        (PURPOSE_CHANGE, Some(new_email)) => {
+    match (row.purpose, row.new_email) {
+        (Purpose::ChangeEmail, Some(new_email)) => {
             if q::member_by_email(&txn, &new_email).await?.is_some() {
-                return Err(AppError::Conflict(
-                    "another account now uses that email address".into(),
+                return Err(Error::conflict(
+                    "email_taken",
+                    "another account now uses that email address",
                 ));
             }
             q::set_email(&txn, member.id, &new_email, now).await?;
-            state
+            self
                 .mailer
                 .enqueue(
                     &txn,
@@ -166,35 +221,35 @@ pub async fn confirm_email(state: &AppState, token: &str) -> Result<member::Mode
                     },
                 )
                 .await?;
-            tracing::info!(member_id = member.id, "member changed email address");
+            tracing::info!(member_id = %member.id, "member changed email address");
         }
         _ => {
             q::confirm_email(&txn, member.id, now).await?;
-            tracing::info!(member_id = member.id, "member confirmed email address");
+            tracing::info!(member_id = %member.id, "member confirmed email address");
         }
     }
     let member = q::member_by_id(&txn, member.id)
         .await?
-        .ok_or(AppError::NotFound)?;
+        .ok_or(Error::NotFound)?;
     txn.commit().await?;
-    state.mailer.wake();
+    self.mailer.wake();
     Ok(member)
 }
 
 /// Checks the throttle, the password, records the attempt, and opens a session.
 pub async fn login(
-    state: &AppState,
+    &self,
     raw_email: &str,
     password: &str,
     ip: IpAddr,
     user_agent: Option<&str>,
-) -> Result<LoggedIn, AppError> {
-    let now = Utc::now();
+) -> Result<LoggedIn> {
+    let now = self.clock.now();
     let since = now - Duration::minutes(THROTTLE_WINDOW_MINUTES);
     let window = Duration::minutes(THROTTLE_WINDOW_MINUTES);
     let ip_text = ip.to_string();
     let email = raw_email.trim().to_lowercase();
-    let db = &state.db;
+    let db = &self.db;
 
     let ip_failures = q::ip_failures_since(db, &ip_text, since).await?;
     let member = q::member_by_email(db, &email).await?;
@@ -208,8 +263,8 @@ pub async fn login(
         let failures: Vec<DateTime<Utc>> = q::member_attempts_since(db, id, since)
             .await?
             .into_iter()
-            .take_while(|(_, outcome)| outcome != "success")
-            .filter(|(_, outcome)| outcome == "bad_password")
+            .take_while(|(_, outcome)| *outcome != Outcome::Success)
+            .filter(|(_, outcome)| *outcome == Outcome::BadPassword)
             .map(|(at, _)| at)
             .collect();
         if failures.len() >= MAX_ACCOUNT_FAILURES {
@@ -224,31 +279,33 @@ pub async fn login(
             &email,
             &ip_text,
             user_agent,
-            "throttled",
+            Outcome::Throttled,
             now,
         )
         .await?;
-        tracing::warn!(member_id, "login throttled");
+        tracing::warn!(member_id = ?member_id, "login throttled");
         let secs = (at - now).num_seconds().max(1) as u64;
-        return Err(AppError::TooManyRequests {
+        return Err(Error::TooManyRequests {
             retry_after_secs: secs,
         });
     }
 
-    let ok = secrets::verify_password(
-        password.to_string(),
-        member.as_ref().map(|m| m.password_hash.clone()),
-    )
-    .await?;
+    let ok = self
+        .passwords
+        .verify(
+            password.to_string(),
+            member.as_ref().map(|m| m.password_hash.clone()),
+        )
+        .await?;
     let outcome = match (&member, ok) {
-        (Some(_), true) => "success",
-        (Some(_), false) => "bad_password",
-        (None, _) => "unknown_email",
+        (Some(_), true) => Outcome::Success,
+        (Some(_), false) => Outcome::BadPassword,
+        (None, _) => Outcome::UnknownEmail,
     };
     q::record_login_attempt(db, member_id, &email, &ip_text, user_agent, outcome, now).await?;
     let Some(member) = member.filter(|_| ok) else {
-        tracing::info!(member_id, outcome, "login failed");
-        return Err(AppError::BadCredentials);
+        tracing::info!(member_id = ?member_id, ?outcome, "login failed");
+        return Err(Error::BadCredentials);
     };
 
     let token = secrets::new_token();
@@ -262,14 +319,14 @@ pub async fn login(
         now + Duration::days(SESSION_DAYS),
     )
     .await?;
-    tracing::info!(member_id = member.id, "member logged in");
+    tracing::info!(member_id = %member.id, "member logged in");
     Ok(LoggedIn { token, member })
 }
 
 /// Resolves a session cookie or bearer token (an API token or a session token).
-pub async fn authenticate(state: &AppState, creds: &Credentials) -> Result<Auth, AppError> {
-    let now = Utc::now();
-    let db = &state.db;
+pub async fn authenticate(&self, creds: &Credentials) -> Result<Auth> {
+    let now = self.clock.now();
+    let db = &self.db;
     if let Some(bearer) = creds.bearer.as_deref() {
         let hash = secrets::hash_token(bearer);
         if let Some(token) = q::api_token_by_hash(db, &hash).await? {
@@ -281,64 +338,64 @@ pub async fn authenticate(state: &AppState, creds: &Credentials) -> Result<Auth,
             }
             let member = q::member_by_id(db, token.member_id)
                 .await?
-                .ok_or(AppError::Unauthorized)?;
+                .ok_or(Error::Unauthorized)?;
             return Ok(Auth {
                 member,
                 session_id: None,
             });
         }
-        return session_auth(state, &hash, now).await;
+        return self.session_auth(&hash, now).await;
     }
     if let Some(cookie) = creds.cookie.as_deref() {
-        return session_auth(state, &secrets::hash_token(cookie), now).await;
+        return self.session_auth(&secrets::hash_token(cookie), now).await;
     }
-    Err(AppError::Unauthorized)
+    Err(Error::Unauthorized)
 }
 
-async fn session_auth(state: &AppState, hash: &str, now: DateTime<Utc>) -> Result<Auth, AppError> {
-    let session = q::live_session(&state.db, hash, now)
+async fn session_auth(&self, hash: &str, now: DateTime<Utc>) -> Result<Auth> {
+    let session = q::live_session(&self.db, hash, now)
         .await?
-        .ok_or(AppError::Unauthorized)?;
+        .ok_or(Error::Unauthorized)?;
     if (now - session.last_seen_at).num_seconds() >= TOUCH_EVERY_SECS {
-        q::touch_session(&state.db, session.id, now).await?;
+        q::touch_session(&self.db, session.id, now).await?;
     }
-    let member = q::member_by_id(&state.db, session.member_id)
+    let member = q::member_by_id(&self.db, session.member_id)
         .await?
-        .ok_or(AppError::Unauthorized)?;
+        .ok_or(Error::Unauthorized)?;
     Ok(Auth {
         member,
         session_id: Some(session.id),
     })
 }
 
-pub async fn logout(state: &AppState, auth: &Auth) -> Result<(), AppError> {
+pub async fn logout(&self, auth: &Auth) -> Result<()> {
     if let Some(id) = auth.session_id {
-        q::delete_session(&state.db, auth.member.id, id).await?;
+        q::delete_session(&self.db, auth.member.id, id).await?;
     }
     Ok(())
 }
 
-pub async fn sessions(state: &AppState, auth: &Auth) -> Result<Vec<session::Model>, AppError> {
-    Ok(q::sessions_of(&state.db, auth.member.id, Utc::now()).await?)
+pub async fn sessions(&self, auth: &Auth) -> Result<Vec<session::Model>> {
+    Ok(q::sessions_of(&self.db, auth.member.id, self.clock.now()).await?)
 }
 
 /// Ends one of the member's own sessions; another member's id is simply not found.
-pub async fn end_session(state: &AppState, auth: &Auth, id: i64) -> Result<(), AppError> {
-    if q::delete_session(&state.db, auth.member.id, id).await? {
+pub async fn end_session(&self, auth: &Auth, id: SessionId) -> Result<()> {
+    if q::delete_session(&self.db, auth.member.id, id).await? {
         Ok(())
     } else {
-        Err(AppError::NotFound)
+        Err(Error::NotFound)
     }
 }
 
 pub async fn create_api_token(
-    state: &AppState,
+    &self,
     auth: &Auth,
     name: &str,
-) -> Result<NewApiToken, AppError> {
+) -> Result<NewApiToken> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(AppError::invalid(
+        return Err(Error::invalid(
             "name",
             "give the token a name of 1 to 100 characters",
         ));
@@ -346,32 +403,32 @@ pub async fn create_api_token(
     // The prefix lets secret scanners and people recognise a leaked barkeep token.
     let token = format!("bk_{}", secrets::new_token());
     let row = q::insert_api_token(
-        &state.db,
+        &self.db,
         auth.member.id,
         name.to_string(),
         secrets::hash_token(&token),
-        Utc::now(),
+        self.clock.now(),
     )
     .await?;
     Ok(NewApiToken { token, row })
 }
 
-pub async fn api_tokens(state: &AppState, auth: &Auth) -> Result<Vec<api_token::Model>, AppError> {
-    Ok(q::api_tokens_of(&state.db, auth.member.id).await?)
+pub async fn api_tokens(&self, auth: &Auth) -> Result<Vec<api_token::Model>> {
+    Ok(q::api_tokens_of(&self.db, auth.member.id).await?)
 }
 
-pub async fn delete_api_token(state: &AppState, auth: &Auth, id: i64) -> Result<(), AppError> {
-    if q::delete_api_token(&state.db, auth.member.id, id).await? {
+pub async fn delete_api_token(&self, auth: &Auth, id: TokenId) -> Result<()> {
+    if q::delete_api_token(&self.db, auth.member.id, id).await? {
         Ok(())
     } else {
-        Err(AppError::NotFound)
+        Err(Error::NotFound)
     }
 }
 
 /// Emails a reset link if the address belongs to a member. Run detached from the
 /// request, so the answer is the same, and as fast, whether or not it does.
-pub async fn send_password_reset(state: AppState, email: Email) {
-    if let Err(err) = try_send_password_reset(&state, &email).await {
+pub async fn send_password_reset(self, email: Email) {
+    if let Err(err) = self.try_send_password_reset(&email).await {
         tracing::error!(
             error = format!("{err:#}"),
             "could not queue a password reset email"
@@ -379,38 +436,38 @@ pub async fn send_password_reset(state: AppState, email: Email) {
     }
 }
 
-async fn try_send_password_reset(state: &AppState, email: &Email) -> anyhow::Result<()> {
-    let Some(member) = q::member_by_email(&state.db, email.as_str()).await? else {
+async fn try_send_password_reset(&self, email: &Email) -> anyhow::Result<()> {
+    let Some(member) = q::member_by_email(&self.db, email.as_str()).await? else {
         return Ok(());
     };
-    let now = Utc::now();
+    let now = self.clock.now();
     let slot = q::count_tokens_since(
-        &state.db,
+        &self.db,
         member.id,
-        PURPOSE_RESET,
+        Purpose::ResetPassword,
         now - Duration::hours(1),
     )
     .await?;
     if slot >= MAX_RESETS_PER_HOUR {
         tracing::warn!(
-            member_id = member.id,
+            member_id = %member.id,
             "password reset requested too often; not sending another"
         );
         return Ok(());
     }
     let token = secrets::new_token();
-    let txn = crate::db::begin(&state.db).await?;
+    let txn = crate::db::begin(&self.db).await?;
     q::insert_email_token(
         &txn,
         member.id,
-        PURPOSE_RESET,
+        Purpose::ResetPassword,
         secrets::hash_token(&token),
         None,
         now,
         now + Duration::minutes(RESET_MINUTES),
     )
     .await?;
-    state
+    self
         .mailer
         .enqueue(
             &txn,
@@ -422,30 +479,30 @@ async fn try_send_password_reset(state: &AppState, email: &Email) -> anyhow::Res
             // gets an email out: the cap holds under concurrency too.
             &format!("reset-{}-{}-{slot}", member.id, now.format("%Y%m%d%H")),
             &ResetPassword {
-                reset_url: link(state, "/reset-password", &token),
+                reset_url: self.link("/reset-password", &token),
                 valid_minutes: RESET_MINUTES as u32,
             },
         )
         .await?;
     txn.commit().await?;
-    state.mailer.wake();
-    tracing::info!(member_id = member.id, "password reset link queued");
+    self.mailer.wake();
+    tracing::info!(member_id = %member.id, "password reset link queued");
     Ok(())
 }
 
 /// Sets a new password by an emailed reset token and ends every session.
 pub async fn reset_password(
-    state: &AppState,
+    &self,
     token: &str,
     new_password: &str,
-) -> Result<(), AppError> {
-    let now = Utc::now();
+) -> Result<()> {
+    let now = self.clock.now();
     // Look the token up first so a bad link is reported before a weak password is.
-    let txn = crate::db::begin(&state.db).await?;
+    let txn = crate::db::begin(&self.db).await?;
     let row = q::take_email_token(
         &txn,
         &secrets::hash_token(token.trim()),
-        &[PURPOSE_RESET],
+        &[Purpose::ResetPassword],
         now,
     )
     .await?
@@ -454,13 +511,13 @@ pub async fn reset_password(
         .await?
         .ok_or_else(invalid_link)?;
     let password = Password::parse(new_password, "password", Some(&member.email))?;
-    let hash = secrets::hash_password(password.expose().to_string()).await?;
+    let hash = self.passwords.hash(password.expose().to_string()).await?;
     q::set_password_hash(&txn, member.id, hash, now).await?;
-    q::void_tokens(&txn, member.id, PURPOSE_RESET, now).await?;
+    q::void_tokens(&txn, member.id, Purpose::ResetPassword, now).await?;
     // Whoever reads the mailbox owns the address: that confirms it too.
     q::confirm_email(&txn, member.id, now).await?;
     let ended = q::delete_sessions_except(&txn, member.id, None).await?;
-    state
+    self
         .mailer
         .enqueue(
             &txn,
@@ -475,9 +532,9 @@ pub async fn reset_password(
         )
         .await?;
     txn.commit().await?;
-    state.mailer.wake();
+    self.mailer.wake();
     tracing::info!(
-        member_id = member.id,
+        member_id = %member.id,
         sessions_ended = ended,
         "password reset"
     );
@@ -486,26 +543,26 @@ pub async fn reset_password(
 
 /// Changes the password from the account page; other sessions end, this one stays.
 pub async fn change_password(
-    state: &AppState,
+    &self,
     auth: &Auth,
     current: &str,
     new_password: &str,
-) -> Result<(), AppError> {
-    let ok = secrets::verify_password(current.to_string(), Some(auth.member.password_hash.clone()))
+) -> Result<()> {
+    let ok = self.passwords.verify(current.to_string(), Some(auth.member.password_hash.clone()))
         .await?;
     if !ok {
-        return Err(AppError::invalid(
+        return Err(Error::invalid(
             "current_password",
             "the current password is not right",
         ));
     }
     let password = Password::parse(new_password, "new_password", Some(&auth.member.email))?;
-    let hash = secrets::hash_password(password.expose().to_string()).await?;
-    let now = Utc::now();
-    let txn = crate::db::begin(&state.db).await?;
+    let hash = self.passwords.hash(password.expose().to_string()).await?;
+    let now = self.clock.now();
+    let txn = crate::db::begin(&self.db).await?;
     q::set_password_hash(&txn, auth.member.id, hash, now).await?;
     let ended = q::delete_sessions_except(&txn, auth.member.id, auth.session_id).await?;
-    state
+    self
         .mailer
         .enqueue(
             &txn,
@@ -524,9 +581,9 @@ pub async fn change_password(
         )
         .await?;
     txn.commit().await?;
-    state.mailer.wake();
+    self.mailer.wake();
     tracing::info!(
-        member_id = auth.member.id,
+        member_id = %auth.member.id,
         sessions_ended = ended,
         "password changed"
     );
@@ -535,48 +592,49 @@ pub async fn change_password(
 
 /// Sends a confirmation link to the new address; the change happens when it is used.
 pub async fn request_email_change(
-    state: &AppState,
+    &self,
     auth: &Auth,
     new_email: Email,
     password: &str,
-) -> Result<(), AppError> {
-    let ok = secrets::verify_password(
+) -> Result<()> {
+    let ok = self.passwords.verify(
         password.to_string(),
         Some(auth.member.password_hash.clone()),
     )
     .await?;
     if !ok {
-        return Err(AppError::invalid("password", "the password is not right"));
+        return Err(Error::invalid("password", "the password is not right"));
     }
     if new_email.as_str() == auth.member.email {
-        return Err(AppError::invalid(
+        return Err(Error::invalid(
             "email",
             "that is already your email address",
         ));
     }
-    if q::member_by_email(&state.db, new_email.as_str())
+    if q::member_by_email(&self.db, new_email.as_str())
         .await?
         .is_some()
     {
-        return Err(AppError::Conflict(
-            "another account uses that email address".into(),
+        return Err(Error::conflict(
+            "email_taken",
+            "another account uses that email address",
         ));
     }
-    let now = Utc::now();
+    let now = self.clock.now();
     let token = secrets::new_token();
-    let txn = crate::db::begin(&state.db).await?;
-    q::void_tokens(&txn, auth.member.id, PURPOSE_CHANGE, now).await?;
+    let txn = crate::db::begin(&self.db).await?;
+    q::void_tokens(&txn, auth.member.id, Purpose::ChangeEmail, now).await?;
     let row = q::insert_email_token(
         &txn,
         auth.member.id,
-        PURPOSE_CHANGE,
+        Purpose::ChangeEmail,
         secrets::hash_token(&token),
         Some(new_email.as_str().to_string()),
         now,
         now + Duration::hours(CHANGE_EMAIL_HOURS),
     )
     .await?;
-    state
+    self
         .mailer
         .enqueue(
             &txn,
@@ -586,13 +644,14 @@ pub async fn request_email_change(
             },
             &format!("email-token-{}", row.id),
             &ChangeEmail {
-                confirm_url: link(state, "/confirm-email", &token),
+                confirm_url: self.link("/confirm-email", &token),
                 new_email: new_email.as_str().to_string(),
                 valid_hours: CHANGE_EMAIL_HOURS as u32,
             },
         )
         .await?;
     txn.commit().await?;
-    state.mailer.wake();
+    self.mailer.wake();
     Ok(())
+}
 }

@@ -2,7 +2,7 @@
 //! plain token exists in the member's cookie, email or API client, never in the
 //! database. Password hashing (argon2id) runs on the blocking pool.
 
-use std::sync::LazyLock;
+use std::sync::Arc;
 
 use anyhow::Context;
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
@@ -26,37 +26,51 @@ pub fn hash_token(token: &str) -> String {
     out
 }
 
-pub async fn hash_password(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| anyhow::anyhow!("hashing password: {e}"))
-    })
-    .await
-    .context("password hashing task")?
+/// Hashing and checking passwords (argon2id, on the blocking pool).
+#[derive(Clone)]
+pub struct Passwords {
+    /// Checked against when an account does not exist, so the answer takes as long as
+    /// for a real one. Made at start-up: without it the timing would tell.
+    dummy_hash: Arc<str>,
 }
 
-/// Checks a password against a stored hash. With no hash (unknown account) it checks
-/// against a dummy so the answer takes as long as for a real account.
-pub async fn verify_password(password: String, hash: Option<String>) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || {
-        let target = hash.as_deref().unwrap_or(DUMMY_HASH.as_str());
-        let ok = Argon2::default()
-            .verify_password(password.as_bytes(), target)
-            .is_ok();
-        ok && hash.is_some()
-    })
-    .await
-    .context("password verification task")
-}
+impl Passwords {
+    pub fn new() -> anyhow::Result<Passwords> {
+        let dummy_hash = Argon2::default()
+            .hash_password(b"no account has this password")
+            .map_err(|e| anyhow::anyhow!("hashing the dummy password: {e}"))?
+            .to_string();
+        Ok(Passwords {
+            dummy_hash: Arc::from(dummy_hash),
+        })
+    }
 
-static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
-    Argon2::default()
-        .hash_password(b"no account has this password")
-        .map(|h| h.to_string())
-        .unwrap_or_default()
-});
+    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
+        tokio::task::spawn_blocking(move || {
+            Argon2::default()
+                .hash_password(password.as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| anyhow::anyhow!("hashing password: {e}"))
+        })
+        .await
+        .context("password hashing task")?
+    }
+
+    /// Checks a password against a stored hash; with no hash (unknown account) against
+    /// the dummy, and the answer is no.
+    pub async fn verify(&self, password: String, hash: Option<String>) -> anyhow::Result<bool> {
+        let dummy = self.dummy_hash.clone();
+        tokio::task::spawn_blocking(move || {
+            let target = hash.as_deref().unwrap_or(&dummy);
+            let ok = Argon2::default()
+                .verify_password(password.as_bytes(), target)
+                .is_ok();
+            ok && hash.is_some()
+        })
+        .await
+        .context("password verification task")
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -64,20 +78,13 @@ mod tests {
 
     #[tokio::test]
     async fn password_round_trip() {
-        let h = hash_password("correct horse battery".into()).await.unwrap();
+        let p = Passwords::new().unwrap();
+        let h = p.hash("correct horse battery".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
+        assert!(p.verify("correct horse battery".into(), Some(h.clone())).await.unwrap());
+        assert!(!p.verify("wrong horse battery".into(), Some(h)).await.unwrap());
         assert!(
-            verify_password("correct horse battery".into(), Some(h.clone()))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !verify_password("wrong horse battery".into(), Some(h))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !verify_password("no account has this password".into(), None)
+            !p.verify("no account has this password".into(), None)
                 .await
                 .unwrap()
         );

@@ -7,7 +7,10 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
+use super::entities::email_token::Purpose;
+use super::entities::login_attempt::Outcome;
 use super::entities::{api_token, email_token, login_attempt, member, session};
+use crate::domain::{MemberId, SessionId, TokenId};
 
 // ---- members ----
 
@@ -23,7 +26,7 @@ pub async fn member_by_email(
 
 pub async fn member_by_id(
     db: &impl ConnectionTrait,
-    id: i64,
+    id: MemberId,
 ) -> Result<Option<member::Model>, DbErr> {
     member::Entity::find_by_id(id).one(db).await
 }
@@ -51,7 +54,7 @@ pub async fn insert_member(
 
 pub async fn set_password_hash(
     db: &impl ConnectionTrait,
-    member_id: i64,
+    member_id: MemberId,
     hash: String,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
@@ -66,7 +69,7 @@ pub async fn set_password_hash(
 
 pub async fn confirm_email(
     db: &impl ConnectionTrait,
-    member_id: i64,
+    member_id: MemberId,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     member::Entity::update_many()
@@ -82,7 +85,7 @@ pub async fn confirm_email(
 /// Switches the address and marks it confirmed: the member proved they read it.
 pub async fn set_email(
     db: &impl ConnectionTrait,
-    member_id: i64,
+    member_id: MemberId,
     email: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
@@ -118,8 +121,8 @@ pub async fn update_profile(
 
 pub async fn insert_email_token(
     db: &impl ConnectionTrait,
-    member_id: i64,
-    purpose: &str,
+    member_id: MemberId,
+    purpose: Purpose,
     token_hash: String,
     new_email: Option<String>,
     now: DateTime<Utc>,
@@ -127,7 +130,7 @@ pub async fn insert_email_token(
 ) -> Result<email_token::Model, DbErr> {
     email_token::ActiveModel {
         member_id: Set(member_id),
-        purpose: Set(purpose.to_string()),
+        purpose: Set(purpose),
         token_hash: Set(token_hash),
         new_email: Set(new_email),
         created_at: Set(now),
@@ -144,7 +147,7 @@ pub async fn insert_email_token(
 pub async fn take_email_token(
     db: &impl ConnectionTrait,
     token_hash: &str,
-    purposes: &[&str],
+    purposes: &[Purpose],
     now: DateTime<Utc>,
 ) -> Result<Option<email_token::Model>, DbErr> {
     let Some(token) = email_token::Entity::find()
@@ -168,8 +171,8 @@ pub async fn take_email_token(
 
 pub async fn count_tokens_since(
     db: &impl ConnectionTrait,
-    member_id: i64,
-    purpose: &str,
+    member_id: MemberId,
+    purpose: Purpose,
     since: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     email_token::Entity::find()
@@ -183,8 +186,8 @@ pub async fn count_tokens_since(
 /// Voids every unused token of a purpose, e.g. other reset links once one was used.
 pub async fn void_tokens(
     db: &impl ConnectionTrait,
-    member_id: i64,
-    purpose: &str,
+    member_id: MemberId,
+    purpose: Purpose,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     email_token::Entity::update_many()
@@ -201,7 +204,7 @@ pub async fn void_tokens(
 
 pub async fn insert_session(
     db: &impl ConnectionTrait,
-    member_id: i64,
+    member_id: MemberId,
     token_hash: String,
     ip: String,
     user_agent: Option<String>,
@@ -236,7 +239,7 @@ pub async fn live_session(
 
 pub async fn touch_session(
     db: &impl ConnectionTrait,
-    id: i64,
+    id: SessionId,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     session::Entity::update_many()
@@ -249,7 +252,7 @@ pub async fn touch_session(
 
 pub async fn sessions_of(
     db: &impl ConnectionTrait,
-    member_id: i64,
+    member_id: MemberId,
     now: DateTime<Utc>,
 ) -> Result<Vec<session::Model>, DbErr> {
     session::Entity::find()
@@ -263,8 +266,8 @@ pub async fn sessions_of(
 /// Deletes one of the member's sessions; false if it is not theirs or does not exist.
 pub async fn delete_session(
     db: &impl ConnectionTrait,
-    member_id: i64,
-    id: i64,
+    member_id: MemberId,
+    id: SessionId,
 ) -> Result<bool, DbErr> {
     let r = session::Entity::delete_many()
         .filter(session::Column::Id.eq(id))
@@ -277,8 +280,8 @@ pub async fn delete_session(
 /// Ends every session of the member except `keep`.
 pub async fn delete_sessions_except(
     db: &impl ConnectionTrait,
-    member_id: i64,
-    keep: Option<i64>,
+    member_id: MemberId,
+    keep: Option<SessionId>,
 ) -> Result<u64, DbErr> {
     let mut q = session::Entity::delete_many().filter(session::Column::MemberId.eq(member_id));
     if let Some(keep) = keep {
@@ -291,7 +294,7 @@ pub async fn delete_sessions_except(
 
 pub async fn insert_api_token(
     db: &impl ConnectionTrait,
-    member_id: i64,
+    member_id: MemberId,
     name: String,
     token_hash: String,
     now: DateTime<Utc>,
@@ -320,7 +323,7 @@ pub async fn api_token_by_hash(
 
 pub async fn touch_api_token(
     db: &impl ConnectionTrait,
-    id: i64,
+    id: TokenId,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     api_token::Entity::update_many()
@@ -333,7 +336,7 @@ pub async fn touch_api_token(
 
 pub async fn api_tokens_of(
     db: &impl ConnectionTrait,
-    member_id: i64,
+    member_id: MemberId,
 ) -> Result<Vec<api_token::Model>, DbErr> {
     api_token::Entity::find()
         .filter(api_token::Column::MemberId.eq(member_id))
@@ -344,8 +347,8 @@ pub async fn api_tokens_of(
 
 pub async fn delete_api_token(
     db: &impl ConnectionTrait,
-    member_id: i64,
-    id: i64,
+    member_id: MemberId,
+    id: TokenId,
 ) -> Result<bool, DbErr> {
     let r = api_token::Entity::delete_many()
         .filter(api_token::Column::Id.eq(id))
@@ -359,11 +362,11 @@ pub async fn delete_api_token(
 
 pub async fn record_login_attempt(
     db: &impl ConnectionTrait,
-    member_id: Option<i64>,
+    member_id: Option<MemberId>,
     email: &str,
     ip: &str,
     user_agent: Option<&str>,
-    outcome: &str,
+    outcome: Outcome,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     login_attempt::ActiveModel {
@@ -371,7 +374,7 @@ pub async fn record_login_attempt(
         email: Set(email.chars().take(254).collect()),
         ip: Set(ip.to_string()),
         user_agent: Set(user_agent.map(|u| u.chars().take(512).collect())),
-        outcome: Set(outcome.to_string()),
+        outcome: Set(outcome),
         created_at: Set(now),
         ..Default::default()
     }
@@ -390,7 +393,7 @@ pub async fn ip_failures_since(
         .select_only()
         .column(login_attempt::Column::CreatedAt)
         .filter(login_attempt::Column::Ip.eq(ip))
-        .filter(login_attempt::Column::Outcome.is_in(["bad_password", "unknown_email"]))
+        .filter(login_attempt::Column::Outcome.is_in([Outcome::BadPassword, Outcome::UnknownEmail]))
         .filter(login_attempt::Column::CreatedAt.gt(since))
         .order_by_asc(login_attempt::Column::CreatedAt)
         .into_tuple()
@@ -401,9 +404,9 @@ pub async fn ip_failures_since(
 /// The member's attempts since `since`, newest first: (time, outcome).
 pub async fn member_attempts_since(
     db: &impl ConnectionTrait,
-    member_id: i64,
+    member_id: MemberId,
     since: DateTime<Utc>,
-) -> Result<Vec<(DateTime<Utc>, String)>, DbErr> {
+) -> Result<Vec<(DateTime<Utc>, Outcome)>, DbErr> {
     login_attempt::Entity::find()
         .select_only()
         .column(login_attempt::Column::CreatedAt)
@@ -421,9 +424,21 @@ pub async fn set_promo_opt_in(
     db: &impl ConnectionTrait,
     member: member::Model,
     opt_in: bool,
+    now: DateTime<Utc>,
 ) -> Result<member::Model, DbErr> {
     let mut active: member::ActiveModel = member.into();
     active.promo_opt_in = Set(opt_in);
-    active.updated_at = Set(Utc::now());
+    active.updated_at = Set(now);
     active.update(db).await
+}
+
+/// Locks the member's row until the transaction ends (PostgreSQL), so writes that count
+/// what the member holds queue behind each other. On SQLite the write transaction already
+/// holds the database's lock.
+pub async fn lock_member(db: &impl ConnectionTrait, member_id: MemberId) -> Result<(), DbErr> {
+    member::Entity::find_by_id(member_id)
+        .lock_exclusive()
+        .one(db)
+        .await?;
+    Ok(())
 }

@@ -1,5 +1,5 @@
 //! The database: connecting to SQLite or PostgreSQL, applying migrations, the entities
-//! and the query functions each subsystem uses.
+//! and the query functions each subsystem uses. Nothing here knows about HTTP.
 
 use std::time::Duration;
 
@@ -11,18 +11,36 @@ use sea_orm::{
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
-use crate::config::{ConfigError, DatabaseConfig, DatabaseKind};
+use crate::domain::Secret;
 
 pub mod accounts;
+pub mod catalog;
 pub mod entities;
+pub mod jobs;
 pub mod outbox;
-pub mod sites;
 pub mod tables;
 
 pub type Db = DatabaseConnection;
 
-/// Opens the pool. A failure names `BARKEEP_DATABASE_URL`, since that is what to fix.
-pub async fn connect(config: &DatabaseConfig) -> Result<Db, ConfigError> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub url: Secret<String>,
+    pub kind: DatabaseKind,
+}
+
+/// The database cannot be reached or opened; the message never holds a password.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect: {0}")]
+pub struct ConnectError(String);
+
+/// Opens the pool.
+pub async fn connect(config: &DatabaseConfig) -> Result<Db, ConnectError> {
     let mut options = ConnectOptions::new(config.url.expose().clone());
     options
         .sqlx_logging(false)
@@ -47,12 +65,9 @@ pub async fn connect(config: &DatabaseConfig) -> Result<Db, ConfigError> {
             options.max_connections(16).min_connections(1);
         }
     }
-    Database::connect(options).await.map_err(|e| {
-        ConfigError::new(
-            "BARKEEP_DATABASE_URL",
-            format!("cannot connect: {}", redact(&e.to_string())),
-        )
-    })
+    Database::connect(options)
+        .await
+        .map_err(|e| ConnectError(redact(&e.to_string())))
 }
 
 /// Starts a transaction that will write. On SQLite it takes the write lock at once

@@ -5,7 +5,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::Db;
-use super::entities::outbox::{self, Column};
+use super::entities::outbox::{self, Column, Status};
 
 /// Pending rows whose time has come and that no live lease holds.
 pub async fn due(
@@ -14,7 +14,7 @@ pub async fn due(
     limit: u64,
 ) -> Result<Vec<outbox::Model>, sea_orm::DbErr> {
     outbox::Entity::find()
-        .filter(Column::Status.eq("pending"))
+        .filter(Column::Status.eq(Status::Pending))
         .filter(Column::NextAttemptAt.lte(now))
         .filter(free_at(now))
         .order_by_asc(Column::NextAttemptAt)
@@ -40,7 +40,7 @@ pub async fn claim(
     let result = outbox::Entity::update_many()
         .col_expr(Column::LockedUntil, Expr::value(until))
         .filter(Column::Id.eq(id))
-        .filter(Column::Status.eq("pending"))
+        .filter(Column::Status.eq(Status::Pending))
         .filter(free_at(now))
         .exec(db)
         .await?;
@@ -54,7 +54,7 @@ pub async fn mark_sent(
     at: DateTime<Utc>,
 ) -> Result<(), sea_orm::DbErr> {
     outbox::Entity::update_many()
-        .col_expr(Column::Status, Expr::value("sent"))
+        .col_expr(Column::Status, Expr::value(Status::Sent))
         .col_expr(Column::SentAt, Expr::value(at))
         .col_expr(Column::Attempts, Expr::value(attempts))
         .col_expr(
@@ -80,7 +80,11 @@ pub async fn mark_failed(
     outbox::Entity::update_many()
         .col_expr(
             Column::Status,
-            Expr::value(if give_up { "failed" } else { "pending" }),
+            Expr::value(if give_up {
+                Status::Failed
+            } else {
+                Status::Pending
+            }),
         )
         .col_expr(Column::Attempts, Expr::value(attempts))
         .col_expr(Column::NextAttemptAt, Expr::value(next_attempt_at))

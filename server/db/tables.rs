@@ -16,7 +16,7 @@ pub enum DeploymentStats {
 }
 
 impl DeploymentStats {
-    /// Every column of a row, key first, in the order of [`crate::ingest::Counts`].
+    /// Every column of a row, key first, in the order of [`crate::domain::Counts`].
     pub const ROW: [DeploymentStats; 7] = [
         DeploymentStats::DeploymentId,
         DeploymentStats::Hour,
@@ -66,4 +66,20 @@ pub enum SiteHostnames {
     SiteId,
     Hostname,
     LastEventAt,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+pub enum Deployments {
+    Table,
+    Id,
+    SiteId,
+    BarId,
+    VariantId,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+pub enum Sites {
+    Table,
+    Id,
+    MemberId,
 }

@@ -3,15 +3,21 @@
 //! variant together with its bar's settings as a [`Snapshot`].
 
 use chrono::{DateTime, Utc};
+use sea_orm::{DeriveActiveEnum, EnumIter, FromJsonQueryResult};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::colour::{Colour, require_contrast};
 use super::hostname::Hostname;
+use super::ids::{BarId, DeploymentId, VariantId};
 use super::url::SafeUrl;
-use crate::error::AppError;
+use super::Invalid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, EnumIter, DeriveActiveEnum,
+)]
 #[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
 pub enum Goal {
     /// The button opens a URL.
     Link,
@@ -23,15 +29,21 @@ pub enum Goal {
     Call,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, EnumIter, DeriveActiveEnum,
+)]
 #[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
 pub enum Placement {
     Top,
     Bottom,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, EnumIter, DeriveActiveEnum,
+)]
 #[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
 pub enum Display {
     /// Floats over the page: no layout shift.
     Overlay,
@@ -39,7 +51,7 @@ pub enum Display {
     PushDown,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Device {
     #[default]
@@ -49,7 +61,9 @@ pub enum Device {
 }
 
 /// When the bar appears once a page qualifies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema, FromJsonQueryResult,
+)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Trigger {
     #[default]
@@ -64,7 +78,7 @@ pub enum Trigger {
 }
 
 /// How long a bar stays hidden for a visitor after they dismissed it or converted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum HideFor {
     /// 0 shows the bar again on the next page view.
@@ -72,7 +86,7 @@ pub enum HideFor {
     Forever(ForeverWord),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum ForeverWord {
     #[serde(rename = "forever")]
     Forever,
@@ -88,7 +102,7 @@ impl HideFor {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, FromJsonQueryResult)]
 #[serde(deny_unknown_fields)]
 pub struct Frequency {
     #[serde(default = "default_dismiss")]
@@ -115,7 +129,9 @@ impl Default for Frequency {
 }
 
 /// Which page views may show the bar. Every part is optional.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema, FromJsonQueryResult,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct Targeting {
     /// Glob patterns on the URL path (`*` matches anything); when given, one must match.
@@ -135,13 +151,13 @@ const MAX_PATTERNS: usize = 20;
 
 impl Targeting {
     /// Checks and tidies the targeting rules.
-    pub fn normalise(mut self) -> Result<Self, AppError> {
+    pub fn normalise(mut self) -> Result<Self, Invalid> {
         for (patterns, field) in [
             (&mut self.paths_include, "targeting.paths_include"),
             (&mut self.paths_exclude, "targeting.paths_exclude"),
         ] {
             if patterns.len() > MAX_PATTERNS {
-                return Err(AppError::invalid(
+                return Err(Invalid::new(
                     field,
                     format!("at most {MAX_PATTERNS} patterns"),
                 ));
@@ -149,7 +165,7 @@ impl Targeting {
             for p in patterns.iter_mut() {
                 *p = p.trim().to_string();
                 if !p.starts_with('/') || p.len() > 200 || p.chars().any(char::is_whitespace) {
-                    return Err(AppError::invalid(
+                    return Err(Invalid::new(
                         field,
                         format!(
                             "`{p}` is not a path pattern such as /blog/* (it must start with /)"
@@ -161,7 +177,7 @@ impl Targeting {
         if let (Some(s), Some(e)) = (self.starts_at, self.ends_at)
             && e <= s
         {
-            return Err(AppError::invalid(
+            return Err(Invalid::new(
                 "targeting.ends_at",
                 "the schedule must end after it starts",
             ));
@@ -171,7 +187,7 @@ impl Targeting {
             Some(d) => {
                 let h = Hostname::parse(d, "targeting.referrer_domain")?;
                 if h.as_str().starts_with("*.") {
-                    return Err(AppError::invalid(
+                    return Err(Invalid::new(
                         "targeting.referrer_domain",
                         "give the domain without `*.`: subdomains always match",
                     ));
@@ -188,7 +204,7 @@ impl Targeting {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty());
             if value.as_ref().is_some_and(|v| v.chars().count() > 100) {
-                return Err(AppError::invalid(field, "at most 100 characters"));
+                return Err(Invalid::new(field, "at most 100 characters"));
             }
         }
         Ok(self)
@@ -196,13 +212,13 @@ impl Targeting {
 }
 
 impl Trigger {
-    pub fn validate(self) -> Result<Self, AppError> {
+    pub fn validate(self) -> Result<Self, Invalid> {
         match self {
-            Trigger::Delay { seconds } if !(1..=600).contains(&seconds) => Err(AppError::invalid(
+            Trigger::Delay { seconds } if !(1..=600).contains(&seconds) => Err(Invalid::new(
                 "trigger.seconds",
                 "a delay is 1 to 600 seconds",
             )),
-            Trigger::Scroll { percent } if !(1..=100).contains(&percent) => Err(AppError::invalid(
+            Trigger::Scroll { percent } if !(1..=100).contains(&percent) => Err(Invalid::new(
                 "trigger.percent",
                 "scroll depth is 1 to 100 percent",
             )),
@@ -212,7 +228,7 @@ impl Trigger {
 }
 
 impl Frequency {
-    pub fn validate(self) -> Result<Self, AppError> {
+    pub fn validate(self) -> Result<Self, Invalid> {
         for (v, field) in [
             (self.after_dismiss_days, "frequency.after_dismiss_days"),
             (
@@ -221,7 +237,7 @@ impl Frequency {
             ),
         ] {
             if matches!(v, HideFor::Days(d) if d > 3650) {
-                return Err(AppError::invalid(
+                return Err(Invalid::new(
                     field,
                     "at most 3650 days, or \"forever\"",
                 ));
@@ -232,7 +248,7 @@ impl Frequency {
 }
 
 /// The bar-wide settings every variant shares.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BarSettings {
     pub goal: Goal,
     pub placement: Placement,
@@ -246,7 +262,7 @@ pub struct BarSettings {
 }
 
 /// What one variant shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VariantContent {
     pub message: String,
     pub button_label: Option<String>,
@@ -268,30 +284,30 @@ fn text(
     field: &'static str,
     max: usize,
     required: bool,
-) -> Result<Option<String>, AppError> {
+) -> Result<Option<String>, Invalid> {
     let v = value.trim();
     if v.is_empty() {
         return if required {
-            Err(AppError::invalid(field, "must not be empty"))
+            Err(Invalid::new(field, "must not be empty"))
         } else {
             Ok(None)
         };
     }
     if v.chars().count() > max {
-        return Err(AppError::invalid(
+        return Err(Invalid::new(
             field,
             format!("at most {max} characters"),
         ));
     }
     if v.chars().any(|c| c.is_control()) {
-        return Err(AppError::invalid(field, "must be a single line of text"));
+        return Err(Invalid::new(field, "must be a single line of text"));
     }
     Ok(Some(v.to_string()))
 }
 
 /// Checks a variant against its bar's goal and tidies it: trimmed text, normalised
 /// colours and link, readable contrast, the goal's required parts present.
-pub fn check_variant(goal: Goal, content: VariantContent) -> Result<VariantContent, AppError> {
+pub fn check_variant(goal: Goal, content: VariantContent) -> Result<VariantContent, Invalid> {
     let message = text(&content.message, "message", 300, true)?.unwrap_or_default();
     let button_label = match content.button_label.as_deref() {
         Some(l) => text(l, "button_label", 40, false)?,
@@ -301,7 +317,7 @@ pub fn check_variant(goal: Goal, content: VariantContent) -> Result<VariantConte
         Goal::Announcement => button_label,
         Goal::Email => Some(button_label.unwrap_or_else(|| "Subscribe".into())),
         Goal::Link | Goal::Call => Some(button_label.ok_or_else(|| {
-            AppError::invalid("button_label", "a link or call bar needs a button label")
+            Invalid::new("button_label", "a link or call bar needs a button label")
         })?),
     };
     let link_url = match (
@@ -314,20 +330,20 @@ pub fn check_variant(goal: Goal, content: VariantContent) -> Result<VariantConte
     ) {
         (Goal::Link, Some(l)) => Some(SafeUrl::parse_web(l, "link_url")?.to_string()),
         (Goal::Link, None) => {
-            return Err(AppError::invalid(
+            return Err(Invalid::new(
                 "link_url",
                 "a link bar needs a link_url (https://…)",
             ));
         }
         (Goal::Call, Some(l)) => Some(SafeUrl::parse_tel(l, "link_url")?.to_string()),
         (Goal::Call, None) => {
-            return Err(AppError::invalid(
+            return Err(Invalid::new(
                 "link_url",
                 "a call bar needs a link_url such as tel:+15551234567",
             ));
         }
         (_, Some(_)) => {
-            return Err(AppError::invalid(
+            return Err(Invalid::new(
                 "link_url",
                 "only link and call bars have a link",
             ));
@@ -338,7 +354,7 @@ pub fn check_variant(goal: Goal, content: VariantContent) -> Result<VariantConte
         (Goal::Email, Some(t)) => text(t, "thanks_message", 200, false)?,
         (Goal::Email, None) => None,
         (_, Some(t)) if !t.trim().is_empty() => {
-            return Err(AppError::invalid(
+            return Err(Invalid::new(
                 "thanks_message",
                 "only email bars show a thank-you message",
             ));
@@ -366,10 +382,10 @@ pub fn check_variant(goal: Goal, content: VariantContent) -> Result<VariantConte
 }
 
 /// What a deployment froze: the bar's settings with one variant's content.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, FromJsonQueryResult)]
 pub struct Snapshot {
-    pub bar_id: i64,
-    pub variant_id: i64,
+    pub bar_id: BarId,
+    pub variant_id: VariantId,
     pub variant_name: String,
     pub weight: u16,
     #[serde(flatten)]
@@ -382,7 +398,7 @@ pub struct Snapshot {
 /// `widget/README.md`).
 #[derive(Debug, Serialize)]
 pub struct RuntimeBar {
-    i: i64,
+    i: BarId,
     g: Goal,
     p: Placement,
     o: u8,
@@ -416,8 +432,8 @@ struct RuntimeTargeting {
 
 #[derive(Debug, Serialize)]
 struct RuntimeVariant {
-    d: i64,
-    i: i64,
+    d: DeploymentId,
+    i: VariantId,
     w: u16,
     m: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -438,7 +454,7 @@ fn is_zero(v: &u8) -> bool {
 impl RuntimeBar {
     /// One live bar from its live deployments (all published together, so they share
     /// the bar's settings). `deployments` pairs each deployment id with its snapshot.
-    pub fn from_deployments(deployments: &[(i64, Snapshot)]) -> Option<RuntimeBar> {
+    pub fn from_deployments(deployments: &[(DeploymentId, Snapshot)]) -> Option<RuntimeBar> {
         let (_, first) = deployments.first()?;
         let s = &first.settings;
         let t = &s.targeting;
@@ -517,11 +533,8 @@ mod tests {
         }
     }
 
-    fn field(err: AppError) -> String {
-        match err {
-            AppError::Invalid { field, .. } => field.into_owned(),
-            other => panic!("{other:?}"),
-        }
+    fn field(err: Invalid) -> String {
+        err.field.into_owned()
     }
 
     #[test]

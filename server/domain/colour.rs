@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::error::AppError;
+use super::Invalid;
 
 /// A colour as `#rrggbb` (lower case); `#rgb` is accepted and expanded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,8 +14,8 @@ impl Colour {
         Colour([r, g, b])
     }
 
-    pub fn parse(raw: &str, field: &'static str) -> Result<Self, AppError> {
-        let bad = || AppError::invalid(field, format!("`{raw}` is not a colour such as #1f2937"));
+    pub fn parse(raw: &str, field: &'static str) -> Result<Self, Invalid> {
+        let bad = || Invalid::new(field, format!("`{raw}` is not a colour such as #1f2937"));
         let hex = raw.trim().strip_prefix('#').ok_or_else(bad)?;
         if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
@@ -67,10 +67,10 @@ pub fn require_contrast(
     bg: Colour,
     field: &'static str,
     bg_field: &str,
-) -> Result<(), AppError> {
+) -> Result<(), Invalid> {
     let ratio = fg.contrast(bg);
     if ratio < MIN_CONTRAST {
-        return Err(AppError::invalid(
+        return Err(Invalid::new(
             field,
             format!(
                 "{fg} on {bg} ({bg_field}) has a contrast ratio of {ratio:.2}:1; it needs at least {MIN_CONTRAST}:1 to be readable"

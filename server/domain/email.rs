@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::error::AppError;
+use super::Invalid;
 
 /// A syntactically valid email address, trimmed and lower-cased so that one mailbox
 /// maps to one account.
@@ -8,20 +8,20 @@ use crate::error::AppError;
 pub struct Email(String);
 
 impl Email {
-    pub fn parse(raw: &str) -> Result<Self, AppError> {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let v = raw.trim().to_lowercase();
         if v.is_empty() {
-            return Err(AppError::invalid("email", "an email address is required"));
+            return Err(Invalid::new("email", "an email address is required"));
         }
         if v.len() > 254 {
-            return Err(AppError::invalid("email", "that email address is too long"));
+            return Err(Invalid::new("email", "that email address is too long"));
         }
         let address: lettre::Address = v
             .parse()
-            .map_err(|_| AppError::invalid("email", "that is not a valid email address"))?;
+            .map_err(|_| Invalid::new("email", "that is not a valid email address"))?;
         // A domain without a dot cannot receive mail from the internet.
         if !address.domain().contains('.') {
-            return Err(AppError::invalid(
+            return Err(Invalid::new(
                 "email",
                 "that is not a valid email address",
             ));

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::error::AppError;
+use super::Invalid;
 
 /// A site hostname as browsers report `location.hostname`: lower case, no scheme, port
 /// or path, internationalised names in their ASCII (punycode) form. `*.example.com`
@@ -9,9 +9,9 @@ use crate::error::AppError;
 pub struct Hostname(String);
 
 impl Hostname {
-    pub fn parse(raw: &str, field: &'static str) -> Result<Self, AppError> {
+    pub fn parse(raw: &str, field: &'static str) -> Result<Self, Invalid> {
         let v = raw.trim();
-        let bad = |why: &str| AppError::invalid(field, format!("`{raw}` {why}"));
+        let bad = |why: &str| Invalid::new(field, format!("`{raw}` {why}"));
         if v.is_empty() {
             return Err(bad("is empty"));
         }

@@ -1,4 +1,4 @@
-use crate::error::AppError;
+use super::Invalid;
 
 /// The industries a member can pick; benchmarks group accounts by these.
 pub const INDUSTRIES: &[(&str, &str)] = &[
@@ -21,7 +21,7 @@ pub const INDUSTRIES: &[(&str, &str)] = &[
 pub struct Industry(&'static str);
 
 impl Industry {
-    pub fn parse(raw: &str) -> Result<Self, AppError> {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let v = raw.trim().to_lowercase();
         INDUSTRIES
             .iter()
@@ -29,7 +29,7 @@ impl Industry {
             .map(|(code, _)| Industry(code))
             .ok_or_else(|| {
                 let codes: Vec<&str> = INDUSTRIES.iter().map(|(c, _)| *c).collect();
-                AppError::invalid("industry", format!("must be one of: {}", codes.join(", ")))
+                Invalid::new("industry", format!("must be one of: {}", codes.join(", ")))
             })
     }
 

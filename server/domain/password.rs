@@ -2,7 +2,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::LazyLock;
 
-use crate::error::AppError;
+use super::Invalid;
 
 static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     include_str!("common-passwords.txt")
@@ -21,31 +21,31 @@ pub struct Password(String);
 
 impl Password {
     /// Checks a password a member chose. `email` is refused as a password.
-    pub fn parse(raw: &str, field: &'static str, email: Option<&str>) -> Result<Self, AppError> {
+    pub fn parse(raw: &str, field: &'static str, email: Option<&str>) -> Result<Self, Invalid> {
         if raw.chars().count() < MIN_CHARS {
-            return Err(AppError::invalid(
+            return Err(Invalid::new(
                 field,
                 format!("the password must be at least {MIN_CHARS} characters long"),
             ));
         }
         if raw.len() > MAX_BYTES {
-            return Err(AppError::invalid(field, "the password is too long"));
+            return Err(Invalid::new(field, "the password is too long"));
         }
         let lower = raw.to_lowercase();
         if COMMON.contains(lower.as_str()) {
-            return Err(AppError::invalid(
+            return Err(Invalid::new(
                 field,
                 "that password is on a list of commonly used passwords; choose another",
             ));
         }
         if email.is_some_and(|e| e.eq_ignore_ascii_case(raw.trim())) {
-            return Err(AppError::invalid(
+            return Err(Invalid::new(
                 field,
                 "the password must not be your email address",
             ));
         }
         if raw.chars().all(|c| raw.starts_with(c)) {
-            return Err(AppError::invalid(
+            return Err(Invalid::new(
                 field,
                 "the password must not repeat one character",
             ));

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::error::AppError;
+use super::Invalid;
 
 /// A link a bar may open: `http(s)://` for a link goal, `tel:` for a call goal. Nothing
 /// else (no `javascript:`, no `data:`) can be built.
@@ -8,22 +8,22 @@ use crate::error::AppError;
 pub struct SafeUrl(String);
 
 impl SafeUrl {
-    pub fn parse_web(raw: &str, field: &'static str) -> Result<Self, AppError> {
+    pub fn parse_web(raw: &str, field: &'static str) -> Result<Self, Invalid> {
         let v = raw.trim();
         let url = url::Url::parse(v).map_err(|_| {
-            AppError::invalid(
+            Invalid::new(
                 field,
                 format!("`{v}` is not a URL such as https://example.com/sale"),
             )
         })?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
-            return Err(AppError::invalid(
+            return Err(Invalid::new(
                 field,
                 "the link must start with https:// or http://",
             ));
         }
         if v.len() > 2000 {
-            return Err(AppError::invalid(
+            return Err(Invalid::new(
                 field,
                 "the link is longer than 2000 characters",
             ));
@@ -31,10 +31,10 @@ impl SafeUrl {
         Ok(SafeUrl(url.to_string()))
     }
 
-    pub fn parse_tel(raw: &str, field: &'static str) -> Result<Self, AppError> {
+    pub fn parse_tel(raw: &str, field: &'static str) -> Result<Self, Invalid> {
         let v = raw.trim();
         let number = v.strip_prefix("tel:").ok_or_else(|| {
-            AppError::invalid(
+            Invalid::new(
                 field,
                 "a call bar's link must be a tel: link such as tel:+15551234567",
             )
@@ -44,7 +44,7 @@ impl SafeUrl {
             .chars()
             .all(|c| c.is_ascii_digit() || "+-.() ".contains(c));
         if !allowed || !(3..=20).contains(&digits) {
-            return Err(AppError::invalid(
+            return Err(Invalid::new(
                 field,
                 format!("`{v}` is not a phone number"),
             ));

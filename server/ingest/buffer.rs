@@ -10,28 +10,12 @@ type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 use chrono::{DateTime, Utc};
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Counts {
-    pub views: i64,
-    pub unique_visitors: i64,
-    pub clicks: i64,
-    pub dismissals: i64,
-    pub leads: i64,
-}
-
-impl Counts {
-    pub fn add(&mut self, other: &Counts) {
-        self.views += other.views;
-        self.unique_visitors += other.unique_visitors;
-        self.clicks += other.clicks;
-        self.dismissals += other.dismissals;
-        self.leads += other.leads;
-    }
-}
+pub use crate::domain::Counts;
+use crate::domain::SiteId;
 
 #[derive(Debug, Clone)]
 pub struct NewLead {
-    pub site_id: i64,
+    pub site_id: SiteId,
     pub deployment_id: i64,
     pub email: String,
     pub at: DateTime<Utc>,
@@ -45,7 +29,7 @@ pub struct Buffer {
     pub visitors: Map<(i64, i64), Map<i64, i64>>,
     pub leads: Vec<NewLead>,
     /// site → hostname entry → latest event time.
-    pub seen: Map<i64, HashMap<String, DateTime<Utc>>>,
+    pub seen: Map<SiteId, HashMap<String, DateTime<Utc>>>,
     entries: usize,
 }
 
@@ -83,7 +67,7 @@ impl Buffer {
         self.entries += 1;
     }
 
-    pub fn seen(&mut self, site_id: i64, hostname: &str, at: DateTime<Utc>) {
+    pub fn seen(&mut self, site_id: SiteId, hostname: &str, at: DateTime<Utc>) {
         let hosts = self.seen.entry(site_id).or_default();
         match hosts.get_mut(hostname) {
             Some(t) => *t = (*t).max(at),

@@ -3,30 +3,31 @@
 //! to a bounded in-memory buffer and returns; a writer adds the buffer to the database
 //! at least once a second, in one idempotent transaction per batch.
 
+mod bots;
 mod buffer;
-mod registry;
+mod metrics;
 mod salt;
 mod writer;
 
-use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::Notify;
 
+pub use bots::Bots;
 pub use buffer::Counts;
-pub use registry::{DeploymentInfo, LATE_EVENTS, Registry};
-pub use salt::{Salts, day_of, hour_of};
+pub use metrics::IngestMetrics;
+pub use salt::{Salts, day_of, hour_of, purge};
 pub use writer::Batch;
 
+use crate::clock::Clock;
+use crate::delivery::{DeploymentInfo, LATE_EVENTS, Registry};
 use crate::domain::Email;
 use crate::domain::bar::Goal;
-use crate::metrics::Metrics;
 use buffer::{Buffer, NewLead};
 
 /// What a visitor's event says happened.
@@ -142,79 +143,59 @@ impl Limits {
 }
 
 pub struct Ingest {
-    pub registry: Registry,
+    clock: Clock,
+    registry: Arc<Registry>,
     pub salts: Salts,
     buffer: Mutex<Buffer>,
     pending: Mutex<Vec<Pending>>,
-    bots: isbot::Bots,
-    /// The bot verdict per user agent: real traffic repeats a few thousand user agents,
-    /// and the pattern list is long.
-    bot_verdicts: RwLock<HashMap<u64, bool>>,
-    ua_hasher: std::collections::hash_map::RandomState,
+    bots: Bots,
     events_per_ip: DefaultKeyedRateLimiter<IpAddr>,
     leads_per_ip: DefaultKeyedRateLimiter<IpAddr>,
-    metrics: Arc<Metrics>,
-    wake: Notify,
+    metrics: IngestMetrics,
+    /// Wakes the writer when a buffer fills before the next tick.
+    wake: Arc<Notify>,
     limits: Limits,
     /// The batch being written; kept, with its id, until a write succeeds.
     writing: tokio::sync::Mutex<Option<Batch>>,
     last_full_warning: Mutex<Option<Instant>>,
 }
 
-/// Remembered bot verdicts; past this many (a flood of made-up user agents) they start over.
-const MAX_BOT_VERDICTS: usize = 50_000;
-
 fn per_second(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
 impl Ingest {
-    pub fn new(metrics: Arc<Metrics>, limits: Limits) -> Ingest {
+    pub fn new(
+        clock: Clock,
+        registry: Arc<Registry>,
+        bots: Bots,
+        metrics: IngestMetrics,
+        limits: Limits,
+    ) -> Ingest {
         let events = Quota::per_second(per_second(limits.events_per_ip_per_second)).allow_burst(
             per_second(limits.events_per_ip_per_second.saturating_mul(2)),
         );
         let leads = Quota::per_minute(per_second(limits.leads_per_ip_per_minute));
         Ingest {
-            registry: Registry::default(),
+            clock,
+            registry,
             salts: Salts::default(),
             buffer: Mutex::new(Buffer::default()),
             pending: Mutex::new(Vec::new()),
-            bots: isbot::Bots::default(),
-            bot_verdicts: RwLock::new(HashMap::new()),
-            ua_hasher: std::collections::hash_map::RandomState::new(),
+            bots,
             events_per_ip: RateLimiter::keyed(events),
             leads_per_ip: RateLimiter::keyed(leads),
             metrics,
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
             limits,
             writing: tokio::sync::Mutex::new(None),
             last_full_warning: Mutex::new(None),
         }
     }
 
-    fn is_bot(&self, user_agent: Option<&str>, automation: bool) -> bool {
-        let Some(ua) = user_agent.filter(|ua| !ua.trim().is_empty()) else {
-            return true;
-        };
-        if automation {
-            return true;
-        }
-        let key = self.ua_hasher.hash_one(ua);
-        if let Some(verdict) = self
-            .bot_verdicts
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return *verdict;
-        }
-        let verdict = self.bots.is_bot(ua);
-        let mut verdicts = self.bot_verdicts.write().unwrap_or_else(|e| e.into_inner());
-        if verdicts.len() >= MAX_BOT_VERDICTS {
-            verdicts.clear();
-        }
-        verdicts.insert(key, verdict);
-        verdict
+    /// Fires when the buffer is full enough to write before the next tick.
+    pub fn wake_signal(&self) -> Arc<Notify> {
+        self.wake.clone()
     }
 
     /// Counts a view, click or dismissal — or says why not. Never touches the database.
@@ -224,13 +205,13 @@ impl Ingest {
     }
 
     fn try_record(&self, event: Event<'_>, visitor: Visitor<'_>) -> Result<(), Rejected> {
-        if self.is_bot(visitor.user_agent, event.automation) {
+        if event.automation || self.bots.is_bot(visitor.user_agent) {
             return Err(Rejected::Bot);
         }
         if self.events_per_ip.check_key(&visitor.ip).is_err() {
             return Err(Rejected::RateLimited);
         }
-        let now = Utc::now();
+        let now = self.clock.now();
         let private = event.privacy || visitor.privacy_header;
         let digest = match (event.kind, private) {
             (Kind::View, false) => self
@@ -256,7 +237,7 @@ impl Ingest {
     }
 
     fn try_record_lead(&self, lead: Lead<'_>, visitor: Visitor<'_>) -> Result<(), Rejected> {
-        if self.is_bot(visitor.user_agent, lead.automation) {
+        if lead.automation || self.bots.is_bot(visitor.user_agent) {
             return Err(Rejected::Bot);
         }
         if !lead.honeypot.trim().is_empty() {
@@ -266,7 +247,7 @@ impl Ingest {
             return Err(Rejected::RateLimited);
         }
         let email = Email::parse(lead.email).map_err(|_| Rejected::InvalidEmail)?;
-        let now = Utc::now();
+        let now = self.clock.now();
         self.route(
             lead.deployment_id,
             Action::Lead(email.to_string()),
@@ -279,7 +260,7 @@ impl Ingest {
 
     fn note(&self, outcome: Result<(), Rejected>) -> Result<(), Rejected> {
         if let Err(reason) = outcome {
-            self.metrics.event_not_counted(reason.label());
+            self.metrics.not_counted(reason.label());
             if reason == Rejected::BufferFull {
                 let mut last = self
                     .last_full_warning
@@ -396,8 +377,8 @@ impl Ingest {
         buf.seen(info.site_id, entry.as_str(), now);
         let entries = buf.entries();
         drop(buf);
-        self.metrics.event_counted(kind);
-        self.metrics.set_ingest_buffered(entries);
+        self.metrics.counted(kind);
+        self.metrics.buffered(entries);
         if entries >= self.limits.batch_entries {
             self.wake.notify_one();
         }
@@ -406,7 +387,7 @@ impl Ingest {
 
     /// A request that was not an event at all.
     pub fn not_counted_malformed(&self) {
-        self.metrics.event_not_counted("malformed");
+        self.metrics.not_counted("malformed");
     }
 
     /// Counted but not yet written, for tests and the shutdown log.

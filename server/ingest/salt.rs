@@ -16,6 +16,7 @@ use siphasher::sip::SipHasher13;
 
 use crate::db::Db;
 use crate::db::tables::{DailySalts, IngestBatches, VisitorHashes};
+use crate::domain::SiteId;
 
 pub type Salt = [u8; 16];
 
@@ -44,9 +45,9 @@ pub fn connection_digest(salt: &Salt, ip: IpAddr, user_agent: &str) -> u64 {
 
 /// The visitor hash that is stored: per site, so one visitor on two sites cannot be
 /// linked.
-pub fn visitor_hash(salt: &Salt, site_id: i64, digest: u64) -> i64 {
+pub fn visitor_hash(salt: &Salt, site_id: SiteId, digest: u64) -> i64 {
     let mut h = SipHasher13::new_with_key(salt);
-    h.write_i64(site_id);
+    h.write_i64(site_id.0);
     h.write_u64(digest);
     h.finish() as i64
 }
@@ -66,9 +67,9 @@ impl Salts {
     }
 
     /// Makes sure today's salt exists (and tomorrow's, in the last hour of the day, so
-    /// midnight never finds a process without one), loads them, and deletes what is two
-    /// days old: salts, visitor hashes, and the record of written batches.
-    pub async fn maintain(&self, db: &Db, now: DateTime<Utc>) -> Result<(), DbErr> {
+    /// midnight never finds a process without one) and loads them. Every process does
+    /// this; whoever asks first makes the salt.
+    pub async fn load(&self, db: &Db, now: DateTime<Utc>) -> Result<(), DbErr> {
         let today = day_of(now);
         let mut days = vec![today];
         if now.hour() == 23 {
@@ -83,8 +84,15 @@ impl Salts {
             map.retain(|day, _| *day >= today - 1);
             map.extend(loaded);
         }
-        let oldest_kept = today - 1;
-        db.execute(
+        Ok(())
+    }
+}
+
+/// Deletes what is two days old: salts, visitor hashes, and the record of written
+/// batches. After this, yesterday's hashes can never be linked to anyone.
+pub async fn purge(db: &Db, now: DateTime<Utc>) -> Result<(), DbErr> {
+    let oldest_kept = day_of(now) - 1;
+    db.execute(
             &Query::delete()
                 .from_table(DailySalts::Table)
                 .and_where(Expr::col(DailySalts::Day).lt(oldest_kept))
@@ -105,8 +113,7 @@ impl Salts {
                 .to_owned(),
         )
         .await?;
-        Ok(())
-    }
+    Ok(())
 }
 
 /// The salt of `day`: made by whichever process asks first, read by the others.
@@ -155,12 +162,12 @@ mod tests {
         let ua = "Mozilla/5.0";
         let hash =
             |salt: &Salt, site, ip, ua| visitor_hash(salt, site, connection_digest(salt, ip, ua));
-        let a = hash(&salt, 1, ip, ua);
-        assert_eq!(a, hash(&salt, 1, ip, ua));
-        assert_ne!(a, hash(&salt, 2, ip, ua), "no tracking across sites");
-        assert_ne!(a, hash(&[8u8; 16], 1, ip, ua), "a new salt, a new hash");
-        assert_ne!(a, hash(&salt, 1, "203.0.113.6".parse().unwrap(), ua));
-        assert_ne!(a, hash(&salt, 1, ip, "Mozilla/5.1"));
+        let a = hash(&salt, SiteId(1), ip, ua);
+        assert_eq!(a, hash(&salt, SiteId(1), ip, ua));
+        assert_ne!(a, hash(&salt, SiteId(2), ip, ua), "no tracking across sites");
+        assert_ne!(a, hash(&[8u8; 16], SiteId(1), ip, ua), "a new salt, a new hash");
+        assert_ne!(a, hash(&salt, SiteId(1), "203.0.113.6".parse().unwrap(), ua));
+        assert_ne!(a, hash(&salt, SiteId(1), ip, "Mozilla/5.1"));
     }
 
     #[test]

@@ -4,18 +4,17 @@
 //! database. A batch that fails is kept whole and retried; new events wait behind it.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
-use tokio_util::sync::CancellationToken;
 
 use super::buffer::{Buffer, Counts};
 use super::{Ingest, Pending, Rejected};
 use crate::db::Db;
 use crate::db::entities::deployment;
+use crate::domain::DeploymentId;
 use crate::db::tables::{
     DeploymentStats as DS, IngestBatches, Leads, SiteHostnames, VisitorHashes,
 };
@@ -24,8 +23,6 @@ use crate::db::tables::{
 const ROWS_PER_STATEMENT: usize = 500;
 /// Client addresses the rate limiters may remember before they are trimmed early.
 const LIMITER_KEYS: usize = 50_000;
-/// How often salts are renewed and stale state trimmed.
-const MAINTAIN_EVERY: Duration = Duration::from_secs(30);
 
 /// A buffer taken for writing, with the id that makes its write idempotent.
 pub struct Batch {
@@ -52,7 +49,7 @@ impl Ingest {
         if slot.is_none() {
             let buffer =
                 std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|e| e.into_inner()));
-            self.metrics.set_ingest_buffered(0);
+            self.metrics.buffered(0);
             if buffer.is_empty() {
                 return Ok(self
                     .pending
@@ -69,21 +66,21 @@ impl Ingest {
             return Ok(true);
         };
         let started = Instant::now();
-        match write(db, batch).await {
+        match write(db, batch, self.clock.now()).await {
             Ok(Written::Added(total)) => {
                 self.metrics
-                    .ingest_write("ok", started.elapsed().as_secs_f64());
+                    .write("ok", started.elapsed().as_secs_f64());
                 tracing::debug!(batch = %batch.id, views = total.views, clicks = total.clicks, "events written");
                 *slot = None;
             }
             Ok(Written::AlreadyAdded) => {
                 self.metrics
-                    .ingest_write("already_written", started.elapsed().as_secs_f64());
+                    .write("already_written", started.elapsed().as_secs_f64());
                 *slot = None;
             }
             Err(err) => {
                 self.metrics
-                    .ingest_write("error", started.elapsed().as_secs_f64());
+                    .write("error", started.elapsed().as_secs_f64());
                 return Err(
                     anyhow::Error::new(err).context(format!("writing event batch {}", batch.id))
                 );
@@ -178,51 +175,24 @@ impl Ingest {
         }
     }
 
-    /// Writes at every tick (or sooner when the buffer fills) until `stop`.
-    pub async fn run(self: Arc<Self>, db: Db, stop: CancellationToken) {
-        let mut last_maintain = Instant::now();
-        let mut failing_since: Option<Instant> = None;
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.limits.flush_every) => {}
-            }
-            match self.flush(&db).await {
-                Ok(_) => {
-                    if let Some(since) = failing_since.take() {
-                        tracing::info!(after = ?since.elapsed(), "event writes work again; nothing was lost");
-                    }
-                }
-                Err(err) => {
-                    // Log the first failure and then every 10 s, not every second.
-                    if failing_since.is_none_or(|t| t.elapsed().as_secs() % 10 == 0) {
-                        tracing::warn!(
-                            error = format!("{err:#}"),
-                            "could not write events; they stay counted in memory and are retried"
-                        );
-                    }
-                    failing_since.get_or_insert_with(Instant::now);
-                }
-            }
-            if last_maintain.elapsed() >= MAINTAIN_EVERY {
-                last_maintain = Instant::now();
-                self.maintain(&db).await;
-            } else if self.limiter_keys() > LIMITER_KEYS {
-                // A flood of distinct addresses: forget the quiet ones now, not in 30 s.
-                self.trim_limiters();
-            }
+    /// One round of the `event_writer` job: writes what has been counted, and forgets
+    /// quiet clients early when a flood of distinct addresses fills the rate limiters.
+    pub async fn write_counted(&self, db: &Db) -> anyhow::Result<()> {
+        let result = self.flush(db).await.map(|_| ());
+        if self.limiter_keys() > LIMITER_KEYS {
+            self.trim_limiters();
         }
+        result
     }
 
-    /// Renews the daily salts, forgets ended deployments and idle clients.
-    pub async fn maintain(&self, db: &Db) {
-        let now = Utc::now();
-        if let Err(err) = self.salts.maintain(db, now).await {
-            tracing::warn!(error = %err, "could not renew the daily salt");
-        }
+    /// One round of the `ingest_maintenance` job (every process): loads the daily salts,
+    /// forgets ended deployments and idle clients.
+    pub async fn maintain(&self, db: &Db) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        self.salts.load(db, now).await?;
         self.registry.prune(now);
         self.trim_limiters();
+        Ok(())
     }
 }
 
@@ -230,8 +200,7 @@ fn excluded(col: DS) -> SimpleExpr {
     Expr::col((DS::Table, col)).add(Expr::col((Alias::new("excluded"), col)))
 }
 
-async fn write(db: &Db, batch: &Batch) -> Result<Written, DbErr> {
-    let now = Utc::now();
+async fn write(db: &Db, batch: &Batch, now: DateTime<Utc>) -> Result<Written, DbErr> {
     let txn = crate::db::begin(db).await?;
     let claimed = txn
         .execute(
@@ -258,14 +227,14 @@ async fn write(db: &Db, batch: &Batch) -> Result<Written, DbErr> {
     ids.dedup();
     let mut existing: HashSet<i64> = HashSet::with_capacity(ids.len());
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let found: Vec<i64> = deployment::Entity::find()
+        let found: Vec<DeploymentId> = deployment::Entity::find()
             .select_only()
             .column(deployment::Column::Id)
-            .filter(deployment::Column::Id.is_in(chunk.iter().copied()))
+            .filter(deployment::Column::Id.is_in(chunk.iter().map(|id| DeploymentId(*id))))
             .into_tuple()
             .all(&txn)
             .await?;
-        existing.extend(found);
+        existing.extend(found.into_iter().map(|id| id.0));
     }
 
     let mut counters: HashMap<(i64, i64), Counts> = batch

@@ -3,30 +3,33 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 use tokio::sync::Notify;
 
 use super::templates::{EmailTemplate, Templates};
+use crate::clock::Clock;
 use crate::db::entities::outbox;
+use crate::domain::MemberId;
 
 /// Who an email goes to.
 pub struct Recipient<'a> {
     pub address: &'a str,
-    pub member_id: Option<i64>,
+    pub member_id: Option<MemberId>,
 }
 
 /// Renders emails and puts them in the outbox; wakes the worker after a commit.
 #[derive(Clone)]
 pub struct Mailer {
     templates: Arc<Templates>,
+    clock: Clock,
     wake: Arc<Notify>,
 }
 
 impl Mailer {
-    pub fn new(templates: Arc<Templates>) -> Self {
+    pub fn new(templates: Arc<Templates>, clock: Clock) -> Self {
         Mailer {
             templates,
+            clock,
             wake: Arc::new(Notify::new()),
         }
     }
@@ -35,7 +38,8 @@ impl Mailer {
         &self.templates
     }
 
-    pub(super) fn wake_signal(&self) -> Arc<Notify> {
+    /// Fires when an email was queued, so the worker looks at once.
+    pub fn wake_signal(&self) -> Arc<Notify> {
         self.wake.clone()
     }
 
@@ -49,7 +53,7 @@ impl Mailer {
         email: &T,
     ) -> anyhow::Result<()> {
         let rendered = self.templates.render(email)?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let row = outbox::ActiveModel {
             dedupe_key: Set(dedupe_key.to_string()),
             member_id: Set(to.member_id),
@@ -58,7 +62,7 @@ impl Mailer {
             subject: Set(rendered.subject),
             body_text: Set(rendered.text),
             body_html: Set(rendered.html),
-            status: Set("pending".into()),
+            status: Set(outbox::Status::Pending),
             attempts: Set(0),
             next_attempt_at: Set(now),
             locked_until: Set(None),

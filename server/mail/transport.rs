@@ -8,7 +8,7 @@ use anyhow::Context;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::config::{Config, MailTransportConfig};
+use super::MailTransportConfig;
 use crate::db::entities::outbox;
 
 #[derive(Clone)]
@@ -18,8 +18,8 @@ pub enum Transport {
 }
 
 impl Transport {
-    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        match &config.mail {
+    pub fn from_config(config: &MailTransportConfig) -> anyhow::Result<Self> {
+        match config {
             MailTransportConfig::Folder(dir) => {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating mail folder {}", dir.display()))?;

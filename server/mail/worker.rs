@@ -1,17 +1,13 @@
 //! The outbox worker: claims due emails with a lease, sends them, and records the
 //! outcome. A claimed row is invisible to other workers (in this or another process)
-//! until its lease runs out, so an email is never sent by two workers.
+//! until its lease runs out, so an email is never sent by two workers. The `mail` job
+//! runs it in every process.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
-
-use super::{Mailer, Transport};
+use super::{MailMetrics, Transport};
+use crate::clock::Clock;
 use crate::db::{Db, outbox as queries};
-use crate::metrics::Metrics;
 
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
@@ -40,55 +36,38 @@ impl Default for WorkerSettings {
 
 pub struct MailWorker {
     db: Db,
+    clock: Clock,
     transport: Transport,
     from: String,
-    wake: Arc<Notify>,
-    metrics: Arc<Metrics>,
-    settings: WorkerSettings,
+    metrics: MailMetrics,
+    pub settings: WorkerSettings,
 }
 
 impl MailWorker {
     pub fn new(
         db: Db,
+        clock: Clock,
         transport: Transport,
         from: String,
-        mailer: &Mailer,
-        metrics: Arc<Metrics>,
+        metrics: MailMetrics,
         settings: WorkerSettings,
     ) -> Self {
+        tracing::info!(transport = transport.describe(), "mail worker ready");
         MailWorker {
             db,
+            clock,
             transport,
             from,
-            wake: mailer.wake_signal(),
             metrics,
             settings,
         }
-    }
-
-    pub async fn run(self, stop: CancellationToken) {
-        tracing::info!(transport = self.transport.describe(), "mail worker started");
-        loop {
-            if let Err(err) = self.send_due().await {
-                tracing::warn!(
-                    error = format!("{err:#}"),
-                    "mail worker could not read the outbox"
-                );
-            }
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.settings.poll) => {}
-            }
-        }
-        tracing::info!("mail worker stopped");
     }
 
     /// Sends everything that is due now; returns how many were attempted.
     pub async fn send_due(&self) -> anyhow::Result<usize> {
         let mut attempted = 0;
         loop {
-            let now = Utc::now();
+            let now = self.clock.now();
             let due = queries::due(&self.db, now, 20).await?;
             if due.is_empty() {
                 return Ok(attempted);
@@ -114,14 +93,14 @@ impl MailWorker {
         let result = self.transport.send(&self.from, &row).await;
         let outcome = match result {
             Ok(()) => {
-                self.metrics.mail_sent(&row.kind);
+                self.metrics.sent(&row.kind);
                 tracing::info!(outbox_id = row.id, kind = %row.kind, "email sent");
-                queries::mark_sent(&self.db, row.id, attempts, Utc::now()).await
+                queries::mark_sent(&self.db, row.id, attempts, self.clock.now()).await
             }
             Err(err) => {
                 let give_up = attempts >= self.settings.max_attempts;
                 let delay = self.backoff(attempts);
-                self.metrics.mail_failed(&row.kind, give_up);
+                self.metrics.failed(&row.kind, give_up);
                 tracing::warn!(
                     outbox_id = row.id,
                     kind = %row.kind,
@@ -130,7 +109,7 @@ impl MailWorker {
                     error = format!("{err:#}"),
                     "email not sent"
                 );
-                let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                let next = self.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
                 queries::mark_failed(
                     &self.db,
                     row.id,

@@ -1,28 +1,28 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::bar::{Display, Frequency, Goal, Placement, Targeting, Trigger};
+use crate::domain::{BarId, SiteId};
+
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "bars")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
-    pub site_id: i64,
+    pub id: BarId,
+    pub site_id: SiteId,
     pub name: String,
-    pub goal: String,
-    pub placement: String,
-    pub display: String,
+    pub goal: Goal,
+    pub placement: Placement,
+    pub display: Display,
     pub sticky: bool,
     pub closable: bool,
     pub powered_by: bool,
-    /// JSON of `domain::bar::Targeting`.
-    #[sea_orm(column_type = "Text")]
-    pub targeting: String,
-    /// JSON of `domain::bar::Trigger`.
-    #[sea_orm(column_type = "Text")]
-    pub trigger: String,
-    /// JSON of `domain::bar::Frequency`.
-    #[sea_orm(column_type = "Text")]
-    pub frequency: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub targeting: Targeting,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub trigger: Trigger,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub frequency: Frequency,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub published_at: Option<DateTimeUtc>,

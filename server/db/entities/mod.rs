@@ -4,6 +4,7 @@ pub mod api_token;
 pub mod bar;
 pub mod deployment;
 pub mod email_token;
+pub mod job_lease;
 pub mod login_attempt;
 pub mod member;
 pub mod outbox;

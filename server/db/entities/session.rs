@@ -1,12 +1,14 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::{MemberId, SessionId};
+
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sessions")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
-    pub member_id: i64,
+    pub id: SessionId,
+    pub member_id: MemberId,
     #[sea_orm(unique)]
     pub token_hash: String,
     pub ip: Option<String>,

@@ -1,12 +1,14 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::{MemberId, SiteId};
+
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sites")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
-    pub member_id: i64,
+    pub id: SiteId,
+    pub member_id: MemberId,
     pub name: String,
     #[sea_orm(unique)]
     pub key: String,

@@ -1,12 +1,14 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::{BarId, VariantId};
+
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "variants")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
-    pub bar_id: i64,
+    pub id: VariantId,
+    pub bar_id: BarId,
     pub name: String,
     pub weight: i32,
     #[sea_orm(column_type = "Text")]

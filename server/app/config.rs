@@ -1,0 +1,428 @@
+//! Typed configuration, read once from the environment at start-up and passed down.
+//! Every variable is validated here; a bad value stops start-up with one line that
+//! names the variable.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use ipnet::IpNet;
+use rand::RngCore;
+
+use crate::db::{DatabaseConfig, DatabaseKind};
+use crate::domain::Secret;
+use crate::mail::MailTransportConfig;
+
+/// A configuration problem, always tied to the variable that caused it.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(var: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            var,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Public URL without a trailing slash, e.g. `https://bars.example.com`.
+    pub base_url: String,
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub mail: MailTransportConfig,
+    pub mail_from: String,
+    pub secret_key: Secret<Vec<u8>>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub log_filter: String,
+    pub log_format: LogFormat,
+    /// Events accepted per client IP per second on the visitor endpoints.
+    pub event_rate_per_ip: u32,
+    /// Counters, visitor hashes and leads held in memory before new events are refused
+    /// (while the database is unreachable, say).
+    pub event_buffer_limit: usize,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests can supply their own values.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let listen: SocketAddr = match get("BARKEEP_LISTEN") {
+            Some(v) => v.trim().parse().map_err(|_| {
+                ConfigError::new(
+                    "BARKEEP_LISTEN",
+                    format!("`{v}` is not an address such as 127.0.0.1:8080"),
+                )
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+
+        let base_url = match get("BARKEEP_BASE_URL") {
+            Some(v) => parse_base_url(&v).map_err(|m| ConfigError::new("BARKEEP_BASE_URL", m))?,
+            None => format!("http://{listen}"),
+        };
+
+        let data_dir = PathBuf::from(get("BARKEEP_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        std::fs::create_dir_all(&data_dir).map_err(|e| {
+            ConfigError::new(
+                "BARKEEP_DATA_DIR",
+                format!("cannot create {}: {e}", data_dir.display()),
+            )
+        })?;
+
+        let database = match get("BARKEEP_DATABASE_URL") {
+            Some(v) => parse_database_url(v.trim())
+                .map_err(|m| ConfigError::new("BARKEEP_DATABASE_URL", m))?,
+            None => DatabaseConfig {
+                url: Secret::new(format!(
+                    "sqlite://{}?mode=rwc",
+                    data_dir.join("barkeep.db").display()
+                )),
+                kind: DatabaseKind::Sqlite,
+            },
+        };
+
+        let mail = match get("BARKEEP_MAIL_URL") {
+            Some(v) => parse_mail_url(v.trim(), &data_dir)
+                .map_err(|m| ConfigError::new("BARKEEP_MAIL_URL", m))?,
+            None => MailTransportConfig::Folder(data_dir.join("mail-out")),
+        };
+
+        let mail_from = match get("BARKEEP_MAIL_FROM") {
+            Some(v) => {
+                let v = v.trim().to_string();
+                v.parse::<lettre::message::Mailbox>().map_err(|_| {
+                    ConfigError::new(
+                        "BARKEEP_MAIL_FROM",
+                        format!("`{v}` is not a mailbox such as `barkeep <bars@example.com>`"),
+                    )
+                })?;
+                v
+            }
+            None => format!("barkeep <barkeep@{}>", mail_domain(&base_url)),
+        };
+
+        let secret_key = match get("BARKEEP_SECRET_KEY") {
+            Some(v) if v.trim().len() < 32 => {
+                return Err(ConfigError::new(
+                    "BARKEEP_SECRET_KEY",
+                    "must be at least 32 characters long",
+                ));
+            }
+            Some(v) => Secret::new(v.trim().as_bytes().to_vec()),
+            None => load_or_create_secret(&data_dir.join("secret.key"))
+                .map_err(|m| ConfigError::new("BARKEEP_SECRET_KEY", m))?,
+        };
+
+        let trusted_proxies = match get("BARKEEP_TRUSTED_PROXIES") {
+            Some(v) => {
+                parse_cidrs(&v).map_err(|m| ConfigError::new("BARKEEP_TRUSTED_PROXIES", m))?
+            }
+            None => Vec::new(),
+        };
+
+        let log_filter =
+            get("BARKEEP_LOG").unwrap_or_else(|| "info,warp::filters::trace=off".into());
+        if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
+            return Err(ConfigError::new(
+                "BARKEEP_LOG",
+                format!("`{log_filter}` is not a log filter such as `info` or `barkeep=debug`"),
+            ));
+        }
+        let log_format = match get("BARKEEP_LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "BARKEEP_LOG_FORMAT",
+                    format!("`{other}` is neither `text` nor `json`"),
+                ));
+            }
+        };
+
+        let event_rate_per_ip = match get("BARKEEP_EVENT_RATE_PER_IP") {
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "BARKEEP_EVENT_RATE_PER_IP",
+                        format!("`{v}` is not a positive whole number"),
+                    )
+                })?,
+            None => 20,
+        };
+
+        let event_buffer_limit = match get("BARKEEP_EVENT_BUFFER_LIMIT") {
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "BARKEEP_EVENT_BUFFER_LIMIT",
+                        format!("`{v}` is not a positive whole number"),
+                    )
+                })?,
+            None => 1_000_000,
+        };
+
+        Ok(Config {
+            listen,
+            base_url,
+            data_dir,
+            database,
+            mail,
+            mail_from,
+            secret_key,
+            trusted_proxies,
+            log_filter,
+            log_format,
+            event_rate_per_ip,
+            event_buffer_limit,
+        })
+    }
+
+    /// Cookies get the `Secure` flag when the public URL is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+}
+
+fn parse_base_url(raw: &str) -> Result<String, String> {
+    let v = raw.trim().trim_end_matches('/');
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{raw}` must start with http:// or https://"))?;
+    if rest.is_empty() || rest.contains('/') || rest.contains('?') || rest.contains('#') {
+        return Err(format!(
+            "`{raw}` must be a scheme and host (and port) only, such as https://bars.example.com"
+        ));
+    }
+    Ok(v.to_string())
+}
+
+fn mail_domain(base_url: &str) -> String {
+    let host = base_url
+        .split("://")
+        .nth(1)
+        .unwrap_or("localhost")
+        .split(':')
+        .next()
+        .unwrap_or("localhost");
+    // An IP address makes an invalid mailbox domain; fall back to `localhost`.
+    if host.parse::<std::net::IpAddr>().is_ok() || host.is_empty() {
+        "localhost".into()
+    } else {
+        host.into()
+    }
+}
+
+fn parse_database_url(v: &str) -> Result<DatabaseConfig, String> {
+    if let Some(rest) = v.strip_prefix("sqlite:") {
+        if rest.trim_start_matches('/').is_empty() {
+            return Err("a sqlite: URL needs a file path, such as sqlite://data/barkeep.db".into());
+        }
+        if rest.contains(":memory:") {
+            return Err("an in-memory SQLite database would lose everything on restart".into());
+        }
+        let url = if v.contains("mode=") {
+            v.to_string()
+        } else if v.contains('?') {
+            format!("{v}&mode=rwc")
+        } else {
+            format!("{v}?mode=rwc")
+        };
+        return Ok(DatabaseConfig {
+            url: Secret::new(url),
+            kind: DatabaseKind::Sqlite,
+        });
+    }
+    if v.starts_with("postgres://") || v.starts_with("postgresql://") {
+        let host_part = v.split("://").nth(1).unwrap_or_default();
+        if host_part.is_empty() {
+            return Err(
+                "a postgres:// URL needs a host, such as postgres://user@host/barkeep".into(),
+            );
+        }
+        return Ok(DatabaseConfig {
+            url: Secret::new(v.to_string()),
+            kind: DatabaseKind::Postgres,
+        });
+    }
+    Err(
+        "must start with sqlite: or postgres:// (the value is not shown: it may hold a password)"
+            .into(),
+    )
+}
+
+fn parse_mail_url(v: &str, data_dir: &Path) -> Result<MailTransportConfig, String> {
+    if let Some(path) = v.strip_prefix("file://") {
+        let path = if path.is_empty() {
+            data_dir.join("mail-out")
+        } else {
+            PathBuf::from(path)
+        };
+        return Ok(MailTransportConfig::Folder(path));
+    }
+    if v.starts_with("smtp://") || v.starts_with("smtps://") {
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(v)
+            .map_err(|e| format!("not a usable SMTP URL: {e}"))?;
+        return Ok(MailTransportConfig::Smtp(Secret::new(v.to_string())));
+    }
+    Err("must be file://<folder>, smtp://user:pass@host:port or smtps://… (the value is not shown: it may hold a password)".into())
+}
+
+fn parse_cidrs(v: &str) -> Result<Vec<IpNet>, String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("`{s}` is not a CIDR such as 10.0.0.0/8 or an IP address"))
+        })
+        .collect()
+}
+
+fn load_or_create_secret(path: &Path) -> Result<Secret<Vec<u8>>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) if s.trim().len() >= 32 => return Ok(Secret::new(s.trim().as_bytes().to_vec())),
+        Ok(_) => {
+            return Err(format!(
+                "{} is shorter than 32 characters; delete it to have a new one made",
+                path.display()
+            ));
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("cannot read {}: {e}", path.display()));
+        }
+        Err(_) => {}
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    write_private(path, key.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(Secret::new(key.into_bytes()))
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        map.entry("BARKEEP_DATA_DIR".into())
+            .or_insert_with(|| dir.path().display().to_string());
+        let result = Config::from_lookup(|k| map.get(k).cloned());
+        drop(dir);
+        result
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.base_url, "http://127.0.0.1:8080");
+        assert!(c.database.url.expose().starts_with("sqlite://"));
+        assert!(matches!(c.mail, MailTransportConfig::Folder(_)));
+        assert!(!c.secure_cookies());
+        assert_eq!(c.mail_from, "barkeep <barkeep@localhost>");
+    }
+
+    #[test]
+    fn every_bad_value_names_its_variable() {
+        for (var, value) in [
+            ("BARKEEP_LISTEN", "nowhere"),
+            ("BARKEEP_BASE_URL", "ftp://x"),
+            ("BARKEEP_BASE_URL", "https://x.example/sub"),
+            ("BARKEEP_DATABASE_URL", "mysql://root@localhost/x"),
+            ("BARKEEP_MAIL_URL", "carrier-pigeon://coop"),
+            ("BARKEEP_MAIL_FROM", "not a mailbox"),
+            ("BARKEEP_SECRET_KEY", "short"),
+            ("BARKEEP_TRUSTED_PROXIES", "10.0.0.0/8,banana"),
+            ("BARKEEP_LOG_FORMAT", "xml"),
+            ("BARKEEP_EVENT_RATE_PER_IP", "-3"),
+            ("BARKEEP_EVENT_BUFFER_LIMIT", "lots"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{value}");
+            assert!(err.to_string().starts_with(var));
+        }
+    }
+
+    #[test]
+    fn database_passwords_never_reach_messages() {
+        let err = config(&[("BARKEEP_DATABASE_URL", "mysql://u:hunter2@h/x")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
+        let c = config(&[("BARKEEP_DATABASE_URL", "postgres://u:hunter2@h/x")]).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn https_base_url_makes_cookies_secure() {
+        let c = config(&[("BARKEEP_BASE_URL", "https://bars.example.com/")]).unwrap();
+        assert_eq!(c.base_url, "https://bars.example.com");
+        assert!(c.secure_cookies());
+        assert_eq!(c.mail_from, "barkeep <barkeep@bars.example.com>");
+    }
+
+    #[test]
+    fn proxies_accept_cidrs_and_plain_addresses() {
+        let c = config(&[("BARKEEP_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1 ,::1")]).unwrap();
+        assert_eq!(c.trusted_proxies.len(), 3);
+    }
+
+    #[test]
+    fn a_generated_secret_is_kept_between_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let first = Config::from_lookup(|k| (k == "BARKEEP_DATA_DIR").then(|| d.clone())).unwrap();
+        let second = Config::from_lookup(|k| (k == "BARKEEP_DATA_DIR").then(|| d.clone())).unwrap();
+        assert_eq!(first.secret_key.expose(), second.secret_key.expose());
+        assert!(first.secret_key.expose().len() >= 32);
+    }
+}

@@ -1,0 +1,95 @@
+//! Every periodic task of barkeep, in one table: name, period, who runs it, what it does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::delivery::Delivery;
+use crate::ingest::Ingest;
+use crate::jobs::{Job, work};
+use crate::mail::{MailWorker, Mailer};
+
+pub struct Parts {
+    pub db: Db,
+    pub clock: Clock,
+    pub delivery: Arc<Delivery>,
+    pub ingest: Arc<Ingest>,
+    pub mailer: Mailer,
+    pub mail: Arc<MailWorker>,
+}
+
+pub fn table(p: &Parts) -> Vec<Job> {
+    let Parts {
+        db,
+        clock,
+        delivery,
+        ingest,
+        mailer,
+        mail,
+    } = p;
+    vec![
+        Job::each_process(
+            "site_sync",
+            "picks up sites, bars and hostnames other processes changed",
+            Duration::from_secs(1),
+            work({
+                let delivery = delivery.clone();
+                move || {
+                    let delivery = delivery.clone();
+                    async move { delivery.sync().await }
+                }
+            }),
+        ),
+        Job::each_process(
+            "event_writer",
+            "adds the events counted in memory to the database",
+            Duration::from_secs(1),
+            work({
+                let (ingest, db) = (ingest.clone(), db.clone());
+                move || {
+                    let (ingest, db) = (ingest.clone(), db.clone());
+                    async move { ingest.write_counted(&db).await }
+                }
+            }),
+        )
+        .woken_by(ingest.wake_signal()),
+        Job::each_process(
+            "ingest_maintenance",
+            "loads the daily salts, forgets ended deployments and quiet clients",
+            Duration::from_secs(30),
+            work({
+                let (ingest, db) = (ingest.clone(), db.clone());
+                move || {
+                    let (ingest, db) = (ingest.clone(), db.clone());
+                    async move { ingest.maintain(&db).await }
+                }
+            }),
+        ),
+        Job::each_process(
+            "mail",
+            "sends the email that is due from the outbox (each row is leased, so never twice)",
+            mail.settings.poll,
+            work({
+                let mail = mail.clone();
+                move || {
+                    let mail = mail.clone();
+                    async move { mail.send_due().await.map(|_| ()) }
+                }
+            }),
+        )
+        .woken_by(mailer.wake_signal()),
+        Job::once(
+            "purge_counting_state",
+            "deletes daily salts, visitor hashes and batch ids older than two days",
+            Duration::from_secs(3600),
+            work({
+                let (clock, db) = (clock.clone(), db.clone());
+                move || {
+                    let (clock, db) = (clock.clone(), db.clone());
+                    async move { Ok(crate::ingest::purge(&db, clock.now()).await?) }
+                }
+            }),
+        ),
+    ]
+}

@@ -1,0 +1,273 @@
+//! Building the application (database, migrations, subsystems, HTTP), running it, and
+//! shutting it down in order: stop accepting, finish in-flight requests, run the
+//! shutdown hooks subsystems registered, stop background tasks.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use prometheus_client::registry::Registry;
+
+use super::config::{Config, ConfigError};
+use super::schedule::{self, Parts};
+use crate::accounts::{Accounts, Passwords};
+use crate::catalog::Catalog;
+use crate::clock::Clock;
+use crate::db;
+use crate::delivery::Delivery;
+use crate::ingest::{Bots, Ingest, IngestMetrics, Limits};
+use crate::jobs::Jobs;
+use crate::mail::{MailMetrics, MailWorker, Mailer, Templates, Transport, WorkerSettings};
+use crate::web::{self, HttpMetrics, State};
+
+/// In-flight requests get this long to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Counted events get this long to reach the database at shutdown (it may be down).
+const INGEST_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Background tasks get this long to stop once hooks have run.
+const TASK_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Hook = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What a process can be given besides its configuration: the clock (tests move it),
+/// the mail worker's retry timing, and how often once-jobs are looked at.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub clock: Clock,
+    pub mail: WorkerSettings,
+    pub once_poll: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            clock: Clock::system(),
+            mail: WorkerSettings::default(),
+            once_poll: Duration::from_secs(10),
+        }
+    }
+}
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: State,
+    /// Run after the HTTP server has drained, in order; buffers flush here.
+    hooks: Vec<(&'static str, Hook)>,
+    tasks: Vec<JoinHandle<()>>,
+    stop: CancellationToken,
+}
+
+impl Application {
+    /// Connects, migrates, starts background tasks and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, Settings::default()).await
+    }
+
+    pub async fn build_with(mut config: Config, settings: Settings) -> anyhow::Result<Self> {
+        // reqwest, lettre and sqlx share rustls; pick its crypto once per process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let clock = settings.clock;
+
+        let db = db::connect(&config.database)
+            .await
+            .map_err(|e| ConfigError::new("BARKEEP_DATABASE_URL", e.to_string()))?;
+        db::migrate(&db).await?;
+
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| {
+                ConfigError::new(
+                    "BARKEEP_LISTEN",
+                    format!("cannot listen on {}: {e}", config.listen),
+                )
+            })?;
+        // With port 0 the system picks the port; the default public URL follows it.
+        if config.listen.port() == 0 && config.base_url == format!("http://{}", config.listen) {
+            config.base_url = format!("http://{}", listener.local_addr()?);
+        }
+
+        let mut registry = Registry::with_prefix("barkeep");
+        let templates = Arc::new(Templates::load(&config.base_url)?);
+        let mailer = Mailer::new(templates, clock.clone());
+        let transport = Transport::from_config(&config.mail)?;
+        let accounts = Accounts::new(
+            db.clone(),
+            clock.clone(),
+            mailer.clone(),
+            &config.base_url,
+            Passwords::new()?,
+        );
+        let delivery = Arc::new(Delivery::load(db.clone(), clock.clone(), &config.base_url).await?);
+        let catalog = Catalog::new(db.clone(), clock.clone(), vec![delivery.clone()]);
+        let ingest = Arc::new(Ingest::new(
+            clock.clone(),
+            delivery.registry.clone(),
+            Bots::load()?,
+            IngestMetrics::register(&mut registry),
+            Limits::new(config.event_rate_per_ip, config.event_buffer_limit),
+        ));
+        ingest.salts.load(&db, clock.now()).await?;
+        let mail = Arc::new(MailWorker::new(
+            db.clone(),
+            clock.clone(),
+            transport,
+            config.mail_from.clone(),
+            MailMetrics::register(&mut registry),
+            settings.mail,
+        ));
+        let table = schedule::table(&Parts {
+            db: db.clone(),
+            clock: clock.clone(),
+            delivery: delivery.clone(),
+            ingest: ingest.clone(),
+            mailer: mailer.clone(),
+            mail,
+        });
+        let jobs = Arc::new(Jobs::new(
+            db.clone(),
+            clock.clone(),
+            table,
+            settings.once_poll,
+            &mut registry,
+        ));
+        let http = Arc::new(HttpMetrics::register(&mut registry));
+        web::openapi::prepare()?;
+
+        let state = State {
+            web: Arc::new(web::Settings {
+                base_url: config.base_url.clone(),
+                secure_cookies: config.secure_cookies(),
+                trusted_proxies: config.trusted_proxies.clone(),
+            }),
+            db,
+            clock,
+            accounts,
+            catalog,
+            delivery,
+            ingest,
+            mailer,
+            jobs,
+            metrics: Arc::new(registry),
+            http,
+        };
+
+        let stop = CancellationToken::new();
+        let tasks = state.jobs.spawn(stop.clone());
+        let mut app = Application {
+            listener,
+            state,
+            hooks: Vec::new(),
+            tasks,
+            stop,
+        };
+        let (ingest, db) = (app.state.ingest.clone(), app.state.db.clone());
+        app.on_shutdown("write counted events", async move {
+            ingest.drain(&db, INGEST_DRAIN_TIMEOUT).await
+        });
+        Ok(app)
+    }
+
+    /// Registers work to do after the HTTP server has drained and before background
+    /// tasks stop; hooks run in the order they were registered.
+    pub fn on_shutdown(
+        &mut self,
+        name: &'static str,
+        hook: impl Future<Output = ()> + Send + 'static,
+    ) {
+        self.hooks.push((name, Box::pin(hook)));
+    }
+
+    pub fn address(&self) -> anyhow::Result<SocketAddr> {
+        self.listener
+            .local_addr()
+            .context("reading the bound address")
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then shuts down in order.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            state,
+            hooks,
+            tasks,
+            stop,
+        } = self;
+        let address = listener.local_addr()?;
+        tracing::info!(%address, base_url = %state.web.base_url, "barkeep is listening");
+
+        let draining = CancellationToken::new();
+        let signal = {
+            let draining = draining.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down: no new connections, finishing requests in flight");
+                draining.cancel();
+            }
+        };
+        let server = web::server::serve(listener, &state, signal);
+        tokio::select! {
+            _ = server => {}
+            _ = async { draining.cancelled().await; tokio::time::sleep(DRAIN_TIMEOUT).await } => {
+                tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; closing them");
+            }
+        }
+
+        for (name, hook) in hooks {
+            tracing::info!(hook = name, "running shutdown hook");
+            hook.await;
+        }
+        stop.cancel();
+        for task in tasks {
+            if tokio::time::timeout(TASK_STOP_TIMEOUT, task).await.is_err() {
+                tracing::warn!("a background task did not stop in time");
+            }
+        }
+        state.db.clone().close().await.ok();
+        tracing::info!("barkeep stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is
+/// called, not when the future is first polled, so a signal that arrives during
+/// start-up is not lost. Must be called inside the runtime.
+#[cfg(unix)]
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM/SIGINT");
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,120 @@
+//! The catalogue: a member's sites, their bars and variants, and publishing. A publish
+//! freezes every variant of a bar into a deployment; counts belong to deployments.
+//!
+//! Whoever must learn that what a site shows has changed (the script delivery, and later
+//! billing, leads and erasure) subscribes as a [`Listener`]; the catalogue calls no other
+//! subsystem itself.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::db::catalog as q;
+use crate::db::entities::{bar, deployment, site, variant};
+use crate::domain::{BarId, DeploymentId, MemberId, SiteId, VariantId};
+use crate::error::{Error, Result};
+
+pub mod bars;
+mod content;
+pub mod sites;
+pub mod variants;
+
+pub use bars::{Bar, BarInput, Status};
+pub use content::{ContentPatch, content_of};
+pub use sites::Site;
+pub use variants::VariantInput;
+
+/// A site serves a different script from now on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Its hostnames, or what is live on it, changed (a new site counts too).
+    SiteChanged(SiteId),
+    /// It is gone, with everything on it.
+    SiteDeleted { site: SiteId, key: String },
+}
+
+/// Told of every [`Change`] after it is committed.
+pub trait Listener: Send + Sync {
+    fn changed<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, ()>;
+}
+
+#[derive(Clone)]
+pub struct Catalog {
+    db: Db,
+    clock: Clock,
+    listeners: Arc<Vec<Arc<dyn Listener>>>,
+}
+
+impl Catalog {
+    pub fn new(db: Db, clock: Clock, listeners: Vec<Arc<dyn Listener>>) -> Self {
+        Catalog {
+            db,
+            clock,
+            listeners: Arc::new(listeners),
+        }
+    }
+
+    async fn emit(&self, change: Change) {
+        for listener in self.listeners.iter() {
+            listener.changed(&change).await;
+        }
+    }
+
+    // ---- what a member owns: `None` for anything that is not theirs ----
+
+    pub async fn site_of(&self, member: MemberId, id: SiteId) -> Result<Option<site::Model>> {
+        Ok(q::site_of(&self.db, member, id).await?)
+    }
+
+    pub async fn bar_of(&self, member: MemberId, id: BarId) -> Result<Option<bar::Model>> {
+        Ok(q::bar_of(&self.db, member, id).await?)
+    }
+
+    pub async fn variant_of(&self, bar: BarId, id: VariantId) -> Result<Option<variant::Model>> {
+        Ok(q::variant_of(&self.db, bar, id).await?)
+    }
+
+    pub async fn deployment_of(
+        &self,
+        member: MemberId,
+        id: DeploymentId,
+    ) -> Result<Option<deployment::Model>> {
+        Ok(q::deployment_of(&self.db, member, id).await?)
+    }
+}
+
+/// A limit of the member's plan, or a cap of barkeep's own, would be passed by one more.
+fn check_room(
+    what: &'static str,
+    plan_limit: Option<u64>,
+    cap: u64,
+    current: u64,
+) -> Result<()> {
+    if let Some((limit, current)) = crate::plans::over(plan_limit, current) {
+        return Err(Error::Limit {
+            code: match what {
+                "sites" => "site_limit",
+                "bars" => "bar_limit",
+                _ => "variant_limit",
+            },
+            message: format!(
+                "your plan allows {limit} {what} here and there are {current}; upgrade the plan or delete one first"
+            ),
+            limit,
+            current,
+        });
+    }
+    if current >= cap {
+        return Err(Error::conflict(
+            match what {
+                "sites" => "too_many_sites",
+                "bars" => "too_many_bars",
+                _ => "too_many_variants",
+            },
+            format!("at most {cap} {what} here; delete one first"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! Delivering bars to visitors: each site's compiled script and the registry of
+//! deployments that may receive events, both held in memory and kept in step with the
+//! database. A change made in this process arrives through the catalogue's
+//! [`Listener`](crate::catalog::Listener) and applies at once; a change made by another
+//! process is found by the `site_sync` job within about a second (each site carries a
+//! version that only grows), deletions within five.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+
+use crate::catalog::{Change, Listener};
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::domain::SiteId;
+
+pub mod registry;
+pub mod scripts;
+
+pub use registry::{DeploymentInfo, LATE_EVENTS, Registry};
+pub use scripts::{Compiled, Encoding, Lookup, Scripts};
+
+/// Changes are looked for this far back, for writers whose clock runs behind ours.
+const POLL_OVERLAP: chrono::Duration = chrono::Duration::seconds(10);
+/// A full comparison, which also notices deleted sites, runs this often. It reads three
+/// small columns per site, cheap even for many thousands of sites.
+const FULL_EVERY: Duration = Duration::from_secs(5);
+
+pub struct Delivery {
+    db: Db,
+    clock: Clock,
+    pub scripts: Scripts,
+    pub registry: Arc<Registry>,
+    /// When the last full comparison ran, and when the last poll started.
+    polled: Mutex<(Instant, Option<chrono::DateTime<chrono::Utc>>)>,
+}
+
+impl Delivery {
+    /// Learns every site's script version and every deployment that can receive events.
+    pub async fn load(db: Db, clock: Clock, base_url: &str) -> anyhow::Result<Delivery> {
+        let scripts = Scripts::load(db.clone(), base_url).await?;
+        let registry = Arc::new(Registry::new(clock.clone()));
+        registry.load_all(&db).await?;
+        Ok(Delivery {
+            db,
+            clock,
+            scripts,
+            registry,
+            polled: Mutex::new((Instant::now(), None)),
+        })
+    }
+
+    async fn refresh(&self, site: SiteId) -> anyhow::Result<()> {
+        self.scripts.refresh_site(site).await?;
+        self.registry.reload_sites(&self.db, &[site]).await
+    }
+
+    /// One round of the `site_sync` job: picks up what other processes changed.
+    pub async fn sync(&self) -> anyhow::Result<()> {
+        let started = self.clock.now();
+        let (full, since) = {
+            let mut polled = self.polled.lock().unwrap_or_else(|e| e.into_inner());
+            let full = polled.0.elapsed() >= FULL_EVERY || polled.1.is_none();
+            if full {
+                polled.0 = Instant::now();
+            }
+            let since = polled.1.unwrap_or(started) - POLL_OVERLAP;
+            polled.1 = Some(started);
+            (full, since)
+        };
+        let changed = if full {
+            self.scripts.reload_all().await?
+        } else {
+            self.scripts.poll(since).await?
+        };
+        self.registry.reload_sites(&self.db, &changed).await
+    }
+}
+
+impl Listener for Delivery {
+    fn changed<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let (site, result) = match change {
+                Change::SiteChanged(site) => (*site, self.refresh(*site).await),
+                Change::SiteDeleted { site, key } => {
+                    self.scripts.forget(key);
+                    (*site, self.registry.reload_sites(&self.db, &[*site]).await)
+                }
+            };
+            if let Err(err) = result {
+                tracing::warn!(
+                    site_id = %site,
+                    error = format!("{err:#}"),
+                    "could not refresh a changed site; the next sync will"
+                );
+            }
+        })
+    }
+}

@@ -1,0 +1,376 @@
+//! The per-site script: the bar runtime with the site's live bars spliced in, compressed
+//! once (brotli and gzip) and served from memory, its response headers prepared once.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use anyhow::Context;
+use hyper::http::header::{self, HeaderName};
+use hyper::http::{HeaderMap, HeaderValue};
+
+use crate::db::{Db, catalog as q};
+use crate::domain::bar::{RuntimeBar, Snapshot};
+use crate::domain::{DeploymentId, SiteId};
+
+/// The minified runtime, built from `widget/src/bar.js` by `server/build.rs`.
+pub const RUNTIME: &str = include_str!(concat!(env!("OUT_DIR"), "/bar.min.js"));
+const PLACEHOLDER: &str = "__BK_CONFIG__";
+
+/// Browsers and CDNs keep a site's script a minute, and may use it for ten more while
+/// they fetch the new one: a publish reaches visitors within about a minute.
+const SITE_CACHE: &str = "public, max-age=60, stale-while-revalidate=600";
+/// An unknown key may become a site soon (a new site, another process): keep it briefly.
+const UNKNOWN_CACHE: &str = "public, max-age=10";
+
+/// How a script is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Brotli,
+    Gzip,
+    Identity,
+}
+
+/// One script, ready to send in any encoding, its response headers prepared once.
+pub struct Compiled {
+    pub version: i64,
+    pub etag: HeaderValue,
+    pub plain: Bytes,
+    pub gzip: Bytes,
+    pub brotli: Bytes,
+    /// Headers of a 200 in each encoding (brotli, gzip, identity) and of a 304.
+    headers: [HeaderMap; 4],
+}
+
+impl Compiled {
+    /// Compresses and prepares a script. Compression into memory cannot really fail; if
+    /// it ever did, the caller gets the error rather than an empty body labelled gzip.
+    fn new(version: i64, js: String, cache: &'static str) -> anyhow::Result<Compiled> {
+        let digest = Sha256::digest(js.as_bytes());
+        let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let etag = HeaderValue::from_str(&format!("\"{version}-{hash}\""))
+            .context("an ETag of hex digits")?;
+        let gzip = {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            enc.write_all(js.as_bytes()).context("gzip")?;
+            enc.finish().context("gzip")?
+        };
+        let brotli = {
+            let mut w = brotli::CompressorWriter::new(Vec::new(), 4096, 11, 22);
+            w.write_all(js.as_bytes()).context("brotli")?;
+            w.flush().context("brotli")?;
+            w.into_inner()
+        };
+        let prepared = |encoding: Option<&'static str>, body: bool| {
+            // Room for the headers added to every response on the way out.
+            let mut h = HeaderMap::with_capacity(12);
+            if body {
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/javascript; charset=utf-8"),
+                );
+            }
+            if let Some(e) = encoding {
+                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(e));
+            }
+            h.insert(header::ETAG, etag.clone());
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+            h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            // Pages that isolate themselves (COEP) may still load it.
+            h.insert(
+                HeaderName::from_static("cross-origin-resource-policy"),
+                HeaderValue::from_static("cross-origin"),
+            );
+            h
+        };
+        Ok(Compiled {
+            version,
+            headers: [
+                prepared(Some("br"), true),
+                prepared(Some("gzip"), true),
+                prepared(None, true),
+                prepared(None, false),
+            ],
+            etag,
+            plain: Bytes::from(js),
+            gzip: Bytes::from(gzip),
+            brotli: Bytes::from(brotli),
+        })
+    }
+
+    /// The body and headers of a 200 in `encoding`.
+    pub fn answer(&self, encoding: Encoding) -> (Bytes, HeaderMap) {
+        match encoding {
+            Encoding::Brotli => (self.brotli.clone(), self.headers[0].clone()),
+            Encoding::Gzip => (self.gzip.clone(), self.headers[1].clone()),
+            Encoding::Identity => (self.plain.clone(), self.headers[2].clone()),
+        }
+    }
+
+    /// The headers of a 304.
+    pub fn not_modified(&self) -> HeaderMap {
+        self.headers[3].clone()
+    }
+}
+
+struct Entry {
+    site_id: SiteId,
+    version: i64,
+    compiled: Option<Arc<Compiled>>,
+}
+
+pub enum Lookup {
+    Site(Arc<Compiled>),
+    /// No site has this key (or it was deleted): a harmless empty script.
+    Unknown(Arc<Compiled>),
+}
+
+/// What the runtime reads: the event endpoint, the site's hostnames and its live bars.
+#[derive(Serialize)]
+struct RuntimeConfig<'a> {
+    e: &'a str,
+    h: Vec<String>,
+    b: Vec<RuntimeBar>,
+}
+
+pub struct Scripts {
+    db: Db,
+    base_url: String,
+    by_key: RwLock<HashMap<String, Entry>>,
+    unknown: Arc<Compiled>,
+}
+
+impl Scripts {
+    /// Learns every site's key and version; scripts are built on first request.
+    pub async fn load(db: Db, base_url: &str) -> anyhow::Result<Scripts> {
+        let scripts = Scripts {
+            db,
+            base_url: base_url.to_string(),
+            by_key: RwLock::new(HashMap::new()),
+            unknown: Arc::new(Compiled::new(
+                0,
+                "/* barkeep: unknown site */\n".into(),
+                UNKNOWN_CACHE,
+            )?),
+        };
+        scripts.reload_all().await?;
+        Ok(scripts)
+    }
+
+    /// The script for a key. Builds it if this process has not yet, or it is stale.
+    pub async fn script(&self, key: &str) -> Lookup {
+        let (site_id, version) = {
+            let map = self.by_key.read().unwrap_or_else(|e| e.into_inner());
+            match map.get(key) {
+                None => return Lookup::Unknown(self.unknown.clone()),
+                Some(Entry {
+                    compiled: Some(c),
+                    version,
+                    ..
+                }) if c.version == *version => return Lookup::Site(c.clone()),
+                Some(e) => (e.site_id, e.version),
+            }
+        };
+        match self.build(site_id, version).await {
+            Ok(compiled) => {
+                let compiled = Arc::new(compiled);
+                let mut map = self.by_key.write().unwrap_or_else(|e| e.into_inner());
+                if let Some(e) = map.get_mut(key).filter(|e| e.version == version) {
+                    e.compiled = Some(compiled.clone());
+                }
+                Lookup::Site(compiled)
+            }
+            Err(err) => {
+                // Serve the last good script if there is one; a visitor's page must not
+                // notice that the database is having a bad moment.
+                tracing::error!(
+                    site_id = %site_id,
+                    error = format!("{err:#}"),
+                    "could not build a site script"
+                );
+                let map = self.by_key.read().unwrap_or_else(|e| e.into_inner());
+                match map.get(key).and_then(|e| e.compiled.clone()) {
+                    Some(c) => Lookup::Site(c),
+                    None => Lookup::Unknown(self.unknown.clone()),
+                }
+            }
+        }
+    }
+
+    /// What the site's script contains right now, as JSON; builds from the database.
+    async fn build(&self, site_id: SiteId, version: i64) -> anyhow::Result<Compiled> {
+        let hostnames: Vec<String> = q::hostnames_of(&self.db, &[site_id])
+            .await?
+            .into_iter()
+            .map(|h| h.hostname)
+            .collect();
+        let deployments = q::live_deployments_of_sites(&self.db, &[site_id]).await?;
+        let mut by_bar: Vec<(crate::domain::BarId, Vec<(DeploymentId, Snapshot)>)> = Vec::new();
+        for d in deployments {
+            match by_bar.iter_mut().find(|(bar, _)| *bar == d.bar_id) {
+                Some((_, list)) => list.push((d.id, d.snapshot)),
+                None => by_bar.push((d.bar_id, vec![(d.id, d.snapshot)])),
+            }
+        }
+        // The most recently published bar comes first: it is the one a visitor sees
+        // when several qualify.
+        by_bar.sort_by_key(|(_, list)| {
+            std::cmp::Reverse(list.iter().map(|(id, _)| *id).max())
+        });
+        let bars: Vec<RuntimeBar> = by_bar
+            .iter()
+            .filter_map(|(_, list)| RuntimeBar::from_deployments(list))
+            .collect();
+        if bars.is_empty() {
+            return Compiled::new(
+                version,
+                "/* barkeep: no bar is live on this site */\n".into(),
+                SITE_CACHE,
+            );
+        }
+        let config = serde_json::to_string(&RuntimeConfig {
+            e: &self.base_url,
+            h: hostnames,
+            b: bars,
+        })?;
+        Compiled::new(version, splice(&config), SITE_CACHE)
+    }
+
+    /// Re-reads one site's version after this process changed it, so its next request
+    /// gets the new script at once. Returns whether anything changed.
+    pub async fn refresh_site(&self, site_id: SiteId) -> anyhow::Result<bool> {
+        Ok(match q::site_by_id(&self.db, site_id).await? {
+            Some(site) => self.upsert(site.id, site.key, site.script_version),
+            None => false,
+        })
+    }
+
+    pub fn forget(&self, key: &str) {
+        self.by_key
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    /// Records a site's current version; true when it is new or newer than known.
+    fn upsert(&self, site_id: SiteId, key: String, version: i64) -> bool {
+        let mut map = self.by_key.write().unwrap_or_else(|e| e.into_inner());
+        match map.get_mut(&key) {
+            Some(e) if e.version >= version => false,
+            Some(e) => {
+                e.version = version;
+                true
+            }
+            None => {
+                map.insert(
+                    key,
+                    Entry {
+                        site_id,
+                        version,
+                        compiled: None,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// Picks up sites changed since `since`; returns the ids of those that changed.
+    pub async fn poll(&self, since: DateTime<Utc>) -> anyhow::Result<Vec<SiteId>> {
+        let rows = q::script_versions(&self.db, Some(since)).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, key, version)| self.upsert(id, key, version).then_some(id))
+            .collect())
+    }
+
+    /// Compares every site and forgets deleted ones; returns the ids of sites that
+    /// changed (new, newer or gone).
+    pub async fn reload_all(&self) -> anyhow::Result<Vec<SiteId>> {
+        let rows = q::script_versions(&self.db, None).await?;
+        let mut map = self.by_key.write().unwrap_or_else(|e| e.into_inner());
+        let mut fresh: HashMap<String, Entry> = HashMap::with_capacity(rows.len());
+        let mut changed = Vec::new();
+        for (site_id, key, version) in rows {
+            let old = map.remove(&key);
+            if old.as_ref().is_none_or(|e| e.version != version) {
+                changed.push(site_id);
+            }
+            let compiled = old
+                .and_then(|e| e.compiled)
+                .filter(|c| c.version == version);
+            fresh.insert(
+                key,
+                Entry {
+                    site_id,
+                    version,
+                    compiled,
+                },
+            );
+        }
+        changed.extend(map.values().map(|e| e.site_id));
+        *map = fresh;
+        Ok(changed)
+    }
+}
+
+/// The runtime with a site's configuration in place of its placeholder. A plain string
+/// replacement: nothing in the JSON is interpreted.
+pub fn splice(config_json: &str) -> String {
+    RUNTIME.replacen(PLACEHOLDER, config_json, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gzip_len(s: &str) -> usize {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(s.as_bytes()).unwrap();
+        enc.finish().unwrap().len()
+    }
+
+    /// The budget the product promises: the runtime, minified and gzipped, in at most
+    /// 2,500 bytes (the bar's own text not counted).
+    #[test]
+    fn the_runtime_fits_its_size_budget() {
+        let size = gzip_len(RUNTIME);
+        println!(
+            "bar runtime: {} bytes minified, {size} bytes gzipped (budget 2500)",
+            RUNTIME.len()
+        );
+        assert!(
+            size <= 2500,
+            "the bar runtime is {size} bytes gzipped; the budget is 2500"
+        );
+    }
+
+    #[test]
+    fn splicing_inserts_the_config_literally() {
+        let js = splice(r#"{"e":"x","h":[],"b":[{"m":"$& $1 \u2028"}]}"#);
+        assert!(js.contains(r#"{"m":"$& $1 \u2028"}"#));
+        assert!(!js.contains(PLACEHOLDER));
+    }
+
+    #[test]
+    fn compressed_forms_decode_to_the_script() {
+        use std::io::Read;
+        let c = Compiled::new(3, splice(r#"{"e":"x","h":[],"b":[]}"#), SITE_CACHE).unwrap();
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&c.gzip[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out.as_bytes(), &c.plain[..]);
+        let mut out = Vec::new();
+        brotli::Decompressor::new(&c.brotli[..], 4096)
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, &c.plain[..]);
+        assert!(c.brotli.len() < c.gzip.len());
+        assert!(c.etag.to_str().unwrap().starts_with("\"3-"));
+    }
+}

@@ -1,0 +1,242 @@
+//! Telling bots from people by their user agent. The patterns are those of the npm
+//! `isbot` package, which follows public crawler lists; the version pinned in
+//! `widget/package.json` is read at build time (`server/build.rs`), so updating the list
+//! is updating that pin. A few patterns of barkeep's own cover agents the list lets
+//! through (see docs/counting.md). Verdicts are remembered per user agent: real traffic
+//! repeats a few thousand of them, and the list is long.
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::RwLock;
+
+use anyhow::Context;
+use regex::bytes::{Regex, RegexBuilder};
+use serde::Deserialize;
+
+/// `{"version": "5.2.3", "list": ["pattern", …]}` from the pinned package.
+const ISBOT: &str = include_str!(concat!(env!("OUT_DIR"), "/isbot-patterns.json"));
+
+/// Agents the list does not know, found by replaying public lists of monitors, AI
+/// fetchers, link previewers, scanners and archivers. Matched case-insensitively.
+const OWN: &[&str] = &[
+    r"datadog",
+    r"newrelic",
+    r"thousandeyes",
+    r"dotcom-monitor",
+    r"anthropic-ai",
+    r"claude-",
+    r"cohere-ai",
+    r"googleother",
+    r"google-extended",
+    r"googleagent",
+    r"meta-externalagent",
+    r"meta-externalfetcher",
+    r"facebookcatalog",
+    r"bluesky",
+    r"cardyb",
+    r"nikto",
+    r"acunetix",
+    r"zmeu",
+    r"httpie",
+    r"\bcolly\b",
+    r"archive-it",
+    r"library of congress",
+    r"cookiehub",
+    r"onetrust",
+    r"gptbot",
+    r"chatgpt-user",
+    r"perplexity",
+    r"bytespider",
+    r"amazonbot",
+];
+
+/// Remembered verdicts; past this many (a flood of made-up user agents) they start over.
+const MAX_VERDICTS: usize = 50_000;
+
+#[derive(Deserialize)]
+struct List {
+    version: String,
+    list: Vec<String>,
+}
+
+/// A pattern with a look-behind at its start or a look-ahead at its end, which Rust's
+/// regex engine does not have: the core is matched, then the text before and after it
+/// is checked.
+struct Guarded {
+    core: Regex,
+    /// The text before the match must not end with this.
+    not_after: Option<Regex>,
+    /// The text after the match must not start with this.
+    not_before: Option<Regex>,
+}
+
+impl Guarded {
+    fn matches(&self, ua: &[u8]) -> bool {
+        let mut from = 0;
+        while from <= ua.len() {
+            let Some(m) = self.core.find_at(ua, from) else {
+                return false;
+            };
+            let before_ok = self
+                .not_after
+                .as_ref()
+                .is_none_or(|r| !r.is_match(&ua[..m.start()]));
+            let after_ok = self
+                .not_before
+                .as_ref()
+                .is_none_or(|r| !r.is_match(&ua[m.end()..]));
+            if before_ok && after_ok {
+                return true;
+            }
+            from = m.start() + 1;
+        }
+        false
+    }
+}
+
+fn case_insensitive(pattern: &str) -> anyhow::Result<Regex> {
+    // ASCII semantics for \w, \d and \b, as in JavaScript.
+    RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .unicode(false)
+        .build()
+        .with_context(|| format!("the bot pattern `{pattern}`"))
+}
+
+/// Splits a leading `(?<!…)` and a trailing `(?!…)` off a pattern.
+fn guarded(pattern: &str) -> anyhow::Result<Guarded> {
+    let mut core = pattern;
+    let mut not_after = None;
+    if let Some(rest) = core.strip_prefix("(?<!") {
+        let close = closing_paren(rest)
+            .with_context(|| format!("unbalanced look-behind in `{pattern}`"))?;
+        not_after = Some(case_insensitive(&format!("(?:{})$", &rest[..close]))?);
+        core = &rest[close + 1..];
+    }
+    let mut not_before = None;
+    if let Some(open) = core.find("(?!") {
+        let inner = &core[open + 3..];
+        let close = closing_paren(inner)
+            .with_context(|| format!("unbalanced look-ahead in `{pattern}`"))?;
+        if close + 1 != inner.len() {
+            anyhow::bail!("a look-ahead that does not end the pattern: `{pattern}`");
+        }
+        not_before = Some(case_insensitive(&format!("^(?:{})", &inner[..close]))?);
+        core = &core[..open];
+    }
+    if core.contains("(?<") || core.contains("(?=") || core.contains("(?!") {
+        anyhow::bail!("a look-around barkeep cannot split off: `{pattern}`");
+    }
+    Ok(Guarded {
+        core: case_insensitive(core)?,
+        not_after,
+        not_before,
+    })
+}
+
+/// The index of the parenthesis closing the group that `s` is the inside of.
+fn closing_paren(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '(' => depth += 1,
+            ')' if depth == 0 => return Some(i),
+            ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+fn has_lookaround(p: &str) -> bool {
+    p.contains("(?<!") || p.contains("(?<=") || p.contains("(?!") || p.contains("(?=")
+}
+
+pub struct Bots {
+    plain: Regex,
+    guarded: Vec<Guarded>,
+    verdicts: RwLock<HashMap<u64, bool>>,
+    hasher: RandomState,
+    /// The isbot version the patterns came from.
+    pub version: String,
+}
+
+impl Bots {
+    pub fn load() -> anyhow::Result<Bots> {
+        let list: List = serde_json::from_str(ISBOT).context("the isbot pattern list")?;
+        let (with, without): (Vec<&String>, Vec<&String>) =
+            list.list.iter().partition(|p| has_lookaround(p));
+        let plain: Vec<String> = without
+            .iter()
+            .map(|p| p.to_string())
+            .chain(OWN.iter().map(|p| p.to_string()))
+            .collect();
+        Ok(Bots {
+            plain: case_insensitive(&plain.join("|"))?,
+            guarded: with.into_iter().map(|p| guarded(p)).collect::<Result<_, _>>()?,
+            verdicts: RwLock::new(HashMap::new()),
+            hasher: RandomState::new(),
+            version: list.version,
+        })
+    }
+
+    /// Whether a user agent is a bot's. No user agent at all is a bot's too.
+    pub fn is_bot(&self, user_agent: Option<&str>) -> bool {
+        let Some(ua) = user_agent.filter(|ua| !ua.trim().is_empty()) else {
+            return true;
+        };
+        let key = self.hasher.hash_one(ua);
+        if let Some(verdict) = self
+            .verdicts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return *verdict;
+        }
+        let bytes = ua.as_bytes();
+        let verdict = self.plain.is_match(bytes) || self.guarded.iter().any(|g| g.matches(bytes));
+        let mut verdicts = self.verdicts.write().unwrap_or_else(|e| e.into_inner());
+        if verdicts.len() >= MAX_VERDICTS {
+            verdicts.clear();
+        }
+        verdicts.insert(key, verdict);
+        verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn look_arounds_keep_their_meaning() {
+        let g = guarded("(?<! channel/|google/)google(?!(?:wv|app|/google| pixel))").unwrap();
+        assert!(g.matches(b"Mozilla/5.0 (compatible; Googlebot/2.1)"));
+        assert!(!g.matches(b"Mozilla/5.0 Chrome/120 GoogleApp/1.0"));
+        assert!(!g.matches(b"channel/google/x"));
+        assert!(g.matches(b"channel/google/ google crawler"), "a later match counts");
+        let g = guarded("(?<!cam)scan").unwrap();
+        assert!(g.matches(b"NetScan/1"));
+        assert!(!g.matches(b"CamScanner/6"));
+        let g = guarded("java(?!;)").unwrap();
+        assert!(g.matches(b"Java/17.0.2"));
+        assert!(!g.matches(b"Mozilla/5.0 (Linux; U; Java;"));
+    }
+
+    #[test]
+    fn every_pattern_of_the_pinned_list_compiles() {
+        let bots = Bots::load().unwrap();
+        assert!(bots.guarded.len() >= 5, "the look-around patterns were found");
+        assert!(bots.is_bot(None));
+        assert!(bots.is_bot(Some("  ")));
+        assert!(bots.is_bot(Some("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)")));
+        assert!(!bots.is_bot(Some(
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+        )));
+    }
+}

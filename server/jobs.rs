@@ -1,0 +1,302 @@
+//! Running periodic work. Each [`Job`] has a name, a period and a function, and is either
+//! run by every process (keeping its own memory in step: site sync, the event writer) or
+//! once per period across all processes sharing the database (purges, computations,
+//! fan-outs): such a job first takes a lease in the `job_leases` table, and of several
+//! processes asking at once exactly one gets it. Every run is logged and measured the
+//! same way. The table of barkeep's jobs is `app::schedule`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::db::{Db, jobs as leases};
+
+/// Who runs a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every process, on its own timer.
+    EachProcess,
+    /// One process per period, whichever takes the lease.
+    Once,
+}
+
+pub type Work = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
+
+/// Wraps an async function as a job's work.
+pub fn work<F, Fut>(f: F) -> Work
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    Arc::new(move || Box::pin(f()))
+}
+
+pub struct Job {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub every: Duration,
+    pub scope: Scope,
+    /// A once-job's lease outlives any run; a process that dies mid-run holds the job
+    /// until it runs out.
+    pub lease: Duration,
+    wake: Option<Arc<Notify>>,
+    work: Work,
+}
+
+impl Job {
+    pub fn each_process(name: &'static str, about: &'static str, every: Duration, work: Work) -> Job {
+        Job {
+            name,
+            about,
+            every,
+            scope: Scope::EachProcess,
+            lease: Duration::ZERO,
+            wake: None,
+            work,
+        }
+    }
+
+    pub fn once(name: &'static str, about: &'static str, every: Duration, work: Work) -> Job {
+        Job {
+            name,
+            about,
+            every,
+            scope: Scope::Once,
+            lease: Duration::from_secs(15 * 60),
+            wake: None,
+            work,
+        }
+    }
+
+    /// Runs the job early whenever `signal` fires (new mail queued, a full buffer).
+    pub fn woken_by(mut self, signal: Arc<Notify>) -> Job {
+        self.wake = Some(signal);
+        self
+    }
+
+    pub fn lease(mut self, lease: Duration) -> Job {
+        self.lease = lease;
+        self
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    job: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabel {
+    job: &'static str,
+}
+
+type Histograms = Family<JobLabel, Histogram, fn() -> Histogram>;
+
+fn duration_histogram() -> Histogram {
+    // 1 ms to about 9 minutes.
+    Histogram::new(exponential_buckets(0.001, 2.0, 20))
+}
+
+/// Whether a job ran when asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    Yes,
+    /// Another process holds it, or it is not due yet.
+    NotNow,
+}
+
+pub struct Jobs {
+    db: Db,
+    clock: Clock,
+    /// This process's name in the lease table.
+    holder: String,
+    jobs: Vec<Job>,
+    /// How often a process asks whether a once-job is due.
+    once_poll: Duration,
+    runs: Family<RunLabels, Counter>,
+    seconds: Histograms,
+    /// Per job: since when it has been failing, and when that was last logged.
+    failing: Mutex<Vec<(&'static str, Instant, Instant)>>,
+}
+
+impl Jobs {
+    pub fn new(
+        db: Db,
+        clock: Clock,
+        jobs: Vec<Job>,
+        once_poll: Duration,
+        registry: &mut Registry,
+    ) -> Jobs {
+        let runs = Family::<RunLabels, Counter>::default();
+        let seconds: Histograms = Family::new_with_constructor(duration_histogram);
+        registry.register("job_runs", "Runs of periodic jobs, by outcome", runs.clone());
+        registry.register(
+            "job_duration_seconds",
+            "Time one run of a periodic job took",
+            seconds.clone(),
+        );
+        Jobs {
+            db,
+            clock,
+            holder: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            jobs,
+            once_poll,
+            runs,
+            seconds,
+            failing: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn jobs(&self) -> &[Job] {
+        &self.jobs
+    }
+
+    fn find(&self, name: &str) -> anyhow::Result<&Job> {
+        self.jobs
+            .iter()
+            .find(|j| j.name == name)
+            .ok_or_else(|| anyhow::anyhow!("there is no job named {name}"))
+    }
+
+    /// Starts one task per job; they stop when `stop` is cancelled.
+    pub fn spawn(self: &Arc<Self>, stop: CancellationToken) -> Vec<JoinHandle<()>> {
+        (0..self.jobs.len())
+            .map(|i| {
+                let jobs = self.clone();
+                let stop = stop.clone();
+                tokio::spawn(async move { jobs.run_forever(i, stop).await })
+            })
+            .collect()
+    }
+
+    async fn run_forever(&self, index: usize, stop: CancellationToken) {
+        let job = &self.jobs[index];
+        let pause = match job.scope {
+            Scope::EachProcess => job.every,
+            Scope::Once => job.every.min(self.once_poll),
+        };
+        let never = Arc::new(Notify::new());
+        let wake = job.wake.clone().unwrap_or(never);
+        loop {
+            let result = match job.scope {
+                Scope::EachProcess => self.run(job).await.map(|()| Ran::Yes),
+                Scope::Once => self.claim_and_run(job, false).await,
+            };
+            if let Err(err) = result {
+                tracing::error!(job = job.name, error = format!("{err:#}"), "job could not run");
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    /// Runs the job now if it is due: a job of every process always is; a once-job if its
+    /// period has passed and no other process holds it. Tests and operators call this.
+    pub async fn run_due(&self, name: &str) -> anyhow::Result<Ran> {
+        let job = self.find(name)?;
+        match job.scope {
+            Scope::EachProcess => self.run(job).await.map(|()| Ran::Yes),
+            Scope::Once => self.claim_and_run(job, false).await,
+        }
+    }
+
+    /// Runs a once-job now even if it is not due (an operator asked), unless another
+    /// process is running it.
+    pub async fn run_now(&self, name: &str) -> anyhow::Result<Ran> {
+        let job = self.find(name)?;
+        match job.scope {
+            Scope::EachProcess => self.run(job).await.map(|()| Ran::Yes),
+            Scope::Once => self.claim_and_run(job, true).await,
+        }
+    }
+
+    async fn claim_and_run(&self, job: &Job, force: bool) -> anyhow::Result<Ran> {
+        let now = self.clock.now();
+        leases::ensure(&self.db, job.name, now).await?;
+        let every = chrono::Duration::from_std(job.every)?;
+        let lease = chrono::Duration::from_std(job.lease)?;
+        if !leases::claim(&self.db, job.name, &self.holder, now, every, lease, force).await? {
+            return Ok(Ran::NotNow);
+        }
+        let result = self.run(job).await;
+        let error = result.as_ref().err().map(|e| format!("{e:#}"));
+        // A failed run is tried again within a minute rather than a period later.
+        let retry = error
+            .as_ref()
+            .map(|_| chrono::Duration::from_std(job.every.min(Duration::from_secs(60))))
+            .transpose()?;
+        leases::finish(
+            &self.db,
+            job.name,
+            &self.holder,
+            self.clock.now(),
+            error.as_deref(),
+            retry,
+        )
+        .await?;
+        Ok(Ran::Yes)
+    }
+
+    /// Runs the work once, measured and logged. Repeated failures of a frequent job are
+    /// logged when they start, every ten seconds while they last, and when they end.
+    async fn run(&self, job: &Job) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let result = (job.work)().await;
+        let elapsed = started.elapsed();
+        self.seconds
+            .get_or_create(&JobLabel { job: job.name })
+            .observe(elapsed.as_secs_f64());
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        self.runs
+            .get_or_create(&RunLabels {
+                job: job.name,
+                outcome,
+            })
+            .inc();
+        let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = failing.iter().position(|(name, _, _)| *name == job.name);
+        match (&result, entry) {
+            (Ok(()), None) => {
+                if job.scope == Scope::Once {
+                    tracing::info!(job = job.name, elapsed_ms = elapsed.as_millis() as u64, "job ran");
+                } else {
+                    tracing::trace!(job = job.name, elapsed_ms = elapsed.as_millis() as u64, "job ran");
+                }
+            }
+            (Ok(()), Some(i)) => {
+                let (_, since, _) = failing.remove(i);
+                tracing::info!(job = job.name, after = ?since.elapsed(), "job works again");
+            }
+            (Err(err), None) => {
+                tracing::warn!(job = job.name, error = format!("{err:#}"), "job failed");
+                failing.push((job.name, Instant::now(), Instant::now()));
+            }
+            (Err(err), Some(i)) => {
+                if failing[i].2.elapsed() >= Duration::from_secs(10) {
+                    failing[i].2 = Instant::now();
+                    tracing::warn!(
+                        job = job.name,
+                        failing_for = ?failing[i].1.elapsed(),
+                        error = format!("{err:#}"),
+                        "job still failing"
+                    );
+                }
+            }
+        }
+        result
+    }
+}

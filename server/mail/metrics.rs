@@ -1,0 +1,52 @@
+//! What the mail worker reports to Prometheus.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Kind {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Failure {
+    kind: String,
+    gave_up: bool,
+}
+
+#[derive(Clone)]
+pub struct MailMetrics {
+    sent: Family<Kind, Counter>,
+    failures: Family<Failure, Counter>,
+}
+
+impl MailMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = MailMetrics {
+            sent: Family::default(),
+            failures: Family::default(),
+        };
+        registry.register("mail_sent", "Emails handed to the transport", m.sent.clone());
+        registry.register(
+            "mail_send_failures",
+            "Failed send attempts; gave_up=true when the email will not be retried",
+            m.failures.clone(),
+        );
+        m
+    }
+
+    pub fn sent(&self, kind: &str) {
+        self.sent.get_or_create(&Kind { kind: kind.into() }).inc();
+    }
+
+    pub fn failed(&self, kind: &str, gave_up: bool) {
+        self.failures
+            .get_or_create(&Failure {
+                kind: kind.into(),
+                gave_up,
+            })
+            .inc();
+    }
+}

@@ -1,0 +1,213 @@
+//! A bar's A/B comparison: each variant's numbers, which one leads on click-through rate,
+//! and whether the lead is real (a two-proportion z-test of the leader against the
+//! runner-up).
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+use sea_orm::ConnectionTrait;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::range::Range;
+use super::report::{Numbers, Report, Scope, counts, report, select_sums, within};
+use crate::db::Db;
+use crate::db::tables::{DeploymentStats as DS, Deployments};
+use crate::domain::{BarId, Counts, VariantId};
+use crate::error::Result;
+
+/// A variant's numbers in a bar's A/B comparison.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VariantNumbers {
+    pub variant_id: VariantId,
+    pub name: String,
+    #[serde(flatten)]
+    pub numbers: Numbers,
+}
+
+/// Which variant leads on click-through rate, and whether the lead is real: a
+/// two-proportion z-test of the leader against the runner-up.
+#[derive(Debug, Serialize, PartialEq, ToSchema)]
+pub struct AbTest {
+    pub leader: Option<VariantId>,
+    pub runner_up: Option<VariantId>,
+    /// The lead is significant at this confidence (two-sided).
+    pub confidence: f64,
+    pub significant: bool,
+    pub z: Option<f64>,
+    pub p_value: Option<f64>,
+    /// Relative difference in CTR, leader over runner-up.
+    pub lift: Option<f64>,
+    pub note: String,
+}
+
+/// Clicks and views of two variants → (z, two-sided p-value).
+pub fn two_proportion_test(c1: i64, v1: i64, c2: i64, v2: i64) -> Option<(f64, f64)> {
+    if v1 <= 0 || v2 <= 0 {
+        return None;
+    }
+    let (c1, v1, c2, v2) = (c1 as f64, v1 as f64, c2 as f64, v2 as f64);
+    let pooled = (c1 + c2) / (v1 + v2);
+    let se = (pooled * (1.0 - pooled) * (1.0 / v1 + 1.0 / v2)).sqrt();
+    if se == 0.0 || !se.is_finite() {
+        return None;
+    }
+    let z = (c1 / v1 - c2 / v2) / se;
+    Some((z, libm::erfc(z.abs() / std::f64::consts::SQRT_2)))
+}
+
+pub fn ab_test(variants: &[VariantNumbers]) -> AbTest {
+    const CONFIDENCE: f64 = 0.95;
+    let mut ranked: Vec<&VariantNumbers> =
+        variants.iter().filter(|v| v.numbers.views > 0).collect();
+    ranked.sort_by(|a, b| {
+        b.numbers
+            .ctr
+            .partial_cmp(&a.numbers.ctr)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let none = |note: &str| AbTest {
+        leader: ranked.first().map(|v| v.variant_id),
+        runner_up: None,
+        confidence: CONFIDENCE,
+        significant: false,
+        z: None,
+        p_value: None,
+        lift: None,
+        note: note.to_string(),
+    };
+    if variants.len() < 2 {
+        return none("only one variant: nothing to compare");
+    }
+    let (Some(a), Some(b)) = (ranked.first(), ranked.get(1)) else {
+        return none("fewer than two variants have views yet");
+    };
+    let (na, nb) = (&a.numbers, &b.numbers);
+    let Some((z, p)) = two_proportion_test(na.clicks, na.views, nb.clicks, nb.views) else {
+        return AbTest {
+            runner_up: Some(b.variant_id),
+            ..none("no clicks yet, or no difference to test")
+        };
+    };
+    // The normal approximation behind the test needs a few clicks and non-clicks on each side.
+    let enough = [na, nb]
+        .iter()
+        .all(|n| n.clicks >= 5 && n.views - n.clicks >= 5);
+    let significant = enough && p < 1.0 - CONFIDENCE && na.ctr > nb.ctr;
+    let note = if !enough {
+        "too few clicks to tell yet (each variant needs at least 5 clicks and 5 views without one)"
+            .to_string()
+    } else if significant {
+        format!(
+            "{} leads, and the lead is significant at {:.0}%",
+            a.name,
+            CONFIDENCE * 100.0
+        )
+    } else {
+        format!(
+            "{} leads, but the lead is not significant at {:.0}%",
+            a.name,
+            CONFIDENCE * 100.0
+        )
+    };
+    AbTest {
+        leader: Some(a.variant_id),
+        runner_up: Some(b.variant_id),
+        confidence: CONFIDENCE,
+        significant,
+        z: Some(z),
+        p_value: Some(p),
+        lift: match (na.ctr, nb.ctr) {
+            (Some(x), Some(y)) if y > 0.0 => Some(x / y - 1.0),
+            _ => None,
+        },
+        note,
+    }
+}
+
+/// A bar's report with each variant's numbers and the A/B comparison.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BarReport {
+    #[serde(flatten)]
+    pub report: Report,
+    pub variants: Vec<VariantNumbers>,
+    pub ab_test: AbTest,
+}
+
+/// The bar's report with each variant's numbers (every variant it has or had that was
+/// counted) and the comparison.
+pub async fn bar_report(db: &Db, bar: BarId, range: Range) -> Result<BarReport> {
+    let mut q = within(Scope::Bar(bar), range.from.timestamp(), range.to.timestamp());
+    q.inner_join(
+        Deployments::Table,
+        Expr::col((Deployments::Table, Deployments::Id)).equals((DS::Table, DS::DeploymentId)),
+    )
+    .expr_as(
+        Expr::col((Deployments::Table, Deployments::VariantId)),
+        Alias::new("variant_id"),
+    );
+    select_sums(&mut q);
+    q.add_group_by([Expr::col((Deployments::Table, Deployments::VariantId))]);
+    let mut per_variant: HashMap<VariantId, Counts> = HashMap::new();
+    for row in db.query_all(&q).await? {
+        per_variant.insert(row.try_get("", "variant_id")?, counts(&row)?);
+    }
+    let variants: Vec<VariantNumbers> = crate::db::catalog::all_variants_of(db, bar)
+        .await?
+        .into_iter()
+        .filter(|v| v.deleted_at.is_none() || per_variant.contains_key(&v.id))
+        .map(|v| VariantNumbers {
+            numbers: per_variant.get(&v.id).copied().unwrap_or_default().into(),
+            variant_id: v.id,
+            name: v.name,
+        })
+        .collect();
+    let ab_test = ab_test(&variants);
+    Ok(BarReport {
+        report: report(db, Scope::Bar(bar), range).await?,
+        variants,
+        ab_test,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_z_test_matches_a_worked_example() {
+        // 200/1000 against 150/1000: z ≈ 2.94, p ≈ 0.0033.
+        let (z, p) = two_proportion_test(200, 1000, 150, 1000).unwrap();
+        assert!((z - 2.936).abs() < 0.01, "{z}");
+        assert!((p - 0.00332).abs() < 0.0002, "{p}");
+        let (z, p) = two_proportion_test(52, 1000, 50, 1000).unwrap();
+        assert!(z.abs() < 0.5 && p > 0.5);
+        assert!(two_proportion_test(0, 0, 1, 10).is_none());
+    }
+
+    #[test]
+    fn the_ab_test_names_a_significant_leader_only_with_enough_data() {
+        let v = |id, clicks, views| VariantNumbers {
+            variant_id: VariantId(id),
+            name: format!("V{id}"),
+            numbers: Counts {
+                views,
+                clicks,
+                ..Default::default()
+            }
+            .into(),
+        };
+        let clear = ab_test(&[v(1, 150, 1000), v(2, 200, 1000)]);
+        assert_eq!(
+            (clear.leader, clear.runner_up, clear.significant),
+            (Some(VariantId(2)), Some(VariantId(1)), true)
+        );
+        assert!(clear.lift.unwrap() > 0.33 && clear.lift.unwrap() < 0.34);
+        let close = ab_test(&[v(1, 50, 1000), v(2, 52, 1000)]);
+        assert_eq!((close.leader, close.significant), (Some(VariantId(2)), false));
+        let tiny = ab_test(&[v(1, 3, 10), v(2, 0, 10)]);
+        assert!(!tiny.significant && tiny.note.contains("too few"));
+        let single = ab_test(&[v(1, 3, 10)]);
+        assert_eq!((single.leader, single.significant), (Some(VariantId(1)), false));
+    }
+}

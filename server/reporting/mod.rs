@@ -1,0 +1,15 @@
+//! Reading the counts: totals and hourly or daily series for a deployment, variant, bar
+//! or site over a date range, the A/B comparison of a bar's variants, and usage this
+//! month. Sums run in the database. Unique visitors are counted once per visitor per UTC
+//! day (the salt that recognises them changes daily), so a range's total is the sum of
+//! its days.
+
+pub mod ab;
+pub mod range;
+pub mod report;
+pub mod usage;
+
+pub use ab::{AbTest, BarReport, VariantNumbers, bar_report};
+pub use range::{Interval, Range};
+pub use report::{Numbers, Point, Report, Scope, report, totals};
+pub use usage::{Usage, usage};

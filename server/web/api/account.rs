@@ -1,0 +1,312 @@
+//! The member's own account: profile, password, email address, sessions and API tokens.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::Message;
+use crate::db::accounts as q;
+use crate::db::entities::{api_token, member};
+use crate::domain::{Email, INDUSTRIES, Industry, MemberId, SessionId, TokenId};
+use crate::error::{Error, Result};
+use crate::web::router::Req;
+use crate::web::{json, no_content};
+
+/// A member as the API shows them: never the password hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberView {
+    pub id: MemberId,
+    pub email: String,
+    pub email_confirmed: bool,
+    pub name: Option<String>,
+    /// One of `GET /api/v1/industries`, or `null` for none picked.
+    pub industry: Option<String>,
+    /// Promotional email is sent only when this is on.
+    pub promo_opt_in: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&member::Model> for MemberView {
+    fn from(m: &member::Model) -> Self {
+        MemberView {
+            id: m.id,
+            email: m.email.clone(),
+            email_confirmed: m.email_confirmed_at.is_some(),
+            name: m.name.clone(),
+            industry: m.industry.clone(),
+            promo_opt_in: m.promo_opt_in,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// The signed-in member.
+#[utoipa::path(get, path = "/api/v1/me", tag = "account",
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "The member", body = MemberView)))]
+pub async fn get_me(req: Req) -> Result<Response> {
+    Ok(json(StatusCode::OK, &MemberView::from(req.member()?)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchMe {
+    /// Up to 100 characters; `null` or empty clears it.
+    #[serde(default, deserialize_with = "crate::domain::present")]
+    pub name: Option<Option<String>>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "crate::domain::present")]
+    pub industry: Option<Option<String>>,
+    #[serde(default)]
+    pub promo_opt_in: Option<bool>,
+}
+
+/// Change the name, industry or promotional-email choice.
+#[utoipa::path(patch, path = "/api/v1/me", tag = "account", request_body = PatchMe,
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "The member as changed", body = MemberView)))]
+pub async fn patch_me(req: Req) -> Result<Response> {
+    let body: PatchMe = req.json()?;
+    let name = match body.name {
+        Some(Some(n)) => {
+            let n = n.trim().to_string();
+            if n.chars().count() > 100 || n.chars().any(char::is_control) {
+                return Err(Error::invalid(
+                    "name",
+                    "the name must be at most 100 characters of text",
+                ));
+            }
+            Some((!n.is_empty()).then_some(n))
+        }
+        other => other,
+    };
+    let industry = match body.industry {
+        Some(Some(i)) => Some(Some(Industry::parse(&i)?.code().to_string())),
+        other => other,
+    };
+    let now = req.state.clock.now();
+    let db = &req.state.db;
+    let mut member = q::update_profile(db, req.member()?.clone(), name, industry, now).await?;
+    if let Some(opt_in) = body.promo_opt_in {
+        member = q::set_promo_opt_in(db, member, opt_in, now).await?;
+    }
+    Ok(json(StatusCode::OK, &MemberView::from(&member)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Change the password; every other session ends.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "account", request_body = ChangePassword,
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 204, description = "Changed")))]
+pub async fn change_password(req: Req) -> Result<Response> {
+    let body: ChangePassword = req.json()?;
+    req.state
+        .accounts
+        .change_password(req.auth()?, &body.current_password, &body.new_password)
+        .await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeEmail {
+    pub email: String,
+    /// The current password.
+    pub password: String,
+}
+
+/// Change the email address: a link goes to the new address, and the change happens
+/// when it is opened.
+#[utoipa::path(post, path = "/api/v1/me/email", tag = "account", request_body = ChangeEmail,
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 202, description = "A link went to the new address", body = Message)))]
+pub async fn change_email(req: Req) -> Result<Response> {
+    let body: ChangeEmail = req.json()?;
+    let email = Email::parse(&body.email)?;
+    req.state
+        .accounts
+        .request_email_change(req.auth()?, email, &body.password)
+        .await?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &Message::new("we sent a link to the new address; the change happens when it is opened"),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: SessionId,
+    /// The session this request came with.
+    pub current: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Sessions {
+    pub sessions: Vec<SessionView>,
+}
+
+/// The member's live sessions, most recently used first.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "account",
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Live sessions", body = Sessions)))]
+pub async fn list_sessions(req: Req) -> Result<Response> {
+    let auth = req.auth()?;
+    let sessions = req
+        .state
+        .accounts
+        .sessions(auth)
+        .await?
+        .into_iter()
+        .map(|s| SessionView {
+            id: s.id,
+            current: Some(s.id) == auth.session_id,
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
+            ip: s.ip,
+            user_agent: s.user_agent,
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &Sessions { sessions }))
+}
+
+/// End one of the member's sessions.
+#[utoipa::path(delete, path = "/api/v1/sessions/{session_id}", tag = "account",
+    params(("session_id" = i64, Path, description = "One of your sessions")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 204, description = "Ended")))]
+pub async fn end_session(req: Req) -> Result<Response> {
+    req.state
+        .accounts
+        .end_session(req.auth()?, req.session_id()?)
+        .await?;
+    Ok(no_content())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenView {
+    pub id: TokenId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<&api_token::Model> for TokenView {
+    fn from(t: &api_token::Model) -> Self {
+        TokenView {
+            id: t.id,
+            name: t.name.clone(),
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Tokens {
+    pub tokens: Vec<TokenView>,
+}
+
+/// The member's API tokens (never the tokens themselves).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "account",
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "API tokens", body = Tokens)))]
+pub async fn list_tokens(req: Req) -> Result<Response> {
+    let tokens = req
+        .state
+        .accounts
+        .api_tokens(req.auth()?)
+        .await?
+        .iter()
+        .map(TokenView::from)
+        .collect();
+    Ok(json(StatusCode::OK, &Tokens { tokens }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// 1 to 100 characters, to tell tokens apart.
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenCreated {
+    pub id: TokenId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Shown once; only its hash is kept. Send it as `Authorization: Bearer …`.
+    pub token: String,
+}
+
+/// Create an API token.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "account", request_body = CreateToken,
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 201, description = "Created; the token is shown this once", body = TokenCreated)))]
+pub async fn create_token(req: Req) -> Result<Response> {
+    let body: CreateToken = req.json()?;
+    let created = req
+        .state
+        .accounts
+        .create_api_token(req.auth()?, &body.name)
+        .await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &TokenCreated {
+            id: created.row.id,
+            name: created.row.name,
+            created_at: created.row.created_at,
+            last_used_at: created.row.last_used_at,
+            token: created.token,
+        },
+    ))
+}
+
+/// Delete an API token.
+#[utoipa::path(delete, path = "/api/v1/tokens/{token_id}", tag = "account",
+    params(("token_id" = i64, Path, description = "One of your API tokens")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 204, description = "Deleted")))]
+pub async fn delete_token(req: Req) -> Result<Response> {
+    req.state
+        .accounts
+        .delete_api_token(req.auth()?, req.token_id()?)
+        .await?;
+    Ok(no_content())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IndustryView {
+    pub code: &'static str,
+    pub label: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Industries {
+    pub industries: Vec<IndustryView>,
+}
+
+/// The industries a member can pick; benchmarks compare accounts within them.
+#[utoipa::path(get, path = "/api/v1/industries", tag = "account",
+    responses((status = 200, description = "Industries", body = Industries)))]
+pub async fn industries(_req: Req) -> Result<Response> {
+    let industries = INDUSTRIES
+        .iter()
+        .map(|(code, label)| IndustryView { code, label })
+        .collect();
+    Ok(json(StatusCode::OK, &Industries { industries }))
+}

@@ -1,0 +1,325 @@
+//! Bars, their variants and deployments, and publishing.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use crate::catalog::{Bar, BarInput, Status, VariantInput};
+use crate::db::entities::{deployment, variant};
+use crate::domain::bar::{
+    Display, Frequency, Goal, Placement, Snapshot, Targeting, Trigger, VariantContent,
+};
+use crate::domain::{BarId, DeploymentId, SiteId, VariantId};
+use crate::error::Result;
+use crate::web::router::Req;
+use crate::web::{json, no_content};
+
+#[derive(Serialize, ToSchema)]
+pub struct VariantView {
+    pub id: VariantId,
+    pub name: String,
+    pub weight: i32,
+    #[serde(flatten)]
+    pub content: VariantContent,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<variant::Model> for VariantView {
+    fn from(v: variant::Model) -> Self {
+        VariantView {
+            content: crate::catalog::content_of(&v),
+            id: v.id,
+            name: v.name,
+            weight: v.weight,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BarView {
+    pub id: BarId,
+    pub site_id: SiteId,
+    pub name: String,
+    pub status: Status,
+    /// Live, and edited since: publishing again would change what visitors see.
+    pub has_unpublished_changes: bool,
+    pub goal: Goal,
+    pub placement: Placement,
+    pub display: Display,
+    pub sticky: bool,
+    pub closable: bool,
+    pub powered_by: bool,
+    pub targeting: Targeting,
+    pub trigger: Trigger,
+    pub frequency: Frequency,
+    pub variants: Vec<VariantView>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+impl From<Bar> for BarView {
+    fn from(b: Bar) -> Self {
+        BarView {
+            id: b.bar.id,
+            site_id: b.bar.site_id,
+            name: b.bar.name,
+            status: b.status,
+            has_unpublished_changes: b.has_unpublished_changes,
+            goal: b.settings.goal,
+            placement: b.settings.placement,
+            display: b.settings.display,
+            sticky: b.settings.sticky,
+            closable: b.settings.closable,
+            powered_by: b.settings.powered_by,
+            targeting: b.settings.targeting,
+            trigger: b.settings.trigger,
+            frequency: b.settings.frequency,
+            variants: b.variants.into_iter().map(VariantView::from).collect(),
+            created_at: b.bar.created_at,
+            updated_at: b.bar.updated_at,
+            published_at: b.bar.published_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeploymentView {
+    pub id: DeploymentId,
+    pub bar_id: BarId,
+    pub variant_id: VariantId,
+    pub live: bool,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Exactly what this deployment showed.
+    pub shown: Snapshot,
+}
+
+impl From<deployment::Model> for DeploymentView {
+    fn from(d: deployment::Model) -> Self {
+        DeploymentView {
+            id: d.id,
+            bar_id: d.bar_id,
+            variant_id: d.variant_id,
+            live: d.ended_at.is_none(),
+            started_at: d.started_at,
+            ended_at: d.ended_at,
+            shown: d.snapshot,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Bars {
+    pub bars: Vec<BarView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Deployments {
+    pub deployments: Vec<DeploymentView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Published {
+    pub bar: BarView,
+    /// What is live now.
+    pub deployments: Vec<DeploymentView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Variants {
+    pub variants: Vec<VariantView>,
+}
+
+/// A site's bars.
+#[utoipa::path(get, path = "/api/v1/sites/{site_id}/bars", tag = "bars",
+    params(("site_id" = i64, Path, description = "One of your sites")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Bars", body = Bars)))]
+pub async fn list(req: Req) -> Result<Response> {
+    let bars = req.state.catalog.bars(req.site()?).await?;
+    Ok(json(
+        StatusCode::OK,
+        &Bars {
+            bars: bars.into_iter().map(BarView::from).collect(),
+        },
+    ))
+}
+
+/// Create a bar (a draft, with one variant "A"); see docs/bars.md for every option.
+#[utoipa::path(post, path = "/api/v1/sites/{site_id}/bars", tag = "bars", request_body = BarInput,
+    params(("site_id" = i64, Path, description = "One of your sites")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 201, description = "Created", body = BarView)))]
+pub async fn create(req: Req) -> Result<Response> {
+    let body: BarInput = req.json()?;
+    let limits = req.state.limits_of(req.member()?.id).await?;
+    let bar = req.state.catalog.create_bar(req.site()?, &limits, body).await?;
+    Ok(json(StatusCode::CREATED, &BarView::from(bar)))
+}
+
+/// One bar.
+#[utoipa::path(get, path = "/api/v1/bars/{bar_id}", tag = "bars",
+    params(("bar_id" = i64, Path, description = "One of your bars")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "The bar", body = BarView)))]
+pub async fn get(req: Req) -> Result<Response> {
+    let bar = req.state.catalog.bar(req.bar()?.clone()).await?;
+    Ok(json(StatusCode::OK, &BarView::from(bar)))
+}
+
+/// Change a bar; it reaches visitors when published.
+#[utoipa::path(patch, path = "/api/v1/bars/{bar_id}", tag = "bars", request_body = BarInput,
+    params(("bar_id" = i64, Path, description = "One of your bars")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "The bar as changed", body = BarView)))]
+pub async fn patch(req: Req) -> Result<Response> {
+    let body: BarInput = req.json()?;
+    let limits = req.state.limits_of(req.member()?.id).await?;
+    let bar = req
+        .state
+        .catalog
+        .update_bar(req.bar()?.clone(), &limits, body)
+        .await?;
+    Ok(json(StatusCode::OK, &BarView::from(bar)))
+}
+
+/// Delete a bar: it leaves the site's script at once; its deployments and counts stay.
+#[utoipa::path(delete, path = "/api/v1/bars/{bar_id}", tag = "bars",
+    params(("bar_id" = i64, Path, description = "One of your bars")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 204, description = "Deleted")))]
+pub async fn delete(req: Req) -> Result<Response> {
+    req.state.catalog.delete_bar(req.bar()?.clone()).await?;
+    Ok(no_content())
+}
+
+/// Publish the bar as it is now: each variant with a weight becomes a deployment and the
+/// previous ones end. Publishing an unchanged live bar changes nothing.
+#[utoipa::path(post, path = "/api/v1/bars/{bar_id}/publish", tag = "bars",
+    params(("bar_id" = i64, Path, description = "One of your bars")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Published", body = Published)))]
+pub async fn publish(req: Req) -> Result<Response> {
+    let catalog = &req.state.catalog;
+    let live = catalog.publish(req.bar()?.clone()).await?;
+    let bar = catalog.bar(req.bar()?.clone()).await?;
+    Ok(json(
+        StatusCode::OK,
+        &Published {
+            bar: BarView::from(bar),
+            deployments: live.into_iter().map(DeploymentView::from).collect(),
+        },
+    ))
+}
+
+/// Take the bar off the site; publishing again brings it back.
+#[utoipa::path(post, path = "/api/v1/bars/{bar_id}/pause", tag = "bars",
+    params(("bar_id" = i64, Path, description = "One of your bars")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Paused", body = BarView)))]
+pub async fn pause(req: Req) -> Result<Response> {
+    let bar = req.state.catalog.pause(req.bar()?.clone()).await?;
+    Ok(json(StatusCode::OK, &BarView::from(bar)))
+}
+
+/// Every deployment the bar had, newest first.
+#[utoipa::path(get, path = "/api/v1/bars/{bar_id}/deployments", tag = "bars",
+    params(("bar_id" = i64, Path, description = "One of your bars")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Deployments", body = Deployments)))]
+pub async fn deployments(req: Req) -> Result<Response> {
+    let list = req.state.catalog.deployments(req.bar()?).await?;
+    Ok(json(
+        StatusCode::OK,
+        &Deployments {
+            deployments: list.into_iter().map(DeploymentView::from).collect(),
+        },
+    ))
+}
+
+/// The bar's variants.
+#[utoipa::path(get, path = "/api/v1/bars/{bar_id}/variants", tag = "bars",
+    params(("bar_id" = i64, Path, description = "One of your bars")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Variants", body = Variants)))]
+pub async fn list_variants(req: Req) -> Result<Response> {
+    let list = req.state.catalog.variants(req.bar()?).await?;
+    Ok(json(
+        StatusCode::OK,
+        &Variants {
+            variants: list.into_iter().map(VariantView::from).collect(),
+        },
+    ))
+}
+
+/// Add an A/B variant; what is left out is copied from the first variant.
+#[utoipa::path(post, path = "/api/v1/bars/{bar_id}/variants", tag = "bars", request_body = VariantInput,
+    params(("bar_id" = i64, Path, description = "One of your bars")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 201, description = "Created", body = VariantView)))]
+pub async fn create_variant(req: Req) -> Result<Response> {
+    let body: VariantInput = req.json()?;
+    let limits = req.state.limits_of(req.member()?.id).await?;
+    let v = req
+        .state
+        .catalog
+        .create_variant(req.bar()?, &limits, body)
+        .await?;
+    Ok(json(StatusCode::CREATED, &VariantView::from(v)))
+}
+
+/// One variant.
+#[utoipa::path(get, path = "/api/v1/bars/{bar_id}/variants/{variant_id}", tag = "bars",
+    params(
+        ("bar_id" = i64, Path, description = "One of your bars"),
+        ("variant_id" = i64, Path, description = "One of the bar's variants"),
+    ),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "The variant", body = VariantView)))]
+pub async fn get_variant(req: Req) -> Result<Response> {
+    Ok(json(
+        StatusCode::OK,
+        &VariantView::from(req.variant()?.clone()),
+    ))
+}
+
+/// Change a variant.
+#[utoipa::path(patch, path = "/api/v1/bars/{bar_id}/variants/{variant_id}", tag = "bars",
+    request_body = VariantInput,
+    params(
+        ("bar_id" = i64, Path, description = "One of your bars"),
+        ("variant_id" = i64, Path, description = "One of the bar's variants"),
+    ),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "The variant as changed", body = VariantView)))]
+pub async fn patch_variant(req: Req) -> Result<Response> {
+    let body: VariantInput = req.json()?;
+    let v = req
+        .state
+        .catalog
+        .update_variant(req.bar()?, req.variant()?.clone(), body)
+        .await?;
+    Ok(json(StatusCode::OK, &VariantView::from(v)))
+}
+
+/// Remove a variant (a bar keeps at least one); its deployments and counts stay.
+#[utoipa::path(delete, path = "/api/v1/bars/{bar_id}/variants/{variant_id}", tag = "bars",
+    params(
+        ("bar_id" = i64, Path, description = "One of your bars"),
+        ("variant_id" = i64, Path, description = "One of the bar's variants"),
+    ),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 204, description = "Removed")))]
+pub async fn delete_variant(req: Req) -> Result<Response> {
+    req.state
+        .catalog
+        .delete_variant(req.bar()?, req.variant()?.clone())
+        .await?;
+    Ok(no_content())
+}

@@ -1,0 +1,111 @@
+//! The member API under `/api/v1`: JSON in and out, a session cookie or a bearer token,
+//! described by the OpenAPI document it serves at `/api/v1/openapi.json`. Every route is
+//! in the table below, with who may call it.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+use warp::http::Method;
+
+use super::router::{Access::Member, Access::Public, Table, route};
+
+pub mod account;
+pub mod auth;
+pub mod bars;
+pub mod sites;
+pub mod stats;
+
+/// Member API bodies are small JSON documents.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// An answer that is only a sentence.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Message {
+    pub message: String,
+}
+
+impl Message {
+    pub fn new(message: impl Into<String>) -> Message {
+        Message {
+            message: message.into(),
+        }
+    }
+}
+
+/// Every route of the member API.
+pub fn table() -> Table {
+    Table::new(
+        BODY_LIMIT,
+        vec![
+            route(Method::GET, "/api/v1/openapi.json", Public, super::openapi::serve),
+            // Signing up and in.
+            route(Method::POST, "/api/v1/signup", Public, auth::signup),
+            route(Method::POST, "/api/v1/email/confirm", Public, auth::confirm),
+            route(Method::POST, "/api/v1/login", Public, auth::login),
+            route(Method::POST, "/api/v1/logout", Member, auth::logout),
+            route(Method::POST, "/api/v1/password/forgot", Public, auth::forgot),
+            route(Method::POST, "/api/v1/password/reset", Public, auth::reset),
+            // The member's own account.
+            route(Method::GET, "/api/v1/me", Member, account::get_me),
+            route(Method::PATCH, "/api/v1/me", Member, account::patch_me),
+            route(Method::POST, "/api/v1/me/password", Member, account::change_password),
+            route(Method::POST, "/api/v1/me/email", Member, account::change_email),
+            route(Method::GET, "/api/v1/sessions", Member, account::list_sessions),
+            route(Method::DELETE, "/api/v1/sessions/{session_id}", Member, account::end_session),
+            route(Method::GET, "/api/v1/tokens", Member, account::list_tokens),
+            route(Method::POST, "/api/v1/tokens", Member, account::create_token),
+            route(Method::DELETE, "/api/v1/tokens/{token_id}", Member, account::delete_token),
+            route(Method::GET, "/api/v1/industries", Public, account::industries),
+            // Sites.
+            route(Method::GET, "/api/v1/sites", Member, sites::list),
+            route(Method::POST, "/api/v1/sites", Member, sites::create),
+            route(Method::GET, "/api/v1/sites/{site_id}", Member, sites::get),
+            route(Method::PATCH, "/api/v1/sites/{site_id}", Member, sites::patch),
+            route(Method::DELETE, "/api/v1/sites/{site_id}", Member, sites::delete),
+            // Bars, variants, publishing.
+            route(Method::GET, "/api/v1/sites/{site_id}/bars", Member, bars::list),
+            route(Method::POST, "/api/v1/sites/{site_id}/bars", Member, bars::create),
+            route(Method::GET, "/api/v1/bars/{bar_id}", Member, bars::get),
+            route(Method::PATCH, "/api/v1/bars/{bar_id}", Member, bars::patch),
+            route(Method::DELETE, "/api/v1/bars/{bar_id}", Member, bars::delete),
+            route(Method::POST, "/api/v1/bars/{bar_id}/publish", Member, bars::publish),
+            route(Method::POST, "/api/v1/bars/{bar_id}/pause", Member, bars::pause),
+            route(Method::GET, "/api/v1/bars/{bar_id}/deployments", Member, bars::deployments),
+            route(Method::GET, "/api/v1/bars/{bar_id}/variants", Member, bars::list_variants),
+            route(Method::POST, "/api/v1/bars/{bar_id}/variants", Member, bars::create_variant),
+            route(
+                Method::GET,
+                "/api/v1/bars/{bar_id}/variants/{variant_id}",
+                Member,
+                bars::get_variant,
+            ),
+            route(
+                Method::PATCH,
+                "/api/v1/bars/{bar_id}/variants/{variant_id}",
+                Member,
+                bars::patch_variant,
+            ),
+            route(
+                Method::DELETE,
+                "/api/v1/bars/{bar_id}/variants/{variant_id}",
+                Member,
+                bars::delete_variant,
+            ),
+            // Counts.
+            route(
+                Method::GET,
+                "/api/v1/deployments/{deployment_id}/stats",
+                Member,
+                stats::deployment,
+            ),
+            route(
+                Method::GET,
+                "/api/v1/bars/{bar_id}/variants/{variant_id}/stats",
+                Member,
+                stats::variant,
+            ),
+            route(Method::GET, "/api/v1/bars/{bar_id}/stats", Member, stats::bar),
+            route(Method::GET, "/api/v1/sites/{site_id}/stats", Member, stats::site),
+            route(Method::GET, "/api/v1/sites/{site_id}/usage", Member, stats::usage),
+        ],
+    )
+}

@@ -1,0 +1,150 @@
+//! Counts as JSON or CSV for a deployment, a variant, a bar (with its A/B comparison) or
+//! a site, and a site's usage this month.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use warp::http::{HeaderValue, StatusCode};
+use warp::reply::Response;
+
+use crate::domain::SiteId;
+use crate::error::{Error, Result};
+use crate::reporting::{self, BarReport, Range, Report, Scope, Usage};
+use crate::web::json;
+use crate::web::router::Req;
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StatsQuery {
+    /// A date (`2026-11-01`) or an RFC 3339 time; by default 7 days (or 24 hours by hour)
+    /// before `to`.
+    pub from: Option<String>,
+    /// A date (that whole day is included) or an RFC 3339 time; by default the end of
+    /// the current hour or day.
+    pub to: Option<String>,
+    /// `hour` or `day` (the default).
+    pub interval: Option<String>,
+    /// `json` (the default) or `csv`; `Accept: text/csv` asks for CSV too.
+    pub format: Option<String>,
+}
+
+impl Req {
+    fn stats_query(&self) -> Result<(Range, bool)> {
+        let q: StatsQuery = self.query()?;
+        let csv = match q.format.as_deref() {
+            Some("csv") => true,
+            Some("json") => false,
+            Some(other) => {
+                return Err(Error::invalid(
+                    "format",
+                    format!("`{other}` is neither json nor csv"),
+                ));
+            }
+            None => self
+                .header("accept")
+                .is_some_and(|a| a.split(',').any(|t| t.trim().starts_with("text/csv"))),
+        };
+        let range = Range::parse(
+            q.from.as_deref(),
+            q.to.as_deref(),
+            q.interval.as_deref(),
+            self.state.clock.now(),
+        )?;
+        Ok((range, csv))
+    }
+}
+
+fn csv(report: &Report, name: &str) -> Response {
+    let mut res = Response::new(report.csv().into());
+    let h = res.headers_mut();
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"barkeep-{name}.csv\"")) {
+        h.insert("content-disposition", v);
+    }
+    res
+}
+
+async fn answer(req: &Req, scope: Scope, name: String) -> Result<Response> {
+    let (range, as_csv) = req.stats_query()?;
+    let report = reporting::report(&req.state.db, scope, range).await?;
+    Ok(if as_csv {
+        csv(&report, &name)
+    } else {
+        json(StatusCode::OK, &report)
+    })
+}
+
+/// Counts of one deployment.
+#[utoipa::path(get, path = "/api/v1/deployments/{deployment_id}/stats", tag = "stats",
+    params(("deployment_id" = i64, Path, description = "One of your deployments"), StatsQuery),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Totals and a series",
+        content((Report = "application/json"), (String = "text/csv")))))]
+pub async fn deployment(req: Req) -> Result<Response> {
+    let id = req.deployment()?.id;
+    answer(&req, Scope::Deployment(id), format!("deployment-{id}")).await
+}
+
+/// Counts of one variant, over all its deployments.
+#[utoipa::path(get, path = "/api/v1/bars/{bar_id}/variants/{variant_id}/stats", tag = "stats",
+    params(
+        ("bar_id" = i64, Path, description = "One of your bars"),
+        ("variant_id" = i64, Path, description = "One of the bar's variants"),
+        StatsQuery,
+    ),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Totals and a series",
+        content((Report = "application/json"), (String = "text/csv")))))]
+pub async fn variant(req: Req) -> Result<Response> {
+    let id = req.variant()?.id;
+    answer(&req, Scope::Variant(id), format!("variant-{id}")).await
+}
+
+/// Counts of a bar, each variant's numbers, and which variant leads.
+#[utoipa::path(get, path = "/api/v1/bars/{bar_id}/stats", tag = "stats",
+    params(("bar_id" = i64, Path, description = "One of your bars"), StatsQuery),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Totals, a series, the variants and the A/B comparison",
+        content((BarReport = "application/json"), (String = "text/csv")))))]
+pub async fn bar(req: Req) -> Result<Response> {
+    let id = req.bar()?.id;
+    let (range, as_csv) = req.stats_query()?;
+    if as_csv {
+        let report = reporting::report(&req.state.db, Scope::Bar(id), range).await?;
+        return Ok(csv(&report, &format!("bar-{id}")));
+    }
+    let report = reporting::bar_report(&req.state.db, id, range).await?;
+    Ok(json(StatusCode::OK, &report))
+}
+
+/// Counts of a site, over all its bars.
+#[utoipa::path(get, path = "/api/v1/sites/{site_id}/stats", tag = "stats",
+    params(("site_id" = i64, Path, description = "One of your sites"), StatsQuery),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Totals and a series",
+        content((Report = "application/json"), (String = "text/csv")))))]
+pub async fn site(req: Req) -> Result<Response> {
+    let id = req.site()?.id;
+    answer(&req, Scope::Site(id), format!("site-{id}")).await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SiteUsage {
+    pub site_id: SiteId,
+    #[serde(flatten)]
+    pub usage: Usage,
+}
+
+/// A site's views this calendar month (UTC).
+#[utoipa::path(get, path = "/api/v1/sites/{site_id}/usage", tag = "stats",
+    params(("site_id" = i64, Path, description = "One of your sites")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Usage this month", body = SiteUsage)))]
+pub async fn usage(req: Req) -> Result<Response> {
+    let site_id = req.site()?.id;
+    let usage = reporting::usage(&req.state.db, Scope::Site(site_id), req.state.clock.now()).await?;
+    Ok(json(StatusCode::OK, &SiteUsage { site_id, usage }))
+}

@@ -1,0 +1,157 @@
+//! The OpenAPI 3.1 document of the member API, generated from the request and response
+//! types and the handlers' annotations, served at `GET /api/v1/openapi.json`.
+
+use std::sync::OnceLock;
+
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, OpenApi as Document, Ref, Response as DocResponse};
+use utoipa::{Modify, OpenApi};
+use warp::http::{HeaderValue, StatusCode};
+use warp::reply::Response;
+
+use super::api::{account, auth, bars, sites, stats};
+use super::error::ErrorBody;
+use super::router::Req;
+use crate::error::{Error, Result};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "barkeep member API",
+        description = "Sites, bars, publishing and stats of a barkeep member. Authenticate with \
+            the session cookie from `POST /api/v1/login`, or with `Authorization: Bearer` and an \
+            API token. Errors are `{\"error\": code, \"message\": text}`, with `field` for a 422.",
+    ),
+    paths(
+        auth::signup, auth::confirm, auth::login, auth::logout, auth::forgot, auth::reset,
+        account::get_me, account::patch_me, account::change_password, account::change_email,
+        account::list_sessions, account::end_session, account::list_tokens,
+        account::create_token, account::delete_token, account::industries,
+        sites::list, sites::create, sites::get, sites::patch, sites::delete,
+        bars::list, bars::create, bars::get, bars::patch, bars::delete, bars::publish,
+        bars::pause, bars::deployments, bars::list_variants, bars::create_variant,
+        bars::get_variant, bars::patch_variant, bars::delete_variant,
+        stats::deployment, stats::variant, stats::bar, stats::site, stats::usage,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&Security, &Errors),
+    tags(
+        (name = "auth", description = "Signing up and in"),
+        (name = "account", description = "The member's own account"),
+        (name = "sites", description = "Sites and their hostnames"),
+        (name = "bars", description = "Bars, variants and publishing"),
+        (name = "stats", description = "Counts, series and A/B comparisons"),
+    ),
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let mut cookie = ApiKeyValue::new(crate::accounts::SESSION_COOKIE);
+        cookie.description = Some("The session cookie `POST /api/v1/login` sets.".into());
+        components.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(cookie)));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("an API token (bk_…) or a session token")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Adds the error answers every operation can give, with the one error body.
+struct Errors;
+
+const COMMON_ERRORS: [(&str, &str); 8] = [
+    ("400", "The request cannot be read (malformed JSON, an unreadable body)"),
+    ("404", "Not found, or not yours"),
+    ("405", "The path does not take that method"),
+    ("413", "The body is too large"),
+    ("422", "A value breaks a rule; `field` names it"),
+    ("429", "Too many requests; see Retry-After"),
+    ("500", "Something went wrong on barkeep's side"),
+    ("503", "Temporarily unavailable"),
+];
+
+fn error_response(description: &str) -> DocResponse {
+    DocResponse::builder()
+        .description(description)
+        .content(
+            "application/json",
+            Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+        )
+        .build()
+}
+
+fn add_errors(op: &mut Operation) {
+    let responses = &mut op.responses.responses;
+    let mut errors: Vec<(&str, &str)> = COMMON_ERRORS.to_vec();
+    if op.request_body.is_some() {
+        errors.push(("415", "The body is not sent as application/json"));
+    }
+    if op.security.is_some() {
+        errors.push(("401", "Not signed in"));
+        errors.push(("402", "The plan does not allow more of this; `limit` and `current` say how many"));
+        errors.push(("409", "The request clashes with what exists; `error` says how"));
+    } else {
+        errors.push(("401", "Wrong credentials"));
+        errors.push(("409", "The request clashes with what exists; `error` says how"));
+    }
+    for (status, description) in errors {
+        responses
+            .entry(status.to_string())
+            .or_insert_with(|| error_response(description).into());
+    }
+}
+
+impl Modify for Errors {
+    fn modify(&self, doc: &mut Document) {
+        for item in doc.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                add_errors(op);
+            }
+        }
+    }
+}
+
+/// The document as JSON, made once at start-up.
+static DOCUMENT: OnceLock<String> = OnceLock::new();
+
+/// Builds the document; start-up fails if it cannot.
+pub fn prepare() -> anyhow::Result<()> {
+    let json = ApiDoc::openapi().to_pretty_json()?;
+    let _ = DOCUMENT.set(json);
+    Ok(())
+}
+
+/// `GET /api/v1/openapi.json`
+pub async fn serve(_req: Req) -> Result<Response> {
+    let document = DOCUMENT
+        .get()
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("the OpenAPI document was not prepared")))?;
+    let mut res = Response::new(document.as_str().into());
+    *res.status_mut() = StatusCode::OK;
+    res.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/json"),
+    );
+    res.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("public, max-age=300"));
+    Ok(res)
+}

@@ -1,0 +1,72 @@
+//! Operations: liveness, readiness and Prometheus metrics.
+
+use serde::Serialize;
+use warp::http::{HeaderValue, Method, StatusCode};
+use warp::reply::Response;
+
+use super::json;
+use super::router::{Access::Public, Req, Table, route};
+use crate::db;
+use crate::error::Result;
+
+pub fn table() -> Table {
+    Table::new(
+        0,
+        vec![
+            route(Method::GET, "/healthz", Public, healthz),
+            route(Method::GET, "/readyz", Public, readyz),
+            route(Method::GET, "/metrics", Public, metrics),
+        ],
+    )
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<&'static str>,
+}
+
+/// The process is up.
+async fn healthz(_req: Req) -> Result<Response> {
+    Ok(json(
+        StatusCode::OK,
+        &Health {
+            status: "ok",
+            database: None,
+        },
+    ))
+}
+
+/// The database answers; 503 otherwise, so a load balancer sends traffic elsewhere.
+async fn readyz(req: Req) -> Result<Response> {
+    if db::ping(&req.state.db).await {
+        return Ok(json(
+            StatusCode::OK,
+            &Health {
+                status: "ready",
+                database: Some("ok"),
+            },
+        ));
+    }
+    tracing::warn!("readiness check: database unreachable");
+    Ok(json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &Health {
+            status: "unavailable",
+            database: Some("unreachable"),
+        },
+    ))
+}
+
+async fn metrics(req: Req) -> Result<Response> {
+    let mut out = String::with_capacity(8192);
+    prometheus_client::encoding::text::encode(&mut out, &req.state.metrics)
+        .map_err(|e| anyhow::anyhow!("encoding metrics: {e}"))?;
+    let mut res = Response::new(out.into());
+    res.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    Ok(res)
+}

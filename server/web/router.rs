@@ -1,0 +1,438 @@
+//! Route tables. Each audience declares its routes in one table — method, path template,
+//! who may call it, handler — and this module answers for all of them the same way: 404
+//! for an unknown path, 405 for a known path and another method, 401 where a member is
+//! needed and none is signed in, 404 for an id in the path the member does not own, and
+//! only then the handler. A handler cannot be reached without what its route demands.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use futures_util::Stream;
+use futures_util::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use warp::filters::BoxedFilter;
+use warp::filters::path::FullPath;
+use warp::http::{HeaderMap, Method};
+use warp::reply::Response;
+use warp::Filter;
+
+use super::extract::{self, Client, Peer};
+use super::{RouteLabel, State, error};
+use crate::accounts::Auth;
+use crate::db::entities::{bar, deployment, member, site, variant};
+use crate::domain::{BarId, DeploymentId, SessionId, SiteId, TokenId, VariantId};
+use crate::error::{Error, Result};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone.
+    Public,
+    /// A signed-in member (session cookie or bearer token); 401 otherwise.
+    Member,
+}
+
+pub type Handler = Arc<dyn Fn(Req) -> BoxFuture<'static, Result<Response>> + Send + Sync>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Segment {
+    Fixed(&'static str),
+    Param(&'static str),
+}
+
+pub struct Route {
+    pub method: Method,
+    /// The path as the OpenAPI document writes it: `/api/v1/bars/{bar_id}`.
+    pub path: &'static str,
+    pub access: Access,
+    segments: Vec<Segment>,
+    handler: Handler,
+}
+
+/// One row of a table.
+pub fn route<F, Fut>(method: Method, path: &'static str, access: Access, handler: F) -> Route
+where
+    F: Fn(Req) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response>> + Send + 'static,
+{
+    let segments = path
+        .split('/')
+        .skip(1)
+        .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => Segment::Param(name),
+            None => Segment::Fixed(s),
+        })
+        .collect();
+    Route {
+        method,
+        path,
+        access,
+        segments,
+        handler: Arc::new(move |req| Box::pin(handler(req))),
+    }
+}
+
+impl Route {
+    /// The names of the path's parameters, in order.
+    pub fn params(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Param(p) => Some(*p),
+            Segment::Fixed(_) => None,
+        })
+    }
+
+    fn matches(&self, path: &str) -> Option<Vec<(&'static str, String)>> {
+        let mut parts = path.split('/').skip(1);
+        let mut params = Vec::new();
+        for segment in &self.segments {
+            let part = parts.next()?;
+            match segment {
+                Segment::Fixed(f) if *f == part => {}
+                Segment::Fixed(_) => return None,
+                Segment::Param(_) if part.is_empty() => return None,
+                Segment::Param(name) => params.push((*name, part.to_string())),
+            }
+        }
+        parts.next().is_none().then_some(params)
+    }
+}
+
+enum Lookup<'a> {
+    Found(&'a Route, Vec<(&'static str, String)>),
+    /// The path is known, the method is not: what `Allow` lists, and the route's label.
+    WrongMethod(String, &'static str),
+    Unknown,
+}
+
+pub struct Table {
+    routes: Vec<Route>,
+    body_limit: usize,
+}
+
+impl Table {
+    pub fn new(body_limit: usize, routes: Vec<Route>) -> Table {
+        Table { routes, body_limit }
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    fn knows(&self, path: &str) -> bool {
+        self.routes.iter().any(|r| r.matches(path).is_some())
+    }
+
+    fn lookup(&self, method: &Method, path: &str) -> Lookup<'_> {
+        let mut allow: Vec<&str> = Vec::new();
+        let mut label = None;
+        for r in &self.routes {
+            if let Some(params) = r.matches(path) {
+                // HEAD is answered as GET (hyper leaves the body out).
+                if r.method == *method || (*method == Method::HEAD && r.method == Method::GET) {
+                    return Lookup::Found(r, params);
+                }
+                allow.push(r.method.as_str());
+                label.get_or_insert(r.path);
+            }
+        }
+        match label {
+            Some(label) => Lookup::WrongMethod(allow.join(", "), label),
+            None => Lookup::Unknown,
+        }
+    }
+
+    /// The table as one warp filter. It takes a request only when its path is in the
+    /// table, so the other audiences' filters still see the rest.
+    pub fn filter(self, state: &State) -> BoxedFilter<(Response,)> {
+        let table = Arc::new(self);
+        let matcher = table.clone();
+        let state = state.clone();
+        warp::path::full()
+            .and_then(move |path: FullPath| {
+                let known = matcher.knows(path.as_str());
+                async move {
+                    if known {
+                        Ok(path)
+                    } else {
+                        Err(warp::reject::not_found())
+                    }
+                }
+            })
+            .and(warp::method())
+            .and(warp::header::headers_cloned())
+            .and(
+                warp::query::raw()
+                    .or(warp::any().map(String::new))
+                    .unify(),
+            )
+            .and(warp::ext::optional::<Peer>())
+            .and(warp::body::stream())
+            .then(
+                move |path: FullPath,
+                      method: Method,
+                      headers: HeaderMap,
+                      query: String,
+                      peer: Option<Peer>,
+                      body| {
+                    let (table, state) = (table.clone(), state.clone());
+                    async move {
+                        let incoming = Incoming {
+                            state,
+                            method,
+                            headers,
+                            query,
+                            peer: peer.map(|p| p.0),
+                        };
+                        table.dispatch(path.as_str(), incoming, body).await
+                    }
+                },
+            )
+            .boxed()
+    }
+
+    async fn dispatch<S, B, E>(&self, path: &str, incoming: Incoming, body: S) -> Response
+    where
+        S: Stream<Item = std::result::Result<B, E>>,
+        B: Buf,
+    {
+        let (route, params) = match self.lookup(&incoming.method, path) {
+            Lookup::Found(route, params) => (route, params),
+            Lookup::WrongMethod(allow, label) => {
+                let mut res = error::method_not_allowed(&allow);
+                res.extensions_mut().insert(RouteLabel(label));
+                return res;
+            }
+            Lookup::Unknown => return error::respond(Error::NotFound),
+        };
+        let result = async {
+            let mut req = Req::new(incoming, params);
+            if route.access == Access::Member {
+                let creds = extract::credentials(&req.headers);
+                req.auth = Some(req.state.accounts.authenticate(&creds).await?);
+            }
+            req.resolve_owned().await?;
+            if has_body(&req.method) {
+                req.body = Some(extract::read_limited(&req.headers, body, self.body_limit).await);
+            }
+            (route.handler)(req).await
+        }
+        .await;
+        let mut res = result.unwrap_or_else(error::respond);
+        res.extensions_mut().insert(RouteLabel(route.path));
+        res
+    }
+}
+
+fn has_body(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
+}
+
+struct Incoming {
+    state: State,
+    method: Method,
+    headers: HeaderMap,
+    query: String,
+    peer: Option<SocketAddr>,
+}
+
+/// The resources a route's path names, looked up for the signed-in member.
+#[derive(Default)]
+struct Owned {
+    site: Option<site::Model>,
+    bar: Option<bar::Model>,
+    variant: Option<variant::Model>,
+    deployment: Option<deployment::Model>,
+    session: Option<SessionId>,
+    token: Option<TokenId>,
+}
+
+/// A request as a handler sees it.
+pub struct Req {
+    pub state: State,
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub query: String,
+    pub peer: Option<SocketAddr>,
+    params: Vec<(&'static str, String)>,
+    auth: Option<Auth>,
+    owned: Owned,
+    body: Option<Result<Bytes>>,
+}
+
+/// A path id: a positive number, or the resource is simply not there.
+fn id(raw: &str) -> Result<i64> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(Error::NotFound)
+}
+
+fn declared<T>(value: Option<T>, what: &str) -> Result<T> {
+    value.ok_or_else(|| Error::Internal(anyhow::anyhow!("the route declares no {what}")))
+}
+
+impl Req {
+    fn new(incoming: Incoming, params: Vec<(&'static str, String)>) -> Req {
+        Req {
+            state: incoming.state,
+            method: incoming.method,
+            headers: incoming.headers,
+            query: incoming.query,
+            peer: incoming.peer,
+            params,
+            auth: None,
+            owned: Owned::default(),
+            body: None,
+        }
+    }
+
+    /// Looks up every resource the path names; 404 for any the member does not own.
+    async fn resolve_owned(&mut self) -> Result<()> {
+        let params = self.params.clone();
+        if params.is_empty() {
+            return Ok(());
+        }
+        let member = self.auth()?.member.id;
+        let catalog = &self.state.catalog;
+        for (name, raw) in params {
+            match name {
+                "site_id" => {
+                    self.owned.site =
+                        Some(catalog.site_of(member, SiteId(id(&raw)?)).await?.ok_or(Error::NotFound)?);
+                }
+                "bar_id" => {
+                    self.owned.bar =
+                        Some(catalog.bar_of(member, BarId(id(&raw)?)).await?.ok_or(Error::NotFound)?);
+                }
+                "variant_id" => {
+                    let bar = declared(self.owned.bar.as_ref(), "bar before its variant")?;
+                    self.owned.variant = Some(
+                        catalog
+                            .variant_of(bar.id, VariantId(id(&raw)?))
+                            .await?
+                            .ok_or(Error::NotFound)?,
+                    );
+                }
+                "deployment_id" => {
+                    self.owned.deployment = Some(
+                        catalog
+                            .deployment_of(member, DeploymentId(id(&raw)?))
+                            .await?
+                            .ok_or(Error::NotFound)?,
+                    );
+                }
+                // Sessions and tokens are looked up by the handler, scoped to the member.
+                "session_id" => self.owned.session = Some(SessionId(id(&raw)?)),
+                "token_id" => self.owned.token = Some(TokenId(id(&raw)?)),
+                other => {
+                    return Err(Error::Internal(anyhow::anyhow!(
+                        "no lookup for the path parameter {other}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn auth(&self) -> Result<&Auth> {
+        self.auth.as_ref().ok_or(Error::Unauthorized)
+    }
+
+    pub fn member(&self) -> Result<&member::Model> {
+        Ok(&self.auth()?.member)
+    }
+
+    pub fn site(&self) -> Result<&site::Model> {
+        declared(self.owned.site.as_ref(), "site")
+    }
+
+    pub fn bar(&self) -> Result<&bar::Model> {
+        declared(self.owned.bar.as_ref(), "bar")
+    }
+
+    pub fn variant(&self) -> Result<&variant::Model> {
+        declared(self.owned.variant.as_ref(), "variant")
+    }
+
+    pub fn deployment(&self) -> Result<&deployment::Model> {
+        declared(self.owned.deployment.as_ref(), "deployment")
+    }
+
+    pub fn session_id(&self) -> Result<SessionId> {
+        declared(self.owned.session, "session")
+    }
+
+    pub fn token_id(&self) -> Result<TokenId> {
+        declared(self.owned.token, "token")
+    }
+
+    /// The raw body, at most the table's limit.
+    pub fn body(&self) -> Result<&Bytes> {
+        match &self.body {
+            Some(Ok(bytes)) => Ok(bytes),
+            Some(Err(Error::PayloadTooLarge)) => Err(Error::PayloadTooLarge),
+            Some(Err(err)) => Err(Error::bad_request("body_unreadable", err.to_string())),
+            None => Err(Error::Internal(anyhow::anyhow!("this method has no body"))),
+        }
+    }
+
+    /// The JSON body: 415 unless sent as `application/json`, 413 above the limit, 400
+    /// when it is not JSON, 422 naming the field when it has the wrong shape.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        if !extract::is_json(&self.headers) {
+            return Err(Error::UnsupportedMediaType(
+                "send the body as application/json".into(),
+            ));
+        }
+        extract::parse_json(self.body()?)
+    }
+
+    /// The form fields of a page's form.
+    pub fn form<T: DeserializeOwned>(&self) -> Result<T> {
+        extract::parse_form(self.body()?)
+    }
+
+    /// The query string, or a 422 naming the parameter that does not parse.
+    pub fn query<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_urlencoded::from_str::<T>(&self.query)
+            .map_err(|e| Error::invalid("query", format!("the query string does not parse: {e}")))
+    }
+
+    pub fn client(&self) -> Client {
+        Client::of(self.peer, &self.headers, &self.state.web.trusted_proxies)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn nothing(_: Req) -> Result<Response> {
+        Err(Error::NotFound)
+    }
+
+    #[test]
+    fn templates_match_whole_paths_and_name_their_parameters() {
+        let r = route(Method::GET, "/api/v1/bars/{bar_id}/variants/{variant_id}", Access::Member, nothing);
+        assert_eq!(r.params().collect::<Vec<_>>(), ["bar_id", "variant_id"]);
+        assert_eq!(
+            r.matches("/api/v1/bars/3/variants/9"),
+            Some(vec![("bar_id", "3".into()), ("variant_id", "9".into())])
+        );
+        assert_eq!(r.matches("/api/v1/bars/3/variants"), None);
+        assert_eq!(r.matches("/api/v1/bars/3/variants/9/stats"), None);
+        assert_eq!(r.matches("/api/v1/bars//variants/9"), None);
+        let t = Table::new(10, vec![r, route(Method::POST, "/api/v1/bars/{bar_id}/variants/{variant_id}", Access::Member, nothing)]);
+        assert!(matches!(t.lookup(&Method::DELETE, "/api/v1/bars/1/variants/2"), Lookup::WrongMethod(allow, _) if allow == "GET, POST"));
+        assert!(matches!(t.lookup(&Method::HEAD, "/api/v1/bars/1/variants/2"), Lookup::Found(..)));
+        assert!(matches!(t.lookup(&Method::GET, "/api/v1/bars"), Lookup::Unknown));
+    }
+}

@@ -1,0 +1,104 @@
+//! Visitors: the per-site script (`GET /s/{key}.js`), events (`POST /e` as `sendBeacon`
+//! sends them, `GET /e` as an image for pages without beacons) and leads (`POST /l`).
+//! They are the hot path: `server` hands them over straight from hyper, they answer at
+//! once from memory, and they never answer with a server error.
+
+use std::net::SocketAddr;
+
+use http_body_util::BodyDataStream;
+use hyper::body::Incoming;
+use warp::http::{Method, Request};
+use warp::reply::Response;
+
+use super::{RequestContext, State, error, finish, incoming_request_id};
+use crate::error::Error;
+
+pub mod events;
+pub mod script;
+
+/// The visitor routes, all fixed.
+pub const ROUTES: [(Method, &str); 5] = [
+    (Method::GET, "/s/{key}.js"),
+    (Method::HEAD, "/s/{key}.js"),
+    (Method::POST, "/e"),
+    (Method::GET, "/e"),
+    (Method::POST, "/l"),
+];
+
+/// The route label of a visitor path, or `None` for every other path. A constant, so the
+/// hot path allocates nothing for it.
+pub(crate) fn route_of(path: &str) -> Option<&'static str> {
+    match path {
+        "/e" => Some("/e"),
+        "/l" => Some("/l"),
+        p if p
+            .strip_prefix("/s/")
+            .is_some_and(|file| !file.is_empty() && !file.contains('/')) =>
+        {
+            Some("/s/{key}.js")
+        }
+        _ => None,
+    }
+}
+
+/// Answers a visitor request, or hands the request back when it is not one.
+pub(crate) async fn handle(
+    state: &State,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response, Request<Incoming>> {
+    let Some(route) = route_of(req.uri().path()) else {
+        return Err(req);
+    };
+    let (parts, body) = req.into_parts();
+    let ctx = RequestContext::new(
+        incoming_request_id(&parts.headers),
+        parts.method.clone(),
+        parts.uri.path(),
+    );
+    let trusted = &state.web.trusted_proxies;
+    let res = match (route, &parts.method) {
+        ("/s/{key}.js", &Method::GET | &Method::HEAD) => {
+            let file = &parts.uri.path()["/s/".len()..];
+            script::serve(&state.delivery.scripts, file, &parts.headers).await
+        }
+        ("/e", &Method::POST) => {
+            let body = super::extract::read_limited(
+                &parts.headers,
+                BodyDataStream::new(body),
+                events::EVENT_LIMIT,
+            )
+            .await;
+            let visitor = events::visitor(Some(peer), &parts.headers, trusted);
+            events::post_event(&state.ingest, visitor, body)
+        }
+        ("/e", &Method::GET) => {
+            let visitor = events::visitor(Some(peer), &parts.headers, trusted);
+            events::pixel(&state.ingest, visitor, parts.uri.query().unwrap_or(""))
+        }
+        ("/l", &Method::POST) => {
+            let body = super::extract::read_limited(
+                &parts.headers,
+                BodyDataStream::new(body),
+                events::LEAD_LIMIT,
+            )
+            .await;
+            let visitor = events::visitor(Some(peer), &parts.headers, trusted);
+            events::post_lead(&state.ingest, visitor, body)
+        }
+        (_, _) => {
+            let allow = ROUTES
+                .iter()
+                .filter(|(_, path)| *path == route)
+                .map(|(m, _)| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            if allow.is_empty() {
+                error::respond(Error::NotFound)
+            } else {
+                error::method_not_allowed(&allow)
+            }
+        }
+    };
+    Ok(finish(&state.http, ctx, res))
+}
