@@ -43,6 +43,8 @@ where
 
 pub struct Job {
     pub name: &'static str,
+    /// One run at a time in a process: asking while it runs waits for that run to end.
+    running: tokio::sync::Mutex<()>,
     pub about: &'static str,
     pub every: Duration,
     pub scope: Scope,
@@ -57,6 +59,7 @@ impl Job {
     pub fn each_process(name: &'static str, about: &'static str, every: Duration, work: Work) -> Job {
         Job {
             name,
+            running: tokio::sync::Mutex::new(()),
             about,
             every,
             scope: Scope::EachProcess,
@@ -69,6 +72,7 @@ impl Job {
     pub fn once(name: &'static str, about: &'static str, every: Duration, work: Work) -> Job {
         Job {
             name,
+            running: tokio::sync::Mutex::new(()),
             about,
             every,
             scope: Scope::Once,
@@ -122,8 +126,9 @@ pub struct Jobs {
     /// This process's name in the lease table.
     holder: String,
     jobs: Vec<Job>,
-    /// How often a process asks whether a once-job is due.
-    once_poll: Duration,
+    /// How often a process asks whether a once-job is due; `None` runs once-jobs only
+    /// when asked ([`Jobs::run_due`]).
+    once_poll: Option<Duration>,
     runs: Family<RunLabels, Counter>,
     seconds: Histograms,
     /// Per job: since when it has been failing, and when that was last logged.
@@ -135,7 +140,7 @@ impl Jobs {
         db: Db,
         clock: Clock,
         jobs: Vec<Job>,
-        once_poll: Duration,
+        once_poll: Option<Duration>,
         registry: &mut Registry,
     ) -> Jobs {
         let runs = Family::<RunLabels, Counter>::default();
@@ -172,6 +177,7 @@ impl Jobs {
     /// Starts one task per job; they stop when `stop` is cancelled.
     pub fn spawn(self: &Arc<Self>, stop: CancellationToken) -> Vec<JoinHandle<()>> {
         (0..self.jobs.len())
+            .filter(|i| self.jobs[*i].scope == Scope::EachProcess || self.once_poll.is_some())
             .map(|i| {
                 let jobs = self.clone();
                 let stop = stop.clone();
@@ -184,7 +190,7 @@ impl Jobs {
         let job = &self.jobs[index];
         let pause = match job.scope {
             Scope::EachProcess => job.every,
-            Scope::Once => job.every.min(self.once_poll),
+            Scope::Once => job.every.min(self.once_poll.unwrap_or(job.every)),
         };
         let never = Arc::new(Notify::new());
         let wake = job.wake.clone().unwrap_or(never);
@@ -254,6 +260,7 @@ impl Jobs {
     /// Runs the work once, measured and logged. Repeated failures of a frequent job are
     /// logged when they start, every ten seconds while they last, and when they end.
     async fn run(&self, job: &Job) -> anyhow::Result<()> {
+        let _one_at_a_time = job.running.lock().await;
         let started = Instant::now();
         let result = (job.work)().await;
         let elapsed = started.elapsed();

@@ -36,12 +36,13 @@ const TASK_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 type Hook = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// What a process can be given besides its configuration: the clock (tests move it),
-/// the mail worker's retry timing, and how often once-jobs are looked at.
+/// the mail worker's retry timing, and how often once-jobs are looked at (`None`: only
+/// when asked, as tests do to drive them).
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub clock: Clock,
     pub mail: WorkerSettings,
-    pub once_poll: Duration,
+    pub once_poll: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -49,7 +50,7 @@ impl Default for Settings {
         Settings {
             clock: Clock::system(),
             mail: WorkerSettings::default(),
-            once_poll: Duration::from_secs(10),
+            once_poll: Some(Duration::from_secs(10)),
         }
     }
 }

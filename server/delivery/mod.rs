@@ -6,7 +6,6 @@
 //! version that only grows), deletions within five.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 
@@ -25,7 +24,7 @@ pub use scripts::{Compiled, Encoding, Lookup, Scripts};
 const POLL_OVERLAP: chrono::Duration = chrono::Duration::seconds(10);
 /// A full comparison, which also notices deleted sites, runs this often. It reads three
 /// small columns per site, cheap even for many thousands of sites.
-const FULL_EVERY: Duration = Duration::from_secs(5);
+const FULL_EVERY: chrono::Duration = chrono::Duration::seconds(5);
 
 pub struct Delivery {
     db: Db,
@@ -33,7 +32,7 @@ pub struct Delivery {
     pub scripts: Scripts,
     pub registry: Arc<Registry>,
     /// When the last full comparison ran, and when the last poll started.
-    polled: Mutex<(Instant, Option<chrono::DateTime<chrono::Utc>>)>,
+    polled: Mutex<Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>>,
 }
 
 impl Delivery {
@@ -47,7 +46,7 @@ impl Delivery {
             clock,
             scripts,
             registry,
-            polled: Mutex::new((Instant::now(), None)),
+            polled: Mutex::new(None),
         })
     }
 
@@ -61,13 +60,10 @@ impl Delivery {
         let started = self.clock.now();
         let (full, since) = {
             let mut polled = self.polled.lock().unwrap_or_else(|e| e.into_inner());
-            let full = polled.0.elapsed() >= FULL_EVERY || polled.1.is_none();
-            if full {
-                polled.0 = Instant::now();
-            }
-            let since = polled.1.unwrap_or(started) - POLL_OVERLAP;
-            polled.1 = Some(started);
-            (full, since)
+            let (last_full, last_poll) = polled.unwrap_or((started - FULL_EVERY, started));
+            let full = started - last_full >= FULL_EVERY;
+            *polled = Some((if full { started } else { last_full }, started));
+            (full, last_poll - POLL_OVERLAP)
         };
         let changed = if full {
             self.scripts.reload_all().await?

@@ -95,9 +95,46 @@ impl Guarded {
     }
 }
 
+/// JavaScript reads a `-` next to a class escape inside `[…]` (as in `[\w\d-.]`) as a
+/// plain hyphen; Rust's parser wants it escaped.
+fn from_javascript(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let (mut in_class, mut escaped, mut after_class_escape) = (false, false, false);
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        if escaped {
+            escaped = false;
+            after_class_escape = in_class && "wWdDsS".contains(c);
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '-' if in_class
+                && (after_class_escape
+                    || (chars.peek() == Some(&'\\') && {
+                        let mut ahead = chars.clone();
+                        ahead.next();
+                        ahead.next().is_some_and(|e| "wWdDsS".contains(e))
+                    })) =>
+            {
+                out.push_str("\\-");
+                after_class_escape = false;
+                continue;
+            }
+            _ => {}
+        }
+        after_class_escape = false;
+        out.push(c);
+    }
+    out
+}
+
 fn case_insensitive(pattern: &str) -> anyhow::Result<Regex> {
     // ASCII semantics for \w, \d and \b, as in JavaScript.
-    RegexBuilder::new(pattern)
+    RegexBuilder::new(&from_javascript(pattern))
         .case_insensitive(true)
         .unicode(false)
         .build()
@@ -175,6 +212,10 @@ impl Bots {
             .map(|p| p.to_string())
             .chain(OWN.iter().map(|p| p.to_string()))
             .collect();
+        // Each on its own first, so an error names the pattern rather than all of them.
+        for p in &plain {
+            case_insensitive(p)?;
+        }
         Ok(Bots {
             plain: case_insensitive(&plain.join("|"))?,
             guarded: with.into_iter().map(|p| guarded(p)).collect::<Result<_, _>>()?,
@@ -218,14 +259,22 @@ mod tests {
         let g = guarded("(?<! channel/|google/)google(?!(?:wv|app|/google| pixel))").unwrap();
         assert!(g.matches(b"Mozilla/5.0 (compatible; Googlebot/2.1)"));
         assert!(!g.matches(b"Mozilla/5.0 Chrome/120 GoogleApp/1.0"));
-        assert!(!g.matches(b"channel/google/x"));
-        assert!(g.matches(b"channel/google/ google crawler"), "a later match counts");
+        assert!(!g.matches(b"Mozilla/5.0 channel/google"));
+        assert!(g.matches(b"x channel/google google crawler"), "a later match counts");
         let g = guarded("(?<!cam)scan").unwrap();
         assert!(g.matches(b"NetScan/1"));
         assert!(!g.matches(b"CamScanner/6"));
         let g = guarded("java(?!;)").unwrap();
         assert!(g.matches(b"Java/17.0.2"));
         assert!(!g.matches(b"Mozilla/5.0 (Linux; U; Java;"));
+    }
+
+    #[test]
+    fn hyphens_next_to_class_escapes_are_plain() {
+        assert_eq!(from_javascript(r"[\w\d-.]"), r"[\w\d\-.]");
+        assert_eq!(from_javascript(r"[a-z\-]"), r"[a-z\-]");
+        assert_eq!(from_javascript(r"[.-\d]"), r"[.\-\d]");
+        assert_eq!(from_javascript(r"a-b"), "a-b");
     }
 
     #[test]

@@ -91,6 +91,13 @@ impl Route {
                 Segment::Fixed(f) if *f == part => {}
                 Segment::Fixed(_) => return None,
                 Segment::Param(_) if part.is_empty() => return None,
+                // An id is a number: `/sessions/abc` is no route at all (404), not a
+                // session route with a bad id.
+                Segment::Param(name)
+                    if name.ends_with("_id") && !part.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    return None;
+                }
                 Segment::Param(name) => params.push((*name, part.to_string())),
             }
         }
@@ -430,6 +437,7 @@ mod tests {
         assert_eq!(r.matches("/api/v1/bars/3/variants"), None);
         assert_eq!(r.matches("/api/v1/bars/3/variants/9/stats"), None);
         assert_eq!(r.matches("/api/v1/bars//variants/9"), None);
+        assert_eq!(r.matches("/api/v1/bars/x/variants/9"), None);
         let t = Table::new(10, vec![r, route(Method::POST, "/api/v1/bars/{bar_id}/variants/{variant_id}", Access::Member, nothing)]);
         assert!(matches!(t.lookup(&Method::DELETE, "/api/v1/bars/1/variants/2"), Lookup::WrongMethod(allow, _) if allow == "GET, POST"));
         assert!(matches!(t.lookup(&Method::HEAD, "/api/v1/bars/1/variants/2"), Lookup::Found(..)));

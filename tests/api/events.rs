@@ -264,7 +264,7 @@ async fn garbage_gets_a_short_400_and_is_never_written() {
             .await,
         bodies.len() as f64
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    app.flush().await;
     assert_eq!(
         barkeep::db::entities::site_hostname::Entity::find()
             .all(&app.db)
@@ -350,35 +350,19 @@ async fn events_of_a_long_ended_deployment_are_not_counted() {
     let app = TestApp::spawn_with(proxied()).await;
     let live = app.live_bar("ended@example.com", &link_bar("Ended")).await;
     let d = live.deployment;
-    app.post_json(
-        &format!("/api/v1/bars/{}/pause", live.bar_id),
-        &json!({}),
-        Some(&live.cookie),
-    )
-    .await;
+    let paused = app
+        .post_json(
+            &format!("/api/v1/bars/{}/pause", live.bar_id),
+            &json!({}),
+            Some(&live.cookie),
+        )
+        .await;
+    assert_eq!(paused.status(), StatusCode::OK);
+    assert_eq!(crate::helpers::body_json(paused).await["status"], "paused");
     // Pages still open may report a little late: counted.
     app.event(&ev(d, "c"), "192.0.2.30", BROWSER_UA).await;
-    // Eleven minutes after it ended, no longer. (The ending is moved back in time and the
-    // site marked changed, which every process picks up.)
-    let past = chrono::Utc::now() - chrono::Duration::minutes(11);
-    app.db
-        .execute_raw(sea_orm::Statement::from_sql_and_values(
-            app.db.get_database_backend(),
-            match app.db.get_database_backend() {
-                sea_orm::DbBackend::Postgres => {
-                    "UPDATE deployments SET ended_at = $1 WHERE id = $2"
-                }
-                _ => "UPDATE deployments SET ended_at = ? WHERE id = ?",
-            },
-            [past.into(), d.into()],
-        ))
-        .await
-        .unwrap();
-    let site_id = live.site["id"].as_i64().unwrap();
-    barkeep::db::sites::bump_script(&app.db, site_id, chrono::Utc::now())
-        .await
-        .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    // Eleven minutes after it ended, no longer.
+    app.advance(chrono::Duration::minutes(11));
     app.event(&ev(d, "c"), "192.0.2.31", BROWSER_UA).await;
     app.expect_totals(
         &live.cookie,
@@ -404,6 +388,7 @@ async fn a_deployment_published_in_another_process_a_moment_ago_is_counted() {
             .await,
         StatusCode::NO_CONTENT
     );
+    b.flush().await;
     a.expect_totals(
         &live.cookie,
         &format!("/api/v1/deployments/{}/stats", live.deployment),
@@ -552,20 +537,14 @@ async fn the_site_shows_when_each_hostname_last_reported() {
     let mut sub = ev(live.deployment, "v");
     sub["h"] = json!("blog.shop.example");
     app.event(&sub, "192.0.2.70", BROWSER_UA).await;
-    let mut seen = serde_json::Value::Null;
-    for _ in 0..50 {
-        let site: serde_json::Value = app
-            .get_as(&format!("/api/v1/sites/{site_id}"), &live.cookie)
-            .await
-            .json()
-            .await
-            .unwrap();
-        seen = site["hostnames"].clone();
-        if seen[1]["last_event_at"].is_string() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    app.flush().await;
+    let site: serde_json::Value = app
+        .get_as(&format!("/api/v1/sites/{site_id}"), &live.cookie)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let seen = &site["hostnames"];
     assert_eq!(seen[0]["hostname"], "shop.example");
     assert!(seen[0]["last_event_at"].is_null(), "{seen}");
     assert_eq!(seen[1]["hostname"], "*.shop.example");
@@ -574,53 +553,46 @@ async fn the_site_shows_when_each_hostname_last_reported() {
 
 #[tokio::test]
 async fn salts_are_shared_renewed_daily_and_deleted_with_their_hashes_after_two_days() {
-    use barkeep::ingest::{Salts, day_of};
-    let app = TestApp::spawn().await;
-    let live = app.live_bar("salt@example.com", &link_bar("Salt")).await;
-    let day = |s: &str| day_of(s.parse::<chrono::DateTime<chrono::Utc>>().unwrap());
+    use barkeep::ingest::day_of;
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_with(Options::default().sharing(&a)).await;
+    let live = a.live_bar("salt@example.com", &link_bar("Salt")).await;
+    let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let day = |s: &str| day_of(at(s));
+    let salt = |app: &TestApp, d: &str| app.state.ingest.salts.get(day(d));
 
-    // Two processes asking for the same day get the same salt; the next day, another.
-    let (p1, p2) = (Salts::default(), Salts::default());
-    let monday = "2030-06-03T10:00:00Z".parse().unwrap();
-    p1.maintain(&app.db, monday).await.unwrap();
-    p2.maintain(&app.db, monday).await.unwrap();
-    assert_eq!(
-        p1.get(day("2030-06-03T00:00:00Z")),
-        p2.get(day("2030-06-03T00:00:00Z"))
-    );
+    // Two processes on the same day have the same salt; the next day, another.
+    a.set_clock(at("2030-06-03T10:00:00Z"));
+    a.run_job("ingest_maintenance").await;
+    b.run_job("ingest_maintenance").await;
+    assert!(salt(&a, "2030-06-03T00:00:00Z").is_some());
+    assert_eq!(salt(&a, "2030-06-03T00:00:00Z"), salt(&b, "2030-06-03T00:00:00Z"));
     assert!(
-        p1.get(day("2030-06-04T00:00:00Z")).is_none(),
+        salt(&a, "2030-06-04T00:00:00Z").is_none(),
         "tomorrow's salt waits for the last hour"
     );
-    p1.maintain(&app.db, "2030-06-03T23:30:00Z".parse().unwrap())
-        .await
-        .unwrap();
-    let tuesday = p1
-        .get(day("2030-06-04T00:00:00Z"))
-        .expect("made before midnight");
-    assert_ne!(Some(tuesday), p1.get(day("2030-06-03T00:00:00Z")));
+    a.set_clock(at("2030-06-03T23:30:00Z"));
+    a.run_job("ingest_maintenance").await;
+    let tuesday = salt(&a, "2030-06-04T00:00:00Z").expect("made before midnight");
+    assert_ne!(Some(tuesday), salt(&a, "2030-06-03T00:00:00Z"));
 
     // A visitor hash of Monday, then Wednesday comes: Monday's salt and hashes are gone.
-    let backend = app.db.get_database_backend();
+    let backend = a.db.get_database_backend();
     let sql = match backend {
         sea_orm::DbBackend::Postgres => {
             "INSERT INTO visitor_hashes (deployment_id, day, hash) VALUES ($1, $2, 42)"
         }
         _ => "INSERT INTO visitor_hashes (deployment_id, day, hash) VALUES (?, ?, 42)",
     };
-    app.db
-        .execute_raw(sea_orm::Statement::from_sql_and_values(
-            backend,
-            sql,
-            [live.deployment.into(), day("2030-06-03T00:00:00Z").into()],
-        ))
-        .await
-        .unwrap();
-    p1.maintain(&app.db, "2030-06-04T12:00:00Z".parse().unwrap())
-        .await
-        .unwrap();
+    a.db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend,
+        sql,
+        [live.deployment.into(), day("2030-06-03T00:00:00Z").into()],
+    ))
+    .await
+    .unwrap();
     let count = |table: &'static str| {
-        let db = &app.db;
+        let db = &a.db;
         async move {
             db.query_one_raw(sea_orm::Statement::from_string(
                 backend,
@@ -633,17 +605,15 @@ async fn salts_are_shared_renewed_daily_and_deleted_with_their_hashes_after_two_
             .unwrap()
         }
     };
-    assert_eq!(
-        count("visitor_hashes").await,
-        1,
-        "kept through the next day"
-    );
-    p1.maintain(&app.db, "2030-06-05T00:00:01Z".parse().unwrap())
-        .await
-        .unwrap();
+    a.set_clock(at("2030-06-04T12:00:00Z"));
+    a.run_job("purge_counting_state").await;
+    assert_eq!(count("visitor_hashes").await, 1, "kept through the next day");
+    a.set_clock(at("2030-06-05T00:00:01Z"));
+    a.run_job("purge_counting_state").await;
     assert_eq!(count("visitor_hashes").await, 0, "deleted two days on");
-    assert!(p1.get(day("2030-06-03T00:00:00Z")).is_none());
-    let days: Vec<i64> = app
+    a.run_job("ingest_maintenance").await;
+    assert!(salt(&a, "2030-06-03T00:00:00Z").is_none());
+    let days: Vec<i64> = a
         .db
         .query_all_raw(sea_orm::Statement::from_string(
             backend,

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use barkeep::config::Config;
+use barkeep::app::{Application, Config, Settings};
+use barkeep::clock::Clock;
+use barkeep::jobs::Ran;
 use barkeep::mail::WorkerSettings;
-use barkeep::startup::Application;
+use barkeep::web::State;
 use reqwest::{Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
@@ -49,10 +51,16 @@ pub struct TestApp {
     /// `http://127.0.0.1:PORT`
     pub address: String,
     pub client: reqwest::Client,
-    /// A separate connection for looking at, or changing, what the server stored.
+    /// A separate connection for looking at what the server stored.
     pub db: DatabaseConnection,
     pub database_url: String,
     pub data_dir: TempDir,
+    /// The server's clock: tests move it instead of sleeping or editing stored times.
+    pub clock: Clock,
+    /// The server's subsystems, for driving its jobs ("do what is due now").
+    pub state: State,
+    /// This app made its PostgreSQL database, and drops it when it ends.
+    owns_database: bool,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -62,6 +70,8 @@ pub struct Options {
     pub mail: WorkerSettings,
     /// Share this database (and its URL) instead of making a fresh one.
     pub database_url: Option<String>,
+    /// Share another process's clock, so both move together.
+    pub clock: Option<Clock>,
 }
 
 impl Default for Options {
@@ -70,6 +80,7 @@ impl Default for Options {
             vars: Vec::new(),
             mail: fast_mail(),
             database_url: None,
+            clock: None,
         }
     }
 }
@@ -80,10 +91,11 @@ impl Options {
         self
     }
 
-    /// A second process on `a`'s database that also writes its email into `a`'s folder
-    /// (either process's mail worker may send what the other queued).
+    /// A second process on `a`'s database, with `a`'s clock, that also writes its email
+    /// into `a`'s folder (either process's mail worker may send what the other queued).
     pub fn sharing(mut self, a: &TestApp) -> Self {
         self.database_url = Some(a.database_url.clone());
+        self.clock = Some(a.clock.clone());
         let folder = format!("file://{}", a.mail_dir().display());
         self.var("BARKEEP_MAIL_URL", &folder)
     }
@@ -107,10 +119,12 @@ impl TestApp {
 
     pub async fn spawn_with(options: Options) -> TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
+        let owns_database = options.database_url.is_none() && POSTGRES.is_some();
         let database_url = match options.database_url {
             Some(url) => url,
             None => fresh_database(data_dir.path()).await,
         };
+        let clock = options.clock.unwrap_or_else(Clock::adjustable);
         let mut vars: HashMap<String, String> = HashMap::from([
             ("BARKEEP_LISTEN".into(), "127.0.0.1:0".into()),
             (
@@ -126,11 +140,18 @@ impl TestApp {
         ]);
         vars.extend(options.vars);
         let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
-        barkeep::telemetry::init(&config);
-        let app = Application::build_with(config, options.mail)
+        barkeep::app::logs::init(&config);
+        let settings = Settings {
+            clock: clock.clone(),
+            mail: options.mail,
+            // Tests drive the once-jobs themselves.
+            once_poll: None,
+        };
+        let app = Application::build_with(config, settings)
             .await
             .expect("build the application");
         let address = format!("http://{}", app.address().expect("address"));
+        let state = app.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
@@ -147,9 +168,45 @@ impl TestApp {
             db,
             database_url,
             data_dir,
+            clock,
+            state,
+            owns_database,
             shutdown: Some(tx),
             server: Some(server),
         }
+    }
+
+    /// Moves the server's clock forward.
+    pub fn advance(&self, by: chrono::Duration) {
+        assert!(self.clock.advance(by), "the test clock moves");
+    }
+
+    /// Moves the server's clock forward to `at` (which must be ahead of it).
+    pub fn set_clock(&self, at: chrono::DateTime<chrono::Utc>) {
+        let by = at - self.clock.now();
+        assert!(by > chrono::Duration::zero(), "the clock only moves forward");
+        self.advance(by);
+    }
+
+    /// Runs one job of the server's table now if it is due; see `barkeep::jobs`.
+    pub async fn run_job(&self, name: &str) -> Ran {
+        self.state.jobs.run_due(name).await.expect("the job runs")
+    }
+
+    /// Writes everything counted so far, as the event writer would at its next tick.
+    pub async fn flush(&self) {
+        for _ in 0..10 {
+            if self.state.ingest.flush(&self.state.db).await.expect("events written") {
+                return;
+            }
+        }
+        panic!("counted events are still waiting after ten writes");
+    }
+
+    /// Sends the email that is due, after detached work (a reset link) has queued its own.
+    pub async fn deliver_mail(&self) {
+        self.state.accounts.settled().await;
+        self.run_job("mail").await;
     }
 
     /// Shuts the server down the way SIGTERM does and waits for it.
@@ -224,17 +281,21 @@ impl TestApp {
         read_mail_dir(&self.mail_dir())
     }
 
-    /// Waits up to 10 s for an email to `to` whose subject contains `subject`.
+    /// Every email written once what is due has been sent.
+    pub async fn delivered(&self) -> Vec<Email> {
+        self.deliver_mail().await;
+        self.emails()
+    }
+
+    /// The email to `to` whose subject contains `subject`, once what is due is sent.
     pub async fn wait_for_email(&self, to: &str, subject: &str) -> Email {
-        for _ in 0..200 {
-            if let Some(m) = self
-                .emails()
-                .into_iter()
-                .find(|m| m.to == to && m.subject.contains(subject))
-            {
-                return m;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        self.deliver_mail().await;
+        if let Some(m) = self
+            .emails()
+            .into_iter()
+            .find(|m| m.to == to && m.subject.contains(subject))
+        {
+            return m;
         }
         panic!(
             "no email to {to} about {subject:?}; have: {:?}",
@@ -251,6 +312,30 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if let (true, Some(admin)) = (self.owns_database, POSTGRES.clone()) {
+            drop_database(admin, self.database_url.clone());
+        }
+    }
+}
+
+/// Drops a test's PostgreSQL database (connections and all), even when the test failed.
+fn drop_database(admin: String, url: String) {
+    let name = url.rsplit('/').next().unwrap_or_default().to_string();
+    let dropped = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime to drop the test database");
+        rt.block_on(async {
+            let conn = Database::connect(&admin).await?;
+            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await?;
+            conn.close().await
+        })
+    })
+    .join();
+    if !matches!(dropped, Ok(Ok(()))) {
+        eprintln!("could not drop the test database {url}; `make clean-test-databases` will");
     }
 }
 
@@ -454,8 +539,14 @@ impl TestApp {
             .status()
     }
 
-    /// The value of one metric line, e.g. `barkeep_events_counted_total{kind="view"}`.
+    /// The value of one metric line, e.g. `barkeep_events_counted_total{kind="view"}`; a
+    /// series that is not there fails the test (a typo must not read as zero).
     pub async fn metric(&self, series: &str) -> f64 {
+        self.metric_or(series, None).await
+    }
+
+    /// The value of one metric line, or `default` when the series does not exist yet.
+    pub async fn metric_or(&self, series: &str, default: Option<f64>) -> f64 {
         let text = self
             .client
             .get(self.url("/metrics"))
@@ -470,7 +561,8 @@ impl TestApp {
                 l.strip_prefix(series)
                     .and_then(|rest| rest.trim().parse::<f64>().ok())
             })
-            .unwrap_or(0.0)
+            .or(default)
+            .unwrap_or_else(|| panic!("no metric {series} in:\n{text}"))
     }
 
     /// Stats JSON for `path` (e.g. `/api/v1/bars/3/stats`).
@@ -480,31 +572,25 @@ impl TestApp {
         body_json(res).await
     }
 
-    /// Waits until the totals at `path` equal `want` (views, uniques, clicks, dismissals,
-    /// leads), then checks that they stay so over another write cycle.
+    /// Writes what was counted, then checks the totals at `path` (views, uniques, clicks,
+    /// dismissals, leads); writes again and checks that nothing more arrived.
     pub async fn expect_totals(&self, cookie: &str, path: &str, want: [i64; 5]) {
         let read = |v: &Value| {
             let t = &v["totals"];
             ["views", "unique_visitors", "clicks", "dismissals", "leads"]
                 .map(|k| t[k].as_i64().unwrap())
         };
-        let mut got = [0; 5];
-        for _ in 0..150 {
-            got = read(&self.stats(cookie, path).await);
-            if got == want {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        assert_eq!(
-            got, want,
-            "totals at {path} (views, uniques, clicks, dismissals, leads)"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        self.flush().await;
         assert_eq!(
             read(&self.stats(cookie, path).await),
             want,
-            "totals at {path} changed after settling"
+            "totals at {path} (views, uniques, clicks, dismissals, leads)"
+        );
+        self.flush().await;
+        assert_eq!(
+            read(&self.stats(cookie, path).await),
+            want,
+            "totals at {path} changed after another write"
         );
     }
 }

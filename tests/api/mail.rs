@@ -3,11 +3,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use chrono::Utc;
 use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, TransactionTrait};
 
-use barkeep::db::entities::outbox;
+use barkeep::db::entities::outbox::{self, Status};
 
 use crate::helpers::{Email, Options, TestApp, read_mail_dir};
 
@@ -77,19 +76,6 @@ impl SmtpServer {
         out
     }
 
-    async fn wait_for(&self, n: usize) -> Vec<Email> {
-        for _ in 0..200 {
-            let m = self.messages();
-            if m.len() >= n {
-                return m;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "SMTP server received {} messages, expected {n}",
-            self.messages().len()
-        );
-    }
 }
 
 impl Drop for SmtpServer {
@@ -123,7 +109,9 @@ async fn email_goes_out_through_a_real_smtp_server() {
         app.signup("smtp@example.com").await.status(),
         StatusCode::CREATED
     );
-    let messages = smtp.wait_for(1).await;
+    app.deliver_mail().await;
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1);
     let m = &messages[0];
     assert_eq!(m.to, "smtp@example.com");
     assert_eq!(m.subject, "Confirm your email address for barkeep");
@@ -151,45 +139,43 @@ async fn email_goes_out_through_a_real_smtp_server() {
 #[tokio::test]
 async fn a_failed_send_is_retried_with_backoff_and_delivered_once() {
     let port = free_port();
-    let app = TestApp::spawn_with(
-        Options::default().var("BARKEEP_MAIL_URL", &format!("smtp://127.0.0.1:{port}")),
-    )
-    .await;
+    // Retries a minute apart: only the moved clock brings them, never the time the test takes.
+    let mut opts = Options::default().var("BARKEEP_MAIL_URL", &format!("smtp://127.0.0.1:{port}"));
+    opts.mail.first_retry = Duration::from_secs(60);
+    opts.mail.max_retry = Duration::from_secs(600);
+    let app = TestApp::spawn_with(opts).await;
     app.signup("retry@example.com").await;
+    let row = || async { outbox::Entity::find().one(&app.db).await.unwrap().unwrap() };
 
     // Nobody listens yet: the attempt fails and is scheduled again, later each time.
-    let mut row = None;
-    for _ in 0..100 {
-        let r = outbox::Entity::find().one(&app.db).await.unwrap().unwrap();
-        if r.attempts >= 2 {
-            row = Some(r);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let row = row.expect("two failed attempts");
-    assert_eq!(row.status, "pending");
+    app.deliver_mail().await;
+    let first = row().await;
+    assert_eq!((first.attempts, first.status), (1, Status::Pending));
     assert!(
-        row.last_error.as_deref().unwrap_or("").contains("SMTP"),
+        first.last_error.as_deref().unwrap_or("").contains("SMTP"),
         "{:?}",
-        row.last_error
+        first.last_error
     );
-    assert!(row.next_attempt_at > row.created_at);
+    // Not due again before its time.
+    app.deliver_mail().await;
+    assert_eq!(row().await.attempts, 1);
+    app.advance(chrono::Duration::seconds(61));
+    app.deliver_mail().await;
+    let second = row().await;
+    assert_eq!(second.attempts, 2);
+    assert!(
+        second.next_attempt_at - second.created_at > first.next_attempt_at - first.created_at,
+        "backing off"
+    );
 
     let smtp = SmtpServer::start_on(port);
-    smtp.wait_for(1).await;
-    let mut sent = None;
-    for _ in 0..100 {
-        let r = outbox::Entity::find().one(&app.db).await.unwrap().unwrap();
-        if r.status == "sent" {
-            sent = Some(r);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let sent = sent.expect("marked sent");
+    app.advance(chrono::Duration::seconds(121));
+    app.deliver_mail().await;
+    let sent = row().await;
+    assert_eq!(sent.status, Status::Sent);
     assert!(sent.sent_at.is_some());
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.advance(chrono::Duration::hours(2));
+    app.deliver_mail().await;
     assert_eq!(smtp.messages().len(), 1, "delivered exactly once");
 }
 
@@ -201,17 +187,15 @@ async fn an_email_that_keeps_failing_is_given_up_and_kept() {
     opts.mail.first_retry = Duration::from_millis(50);
     let app = TestApp::spawn_with(opts).await;
     app.signup("never@example.com").await;
-    let mut status = String::new();
-    for _ in 0..100 {
-        let r = outbox::Entity::find().one(&app.db).await.unwrap().unwrap();
-        status = r.status.clone();
-        if status == "failed" {
-            assert_eq!(r.attempts, 3);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    for _ in 0..3 {
+        app.deliver_mail().await;
+        app.advance(chrono::Duration::seconds(5));
     }
-    assert_eq!(status, "failed");
+    let r = outbox::Entity::find().one(&app.db).await.unwrap().unwrap();
+    assert_eq!((r.status, r.attempts), (Status::Failed, 3));
+    app.deliver_mail().await;
+    let r = outbox::Entity::find().one(&app.db).await.unwrap().unwrap();
+    assert_eq!(r.attempts, 3, "a failed email is kept, not tried again");
     let metrics = app
         .client
         .get(app.url("/metrics"))
@@ -240,7 +224,7 @@ async fn two_workers_on_one_database_never_send_an_email_twice() {
         ..Default::default()
     })
     .await;
-    let now = Utc::now();
+    let now = a.clock.now();
     let txn = a.db.begin().await.unwrap();
     for i in 0..40 {
         outbox::ActiveModel {
@@ -251,7 +235,7 @@ async fn two_workers_on_one_database_never_send_an_email_twice() {
             subject: Set(format!("race {i}")),
             body_text: Set("text".into()),
             body_html: Set("<html><body>html</body></html>".into()),
-            status: Set("pending".into()),
+            status: Set(Status::Pending),
             attempts: Set(0),
             next_attempt_at: Set(now),
             locked_until: Set(None),
@@ -265,13 +249,10 @@ async fn two_workers_on_one_database_never_send_an_email_twice() {
         .unwrap();
     }
     txn.commit().await.unwrap();
-    for _ in 0..200 {
-        if count_eml(&a.mail_dir()) + count_eml(&b.mail_dir()) >= 40 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Both workers at once, and their own timers too.
+    futures_util::future::join(a.deliver_mail(), b.deliver_mail()).await;
+    futures_util::future::join(a.deliver_mail(), b.deliver_mail()).await;
+    assert_eq!(count_eml(&a.mail_dir()) + count_eml(&b.mail_dir()), 40);
     let mut to: Vec<String> = read_mail_dir(&a.mail_dir())
         .into_iter()
         .chain(read_mail_dir(&b.mail_dir()))
@@ -282,14 +263,14 @@ async fn two_workers_on_one_database_never_send_an_email_twice() {
     to.dedup();
     assert_eq!(to.len(), 40);
     let rows = outbox::Entity::find().all(&a.db).await.unwrap();
-    assert!(rows.iter().all(|r| r.status == "sent" && r.attempts == 1));
+    assert!(rows.iter().all(|r| r.status == Status::Sent && r.attempts == 1));
 }
 
 #[tokio::test]
 async fn queueing_the_same_email_twice_keeps_one() {
     let app = TestApp::spawn().await;
     let templates = barkeep::mail::Templates::load(&app.address).unwrap();
-    let mailer = barkeep::mail::Mailer::new(std::sync::Arc::new(templates));
+    let mailer = barkeep::mail::Mailer::new(std::sync::Arc::new(templates), app.clock.clone());
     let email = barkeep::mail::EmailChanged {
         new_email: "x@example.com".into(),
     };

@@ -12,6 +12,7 @@ mod health;
 mod helpers;
 mod mail;
 mod process;
+mod routes;
 mod script;
 mod sites;
 mod stats;

@@ -1,0 +1,182 @@
+//! Tests derived from the member API's route table itself, not from a hand-kept list: a
+//! route added to the table is checked without anyone remembering to.
+
+use std::collections::HashMap;
+
+use barkeep::web::api;
+use barkeep::web::router::Access;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, body_json, link_bar};
+
+/// Puts an id of `ids` in place of each `{param}` of a route's path.
+fn fill(path: &str, ids: &HashMap<&str, i64>) -> String {
+    path.split('/')
+        .map(|segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(param) => ids
+                .get(param)
+                .unwrap_or_else(|| panic!("the test has no id for {{{param}}}; add one"))
+                .to_string(),
+            None => segment.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// One of everything, owned by a member: the ids of every kind a route can name.
+async fn one_of_everything(app: &TestApp, email: &str) -> (String, HashMap<&'static str, i64>) {
+    let cookie = app.member(email).await;
+    let site = app.site(&cookie, &["shop.example"]).await;
+    let site_id = site["id"].as_i64().unwrap();
+    let bar = app.bar(&cookie, site_id, &link_bar("Owned")).await;
+    let bar_id = bar["id"].as_i64().unwrap();
+    let variant = body_json(
+        app.post_json(
+            &format!("/api/v1/bars/{bar_id}/variants"),
+            &json!({"message": "B"}),
+            Some(&cookie),
+        )
+        .await,
+    )
+    .await;
+    let deployment = app.publish(&cookie, bar_id).await[0]["id"].as_i64().unwrap();
+    let token = body_json(
+        app.post_json("/api/v1/tokens", &json!({"name": "ci"}), Some(&cookie))
+            .await,
+    )
+    .await;
+    let sessions = body_json(app.get_as("/api/v1/sessions", &cookie).await).await;
+    let ids = HashMap::from([
+        ("site_id", site_id),
+        ("bar_id", bar_id),
+        ("variant_id", variant["id"].as_i64().unwrap()),
+        ("deployment_id", deployment),
+        ("token_id", token["id"].as_i64().unwrap()),
+        ("session_id", sessions["sessions"][0]["id"].as_i64().unwrap()),
+    ]);
+    (cookie, ids)
+}
+
+#[tokio::test]
+async fn every_member_route_answers_401_without_credentials_and_404_for_another_members_ids() {
+    let app = TestApp::spawn().await;
+    let (owner, ids) = one_of_everything(&app, "owner@example.com").await;
+    let intruder = app.member("intruder@example.com").await;
+    let table = api::table();
+    let (mut anonymous, mut foreign) = (0, 0);
+    for route in table.routes() {
+        if route.access != Access::Member {
+            continue;
+        }
+        let path = fill(route.path, &ids);
+        let send = |cookie: Option<&str>| {
+            let mut req = app
+                .client
+                .request(route.method.clone(), app.url(&path))
+                .json(&json!({}));
+            if let Some(c) = cookie {
+                req = req.header("cookie", c);
+            }
+            req.send()
+        };
+        let res = send(None).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{} {path}", route.method);
+        assert_eq!(body_json(res).await["error"], "unauthorized");
+        anonymous += 1;
+        if route.params().next().is_some() {
+            let res = send(Some(&intruder)).await.unwrap();
+            assert_eq!(res.status(), StatusCode::NOT_FOUND, "{} {path} as another member", route.method);
+            foreign += 1;
+        }
+    }
+    assert!(anonymous >= 30 && foreign >= 20, "{anonymous} routes, {foreign} with ids");
+    // The intruder's deletes and edits touched nothing.
+    for path in [
+        format!("/api/v1/sites/{}", ids["site_id"]),
+        format!("/api/v1/bars/{}", ids["bar_id"]),
+        format!("/api/v1/bars/{}/variants/{}", ids["bar_id"], ids["variant_id"]),
+        format!("/api/v1/deployments/{}/stats", ids["deployment_id"]),
+    ] {
+        assert_eq!(app.get_as(&path, &owner).await.status(), StatusCode::OK, "{path}");
+    }
+    let tokens = body_json(app.get_as("/api/v1/tokens", &owner).await).await;
+    assert_eq!(tokens["tokens"].as_array().unwrap().len(), 1);
+}
+
+/// Every `$ref` in a document, wherever it is.
+fn refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => refs(v, out),
+                }
+            }
+        }
+        Value::Array(list) => list.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route_of_the_table() {
+    let app = TestApp::spawn().await;
+    let res = app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let doc = body_json(res).await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let schemas = &doc["components"]["schemas"];
+    for route in api::table().routes() {
+        if route.path == "/api/v1/openapi.json" {
+            continue;
+        }
+        let method = route.method.as_str().to_lowercase();
+        let op = &doc["paths"][route.path][&method];
+        assert!(op.is_object(), "{method} {} is not in the document", route.path);
+        let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+        assert_eq!(
+            secured,
+            route.access == Access::Member,
+            "{method} {}: the document's security must match the table",
+            route.path
+        );
+        for param in route.params() {
+            assert!(
+                op["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["name"] == param && p["in"] == "path")),
+                "{method} {} does not document {{{param}}}",
+                route.path
+            );
+        }
+        for status in ["400", "404", "422", "500"] {
+            assert!(op["responses"][status].is_object(), "{method} {} lacks {status}", route.path);
+        }
+        // Request bodies refuse unknown fields, the same way for every body.
+        if let Some(r) = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+        {
+            let name = r.rsplit('/').next().unwrap();
+            assert_eq!(
+                schemas[name]["additionalProperties"],
+                json!(false),
+                "{name} (the body of {method} {}) accepts unknown fields",
+                route.path
+            );
+        }
+    }
+    // Every reference resolves.
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("an unexpected reference {r}"));
+        assert!(schemas[name].is_object(), "{r} does not resolve");
+    }
+    for scheme in ["session", "bearer"] {
+        assert!(doc["components"]["securitySchemes"][scheme].is_object());
+    }
+}
