@@ -190,7 +190,8 @@ fn start_binary(data_dir: &std::path::Path, database_url: &str) -> (Child, Strin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_in_the_middle_of_a_load_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database(dir.path()).await;
+    let database = fresh_database(dir.path()).await;
+    let url = database.url.clone();
     let (mut child, address) = start_binary(dir.path(), &url);
     let client = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value, cookie: Option<&str>| {

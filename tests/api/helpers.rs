@@ -28,8 +28,27 @@ pub static POSTGRES: LazyLock<Option<String>> = LazyLock::new(|| {
         .filter(|v| !v.is_empty())
 });
 
-/// A fresh database URL for one test: a file in `dir`, or a new PostgreSQL database.
-pub async fn fresh_database(dir: &Path) -> String {
+/// A test's own database, dropped (on PostgreSQL) when this goes, even if the test failed.
+pub struct FreshDatabase {
+    pub url: String,
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        if let Some(admin) = POSTGRES.clone() {
+            drop_database(admin, self.url.clone());
+        }
+    }
+}
+
+/// A fresh database for one test: a file in `dir`, or a new PostgreSQL database.
+pub async fn fresh_database(dir: &Path) -> FreshDatabase {
+    FreshDatabase {
+        url: fresh_database_url(dir).await,
+    }
+}
+
+async fn fresh_database_url(dir: &Path) -> String {
     match POSTGRES.as_deref() {
         None => format!("sqlite://{}?mode=rwc", dir.join("test.db").display()),
         Some(admin) => {
@@ -59,8 +78,9 @@ pub struct TestApp {
     pub clock: Clock,
     /// The server's subsystems, for driving its jobs ("do what is due now").
     pub state: State,
-    /// This app made its PostgreSQL database, and drops it when it ends.
-    owns_database: bool,
+    /// The database this app made, dropped when it ends (declared last, so it goes after
+    /// the server's shutdown signal).
+    _database: Option<FreshDatabase>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -119,10 +139,12 @@ impl TestApp {
 
     pub async fn spawn_with(options: Options) -> TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let owns_database = options.database_url.is_none() && POSTGRES.is_some();
-        let database_url = match options.database_url {
-            Some(url) => url,
-            None => fresh_database(data_dir.path()).await,
+        let (database_url, database) = match options.database_url {
+            Some(url) => (url, None),
+            None => {
+                let fresh = fresh_database(data_dir.path()).await;
+                (fresh.url.clone(), Some(fresh))
+            }
         };
         let clock = options.clock.unwrap_or_else(Clock::adjustable);
         let mut vars: HashMap<String, String> = HashMap::from([
@@ -170,7 +192,7 @@ impl TestApp {
             data_dir,
             clock,
             state,
-            owns_database,
+            _database: database,
             shutdown: Some(tx),
             server: Some(server),
         }
@@ -311,9 +333,6 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
-        }
-        if let (true, Some(admin)) = (self.owns_database, POSTGRES.clone()) {
-            drop_database(admin, self.database_url.clone());
         }
     }
 }

@@ -67,7 +67,8 @@ fn other_bad_values_name_their_variable_too() {
 #[tokio::test]
 async fn migrate_prepares_an_empty_database() {
     let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database(dir.path()).await;
+    let database = fresh_database(dir.path()).await;
+    let url = database.url.clone();
     let out = barkeep(dir.path())
         .env("BARKEEP_DATABASE_URL", &url)
         .arg("migrate")
@@ -143,7 +144,8 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 #[tokio::test]
 async fn sigterm_lets_a_request_in_flight_finish_then_exits_0() {
     let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database(dir.path()).await;
+    let database = fresh_database(dir.path()).await;
+    let url = database.url.clone();
     let (mut child, address) = start(barkeep(dir.path()).env("BARKEEP_DATABASE_URL", &url));
 
     // A signup whose body arrives in two halves, with SIGTERM in between.
