@@ -19,3 +19,4 @@ mod routes;
 mod script;
 mod sites;
 mod stats;
+mod user_agents;
