@@ -6,7 +6,12 @@ CARGO ?= cargo
 BARKEEP_TEST_POSTGRES_URL ?=
 export BARKEEP_TEST_POSTGRES_URL
 
-.PHONY: run test test-deps test-sqlite test-postgres test-widget lint bench clean-test-databases
+# schemathesis, pinned, in a virtualenv of its own under target/.
+SCHEMATHESIS_VERSION := 4.32.5
+VENV := target/venv
+SCHEMATHESIS := $(VENV)/bin/schemathesis
+
+.PHONY: run test test-deps test-sqlite test-postgres test-widget test-schema lint bench clean-test-databases
 
 ## run: the server with the embedded defaults (SQLite in ./data, email into ./data/mail-out, billing off)
 run:
@@ -27,10 +32,18 @@ test: test-deps
 test-sqlite:
 	@echo "== test suite on SQLite =="
 	env -u BARKEEP_TEST_POSTGRES_URL $(CARGO) test --no-fail-fast
+	env -u BARKEEP_TEST_POSTGRES_URL $(MAKE) --no-print-directory test-schema
 
 test-postgres: clean-test-databases
 	@echo "== test suite on PostgreSQL ($(BARKEEP_TEST_POSTGRES_URL)) =="
 	$(CARGO) test --no-fail-fast
+	@$(MAKE) --no-print-directory test-schema
+
+## The member API against its own OpenAPI document (schemathesis), on the backend the
+## environment names.
+test-schema:
+	@echo "== schemathesis =="
+	python3 tests/schema/run.py target/debug/barkeep $(SCHEMATHESIS)
 
 ## The bar runtime on its own, in Chromium, with hand-made configurations (no server).
 test-widget:
@@ -42,17 +55,25 @@ clean-test-databases:
 	@psql "$(BARKEEP_TEST_POSTGRES_URL)" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'barkeep\_test\_%'" 2>/dev/null \
 		| while read -r db; do psql "$(BARKEEP_TEST_POSTGRES_URL)" -qc "DROP DATABASE IF EXISTS \"$$db\" WITH (FORCE)" >/dev/null; done || true
 
-## What the tests need beyond cargo: an SMTP server (aiosmtpd), Chromium, and the widget's npm packages.
+## What the tests need beyond cargo: an SMTP server (aiosmtpd), Chromium, PostgreSQL's
+## server binaries (some tests run a server of their own), the widget's npm packages
+## and schemathesis.
 test-deps:
 	@missing=""; \
 	/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing="$$missing python3-aiosmtpd"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v psql >/dev/null || missing="$$missing postgresql-client"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@cd widget && if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
+	@if ! $(SCHEMATHESIS) --version 2>/dev/null | grep -q "$(SCHEMATHESIS_VERSION)"; then \
+		echo "installing schemathesis $(SCHEMATHESIS_VERSION) into $(VENV)"; \
+		python3 -m venv $(VENV) && $(VENV)/bin/pip install -q "schemathesis==$(SCHEMATHESIS_VERSION)"; \
+	fi
 
 ## bench: wrk against the release binary on loopback; see docs/BENCHMARKS.md
 bench:

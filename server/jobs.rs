@@ -56,7 +56,12 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn each_process(name: &'static str, about: &'static str, every: Duration, work: Work) -> Job {
+    pub fn each_process(
+        name: &'static str,
+        about: &'static str,
+        every: Duration,
+        work: Work,
+    ) -> Job {
         Job {
             name,
             running: tokio::sync::Mutex::new(()),
@@ -145,7 +150,11 @@ impl Jobs {
     ) -> Jobs {
         let runs = Family::<RunLabels, Counter>::default();
         let seconds: Histograms = Family::new_with_constructor(duration_histogram);
-        registry.register("job_runs", "Runs of periodic jobs, by outcome", runs.clone());
+        registry.register(
+            "job_runs",
+            "Runs of periodic jobs, by outcome",
+            runs.clone(),
+        );
         registry.register(
             "job_duration_seconds",
             "Time one run of a periodic job took",
@@ -200,7 +209,11 @@ impl Jobs {
                 Scope::Once => self.claim_and_run(job, false).await,
             };
             if let Err(err) = result {
-                tracing::error!(job = job.name, error = format!("{err:#}"), "job could not run");
+                tracing::error!(
+                    job = job.name,
+                    error = format!("{err:#}"),
+                    "job could not run"
+                );
             }
             tokio::select! {
                 _ = stop.cancelled() => break,
@@ -279,9 +292,17 @@ impl Jobs {
         match (&result, entry) {
             (Ok(()), None) => {
                 if job.scope == Scope::Once {
-                    tracing::info!(job = job.name, elapsed_ms = elapsed.as_millis() as u64, "job ran");
+                    tracing::info!(
+                        job = job.name,
+                        elapsed_ms = elapsed.as_millis() as u64,
+                        "job ran"
+                    );
                 } else {
-                    tracing::trace!(job = job.name, elapsed_ms = elapsed.as_millis() as u64, "job ran");
+                    tracing::trace!(
+                        job = job.name,
+                        elapsed_ms = elapsed.as_millis() as u64,
+                        "job ran"
+                    );
                 }
             }
             (Ok(()), Some(i)) => {

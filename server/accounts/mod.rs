@@ -130,528 +130,514 @@ impl Accounts {
         format!("{}{path}?token={token}", self.base_url)
     }
 
-pub async fn signup(
-    &self,
-    email: Email,
-    password: Password,
-) -> Result<member::Model> {
-    if q::member_by_email(&self.db, email.as_str())
-        .await?
-        .is_some()
-    {
-        return Err(email_taken());
-    }
-    let hash = self.passwords.hash(password.expose().to_string()).await?;
-    let now = self.clock.now();
-    let token = secrets::new_token();
+    pub async fn signup(&self, email: Email, password: Password) -> Result<member::Model> {
+        if q::member_by_email(&self.db, email.as_str())
+            .await?
+            .is_some()
+        {
+            return Err(email_taken());
+        }
+        let hash = self.passwords.hash(password.expose().to_string()).await?;
+        let now = self.clock.now();
+        let token = secrets::new_token();
 
-    let txn = crate::db::begin(&self.db).await?;
-    let member = q::insert_member(&txn, email.as_str(), hash, now)
-        .await
-        .map_err(|e| match Error::from(e) {
-            Error::Conflict { .. } => email_taken(),
-            other => other,
-        })?;
-    let row = q::insert_email_token(
-        &txn,
-        member.id,
-        Purpose::ConfirmEmail,
-        secrets::hash_token(&token),
-        None,
-        now,
-        now + Duration::hours(CONFIRM_HOURS),
-    )
-    .await?;
-    self
-        .mailer
-        .enqueue(
+        let txn = crate::db::begin(&self.db).await?;
+        let member = q::insert_member(&txn, email.as_str(), hash, now)
+            .await
+            .map_err(|e| match Error::from(e) {
+                Error::Conflict { .. } => email_taken(),
+                other => other,
+            })?;
+        let row = q::insert_email_token(
             &txn,
-            Recipient {
-                address: &member.email,
-                member_id: Some(member.id),
-            },
-            &format!("email-token-{}", row.id),
-            &ConfirmEmail {
-                confirm_url: self.link("/confirm-email", &token),
-                valid_hours: CONFIRM_HOURS as u32,
-            },
+            member.id,
+            Purpose::ConfirmEmail,
+            secrets::hash_token(&token),
+            None,
+            now,
+            now + Duration::hours(CONFIRM_HOURS),
         )
         .await?;
-    txn.commit().await?;
-    self.mailer.wake();
-    tracing::info!(member_id = %member.id, "member signed up");
-    Ok(member)
-}
-
-/// Confirms a signup address or completes an email change, by the emailed token.
-pub async fn confirm_email(&self, token: &str) -> Result<member::Model> {
-    let now = self.clock.now();
-    let txn = crate::db::begin(&self.db).await?;
-    let row = q::take_email_token(
-        &txn,
-        &secrets::hash_token(token.trim()),
-        &[Purpose::ConfirmEmail, Purpose::ChangeEmail],
-        now,
-    )
-    .await?
-    .ok_or_else(invalid_link)?;
-    let member = q::member_by_id(&txn, row.member_id)
-        .await?
-        .ok_or_else(invalid_link)?;
-    match (row.purpose, row.new_email) {
-        (Purpose::ChangeEmail, Some(new_email)) => {
-            if q::member_by_email(&txn, &new_email).await?.is_some() {
-                return Err(Error::conflict(
-                    "email_taken",
-                    "another account now uses that email address",
-                ));
-            }
-            q::set_email(&txn, member.id, &new_email, now).await?;
-            self
-                .mailer
-                .enqueue(
-                    &txn,
-                    Recipient {
-                        address: &member.email,
-                        member_id: Some(member.id),
-                    },
-                    &format!("email-changed-{}", row.id),
-                    &EmailChanged {
-                        new_email: new_email.clone(),
-                    },
-                )
-                .await?;
-            tracing::info!(member_id = %member.id, "member changed email address");
-        }
-        _ => {
-            q::confirm_email(&txn, member.id, now).await?;
-            tracing::info!(member_id = %member.id, "member confirmed email address");
-        }
+        self.mailer
+            .enqueue(
+                &txn,
+                Recipient {
+                    address: &member.email,
+                    member_id: Some(member.id),
+                },
+                &format!("email-token-{}", row.id),
+                &ConfirmEmail {
+                    confirm_url: self.link("/confirm-email", &token),
+                    valid_hours: CONFIRM_HOURS as u32,
+                },
+            )
+            .await?;
+        txn.commit().await?;
+        self.mailer.wake();
+        tracing::info!(member_id = %member.id, "member signed up");
+        Ok(member)
     }
-    let member = q::member_by_id(&txn, member.id)
-        .await?
-        .ok_or(Error::NotFound)?;
-    txn.commit().await?;
-    self.mailer.wake();
-    Ok(member)
-}
 
-/// Checks the throttle, the password, records the attempt, and opens a session.
-pub async fn login(
-    &self,
-    raw_email: &str,
-    password: &str,
-    ip: IpAddr,
-    user_agent: Option<&str>,
-) -> Result<LoggedIn> {
-    let now = self.clock.now();
-    let since = now - Duration::minutes(THROTTLE_WINDOW_MINUTES);
-    let window = Duration::minutes(THROTTLE_WINDOW_MINUTES);
-    let ip_text = ip.to_string();
-    let email = raw_email.trim().to_lowercase();
-    let db = &self.db;
-
-    let ip_failures = q::ip_failures_since(db, &ip_text, since).await?;
-    let member = q::member_by_email(db, &email).await?;
-    let member_id = member.as_ref().map(|m| m.id);
-
-    let mut retry_at: Option<DateTime<Utc>> = None;
-    if ip_failures.len() >= MAX_IP_FAILURES {
-        retry_at = Some(ip_failures[ip_failures.len() - MAX_IP_FAILURES] + window);
-    }
-    if let Some(id) = member_id {
-        let failures: Vec<DateTime<Utc>> = q::member_attempts_since(db, id, since)
-            .await?
-            .into_iter()
-            .take_while(|(_, outcome)| *outcome != Outcome::Success)
-            .filter(|(_, outcome)| *outcome == Outcome::BadPassword)
-            .map(|(at, _)| at)
-            .collect();
-        if failures.len() >= MAX_ACCOUNT_FAILURES {
-            let at = failures[MAX_ACCOUNT_FAILURES - 1] + window;
-            retry_at = Some(retry_at.map_or(at, |r| r.max(at)));
-        }
-    }
-    if let Some(at) = retry_at {
-        q::record_login_attempt(
-            db,
-            member_id,
-            &email,
-            &ip_text,
-            user_agent,
-            Outcome::Throttled,
+    /// Confirms a signup address or completes an email change, by the emailed token.
+    pub async fn confirm_email(&self, token: &str) -> Result<member::Model> {
+        let now = self.clock.now();
+        let txn = crate::db::begin(&self.db).await?;
+        let row = q::take_email_token(
+            &txn,
+            &secrets::hash_token(token.trim()),
+            &[Purpose::ConfirmEmail, Purpose::ChangeEmail],
             now,
         )
-        .await?;
-        tracing::warn!(member_id = ?member_id, "login throttled");
-        let secs = (at - now).num_seconds().max(1) as u64;
-        return Err(Error::TooManyRequests {
-            retry_after_secs: secs,
-        });
-    }
-
-    let ok = self
-        .passwords
-        .verify(
-            password.to_string(),
-            member.as_ref().map(|m| m.password_hash.clone()),
-        )
-        .await?;
-    let outcome = match (&member, ok) {
-        (Some(_), true) => Outcome::Success,
-        (Some(_), false) => Outcome::BadPassword,
-        (None, _) => Outcome::UnknownEmail,
-    };
-    q::record_login_attempt(db, member_id, &email, &ip_text, user_agent, outcome, now).await?;
-    let Some(member) = member.filter(|_| ok) else {
-        tracing::info!(member_id = ?member_id, ?outcome, "login failed");
-        return Err(Error::BadCredentials);
-    };
-
-    let token = secrets::new_token();
-    q::insert_session(
-        db,
-        member.id,
-        secrets::hash_token(&token),
-        ip_text,
-        user_agent.map(|u| u.chars().take(512).collect()),
-        now,
-        now + Duration::days(SESSION_DAYS),
-    )
-    .await?;
-    tracing::info!(member_id = %member.id, "member logged in");
-    Ok(LoggedIn { token, member })
-}
-
-/// Resolves a session cookie or bearer token (an API token or a session token).
-pub async fn authenticate(&self, creds: &Credentials) -> Result<Auth> {
-    let now = self.clock.now();
-    let db = &self.db;
-    if let Some(bearer) = creds.bearer.as_deref() {
-        let hash = secrets::hash_token(bearer);
-        if let Some(token) = q::api_token_by_hash(db, &hash).await? {
-            if token
-                .last_used_at
-                .is_none_or(|t| (now - t).num_seconds() >= TOUCH_EVERY_SECS)
-            {
-                q::touch_api_token(db, token.id, now).await?;
-            }
-            let member = q::member_by_id(db, token.member_id)
-                .await?
-                .ok_or(Error::Unauthorized)?;
-            return Ok(Auth {
-                member,
-                session_id: None,
-            });
-        }
-        return self.session_auth(&hash, now).await;
-    }
-    if let Some(cookie) = creds.cookie.as_deref() {
-        return self.session_auth(&secrets::hash_token(cookie), now).await;
-    }
-    Err(Error::Unauthorized)
-}
-
-async fn session_auth(&self, hash: &str, now: DateTime<Utc>) -> Result<Auth> {
-    let session = q::live_session(&self.db, hash, now)
-        .await?
-        .ok_or(Error::Unauthorized)?;
-    if (now - session.last_seen_at).num_seconds() >= TOUCH_EVERY_SECS {
-        q::touch_session(&self.db, session.id, now).await?;
-    }
-    let member = q::member_by_id(&self.db, session.member_id)
-        .await?
-        .ok_or(Error::Unauthorized)?;
-    Ok(Auth {
-        member,
-        session_id: Some(session.id),
-    })
-}
-
-pub async fn logout(&self, auth: &Auth) -> Result<()> {
-    if let Some(id) = auth.session_id {
-        q::delete_session(&self.db, auth.member.id, id).await?;
-    }
-    Ok(())
-}
-
-pub async fn sessions(&self, auth: &Auth) -> Result<Vec<session::Model>> {
-    Ok(q::sessions_of(&self.db, auth.member.id, self.clock.now()).await?)
-}
-
-/// Ends one of the member's own sessions; another member's id is simply not found.
-pub async fn end_session(&self, auth: &Auth, id: SessionId) -> Result<()> {
-    if q::delete_session(&self.db, auth.member.id, id).await? {
-        Ok(())
-    } else {
-        Err(Error::NotFound)
-    }
-}
-
-pub async fn create_api_token(
-    &self,
-    auth: &Auth,
-    name: &str,
-) -> Result<NewApiToken> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(Error::invalid(
-            "name",
-            "give the token a name of 1 to 100 characters",
-        ));
-    }
-    // The prefix lets secret scanners and people recognise a leaked barkeep token.
-    let token = format!("bk_{}", secrets::new_token());
-    let row = q::insert_api_token(
-        &self.db,
-        auth.member.id,
-        name.to_string(),
-        secrets::hash_token(&token),
-        self.clock.now(),
-    )
-    .await?;
-    Ok(NewApiToken { token, row })
-}
-
-pub async fn api_tokens(&self, auth: &Auth) -> Result<Vec<api_token::Model>> {
-    Ok(q::api_tokens_of(&self.db, auth.member.id).await?)
-}
-
-pub async fn delete_api_token(&self, auth: &Auth, id: TokenId) -> Result<()> {
-    if q::delete_api_token(&self.db, auth.member.id, id).await? {
-        Ok(())
-    } else {
-        Err(Error::NotFound)
-    }
-}
-
-/// Emails a reset link if the address belongs to a member. Run detached from the
-/// request, so the answer is the same, and as fast, whether or not it does.
-pub async fn send_password_reset(self, email: Email) {
-    if let Err(err) = self.try_send_password_reset(&email).await {
-        tracing::error!(
-            error = format!("{err:#}"),
-            "could not queue a password reset email"
-        );
-    }
-}
-
-async fn try_send_password_reset(&self, email: &Email) -> anyhow::Result<()> {
-    let Some(member) = q::member_by_email(&self.db, email.as_str()).await? else {
-        return Ok(());
-    };
-    let now = self.clock.now();
-    let slot = q::count_tokens_since(
-        &self.db,
-        member.id,
-        Purpose::ResetPassword,
-        now - Duration::hours(1),
-    )
-    .await?;
-    if slot >= MAX_RESETS_PER_HOUR {
-        tracing::warn!(
-            member_id = %member.id,
-            "password reset requested too often; not sending another"
-        );
-        return Ok(());
-    }
-    let token = secrets::new_token();
-    let txn = crate::db::begin(&self.db).await?;
-    q::insert_email_token(
-        &txn,
-        member.id,
-        Purpose::ResetPassword,
-        secrets::hash_token(&token),
-        None,
-        now,
-        now + Duration::minutes(RESET_MINUTES),
-    )
-    .await?;
-    self
-        .mailer
-        .enqueue(
-            &txn,
-            Recipient {
-                address: &member.email,
-                member_id: Some(member.id),
-            },
-            // Requests racing for the same slot share one key, so only one of them
-            // gets an email out: the cap holds under concurrency too.
-            &format!("reset-{}-{}-{slot}", member.id, now.format("%Y%m%d%H")),
-            &ResetPassword {
-                reset_url: self.link("/reset-password", &token),
-                valid_minutes: RESET_MINUTES as u32,
-            },
-        )
-        .await?;
-    txn.commit().await?;
-    self.mailer.wake();
-    tracing::info!(member_id = %member.id, "password reset link queued");
-    Ok(())
-}
-
-/// Sets a new password by an emailed reset token and ends every session.
-pub async fn reset_password(
-    &self,
-    token: &str,
-    new_password: &str,
-) -> Result<()> {
-    let now = self.clock.now();
-    // Look the token up first so a bad link is reported before a weak password is.
-    let txn = crate::db::begin(&self.db).await?;
-    let row = q::take_email_token(
-        &txn,
-        &secrets::hash_token(token.trim()),
-        &[Purpose::ResetPassword],
-        now,
-    )
-    .await?
-    .ok_or_else(invalid_link)?;
-    let member = q::member_by_id(&txn, row.member_id)
         .await?
         .ok_or_else(invalid_link)?;
-    let password = Password::parse(new_password, "password", Some(&member.email))?;
-    let hash = self.passwords.hash(password.expose().to_string()).await?;
-    q::set_password_hash(&txn, member.id, hash, now).await?;
-    q::void_tokens(&txn, member.id, Purpose::ResetPassword, now).await?;
-    // Whoever reads the mailbox owns the address: that confirms it too.
-    q::confirm_email(&txn, member.id, now).await?;
-    let ended = q::delete_sessions_except(&txn, member.id, None).await?;
-    self
-        .mailer
-        .enqueue(
-            &txn,
-            Recipient {
-                address: &member.email,
-                member_id: Some(member.id),
-            },
-            &format!("password-changed-reset-{}", row.id),
-            &PasswordChanged {
-                sessions_ended: true,
-            },
+        let member = q::member_by_id(&txn, row.member_id)
+            .await?
+            .ok_or_else(invalid_link)?;
+        match (row.purpose, row.new_email) {
+            (Purpose::ChangeEmail, Some(new_email)) => {
+                if q::member_by_email(&txn, &new_email).await?.is_some() {
+                    return Err(Error::conflict(
+                        "email_taken",
+                        "another account now uses that email address",
+                    ));
+                }
+                q::set_email(&txn, member.id, &new_email, now).await?;
+                self.mailer
+                    .enqueue(
+                        &txn,
+                        Recipient {
+                            address: &member.email,
+                            member_id: Some(member.id),
+                        },
+                        &format!("email-changed-{}", row.id),
+                        &EmailChanged {
+                            new_email: new_email.clone(),
+                        },
+                    )
+                    .await?;
+                tracing::info!(member_id = %member.id, "member changed email address");
+            }
+            _ => {
+                q::confirm_email(&txn, member.id, now).await?;
+                tracing::info!(member_id = %member.id, "member confirmed email address");
+            }
+        }
+        let member = q::member_by_id(&txn, member.id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        txn.commit().await?;
+        self.mailer.wake();
+        Ok(member)
+    }
+
+    /// Checks the throttle, the password, records the attempt, and opens a session.
+    pub async fn login(
+        &self,
+        raw_email: &str,
+        password: &str,
+        ip: IpAddr,
+        user_agent: Option<&str>,
+    ) -> Result<LoggedIn> {
+        let now = self.clock.now();
+        let since = now - Duration::minutes(THROTTLE_WINDOW_MINUTES);
+        let window = Duration::minutes(THROTTLE_WINDOW_MINUTES);
+        let ip_text = ip.to_string();
+        let email = raw_email.trim().to_lowercase();
+        let db = &self.db;
+
+        let ip_failures = q::ip_failures_since(db, &ip_text, since).await?;
+        let member = q::member_by_email(db, &email).await?;
+        let member_id = member.as_ref().map(|m| m.id);
+
+        let mut retry_at: Option<DateTime<Utc>> = None;
+        if ip_failures.len() >= MAX_IP_FAILURES {
+            retry_at = Some(ip_failures[ip_failures.len() - MAX_IP_FAILURES] + window);
+        }
+        if let Some(id) = member_id {
+            let failures: Vec<DateTime<Utc>> = q::member_attempts_since(db, id, since)
+                .await?
+                .into_iter()
+                .take_while(|(_, outcome)| *outcome != Outcome::Success)
+                .filter(|(_, outcome)| *outcome == Outcome::BadPassword)
+                .map(|(at, _)| at)
+                .collect();
+            if failures.len() >= MAX_ACCOUNT_FAILURES {
+                let at = failures[MAX_ACCOUNT_FAILURES - 1] + window;
+                retry_at = Some(retry_at.map_or(at, |r| r.max(at)));
+            }
+        }
+        if let Some(at) = retry_at {
+            q::record_login_attempt(
+                db,
+                member_id,
+                &email,
+                &ip_text,
+                user_agent,
+                Outcome::Throttled,
+                now,
+            )
+            .await?;
+            tracing::warn!(member_id = ?member_id, "login throttled");
+            let secs = (at - now).num_seconds().max(1) as u64;
+            return Err(Error::TooManyRequests {
+                retry_after_secs: secs,
+            });
+        }
+
+        let ok = self
+            .passwords
+            .verify(
+                password.to_string(),
+                member.as_ref().map(|m| m.password_hash.clone()),
+            )
+            .await?;
+        let outcome = match (&member, ok) {
+            (Some(_), true) => Outcome::Success,
+            (Some(_), false) => Outcome::BadPassword,
+            (None, _) => Outcome::UnknownEmail,
+        };
+        q::record_login_attempt(db, member_id, &email, &ip_text, user_agent, outcome, now).await?;
+        let Some(member) = member.filter(|_| ok) else {
+            tracing::info!(member_id = ?member_id, ?outcome, "login failed");
+            return Err(Error::BadCredentials);
+        };
+
+        let token = secrets::new_token();
+        q::insert_session(
+            db,
+            member.id,
+            secrets::hash_token(&token),
+            ip_text,
+            user_agent.map(|u| u.chars().take(512).collect()),
+            now,
+            now + Duration::days(SESSION_DAYS),
         )
         .await?;
-    txn.commit().await?;
-    self.mailer.wake();
-    tracing::info!(
-        member_id = %member.id,
-        sessions_ended = ended,
-        "password reset"
-    );
-    Ok(())
-}
-
-/// Changes the password from the account page; other sessions end, this one stays.
-pub async fn change_password(
-    &self,
-    auth: &Auth,
-    current: &str,
-    new_password: &str,
-) -> Result<()> {
-    let ok = self.passwords.verify(current.to_string(), Some(auth.member.password_hash.clone()))
-        .await?;
-    if !ok {
-        return Err(Error::invalid(
-            "current_password",
-            "the current password is not right",
-        ));
+        tracing::info!(member_id = %member.id, "member logged in");
+        Ok(LoggedIn { token, member })
     }
-    let password = Password::parse(new_password, "new_password", Some(&auth.member.email))?;
-    let hash = self.passwords.hash(password.expose().to_string()).await?;
-    let now = self.clock.now();
-    let txn = crate::db::begin(&self.db).await?;
-    q::set_password_hash(&txn, auth.member.id, hash, now).await?;
-    let ended = q::delete_sessions_except(&txn, auth.member.id, auth.session_id).await?;
-    self
-        .mailer
-        .enqueue(
-            &txn,
-            Recipient {
-                address: &auth.member.email,
-                member_id: Some(auth.member.id),
-            },
-            &format!(
-                "password-changed-{}-{}",
-                auth.member.id,
-                now.timestamp_micros()
-            ),
-            &PasswordChanged {
-                sessions_ended: ended > 0,
-            },
+
+    /// Resolves a session cookie or bearer token (an API token or a session token).
+    pub async fn authenticate(&self, creds: &Credentials) -> Result<Auth> {
+        let now = self.clock.now();
+        let db = &self.db;
+        if let Some(bearer) = creds.bearer.as_deref() {
+            let hash = secrets::hash_token(bearer);
+            if let Some(token) = q::api_token_by_hash(db, &hash).await? {
+                if token
+                    .last_used_at
+                    .is_none_or(|t| (now - t).num_seconds() >= TOUCH_EVERY_SECS)
+                {
+                    q::touch_api_token(db, token.id, now).await?;
+                }
+                let member = q::member_by_id(db, token.member_id)
+                    .await?
+                    .ok_or(Error::Unauthorized)?;
+                return Ok(Auth {
+                    member,
+                    session_id: None,
+                });
+            }
+            return self.session_auth(&hash, now).await;
+        }
+        if let Some(cookie) = creds.cookie.as_deref() {
+            return self.session_auth(&secrets::hash_token(cookie), now).await;
+        }
+        Err(Error::Unauthorized)
+    }
+
+    async fn session_auth(&self, hash: &str, now: DateTime<Utc>) -> Result<Auth> {
+        let session = q::live_session(&self.db, hash, now)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        if (now - session.last_seen_at).num_seconds() >= TOUCH_EVERY_SECS {
+            q::touch_session(&self.db, session.id, now).await?;
+        }
+        let member = q::member_by_id(&self.db, session.member_id)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        Ok(Auth {
+            member,
+            session_id: Some(session.id),
+        })
+    }
+
+    pub async fn logout(&self, auth: &Auth) -> Result<()> {
+        if let Some(id) = auth.session_id {
+            q::delete_session(&self.db, auth.member.id, id).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn sessions(&self, auth: &Auth) -> Result<Vec<session::Model>> {
+        Ok(q::sessions_of(&self.db, auth.member.id, self.clock.now()).await?)
+    }
+
+    /// Ends one of the member's own sessions; another member's id is simply not found.
+    pub async fn end_session(&self, auth: &Auth, id: SessionId) -> Result<()> {
+        if q::delete_session(&self.db, auth.member.id, id).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    pub async fn create_api_token(&self, auth: &Auth, name: &str) -> Result<NewApiToken> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(Error::invalid(
+                "name",
+                "give the token a name of 1 to 100 characters",
+            ));
+        }
+        // The prefix lets secret scanners and people recognise a leaked barkeep token.
+        let token = format!("bk_{}", secrets::new_token());
+        let row = q::insert_api_token(
+            &self.db,
+            auth.member.id,
+            name.to_string(),
+            secrets::hash_token(&token),
+            self.clock.now(),
         )
         .await?;
-    txn.commit().await?;
-    self.mailer.wake();
-    tracing::info!(
-        member_id = %auth.member.id,
-        sessions_ended = ended,
-        "password changed"
-    );
-    Ok(())
-}
+        Ok(NewApiToken { token, row })
+    }
 
-/// Sends a confirmation link to the new address; the change happens when it is used.
-pub async fn request_email_change(
-    &self,
-    auth: &Auth,
-    new_email: Email,
-    password: &str,
-) -> Result<()> {
-    let ok = self.passwords.verify(
-        password.to_string(),
-        Some(auth.member.password_hash.clone()),
-    )
-    .await?;
-    if !ok {
-        return Err(Error::invalid("password", "the password is not right"));
+    pub async fn api_tokens(&self, auth: &Auth) -> Result<Vec<api_token::Model>> {
+        Ok(q::api_tokens_of(&self.db, auth.member.id).await?)
     }
-    if new_email.as_str() == auth.member.email {
-        return Err(Error::invalid(
-            "email",
-            "that is already your email address",
-        ));
+
+    pub async fn delete_api_token(&self, auth: &Auth, id: TokenId) -> Result<()> {
+        if q::delete_api_token(&self.db, auth.member.id, id).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
     }
-    if q::member_by_email(&self.db, new_email.as_str())
+
+    /// Emails a reset link if the address belongs to a member. Run detached from the
+    /// request, so the answer is the same, and as fast, whether or not it does.
+    pub async fn send_password_reset(self, email: Email) {
+        if let Err(err) = self.try_send_password_reset(&email).await {
+            tracing::error!(
+                error = format!("{err:#}"),
+                "could not queue a password reset email"
+            );
+        }
+    }
+
+    async fn try_send_password_reset(&self, email: &Email) -> anyhow::Result<()> {
+        let Some(member) = q::member_by_email(&self.db, email.as_str()).await? else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let slot = q::count_tokens_since(
+            &self.db,
+            member.id,
+            Purpose::ResetPassword,
+            now - Duration::hours(1),
+        )
+        .await?;
+        if slot >= MAX_RESETS_PER_HOUR {
+            tracing::warn!(
+                member_id = %member.id,
+                "password reset requested too often; not sending another"
+            );
+            return Ok(());
+        }
+        let token = secrets::new_token();
+        let txn = crate::db::begin(&self.db).await?;
+        q::insert_email_token(
+            &txn,
+            member.id,
+            Purpose::ResetPassword,
+            secrets::hash_token(&token),
+            None,
+            now,
+            now + Duration::minutes(RESET_MINUTES),
+        )
+        .await?;
+        self.mailer
+            .enqueue(
+                &txn,
+                Recipient {
+                    address: &member.email,
+                    member_id: Some(member.id),
+                },
+                // Requests racing for the same slot share one key, so only one of them
+                // gets an email out: the cap holds under concurrency too.
+                &format!("reset-{}-{}-{slot}", member.id, now.format("%Y%m%d%H")),
+                &ResetPassword {
+                    reset_url: self.link("/reset-password", &token),
+                    valid_minutes: RESET_MINUTES as u32,
+                },
+            )
+            .await?;
+        txn.commit().await?;
+        self.mailer.wake();
+        tracing::info!(member_id = %member.id, "password reset link queued");
+        Ok(())
+    }
+
+    /// Sets a new password by an emailed reset token and ends every session.
+    pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<()> {
+        let now = self.clock.now();
+        // Look the token up first so a bad link is reported before a weak password is.
+        let txn = crate::db::begin(&self.db).await?;
+        let row = q::take_email_token(
+            &txn,
+            &secrets::hash_token(token.trim()),
+            &[Purpose::ResetPassword],
+            now,
+        )
         .await?
-        .is_some()
-    {
-        return Err(Error::conflict(
-            "email_taken",
-            "another account uses that email address",
-        ));
+        .ok_or_else(invalid_link)?;
+        let member = q::member_by_id(&txn, row.member_id)
+            .await?
+            .ok_or_else(invalid_link)?;
+        let password = Password::parse(new_password, "password", Some(&member.email))?;
+        let hash = self.passwords.hash(password.expose().to_string()).await?;
+        q::set_password_hash(&txn, member.id, hash, now).await?;
+        q::void_tokens(&txn, member.id, Purpose::ResetPassword, now).await?;
+        // Whoever reads the mailbox owns the address: that confirms it too.
+        q::confirm_email(&txn, member.id, now).await?;
+        let ended = q::delete_sessions_except(&txn, member.id, None).await?;
+        self.mailer
+            .enqueue(
+                &txn,
+                Recipient {
+                    address: &member.email,
+                    member_id: Some(member.id),
+                },
+                &format!("password-changed-reset-{}", row.id),
+                &PasswordChanged {
+                    sessions_ended: true,
+                },
+            )
+            .await?;
+        txn.commit().await?;
+        self.mailer.wake();
+        tracing::info!(
+            member_id = %member.id,
+            sessions_ended = ended,
+            "password reset"
+        );
+        Ok(())
     }
-    let now = self.clock.now();
-    let token = secrets::new_token();
-    let txn = crate::db::begin(&self.db).await?;
-    q::void_tokens(&txn, auth.member.id, Purpose::ChangeEmail, now).await?;
-    let row = q::insert_email_token(
-        &txn,
-        auth.member.id,
-        Purpose::ChangeEmail,
-        secrets::hash_token(&token),
-        Some(new_email.as_str().to_string()),
-        now,
-        now + Duration::hours(CHANGE_EMAIL_HOURS),
-    )
-    .await?;
-    self
-        .mailer
-        .enqueue(
+
+    /// Changes the password from the account page; other sessions end, this one stays.
+    pub async fn change_password(
+        &self,
+        auth: &Auth,
+        current: &str,
+        new_password: &str,
+    ) -> Result<()> {
+        let ok = self
+            .passwords
+            .verify(current.to_string(), Some(auth.member.password_hash.clone()))
+            .await?;
+        if !ok {
+            return Err(Error::invalid(
+                "current_password",
+                "the current password is not right",
+            ));
+        }
+        let password = Password::parse(new_password, "new_password", Some(&auth.member.email))?;
+        let hash = self.passwords.hash(password.expose().to_string()).await?;
+        let now = self.clock.now();
+        let txn = crate::db::begin(&self.db).await?;
+        q::set_password_hash(&txn, auth.member.id, hash, now).await?;
+        let ended = q::delete_sessions_except(&txn, auth.member.id, auth.session_id).await?;
+        self.mailer
+            .enqueue(
+                &txn,
+                Recipient {
+                    address: &auth.member.email,
+                    member_id: Some(auth.member.id),
+                },
+                &format!(
+                    "password-changed-{}-{}",
+                    auth.member.id,
+                    now.timestamp_micros()
+                ),
+                &PasswordChanged {
+                    sessions_ended: ended > 0,
+                },
+            )
+            .await?;
+        txn.commit().await?;
+        self.mailer.wake();
+        tracing::info!(
+            member_id = %auth.member.id,
+            sessions_ended = ended,
+            "password changed"
+        );
+        Ok(())
+    }
+
+    /// Sends a confirmation link to the new address; the change happens when it is used.
+    pub async fn request_email_change(
+        &self,
+        auth: &Auth,
+        new_email: Email,
+        password: &str,
+    ) -> Result<()> {
+        let ok = self
+            .passwords
+            .verify(
+                password.to_string(),
+                Some(auth.member.password_hash.clone()),
+            )
+            .await?;
+        if !ok {
+            return Err(Error::invalid("password", "the password is not right"));
+        }
+        if new_email.as_str() == auth.member.email {
+            return Err(Error::invalid(
+                "email",
+                "that is already your email address",
+            ));
+        }
+        if q::member_by_email(&self.db, new_email.as_str())
+            .await?
+            .is_some()
+        {
+            return Err(Error::conflict(
+                "email_taken",
+                "another account uses that email address",
+            ));
+        }
+        let now = self.clock.now();
+        let token = secrets::new_token();
+        let txn = crate::db::begin(&self.db).await?;
+        q::void_tokens(&txn, auth.member.id, Purpose::ChangeEmail, now).await?;
+        let row = q::insert_email_token(
             &txn,
-            Recipient {
-                address: new_email.as_str(),
-                member_id: Some(auth.member.id),
-            },
-            &format!("email-token-{}", row.id),
-            &ChangeEmail {
-                confirm_url: self.link("/confirm-email", &token),
-                new_email: new_email.as_str().to_string(),
-                valid_hours: CHANGE_EMAIL_HOURS as u32,
-            },
+            auth.member.id,
+            Purpose::ChangeEmail,
+            secrets::hash_token(&token),
+            Some(new_email.as_str().to_string()),
+            now,
+            now + Duration::hours(CHANGE_EMAIL_HOURS),
         )
         .await?;
-    txn.commit().await?;
-    self.mailer.wake();
-    Ok(())
-}
+        self.mailer
+            .enqueue(
+                &txn,
+                Recipient {
+                    address: new_email.as_str(),
+                    member_id: Some(auth.member.id),
+                },
+                &format!("email-token-{}", row.id),
+                &ChangeEmail {
+                    confirm_url: self.link("/confirm-email", &token),
+                    new_email: new_email.as_str().to_string(),
+                    valid_hours: CHANGE_EMAIL_HOURS as u32,
+                },
+            )
+            .await?;
+        txn.commit().await?;
+        self.mailer.wake();
+        Ok(())
+    }
 }

@@ -81,8 +81,16 @@ mod tests {
         let p = Passwords::new().unwrap();
         let h = p.hash("correct horse battery".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(p.verify("correct horse battery".into(), Some(h.clone())).await.unwrap());
-        assert!(!p.verify("wrong horse battery".into(), Some(h)).await.unwrap());
+        assert!(
+            p.verify("correct horse battery".into(), Some(h.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !p.verify("wrong horse battery".into(), Some(h))
+                .await
+                .unwrap()
+        );
         assert!(
             !p.verify("no account has this password".into(), None)
                 .await

@@ -86,12 +86,7 @@ impl Catalog {
 }
 
 /// A limit of the member's plan, or a cap of barkeep's own, would be passed by one more.
-fn check_room(
-    what: &'static str,
-    plan_limit: Option<u64>,
-    cap: u64,
-    current: u64,
-) -> Result<()> {
+fn check_room(what: &'static str, plan_limit: Option<u64>, cap: u64, current: u64) -> Result<()> {
     if let Some((limit, current)) = crate::plans::over(plan_limit, current) {
         return Err(Error::Limit {
             code: match what {

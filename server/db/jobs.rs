@@ -4,12 +4,18 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+};
 
 use super::entities::job_lease::{self, Column};
 
 /// Makes sure the job has its row; a new job is due at once.
-pub async fn ensure(db: &impl ConnectionTrait, name: &str, now: DateTime<Utc>) -> Result<(), DbErr> {
+pub async fn ensure(
+    db: &impl ConnectionTrait,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     job_lease::Entity::insert(job_lease::ActiveModel {
         name: sea_orm::Set(name.to_string()),
         holder: sea_orm::Set(None),
@@ -69,7 +75,10 @@ pub async fn finish(
     retry_after: Option<Duration>,
 ) -> Result<(), DbErr> {
     let mut update = job_lease::Entity::update_many()
-        .col_expr(Column::LeasedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            Column::LeasedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .col_expr(Column::LastFinishedAt, Expr::value(now))
         .col_expr(Column::LastOk, Expr::value(error.is_none()))
         .col_expr(

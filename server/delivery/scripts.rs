@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, RwLock};
 
+use anyhow::Context;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use sha2::{Digest, Sha256};
-use anyhow::Context;
 use hyper::http::header::{self, HeaderName};
 use hyper::http::{HeaderMap, HeaderValue};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::db::{Db, catalog as q};
 use crate::domain::bar::{RuntimeBar, Snapshot};
@@ -218,9 +218,7 @@ impl Scripts {
         }
         // The most recently published bar comes first: it is the one a visitor sees
         // when several qualify.
-        by_bar.sort_by_key(|(_, list)| {
-            std::cmp::Reverse(list.iter().map(|(id, _)| *id).max())
-        });
+        by_bar.sort_by_key(|(_, list)| std::cmp::Reverse(list.iter().map(|(id, _)| *id).max()));
         let bars: Vec<RuntimeBar> = by_bar
             .iter()
             .filter_map(|(_, list)| RuntimeBar::from_deployments(list))

@@ -7,14 +7,24 @@ use sea_orm::{DeriveActiveEnum, EnumIter, FromJsonQueryResult};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::Invalid;
 use super::colour::{Colour, require_contrast};
 use super::hostname::Hostname;
 use super::ids::{BarId, DeploymentId, VariantId};
 use super::url::SafeUrl;
-use super::Invalid;
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, EnumIter, DeriveActiveEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
 )]
 #[serde(rename_all = "snake_case")]
 #[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
@@ -30,7 +40,17 @@ pub enum Goal {
 }
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, EnumIter, DeriveActiveEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
 )]
 #[serde(rename_all = "snake_case")]
 #[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
@@ -40,7 +60,17 @@ pub enum Placement {
 }
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, EnumIter, DeriveActiveEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
 )]
 #[serde(rename_all = "snake_case")]
 #[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
@@ -62,7 +92,16 @@ pub enum Device {
 
 /// When the bar appears once a page qualifies.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema, FromJsonQueryResult,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    FromJsonQueryResult,
 )]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Trigger {
@@ -102,7 +141,9 @@ impl HideFor {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, FromJsonQueryResult)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, FromJsonQueryResult,
+)]
 #[serde(deny_unknown_fields)]
 pub struct Frequency {
     #[serde(default = "default_dismiss")]
@@ -237,10 +278,7 @@ impl Frequency {
             ),
         ] {
             if matches!(v, HideFor::Days(d) if d > 3650) {
-                return Err(Invalid::new(
-                    field,
-                    "at most 3650 days, or \"forever\"",
-                ));
+                return Err(Invalid::new(field, "at most 3650 days, or \"forever\""));
             }
         }
         Ok(self)
@@ -294,10 +332,7 @@ fn text(
         };
     }
     if v.chars().count() > max {
-        return Err(Invalid::new(
-            field,
-            format!("at most {max} characters"),
-        ));
+        return Err(Invalid::new(field, format!("at most {max} characters")));
     }
     if v.chars().any(|c| c.is_control()) {
         return Err(Invalid::new(field, "must be a single line of text"));

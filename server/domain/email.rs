@@ -21,10 +21,7 @@ impl Email {
             .map_err(|_| Invalid::new("email", "that is not a valid email address"))?;
         // A domain without a dot cannot receive mail from the internet.
         if !address.domain().contains('.') {
-            return Err(Invalid::new(
-                "email",
-                "that is not a valid email address",
-            ));
+            return Err(Invalid::new("email", "that is not a valid email address"));
         }
         Ok(Email(v))
     }

@@ -44,10 +44,7 @@ impl SafeUrl {
             .chars()
             .all(|c| c.is_ascii_digit() || "+-.() ".contains(c));
         if !allowed || !(3..=20).contains(&digits) {
-            return Err(Invalid::new(
-                field,
-                format!("`{v}` is not a phone number"),
-            ));
+            return Err(Invalid::new(field, format!("`{v}` is not a phone number")));
         }
         Ok(SafeUrl(format!("tel:{}", number.replace(' ', ""))))
     }

@@ -197,7 +197,10 @@ impl Bots {
         }
         Ok(Bots {
             plain: case_insensitive(&plain.join("|"))?,
-            guarded: with.into_iter().map(|p| guarded(p)).collect::<Result<_, _>>()?,
+            guarded: with
+                .into_iter()
+                .map(|p| guarded(p))
+                .collect::<Result<_, _>>()?,
             verdicts: RwLock::new(HashMap::new()),
             hasher: RandomState::new(),
             version: list.version,
@@ -239,7 +242,10 @@ mod tests {
         assert!(g.matches(b"Mozilla/5.0 (compatible; Googlebot/2.1)"));
         assert!(!g.matches(b"Mozilla/5.0 Chrome/120 GoogleApp/1.0"));
         assert!(!g.matches(b"Mozilla/5.0 channel/google"));
-        assert!(g.matches(b"x channel/google google crawler"), "a later match counts");
+        assert!(
+            g.matches(b"x channel/google google crawler"),
+            "a later match counts"
+        );
         let g = guarded("(?<!cam)scan").unwrap();
         assert!(g.matches(b"NetScan/1"));
         assert!(!g.matches(b"CamScanner/6"));
@@ -259,10 +265,15 @@ mod tests {
     #[test]
     fn every_pattern_of_the_pinned_list_compiles() {
         let bots = Bots::load().unwrap();
-        assert!(bots.guarded.len() >= 5, "the look-around patterns were found");
+        assert!(
+            bots.guarded.len() >= 5,
+            "the look-around patterns were found"
+        );
         assert!(bots.is_bot(None));
         assert!(bots.is_bot(Some("  ")));
-        assert!(bots.is_bot(Some("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)")));
+        assert!(bots.is_bot(Some(
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+        )));
         assert!(!bots.is_bot(Some(
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
         )));

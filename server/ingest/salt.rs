@@ -93,26 +93,26 @@ impl Salts {
 pub async fn purge(db: &Db, now: DateTime<Utc>) -> Result<(), DbErr> {
     let oldest_kept = day_of(now) - 1;
     db.execute(
-            &Query::delete()
-                .from_table(DailySalts::Table)
-                .and_where(Expr::col(DailySalts::Day).lt(oldest_kept))
-                .to_owned(),
-        )
-        .await?;
-        db.execute(
-            &Query::delete()
-                .from_table(VisitorHashes::Table)
-                .and_where(Expr::col(VisitorHashes::Day).lt(oldest_kept))
-                .to_owned(),
-        )
-        .await?;
-        db.execute(
-            &Query::delete()
-                .from_table(IngestBatches::Table)
-                .and_where(Expr::col(IngestBatches::CreatedAt).lt(now - chrono::Duration::days(2)))
-                .to_owned(),
-        )
-        .await?;
+        &Query::delete()
+            .from_table(DailySalts::Table)
+            .and_where(Expr::col(DailySalts::Day).lt(oldest_kept))
+            .to_owned(),
+    )
+    .await?;
+    db.execute(
+        &Query::delete()
+            .from_table(VisitorHashes::Table)
+            .and_where(Expr::col(VisitorHashes::Day).lt(oldest_kept))
+            .to_owned(),
+    )
+    .await?;
+    db.execute(
+        &Query::delete()
+            .from_table(IngestBatches::Table)
+            .and_where(Expr::col(IngestBatches::CreatedAt).lt(now - chrono::Duration::days(2)))
+            .to_owned(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -164,9 +164,20 @@ mod tests {
             |salt: &Salt, site, ip, ua| visitor_hash(salt, site, connection_digest(salt, ip, ua));
         let a = hash(&salt, SiteId(1), ip, ua);
         assert_eq!(a, hash(&salt, SiteId(1), ip, ua));
-        assert_ne!(a, hash(&salt, SiteId(2), ip, ua), "no tracking across sites");
-        assert_ne!(a, hash(&[8u8; 16], SiteId(1), ip, ua), "a new salt, a new hash");
-        assert_ne!(a, hash(&salt, SiteId(1), "203.0.113.6".parse().unwrap(), ua));
+        assert_ne!(
+            a,
+            hash(&salt, SiteId(2), ip, ua),
+            "no tracking across sites"
+        );
+        assert_ne!(
+            a,
+            hash(&[8u8; 16], SiteId(1), ip, ua),
+            "a new salt, a new hash"
+        );
+        assert_ne!(
+            a,
+            hash(&salt, SiteId(1), "203.0.113.6".parse().unwrap(), ua)
+        );
         assert_ne!(a, hash(&salt, SiteId(1), ip, "Mozilla/5.1"));
     }
 

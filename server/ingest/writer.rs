@@ -14,10 +14,10 @@ use super::buffer::{Buffer, Counts};
 use super::{Ingest, Pending, Rejected};
 use crate::db::Db;
 use crate::db::entities::deployment;
-use crate::domain::DeploymentId;
 use crate::db::tables::{
     DeploymentStats as DS, IngestBatches, Leads, SiteHostnames, VisitorHashes,
 };
+use crate::domain::DeploymentId;
 
 /// Rows per statement: well under SQLite's and PostgreSQL's limits on bound values.
 const ROWS_PER_STATEMENT: usize = 500;
@@ -68,8 +68,7 @@ impl Ingest {
         let started = Instant::now();
         match write(db, batch, self.clock.now()).await {
             Ok(Written::Added(total)) => {
-                self.metrics
-                    .write("ok", started.elapsed().as_secs_f64());
+                self.metrics.write("ok", started.elapsed().as_secs_f64());
                 tracing::debug!(batch = %batch.id, views = total.views, clicks = total.clicks, "events written");
                 *slot = None;
             }
@@ -79,8 +78,7 @@ impl Ingest {
                 *slot = None;
             }
             Err(err) => {
-                self.metrics
-                    .write("error", started.elapsed().as_secs_f64());
+                self.metrics.write("error", started.elapsed().as_secs_f64());
                 return Err(
                     anyhow::Error::new(err).context(format!("writing event batch {}", batch.id))
                 );

@@ -28,7 +28,11 @@ impl MailMetrics {
             sent: Family::default(),
             failures: Family::default(),
         };
-        registry.register("mail_sent", "Emails handed to the transport", m.sent.clone());
+        registry.register(
+            "mail_sent",
+            "Emails handed to the transport",
+            m.sent.clone(),
+        );
         registry.register(
             "mail_send_failures",
             "Failed send attempts; gave_up=true when the email will not be retried",

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Alias, Expr, ExprTrait};
 use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -137,7 +137,11 @@ pub struct BarReport {
 /// The bar's report with each variant's numbers (every variant it has or had that was
 /// counted) and the comparison.
 pub async fn bar_report(db: &Db, bar: BarId, range: Range) -> Result<BarReport> {
-    let mut q = within(Scope::Bar(bar), range.from.timestamp(), range.to.timestamp());
+    let mut q = within(
+        Scope::Bar(bar),
+        range.from.timestamp(),
+        range.to.timestamp(),
+    );
     q.inner_join(
         Deployments::Table,
         Expr::col((Deployments::Table, Deployments::Id)).equals((DS::Table, DS::DeploymentId)),
@@ -204,10 +208,16 @@ mod tests {
         );
         assert!(clear.lift.unwrap() > 0.33 && clear.lift.unwrap() < 0.34);
         let close = ab_test(&[v(1, 50, 1000), v(2, 52, 1000)]);
-        assert_eq!((close.leader, close.significant), (Some(VariantId(2)), false));
+        assert_eq!(
+            (close.leader, close.significant),
+            (Some(VariantId(2)), false)
+        );
         let tiny = ab_test(&[v(1, 3, 10), v(2, 0, 10)]);
         assert!(!tiny.significant && tiny.note.contains("too few"));
         let single = ab_test(&[v(1, 3, 10)]);
-        assert_eq!((single.leader, single.significant), (Some(VariantId(1)), false));
+        assert_eq!(
+            (single.leader, single.significant),
+            (Some(VariantId(1)), false)
+        );
     }
 }

@@ -100,10 +100,7 @@ impl Range {
             }
         };
         if from >= to {
-            return Err(Invalid::new(
-                "from",
-                "the range must start before it ends",
-            ));
+            return Err(Invalid::new("from", "the range must start before it ends"));
         }
         let days = (to - from).num_days();
         let max = if interval == Interval::Hour {

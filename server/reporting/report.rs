@@ -223,8 +223,14 @@ mod tests {
         q.add_group_by([Expr::col(Alias::new("bucket"))]);
         let pg = q.to_string(PostgresQueryBuilder);
         assert!(pg.contains(r#"GROUP BY "bucket""#), "{pg}");
-        assert!(pg.contains(r#"CAST(SUM("deployment_stats"."views") AS bigint)"#), "{pg}");
-        assert!(pg.contains(r#"SELECT "id" FROM "deployments" WHERE "bar_id" = 3"#), "{pg}");
+        assert!(
+            pg.contains(r#"CAST(SUM("deployment_stats"."views") AS bigint)"#),
+            "{pg}"
+        );
+        assert!(
+            pg.contains(r#"SELECT "id" FROM "deployments" WHERE "bar_id" = 3"#),
+            "{pg}"
+        );
         let lite = q.to_string(SqliteQueryBuilder);
         assert!(lite.contains(r#"GROUP BY "bucket""#), "{lite}");
     }

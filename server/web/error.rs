@@ -75,8 +75,7 @@ pub fn body(err: &Error) -> ErrorBody {
 
 pub fn respond(err: Error) -> Response {
     let status = status(&err);
-    let mut res =
-        warp::reply::with_status(warp::reply::json(&body(&err)), status).into_response();
+    let mut res = warp::reply::with_status(warp::reply::json(&body(&err)), status).into_response();
     if let Error::TooManyRequests { retry_after_secs } = err {
         res.headers_mut()
             .insert("retry-after", HeaderValue::from(retry_after_secs.max(1)));

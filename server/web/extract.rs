@@ -117,9 +117,8 @@ fn strip_position(message: &str) -> String {
 
 /// Form fields of an `application/x-www-form-urlencoded` body.
 pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    serde_urlencoded::from_bytes(bytes).map_err(|e| {
-        Error::bad_request("invalid_form", format!("the form could not be read: {e}"))
-    })
+    serde_urlencoded::from_bytes(bytes)
+        .map_err(|e| Error::bad_request("invalid_form", format!("the form could not be read: {e}")))
 }
 
 /// The session cookie and bearer token, if any.

@@ -68,7 +68,10 @@ pub struct State {
 impl State {
     /// The limits of the member's plan. Billing is off, so every account is on the
     /// self-hosted plan, which has none.
-    pub async fn limits_of(&self, _member: crate::domain::MemberId) -> crate::error::Result<crate::plans::Limits> {
+    pub async fn limits_of(
+        &self,
+        _member: crate::domain::MemberId,
+    ) -> crate::error::Result<crate::plans::Limits> {
         Ok(crate::plans::Plan::self_hosted().limits)
     }
 }

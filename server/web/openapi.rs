@@ -70,7 +70,10 @@ impl Modify for Security {
 struct Errors;
 
 const COMMON_ERRORS: [(&str, &str); 8] = [
-    ("400", "The request cannot be read (malformed JSON, an unreadable body)"),
+    (
+        "400",
+        "The request cannot be read (malformed JSON, an unreadable body)",
+    ),
     ("404", "Not found, or not yours"),
     ("405", "The path does not take that method"),
     ("413", "The body is too large"),
@@ -98,11 +101,20 @@ fn add_errors(op: &mut Operation) {
     }
     if op.security.is_some() {
         errors.push(("401", "Not signed in"));
-        errors.push(("402", "The plan does not allow more of this; `limit` and `current` say how many"));
-        errors.push(("409", "The request clashes with what exists; `error` says how"));
+        errors.push((
+            "402",
+            "The plan does not allow more of this; `limit` and `current` say how many",
+        ));
+        errors.push((
+            "409",
+            "The request clashes with what exists; `error` says how",
+        ));
     } else {
         errors.push(("401", "Wrong credentials"));
-        errors.push(("409", "The request clashes with what exists; `error` says how"));
+        errors.push((
+            "409",
+            "The request clashes with what exists; `error` says how",
+        ));
     }
     for (status, description) in errors {
         responses
@@ -147,11 +159,11 @@ pub async fn serve(_req: Req) -> Result<Response> {
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("the OpenAPI document was not prepared")))?;
     let mut res = Response::new(document.as_str().into());
     *res.status_mut() = StatusCode::OK;
-    res.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("application/json"),
-    );
     res.headers_mut()
-        .insert("cache-control", HeaderValue::from_static("public, max-age=300"));
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        "cache-control",
+        HeaderValue::from_static("public, max-age=300"),
+    );
     Ok(res)
 }

@@ -11,11 +11,11 @@ use bytes::{Buf, Bytes};
 use futures_util::Stream;
 use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
+use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::filters::path::FullPath;
 use warp::http::{HeaderMap, Method};
 use warp::reply::Response;
-use warp::Filter;
 
 use super::extract::{self, Client, Peer};
 use super::{RouteLabel, State, error};
@@ -59,10 +59,12 @@ where
     let segments = path
         .split('/')
         .skip(1)
-        .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(name) => Segment::Param(name),
-            None => Segment::Fixed(s),
-        })
+        .map(
+            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => Segment::Param(name),
+                None => Segment::Fixed(s),
+            },
+        )
         .collect();
     Route {
         method,
@@ -168,11 +170,7 @@ impl Table {
             })
             .and(warp::method())
             .and(warp::header::headers_cloned())
-            .and(
-                warp::query::raw()
-                    .or(warp::any().map(String::new))
-                    .unify(),
-            )
+            .and(warp::query::raw().or(warp::any().map(String::new)).unify())
             .and(warp::ext::optional::<Peer>())
             .and(warp::body::stream())
             .then(
@@ -308,12 +306,20 @@ impl Req {
         for (name, raw) in params {
             match name {
                 "site_id" => {
-                    self.owned.site =
-                        Some(catalog.site_of(member, SiteId(id(&raw)?)).await?.ok_or(Error::NotFound)?);
+                    self.owned.site = Some(
+                        catalog
+                            .site_of(member, SiteId(id(&raw)?))
+                            .await?
+                            .ok_or(Error::NotFound)?,
+                    );
                 }
                 "bar_id" => {
-                    self.owned.bar =
-                        Some(catalog.bar_of(member, BarId(id(&raw)?)).await?.ok_or(Error::NotFound)?);
+                    self.owned.bar = Some(
+                        catalog
+                            .bar_of(member, BarId(id(&raw)?))
+                            .await?
+                            .ok_or(Error::NotFound)?,
+                    );
                 }
                 "variant_id" => {
                     let bar = declared(self.owned.bar.as_ref(), "bar before its variant")?;
@@ -428,7 +434,12 @@ mod tests {
 
     #[test]
     fn templates_match_whole_paths_and_name_their_parameters() {
-        let r = route(Method::GET, "/api/v1/bars/{bar_id}/variants/{variant_id}", Access::Member, nothing);
+        let r = route(
+            Method::GET,
+            "/api/v1/bars/{bar_id}/variants/{variant_id}",
+            Access::Member,
+            nothing,
+        );
         assert_eq!(r.params().collect::<Vec<_>>(), ["bar_id", "variant_id"]);
         assert_eq!(
             r.matches("/api/v1/bars/3/variants/9"),
@@ -438,9 +449,28 @@ mod tests {
         assert_eq!(r.matches("/api/v1/bars/3/variants/9/stats"), None);
         assert_eq!(r.matches("/api/v1/bars//variants/9"), None);
         assert_eq!(r.matches("/api/v1/bars/x/variants/9"), None);
-        let t = Table::new(10, vec![r, route(Method::POST, "/api/v1/bars/{bar_id}/variants/{variant_id}", Access::Member, nothing)]);
-        assert!(matches!(t.lookup(&Method::DELETE, "/api/v1/bars/1/variants/2"), Lookup::WrongMethod(allow, _) if allow == "GET, POST"));
-        assert!(matches!(t.lookup(&Method::HEAD, "/api/v1/bars/1/variants/2"), Lookup::Found(..)));
-        assert!(matches!(t.lookup(&Method::GET, "/api/v1/bars"), Lookup::Unknown));
+        let t = Table::new(
+            10,
+            vec![
+                r,
+                route(
+                    Method::POST,
+                    "/api/v1/bars/{bar_id}/variants/{variant_id}",
+                    Access::Member,
+                    nothing,
+                ),
+            ],
+        );
+        assert!(
+            matches!(t.lookup(&Method::DELETE, "/api/v1/bars/1/variants/2"), Lookup::WrongMethod(allow, _) if allow == "GET, POST")
+        );
+        assert!(matches!(
+            t.lookup(&Method::HEAD, "/api/v1/bars/1/variants/2"),
+            Lookup::Found(..)
+        ));
+        assert!(matches!(
+            t.lookup(&Method::GET, "/api/v1/bars"),
+            Lookup::Unknown
+        ));
     }
 }

@@ -414,7 +414,12 @@ async fn forgot_password_answers_the_same_for_known_and_unknown_addresses() {
         .wait_for_email("lou@example.com", "Reset your barkeep password")
         .await;
     assert!(mail.text.contains("60 minutes"));
-    assert!(app.delivered().await.iter().all(|m| m.to != "who@example.com"));
+    assert!(
+        app.delivered()
+            .await
+            .iter()
+            .all(|m| m.to != "who@example.com")
+    );
 }
 
 #[tokio::test]

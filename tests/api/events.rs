@@ -566,7 +566,10 @@ async fn salts_are_shared_renewed_daily_and_deleted_with_their_hashes_after_two_
     a.run_job("ingest_maintenance").await;
     b.run_job("ingest_maintenance").await;
     assert!(salt(&a, "2030-06-03T00:00:00Z").is_some());
-    assert_eq!(salt(&a, "2030-06-03T00:00:00Z"), salt(&b, "2030-06-03T00:00:00Z"));
+    assert_eq!(
+        salt(&a, "2030-06-03T00:00:00Z"),
+        salt(&b, "2030-06-03T00:00:00Z")
+    );
     assert!(
         salt(&a, "2030-06-04T00:00:00Z").is_none(),
         "tomorrow's salt waits for the last hour"
@@ -607,15 +610,18 @@ async fn salts_are_shared_renewed_daily_and_deleted_with_their_hashes_after_two_
     };
     a.set_clock(at("2030-06-04T12:00:00Z"));
     a.run_job("purge_counting_state").await;
-    assert_eq!(count("visitor_hashes").await, 1, "kept through the next day");
+    assert_eq!(
+        count("visitor_hashes").await,
+        1,
+        "kept through the next day"
+    );
     a.set_clock(at("2030-06-05T00:00:01Z"));
     a.run_job("purge_counting_state").await;
     assert_eq!(count("visitor_hashes").await, 0, "deleted two days on");
     a.run_job("ingest_maintenance").await;
     assert!(salt(&a, "2030-06-03T00:00:00Z").is_none());
-    let days: Vec<i64> = a
-        .db
-        .query_all_raw(sea_orm::Statement::from_string(
+    let days: Vec<i64> =
+        a.db.query_all_raw(sea_orm::Statement::from_string(
             backend,
             "SELECT day FROM daily_salts ORDER BY day",
         ))

@@ -206,7 +206,10 @@ impl TestApp {
     /// Moves the server's clock forward to `at` (which must be ahead of it).
     pub fn set_clock(&self, at: chrono::DateTime<chrono::Utc>) {
         let by = at - self.clock.now();
-        assert!(by > chrono::Duration::zero(), "the clock only moves forward");
+        assert!(
+            by > chrono::Duration::zero(),
+            "the clock only moves forward"
+        );
         self.advance(by);
     }
 
@@ -218,7 +221,13 @@ impl TestApp {
     /// Writes everything counted so far, as the event writer would at its next tick.
     pub async fn flush(&self) {
         for _ in 0..10 {
-            if self.state.ingest.flush(&self.state.db).await.expect("events written") {
+            if self
+                .state
+                .ingest
+                .flush(&self.state.db)
+                .await
+                .expect("events written")
+            {
                 return;
             }
         }

@@ -41,7 +41,10 @@ async fn two_processes_run_a_once_job_once_per_period() {
         .unwrap()
         .unwrap();
     assert_eq!(row.last_ok, Some(true));
-    assert!(row.leased_until.is_none(), "the lease is let go after each run");
+    assert!(
+        row.leased_until.is_none(),
+        "the lease is let go after each run"
+    );
 }
 
 #[tokio::test]
@@ -58,10 +61,18 @@ async fn an_operator_can_run_a_once_job_before_it_is_due() {
 #[tokio::test]
 async fn every_job_is_measured_under_its_name() {
     let app = TestApp::spawn().await;
-    for job in ["site_sync", "event_writer", "ingest_maintenance", "mail", "purge_counting_state"] {
+    for job in [
+        "site_sync",
+        "event_writer",
+        "ingest_maintenance",
+        "mail",
+        "purge_counting_state",
+    ] {
         app.run_job(job).await;
         let ok = app
-            .metric(&format!(r#"barkeep_job_runs_total{{job="{job}",outcome="ok"}}"#))
+            .metric(&format!(
+                r#"barkeep_job_runs_total{{job="{job}",outcome="ok"}}"#
+            ))
             .await;
         assert!(ok >= 1.0, "{job}");
     }

@@ -75,7 +75,6 @@ impl SmtpServer {
         }
         out
     }
-
 }
 
 impl Drop for SmtpServer {
@@ -263,7 +262,10 @@ async fn two_workers_on_one_database_never_send_an_email_twice() {
     to.dedup();
     assert_eq!(to.len(), 40);
     let rows = outbox::Entity::find().all(&a.db).await.unwrap();
-    assert!(rows.iter().all(|r| r.status == Status::Sent && r.attempts == 1));
+    assert!(
+        rows.iter()
+            .all(|r| r.status == Status::Sent && r.attempts == 1)
+    );
 }
 
 #[tokio::test]

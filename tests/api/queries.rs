@@ -24,7 +24,9 @@ async fn recorded(app: &TestApp) -> (sea_orm::DatabaseConnection, Arc<Mutex<Vec<
 async fn listing_bars_takes_the_same_queries_for_one_bar_or_forty() {
     let app = TestApp::spawn().await;
     let me = app.member("queries@example.com").await;
-    let site_id = app.site(&me, &["shop.example"]).await["id"].as_i64().unwrap();
+    let site_id = app.site(&me, &["shop.example"]).await["id"]
+        .as_i64()
+        .unwrap();
     let (db, seen) = recorded(&app).await;
     let catalog = Catalog::new(db.clone(), Clock::system(), Vec::new());
     let site = site::Entity::find().one(&db).await.unwrap().unwrap();
@@ -47,18 +49,33 @@ async fn counts_are_summed_by_the_database() {
     let app = TestApp::spawn().await;
     let live = app.live_bar("sums@example.com", &link_bar("Summed")).await;
     let (db, seen) = recorded(&app).await;
-    let range = Range::parse(Some("2026-01-01"), Some("2026-12-31"), Some("day"), app.clock.now())
-        .unwrap();
+    let range = Range::parse(
+        Some("2026-01-01"),
+        Some("2026-12-31"),
+        Some("day"),
+        app.clock.now(),
+    )
+    .unwrap();
     barkeep::reporting::bar_report(&db, barkeep::domain::BarId(live.bar_id), range)
         .await
         .unwrap();
-    barkeep::reporting::usage(&db, Scope::Site(barkeep::domain::SiteId(live.site["id"].as_i64().unwrap())), app.clock.now())
-        .await
-        .unwrap();
+    barkeep::reporting::usage(
+        &db,
+        Scope::Site(barkeep::domain::SiteId(live.site["id"].as_i64().unwrap())),
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
     let sql = seen.lock().unwrap().clone();
-    let stats: Vec<&String> = sql.iter().filter(|s| s.contains("deployment_stats")).collect();
+    let stats: Vec<&String> = sql
+        .iter()
+        .filter(|s| s.contains("deployment_stats"))
+        .collect();
     assert!(!stats.is_empty());
     for s in stats {
-        assert!(s.contains("SUM("), "rows fetched to be summed elsewhere: {s}");
+        assert!(
+            s.contains("SUM("),
+            "rows fetched to be summed elsewhere: {s}"
+        );
     }
 }

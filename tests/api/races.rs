@@ -11,7 +11,9 @@ use crate::helpers::{TestApp, body_json, link_bar};
 async fn two_bars_at_once_cannot_both_take_the_last_slot() {
     let app = TestApp::spawn().await;
     let me = app.member("slots@example.com").await;
-    let site = app.site(&me, &["shop.example"]).await["id"].as_i64().unwrap();
+    let site = app.site(&me, &["shop.example"]).await["id"]
+        .as_i64()
+        .unwrap();
     let cap = barkeep::catalog::bars::MAX_BARS_PER_SITE;
     for i in 1..cap {
         app.bar(&me, site, &link_bar(&format!("Bar {i}"))).await;
@@ -25,7 +27,11 @@ async fn two_bars_at_once_cannot_both_take_the_last_slot() {
     let mut statuses = [one.status(), two.status()];
     statuses.sort();
     assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT]);
-    let refused = if one.status() == StatusCode::CONFLICT { one } else { two };
+    let refused = if one.status() == StatusCode::CONFLICT {
+        one
+    } else {
+        two
+    };
     assert_eq!(body_json(refused).await["error"], "too_many_bars");
     let list = body_json(app.get_as(&path, &me).await).await;
     assert_eq!(list["bars"].as_array().unwrap().len() as u64, cap);
@@ -35,8 +41,12 @@ async fn two_bars_at_once_cannot_both_take_the_last_slot() {
 async fn variants_at_once_keep_their_cap_and_their_names_unique() {
     let app = TestApp::spawn().await;
     let me = app.member("variants@example.com").await;
-    let site = app.site(&me, &["shop.example"]).await["id"].as_i64().unwrap();
-    let bar = app.bar(&me, site, &link_bar("A/B/C")).await["id"].as_i64().unwrap();
+    let site = app.site(&me, &["shop.example"]).await["id"]
+        .as_i64()
+        .unwrap();
+    let bar = app.bar(&me, site, &link_bar("A/B/C")).await["id"]
+        .as_i64()
+        .unwrap();
     let path = format!("/api/v1/bars/{bar}/variants");
 
     // The same name twice at once: one of them.
@@ -49,13 +59,22 @@ async fn variants_at_once_keep_their_cap_and_their_names_unique() {
     let mut statuses = [one.status(), two.status()];
     statuses.sort();
     assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT]);
-    let refused = if one.status() == StatusCode::CONFLICT { one } else { two };
+    let refused = if one.status() == StatusCode::CONFLICT {
+        one
+    } else {
+        two
+    };
     assert_eq!(body_json(refused).await["error"], "variant_name_taken");
     // Renaming onto a taken name, in any case, is refused too.
     let vars = body_json(app.get_as(&path, &me).await).await;
     let a = vars["variants"][0]["id"].as_i64().unwrap();
     let res = app
-        .send(reqwest::Method::PATCH, &format!("{path}/{a}"), &me, Some(&json!({"name": "BOLD"})))
+        .send(
+            reqwest::Method::PATCH,
+            &format!("{path}/{a}"),
+            &me,
+            Some(&json!({"name": "BOLD"})),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     assert_eq!(body_json(res).await["error"], "variant_name_taken");
@@ -82,10 +101,14 @@ async fn variants_at_once_keep_their_cap_and_their_names_unique() {
     // And the last one cannot go.
     for v in vars["variants"].as_array().unwrap().iter().skip(1) {
         let id = v["id"].as_i64().unwrap();
-        let res = app.send(reqwest::Method::DELETE, &format!("{path}/{id}"), &me, None).await;
+        let res = app
+            .send(reqwest::Method::DELETE, &format!("{path}/{id}"), &me, None)
+            .await;
         assert_eq!(res.status(), StatusCode::NO_CONTENT);
     }
-    let res = app.send(reqwest::Method::DELETE, &format!("{path}/{a}"), &me, None).await;
+    let res = app
+        .send(reqwest::Method::DELETE, &format!("{path}/{a}"), &me, None)
+        .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     assert_eq!(body_json(res).await["error"], "last_variant");
 }

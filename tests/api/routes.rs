@@ -13,13 +13,15 @@ use crate::helpers::{TestApp, body_json, link_bar};
 /// Puts an id of `ids` in place of each `{param}` of a route's path.
 fn fill(path: &str, ids: &HashMap<&str, i64>) -> String {
     path.split('/')
-        .map(|segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(param) => ids
-                .get(param)
-                .unwrap_or_else(|| panic!("the test has no id for {{{param}}}; add one"))
-                .to_string(),
-            None => segment.to_string(),
-        })
+        .map(
+            |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(param) => ids
+                    .get(param)
+                    .unwrap_or_else(|| panic!("the test has no id for {{{param}}}; add one"))
+                    .to_string(),
+                None => segment.to_string(),
+            },
+        )
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -40,7 +42,9 @@ async fn one_of_everything(app: &TestApp, email: &str) -> (String, HashMap<&'sta
         .await,
     )
     .await;
-    let deployment = app.publish(&cookie, bar_id).await[0]["id"].as_i64().unwrap();
+    let deployment = app.publish(&cookie, bar_id).await[0]["id"]
+        .as_i64()
+        .unwrap();
     let token = body_json(
         app.post_json("/api/v1/tokens", &json!({"name": "ci"}), Some(&cookie))
             .await,
@@ -53,7 +57,10 @@ async fn one_of_everything(app: &TestApp, email: &str) -> (String, HashMap<&'sta
         ("variant_id", variant["id"].as_i64().unwrap()),
         ("deployment_id", deployment),
         ("token_id", token["id"].as_i64().unwrap()),
-        ("session_id", sessions["sessions"][0]["id"].as_i64().unwrap()),
+        (
+            "session_id",
+            sessions["sessions"][0]["id"].as_i64().unwrap(),
+        ),
     ]);
     (cookie, ids)
 }
@@ -81,24 +88,44 @@ async fn every_member_route_answers_401_without_credentials_and_404_for_another_
             req.send()
         };
         let res = send(None).await.unwrap();
-        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{} {path}", route.method);
+        assert_eq!(
+            res.status(),
+            StatusCode::UNAUTHORIZED,
+            "{} {path}",
+            route.method
+        );
         assert_eq!(body_json(res).await["error"], "unauthorized");
         anonymous += 1;
         if route.params().next().is_some() {
             let res = send(Some(&intruder)).await.unwrap();
-            assert_eq!(res.status(), StatusCode::NOT_FOUND, "{} {path} as another member", route.method);
+            assert_eq!(
+                res.status(),
+                StatusCode::NOT_FOUND,
+                "{} {path} as another member",
+                route.method
+            );
             foreign += 1;
         }
     }
-    assert!(anonymous >= 30 && foreign >= 20, "{anonymous} routes, {foreign} with ids");
+    assert!(
+        anonymous >= 30 && foreign >= 20,
+        "{anonymous} routes, {foreign} with ids"
+    );
     // The intruder's deletes and edits touched nothing.
     for path in [
         format!("/api/v1/sites/{}", ids["site_id"]),
         format!("/api/v1/bars/{}", ids["bar_id"]),
-        format!("/api/v1/bars/{}/variants/{}", ids["bar_id"], ids["variant_id"]),
+        format!(
+            "/api/v1/bars/{}/variants/{}",
+            ids["bar_id"], ids["variant_id"]
+        ),
         format!("/api/v1/deployments/{}/stats", ids["deployment_id"]),
     ] {
-        assert_eq!(app.get_as(&path, &owner).await.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            app.get_as(&path, &owner).await.status(),
+            StatusCode::OK,
+            "{path}"
+        );
     }
     let tokens = body_json(app.get_as("/api/v1/tokens", &owner).await).await;
     assert_eq!(tokens["tokens"].as_array().unwrap().len(), 1);
@@ -123,7 +150,12 @@ fn refs(v: &Value, out: &mut Vec<String>) {
 #[tokio::test]
 async fn the_openapi_document_describes_every_route_of_the_table() {
     let app = TestApp::spawn().await;
-    let res = app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let doc = body_json(res).await;
     assert_eq!(doc["openapi"], "3.1.0");
@@ -134,7 +166,11 @@ async fn the_openapi_document_describes_every_route_of_the_table() {
         }
         let method = route.method.as_str().to_lowercase();
         let op = &doc["paths"][route.path][&method];
-        assert!(op.is_object(), "{method} {} is not in the document", route.path);
+        assert!(
+            op.is_object(),
+            "{method} {} is not in the document",
+            route.path
+        );
         let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
         assert_eq!(
             secured,
@@ -152,7 +188,11 @@ async fn the_openapi_document_describes_every_route_of_the_table() {
             );
         }
         for status in ["400", "404", "422", "500"] {
-            assert!(op["responses"][status].is_object(), "{method} {} lacks {status}", route.path);
+            assert!(
+                op["responses"][status].is_object(),
+                "{method} {} lacks {status}",
+                route.path
+            );
         }
         // Request bodies refuse unknown fields, the same way for every body.
         if let Some(r) = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()

@@ -1,6 +1,5 @@
 use std::io::Read;
 
-
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

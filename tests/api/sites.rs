@@ -53,11 +53,20 @@ async fn hostnames_and_names_are_validated() {
     for (body, field) in [
         (json!({"name": "Shop", "hostnames": []}), "hostnames"),
         (json!({"name": "Shop", "hostnames": ["*.com"]}), "hostnames"),
-        (json!({"name": "Shop", "hostnames": ["not a host"]}), "hostnames"),
-        (json!({"name": "Shop", "hostnames": ["a*.example.com"]}), "hostnames"),
+        (
+            json!({"name": "Shop", "hostnames": ["not a host"]}),
+            "hostnames",
+        ),
+        (
+            json!({"name": "Shop", "hostnames": ["a*.example.com"]}),
+            "hostnames",
+        ),
         (json!({"name": "", "hostnames": ["shop.example"]}), "name"),
         (json!({"name": "Shop"}), "hostnames"),
-        (json!({"name": "Shop", "hostnames": ["shop.example"], "colour": "red"}), "colour"),
+        (
+            json!({"name": "Shop", "hostnames": ["shop.example"], "colour": "red"}),
+            "colour",
+        ),
     ] {
         let res = app.post_json("/api/v1/sites", &body, Some(&me)).await;
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");

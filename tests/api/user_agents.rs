@@ -222,14 +222,19 @@ async fn bots_are_kept_out_and_browsers_counted() {
             .var("BARKEEP_EVENT_RATE_PER_IP", "1000"),
     )
     .await;
-    let live = app.live_bar("agents@example.com", &link_bar("Who is there?")).await;
+    let live = app
+        .live_bar("agents@example.com", &link_bar("Who is there?"))
+        .await;
     let bots = barkeep::ingest::Bots::load().unwrap();
     let counted_bots: Vec<&&str> = BOTS.iter().filter(|ua| !bots.is_bot(Some(ua))).collect();
     let missed_people: Vec<&&str> = BROWSERS.iter().filter(|ua| bots.is_bot(Some(ua))).collect();
     // The same, replayed as the runtime's own beacon.
     for (i, ua) in BOTS.iter().chain(BROWSERS).enumerate() {
         let ip = format!("198.18.{}.{}", i / 250, i % 250);
-        assert_eq!(app.event(&ev(live.deployment, "v"), &ip, ua).await, StatusCode::NO_CONTENT);
+        assert_eq!(
+            app.event(&ev(live.deployment, "v"), &ip, ua).await,
+            StatusCode::NO_CONTENT
+        );
     }
     let bot_share = counted_bots.len() as f64 / BOTS.len() as f64;
     let people_share = 1.0 - missed_people.len() as f64 / BROWSERS.len() as f64;
@@ -253,7 +258,8 @@ async fn bots_are_kept_out_and_browsers_counted() {
     )
     .await;
     assert_eq!(
-        app.metric(r#"barkeep_events_not_counted_total{reason="bot"}"#).await as usize,
+        app.metric(r#"barkeep_events_not_counted_total{reason="bot"}"#)
+            .await as usize,
         BOTS.len() + BROWSERS.len() - views as usize
     );
 }

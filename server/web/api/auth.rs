@@ -133,7 +133,10 @@ pub async fn forgot(req: Req) -> Result<Response> {
     let body: ForgotRequest = req.json()?;
     let email = Email::parse(&body.email)?;
     // Detached: the answer must not depend on whether the address has an account.
-    req.state.accounts.clone().send_password_reset_detached(email);
+    req.state
+        .accounts
+        .clone()
+        .send_password_reset_detached(email);
     Ok(json(
         StatusCode::ACCEPTED,
         &Message::new("if an account uses that address, we sent it a link to reset the password"),

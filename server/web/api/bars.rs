@@ -159,7 +159,11 @@ pub async fn list(req: Req) -> Result<Response> {
 pub async fn create(req: Req) -> Result<Response> {
     let body: BarInput = req.json()?;
     let limits = req.state.limits_of(req.member()?.id).await?;
-    let bar = req.state.catalog.create_bar(req.site()?, &limits, body).await?;
+    let bar = req
+        .state
+        .catalog
+        .create_bar(req.site()?, &limits, body)
+        .await?;
     Ok(json(StatusCode::CREATED, &BarView::from(bar)))
 }
 

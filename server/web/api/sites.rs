@@ -101,7 +101,10 @@ pub async fn create(req: Req) -> Result<Response> {
         .catalog
         .create_site(member, &limits, &body.name, &body.hostnames)
         .await?;
-    Ok(json(StatusCode::CREATED, &SiteView::new(&req.state.web, site)))
+    Ok(json(
+        StatusCode::CREATED,
+        &SiteView::new(&req.state.web, site),
+    ))
 }
 
 /// One site.

@@ -145,6 +145,7 @@ pub struct SiteUsage {
     responses((status = 200, description = "Usage this month", body = SiteUsage)))]
 pub async fn usage(req: Req) -> Result<Response> {
     let site_id = req.site()?.id;
-    let usage = reporting::usage(&req.state.db, Scope::Site(site_id), req.state.clock.now()).await?;
+    let usage =
+        reporting::usage(&req.state.db, Scope::Site(site_id), req.state.clock.now()).await?;
     Ok(json(StatusCode::OK, &SiteUsage { site_id, usage }))
 }

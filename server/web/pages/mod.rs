@@ -2,8 +2,8 @@
 //! forgotten-password and reset-password forms. They work without JavaScript.
 
 use serde::{Deserialize, Serialize};
-use warp::http::{HeaderValue, Method, StatusCode};
 use warp::Reply;
+use warp::http::{HeaderValue, Method, StatusCode};
 use warp::reply::Response;
 
 use super::router::{Access::Public, Req, Table, route};
@@ -108,12 +108,7 @@ struct ResetForm<'a> {
     min_chars: usize,
 }
 
-fn reset_form(
-    state: &State,
-    token: &str,
-    error: Option<String>,
-    status: StatusCode,
-) -> Response {
+fn reset_form(state: &State, token: &str, error: Option<String>, status: StatusCode) -> Response {
     page(
         state,
         "pages/reset_password.html",
@@ -137,27 +132,33 @@ struct ResetFields {
 async fn reset_submit(req: Req) -> Result<Response> {
     let fields: ResetFields = req.form()?;
     let state = &req.state;
-    Ok(match state.accounts.reset_password(&fields.token, &fields.password).await {
-        Ok(()) => message(
-            state,
-            StatusCode::OK,
-            "Password changed",
-            "Your new password is set and every session was logged out. Log in again with the new password.",
-        ),
-        Err(err @ Error::Invalid(_)) => reset_form(
-            state,
-            &fields.token,
-            Some(err.to_string()),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
-        Err(err @ Error::BadRequest { .. }) => message(
-            state,
-            error::status(&err),
-            "This link does not work",
-            &err.to_string(),
-        ),
-        Err(err) => error::respond(err),
-    })
+    Ok(
+        match state
+            .accounts
+            .reset_password(&fields.token, &fields.password)
+            .await
+        {
+            Ok(()) => message(
+                state,
+                StatusCode::OK,
+                "Password changed",
+                "Your new password is set and every session was logged out. Log in again with the new password.",
+            ),
+            Err(err @ Error::Invalid(_)) => reset_form(
+                state,
+                &fields.token,
+                Some(err.to_string()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            Err(err @ Error::BadRequest { .. }) => message(
+                state,
+                error::status(&err),
+                "This link does not work",
+                &err.to_string(),
+            ),
+            Err(err) => error::respond(err),
+        },
+    )
 }
 
 #[derive(Serialize)]
@@ -166,12 +167,7 @@ struct ForgotForm<'a> {
     error: Option<String>,
 }
 
-fn forgot_form(
-    state: &State,
-    email: &str,
-    error: Option<String>,
-    status: StatusCode,
-) -> Response {
+fn forgot_form(state: &State, email: &str, error: Option<String>, status: StatusCode) -> Response {
     page(
         state,
         "pages/forgot_password.html",
