@@ -1,8 +1,9 @@
 //! `make bench`: throughput and latency of the visitor endpoints under wrk, each beside a
 //! bare warp handler answering 204 measured in the same run (the ceiling of the machine),
-//! then memory after a million events across 10,000 deployments, and a check that every
-//! event answered 204 was counted. Loopback only, bounded runs. Writes a Markdown report
-//! to target/bench/results.md.
+//! then the stats of a bar with three variants and a year of hourly counters, memory
+//! after a million events across 10,000 deployments, and a check that every event
+//! answered 204 was counted. Loopback only, bounded runs. Writes a Markdown report to
+//! target/bench/results.md.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -309,6 +310,103 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores, {mem} RAM, Linux {kernel}")
 }
 
+/// A bar with three variants, published, and a counter row for every hour of the last
+/// year for each (as a year of traffic leaves); then its stats read under wrk, a year by
+/// day and 93 days by hour. Returns the two runs.
+async fn stats_case(
+    api: &Api,
+    database_url: Option<&str>,
+    dir: &Path,
+    duration: u64,
+) -> (Run, Run) {
+    use sea_orm::ConnectionTrait;
+    let site = api
+        .post(
+            "/api/v1/sites",
+            json!({"name": "Stats", "hostnames": ["stats.example"]}),
+        )
+        .await;
+    let bar = api
+        .post(
+            &format!("/api/v1/sites/{}/bars", site["id"]),
+            json!({"goal": "link", "message": "A", "button_label": "Go", "link_url": "https://stats.example/"}),
+        )
+        .await;
+    let id = bar["id"].as_i64().unwrap();
+    for m in ["B", "C"] {
+        api.post(
+            &format!("/api/v1/bars/{id}/variants"),
+            json!({"message": m}),
+        )
+        .await;
+    }
+    let published = api
+        .post(&format!("/api/v1/bars/{id}/publish"), json!({}))
+        .await;
+    let deployments: Vec<i64> = published["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(deployments.len(), 3);
+    let url = database_url
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rw", dir.join("barkeep.db").display()));
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    let now = chrono::Utc::now().timestamp() / 3600 * 3600;
+    let hours: Vec<i64> = (0..365 * 24).map(|h| now - h * 3600).collect();
+    for d in &deployments {
+        for chunk in hours.chunks(500) {
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|h| {
+                    format!(
+                        "({d}, {h}, {}, {}, {}, 1, 0)",
+                        100 + h % 7,
+                        60 + h % 5,
+                        3 + h % 4
+                    )
+                })
+                .collect();
+            db.execute_unprepared(&format!(
+                "INSERT INTO deployment_stats (deployment_id, hour, views, unique_visitors, clicks, dismissals, leads) VALUES {}",
+                values.join(", ")
+            ))
+            .await
+            .unwrap();
+        }
+    }
+    db.close().await.ok();
+    let day = chrono::Utc::now().date_naive();
+    let lua = format!("wrk.headers[\"Cookie\"] = \"{}\"\n", api.cookie);
+    let year = wrk(
+        &format!(
+            "{}/api/v1/bars/{id}/stats?from={}&to={day}&interval=day",
+            api.base,
+            day - chrono::Duration::days(364)
+        ),
+        4,
+        duration,
+        &lua,
+        dir,
+        "stats-day",
+    );
+    let hourly = wrk(
+        &format!(
+            "{}/api/v1/bars/{id}/stats?from={}&to={day}&interval=hour",
+            api.base,
+            day - chrono::Duration::days(92)
+        ),
+        4,
+        duration,
+        &lua,
+        dir,
+        "stats-hour",
+    );
+    (year, hourly)
+}
+
 #[tokio::main]
 async fn main() {
     let duration = secs("BENCH_SECONDS", 10);
@@ -376,6 +474,10 @@ async fn main() {
         "s",
         rounds,
     );
+
+    eprintln!("bench: stats of a bar with three variants and a year of hourly counters");
+    let (stats_day, stats_hour) =
+        stats_case(&api, database_url.as_deref(), tmp.path(), duration).await;
 
     // Half the maximum rate: connections that each pause 2 ms between requests, as many
     // as a short calibration run says give half of the maximum.
@@ -512,6 +614,8 @@ end
 | `/e` ÷ bare | **{:.0} %** | ≥ 70 % |\n\
 | `POST /e` at half its maximum ({:.0} req/s wanted, {:.0} req/s done, {} connections) | p50 {:.2} ms, **p99 {:.2} ms** | p99 < 5 ms |\n\
 | `GET /s/{{key}}.js` (brotli) | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | |\n\
+| bar stats, 3 variants, a year of hourly counters: the year by day | {:.0} req/s, p50 {:.2} ms, **p99 {:.2} ms** | p99 < 50 ms |\n\
+| the same bar, its last 93 days by hour | {:.0} req/s, p50 {:.2} ms, **p99 {:.2} ms** | p99 < 50 ms |\n\
 | bare warp 204 (same requests) | {:.0} req/s | |\n\
 | `/s` ÷ bare | **{:.0} %** | ≥ 80 % |\n\
 | resident memory, {} deployments, before the flood | {:.1} MB | |\n\
@@ -534,6 +638,12 @@ end
         s.rps,
         s.p50_ms,
         s.p99_ms,
+        stats_day.rps,
+        stats_day.p50_ms,
+        stats_day.p99_ms,
+        stats_hour.rps,
+        stats_hour.p50_ms,
+        stats_hour.p99_ms,
         bare_s.rps,
         pct(s.rps, bare_s.rps),
         all.len(),
@@ -544,8 +654,18 @@ end
         flood.rps,
         answered,
         stored,
-        e.non_2xx + paced.non_2xx + flood.non_2xx + s.non_2xx,
-        e.socket_errors + paced.socket_errors + flood.socket_errors + s.socket_errors,
+        e.non_2xx
+            + paced.non_2xx
+            + flood.non_2xx
+            + s.non_2xx
+            + stats_day.non_2xx
+            + stats_hour.non_2xx,
+        e.socket_errors
+            + paced.socket_errors
+            + flood.socket_errors
+            + s.socket_errors
+            + stats_day.socket_errors
+            + stats_hour.socket_errors,
     );
     let header = format!(
         "Machine: {}\nDate: {}\nCommand: `make bench` (wrk -t1, -c32 for maximum rates; {duration} s runs, maximum rates the median of {rounds} alternating rounds; {} database; {} deployments set up in {:.0} s)\n\n",
