@@ -8,6 +8,7 @@ mod m20261122_000002_outbox;
 mod m20261122_000003_bars;
 mod m20261122_000004_stats;
 mod m20261202_000005_jobs_and_types;
+mod m20261202_000006_daily_counts;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_bars::Migration),
             Box::new(m20261122_000004_stats::Migration),
             Box::new(m20261202_000005_jobs_and_types::Migration),
+            Box::new(m20261202_000006_daily_counts::Migration),
         ]
     }
 }

@@ -98,6 +98,25 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn unknown_accounts_are_checked_against_a_real_hash() {
+        // The timing of a login must not tell whether the account exists: the dummy is
+        // a real argon2id hash, checked as expensively as a member's.
+        let p = Passwords::new().unwrap();
+        assert!(p.dummy_hash.starts_with("$argon2id$"), "{}", p.dummy_hash);
+        let real = p.hash("correct horse battery".into()).await.unwrap();
+        assert_eq!(
+            p.dummy_hash.split('$').nth(3),
+            real.split('$').nth(3),
+            "same cost"
+        );
+        assert!(
+            !p.verify("no account has this password".into(), None)
+                .await
+                .unwrap()
+        );
+    }
+
     #[test]
     fn tokens_are_long_random_and_hashed() {
         let a = new_token();

@@ -28,6 +28,32 @@ impl DeploymentStats {
     ];
 }
 
+/// The same counts summed by UTC day (`day` is the day's first second).
+#[derive(DeriveIden, Clone, Copy)]
+pub enum DailyStats {
+    #[sea_orm(iden = "deployment_stats_daily")]
+    Table,
+    DeploymentId,
+    Day,
+    Views,
+    UniqueVisitors,
+    Clicks,
+    Dismissals,
+    Leads,
+}
+
+impl DailyStats {
+    pub const ROW: [DailyStats; 7] = [
+        DailyStats::DeploymentId,
+        DailyStats::Day,
+        DailyStats::Views,
+        DailyStats::UniqueVisitors,
+        DailyStats::Clicks,
+        DailyStats::Dismissals,
+        DailyStats::Leads,
+    ];
+}
+
 #[derive(DeriveIden, Clone, Copy)]
 pub enum VisitorHashes {
     Table,

@@ -22,7 +22,7 @@ pub use bots::Bots;
 pub use buffer::Counts;
 pub use metrics::IngestMetrics;
 pub use salt::{Salts, day_of, hour_of, purge};
-pub use writer::Batch;
+pub use writer::{Batch, add_counts};
 
 use crate::clock::Clock;
 use crate::delivery::{DeploymentInfo, LATE_EVENTS, Registry};

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Iden, OnConflict, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
 use super::buffer::{Buffer, Counts};
@@ -15,7 +15,7 @@ use super::{Ingest, Pending, Rejected};
 use crate::db::Db;
 use crate::db::entities::deployment;
 use crate::db::tables::{
-    DeploymentStats as DS, IngestBatches, Leads, SiteHostnames, VisitorHashes,
+    DailyStats, DeploymentStats as DS, IngestBatches, Leads, SiteHostnames, VisitorHashes,
 };
 use crate::domain::DeploymentId;
 
@@ -194,8 +194,68 @@ impl Ingest {
     }
 }
 
-fn excluded(col: DS) -> SimpleExpr {
-    Expr::col((DS::Table, col)).add(Expr::col((Alias::new("excluded"), col)))
+/// `table.col + excluded.col`: the upsert that only ever adds.
+fn added<T: Iden + Copy + 'static>(table: T, col: T) -> SimpleExpr {
+    Expr::col((table, col)).add(Expr::col((Alias::new("excluded"), col)))
+}
+
+/// Adds counts per (deployment, hour) to the hourly counters and to the daily totals.
+/// Only ever additive, so any number of processes can add at once.
+pub async fn add_counts(
+    db: &impl ConnectionTrait,
+    counters: &HashMap<(i64, i64), Counts>,
+) -> Result<(), DbErr> {
+    let hourly: Vec<(&(i64, i64), &Counts)> = counters.iter().collect();
+    let mut by_day: HashMap<(i64, i64), Counts> = HashMap::new();
+    for ((deployment, hour), c) in counters {
+        by_day
+            .entry((*deployment, hour.div_euclid(86_400) * 86_400))
+            .or_default()
+            .add(c);
+    }
+    let daily: Vec<(&(i64, i64), &Counts)> = by_day.iter().collect();
+    for (rows, daily_table) in [(&hourly, false), (&daily, true)] {
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut stmt = Query::insert();
+            if daily_table {
+                stmt.into_table(DailyStats::Table).columns(DailyStats::ROW);
+            } else {
+                stmt.into_table(DS::Table).columns(DS::ROW);
+            }
+            for ((deployment_id, at), c) in chunk {
+                stmt.values_panic([
+                    (*deployment_id).into(),
+                    (*at).into(),
+                    c.views.into(),
+                    c.unique_visitors.into(),
+                    c.clicks.into(),
+                    c.dismissals.into(),
+                    c.leads.into(),
+                ]);
+            }
+            let conflict = if daily_table {
+                use DailyStats as D;
+                OnConflict::columns([D::DeploymentId, D::Day])
+                    .value(D::Views, added(D::Table, D::Views))
+                    .value(D::UniqueVisitors, added(D::Table, D::UniqueVisitors))
+                    .value(D::Clicks, added(D::Table, D::Clicks))
+                    .value(D::Dismissals, added(D::Table, D::Dismissals))
+                    .value(D::Leads, added(D::Table, D::Leads))
+                    .to_owned()
+            } else {
+                OnConflict::columns([DS::DeploymentId, DS::Hour])
+                    .value(DS::Views, added(DS::Table, DS::Views))
+                    .value(DS::UniqueVisitors, added(DS::Table, DS::UniqueVisitors))
+                    .value(DS::Clicks, added(DS::Table, DS::Clicks))
+                    .value(DS::Dismissals, added(DS::Table, DS::Dismissals))
+                    .value(DS::Leads, added(DS::Table, DS::Leads))
+                    .to_owned()
+            };
+            stmt.on_conflict(conflict);
+            db.execute(&stmt).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn write(db: &Db, batch: &Batch, now: DateTime<Utc>) -> Result<Written, DbErr> {
@@ -281,32 +341,7 @@ async fn write(db: &Db, batch: &Batch, now: DateTime<Utc>) -> Result<Written, Db
         }
     }
 
-    let rows: Vec<(&(i64, i64), &Counts)> = counters.iter().collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut stmt = Query::insert();
-        stmt.into_table(DS::Table).columns(DS::ROW);
-        for ((deployment_id, hour), c) in chunk {
-            stmt.values_panic([
-                (*deployment_id).into(),
-                (*hour).into(),
-                c.views.into(),
-                c.unique_visitors.into(),
-                c.clicks.into(),
-                c.dismissals.into(),
-                c.leads.into(),
-            ]);
-        }
-        stmt.on_conflict(
-            OnConflict::columns([DS::DeploymentId, DS::Hour])
-                .value(DS::Views, excluded(DS::Views))
-                .value(DS::UniqueVisitors, excluded(DS::UniqueVisitors))
-                .value(DS::Clicks, excluded(DS::Clicks))
-                .value(DS::Dismissals, excluded(DS::Dismissals))
-                .value(DS::Leads, excluded(DS::Leads))
-                .to_owned(),
-        );
-        txn.execute(&stmt).await?;
-    }
+    add_counts(&txn, &counters).await?;
 
     let leads: Vec<_> = batch
         .buffer

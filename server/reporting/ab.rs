@@ -10,9 +10,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::range::Range;
-use super::report::{Numbers, Report, Scope, counts, report, select_sums, within};
+use super::report::{Numbers, Report, Scope, Source, counts, select_sums, series, within};
 use crate::db::Db;
-use crate::db::tables::{DeploymentStats as DS, Deployments};
+use crate::db::tables::Deployments;
 use crate::domain::{BarId, Counts, VariantId};
 use crate::error::Result;
 
@@ -135,26 +135,40 @@ pub struct BarReport {
 }
 
 /// The bar's report with each variant's numbers (every variant it has or had that was
-/// counted) and the comparison.
+/// counted) and the comparison, from one query grouped by variant and bucket.
 pub async fn bar_report(db: &Db, bar: BarId, range: Range) -> Result<BarReport> {
+    let source = Source::of(range.interval);
+    let (table, _) = source.time();
     let mut q = within(
         Scope::Bar(bar),
+        source,
         range.from.timestamp(),
         range.to.timestamp(),
     );
     q.inner_join(
         Deployments::Table,
-        Expr::col((Deployments::Table, Deployments::Id)).equals((DS::Table, DS::DeploymentId)),
+        Expr::col((Deployments::Table, Deployments::Id))
+            .equals((table, Alias::new("deployment_id"))),
     )
     .expr_as(
         Expr::col((Deployments::Table, Deployments::VariantId)),
         Alias::new("variant_id"),
-    );
-    select_sums(&mut q);
-    q.add_group_by([Expr::col((Deployments::Table, Deployments::VariantId))]);
+    )
+    .expr_as(Expr::col(source.time()), Alias::new("bucket"));
+    select_sums(&mut q, source);
+    q.add_group_by([
+        Expr::col((Deployments::Table, Deployments::VariantId)),
+        Expr::col(source.time()),
+    ]);
     let mut per_variant: HashMap<VariantId, Counts> = HashMap::new();
+    let mut buckets = Vec::new();
     for row in db.query_all(&q).await? {
-        per_variant.insert(row.try_get("", "variant_id")?, counts(&row)?);
+        let c = counts(&row)?;
+        per_variant
+            .entry(row.try_get("", "variant_id")?)
+            .or_default()
+            .add(&c);
+        buckets.push((row.try_get::<i64>("", "bucket")?, c));
     }
     let variants: Vec<VariantNumbers> = crate::db::catalog::all_variants_of(db, bar)
         .await?
@@ -167,8 +181,15 @@ pub async fn bar_report(db: &Db, bar: BarId, range: Range) -> Result<BarReport> 
         })
         .collect();
     let ab_test = ab_test(&variants);
+    let (totals, series) = series(range, buckets)?;
     Ok(BarReport {
-        report: report(db, Scope::Bar(bar), range).await?,
+        report: Report {
+            from: range.from,
+            to: range.to,
+            interval: range.interval,
+            totals,
+            series,
+        },
         variants,
         ab_test,
     })

@@ -1,38 +1,24 @@
 //! Reading counts: series, ranges, CSV, the A/B comparison, usage, and ownership.
 
 use reqwest::StatusCode;
-use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, body_json, link_bar};
 
-/// Adds counts for a deployment at an hour, as the event writer would.
+/// Adds counts for a deployment at an hour, as the event writer does.
 async fn seed(app: &TestApp, deployment: i64, hour: &str, views: i64, clicks: i64) {
     let hour = hour
         .parse::<chrono::DateTime<chrono::Utc>>()
         .unwrap()
         .timestamp();
-    let backend = app.db.get_database_backend();
-    let sql = match backend {
-        sea_orm::DbBackend::Postgres => {
-            "INSERT INTO deployment_stats (deployment_id, hour, views, unique_visitors, clicks, dismissals, leads) VALUES ($1, $2, $3, $4, $5, 1, 0)"
-        }
-        _ => {
-            "INSERT INTO deployment_stats (deployment_id, hour, views, unique_visitors, clicks, dismissals, leads) VALUES (?, ?, ?, ?, ?, 1, 0)"
-        }
+    let counts = barkeep::domain::Counts {
+        views,
+        unique_visitors: views / 2,
+        clicks,
+        dismissals: 1,
+        leads: 0,
     };
-    app.db
-        .execute_raw(sea_orm::Statement::from_sql_and_values(
-            backend,
-            sql,
-            [
-                deployment.into(),
-                hour.into(),
-                views.into(),
-                (views / 2).into(),
-                clicks.into(),
-            ],
-        ))
+    barkeep::ingest::add_counts(&app.db, &[((deployment, hour), counts)].into())
         .await
         .unwrap();
 }
