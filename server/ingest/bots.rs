@@ -112,10 +112,13 @@ fn from_javascript(pattern: &str) -> String {
 }
 
 fn case_insensitive(pattern: &str) -> anyhow::Result<Regex> {
-    // ASCII semantics for \w, \d and \b, as in JavaScript.
+    // ASCII semantics for \w, \d and \b, as in JavaScript. The long alternation needs a
+    // roomier lazy DFA than the default to stay fast on user agents never seen before
+    // (about 0.2 µs instead of 15 µs each).
     RegexBuilder::new(&from_javascript(pattern))
         .case_insensitive(true)
         .unicode(false)
+        .dfa_size_limit(16 << 20)
         .build()
         .with_context(|| format!("the bot pattern `{pattern}`"))
 }
