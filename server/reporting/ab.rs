@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::range::Range;
-use super::report::{Numbers, Report, Scope, Source, counts, select_sums, series, within};
+use super::report::{Numbers, Report, Scope, Source, counts, report, select_sums, within};
 use crate::db::Db;
 use crate::db::tables::Deployments;
 use crate::domain::{BarId, Counts, VariantId};
@@ -139,6 +139,7 @@ pub struct BarReport {
 pub async fn bar_report(db: &Db, bar: BarId, range: Range) -> Result<BarReport> {
     let source = Source::of(range.interval);
     let (table, _) = source.time();
+    // Each variant's totals, grouped in SQL by the deployments' variant.
     let mut q = within(
         Scope::Bar(bar),
         source,
@@ -153,22 +154,12 @@ pub async fn bar_report(db: &Db, bar: BarId, range: Range) -> Result<BarReport> 
     .expr_as(
         Expr::col((Deployments::Table, Deployments::VariantId)),
         Alias::new("variant_id"),
-    )
-    .expr_as(Expr::col(source.time()), Alias::new("bucket"));
+    );
     select_sums(&mut q, source);
-    q.add_group_by([
-        Expr::col((Deployments::Table, Deployments::VariantId)),
-        Expr::col(source.time()),
-    ]);
+    q.add_group_by([Expr::col((Deployments::Table, Deployments::VariantId))]);
     let mut per_variant: HashMap<VariantId, Counts> = HashMap::new();
-    let mut buckets = Vec::new();
     for row in db.query_all(&q).await? {
-        let c = counts(&row)?;
-        per_variant
-            .entry(row.try_get("", "variant_id")?)
-            .or_default()
-            .add(&c);
-        buckets.push((row.try_get::<i64>("", "bucket")?, c));
+        per_variant.insert(row.try_get_by_index(0)?, counts(&row, 1)?);
     }
     let variants: Vec<VariantNumbers> = crate::db::catalog::all_variants_of(db, bar)
         .await?
@@ -181,15 +172,8 @@ pub async fn bar_report(db: &Db, bar: BarId, range: Range) -> Result<BarReport> 
         })
         .collect();
     let ab_test = ab_test(&variants);
-    let (totals, series) = series(range, buckets)?;
     Ok(BarReport {
-        report: Report {
-            from: range.from,
-            to: range.to,
-            interval: range.interval,
-            totals,
-            series,
-        },
+        report: report(db, Scope::Bar(bar), range).await?,
         variants,
         ab_test,
     })

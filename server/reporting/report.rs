@@ -169,16 +169,18 @@ pub(super) fn select_sums(q: &mut SelectStatement, source: Source) {
     }
 }
 
-pub(super) fn counts(row: &QueryResult) -> Result<Counts, DbErr> {
-    let get = |name: &str| -> Result<i64, DbErr> {
-        Ok(row.try_get::<Option<i64>>("", name)?.unwrap_or(0))
+/// The sums of a row whose first `at` columns are something else (a bucket, a variant).
+/// Read by position: a series can be thousands of rows.
+pub(super) fn counts(row: &QueryResult, at: usize) -> Result<Counts, DbErr> {
+    let get = |i: usize| -> Result<i64, DbErr> {
+        Ok(row.try_get_by_index::<Option<i64>>(at + i)?.unwrap_or(0))
     };
     Ok(Counts {
-        views: get("views")?,
-        unique_visitors: get("unique_visitors")?,
-        clicks: get("clicks")?,
-        dismissals: get("dismissals")?,
-        leads: get("leads")?,
+        views: get(0)?,
+        unique_visitors: get(1)?,
+        clicks: get(2)?,
+        dismissals: get(3)?,
+        leads: get(4)?,
     })
 }
 
@@ -197,7 +199,7 @@ pub(super) fn within(scope: Scope, source: Source, from: i64, to: i64) -> Select
 }
 
 /// Buckets of a range, zero-filled, and their totals.
-pub(super) fn series(
+fn series(
     range: Range,
     rows: impl IntoIterator<Item = (i64, Counts)>,
 ) -> Result<(Numbers, Vec<Point>)> {
@@ -237,7 +239,7 @@ pub async fn report(db: &Db, scope: Scope, range: Range) -> Result<Report> {
     q.add_group_by([Expr::col(source.time())]);
     let mut rows = Vec::new();
     for row in db.query_all(&q).await? {
-        rows.push((row.try_get::<i64>("", "bucket")?, counts(&row)?));
+        rows.push((row.try_get_by_index::<i64>(0)?, counts(&row, 1)?));
     }
     let (totals, series) = series(range, rows)?;
     Ok(Report {
@@ -260,7 +262,7 @@ pub async fn totals(
     let mut q = within(scope, source, from.timestamp(), to.timestamp());
     select_sums(&mut q, source);
     match db.query_one(&q).await? {
-        Some(row) => Ok(counts(&row)?),
+        Some(row) => Ok(counts(&row, 0)?),
         None => Ok(Counts::default()),
     }
 }
