@@ -5,15 +5,16 @@
 use std::collections::HashMap;
 
 use sea_orm::ConnectionTrait;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+use sea_orm::sea_query::{Alias, Expr};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::range::Range;
-use super::report::{Numbers, Report, Scope, Source, counts, report, select_sums, within};
+use super::report::{
+    IDS_PER_QUERY, Numbers, Report, Scope, Source, counts, report_of, select_sums, within,
+};
 use crate::db::Db;
-use crate::db::tables::Deployments;
-use crate::domain::{BarId, Counts, VariantId};
+use crate::domain::{BarId, Counts, DeploymentId, VariantId};
 use crate::error::Result;
 
 /// A variant's numbers in a bar's A/B comparison.
@@ -138,28 +139,29 @@ pub struct BarReport {
 /// counted) and the comparison, from one query grouped by variant and bucket.
 pub async fn bar_report(db: &Db, bar: BarId, range: Range) -> Result<BarReport> {
     let source = Source::of(range.interval);
-    let (table, _) = source.time();
-    // Each variant's totals, grouped in SQL by the deployments' variant.
-    let mut q = within(
-        Scope::Bar(bar),
-        source,
-        range.from.timestamp(),
-        range.to.timestamp(),
-    );
-    q.inner_join(
-        Deployments::Table,
-        Expr::col((Deployments::Table, Deployments::Id))
-            .equals((table, Alias::new("deployment_id"))),
-    )
-    .expr_as(
-        Expr::col((Deployments::Table, Deployments::VariantId)),
-        Alias::new("variant_id"),
-    );
-    select_sums(&mut q, source);
-    q.add_group_by([Expr::col((Deployments::Table, Deployments::VariantId))]);
+    let deployments = Scope::Bar(bar).deployments(db).await?;
+    let ids: Vec<DeploymentId> = deployments.iter().map(|(d, _)| *d).collect();
+    let variant_of: HashMap<DeploymentId, VariantId> = deployments.into_iter().collect();
+    // Each deployment's totals, grouped in SQL, then added up per variant.
     let mut per_variant: HashMap<VariantId, Counts> = HashMap::new();
-    for row in db.query_all(&q).await? {
-        per_variant.insert(row.try_get_by_index(0)?, counts(&row, 1)?);
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let mut q = within(chunk, source, range.from.timestamp(), range.to.timestamp());
+        let (table, _) = source.time();
+        q.expr_as(
+            Expr::col((table, Alias::new("deployment_id"))),
+            Alias::new("deployment_id"),
+        );
+        select_sums(&mut q, source);
+        q.add_group_by([Expr::col(Alias::new("deployment_id"))]);
+        for row in db.query_all(&q).await? {
+            let deployment: DeploymentId = row.try_get_by_index(0)?;
+            if let Some(variant) = variant_of.get(&deployment) {
+                per_variant
+                    .entry(*variant)
+                    .or_default()
+                    .add(&counts(&row, 1)?);
+            }
+        }
     }
     let variants: Vec<VariantNumbers> = crate::db::catalog::all_variants_of(db, bar)
         .await?
@@ -173,7 +175,7 @@ pub async fn bar_report(db: &Db, bar: BarId, range: Range) -> Result<BarReport> 
         .collect();
     let ab_test = ab_test(&variants);
     Ok(BarReport {
-        report: report(db, Scope::Bar(bar), range).await?,
+        report: report_of(db, &ids, range).await?,
         variants,
         ab_test,
     })

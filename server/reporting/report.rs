@@ -27,10 +27,25 @@ pub enum Scope {
 }
 
 impl Scope {
-    /// The ids of the deployments in scope, as a subquery.
-    pub(super) fn deployments(self) -> SelectStatement {
+    /// The deployments in scope, with their variants. Read first, so the counter queries
+    /// name their deployments outright and every backend looks them up by key, whatever
+    /// its planner thinks of a subquery.
+    pub(super) async fn deployments(
+        self,
+        db: &impl ConnectionTrait,
+    ) -> Result<Vec<(DeploymentId, VariantId)>> {
+        let mut out = Vec::new();
+        for row in db.query_all(&self.select()).await? {
+            out.push((row.try_get_by_index(0)?, row.try_get_by_index(1)?));
+        }
+        Ok(out)
+    }
+
+    fn select(self) -> SelectStatement {
         let mut q = Query::select();
-        q.column(Deployments::Id).from(Deployments::Table);
+        q.column(Deployments::Id)
+            .column(Deployments::VariantId)
+            .from(Deployments::Table);
         match self {
             Scope::Deployment(id) => q.and_where(Expr::col(Deployments::Id).eq(id)),
             Scope::Variant(id) => q.and_where(Expr::col(Deployments::VariantId).eq(id)),
@@ -184,14 +199,22 @@ pub(super) fn counts(row: &QueryResult, at: usize) -> Result<Counts, DbErr> {
     })
 }
 
-/// Count rows of `scope` within `[from, to)` (unix seconds).
-pub(super) fn within(scope: Scope, source: Source, from: i64, to: i64) -> SelectStatement {
+/// Deployments per counter query: well under every backend's limit on bound values.
+pub(super) const IDS_PER_QUERY: usize = 500;
+
+/// Count rows of some deployments within `[from, to)` (unix seconds).
+pub(super) fn within(
+    deployments: &[DeploymentId],
+    source: Source,
+    from: i64,
+    to: i64,
+) -> SelectStatement {
     let time = source.time();
     let mut q = Query::select();
     q.from(source.table())
         .and_where(
             Expr::col((source.table(), Alias::new("deployment_id")))
-                .in_subquery(scope.deployments()),
+                .is_in(deployments.iter().copied()),
         )
         .and_where(Expr::col(time.clone()).gte(from))
         .and_where(Expr::col(time).lt(to));
@@ -232,14 +255,27 @@ fn series(
 
 /// Totals and a zero-filled series over `range`.
 pub async fn report(db: &Db, scope: Scope, range: Range) -> Result<Report> {
+    let ids: Vec<DeploymentId> = scope
+        .deployments(db)
+        .await?
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect();
+    report_of(db, &ids, range).await
+}
+
+/// The report of these deployments.
+pub(super) async fn report_of(db: &Db, ids: &[DeploymentId], range: Range) -> Result<Report> {
     let source = Source::of(range.interval);
-    let mut q = within(scope, source, range.from.timestamp(), range.to.timestamp());
-    q.expr_as(Expr::col(source.time()), Alias::new("bucket"));
-    select_sums(&mut q, source);
-    q.add_group_by([Expr::col(source.time())]);
     let mut rows = Vec::new();
-    for row in db.query_all(&q).await? {
-        rows.push((row.try_get_by_index::<i64>(0)?, counts(&row, 1)?));
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let mut q = within(chunk, source, range.from.timestamp(), range.to.timestamp());
+        q.expr_as(Expr::col(source.time()), Alias::new("bucket"));
+        select_sums(&mut q, source);
+        q.add_group_by([Expr::col(source.time())]);
+        for row in db.query_all(&q).await? {
+            rows.push((row.try_get_by_index::<i64>(0)?, counts(&row, 1)?));
+        }
     }
     let (totals, series) = series(range, rows)?;
     Ok(Report {
@@ -259,12 +295,21 @@ pub async fn totals(
     to: DateTime<Utc>,
 ) -> Result<Counts> {
     let source = Source::spanning(from, to);
-    let mut q = within(scope, source, from.timestamp(), to.timestamp());
-    select_sums(&mut q, source);
-    match db.query_one(&q).await? {
-        Some(row) => Ok(counts(&row, 0)?),
-        None => Ok(Counts::default()),
+    let mut total = Counts::default();
+    let ids: Vec<DeploymentId> = scope
+        .deployments(db)
+        .await?
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let mut q = within(chunk, source, from.timestamp(), to.timestamp());
+        select_sums(&mut q, source);
+        if let Some(row) = db.query_one(&q).await? {
+            total.add(&counts(&row, 0)?);
+        }
     }
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -274,7 +319,12 @@ mod tests {
 
     #[test]
     fn a_series_by_day_reads_the_daily_totals() {
-        let mut q = within(Scope::Bar(BarId(3)), Source::Daily, 0, 86_400);
+        let mut q = within(
+            &[DeploymentId(3), DeploymentId(4)],
+            Source::Daily,
+            0,
+            86_400,
+        );
         q.expr_as(Expr::col(Source::Daily.time()), Alias::new("bucket"));
         select_sums(&mut q, Source::Daily);
         q.add_group_by([Expr::col(Source::Daily.time())]);
