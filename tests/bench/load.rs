@@ -592,7 +592,7 @@ end
         .query_one_raw(sea_orm::Statement::from_string(
             db.get_database_backend(),
             // The stats case's year of counters was written directly, not answered.
-            &format!(
+            format!(
                 "SELECT CAST(COALESCE(SUM(views + clicks), 0) AS BIGINT) AS n FROM deployment_stats \
                  WHERE deployment_id NOT IN ({})",
                 stats_deployments.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",")
