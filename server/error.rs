@@ -22,6 +22,9 @@ pub enum Error {
     Forbidden { code: &'static str, message: String },
     #[error("not found")]
     NotFound,
+    /// A part of barkeep this server runs without (billing with no Stripe key): 404.
+    #[error("{message}")]
+    Disabled { code: &'static str, message: String },
     /// The request clashes with what exists; each kind of clash has its own code.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
@@ -81,6 +84,7 @@ impl Error {
             Error::BadRequest { code, .. }
             | Error::Forbidden { code, .. }
             | Error::Conflict { code, .. }
+            | Error::Disabled { code, .. }
             | Error::Limit { code, .. } => code,
             Error::Unauthorized => "unauthorized",
             Error::BadCredentials => "bad_credentials",

@@ -9,6 +9,7 @@ mod m20261122_000003_bars;
 mod m20261122_000004_stats;
 mod m20261202_000005_jobs_and_types;
 mod m20261202_000006_daily_counts;
+mod m20261203_000007_billing;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_stats::Migration),
             Box::new(m20261202_000005_jobs_and_types::Migration),
             Box::new(m20261202_000006_daily_counts::Migration),
+            Box::new(m20261203_000007_billing::Migration),
         ]
     }
 }

@@ -9,9 +9,11 @@ use base64::Engine;
 use ipnet::IpNet;
 use rand::RngCore;
 
+use crate::billing::StripeConfig;
 use crate::db::{DatabaseConfig, DatabaseKind};
 use crate::domain::Secret;
 use crate::mail::MailTransportConfig;
+use crate::plans::Plans;
 
 /// A configuration problem, always tied to the variable that caused it.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,10 @@ pub struct Config {
     /// Counters, visitor hashes and leads held in memory before new events are refused
     /// (while the database is unreachable, say).
     pub event_buffer_limit: usize,
+    /// Stripe, when `BARKEEP_STRIPE_SECRET_KEY` is set; `None` switches billing off.
+    pub billing: Option<StripeConfig>,
+    /// The plans on offer (the defaults, or `BARKEEP_PLANS_FILE`), with their prices.
+    pub plans: Plans,
 }
 
 impl Config {
@@ -189,6 +195,21 @@ impl Config {
             None => 1_000_000,
         };
 
+        let billing = parse_stripe(&get)?;
+
+        let plans = match get("BARKEEP_PLANS_FILE") {
+            Some(path) => {
+                let path = path.trim();
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::new("BARKEEP_PLANS_FILE", format!("cannot read {path}: {e}"))
+                })?;
+                Plans::parse_toml(&text)
+                    .map_err(|e| ConfigError::new("BARKEEP_PLANS_FILE", format!("{path}: {e}")))?
+            }
+            None => Plans::defaults(),
+        }
+        .with_env_prices(|k| get(k));
+
         Ok(Config {
             listen,
             base_url,
@@ -202,6 +223,8 @@ impl Config {
             log_format,
             event_rate_per_ip,
             event_buffer_limit,
+            billing,
+            plans,
         })
     }
 
@@ -209,6 +232,64 @@ impl Config {
     pub fn secure_cookies(&self) -> bool {
         self.base_url.starts_with("https://")
     }
+}
+
+fn parse_stripe(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<StripeConfig>, ConfigError> {
+    let Some(key) = get("BARKEEP_STRIPE_SECRET_KEY") else {
+        return Ok(None);
+    };
+    let key = key.trim().to_string();
+    if !(key.starts_with("sk_") || key.starts_with("rk_")) || key.contains(char::is_whitespace) {
+        return Err(ConfigError::new(
+            "BARKEEP_STRIPE_SECRET_KEY",
+            "a Stripe secret key starts with sk_ (or rk_ for a restricted key); the value is not shown",
+        ));
+    }
+    let secrets: Vec<String> = get("BARKEEP_STRIPE_WEBHOOK_SECRET")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if secrets.is_empty() {
+        return Err(ConfigError::new(
+            "BARKEEP_STRIPE_WEBHOOK_SECRET",
+            "required with BARKEEP_STRIPE_SECRET_KEY: the endpoint's signing secret (whsec_…), or two separated by a comma while rotating",
+        ));
+    }
+    if secrets.len() > 2 || secrets.iter().any(|s| !s.starts_with("whsec_")) {
+        return Err(ConfigError::new(
+            "BARKEEP_STRIPE_WEBHOOK_SECRET",
+            "one or two signing secrets, each starting with whsec_, separated by a comma (the values are not shown)",
+        ));
+    }
+    let api_url = match get("BARKEEP_STRIPE_API_URL") {
+        Some(v) => {
+            let v = v.trim();
+            let parsed = url::Url::parse(v).map_err(|_| {
+                ConfigError::new(
+                    "BARKEEP_STRIPE_API_URL",
+                    format!("`{v}` is not a URL such as http://127.0.0.1:12111"),
+                )
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(ConfigError::new(
+                    "BARKEEP_STRIPE_API_URL",
+                    format!("`{v}` must be an http:// or https:// URL"),
+                ));
+            }
+            // The Stripe client appends `v1/…` to the base, so it must end in a slash.
+            Some(format!("{}/", v.trim_end_matches('/')))
+        }
+        None => None,
+    };
+    Ok(Some(StripeConfig {
+        secret_key: Secret::new(key),
+        webhook_secrets: secrets.into_iter().map(Secret::new).collect(),
+        api_url,
+    }))
 }
 
 fn parse_base_url(raw: &str) -> Result<String, String> {
@@ -387,6 +468,8 @@ mod tests {
             ("BARKEEP_LOG_FORMAT", "xml"),
             ("BARKEEP_EVENT_RATE_PER_IP", "-3"),
             ("BARKEEP_EVENT_BUFFER_LIMIT", "lots"),
+            ("BARKEEP_STRIPE_SECRET_KEY", "pk_live_oops"),
+            ("BARKEEP_PLANS_FILE", "/nonexistent/plans.toml"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");
@@ -400,6 +483,56 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"));
         let c = config(&[("BARKEEP_DATABASE_URL", "postgres://u:hunter2@h/x")]).unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn billing_is_off_without_a_stripe_key_and_checked_with_one() {
+        assert!(config(&[]).unwrap().billing.is_none());
+        let key = ("BARKEEP_STRIPE_SECRET_KEY", "sk_test_123");
+        let err = config(&[key]).unwrap_err();
+        assert_eq!(err.var, "BARKEEP_STRIPE_WEBHOOK_SECRET");
+        let err = config(&[
+            key,
+            ("BARKEEP_STRIPE_WEBHOOK_SECRET", "whsec_a,whsec_b,whsec_c"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "BARKEEP_STRIPE_WEBHOOK_SECRET");
+        let err = config(&[
+            key,
+            ("BARKEEP_STRIPE_WEBHOOK_SECRET", "whsec_a"),
+            ("BARKEEP_STRIPE_API_URL", "ftp://mock"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "BARKEEP_STRIPE_API_URL");
+        let c = config(&[
+            key,
+            ("BARKEEP_STRIPE_WEBHOOK_SECRET", "whsec_old, whsec_new"),
+            ("BARKEEP_STRIPE_API_URL", "http://127.0.0.1:9999"),
+            ("BARKEEP_STRIPE_PRICE_PRO_YEAR", "price_pro_y"),
+        ])
+        .unwrap();
+        let stripe = c.billing.unwrap();
+        assert_eq!(stripe.webhook_secrets.len(), 2);
+        assert_eq!(stripe.api_url.as_deref(), Some("http://127.0.0.1:9999/"));
+        assert!(c.plans.by_price("price_pro_y").is_some());
+        assert!(!format!("{stripe:?}").contains("sk_test_123"));
+    }
+
+    #[test]
+    fn a_bad_plans_file_stops_start_up_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plans.toml");
+        std::fs::write(
+            &path,
+            "[[plan]]\nid = \"free\"\nname = \"Free\"\nlimits = { monthly_views = -5 }\n",
+        )
+        .unwrap();
+        let err = config(&[("BARKEEP_PLANS_FILE", path.to_str().unwrap())]).unwrap_err();
+        assert_eq!(err.var, "BARKEEP_PLANS_FILE");
+        assert!(
+            err.message.contains("plan[0].limits.monthly_views"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::billing::Billing;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::delivery::Delivery;
@@ -17,6 +18,7 @@ pub struct Parts {
     pub ingest: Arc<Ingest>,
     pub mailer: Mailer,
     pub mail: Arc<MailWorker>,
+    pub billing: Billing,
 }
 
 pub fn table(p: &Parts) -> Vec<Job> {
@@ -27,6 +29,7 @@ pub fn table(p: &Parts) -> Vec<Job> {
         ingest,
         mailer,
         mail,
+        billing,
     } = p;
     vec![
         Job::each_process(
@@ -79,6 +82,30 @@ pub fn table(p: &Parts) -> Vec<Job> {
             }),
         )
         .woken_by(mailer.wake_signal()),
+        Job::once(
+            "stripe_events",
+            "processes again the Stripe webhook events that failed, with growing pauses",
+            Duration::from_secs(60),
+            work({
+                let billing = billing.clone();
+                move || {
+                    let billing = billing.clone();
+                    async move { billing.retry_events().await }
+                }
+            }),
+        ),
+        Job::once(
+            "plan_usage",
+            "emails at 80 % and 100 % of a plan's monthly views; stops or resumes the bars of plans that stop at the limit",
+            Duration::from_secs(60),
+            work({
+                let billing = billing.clone();
+                move || {
+                    let billing = billing.clone();
+                    async move { billing.check_usage().await }
+                }
+            }),
+        ),
         Job::once(
             "purge_counting_state",
             "deletes daily salts, visitor hashes and batch ids older than two days",

@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 use super::config::{Config, ConfigError};
 use super::schedule::{self, Parts};
 use crate::accounts::{Accounts, Passwords};
+use crate::billing::Billing;
 use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::db;
@@ -104,7 +105,23 @@ impl Application {
             &config.base_url,
             Passwords::new()?,
         );
-        let delivery = Arc::new(Delivery::load(db.clone(), clock.clone(), &config.base_url).await?);
+        let billing = Billing::new(
+            db.clone(),
+            clock.clone(),
+            mailer.clone(),
+            config.plans.clone(),
+            config.billing.as_ref(),
+            &config.base_url,
+        )?;
+        let delivery = Arc::new(
+            Delivery::load(
+                db.clone(),
+                clock.clone(),
+                Arc::new(billing.clone()),
+                &config.base_url,
+            )
+            .await?,
+        );
         let catalog = Catalog::new(db.clone(), clock.clone(), vec![delivery.clone()]);
         let ingest = Arc::new(Ingest::new(
             clock.clone(),
@@ -129,6 +146,7 @@ impl Application {
             ingest: ingest.clone(),
             mailer: mailer.clone(),
             mail,
+            billing: billing.clone(),
         });
         let jobs = Arc::new(Jobs::new(
             db.clone(),
@@ -149,6 +167,7 @@ impl Application {
             db,
             clock,
             accounts,
+            billing,
             catalog,
             delivery,
             ingest,

@@ -15,7 +15,7 @@ use crate::db::entities::{bar, deployment, site, variant};
 use crate::domain::bar::{
     BarSettings, Display, Frequency, Goal, Placement, Snapshot, Targeting, Trigger, check_variant,
 };
-use crate::domain::{BarId, Invalid};
+use crate::domain::{BarId, Invalid, MemberId};
 use crate::error::{Error, Result};
 use crate::plans::Limits;
 
@@ -341,11 +341,24 @@ impl Catalog {
         Ok(())
     }
 
-    /// Publishes the bar as it is now. Publishing an unchanged live bar changes nothing.
-    pub async fn publish(&self, b: bar::Model) -> Result<Vec<deployment::Model>> {
+    /// Publishes the bar as it is now. Publishing an unchanged live bar changes nothing;
+    /// a bar the plan has no room for is refused with the limit it passes.
+    pub async fn publish(
+        &self,
+        b: bar::Model,
+        member: MemberId,
+        limits: &Limits,
+    ) -> Result<Vec<deployment::Model>> {
         let now = self.clock.now();
         let txn = crate::db::begin(&self.db).await?;
         q::lock_bar(&txn, b.id).await?;
+        if let Some(e) = super::limits::excess(&txn, member, limits)
+            .await?
+            .into_iter()
+            .find(|e| e.bar == b.id)
+        {
+            return Err(e.error());
+        }
         let variants = q::variants_of(&txn, &[b.id]).await?;
         let wanted = snapshots(&b, &settings_of(&b), &variants);
         if wanted.is_empty() {
@@ -364,6 +377,7 @@ impl Catalog {
             created.push(q::insert_deployment(&txn, b.site_id, snap, now).await?);
         }
         q::touch_bar(&txn, b.id, bar::Column::PublishedAt, now).await?;
+        q::set_paused_reason(&txn, b.id, None).await?;
         q::bump_script(&txn, b.site_id, now).await?;
         txn.commit().await?;
         self.emit(Change::SiteChanged(b.site_id)).await;

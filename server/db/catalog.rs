@@ -120,6 +120,24 @@ pub async fn bump_script(
     Ok(())
 }
 
+/// Marks every script of the member's sites as changed (what their plan allows changed).
+pub async fn bump_scripts_of_member(
+    db: &impl ConnectionTrait,
+    member_id: MemberId,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    site::Entity::update_many()
+        .col_expr(
+            site::Column::ScriptVersion,
+            Expr::col(site::Column::ScriptVersion).add(1),
+        )
+        .col_expr(site::Column::ScriptChangedAt, Expr::value(now))
+        .filter(site::Column::MemberId.eq(member_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// (id, key, script version) of every site, or of those changed since `since`.
 pub async fn script_versions(
     db: &impl ConnectionTrait,
@@ -235,6 +253,36 @@ pub async fn bars_of_site(
         .order_by_asc(bar::Column::Id)
         .all(db)
         .await
+}
+
+/// The live (not deleted) bars of several sites, oldest first.
+pub async fn bars_of_sites(
+    db: &impl ConnectionTrait,
+    site_ids: &[SiteId],
+) -> Result<Vec<bar::Model>, DbErr> {
+    bar::Entity::find()
+        .filter(bar::Column::SiteId.is_in(site_ids.iter().copied()))
+        .filter(bar::Column::DeletedAt.is_null())
+        .order_by_asc(bar::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Why the plan paused the bar (`None`: it was not the plan).
+pub async fn set_paused_reason(
+    db: &impl ConnectionTrait,
+    bar_id: BarId,
+    reason: Option<&str>,
+) -> Result<(), DbErr> {
+    bar::Entity::update_many()
+        .col_expr(
+            bar::Column::PausedReason,
+            Expr::value(reason.map(str::to_string)),
+        )
+        .filter(bar::Column::Id.eq(bar_id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 pub async fn count_bars(db: &impl ConnectionTrait, site_id: SiteId) -> Result<u64, DbErr> {

@@ -12,13 +12,27 @@ use futures_util::future::BoxFuture;
 use crate::catalog::{Change, Listener};
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::domain::SiteId;
+use crate::domain::{MemberId, SiteId};
 
 pub mod registry;
 pub mod scripts;
 
 pub use registry::{DeploymentInfo, LATE_EVENTS, Registry};
 pub use scripts::{Compiled, Encoding, Lookup, Scripts};
+
+/// What a member's plan lets their sites' scripts do. Delivery asks each time it builds
+/// a script; billing answers. Whoever changes the answer bumps the sites' script versions.
+pub trait Policy: Send + Sync {
+    fn for_member(&self, member: MemberId) -> BoxFuture<'_, anyhow::Result<SitePolicy>>;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SitePolicy {
+    /// The "powered by" line shows on every bar, whatever was published.
+    pub branding_required: bool,
+    /// No bar is served, and why (the plan's monthly views are used up).
+    pub paused: Option<String>,
+}
 
 /// Changes are looked for this far back, for writers whose clock runs behind ours.
 const POLL_OVERLAP: chrono::Duration = chrono::Duration::seconds(10);
@@ -37,8 +51,13 @@ pub struct Delivery {
 
 impl Delivery {
     /// Learns every site's script version and every deployment that can receive events.
-    pub async fn load(db: Db, clock: Clock, base_url: &str) -> anyhow::Result<Delivery> {
-        let scripts = Scripts::load(db.clone(), base_url).await?;
+    pub async fn load(
+        db: Db,
+        clock: Clock,
+        policy: Arc<dyn Policy>,
+        base_url: &str,
+    ) -> anyhow::Result<Delivery> {
+        let scripts = Scripts::load(db.clone(), policy, base_url).await?;
         let registry = Arc::new(Registry::new(clock.clone()));
         registry.load_all(&db).await?;
         Ok(Delivery {

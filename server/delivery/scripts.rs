@@ -13,6 +13,7 @@ use hyper::http::{HeaderMap, HeaderValue};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::Policy;
 use crate::db::{Db, catalog as q};
 use crate::domain::bar::{RuntimeBar, Snapshot};
 use crate::domain::{DeploymentId, SiteId};
@@ -139,6 +140,7 @@ struct RuntimeConfig<'a> {
 
 pub struct Scripts {
     db: Db,
+    policy: Arc<dyn Policy>,
     base_url: String,
     by_key: RwLock<HashMap<String, Entry>>,
     unknown: Arc<Compiled>,
@@ -146,9 +148,10 @@ pub struct Scripts {
 
 impl Scripts {
     /// Learns every site's key and version; scripts are built on first request.
-    pub async fn load(db: Db, base_url: &str) -> anyhow::Result<Scripts> {
+    pub async fn load(db: Db, policy: Arc<dyn Policy>, base_url: &str) -> anyhow::Result<Scripts> {
         let scripts = Scripts {
             db,
+            policy,
             base_url: base_url.to_string(),
             by_key: RwLock::new(HashMap::new()),
             unknown: Arc::new(Compiled::new(
@@ -203,6 +206,13 @@ impl Scripts {
 
     /// What the site's script contains right now, as JSON; builds from the database.
     async fn build(&self, site_id: SiteId, version: i64) -> anyhow::Result<Compiled> {
+        let site = q::site_by_id(&self.db, site_id)
+            .await?
+            .with_context(|| format!("site {site_id} is gone"))?;
+        let policy = self.policy.for_member(site.member_id).await?;
+        if let Some(why) = policy.paused {
+            return Compiled::new(version, format!("/* barkeep: {why} */\n"), SITE_CACHE);
+        }
         let hostnames: Vec<String> = q::hostnames_of(&self.db, &[site_id])
             .await?
             .into_iter()
@@ -219,10 +229,13 @@ impl Scripts {
         // The most recently published bar comes first: it is the one a visitor sees
         // when several qualify.
         by_bar.sort_by_key(|(_, list)| std::cmp::Reverse(list.iter().map(|(id, _)| *id).max()));
-        let bars: Vec<RuntimeBar> = by_bar
+        let mut bars: Vec<RuntimeBar> = by_bar
             .iter()
             .filter_map(|(_, list)| RuntimeBar::from_deployments(list))
             .collect();
+        if policy.branding_required {
+            bars.iter_mut().for_each(RuntimeBar::require_powered_by);
+        }
         if bars.is_empty() {
             return Compiled::new(
                 version,

@@ -487,6 +487,14 @@ fn is_zero(v: &u8) -> bool {
 }
 
 impl RuntimeBar {
+    /// Shows the "powered by" line on every variant, whatever was published (the plan
+    /// does not allow removing it).
+    pub fn require_powered_by(&mut self) {
+        for v in &mut self.v {
+            v.pb = 1;
+        }
+    }
+
     /// One live bar from its live deployments (all published together, so they share
     /// the bar's settings). `deployments` pairs each deployment id with its snapshot.
     pub fn from_deployments(deployments: &[(DeploymentId, Snapshot)]) -> Option<RuntimeBar> {

@@ -17,8 +17,9 @@ pub use outbox::{Mailer, Recipient};
 #[cfg(test)]
 pub(crate) use templates::TemplateFiles;
 pub use templates::{
-    ChangeEmail, ConfirmEmail, EmailChanged, EmailTemplate, PasswordChanged, Rendered,
-    ResetPassword, Templates,
+    BillingCanceled, BillingCardExpiring, BillingDelinquent, BillingPaymentFailed,
+    BillingPlanChanged, BillingReceipt, BillingTrialEnding, ChangeEmail, ConfirmEmail,
+    EmailChanged, EmailTemplate, PasswordChanged, Rendered, ResetPassword, Templates, UsageWarning,
 };
 pub use transport::Transport;
 pub use worker::{MailWorker, WorkerSettings};

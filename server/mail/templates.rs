@@ -71,6 +71,110 @@ impl EmailTemplate for PasswordChanged {
     const NAME: &'static str = "password_changed";
 }
 
+/// An invoice was paid: the receipt.
+#[derive(Serialize)]
+pub struct BillingReceipt {
+    pub plan_name: String,
+    /// Formatted with its currency: `$20.00`, `20.00 EUR`.
+    pub amount: String,
+    pub period_start: String,
+    pub period_end: String,
+    /// Stripe's hosted invoice page.
+    pub invoice_url: Option<String>,
+    pub billing_url: String,
+}
+impl EmailTemplate for BillingReceipt {
+    const NAME: &'static str = "billing_receipt";
+}
+
+/// A payment failed: asks for a different card.
+#[derive(Serialize)]
+pub struct BillingPaymentFailed {
+    pub plan_name: String,
+    pub amount: String,
+    /// When Stripe tries again, if it will.
+    pub next_attempt: Option<String>,
+    pub billing_url: String,
+}
+impl EmailTemplate for BillingPaymentFailed {
+    const NAME: &'static str = "billing_payment_failed";
+}
+
+/// The subscription turned `past_due` or `unpaid`.
+#[derive(Serialize)]
+pub struct BillingDelinquent {
+    pub plan_name: String,
+    pub status: String,
+    pub billing_url: String,
+}
+impl EmailTemplate for BillingDelinquent {
+    const NAME: &'static str = "billing_delinquent";
+}
+
+/// The subscription was canceled because payments failed.
+#[derive(Serialize)]
+pub struct BillingCanceled {
+    pub plan_name: String,
+    pub billing_url: String,
+}
+impl EmailTemplate for BillingCanceled {
+    const NAME: &'static str = "billing_canceled";
+}
+
+/// A trial ends soon.
+#[derive(Serialize)]
+pub struct BillingTrialEnding {
+    pub plan_name: String,
+    pub trial_end: String,
+    pub has_payment_method: bool,
+    pub billing_url: String,
+}
+impl EmailTemplate for BillingTrialEnding {
+    const NAME: &'static str = "billing_trial_ending";
+}
+
+/// The card on file expires before the next payment.
+#[derive(Serialize)]
+pub struct BillingCardExpiring {
+    pub brand: String,
+    pub last4: String,
+    /// `12/2026`
+    pub expires: String,
+    pub billing_url: String,
+}
+impl EmailTemplate for BillingCardExpiring {
+    const NAME: &'static str = "billing_card_expiring";
+}
+
+/// The plan changed; lists what was paused because it exceeds the new plan.
+#[derive(Serialize)]
+pub struct BillingPlanChanged {
+    pub old_plan: String,
+    pub new_plan: String,
+    pub paused: Vec<String>,
+    pub billing_url: String,
+}
+impl EmailTemplate for BillingPlanChanged {
+    const NAME: &'static str = "billing_plan_changed";
+}
+
+/// This month's views reached 80 % or 100 % of the plan's limit.
+#[derive(Serialize)]
+pub struct UsageWarning {
+    pub percent: u32,
+    pub views: String,
+    pub limit: String,
+    /// `December 2026`
+    pub month: String,
+    /// Bars stop showing at the limit (Free) rather than going on (paid plans).
+    pub blocks: bool,
+    pub resets_on: String,
+    pub billing_url: String,
+}
+impl EmailTemplate for UsageWarning {
+    const NAME: &'static str = "usage_warning";
+}
+
 /// Every template set, loaded once at start-up.
 pub struct Templates {
     tera: tera::Tera,
@@ -180,6 +284,80 @@ mod tests {
                 t,
                 PasswordChanged {
                     sessions_ended: true,
+                },
+            ),
+            r(
+                t,
+                BillingReceipt {
+                    plan_name: "Pro".into(),
+                    amount: "$20.00".into(),
+                    period_start: "3 December 2026".into(),
+                    period_end: "3 January 2027".into(),
+                    invoice_url: Some("https://invoice.stripe.com/i/acct_1/test".into()),
+                    billing_url: "https://b.example/billing".into(),
+                },
+            ),
+            r(
+                t,
+                BillingPaymentFailed {
+                    plan_name: "Pro".into(),
+                    amount: "$20.00".into(),
+                    next_attempt: Some("6 December 2026".into()),
+                    billing_url: "https://b.example/billing".into(),
+                },
+            ),
+            r(
+                t,
+                BillingDelinquent {
+                    plan_name: "Pro".into(),
+                    status: "past_due".into(),
+                    billing_url: "https://b.example/billing".into(),
+                },
+            ),
+            r(
+                t,
+                BillingCanceled {
+                    plan_name: "Pro".into(),
+                    billing_url: "https://b.example/billing".into(),
+                },
+            ),
+            r(
+                t,
+                BillingTrialEnding {
+                    plan_name: "Pro".into(),
+                    trial_end: "10 December 2026".into(),
+                    has_payment_method: false,
+                    billing_url: "https://b.example/billing".into(),
+                },
+            ),
+            r(
+                t,
+                BillingCardExpiring {
+                    brand: "visa".into(),
+                    last4: "4242".into(),
+                    expires: "12/2026".into(),
+                    billing_url: "https://b.example/billing".into(),
+                },
+            ),
+            r(
+                t,
+                BillingPlanChanged {
+                    old_plan: "Pro".into(),
+                    new_plan: "Free".into(),
+                    paused: vec!["\"Sale\" was paused: your plan allows 1 site".into()],
+                    billing_url: "https://b.example/billing".into(),
+                },
+            ),
+            r(
+                t,
+                UsageWarning {
+                    percent: 100,
+                    views: "5,012".into(),
+                    limit: "5,000".into(),
+                    month: "December 2026".into(),
+                    blocks: true,
+                    resets_on: "1 January 2027".into(),
+                    billing_url: "https://b.example/billing".into(),
                 },
             ),
         ]

@@ -36,7 +36,7 @@ pub fn status(err: &Error) -> StatusCode {
         Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
         Error::Unauthorized | Error::BadCredentials => StatusCode::UNAUTHORIZED,
         Error::Forbidden { .. } => StatusCode::FORBIDDEN,
-        Error::NotFound => StatusCode::NOT_FOUND,
+        Error::NotFound | Error::Disabled { .. } => StatusCode::NOT_FOUND,
         Error::Conflict { .. } => StatusCode::CONFLICT,
         Error::Limit { .. } => StatusCode::PAYMENT_REQUIRED,
         Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -1,6 +1,6 @@
 //! The HTTP surface, one folder per audience: `visitor/` (the bar script, events and
 //! leads: the hot path), `api/` (the member API), `pages/` (server-rendered pages),
-//! `ops/` (health, readiness, metrics). Each audience has one route table (`router`);
+//! `hooks/` (webhooks from Stripe), `ops/` (health, readiness, metrics). Each audience has one route table (`router`);
 //! `server` runs them all and answers the busiest visitor requests straight from hyper.
 //! Every answer, whichever way it came, ends in [`finish`]: a request id, a tracing span,
 //! metrics and security headers.
@@ -19,6 +19,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use crate::accounts::Accounts;
+use crate::billing::Billing;
 use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::db::Db;
@@ -30,6 +31,7 @@ use crate::mail::Mailer;
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod hooks;
 mod metrics;
 pub mod openapi;
 pub mod ops;
@@ -56,6 +58,7 @@ pub struct State {
     pub db: Db,
     pub clock: Clock,
     pub accounts: Accounts,
+    pub billing: Billing,
     pub catalog: Catalog,
     pub delivery: Arc<Delivery>,
     pub ingest: Arc<Ingest>,
@@ -63,17 +66,6 @@ pub struct State {
     pub jobs: Arc<Jobs>,
     pub metrics: Arc<prometheus_client::registry::Registry>,
     pub http: Arc<HttpMetrics>,
-}
-
-impl State {
-    /// The limits of the member's plan. Billing is off, so every account is on the
-    /// self-hosted plan, which has none.
-    pub async fn limits_of(
-        &self,
-        _member: crate::domain::MemberId,
-    ) -> crate::error::Result<crate::plans::Limits> {
-        Ok(crate::plans::Plan::self_hosted().limits)
-    }
 }
 
 /// The template of the route that answered, put on the response by the router so metrics
@@ -87,6 +79,8 @@ pub fn app(state: &State) -> BoxedFilter<(Response,)> {
     let routes = api::table()
         .filter(state)
         .or(pages::table().filter(state))
+        .unify()
+        .or(hooks::table().filter(state))
         .unify()
         .or(ops::table().filter(state))
         .unify();

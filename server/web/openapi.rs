@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 
-use super::api::{account, auth, bars, sites, stats};
+use super::api::{account, admin, auth, bars, billing, sites, stats};
 use super::error::ErrorBody;
 use super::router::Req;
 use crate::error::{Error, Result};
@@ -33,6 +33,8 @@ use crate::error::{Error, Result};
         bars::pause, bars::deployments, bars::list_variants, bars::create_variant,
         bars::get_variant, bars::patch_variant, bars::delete_variant,
         stats::deployment, stats::variant, stats::bar, stats::site, stats::usage,
+        billing::get, billing::checkout, billing::portal,
+        admin::stripe_events,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security, &Errors),
@@ -42,6 +44,8 @@ use crate::error::{Error, Result};
         (name = "sites", description = "Sites and their hostnames"),
         (name = "bars", description = "Bars, variants and publishing"),
         (name = "stats", description = "Counts, series and A/B comparisons"),
+        (name = "billing", description = "The plan, its limits and usage, Stripe Checkout and portal"),
+        (name = "admin", description = "Operators only"),
     ),
 )]
 pub struct ApiDoc;
@@ -101,6 +105,7 @@ fn add_errors(op: &mut Operation) {
     }
     if op.security.is_some() {
         errors.push(("401", "Not signed in"));
+        errors.push(("403", "Not allowed (operator routes)"));
         errors.push((
             "402",
             "The plan does not allow more of this; `limit` and `current` say how many",

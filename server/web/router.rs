@@ -31,6 +31,9 @@ pub enum Access {
     Public,
     /// A signed-in member (session cookie or bearer token); 401 otherwise.
     Member,
+    /// A signed-in member with the operator role; 401 without credentials, 403 without
+    /// the role.
+    Operator,
 }
 
 pub type Handler = Arc<dyn Fn(Req) -> BoxFuture<'static, Result<Response>> + Send + Sync>;
@@ -212,9 +215,16 @@ impl Table {
         };
         let result = async {
             let mut req = Req::new(incoming, params);
-            if route.access == Access::Member {
+            if route.access != Access::Public {
                 let creds = extract::credentials(&req.headers);
-                req.auth = Some(req.state.accounts.authenticate(&creds).await?);
+                let auth = req.state.accounts.authenticate(&creds).await?;
+                if route.access == Access::Operator && !auth.member.is_operator {
+                    return Err(Error::forbidden(
+                        "not_operator",
+                        "this is for barkeep's operators (`barkeep admin grant EMAIL` makes one)",
+                    ));
+                }
+                req.auth = Some(auth);
             }
             req.resolve_owned().await?;
             if has_body(&req.method) {

@@ -28,6 +28,9 @@ pub struct Model {
     pub published_at: Option<DateTimeUtc>,
     /// Deleted bars keep their deployments, so site totals stay whole.
     pub deleted_at: Option<DateTimeUtc>,
+    /// Set when the plan, not the member, took the bar off its site: why, in words.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub paused_reason: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

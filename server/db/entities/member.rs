@@ -15,6 +15,8 @@ pub struct Model {
     pub name: Option<String>,
     pub industry: Option<String>,
     pub promo_opt_in: bool,
+    /// May use the operator area and commands (`barkeep admin grant EMAIL`).
+    pub is_operator: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

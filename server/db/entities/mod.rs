@@ -2,6 +2,8 @@
 
 pub mod api_token;
 pub mod bar;
+pub mod billing_account;
+pub mod billing_customer;
 pub mod deployment;
 pub mod email_token;
 pub mod job_lease;
@@ -11,4 +13,6 @@ pub mod outbox;
 pub mod session;
 pub mod site;
 pub mod site_hostname;
+pub mod stripe_event;
+pub mod subscription;
 pub mod variant;

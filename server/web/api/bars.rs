@@ -61,6 +61,9 @@ pub struct BarView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub published_at: Option<DateTime<Utc>>,
+    /// Why the plan, not you, took the bar off its site (it comes back when you publish it
+    /// within the plan's limits).
+    pub paused_reason: Option<String>,
 }
 
 impl From<Bar> for BarView {
@@ -84,6 +87,7 @@ impl From<Bar> for BarView {
             created_at: b.bar.created_at,
             updated_at: b.bar.updated_at,
             published_at: b.bar.published_at,
+            paused_reason: b.bar.paused_reason,
         }
     }
 }
@@ -158,7 +162,7 @@ pub async fn list(req: Req) -> Result<Response> {
     responses((status = 201, description = "Created", body = BarView)))]
 pub async fn create(req: Req) -> Result<Response> {
     let body: BarInput = req.json()?;
-    let limits = req.state.limits_of(req.member()?.id).await?;
+    let limits = req.state.billing.limits_of(req.member()?.id).await?;
     let bar = req
         .state
         .catalog
@@ -184,7 +188,7 @@ pub async fn get(req: Req) -> Result<Response> {
     responses((status = 200, description = "The bar as changed", body = BarView)))]
 pub async fn patch(req: Req) -> Result<Response> {
     let body: BarInput = req.json()?;
-    let limits = req.state.limits_of(req.member()?.id).await?;
+    let limits = req.state.billing.limits_of(req.member()?.id).await?;
     let bar = req
         .state
         .catalog
@@ -211,7 +215,9 @@ pub async fn delete(req: Req) -> Result<Response> {
     responses((status = 200, description = "Published", body = Published)))]
 pub async fn publish(req: Req) -> Result<Response> {
     let catalog = &req.state.catalog;
-    let live = catalog.publish(req.bar()?.clone()).await?;
+    let member = req.member()?.id;
+    let limits = req.state.billing.limits_of(member).await?;
+    let live = catalog.publish(req.bar()?.clone(), member, &limits).await?;
     let bar = catalog.bar(req.bar()?.clone()).await?;
     Ok(json(
         StatusCode::OK,
@@ -269,7 +275,7 @@ pub async fn list_variants(req: Req) -> Result<Response> {
     responses((status = 201, description = "Created", body = VariantView)))]
 pub async fn create_variant(req: Req) -> Result<Response> {
     let body: VariantInput = req.json()?;
-    let limits = req.state.limits_of(req.member()?.id).await?;
+    let limits = req.state.billing.limits_of(req.member()?.id).await?;
     let v = req
         .state
         .catalog

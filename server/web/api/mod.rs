@@ -6,11 +6,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use warp::http::Method;
 
-use super::router::{Access::Member, Access::Public, Table, route};
+use super::router::{Access::Member, Access::Operator, Access::Public, Table, route};
 
 pub mod account;
+pub mod admin;
 pub mod auth;
 pub mod bars;
+pub mod billing;
 pub mod sites;
 pub mod stats;
 
@@ -215,6 +217,27 @@ pub fn table() -> Table {
                 "/api/v1/sites/{site_id}/usage",
                 Member,
                 stats::usage,
+            ),
+            // Billing.
+            route(Method::GET, "/api/v1/billing", Member, billing::get),
+            route(
+                Method::POST,
+                "/api/v1/billing/checkout",
+                Member,
+                billing::checkout,
+            ),
+            route(
+                Method::POST,
+                "/api/v1/billing/portal",
+                Member,
+                billing::portal,
+            ),
+            // Operators.
+            route(
+                Method::GET,
+                "/api/v1/admin/stripe-events",
+                Operator,
+                admin::stripe_events,
             ),
         ],
     )

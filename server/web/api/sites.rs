@@ -95,7 +95,7 @@ pub struct CreateSite {
 pub async fn create(req: Req) -> Result<Response> {
     let body: CreateSite = req.json()?;
     let member = req.member()?.id;
-    let limits = req.state.limits_of(member).await?;
+    let limits = req.state.billing.limits_of(member).await?;
     let site = req
         .state
         .catalog

@@ -1,0 +1,410 @@
+//! Billing through Stripe: which plan each member is on, Checkout and the customer
+//! portal, the webhook events that keep the plan in step with the subscription, billing
+//! email, and the monthly views each plan allows. With no Stripe key, billing is off:
+//! every account is on the self-hosted plan, which has no limits.
+//!
+//! Stripe is the source of truth for a subscription. Whatever event arrives, barkeep
+//! reads the subscription from Stripe's API and applies it, unless a later read has been
+//! applied already; so the order and number of deliveries never matter.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Utc};
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::db::billing as q;
+use crate::db::entities::member;
+use crate::delivery::{Policy, SitePolicy};
+use crate::domain::{MemberId, Secret};
+use crate::error::{Error, Result};
+use crate::mail::Mailer;
+use crate::plans::{Interval, Limits, Overage, Plan, Plans};
+
+mod events;
+pub mod signature;
+pub mod stripe;
+mod subscriptions;
+mod usage;
+
+pub use events::{EVENTS, Received};
+pub use usage::Usage;
+
+use self::stripe::{CheckoutRequest, StripeApi};
+
+/// How barkeep reaches Stripe and checks what Stripe sends.
+#[derive(Debug, Clone)]
+pub struct StripeConfig {
+    pub secret_key: Secret<String>,
+    /// One webhook signing secret, or two while they are rotated.
+    pub webhook_secrets: Vec<Secret<String>>,
+    /// Another base URL for the Stripe API (a mock); `None` for Stripe's own.
+    pub api_url: Option<String>,
+}
+
+struct Stripe {
+    api: StripeApi,
+    webhook_secrets: Vec<Secret<String>>,
+}
+
+#[derive(Clone)]
+pub struct Billing {
+    db: Db,
+    clock: Clock,
+    mailer: Mailer,
+    plans: Arc<Plans>,
+    stripe: Option<Arc<Stripe>>,
+    base_url: String,
+}
+
+/// The answer of every billing endpoint while billing is off.
+pub fn billing_off() -> Error {
+    Error::Disabled {
+        code: "billing_off",
+        message: "billing is switched off on this server: every account is on the self-hosted \
+                  plan, without limits"
+            .into(),
+    }
+}
+
+impl Billing {
+    pub fn new(
+        db: Db,
+        clock: Clock,
+        mailer: Mailer,
+        plans: Plans,
+        stripe: Option<&StripeConfig>,
+        base_url: &str,
+    ) -> anyhow::Result<Billing> {
+        let stripe = stripe
+            .map(|config| {
+                anyhow::Ok(Arc::new(Stripe {
+                    api: StripeApi::new(config)?,
+                    webhook_secrets: config.webhook_secrets.clone(),
+                }))
+            })
+            .transpose()?;
+        if stripe.is_some() {
+            for plan in plans.all().iter().skip(1) {
+                if plan.prices.is_empty() {
+                    tracing::warn!(
+                        plan = %plan.id,
+                        "billing is on but this plan has no Stripe price, so it cannot be bought; set {} or a price in the plans file",
+                        crate::plans::price_var(&plan.id, Interval::Month)
+                    );
+                }
+            }
+        }
+        Ok(Billing {
+            db,
+            clock,
+            mailer,
+            plans: Arc::new(plans),
+            stripe,
+            base_url: base_url.to_string(),
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.stripe.is_some()
+    }
+
+    fn stripe(&self) -> Result<&Stripe> {
+        self.stripe.as_deref().ok_or_else(billing_off)
+    }
+
+    pub fn plans(&self) -> &Plans {
+        &self.plans
+    }
+
+    /// Where members manage billing: the page with the plan, the usage and the portal.
+    fn billing_url(&self) -> String {
+        format!("{}/billing", self.base_url)
+    }
+
+    /// The plan barkeep applies to the member now.
+    pub async fn plan_of(&self, member: MemberId) -> Result<Plan> {
+        if !self.enabled() {
+            return Ok(Plan::self_hosted());
+        }
+        let account = q::account(&self.db, member).await?;
+        Ok(self.plan_named(account.as_ref().map(|a| a.plan_id.as_str())))
+    }
+
+    /// A plan by id; an unknown or missing id (a plan removed from the configuration) is
+    /// Free.
+    fn plan_named(&self, id: Option<&str>) -> Plan {
+        id.and_then(|id| self.plans.get(id))
+            .unwrap_or_else(|| self.plans.free())
+            .clone()
+    }
+
+    pub async fn limits_of(&self, member: MemberId) -> Result<Limits> {
+        Ok(self.plan_of(member).await?.limits)
+    }
+
+    /// A Checkout Session for `plan` at `interval`; the member's Stripe customer is made
+    /// the first time and reused after.
+    pub async fn checkout(
+        &self,
+        member: &member::Model,
+        plan: &str,
+        interval: Interval,
+    ) -> Result<String> {
+        let stripe = self.stripe()?;
+        let chosen = self
+            .plans
+            .get(plan)
+            .ok_or_else(|| Error::invalid("plan", format!("there is no plan `{plan}`")))?;
+        let price = chosen.prices.get(&interval).ok_or_else(|| {
+            Error::invalid(
+                "interval",
+                format!(
+                    "the {} plan cannot be bought by the {}",
+                    chosen.name,
+                    interval.as_str()
+                ),
+            )
+        })?;
+        let customer = self.customer_for(stripe, member).await?;
+        let url = stripe
+            .api
+            .checkout(CheckoutRequest {
+                customer: &customer,
+                member: member.id,
+                plan: &chosen.id,
+                price,
+                success_url: format!("{}?checkout=success", self.billing_url()),
+                cancel_url: format!("{}?checkout=canceled", self.billing_url()),
+            })
+            .await
+            .map_err(unavailable)?;
+        tracing::info!(member_id = %member.id, plan = %chosen.id, "checkout session created");
+        Ok(url)
+    }
+
+    async fn customer_for(&self, stripe: &Stripe, member: &member::Model) -> Result<String> {
+        if let Some(id) = q::customer_of(&self.db, member.id).await? {
+            return Ok(id);
+        }
+        let created = stripe
+            .api
+            .create_customer(member.id, &member.email)
+            .await
+            .map_err(unavailable)?;
+        q::insert_customer(&self.db, member.id, &created, self.clock.now()).await?;
+        // Whoever recorded one first wins; Stripe's idempotency makes them the same.
+        Ok(q::customer_of(&self.db, member.id)
+            .await?
+            .unwrap_or(created))
+    }
+
+    /// The customer-portal URL, where the member changes card, plan or cancels.
+    pub async fn portal(&self, member: MemberId) -> Result<String> {
+        let stripe = self.stripe()?;
+        let customer = q::customer_of(&self.db, member).await?.ok_or_else(|| {
+            Error::conflict(
+                "no_billing_account",
+                "there is no billing account yet: choose a plan first",
+            )
+        })?;
+        stripe
+            .api
+            .portal(&customer, self.billing_url())
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Cancels every subscription of the member at Stripe at once (an account being
+    /// erased). Nothing to do with billing off.
+    pub async fn cancel_all(&self, member: MemberId) -> Result<()> {
+        let Some(stripe) = self.stripe.as_deref() else {
+            return Ok(());
+        };
+        for s in q::subscriptions_of(&self.db, member).await? {
+            if !matches!(s.status.as_str(), "canceled" | "incomplete_expired") {
+                stripe.api.cancel(&s.id).await.map_err(unavailable)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The plan, the subscription's state, the limits and this month's usage.
+    pub async fn summary(&self, member: MemberId) -> Result<Summary> {
+        self.stripe()?;
+        let now = self.clock.now();
+        let plan = self.plan_of(member).await?;
+        let subs = q::subscriptions_of(&self.db, member).await?;
+        let governing = subscriptions::governing(&self.plans, &subs);
+        let status = match governing {
+            Some(s) => s.status.clone(),
+            // Not entitling, but worth telling: a payment that never went through.
+            None => subs
+                .first()
+                .filter(|s| matches!(s.status.as_str(), "unpaid" | "incomplete" | "paused"))
+                .map(|s| s.status.clone())
+                .unwrap_or_else(|| "free".into()),
+        };
+        let usage = usage::usage_of(&self.db, member, &plan.limits, now).await?;
+        let account = q::account(&self.db, member).await?;
+        let month = usage::month_key(now);
+        let over = account.and_then(|a| a.over_views_month).as_deref() == Some(month.as_str());
+        let serving_paused = over && plan.overage == Overage::Block;
+        let paused_by_plan = crate::catalog::limits::excess(&self.db, member, &plan.limits)
+            .await?
+            .into_iter()
+            .map(|e| PausedBar {
+                bar_id: e.bar.0,
+                reason: e.reason,
+            })
+            .collect();
+        let at_limit = match (plan.limits.monthly_views, plan.overage) {
+            (None, _) => "this plan has no monthly view limit".to_string(),
+            (Some(l), Overage::Block) => format!(
+                "past {} views in a calendar month (UTC) your bars stop showing until the 1st of the next month or an upgrade; you are emailed at 80 % and 100 %",
+                thousands(l)
+            ),
+            (Some(l), Overage::Serve) => format!(
+                "past {} views in a calendar month (UTC) your bars keep showing and the operator is told; nothing is billed for it; you are emailed at 80 % and 100 %",
+                thousands(l)
+            ),
+        };
+        Ok(Summary {
+            plan: plan.id.clone(),
+            plan_name: plan.name.clone(),
+            status,
+            interval: governing.and_then(|s| s.interval.clone()),
+            current_period_end: governing.and_then(|s| s.current_period_end),
+            cancel_at_period_end: governing.is_some_and(|s| s.cancel_at_period_end),
+            limits: plan.limits.clone(),
+            overage: plan.overage,
+            usage,
+            over_views_limit: over,
+            serving_paused,
+            at_limit,
+            paused_by_plan,
+            plans: self
+                .plans
+                .all()
+                .iter()
+                .map(|p| PlanView {
+                    id: p.id.clone(),
+                    name: p.name.clone(),
+                    intervals: p.prices.keys().copied().collect(),
+                    limits: p.limits.clone(),
+                    overage: p.overage,
+                })
+                .collect(),
+        })
+    }
+}
+
+fn unavailable(err: anyhow::Error) -> Error {
+    tracing::error!(error = format!("{err:#}"), "a call to Stripe failed");
+    Error::Unavailable
+}
+
+/// `5000` as `5,000`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `3 December 2026`
+pub fn day(t: DateTime<Utc>) -> String {
+    format!("{} {}", t.day(), t.format("%B %Y"))
+}
+
+/// Scripts of members over their views serve nothing; plans without removable
+/// branding show the powered-by line.
+impl Policy for Billing {
+    fn for_member(&self, member: MemberId) -> BoxFuture<'_, anyhow::Result<SitePolicy>> {
+        Box::pin(async move {
+            if !self.enabled() {
+                return Ok(SitePolicy::default());
+            }
+            let account = q::account(&self.db, member).await?;
+            let plan = self.plan_named(account.as_ref().map(|a| a.plan_id.as_str()));
+            let month = usage::month_key(self.clock.now());
+            let over = account.and_then(|a| a.over_views_month).as_deref() == Some(month.as_str());
+            Ok(SitePolicy {
+                branding_required: !plan.limits.branding_removable,
+                paused: (over && plan.overage == Overage::Block).then(|| {
+                    format!(
+                        "this account's {} plan has used its monthly views; bars show again next month or after an upgrade",
+                        plan.name
+                    )
+                }),
+            })
+        })
+    }
+}
+
+/// `GET /api/v1/billing`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Summary {
+    /// The plan's id: `free`, `pro`, `business`, … (`self_hosted` never shows here:
+    /// with billing off this answers 404).
+    pub plan: String,
+    pub plan_name: String,
+    /// Stripe's subscription status (`active`, `trialing`, `past_due`, …), or `free`.
+    pub status: String,
+    pub interval: Option<String>,
+    pub current_period_end: Option<DateTime<Utc>>,
+    pub cancel_at_period_end: bool,
+    pub limits: Limits,
+    pub overage: Overage,
+    pub usage: Usage,
+    /// This month's views passed the plan's limit.
+    pub over_views_limit: bool,
+    /// …and the plan stops bars there: the scripts serve none until next month.
+    pub serving_paused: bool,
+    /// What happens at the monthly view limit, in words.
+    pub at_limit: String,
+    /// Bars the plan has no room for (paused if they were live), and why.
+    pub paused_by_plan: Vec<PausedBar>,
+    /// Every plan on offer, with the intervals it can be bought by.
+    pub plans: Vec<PlanView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PausedBar {
+    pub bar_id: i64,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanView {
+    pub id: String,
+    pub name: String,
+    pub intervals: Vec<Interval>,
+    pub limits: Limits,
+    pub overage: Overage,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_days_read_as_people_write_them() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(5000), "5,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(
+            day("2026-12-03T10:00:00Z".parse().unwrap()),
+            "3 December 2026"
+        );
+    }
+}

@@ -1,0 +1,378 @@
+//! Queries on Stripe customers, subscriptions, the plan applied to each member, and the
+//! Stripe webhook events. Events are recorded by id with insert-or-skip and processed
+//! only by whoever holds their lease, so duplicates and concurrent deliveries are safe.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use super::entities::stripe_event::{self, EventStatus};
+use super::entities::{billing_account, billing_customer, subscription};
+use crate::domain::MemberId;
+
+// ---- customers ----
+
+pub async fn customer_of(
+    db: &impl ConnectionTrait,
+    member: MemberId,
+) -> Result<Option<String>, DbErr> {
+    Ok(billing_customer::Entity::find_by_id(member)
+        .one(db)
+        .await?
+        .map(|c| c.stripe_customer_id))
+}
+
+pub async fn member_of_customer(
+    db: &impl ConnectionTrait,
+    customer: &str,
+) -> Result<Option<MemberId>, DbErr> {
+    Ok(billing_customer::Entity::find()
+        .filter(billing_customer::Column::StripeCustomerId.eq(customer))
+        .one(db)
+        .await?
+        .map(|c| c.member_id))
+}
+
+/// Records the member's customer unless they have one already (the first one stays).
+pub async fn insert_customer(
+    db: &impl ConnectionTrait,
+    member: MemberId,
+    customer: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    billing_customer::Entity::insert(billing_customer::ActiveModel {
+        member_id: Set(member),
+        stripe_customer_id: Set(customer.to_string()),
+        created_at: Set(now),
+    })
+    .on_conflict_do_nothing()
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+// ---- subscriptions ----
+
+pub async fn subscription(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<subscription::Model>, DbErr> {
+    subscription::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await
+}
+
+pub async fn subscriptions_of(
+    db: &impl ConnectionTrait,
+    member: MemberId,
+) -> Result<Vec<subscription::Model>, DbErr> {
+    subscription::Entity::find()
+        .filter(subscription::Column::MemberId.eq(member))
+        .order_by_desc(subscription::Column::StripeCreatedAt)
+        .all(db)
+        .await
+}
+
+/// Writes the whole row, new or not.
+pub async fn save_subscription(
+    db: &impl ConnectionTrait,
+    row: subscription::Model,
+) -> Result<(), DbErr> {
+    use subscription::Column as C;
+    let active: subscription::ActiveModel = row.into();
+    subscription::Entity::insert(active)
+        .on_conflict(
+            OnConflict::column(C::Id)
+                .update_columns([
+                    C::MemberId,
+                    C::StripeCustomerId,
+                    C::PlanId,
+                    C::PriceId,
+                    C::Interval,
+                    C::Status,
+                    C::CurrentPeriodEnd,
+                    C::CancelAtPeriodEnd,
+                    C::TrialEnd,
+                    C::CancellationReason,
+                    C::StripeCreatedAt,
+                    C::ReadAt,
+                    C::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+// ---- the plan applied ----
+
+pub async fn account(
+    db: &impl ConnectionTrait,
+    member: MemberId,
+) -> Result<Option<billing_account::Model>, DbErr> {
+    billing_account::Entity::find_by_id(member).one(db).await
+}
+
+pub async fn set_plan(
+    db: &impl ConnectionTrait,
+    member: MemberId,
+    plan: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    use billing_account::Column as C;
+    billing_account::Entity::insert(billing_account::ActiveModel {
+        member_id: Set(member),
+        plan_id: Set(plan.to_string()),
+        over_views_month: Set(None),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(C::MemberId)
+            .update_columns([C::PlanId, C::UpdatedAt])
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Records the month in which the member's views passed the plan's limit (`None`: not
+/// over). True when that changed what was recorded.
+pub async fn set_over_views(
+    db: &impl ConnectionTrait,
+    member: MemberId,
+    plan: &str,
+    month: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    use billing_account::Column as C;
+    let current = account(db, member).await?;
+    if current.as_ref().and_then(|a| a.over_views_month.as_deref()) == month {
+        return Ok(false);
+    }
+    billing_account::Entity::insert(billing_account::ActiveModel {
+        member_id: Set(member),
+        plan_id: Set(plan.to_string()),
+        over_views_month: Set(month.map(str::to_string)),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(C::MemberId)
+            .update_columns([C::OverViewsMonth, C::UpdatedAt])
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(true)
+}
+
+/// Members recorded as over their views in some month.
+pub async fn over_views(db: &impl ConnectionTrait) -> Result<Vec<billing_account::Model>, DbErr> {
+    billing_account::Entity::find()
+        .filter(billing_account::Column::OverViewsMonth.is_not_null())
+        .all(db)
+        .await
+}
+
+pub async fn accounts(db: &impl ConnectionTrait) -> Result<Vec<billing_account::Model>, DbErr> {
+    billing_account::Entity::find().all(db).await
+}
+
+/// Views per member since `since` (a day's first second), summed in SQL over the daily
+/// counters of every deployment of every site the member has.
+pub async fn views_by_member(
+    db: &impl ConnectionTrait,
+    since: DateTime<Utc>,
+) -> Result<Vec<(MemberId, i64)>, DbErr> {
+    let sql = "SELECT s.member_id, CAST(SUM(c.views) AS BIGINT) \
+               FROM deployment_stats_daily c \
+               JOIN deployments d ON d.id = c.deployment_id \
+               JOIN sites s ON s.id = d.site_id \
+               WHERE c.day >= $1 GROUP BY s.member_id";
+    let backend = db.get_database_backend();
+    let stmt = sea_orm::Statement::from_sql_and_values(
+        backend,
+        if backend == sea_orm::DbBackend::Sqlite {
+            sql.replace("$1", "?")
+        } else {
+            sql.to_string()
+        },
+        [since.timestamp().into()],
+    );
+    let rows = db.query_all_raw(stmt).await?;
+    rows.into_iter()
+        .map(|r| Ok((MemberId(r.try_get_by_index(0)?), r.try_get_by_index(1)?)))
+        .collect()
+}
+
+// ---- webhook events ----
+
+/// Records an event the first time it arrives; true when this call recorded it.
+pub async fn insert_event(
+    db: &impl ConnectionTrait,
+    id: &str,
+    kind: &str,
+    created: DateTime<Utc>,
+    payload: &str,
+    status: EventStatus,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = stripe_event::Entity::insert(stripe_event::ActiveModel {
+        id: Set(id.to_string()),
+        kind: Set(kind.to_string()),
+        stripe_created_at: Set(created),
+        payload: Set(payload.to_string()),
+        status: Set(status),
+        attempts: Set(0),
+        last_error: Set(None),
+        received_at: Set(now),
+        processed_at: Set(None),
+        next_attempt_at: Set(now),
+        locked_until: Set(None),
+    })
+    .on_conflict_do_nothing()
+    .exec_without_returning(db)
+    .await?;
+    Ok(matches!(result, sea_orm::TryInsertResult::Inserted(1)))
+}
+
+pub async fn event(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<stripe_event::Model>, DbErr> {
+    stripe_event::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await
+}
+
+fn claimable(now: DateTime<Utc>, include_gave_up: bool) -> Condition {
+    let mut statuses = vec![EventStatus::Received, EventStatus::Failed];
+    if include_gave_up {
+        statuses.push(EventStatus::GaveUp);
+    }
+    Condition::all()
+        .add(stripe_event::Column::Status.is_in(statuses))
+        .add(
+            Condition::any()
+                .add(stripe_event::Column::LockedUntil.is_null())
+                .add(stripe_event::Column::LockedUntil.lt(now)),
+        )
+}
+
+/// Takes the lease on an event that still needs processing; false when it is done or
+/// someone else holds it. A redelivery from Stripe may also take one given up on.
+pub async fn claim_event(
+    db: &impl ConnectionTrait,
+    id: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    include_gave_up: bool,
+) -> Result<bool, DbErr> {
+    let result = stripe_event::Entity::update_many()
+        .col_expr(stripe_event::Column::LockedUntil, Expr::value(until))
+        .col_expr(
+            stripe_event::Column::Attempts,
+            Expr::col(stripe_event::Column::Attempts).add(1),
+        )
+        .filter(stripe_event::Column::Id.eq(id))
+        .filter(claimable(now, include_gave_up))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Marks an event done; meant for the transaction that commits its effect.
+pub async fn finish_event(
+    db: &impl ConnectionTrait,
+    id: &str,
+    status: EventStatus,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    stripe_event::Entity::update_many()
+        .col_expr(stripe_event::Column::Status, Expr::value(status))
+        .col_expr(stripe_event::Column::ProcessedAt, Expr::value(now))
+        .col_expr(
+            stripe_event::Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            stripe_event::Column::LastError,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(stripe_event::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Records a failed attempt; the event is retried from `next_attempt_at` unless `give_up`.
+pub async fn fail_event(
+    db: &impl ConnectionTrait,
+    id: &str,
+    error: &str,
+    next_attempt_at: DateTime<Utc>,
+    give_up: bool,
+) -> Result<(), DbErr> {
+    let error: String = error.chars().take(2000).collect();
+    stripe_event::Entity::update_many()
+        .col_expr(
+            stripe_event::Column::Status,
+            Expr::value(if give_up {
+                EventStatus::GaveUp
+            } else {
+                EventStatus::Failed
+            }),
+        )
+        .col_expr(stripe_event::Column::LastError, Expr::value(error))
+        .col_expr(
+            stripe_event::Column::NextAttemptAt,
+            Expr::value(next_attempt_at),
+        )
+        .col_expr(
+            stripe_event::Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(stripe_event::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Events that were recorded but not processed (a failure, or a process that died
+/// holding one) and are due for another try, oldest first.
+pub async fn due_events(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<String>, DbErr> {
+    stripe_event::Entity::find()
+        .select_only()
+        .column(stripe_event::Column::Id)
+        .filter(claimable(now, false))
+        .filter(stripe_event::Column::NextAttemptAt.lte(now))
+        .order_by_asc(stripe_event::Column::StripeCreatedAt)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// The newest events, optionally of one status.
+pub async fn recent_events(
+    db: &impl ConnectionTrait,
+    status: Option<EventStatus>,
+    limit: u64,
+) -> Result<Vec<stripe_event::Model>, DbErr> {
+    let mut q = stripe_event::Entity::find()
+        .order_by_desc(stripe_event::Column::ReceivedAt)
+        .order_by_desc(stripe_event::Column::Id)
+        .limit(limit);
+    if let Some(status) = status {
+        q = q.filter(stripe_event::Column::Status.eq(status));
+    }
+    q.all(db).await
+}
