@@ -435,6 +435,20 @@ pub async fn set_promo_opt_in(
 /// Locks the member's row until the transaction ends (PostgreSQL), so writes that count
 /// what the member holds queue behind each other. On SQLite the write transaction already
 /// holds the database's lock.
+/// Grants or takes away the operator role; false when no member has that address.
+pub async fn set_operator(
+    db: &impl ConnectionTrait,
+    email: &str,
+    operator: bool,
+) -> Result<bool, DbErr> {
+    let r = member::Entity::update_many()
+        .col_expr(member::Column::IsOperator, Expr::value(operator))
+        .filter(member::Column::Email.eq(email))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
+}
+
 pub async fn lock_member(db: &impl ConnectionTrait, member_id: MemberId) -> Result<(), DbErr> {
     member::Entity::find_by_id(member_id)
         .lock_exclusive()

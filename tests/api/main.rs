@@ -5,6 +5,7 @@
 mod account;
 mod auth;
 mod bars;
+mod billing;
 mod browser;
 mod durability;
 mod events;
@@ -19,4 +20,5 @@ mod routes;
 mod script;
 mod sites;
 mod stats;
+mod stripe_mock;
 mod user_agents;

@@ -25,6 +25,8 @@ pub struct MemberView {
     pub industry: Option<String>,
     /// Promotional email is sent only when this is on.
     pub promo_opt_in: bool,
+    /// Has the operator role.
+    pub operator: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -37,6 +39,7 @@ impl From<&member::Model> for MemberView {
             name: m.name.clone(),
             industry: m.industry.clone(),
             promo_opt_in: m.promo_opt_in,
+            operator: m.is_operator,
             created_at: m.created_at,
         }
     }
