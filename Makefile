@@ -81,6 +81,7 @@ bench:
 		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
 	$(CARGO) bench --bench load
+	$(CARGO) bench --bench webhooks
 
 ## lint: formatting and clippy, warnings are errors
 lint:

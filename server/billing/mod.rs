@@ -7,6 +7,7 @@
 //! reads the subscription from Stripe's API and applies it, unless a later read has been
 //! applied already; so the order and number of deliveries never matter.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Utc};
@@ -31,7 +32,7 @@ mod subscriptions;
 mod usage;
 
 pub use events::{EVENTS, Received};
-pub use usage::Usage;
+pub use usage::PlanUsage;
 
 use self::stripe::{CheckoutRequest, StripeApi};
 
@@ -232,6 +233,54 @@ impl Billing {
         Ok(())
     }
 
+    /// Each member's plan, subscription status and the month their views last passed
+    /// the plan's limit, for operators.
+    pub async fn states(&self, members: &[MemberId]) -> Result<HashMap<MemberId, AccountState>> {
+        if !self.enabled() {
+            return Ok(members
+                .iter()
+                .map(|m| {
+                    (
+                        *m,
+                        AccountState {
+                            plan: crate::plans::SELF_HOSTED.into(),
+                            status: crate::plans::SELF_HOSTED.into(),
+                            over_views_month: None,
+                        },
+                    )
+                })
+                .collect());
+        }
+        let accounts: HashMap<MemberId, _> = q::accounts_of(&self.db, members)
+            .await?
+            .into_iter()
+            .map(|a| (a.member_id, a))
+            .collect();
+        let mut subs: HashMap<MemberId, Vec<_>> = HashMap::new();
+        for s in q::subscriptions_of_members(&self.db, members).await? {
+            subs.entry(s.member_id).or_default().push(s);
+        }
+        Ok(members
+            .iter()
+            .map(|m| {
+                let account = accounts.get(m);
+                let mine = subs.get(m).map(Vec::as_slice).unwrap_or_default();
+                let status = subscriptions::governing(&self.plans, mine)
+                    .or_else(|| mine.first())
+                    .map(|s| s.status.clone())
+                    .unwrap_or_else(|| "free".into());
+                (
+                    *m,
+                    AccountState {
+                        plan: self.plan_named(account.map(|a| a.plan_id.as_str())).id,
+                        status,
+                        over_views_month: account.and_then(|a| a.over_views_month.clone()),
+                    },
+                )
+            })
+            .collect())
+    }
+
     /// The plan, the subscription's state, the limits and this month's usage.
     pub async fn summary(&self, member: MemberId) -> Result<Summary> {
         self.stripe()?;
@@ -312,7 +361,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -350,6 +399,16 @@ impl Policy for Billing {
     }
 }
 
+/// A member's billing as operators see it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AccountState {
+    pub plan: String,
+    /// The subscription's status with Stripe, `free`, or `self_hosted` with billing off.
+    pub status: String,
+    /// The month (`2026-12`) in which the account's views last passed its plan's limit.
+    pub over_views_month: Option<String>,
+}
+
 /// `GET /api/v1/billing`
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Summary {
@@ -364,7 +423,7 @@ pub struct Summary {
     pub cancel_at_period_end: bool,
     pub limits: Limits,
     pub overage: Overage,
-    pub usage: Usage,
+    pub usage: PlanUsage,
     /// This month's views passed the plan's limit.
     pub over_views_limit: bool,
     /// …and the plan stops bars there: the scripts serve none until next month.

@@ -29,7 +29,7 @@ pub struct Meter {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Usage {
+pub struct PlanUsage {
     /// The calendar month (UTC) the views are counted in: `2026-12`.
     pub month: String,
     pub sites: Meter,
@@ -50,7 +50,7 @@ pub(super) async fn usage_of(
     member: MemberId,
     limits: &Limits,
     now: DateTime<Utc>,
-) -> Result<Usage> {
+) -> Result<PlanUsage> {
     let sites = catalog_q::sites_of(db, member).await?;
     let site_ids: Vec<SiteId> = sites.iter().map(|s| s.id).collect();
     let bars = catalog_q::bars_of_sites(db, &site_ids).await?;
@@ -64,7 +64,7 @@ pub(super) async fn usage_of(
         *per_bar.entry(v.bar_id).or_default() += 1;
     }
     let views = usage(db, Scope::Member(member), now).await?.views;
-    Ok(Usage {
+    Ok(PlanUsage {
         month: month_key(now),
         sites: Meter {
             used: sites.len() as u64,

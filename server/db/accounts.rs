@@ -435,6 +435,21 @@ pub async fn set_promo_opt_in(
 /// Locks the member's row until the transaction ends (PostgreSQL), so writes that count
 /// what the member holds queue behind each other. On SQLite the write transaction already
 /// holds the database's lock.
+/// Members whose address contains `search` (all without one), newest first.
+pub async fn search_members(
+    db: &impl ConnectionTrait,
+    search: Option<&str>,
+    limit: u64,
+) -> Result<Vec<member::Model>, DbErr> {
+    let mut q = member::Entity::find()
+        .order_by_desc(member::Column::Id)
+        .limit(limit);
+    if let Some(s) = search.map(str::trim).filter(|s| !s.is_empty()) {
+        q = q.filter(member::Column::Email.contains(s.to_lowercase()));
+    }
+    q.all(db).await
+}
+
 /// Grants or takes away the operator role; false when no member has that address.
 pub async fn set_operator(
     db: &impl ConnectionTrait,

@@ -178,6 +178,27 @@ pub async fn over_views(db: &impl ConnectionTrait) -> Result<Vec<billing_account
         .await
 }
 
+pub async fn accounts_of(
+    db: &impl ConnectionTrait,
+    members: &[MemberId],
+) -> Result<Vec<billing_account::Model>, DbErr> {
+    billing_account::Entity::find()
+        .filter(billing_account::Column::MemberId.is_in(members.iter().copied()))
+        .all(db)
+        .await
+}
+
+pub async fn subscriptions_of_members(
+    db: &impl ConnectionTrait,
+    members: &[MemberId],
+) -> Result<Vec<subscription::Model>, DbErr> {
+    subscription::Entity::find()
+        .filter(subscription::Column::MemberId.is_in(members.iter().copied()))
+        .order_by_desc(subscription::Column::StripeCreatedAt)
+        .all(db)
+        .await
+}
+
 pub async fn accounts(db: &impl ConnectionTrait) -> Result<Vec<billing_account::Model>, DbErr> {
     billing_account::Entity::find().all(db).await
 }

@@ -51,6 +51,7 @@ pub enum Overage {
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
+#[schema(as = BillingInterval)]
 pub enum Interval {
     Month,
     Year,

@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
         bars::get_variant, bars::patch_variant, bars::delete_variant,
         stats::deployment, stats::variant, stats::bar, stats::site, stats::usage,
         billing::get, billing::checkout, billing::portal,
-        admin::stripe_events,
+        admin::members, admin::stripe_events,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security, &Errors),

@@ -919,6 +919,20 @@ async fn operators_see_recent_events_and_members_do_not() {
     assert_eq!(events[0]["id"], "evt_seen");
     assert_eq!(events[0]["type"], "charge.refunded");
     assert_eq!(events[0]["status"], "ignored");
+
+    let res = app
+        .get_as("/api/v1/admin/members?q=MEMBER@", &operator)
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let members = body_json(res).await["members"].clone();
+    assert_eq!(members.as_array().unwrap().len(), 1);
+    assert_eq!(members[0]["email"], "member@example.com");
+    assert_eq!(members[0]["billing"]["plan"], "free");
+    assert_eq!(members[0]["billing"]["status"], "free");
+    assert_eq!(
+        app.get_as("/api/v1/admin/members", &member).await.status(),
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,9 @@ use utoipa::{IntoParams, ToSchema};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+use crate::billing::AccountState;
 use crate::db::entities::stripe_event::{self, EventStatus};
+use crate::domain::MemberId;
 use crate::error::Result;
 use crate::web::json;
 use crate::web::router::Req;
@@ -76,4 +78,61 @@ pub async fn stripe_events(req: Req) -> Result<Response> {
         .map(StripeEventView::from)
         .collect();
     Ok(json(StatusCode::OK, &StripeEvents { events }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MembersQuery {
+    /// Part of an email address.
+    pub q: Option<String>,
+    /// At most this many, newest first (default 50, at most 500).
+    pub limit: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberRow {
+    pub id: MemberId,
+    pub email: String,
+    pub email_confirmed: bool,
+    pub operator: bool,
+    pub created_at: DateTime<Utc>,
+    pub billing: AccountState,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Members {
+    pub members: Vec<MemberRow>,
+}
+
+/// Members, newest first, with their plan, subscription status and whether their views
+/// passed the plan's limit.
+#[utoipa::path(get, path = "/api/v1/admin/members", tag = "admin",
+    params(MembersQuery),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Newest first", body = Members)))]
+pub async fn members(req: Req) -> Result<Response> {
+    let q: MembersQuery = req.query()?;
+    let found = crate::db::accounts::search_members(
+        &req.state.db,
+        q.q.as_deref(),
+        q.limit.unwrap_or(50).clamp(1, 500),
+    )
+    .await?;
+    let ids: Vec<MemberId> = found.iter().map(|m| m.id).collect();
+    let mut states = req.state.billing.states(&ids).await?;
+    let members = found
+        .into_iter()
+        .filter_map(|m| {
+            Some(MemberRow {
+                billing: states.remove(&m.id)?,
+                id: m.id,
+                email: m.email,
+                email_confirmed: m.email_confirmed_at.is_some(),
+                operator: m.is_operator,
+                created_at: m.created_at,
+            })
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &Members { members }))
 }

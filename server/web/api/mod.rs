@@ -235,6 +235,12 @@ pub fn table() -> Table {
             // Operators.
             route(
                 Method::GET,
+                "/api/v1/admin/members",
+                Operator,
+                admin::members,
+            ),
+            route(
+                Method::GET,
                 "/api/v1/admin/stripe-events",
                 Operator,
                 admin::stripe_events,
