@@ -3,10 +3,11 @@
 //!
 //! Dependencies point one way: `app` (the shell) builds everything; `web` (every route,
 //! by audience) calls the subsystems; the subsystems (`accounts`, `catalog`, `delivery`,
-//! `ingest`, `reporting`, `mail`, `plans`, `billing`) use `db`, `domain` and the shared `clock`,
+//! `ingest`, `reporting`, `mail`, `plans`, `billing`, `alerts`) use `db`, `domain` and the shared `clock`,
 //! `error` and `jobs`, and never `web` or `app`.
 
 pub mod accounts;
+pub mod alerts;
 pub mod app;
 pub mod billing;
 pub mod catalog;

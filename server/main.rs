@@ -27,6 +27,11 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// System alerts to members: draft, preview, send, report.
+    Alert {
+        #[command(subcommand)]
+        command: AlertCommand,
+    },
     /// Stripe webhook events and how their processing went.
     Stripe {
         #[command(subcommand)]
@@ -40,6 +45,34 @@ enum AdminCommand {
     Grant { email: String },
     /// Take the operator role away.
     Revoke { email: String },
+}
+
+#[derive(Subcommand)]
+enum AlertCommand {
+    /// Draft an alert; prints its id.
+    Draft {
+        /// planned_outage, new_feature, version_update, point_release, major_release,
+        /// abuse_warning, policy_change, security_breach or promotion.
+        #[arg(long)]
+        kind: String,
+        /// all, plan:ID or member:ID.
+        #[arg(long, default_value = "all")]
+        audience: String,
+        /// The kind's fields as JSON, e.g. '{"starts_at": "2026-12-08T01:00:00Z", "ends_at": "2026-12-08T03:00:00Z"}'.
+        #[arg(long, default_value = "{}")]
+        fields: String,
+        /// Text added below the kind's own; blank lines separate paragraphs.
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Print the subject, text and HTML as the audience's first member gets them.
+    Preview { id: i64 },
+    /// Send a draft: queues one email per member of its audience (the servers send them).
+    Send { id: i64 },
+    /// Queued, sent, failed, bounced, opened and clicked, people apart from machines.
+    Report { id: i64 },
+    /// Recent alerts.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -97,6 +130,7 @@ fn main() -> ExitCode {
                 );
                 Ok(())
             }
+            Command::Alert { command } => alert_command(&config, command).await,
             Command::Stripe {
                 command: StripeCommand::Events { status, limit },
             } => {
@@ -127,6 +161,95 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
+}
+
+async fn alert_command(config: &Config, command: AlertCommand) -> anyhow::Result<()> {
+    use barkeep::alerts::{AudienceSpec, Draft, Everyone, Kind};
+    let (_db, alerts) =
+        barkeep::app::operator_tools(config, barkeep::clock::Clock::system()).await?;
+    let shown = |e: barkeep::error::Error| anyhow::anyhow!("{e}");
+    match command {
+        AlertCommand::Draft {
+            kind,
+            audience,
+            fields,
+            message,
+        } => {
+            let kind = Kind::parse(&kind)
+                .ok_or_else(|| anyhow::anyhow!("there is no alert kind `{kind}`"))?;
+            let audience = match audience.split_once(':') {
+                None if audience == "all" => AudienceSpec::Everyone(Everyone::All),
+                Some(("plan", plan)) => AudienceSpec::Plan {
+                    plan: plan.to_string(),
+                },
+                Some(("member", id)) => AudienceSpec::Member {
+                    member: barkeep::domain::MemberId(id.parse()?),
+                },
+                _ => anyhow::bail!("the audience is all, plan:ID or member:ID"),
+            };
+            let fields: serde_json::Value = serde_json::from_str(&fields)
+                .map_err(|e| anyhow::anyhow!("--fields is not JSON: {e}"))?;
+            let a = alerts
+                .draft(
+                    None,
+                    Draft {
+                        kind,
+                        audience,
+                        message,
+                        fields,
+                    },
+                )
+                .await
+                .map_err(shown)?;
+            println!("{}", a.id);
+        }
+        AlertCommand::Preview { id } => {
+            let a = alerts.get(id).await.map_err(shown)?;
+            let (to, r) = alerts.preview(&a, None).await.map_err(shown)?;
+            println!(
+                "To: {to}\nSubject: {}\n\n{}\n\n{}",
+                r.subject, r.text, r.html
+            );
+        }
+        AlertCommand::Send { id } => {
+            alerts.send(id).await.map_err(shown)?;
+            alerts.fan_out().await?;
+            let a = alerts.get(id).await.map_err(shown)?;
+            println!(
+                "alert {id}: {} emails queued; the servers send them",
+                a.queued
+            );
+        }
+        AlertCommand::Report { id } => {
+            let r = alerts.report(id).await.map_err(shown)?;
+            println!(
+                "queued {}\nsent {}\nfailed {}\nskipped {}\nbounced {}\ncomplained {}\nopened by people {}\nclicked by people {}\nopened by machines {}\nclicked by machines {}",
+                r.queued,
+                r.sent,
+                r.failed,
+                r.skipped,
+                r.bounced,
+                r.complained,
+                r.opened,
+                r.clicked,
+                r.opened_by_machines,
+                r.clicked_by_machines
+            );
+        }
+        AlertCommand::List => {
+            for a in alerts.recent(50).await.map_err(shown)? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{} queued",
+                    a.id,
+                    a.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                    a.kind,
+                    a.status,
+                    a.queued
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The database, migrated, for a command that is not the server.

@@ -10,6 +10,7 @@ mod m20261122_000004_stats;
 mod m20261202_000005_jobs_and_types;
 mod m20261202_000006_daily_counts;
 mod m20261203_000007_billing;
+mod m20261203_000008_alerts;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000005_jobs_and_types::Migration),
             Box::new(m20261202_000006_daily_counts::Migration),
             Box::new(m20261203_000007_billing::Migration),
+            Box::new(m20261203_000008_alerts::Migration),
         ]
     }
 }

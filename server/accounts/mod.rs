@@ -15,10 +15,11 @@ use crate::db::accounts as q;
 use crate::db::entities::email_token::Purpose;
 use crate::db::entities::login_attempt::Outcome;
 use crate::db::entities::{api_token, member, session};
-use crate::domain::{Email, Password, SessionId, TokenId};
+use crate::domain::{Email, MemberId, Password, SessionId, TokenId};
 use crate::error::{Error, Result};
 use crate::mail::{
-    ChangeEmail, ConfirmEmail, EmailChanged, Mailer, PasswordChanged, Recipient, ResetPassword,
+    ChangeEmail, ConfirmEmail, EmailChanged, List, Mailer, PasswordChanged, Recipient,
+    ResetPassword,
 };
 
 pub mod secrets;
@@ -638,6 +639,32 @@ impl Accounts {
             .await?;
         txn.commit().await?;
         self.mailer.wake();
+        Ok(())
+    }
+
+    /// One-click unsubscribe: the member leaves one list at once. Unknown members (an
+    /// erased account's old link) change nothing.
+    pub async fn unsubscribe(&self, member: MemberId, list: List) -> Result<()> {
+        let Some(m) = q::member_by_id(&self.db, member).await? else {
+            return Ok(());
+        };
+        let off = Some(false);
+        let prefs = match list {
+            List::News => q::Preferences {
+                news: off,
+                ..Default::default()
+            },
+            List::Digest => q::Preferences {
+                digest: off,
+                ..Default::default()
+            },
+            List::Promo => q::Preferences {
+                promo: off,
+                ..Default::default()
+            },
+        };
+        q::set_preferences(&self.db, m, prefs, self.clock.now()).await?;
+        tracing::info!(member_id = %member, list = list.as_str(), "unsubscribed");
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use rand::RngCore;
 use crate::billing::StripeConfig;
 use crate::db::{DatabaseConfig, DatabaseKind};
 use crate::domain::Secret;
-use crate::mail::MailTransportConfig;
+use crate::mail::{DkimSettings, MailTransportConfig};
 use crate::plans::Plans;
 
 /// A configuration problem, always tied to the variable that caused it.
@@ -46,7 +46,15 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database: DatabaseConfig,
     pub mail: MailTransportConfig,
+    /// The sender of transactional mail (account, billing, outages, security).
     pub mail_from: String,
+    /// The sender of subscription mail (news, promotions, the digest).
+    pub mail_from_news: String,
+    pub dkim: Option<DkimSettings>,
+    /// Opens and clicks of email to members are recorded.
+    pub mail_tracking: bool,
+    /// The shared secret the email API's bounce and complaint webhook presents.
+    pub mail_webhook_secret: Option<Secret<String>>,
     pub secret_key: Secret<Vec<u8>>,
     pub trusted_proxies: Vec<IpNet>,
     pub log_filter: String,
@@ -113,18 +121,44 @@ impl Config {
             None => MailTransportConfig::Folder(data_dir.join("mail-out")),
         };
 
+        let mailbox = |var: &'static str, v: String| -> Result<String, ConfigError> {
+            let v = v.trim().to_string();
+            v.parse::<lettre::message::Mailbox>().map_err(|_| {
+                ConfigError::new(
+                    var,
+                    format!("`{v}` is not a mailbox such as `barkeep <bars@example.com>`"),
+                )
+            })?;
+            Ok(v)
+        };
         let mail_from = match get("BARKEEP_MAIL_FROM") {
-            Some(v) => {
-                let v = v.trim().to_string();
-                v.parse::<lettre::message::Mailbox>().map_err(|_| {
-                    ConfigError::new(
-                        "BARKEEP_MAIL_FROM",
-                        format!("`{v}` is not a mailbox such as `barkeep <bars@example.com>`"),
-                    )
-                })?;
-                v
-            }
+            Some(v) => mailbox("BARKEEP_MAIL_FROM", v)?,
             None => format!("barkeep <barkeep@{}>", mail_domain(&base_url)),
+        };
+        let mail_from_news = match get("BARKEEP_MAIL_FROM_NEWS") {
+            Some(v) => mailbox("BARKEEP_MAIL_FROM_NEWS", v)?,
+            None => mail_from.clone(),
+        };
+        let dkim = parse_dkim(&get, &mail_from)?;
+        let mail_tracking = match get("BARKEEP_MAIL_TRACKING").as_deref().map(str::trim) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "BARKEEP_MAIL_TRACKING",
+                    format!("`{other}` is neither `on` nor `off`"),
+                ));
+            }
+        };
+        let mail_webhook_secret = match get("BARKEEP_MAIL_WEBHOOK_SECRET") {
+            Some(v) if v.trim().len() < 16 => {
+                return Err(ConfigError::new(
+                    "BARKEEP_MAIL_WEBHOOK_SECRET",
+                    "must be at least 16 characters long",
+                ));
+            }
+            Some(v) => Some(Secret::new(v.trim().to_string())),
+            None => None,
         };
 
         let secret_key = match get("BARKEEP_SECRET_KEY") {
@@ -217,6 +251,10 @@ impl Config {
             database,
             mail,
             mail_from,
+            mail_from_news,
+            dkim,
+            mail_tracking,
+            mail_webhook_secret,
             secret_key,
             trusted_proxies,
             log_filter,
@@ -232,6 +270,45 @@ impl Config {
     pub fn secure_cookies(&self) -> bool {
         self.base_url.starts_with("https://")
     }
+}
+
+fn parse_dkim(
+    get: &impl Fn(&str) -> Option<String>,
+    mail_from: &str,
+) -> Result<Option<DkimSettings>, ConfigError> {
+    let Some(path) = get("BARKEEP_DKIM_KEY_FILE") else {
+        return Ok(None);
+    };
+    let key = std::fs::read_to_string(path.trim()).map_err(|e| {
+        ConfigError::new(
+            "BARKEEP_DKIM_KEY_FILE",
+            format!("cannot read {}: {e}", path.trim()),
+        )
+    })?;
+    let selector = get("BARKEEP_DKIM_SELECTOR").ok_or_else(|| {
+        ConfigError::new(
+            "BARKEEP_DKIM_SELECTOR",
+            "required with BARKEEP_DKIM_KEY_FILE: the selector the public key is published under",
+        )
+    })?;
+    let domain = match get("BARKEEP_DKIM_DOMAIN") {
+        Some(d) => d.trim().to_string(),
+        None => mail_from
+            .rsplit('@')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('>')
+            .to_string(),
+    };
+    let settings = DkimSettings {
+        selector: selector.trim().to_string(),
+        domain,
+        key: Secret::new(key),
+    };
+    settings
+        .signer()
+        .map_err(|e| ConfigError::new("BARKEEP_DKIM_KEY_FILE", format!("{e:#}")))?;
+    Ok(Some(settings))
 }
 
 fn parse_stripe(
@@ -369,12 +446,28 @@ fn parse_mail_url(v: &str, data_dir: &Path) -> Result<MailTransportConfig, Strin
         };
         return Ok(MailTransportConfig::Folder(path));
     }
+    if v.starts_with("http://") || v.starts_with("https://") {
+        let url = url::Url::parse(v).map_err(|_| {
+            "not a usable URL (the value is not shown: it may hold a token)".to_string()
+        })?;
+        let token = url.username().to_string();
+        if token.is_empty() || url.host_str().is_none() {
+            return Err("an email API URL names its server token as the user: https://TOKEN@api.postmarkapp.com (the value is not shown)".into());
+        }
+        let mut base = url.clone();
+        let _ = base.set_username("");
+        let _ = base.set_password(None);
+        return Ok(MailTransportConfig::Http {
+            base: base.as_str().trim_end_matches('/').to_string(),
+            token: Secret::new(token),
+        });
+    }
     if v.starts_with("smtp://") || v.starts_with("smtps://") {
         lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(v)
             .map_err(|e| format!("not a usable SMTP URL: {e}"))?;
         return Ok(MailTransportConfig::Smtp(Secret::new(v.to_string())));
     }
-    Err("must be file://<folder>, smtp://user:pass@host:port or smtps://… (the value is not shown: it may hold a password)".into())
+    Err("must be file://<folder>, smtp://user:pass@host:port, smtps://…, or https://TOKEN@host for an email API (the value is not shown: it may hold a password)".into())
 }
 
 fn parse_cidrs(v: &str) -> Result<Vec<IpNet>, String> {
@@ -469,6 +562,11 @@ mod tests {
             ("BARKEEP_EVENT_RATE_PER_IP", "-3"),
             ("BARKEEP_EVENT_BUFFER_LIMIT", "lots"),
             ("BARKEEP_STRIPE_SECRET_KEY", "pk_live_oops"),
+            ("BARKEEP_MAIL_FROM_NEWS", "news at example"),
+            ("BARKEEP_MAIL_TRACKING", "sometimes"),
+            ("BARKEEP_MAIL_WEBHOOK_SECRET", "short"),
+            ("BARKEEP_DKIM_KEY_FILE", "/nonexistent/dkim.pem"),
+            ("BARKEEP_MAIL_URL", "https://api.postmarkapp.com"),
             ("BARKEEP_PLANS_FILE", "/nonexistent/plans.toml"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();

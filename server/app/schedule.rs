@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::alerts::Alerts;
 use crate::billing::Billing;
 use crate::clock::Clock;
 use crate::db::Db;
@@ -19,6 +20,7 @@ pub struct Parts {
     pub mailer: Mailer,
     pub mail: Arc<MailWorker>,
     pub billing: Billing,
+    pub alerts: Alerts,
 }
 
 pub fn table(p: &Parts) -> Vec<Job> {
@@ -30,6 +32,7 @@ pub fn table(p: &Parts) -> Vec<Job> {
         mailer,
         mail,
         billing,
+        alerts,
     } = p;
     vec![
         Job::each_process(
@@ -82,6 +85,32 @@ pub fn table(p: &Parts) -> Vec<Job> {
             }),
         )
         .woken_by(mailer.wake_signal()),
+        Job::once(
+            "alert_fanout",
+            "queues the emails of alerts being sent, a batch at a time from a checkpoint",
+            Duration::from_secs(5),
+            work({
+                let alerts = alerts.clone();
+                move || {
+                    let alerts = alerts.clone();
+                    async move { alerts.fan_out().await }
+                }
+            }),
+        )
+        .lease(Duration::from_secs(120))
+        .woken_by(alerts.wake_signal()),
+        Job::once(
+            "weekly_digest",
+            "from Monday 08:00 UTC, emails last week's views, clicks, CTR and best bar to members on the digest list",
+            Duration::from_secs(600),
+            work({
+                let alerts = alerts.clone();
+                move || {
+                    let alerts = alerts.clone();
+                    async move { alerts.send_digests().await }
+                }
+            }),
+        ),
         Job::once(
             "stripe_events",
             "processes again the Stripe webhook events that failed, with growing pauses",

@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 use super::config::{Config, ConfigError};
 use super::schedule::{self, Parts};
 use crate::accounts::{Accounts, Passwords};
+use crate::alerts::Alerts;
 use crate::billing::Billing;
 use crate::catalog::Catalog;
 use crate::clock::Clock;
@@ -24,7 +25,9 @@ use crate::db;
 use crate::delivery::Delivery;
 use crate::ingest::{Bots, Ingest, IngestMetrics, Limits};
 use crate::jobs::Jobs;
-use crate::mail::{MailMetrics, MailWorker, Mailer, Templates, Transport, WorkerSettings};
+use crate::mail::{
+    Links, MailMetrics, MailWorker, Mailer, Senders, Templates, Tracker, Transport, WorkerSettings,
+};
 use crate::web::{self, HttpMetrics, State};
 
 /// In-flight requests get this long to finish after a shutdown signal.
@@ -96,8 +99,16 @@ impl Application {
 
         let mut registry = Registry::with_prefix("barkeep");
         let templates = Arc::new(Templates::load(&config.base_url)?);
-        let mailer = Mailer::new(templates, clock.clone());
-        let transport = Transport::from_config(&config.mail)?;
+        let links = Arc::new(Links::new(config.secret_key.expose(), &config.base_url));
+        let mailer = Mailer::new(templates, links.clone(), clock.clone());
+        let dkim = config.dkim.as_ref().map(|d| d.signer()).transpose()?;
+        let transport = Transport::from_config(&config.mail, dkim)?;
+        let tracker = Tracker::new(
+            db.clone(),
+            clock.clone(),
+            links.clone(),
+            config.mail_tracking,
+        );
         let accounts = Accounts::new(
             db.clone(),
             clock.clone(),
@@ -135,10 +146,22 @@ impl Application {
             db.clone(),
             clock.clone(),
             transport,
-            config.mail_from.clone(),
+            Senders {
+                transactional: config.mail_from.clone(),
+                subscription: config.mail_from_news.clone(),
+            },
+            links,
+            config.mail_tracking,
             MailMetrics::register(&mut registry),
             settings.mail,
         ));
+        let alerts = Alerts::new(
+            db.clone(),
+            clock.clone(),
+            mailer.clone(),
+            billing.clone(),
+            &config.base_url,
+        );
         let table = schedule::table(&Parts {
             db: db.clone(),
             clock: clock.clone(),
@@ -147,6 +170,7 @@ impl Application {
             mailer: mailer.clone(),
             mail,
             billing: billing.clone(),
+            alerts: alerts.clone(),
         });
         let jobs = Arc::new(Jobs::new(
             db.clone(),
@@ -163,12 +187,15 @@ impl Application {
                 base_url: config.base_url.clone(),
                 secure_cookies: config.secure_cookies(),
                 trusted_proxies: config.trusted_proxies.clone(),
+                mail_webhook_secret: config.mail_webhook_secret.clone(),
             }),
             db,
             clock,
             accounts,
+            alerts,
             billing,
             catalog,
+            tracker,
             delivery,
             ingest,
             mailer,
@@ -259,6 +286,29 @@ impl Application {
         tracing::info!("barkeep stopped");
         Ok(())
     }
+}
+
+/// The subsystems an operator's command needs, without HTTP or background jobs: the
+/// database (migrated) and the alerts, which queue email for the servers to send.
+pub async fn operator_tools(config: &Config, clock: Clock) -> anyhow::Result<(db::Db, Alerts)> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let db = db::connect(&config.database)
+        .await
+        .map_err(|e| ConfigError::new("BARKEEP_DATABASE_URL", e.to_string()))?;
+    db::migrate(&db).await?;
+    let templates = Arc::new(Templates::load(&config.base_url)?);
+    let links = Arc::new(Links::new(config.secret_key.expose(), &config.base_url));
+    let mailer = Mailer::new(templates, links, clock.clone());
+    let billing = Billing::new(
+        db.clone(),
+        clock.clone(),
+        mailer.clone(),
+        config.plans.clone(),
+        config.billing.as_ref(),
+        &config.base_url,
+    )?;
+    let alerts = Alerts::new(db.clone(), clock, mailer, billing, &config.base_url);
+    Ok((db, alerts))
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is

@@ -420,21 +420,39 @@ pub async fn member_attempts_since(
         .await
 }
 
-pub async fn set_promo_opt_in(
+/// Which email a member gets, and the time zone times in it are shown in; `None`
+/// leaves a choice as it is.
+#[derive(Debug, Clone, Default)]
+pub struct Preferences {
+    pub news: Option<bool>,
+    pub digest: Option<bool>,
+    pub promo: Option<bool>,
+    pub time_zone: Option<Option<String>>,
+}
+
+pub async fn set_preferences(
     db: &impl ConnectionTrait,
     member: member::Model,
-    opt_in: bool,
+    p: Preferences,
     now: DateTime<Utc>,
 ) -> Result<member::Model, DbErr> {
     let mut active: member::ActiveModel = member.into();
-    active.promo_opt_in = Set(opt_in);
+    if let Some(v) = p.news {
+        active.news_opt_in = Set(v);
+    }
+    if let Some(v) = p.digest {
+        active.digest_opt_in = Set(v);
+    }
+    if let Some(v) = p.promo {
+        active.promo_opt_in = Set(v);
+    }
+    if let Some(v) = p.time_zone {
+        active.time_zone = Set(v);
+    }
     active.updated_at = Set(now);
     active.update(db).await
 }
 
-/// Locks the member's row until the transaction ends (PostgreSQL), so writes that count
-/// what the member holds queue behind each other. On SQLite the write transaction already
-/// holds the database's lock.
 /// Members whose address contains `search` (all without one), newest first.
 pub async fn search_members(
     db: &impl ConnectionTrait,
@@ -464,6 +482,9 @@ pub async fn set_operator(
     Ok(r.rows_affected == 1)
 }
 
+/// Locks the member's row until the transaction ends (PostgreSQL), so writes that count
+/// what the member holds queue behind each other. On SQLite the write transaction already
+/// holds the database's lock.
 pub async fn lock_member(db: &impl ConnectionTrait, member_id: MemberId) -> Result<(), DbErr> {
     member::Entity::find_by_id(member_id)
         .lock_exclusive()

@@ -14,6 +14,7 @@ use sea_orm::{
 use crate::domain::Secret;
 
 pub mod accounts;
+pub mod alerts;
 pub mod billing;
 pub mod catalog;
 pub mod entities;

@@ -1,10 +1,16 @@
-//! Queries on the email outbox.
+//! Queries on the email outbox, the events of sent email (opens, clicks, bounces,
+//! complaints) and suppressed addresses.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
 
 use super::Db;
+use super::entities::email_event::{self, EmailEventKind};
+use super::entities::email_suppression;
 use super::entities::outbox::{self, Column, Status};
 
 /// Pending rows whose time has come and that no live lease holds.
@@ -47,15 +53,18 @@ pub async fn claim(
     Ok(result.rows_affected == 1)
 }
 
+/// Records a delivery, with the links the HTML part carried as sent (tracked mail).
 pub async fn mark_sent(
     db: &Db,
     id: i64,
     attempts: i32,
     at: DateTime<Utc>,
+    links: Option<String>,
 ) -> Result<(), sea_orm::DbErr> {
     outbox::Entity::update_many()
         .col_expr(Column::Status, Expr::value(Status::Sent))
         .col_expr(Column::SentAt, Expr::value(at))
+        .col_expr(Column::Links, Expr::value(links))
         .col_expr(Column::Attempts, Expr::value(attempts))
         .col_expr(
             Column::LockedUntil,
@@ -97,4 +106,132 @@ pub async fn mark_failed(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Records that an email was not sent, and why (the member left its list, or the
+/// address is suppressed).
+pub async fn mark_skipped(db: &Db, id: i64, why: &str) -> Result<(), DbErr> {
+    outbox::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(Status::Skipped))
+        .col_expr(
+            Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(Column::LastError, Expr::value(why))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The links a sent email carried (JSON), if it was tracked.
+pub async fn sent_links(db: &Db, id: i64) -> Result<Option<String>, DbErr> {
+    let row: Option<Option<String>> = outbox::Entity::find_by_id(id)
+        .select_only()
+        .column(Column::Links)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(row.flatten())
+}
+
+pub async fn sent_at(db: &Db, id: i64) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let row: Option<Option<DateTime<Utc>>> = outbox::Entity::find_by_id(id)
+        .select_only()
+        .column(Column::SentAt)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(row.flatten())
+}
+
+pub async fn insert_event(
+    db: &impl ConnectionTrait,
+    outbox_id: i64,
+    kind: EmailEventKind,
+    link: Option<i32>,
+    machine: bool,
+    reason: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    email_event::Entity::insert(email_event::ActiveModel {
+        outbox_id: Set(outbox_id),
+        kind: Set(kind),
+        link: Set(link),
+        machine: Set(machine),
+        reason: Set(reason.map(|r| r.chars().take(500).collect())),
+        at: Set(at),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn row_exists(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
+    Ok(outbox::Entity::find_by_id(id)
+        .select_only()
+        .column(Column::Id)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .is_some())
+}
+
+pub async fn mark_bounced(
+    db: &impl ConnectionTrait,
+    id: i64,
+    at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let r = outbox::Entity::update_many()
+        .col_expr(Column::BouncedAt, Expr::value(at))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
+}
+
+/// No more subscription mail to this address; the first reason stays.
+pub async fn suppress(
+    db: &impl ConnectionTrait,
+    address: &str,
+    reason: &str,
+    detail: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    email_suppression::Entity::insert(email_suppression::ActiveModel {
+        address: Set(address.to_lowercase()),
+        reason: Set(reason.to_string()),
+        detail: Set(Some(detail.chars().take(1000).collect())),
+        at: Set(at),
+    })
+    .on_conflict(
+        OnConflict::column(email_suppression::Column::Address)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn suppression(
+    db: &impl ConnectionTrait,
+    address: &str,
+) -> Result<Option<email_suppression::Model>, DbErr> {
+    email_suppression::Entity::find_by_id(address.to_lowercase())
+        .one(db)
+        .await
+}
+
+pub async fn suppressions_of(
+    db: &impl ConnectionTrait,
+    addresses: &[String],
+) -> Result<Vec<email_suppression::Model>, DbErr> {
+    email_suppression::Entity::find()
+        .filter(
+            email_suppression::Column::Address.is_in(addresses.iter().map(|a| a.to_lowercase())),
+        )
+        .all(db)
+        .await
 }

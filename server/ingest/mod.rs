@@ -194,6 +194,11 @@ impl Ingest {
     }
 
     /// Fires when the buffer is full enough to write before the next tick.
+    /// Whether a user agent is on barkeep's bot list (cached, as for events).
+    pub fn is_bot(&self, user_agent: Option<&str>) -> bool {
+        self.bots.is_bot(user_agent)
+    }
+
     pub fn wake_signal(&self) -> Arc<Notify> {
         self.wake.clone()
     }

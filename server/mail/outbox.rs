@@ -1,14 +1,16 @@
 //! Queueing email: a row in `outbox`, written on the caller's connection or transaction
-//! so the email exists exactly when the change that caused it does.
+//! so the email exists exactly when the change that caused it does. Each row has a key
+//! naming that one email; queueing the same key again does nothing.
 
 use std::sync::Arc;
 
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 use tokio::sync::Notify;
 
-use super::templates::{EmailTemplate, Templates};
+use super::links::{Links, List};
+use super::templates::{EmailTemplate, Rendered, Templates};
 use crate::clock::Clock;
-use crate::db::entities::outbox;
+use crate::db::entities::outbox::{self, Stream};
 use crate::domain::MemberId;
 
 /// Who an email goes to.
@@ -17,18 +19,31 @@ pub struct Recipient<'a> {
     pub member_id: Option<MemberId>,
 }
 
+/// How an email goes out, beyond whom it is for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sending {
+    /// The subscription list it belongs to; `None` for transactional mail.
+    pub list: Option<List>,
+    /// The system alert it is part of.
+    pub alert: Option<i64>,
+    /// Record opens and clicks (email to members only, and only while tracking is on).
+    pub tracked: bool,
+}
+
 /// Renders emails and puts them in the outbox; wakes the worker after a commit.
 #[derive(Clone)]
 pub struct Mailer {
     templates: Arc<Templates>,
+    links: Arc<Links>,
     clock: Clock,
     wake: Arc<Notify>,
 }
 
 impl Mailer {
-    pub fn new(templates: Arc<Templates>, clock: Clock) -> Self {
+    pub fn new(templates: Arc<Templates>, links: Arc<Links>, clock: Clock) -> Self {
         Mailer {
             templates,
+            links,
             clock,
             wake: Arc::new(Notify::new()),
         }
@@ -38,13 +53,17 @@ impl Mailer {
         &self.templates
     }
 
+    pub fn links(&self) -> &Links {
+        &self.links
+    }
+
     /// Fires when an email was queued, so the worker looks at once.
     pub fn wake_signal(&self) -> Arc<Notify> {
         self.wake.clone()
     }
 
-    /// Queues `email` for `to`. `dedupe_key` names this one email: queueing the same
-    /// key again does nothing, so a retried request cannot send twice.
+    /// Queues a transactional email for `to`. `dedupe_key` names this one email:
+    /// queueing the same key again does nothing, so a retried request cannot send twice.
     pub async fn enqueue<T: EmailTemplate>(
         &self,
         conn: &impl ConnectionTrait,
@@ -52,12 +71,51 @@ impl Mailer {
         dedupe_key: &str,
         email: &T,
     ) -> anyhow::Result<()> {
-        let rendered = self.templates.render(email)?;
+        self.enqueue_with(conn, to, dedupe_key, email, Sending::default())
+            .await
+    }
+
+    /// Renders as the member will get it: subscription mail carries its one-click
+    /// unsubscribe link.
+    pub fn render<T: EmailTemplate>(
+        &self,
+        email: &T,
+        member: Option<MemberId>,
+        list: Option<List>,
+    ) -> anyhow::Result<Rendered> {
+        let unsubscribe = match (member, list) {
+            (Some(m), Some(l)) => Some(self.links.unsubscribe_url(m, l)),
+            _ => None,
+        };
+        self.templates.render_for(email, unsubscribe.as_deref())
+    }
+
+    pub async fn enqueue_with<T: EmailTemplate>(
+        &self,
+        conn: &impl ConnectionTrait,
+        to: Recipient<'_>,
+        dedupe_key: &str,
+        email: &T,
+        sending: Sending,
+    ) -> anyhow::Result<()> {
+        let row = self.row(to, dedupe_key, email, sending)?;
+        self.insert(conn, vec![row]).await
+    }
+
+    /// One outbox row, rendered, not yet written (for queueing many at once).
+    pub fn row<T: EmailTemplate>(
+        &self,
+        to: Recipient<'_>,
+        dedupe_key: &str,
+        email: &T,
+        sending: Sending,
+    ) -> anyhow::Result<outbox::ActiveModel> {
+        let rendered = self.render(email, to.member_id, sending.list)?;
         let now = self.clock.now();
-        let row = outbox::ActiveModel {
+        Ok(outbox::ActiveModel {
             dedupe_key: Set(dedupe_key.to_string()),
             member_id: Set(to.member_id),
-            kind: Set(T::NAME.to_string()),
+            kind: Set(email.name().to_string()),
             to_address: Set(to.address.to_string()),
             subject: Set(rendered.subject),
             body_text: Set(rendered.text),
@@ -69,11 +127,32 @@ impl Mailer {
             last_error: Set(None),
             created_at: Set(now),
             sent_at: Set(None),
+            stream: Set(if sending.list.is_some() {
+                Stream::Subscription
+            } else {
+                Stream::Transactional
+            }),
+            list: Set(sending.list.map(|l| l.as_str().to_string())),
+            alert_id: Set(sending.alert),
+            tracked: Set(sending.tracked),
+            links: Set(None),
+            bounced_at: Set(None),
             ..Default::default()
-        };
-        outbox::Entity::insert(row)
+        })
+    }
+
+    /// Writes rows at once; a row whose key exists already is skipped.
+    pub async fn insert(
+        &self,
+        conn: &impl ConnectionTrait,
+        rows: Vec<outbox::ActiveModel>,
+    ) -> anyhow::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        outbox::Entity::insert_many(rows)
             .on_conflict_do_nothing_on([outbox::Column::DedupeKey])
-            .exec(conn)
+            .exec_without_returning(conn)
             .await?;
         Ok(())
     }

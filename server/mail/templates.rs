@@ -20,6 +20,11 @@ pub struct Rendered {
 /// A typed email: its context struct and the name of its template files.
 pub trait EmailTemplate: Serialize {
     const NAME: &'static str;
+
+    /// The template files' name; one context type may serve several (the alert kinds).
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
 }
 
 /// Sent after signup: confirms the address belongs to the member.
@@ -208,11 +213,29 @@ impl Templates {
             .with_context(|| format!("rendering {name}"))
     }
 
+    /// Renders a transactional email (no unsubscribe line).
     pub fn render<T: EmailTemplate>(&self, email: &T) -> anyhow::Result<Rendered> {
+        self.render_for(email, None)
+    }
+
+    /// Renders an email; subscription mail passes its one-click unsubscribe link.
+    pub fn render_for<T: EmailTemplate>(
+        &self,
+        email: &T,
+        unsubscribe_url: Option<&str>,
+    ) -> anyhow::Result<Rendered> {
         let mut context = tera::Context::from_serialize(email).context("email context")?;
         context.insert("base_url", &self.base_url);
+        context.insert(
+            "preferences_url",
+            &format!("{}/account#email", self.base_url),
+        );
+        if let Some(url) = unsubscribe_url {
+            context.insert("unsubscribe_url", url);
+        }
+        let template = email.name();
         let part = |suffix: &str| {
-            let name = format!("email/{}.{suffix}", T::NAME);
+            let name = format!("email/{template}.{suffix}");
             self.tera
                 .render(&name, &context)
                 .with_context(|| format!("rendering {name}"))
@@ -249,9 +272,80 @@ mod tests {
 
     fn samples(t: &Templates) -> Vec<(&'static str, Rendered)> {
         fn r<T: EmailTemplate>(t: &Templates, e: T) -> (&'static str, Rendered) {
-            (T::NAME, t.render(&e).unwrap())
+            (
+                e.name(),
+                t.render_for(&e, Some("https://b.example/unsubscribe?t=x"))
+                    .unwrap(),
+            )
         }
-        vec![
+        use crate::alerts::kinds::{self, Kind, PolicyFacts};
+        use serde_json::json;
+        let fields = |k: Kind| match k {
+            Kind::PlannedOutage => {
+                json!({"starts_at": "2026-12-08T01:00:00Z", "ends_at": "2026-12-08T03:00:00Z", "affected": "the dashboard"})
+            }
+            Kind::NewFeature => {
+                json!({"feature": "CSV export", "summary": "Download leads.", "url": "https://b.example/docs"})
+            }
+            Kind::VersionUpdate | Kind::PointRelease => {
+                json!({"version": "1.2.0", "summary": "Fixes."})
+            }
+            Kind::MajorRelease => {
+                json!({"version": "2.0", "summary": "Big.", "highlights": ["One", "Two"]})
+            }
+            Kind::AbuseWarning => {
+                json!({"seen": "Phishing links", "action": "Remove them", "site": "Shop"})
+            }
+            Kind::PolicyChange => json!({"version": "2026-12"}),
+            Kind::SecurityBreach => {
+                json!({"happened": "A leak", "data": "Emails", "done": "Rotated keys", "todo": "Change your password"})
+            }
+            Kind::Promotion => {
+                json!({"headline": "Half off", "summary": "This week.", "url": "https://b.example/pricing"})
+            }
+        };
+        let policy = PolicyFacts {
+            effective_at: "2027-01-01T00:00:00Z".parse().unwrap(),
+            summary: Some("Shorter retention.".into()),
+            policy_url: "https://b.example/privacy-policy?version=2026-12".into(),
+            objection_deadline: "2026-12-23T00:00:00Z".parse().unwrap(),
+            account_url: "https://b.example/account#policy".into(),
+        };
+        let mut alerts: Vec<(&'static str, Rendered)> = Kind::ALL
+            .into_iter()
+            .map(|k| {
+                r(
+                    t,
+                    kinds::email(
+                        k,
+                        &fields(k),
+                        Some("First paragraph.\n\nSecond."),
+                        Some("Ada".into()),
+                        Some("Europe/Berlin"),
+                        Some(&policy),
+                    ),
+                )
+            })
+            .collect();
+        alerts.push(r(
+            t,
+            crate::alerts::digest::WeeklyDigest {
+                week: "30 November – 6 December 2026".into(),
+                views: "1,204".into(),
+                clicks: "41".into(),
+                ctr: "3.4 %".into(),
+                leads: "3".into(),
+                best_bar: Some(crate::alerts::digest::BestBar {
+                    name: "Sale".into(),
+                    site: "Shop".into(),
+                    views: "900".into(),
+                    clicks: "30".into(),
+                    ctr: "3.3 %".into(),
+                }),
+                stats_url: "https://b.example/sites".into(),
+            },
+        ));
+        alerts.extend(vec![
             r(
                 t,
                 ConfirmEmail {
@@ -360,7 +454,8 @@ mod tests {
                     billing_url: "https://b.example/billing".into(),
                 },
             ),
-        ]
+        ]);
+        alerts
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP surface, one folder per audience: `visitor/` (the bar script, events and
 //! leads: the hot path), `api/` (the member API), `pages/` (server-rendered pages),
-//! `hooks/` (webhooks from Stripe), `ops/` (health, readiness, metrics). Each audience has one route table (`router`);
+//! `email/` (the open pixel and click redirects in emails), `hooks/` (webhooks from
+//! Stripe and the email API), `ops/` (health, readiness, metrics). Each audience has one route table (`router`);
 //! `server` runs them all and answers the busiest visitor requests straight from hyper.
 //! Every answer, whichever way it came, ends in [`finish`]: a request id, a tracing span,
 //! metrics and security headers.
@@ -19,6 +20,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use crate::accounts::Accounts;
+use crate::alerts::Alerts;
 use crate::billing::Billing;
 use crate::catalog::Catalog;
 use crate::clock::Clock;
@@ -26,9 +28,10 @@ use crate::db::Db;
 use crate::delivery::Delivery;
 use crate::ingest::Ingest;
 use crate::jobs::Jobs;
-use crate::mail::Mailer;
+use crate::mail::{Mailer, Tracker};
 
 pub mod api;
+pub mod email;
 pub mod error;
 pub mod extract;
 pub mod hooks;
@@ -49,6 +52,8 @@ pub struct Settings {
     pub base_url: String,
     pub secure_cookies: bool,
     pub trusted_proxies: Vec<IpNet>,
+    /// What the email API's bounce and complaint webhook must present.
+    pub mail_webhook_secret: Option<crate::domain::Secret<String>>,
 }
 
 /// Everything a handler can reach.
@@ -58,8 +63,10 @@ pub struct State {
     pub db: Db,
     pub clock: Clock,
     pub accounts: Accounts,
+    pub alerts: Alerts,
     pub billing: Billing,
     pub catalog: Catalog,
+    pub tracker: Tracker,
     pub delivery: Arc<Delivery>,
     pub ingest: Arc<Ingest>,
     pub mailer: Mailer,
@@ -81,6 +88,8 @@ pub fn app(state: &State) -> BoxedFilter<(Response,)> {
         .or(pages::table().filter(state))
         .unify()
         .or(hooks::table().filter(state))
+        .unify()
+        .or(email::table().filter(state))
         .unify()
         .or(ops::table().filter(state))
         .unify();

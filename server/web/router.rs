@@ -225,8 +225,8 @@ impl Table {
                     ));
                 }
                 req.auth = Some(auth);
+                req.resolve_owned().await?;
             }
-            req.resolve_owned().await?;
             if has_body(&req.method) {
                 req.body = Some(extract::read_limited(&req.headers, body, self.body_limit).await);
             }
@@ -263,6 +263,7 @@ struct Owned {
     deployment: Option<deployment::Model>,
     session: Option<SessionId>,
     token: Option<TokenId>,
+    alert: Option<i64>,
 }
 
 /// A request as a handler sees it.
@@ -305,7 +306,8 @@ impl Req {
         }
     }
 
-    /// Looks up every resource the path names; 404 for any the member does not own.
+    /// Looks up every resource a member route's path names; 404 for any the member does
+    /// not own.
     async fn resolve_owned(&mut self) -> Result<()> {
         let params = self.params.clone();
         if params.is_empty() {
@@ -351,6 +353,8 @@ impl Req {
                 // Sessions and tokens are looked up by the handler, scoped to the member.
                 "session_id" => self.owned.session = Some(SessionId(id(&raw)?)),
                 "token_id" => self.owned.token = Some(TokenId(id(&raw)?)),
+                // Alerts belong to no member; only operator routes name them.
+                "alert_id" => self.owned.alert = Some(id(&raw)?),
                 other => {
                     return Err(Error::Internal(anyhow::anyhow!(
                         "no lookup for the path parameter {other}"
@@ -391,6 +395,18 @@ impl Req {
 
     pub fn token_id(&self) -> Result<TokenId> {
         declared(self.owned.token, "token")
+    }
+
+    pub fn alert_id(&self) -> Result<i64> {
+        declared(self.owned.alert, "alert")
+    }
+
+    /// A path parameter of a public route, as it came (public routes look nothing up).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The raw body, at most the table's limit.

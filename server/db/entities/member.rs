@@ -15,6 +15,12 @@ pub struct Model {
     pub name: Option<String>,
     pub industry: Option<String>,
     pub promo_opt_in: bool,
+    /// Product news (features and releases); on unless turned off.
+    pub news_opt_in: bool,
+    /// The weekly digest; on unless turned off.
+    pub digest_opt_in: bool,
+    /// An IANA time zone (`Europe/Berlin`) for times in email; UTC when unset.
+    pub time_zone: Option<String>,
     /// May use the operator area and commands (`barkeep admin grant EMAIL`).
     pub is_operator: bool,
     pub created_at: DateTimeUtc,

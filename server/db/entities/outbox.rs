@@ -26,6 +26,18 @@ pub struct Model {
     pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
+    pub stream: Stream,
+    /// The subscription list it was sent on (`None`: transactional).
+    pub list: Option<String>,
+    /// The system alert it belongs to.
+    pub alert_id: Option<i64>,
+    /// Opens and clicks are recorded (when the operator has tracking on).
+    pub tracked: bool,
+    /// The links of the HTML part as sent, in order (JSON), so a click redirect can only
+    /// lead where the email itself pointed, even after the body is purged.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub links: Option<String>,
+    pub bounced_at: Option<DateTimeUtc>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
@@ -35,6 +47,16 @@ impl ActiveModelBehavior for ActiveModel {}
 pub enum Status {
     Pending,
     Sent,
-    /// Given up after the last retry.
+    /// Given up after the last retry, or refused for good.
     Failed,
+    /// Not sent: the member left the list, or the address is suppressed.
+    Skipped,
+}
+
+/// Transactional mail always goes out; subscription mail only to those on its list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+pub enum Stream {
+    Transactional,
+    Subscription,
 }

@@ -23,8 +23,14 @@ pub struct MemberView {
     pub name: Option<String>,
     /// One of `GET /api/v1/industries`, or `null` for none picked.
     pub industry: Option<String>,
-    /// Promotional email is sent only when this is on.
+    /// Promotional email is sent only when this is on (off unless turned on).
     pub promo_opt_in: bool,
+    /// New features and releases (on unless turned off).
+    pub news_opt_in: bool,
+    /// The weekly digest, Mondays 08:00 UTC (on unless turned off).
+    pub digest_opt_in: bool,
+    /// An IANA time zone such as `Europe/Berlin` for times in email; UTC when null.
+    pub time_zone: Option<String>,
     /// Has the operator role.
     pub operator: bool,
     pub created_at: DateTime<Utc>,
@@ -39,6 +45,9 @@ impl From<&member::Model> for MemberView {
             name: m.name.clone(),
             industry: m.industry.clone(),
             promo_opt_in: m.promo_opt_in,
+            news_opt_in: m.news_opt_in,
+            digest_opt_in: m.digest_opt_in,
+            time_zone: m.time_zone.clone(),
             operator: m.is_operator,
             created_at: m.created_at,
         }
@@ -64,9 +73,17 @@ pub struct PatchMe {
     pub industry: Option<Option<String>>,
     #[serde(default)]
     pub promo_opt_in: Option<bool>,
+    #[serde(default)]
+    pub news_opt_in: Option<bool>,
+    #[serde(default)]
+    pub digest_opt_in: Option<bool>,
+    /// An IANA time zone (`Europe/Berlin`); `null` for UTC.
+    #[serde(default, deserialize_with = "crate::domain::present")]
+    pub time_zone: Option<Option<String>>,
 }
 
-/// Change the name, industry or promotional-email choice.
+/// Change the name, industry, time zone or which emails arrive (security, billing,
+/// outage, abuse and policy mail always do).
 #[utoipa::path(patch, path = "/api/v1/me", tag = "account", request_body = PatchMe,
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The member as changed", body = MemberView)))]
@@ -91,10 +108,28 @@ pub async fn patch_me(req: Req) -> Result<Response> {
     };
     let now = req.state.clock.now();
     let db = &req.state.db;
-    let mut member = q::update_profile(db, req.member()?.clone(), name, industry, now).await?;
-    if let Some(opt_in) = body.promo_opt_in {
-        member = q::set_promo_opt_in(db, member, opt_in, now).await?;
-    }
+    let time_zone = match body.time_zone {
+        Some(Some(z)) => {
+            let zone: chrono_tz::Tz = z.trim().parse().map_err(|_| {
+                Error::invalid("time_zone", "an IANA time zone such as Europe/Berlin")
+            })?;
+            Some(Some(zone.name().to_string()))
+        }
+        other => other,
+    };
+    let member = q::update_profile(db, req.member()?.clone(), name, industry, now).await?;
+    let member = q::set_preferences(
+        db,
+        member,
+        q::Preferences {
+            news: body.news_opt_in,
+            digest: body.digest_opt_in,
+            promo: body.promo_opt_in,
+            time_zone,
+        },
+        now,
+    )
+    .await?;
     Ok(json(StatusCode::OK, &MemberView::from(&member)))
 }
 
@@ -312,4 +347,42 @@ pub async fn industries(_req: Req) -> Result<Response> {
         .map(|(code, label)| IndustryView { code, label })
         .collect();
     Ok(json(StatusCode::OK, &Industries { industries }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Policies {
+    pub policies: Vec<crate::alerts::policies::MemberPolicy>,
+}
+
+/// Every privacy-policy version, newest first, with your objection deadline and whether
+/// you objected.
+#[utoipa::path(get, path = "/api/v1/me/policies", tag = "account",
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Versions", body = Policies)))]
+pub async fn policies(req: Req) -> Result<Response> {
+    let policies = req.state.alerts.policies_for(req.member()?).await?;
+    Ok(json(StatusCode::OK, &Policies { policies }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Objection {
+    /// The version objected to; the newest when left out.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// Object to a privacy-policy version, within 20 days of the email that announced it (or
+/// of its publication, if later); 409 `objection_window_closed` with the deadline after.
+#[utoipa::path(post, path = "/api/v1/me/policy-objection", tag = "account", request_body = Objection,
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 201, description = "Recorded", body = crate::alerts::policies::MemberPolicy)))]
+pub async fn object(req: Req) -> Result<Response> {
+    let body: Objection = req.json()?;
+    let recorded = req
+        .state
+        .alerts
+        .object(req.member()?, body.version.as_deref())
+        .await?;
+    Ok(json(StatusCode::CREATED, &recorded))
 }

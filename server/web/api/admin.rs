@@ -7,7 +7,10 @@ use utoipa::{IntoParams, ToSchema};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+use crate::alerts::policies::{Objection, PolicyView};
+use crate::alerts::{AudienceSpec, Draft, Kind};
 use crate::billing::AccountState;
+use crate::db::entities::alert;
 use crate::db::entities::stripe_event::{self, EventStatus};
 use crate::domain::MemberId;
 use crate::error::Result;
@@ -135,4 +138,256 @@ pub async fn members(req: Req) -> Result<Response> {
         })
         .collect();
     Ok(json(StatusCode::OK, &Members { members }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAlert {
+    pub kind: Kind,
+    /// `"all"`, `{"plan": ID}` or `{"member": ID}`.
+    pub audience: AudienceSpec,
+    /// Added below the kind's own text; blank lines separate paragraphs.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The kind's fields, e.g. `starts_at`, `ends_at` (and optional `affected`) for a
+    /// planned outage; see docs/alerts.md.
+    #[serde(default = "empty_fields")]
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Value,
+}
+
+fn empty_fields() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AlertView {
+    pub id: i64,
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub audience: serde_json::Value,
+    pub message: Option<String>,
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Value,
+    /// `draft`, `sending` or `sent` (every email queued).
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub send_requested_at: Option<DateTime<Utc>>,
+    pub queued_at: Option<DateTime<Utc>>,
+    pub queued: i64,
+}
+
+impl From<alert::Model> for AlertView {
+    fn from(a: alert::Model) -> Self {
+        AlertView {
+            id: a.id,
+            kind: a.kind,
+            audience: serde_json::from_str(&a.audience).unwrap_or_default(),
+            message: a.message,
+            fields: serde_json::from_str(&a.fields).unwrap_or_default(),
+            status: a.status,
+            created_at: a.created_at,
+            send_requested_at: a.send_requested_at,
+            queued_at: a.queued_at,
+            queued: a.queued,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AlertList {
+    pub alerts: Vec<AlertView>,
+}
+
+/// Draft an alert.
+#[utoipa::path(post, path = "/api/v1/admin/alerts", tag = "admin", request_body = NewAlert,
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 201, description = "Drafted", body = AlertView)))]
+pub async fn draft_alert(req: Req) -> Result<Response> {
+    let body: NewAlert = req.json()?;
+    let alert = req
+        .state
+        .alerts
+        .draft(
+            Some(req.member()?.id),
+            Draft {
+                kind: body.kind,
+                audience: body.audience,
+                message: body.message,
+                fields: body.fields,
+            },
+        )
+        .await?;
+    Ok(json(StatusCode::CREATED, &AlertView::from(alert)))
+}
+
+/// Recent alerts, newest first.
+#[utoipa::path(get, path = "/api/v1/admin/alerts", tag = "admin",
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Newest first", body = AlertList)))]
+pub async fn alerts(req: Req) -> Result<Response> {
+    let alerts = req.state.alerts.recent(100).await?;
+    Ok(json(
+        StatusCode::OK,
+        &AlertList {
+            alerts: alerts.into_iter().map(AlertView::from).collect(),
+        },
+    ))
+}
+
+/// One alert.
+#[utoipa::path(get, path = "/api/v1/admin/alerts/{alert_id}", tag = "admin",
+    params(("alert_id" = i64, Path, description = "An alert")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "The alert", body = AlertView)))]
+pub async fn alert(req: Req) -> Result<Response> {
+    let alert = req.state.alerts.get(req.alert_id()?).await?;
+    Ok(json(StatusCode::OK, &AlertView::from(alert)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Preview {
+    /// Whom the preview was rendered for (the audience's first member, or you).
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The alert exactly as a member of its audience gets it.
+#[utoipa::path(get, path = "/api/v1/admin/alerts/{alert_id}/preview", tag = "admin",
+    params(("alert_id" = i64, Path, description = "An alert")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Subject, text and HTML", body = Preview)))]
+pub async fn preview_alert(req: Req) -> Result<Response> {
+    let a = req.state.alerts.get(req.alert_id()?).await?;
+    let (to, rendered) = req.state.alerts.preview(&a, Some(req.member()?)).await?;
+    Ok(json(
+        StatusCode::OK,
+        &Preview {
+            to,
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+        },
+    ))
+}
+
+/// Send a drafted alert to its audience (once; 409 `alert_not_draft` after).
+#[utoipa::path(post, path = "/api/v1/admin/alerts/{alert_id}/send", tag = "admin",
+    params(("alert_id" = i64, Path, description = "An alert")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 202, description = "Sending", body = AlertView)))]
+pub async fn send_alert(req: Req) -> Result<Response> {
+    let alert = req.state.alerts.send(req.alert_id()?).await?;
+    Ok(json(StatusCode::ACCEPTED, &AlertView::from(alert)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AlertReport {
+    pub alert: AlertView,
+    /// Queued, not sent yet.
+    pub queued: i64,
+    pub sent: i64,
+    pub failed: i64,
+    /// Not sent: the member left the list or the address is suppressed.
+    pub skipped: i64,
+    pub bounced: i64,
+    pub complained: i64,
+    /// Emails opened (or clicked) by people.
+    pub opened: i64,
+    /// Emails with a link clicked by people.
+    pub clicked: i64,
+    /// Opens by image proxies, scanners and privacy protection, kept apart.
+    pub opened_by_machines: i64,
+    pub clicked_by_machines: i64,
+}
+
+/// Delivery, bounces, opens and clicks of an alert, people apart from machines.
+#[utoipa::path(get, path = "/api/v1/admin/alerts/{alert_id}/report", tag = "admin",
+    params(("alert_id" = i64, Path, description = "An alert")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "The report", body = AlertReport)))]
+pub async fn alert_report(req: Req) -> Result<Response> {
+    let id = req.alert_id()?;
+    let r = req.state.alerts.report(id).await?;
+    let alert = req.state.alerts.get(id).await?;
+    Ok(json(
+        StatusCode::OK,
+        &AlertReport {
+            alert: AlertView::from(alert),
+            queued: r.queued,
+            sent: r.sent,
+            failed: r.failed,
+            skipped: r.skipped,
+            bounced: r.bounced,
+            complained: r.complained,
+            opened: r.opened,
+            clicked: r.clicked,
+            opened_by_machines: r.opened_by_machines,
+            clicked_by_machines: r.clicked_by_machines,
+        },
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPolicy {
+    /// `2026-12`, `3.1`, …
+    pub version: String,
+    /// Where the policy is published; or give its `text`.
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+    /// No earlier than now.
+    pub effective_at: DateTime<Utc>,
+}
+
+/// Publish a privacy-policy version: every member's current address is emailed, and
+/// each may object within 20 days.
+#[utoipa::path(post, path = "/api/v1/admin/policies", tag = "admin", request_body = NewPolicy,
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 201, description = "Published", body = PolicyView)))]
+pub async fn publish_policy(req: Req) -> Result<Response> {
+    let body: NewPolicy = req.json()?;
+    let policy = req
+        .state
+        .alerts
+        .publish_policy(
+            req.member()?.id,
+            &body.version,
+            body.url,
+            body.text,
+            body.effective_at,
+        )
+        .await?;
+    Ok(json(StatusCode::CREATED, &policy))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PolicyObjections {
+    pub policy: PolicyView,
+    pub objections: Vec<Objection>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PolicyList {
+    pub policies: Vec<PolicyObjections>,
+}
+
+/// Every policy version, newest first, with who objected and when.
+#[utoipa::path(get, path = "/api/v1/admin/policies", tag = "admin",
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Versions", body = PolicyList)))]
+pub async fn policies(req: Req) -> Result<Response> {
+    let policies = req
+        .state
+        .alerts
+        .policies_with_objections()
+        .await?
+        .into_iter()
+        .map(|(policy, objections)| PolicyObjections { policy, objections })
+        .collect();
+    Ok(json(StatusCode::OK, &PolicyList { policies }))
 }

@@ -98,6 +98,18 @@ pub fn table() -> Table {
             ),
             route(
                 Method::GET,
+                "/api/v1/me/policies",
+                Member,
+                account::policies,
+            ),
+            route(
+                Method::POST,
+                "/api/v1/me/policy-objection",
+                Member,
+                account::object,
+            ),
+            route(
+                Method::GET,
                 "/api/v1/industries",
                 Public,
                 account::industries,
@@ -233,6 +245,49 @@ pub fn table() -> Table {
                 billing::portal,
             ),
             // Operators.
+            route(Method::GET, "/api/v1/admin/alerts", Operator, admin::alerts),
+            route(
+                Method::POST,
+                "/api/v1/admin/alerts",
+                Operator,
+                admin::draft_alert,
+            ),
+            route(
+                Method::GET,
+                "/api/v1/admin/alerts/{alert_id}",
+                Operator,
+                admin::alert,
+            ),
+            route(
+                Method::GET,
+                "/api/v1/admin/alerts/{alert_id}/preview",
+                Operator,
+                admin::preview_alert,
+            ),
+            route(
+                Method::POST,
+                "/api/v1/admin/alerts/{alert_id}/send",
+                Operator,
+                admin::send_alert,
+            ),
+            route(
+                Method::GET,
+                "/api/v1/admin/alerts/{alert_id}/report",
+                Operator,
+                admin::alert_report,
+            ),
+            route(
+                Method::GET,
+                "/api/v1/admin/policies",
+                Operator,
+                admin::policies,
+            ),
+            route(
+                Method::POST,
+                "/api/v1/admin/policies",
+                Operator,
+                admin::publish_policy,
+            ),
             route(
                 Method::GET,
                 "/api/v1/admin/members",

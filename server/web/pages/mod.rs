@@ -1,5 +1,7 @@
-//! Server-rendered pages that emailed links open: confirming an address, and the
-//! forgotten-password and reset-password forms. They work without JavaScript.
+//! Server-rendered pages that emailed links open: confirming an address, the
+//! forgotten-password and reset-password forms, unsubscribing from a list (a GET only
+//! shows the question; the POST, one click from a mail client, unsubscribes), and a
+//! published privacy policy. They work without JavaScript.
 
 use serde::{Deserialize, Serialize};
 use warp::Reply;
@@ -31,11 +33,19 @@ pub fn table() -> Table {
             route(Method::POST, "/reset-password", Public, reset_submit),
             route(Method::GET, "/forgot-password", Public, forgot_page),
             route(Method::POST, "/forgot-password", Public, forgot_submit),
+            route(Method::GET, "/unsubscribe", Public, unsubscribe_page),
+            route(Method::POST, "/unsubscribe", Public, unsubscribe),
+            route(Method::GET, "/privacy-policy", Public, privacy_policy),
         ],
     )
 }
 
-fn page<T: Serialize>(state: &State, template: &str, ctx: &T, status: StatusCode) -> Response {
+pub(crate) fn page<T: Serialize>(
+    state: &State,
+    template: &str,
+    ctx: &T,
+    status: StatusCode,
+) -> Response {
     match state.mailer.templates().render_page(template, ctx) {
         Ok(html) => {
             let mut res = warp::reply::with_status(warp::reply::html(html), status).into_response();
@@ -56,7 +66,7 @@ struct Message<'a> {
     error: bool,
 }
 
-fn message(state: &State, status: StatusCode, title: &str, text: &str) -> Response {
+pub(crate) fn message(state: &State, status: StatusCode, title: &str, text: &str) -> Response {
     page(
         state,
         "pages/message.html",
@@ -241,6 +251,30 @@ mod tests {
                     },
                 ),
             ),
+            (
+                "pages/unsubscribe.html",
+                t.render_page(
+                    "pages/unsubscribe.html",
+                    &super::Unsubscribe {
+                        list_name: "the weekly digest",
+                        done: false,
+                        form_action: "/unsubscribe?t=x".into(),
+                        preferences_url: "https://b.example/account#email".into(),
+                    },
+                ),
+            ),
+            (
+                "pages/privacy_policy.html",
+                t.render_page(
+                    "pages/privacy_policy.html",
+                    &super::PolicyPage {
+                        version: "2026-12".into(),
+                        effective_at: "1 January 2027".into(),
+                        text: Some("We keep little.".into()),
+                        url: None,
+                    },
+                ),
+            ),
         ];
         let mut names = BTreeSet::new();
         for (name, html) in rendered {
@@ -257,4 +291,87 @@ mod tests {
             "a page template exists that no test renders"
         );
     }
+}
+
+#[derive(Default, Deserialize)]
+struct UnsubscribeQuery {
+    #[serde(default)]
+    t: String,
+}
+
+#[derive(Serialize)]
+struct Unsubscribe<'a> {
+    list_name: &'a str,
+    done: bool,
+    form_action: String,
+    preferences_url: String,
+}
+
+fn unsubscribe_answer(req: &Req, done: bool) -> Result<Response> {
+    let q: UnsubscribeQuery = req.query().unwrap_or_default();
+    let links = req.state.mailer.links();
+    let Some((_, list)) = links.parse_unsubscribe(&q.t) else {
+        return Ok(message(
+            &req.state,
+            StatusCode::NOT_FOUND,
+            "This link does not work",
+            "The unsubscribe link is incomplete or was changed. Open it again from the email, or choose your emails on your account page.",
+        ));
+    };
+    Ok(page(
+        &req.state,
+        "pages/unsubscribe.html",
+        &Unsubscribe {
+            list_name: list.title(),
+            done,
+            form_action: format!("/unsubscribe?t={}", q.t),
+            preferences_url: links.preferences_url(),
+        },
+        StatusCode::OK,
+    ))
+}
+
+/// The unsubscribe link's page: asks, changes nothing.
+async fn unsubscribe_page(req: Req) -> Result<Response> {
+    unsubscribe_answer(&req, false)
+}
+
+/// RFC 8058 one-click unsubscribe: a bare POST with the link's token, no cookie.
+async fn unsubscribe(req: Req) -> Result<Response> {
+    let q: UnsubscribeQuery = req.query().unwrap_or_default();
+    if let Some((member, list)) = req.state.mailer.links().parse_unsubscribe(&q.t) {
+        req.state.accounts.unsubscribe(member, list).await?;
+    }
+    unsubscribe_answer(&req, true)
+}
+
+#[derive(Default, Deserialize)]
+struct VersionQuery {
+    #[serde(default)]
+    version: String,
+}
+
+#[derive(Serialize)]
+struct PolicyPage {
+    version: String,
+    effective_at: String,
+    text: Option<String>,
+    url: Option<String>,
+}
+
+/// A published privacy-policy version, for the link in the email that announced it.
+async fn privacy_policy(req: Req) -> Result<Response> {
+    let q: VersionQuery = req.query().unwrap_or_default();
+    let p = req.state.alerts.policy(&q.version).await?;
+    Ok(page(
+        &req.state,
+        "pages/privacy_policy.html",
+        &PolicyPage {
+            version: p.version,
+            effective_at: crate::billing::day(p.effective_at),
+            text: p.text,
+            url: p.url,
+        },
+        StatusCode::OK,
+    ))
 }
