@@ -55,12 +55,14 @@ clean-test-databases:
 	@psql "$(BARKEEP_TEST_POSTGRES_URL)" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'barkeep\_test\_%'" 2>/dev/null \
 		| while read -r db; do psql "$(BARKEEP_TEST_POSTGRES_URL)" -qc "DROP DATABASE IF EXISTS \"$$db\" WITH (FORCE)" >/dev/null; done || true
 
-## What the tests need beyond cargo: an SMTP server (aiosmtpd), Chromium, PostgreSQL's
+## What the tests need beyond cargo: an SMTP server (aiosmtpd), a DKIM verifier
+## (dkimpy), Chromium, PostgreSQL's
 ## server binaries (some tests run a server of their own), the widget's npm packages
 ## and schemathesis.
 test-deps:
 	@missing=""; \
 	/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing="$$missing python3-aiosmtpd"; \
+	/usr/bin/python3 -c 'import dkim' 2>/dev/null || missing="$$missing python3-dkim"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v psql >/dev/null || missing="$$missing postgresql-client"; \

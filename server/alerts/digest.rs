@@ -90,9 +90,8 @@ impl Alerts {
             let done = (members.len() as u64) < BATCH;
             let cursor = members.last().map_or(week.cursor, |m| m.id.0);
             let rows = self.digest_rows(&members, &key, from, to).await?;
-            let added = rows.len() as i64;
             let txn = crate::db::begin(&self.db).await?;
-            self.mailer.insert(&txn, rows).await?;
+            let added = i64::try_from(self.mailer.insert(&txn, rows).await?)?;
             q::advance_digest(&txn, &key, cursor, added, done.then_some(now)).await?;
             txn.commit().await?;
             self.mailer.wake();

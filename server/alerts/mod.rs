@@ -208,10 +208,9 @@ impl Alerts {
         let fields: Value = serde_json::from_str(&a.fields).map_err(anyhow::Error::from)?;
         let policy = if kind == Kind::PolicyChange {
             let version = fields["version"].as_str().unwrap_or_default();
-            match q::policy_by_version(&self.db, version).await? {
-                Some(p) => Some(self.policy_facts(&p, self.clock.now())),
-                None => None,
-            }
+            q::policy_by_version(&self.db, version)
+                .await?
+                .map(|p| self.policy_facts(&p, self.clock.now()))
         } else {
             None
         };
@@ -308,9 +307,8 @@ impl Alerts {
         }
         let done = (members.len() as u64) < BATCH;
         let cursor = members.last().map_or(a.cursor, |m| m.id.0);
-        let added = rows.len() as i64;
         let txn = crate::db::begin(&self.db).await?;
-        self.mailer.insert(&txn, rows).await?;
+        let added = i64::try_from(self.mailer.insert(&txn, rows).await?)?;
         q::advance_alert(&txn, a.id, cursor, added, done.then_some(now)).await?;
         txn.commit().await?;
         self.mailer.wake();

@@ -99,7 +99,7 @@ impl Mailer {
         sending: Sending,
     ) -> anyhow::Result<()> {
         let row = self.row(to, dedupe_key, email, sending)?;
-        self.insert(conn, vec![row]).await
+        self.insert(conn, vec![row]).await.map(|_| ())
     }
 
     /// One outbox row, rendered, not yet written (for queueing many at once).
@@ -141,20 +141,24 @@ impl Mailer {
         })
     }
 
-    /// Writes rows at once; a row whose key exists already is skipped.
+    /// Writes rows at once; a row whose key exists already is skipped. Returns how
+    /// many were new.
     pub async fn insert(
         &self,
         conn: &impl ConnectionTrait,
         rows: Vec<outbox::ActiveModel>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<u64> {
         if rows.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
-        outbox::Entity::insert_many(rows)
+        let result = outbox::Entity::insert_many(rows)
             .on_conflict_do_nothing_on([outbox::Column::DedupeKey])
             .exec_without_returning(conn)
             .await?;
-        Ok(())
+        Ok(match result {
+            sea_orm::TryInsertResult::Inserted(n) => n,
+            _ => 0,
+        })
     }
 
     /// Tells the worker to look now rather than at its next tick. Call after commit.

@@ -627,3 +627,89 @@ impl TestApp {
 pub fn ev(deployment: i64, kind: &str) -> Value {
     json!({"d": deployment, "k": kind, "h": "shop.example"})
 }
+
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real SMTP server (aiosmtpd, Debian's python3-aiosmtpd; `tests/smtp/server.py`)
+/// keeping each message exactly as received. Recipients starting with `bounce` are
+/// refused with a permanent 550.
+pub struct SmtpServer {
+    child: std::process::Child,
+    pub port: u16,
+    maildir: PathBuf,
+    _dir: TempDir,
+}
+
+impl SmtpServer {
+    pub fn start_on(port: u16) -> SmtpServer {
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = dir.path().join("Maildir");
+        let python = ["/usr/bin/python3", "python3"]
+            .into_iter()
+            .find(|p| {
+                Command::new(p)
+                    .args(["-c", "import aiosmtpd"])
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            })
+            .expect(
+                "python3 with aiosmtpd (Debian package python3-aiosmtpd; `make test` installs it)",
+            );
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/server.py");
+        let child = Command::new(python)
+            .arg(script)
+            .arg(port.to_string())
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the SMTP server");
+        let server = SmtpServer {
+            child,
+            port,
+            maildir,
+            _dir: dir,
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the SMTP server did not start on port {port}");
+    }
+
+    pub fn start() -> SmtpServer {
+        Self::start_on(free_port())
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    pub fn messages(&self) -> Vec<Email> {
+        let mut out = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) {
+            for e in entries.flatten() {
+                out.push(Email::parse(&std::fs::read(e.path()).unwrap()));
+            }
+        }
+        out
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,6 +1,4 @@
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -8,89 +6,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, TransactionTrait}
 
 use barkeep::db::entities::outbox::{self, Status};
 
-use crate::helpers::{Email, Options, TestApp, read_mail_dir};
-
-/// A real SMTP server (Debian's python3-aiosmtpd) storing what it receives in a Maildir.
-struct SmtpServer {
-    child: Child,
-    port: u16,
-    maildir: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl SmtpServer {
-    fn start_on(port: u16) -> SmtpServer {
-        let dir = tempfile::tempdir().unwrap();
-        let maildir = dir.path().join("Maildir");
-        let python = ["/usr/bin/python3", "python3"]
-            .into_iter()
-            .find(|p| {
-                Command::new(p)
-                    .args(["-c", "import aiosmtpd"])
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success())
-            })
-            .expect(
-                "python3 with aiosmtpd (Debian package python3-aiosmtpd; `make test` installs it)",
-            );
-        let child = Command::new(python)
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
-            .arg(&maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start aiosmtpd");
-        let server = SmtpServer {
-            child,
-            port,
-            maildir,
-            _dir: dir,
-        };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("aiosmtpd did not start on port {port}");
-    }
-
-    fn messages(&self) -> Vec<Email> {
-        let mut out = Vec::new();
-        for sub in ["new", "cur"] {
-            if let Ok(entries) = std::fs::read_dir(self.maildir.join(sub)) {
-                for e in entries.flatten() {
-                    out.push(Email::parse(&std::fs::read(e.path()).unwrap()));
-                }
-            }
-        }
-        out
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::helpers::{Options, SmtpServer, TestApp, free_port, read_mail_dir};
 
 #[tokio::test]
 async fn email_goes_out_through_a_real_smtp_server() {
@@ -271,8 +187,7 @@ async fn two_workers_on_one_database_never_send_an_email_twice() {
 #[tokio::test]
 async fn queueing_the_same_email_twice_keeps_one() {
     let app = TestApp::spawn().await;
-    let templates = barkeep::mail::Templates::load(&app.address).unwrap();
-    let mailer = barkeep::mail::Mailer::new(std::sync::Arc::new(templates), app.clock.clone());
+    let mailer = app.state.mailer.clone();
     let email = barkeep::mail::EmailChanged {
         new_email: "x@example.com".into(),
     };

@@ -3,6 +3,7 @@
 //! BARKEEP_TEST_POSTGRES_URL is set (see the Makefile).
 
 mod account;
+mod alerts;
 mod auth;
 mod bars;
 mod billing;

@@ -101,6 +101,8 @@ pub struct MemberRow {
     pub operator: bool,
     pub created_at: DateTime<Utc>,
     pub billing: AccountState,
+    /// Subscription mail stopped for good: `hard_bounce` or `complaint`.
+    pub email_suppressed: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -124,11 +126,19 @@ pub async fn members(req: Req) -> Result<Response> {
     .await?;
     let ids: Vec<MemberId> = found.iter().map(|m| m.id).collect();
     let mut states = req.state.billing.states(&ids).await?;
+    let emails: Vec<String> = found.iter().map(|m| m.email.clone()).collect();
+    let suppressed: std::collections::HashMap<String, String> =
+        crate::db::outbox::suppressions_of(&req.state.db, &emails)
+            .await?
+            .into_iter()
+            .map(|s| (s.address, s.reason))
+            .collect();
     let members = found
         .into_iter()
         .filter_map(|m| {
             Some(MemberRow {
                 billing: states.remove(&m.id)?,
+                email_suppressed: suppressed.get(&m.email.to_lowercase()).cloned(),
                 id: m.id,
                 email: m.email,
                 email_confirmed: m.email_confirmed_at.is_some(),
