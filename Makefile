@@ -84,6 +84,7 @@ bench:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
 	$(CARGO) bench --bench load
 	$(CARGO) bench --bench webhooks
+	$(CARGO) bench --bench alerts
 
 ## lint: formatting and clippy, warnings are errors
 lint:

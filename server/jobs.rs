@@ -203,10 +203,12 @@ impl Jobs {
         };
         let never = Arc::new(Notify::new());
         let wake = job.wake.clone().unwrap_or(never);
+        let mut woken = false;
         loop {
             let result = match job.scope {
                 Scope::EachProcess => self.run(job).await.map(|()| Ran::Yes),
-                Scope::Once => self.claim_and_run(job, false).await,
+                // Woken (an alert to send): now, unless another process is at it.
+                Scope::Once => self.claim_and_run(job, woken).await,
             };
             if let Err(err) = result {
                 tracing::error!(
@@ -217,8 +219,8 @@ impl Jobs {
             }
             tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(pause) => {}
+                _ = wake.notified() => woken = true,
+                _ = tokio::time::sleep(pause) => woken = false,
             }
         }
     }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    QuerySelect,
 };
 
 use super::Db;
@@ -13,49 +13,44 @@ use super::entities::email_event::{self, EmailEventKind};
 use super::entities::email_suppression;
 use super::entities::outbox::{self, Column, Status};
 
-/// Pending rows whose time has come and that no live lease holds.
-pub async fn due(
-    db: &Db,
-    now: DateTime<Utc>,
-    limit: u64,
-) -> Result<Vec<outbox::Model>, sea_orm::DbErr> {
-    outbox::Entity::find()
-        .filter(Column::Status.eq(Status::Pending))
-        .filter(Column::NextAttemptAt.lte(now))
-        .filter(free_at(now))
-        .order_by_asc(Column::NextAttemptAt)
-        .order_by_asc(Column::Id)
-        .limit(limit)
-        .all(db)
-        .await
-}
-
 fn free_at(now: DateTime<Utc>) -> Condition {
     Condition::any()
         .add(Column::LockedUntil.is_null())
         .add(Column::LockedUntil.lt(now))
 }
 
-/// Takes the lease on one row; false when another worker got there first.
-pub async fn claim(
+/// Takes the lease on up to `limit` due rows at once and returns them; rows another
+/// worker took first are not among them.
+pub async fn claim_due(
     db: &Db,
-    id: i64,
     now: DateTime<Utc>,
     until: DateTime<Utc>,
-) -> Result<bool, sea_orm::DbErr> {
-    let result = outbox::Entity::update_many()
+    limit: u64,
+) -> Result<Vec<outbox::Model>, DbErr> {
+    let due = sea_orm::sea_query::Query::select()
+        .column(Column::Id)
+        .from(outbox::Entity)
+        .and_where(Column::Status.eq(Status::Pending))
+        .and_where(Column::NextAttemptAt.lte(now))
+        .cond_where(free_at(now))
+        .order_by(Column::NextAttemptAt, sea_orm::Order::Asc)
+        .order_by(Column::Id, sea_orm::Order::Asc)
+        .limit(limit)
+        .to_owned();
+    let mut rows = outbox::Entity::update_many()
         .col_expr(Column::LockedUntil, Expr::value(until))
-        .filter(Column::Id.eq(id))
+        .filter(Column::Id.in_subquery(due))
         .filter(Column::Status.eq(Status::Pending))
         .filter(free_at(now))
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    Ok(result.rows_affected == 1)
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
 }
 
 /// Records a delivery, with the links the HTML part carried as sent (tracked mail).
 pub async fn mark_sent(
-    db: &Db,
+    db: &impl ConnectionTrait,
     id: i64,
     attempts: i32,
     at: DateTime<Utc>,
@@ -78,7 +73,7 @@ pub async fn mark_sent(
 }
 
 pub async fn mark_failed(
-    db: &Db,
+    db: &impl ConnectionTrait,
     id: i64,
     attempts: i32,
     next_attempt_at: DateTime<Utc>,
@@ -110,7 +105,7 @@ pub async fn mark_failed(
 
 /// Records that an email was not sent, and why (the member left its list, or the
 /// address is suppressed).
-pub async fn mark_skipped(db: &Db, id: i64, why: &str) -> Result<(), DbErr> {
+pub async fn mark_skipped(db: &impl ConnectionTrait, id: i64, why: &str) -> Result<(), DbErr> {
     outbox::Entity::update_many()
         .col_expr(Column::Status, Expr::value(Status::Skipped))
         .col_expr(
@@ -125,7 +120,7 @@ pub async fn mark_skipped(db: &Db, id: i64, why: &str) -> Result<(), DbErr> {
 }
 
 /// The links a sent email carried (JSON), if it was tracked.
-pub async fn sent_links(db: &Db, id: i64) -> Result<Option<String>, DbErr> {
+pub async fn sent_links(db: &impl ConnectionTrait, id: i64) -> Result<Option<String>, DbErr> {
     let row: Option<Option<String>> = outbox::Entity::find_by_id(id)
         .select_only()
         .column(Column::Links)
@@ -135,7 +130,7 @@ pub async fn sent_links(db: &Db, id: i64) -> Result<Option<String>, DbErr> {
     Ok(row.flatten())
 }
 
-pub async fn sent_at(db: &Db, id: i64) -> Result<Option<DateTime<Utc>>, DbErr> {
+pub async fn sent_at(db: &impl ConnectionTrait, id: i64) -> Result<Option<DateTime<Utc>>, DbErr> {
     let row: Option<Option<DateTime<Utc>>> = outbox::Entity::find_by_id(id)
         .select_only()
         .column(Column::SentAt)

@@ -93,6 +93,7 @@ impl Transport {
                 let smtp = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
                     .context("BARKEEP_MAIL_URL")?
                     .timeout(Some(Duration::from_secs(30)))
+                    .pool_config(lettre::transport::smtp::PoolConfig::new().max_size(16))
                     .build();
                 Ok(Transport::Smtp { smtp, dkim })
             }

@@ -53,8 +53,18 @@ pub struct Senders {
     pub subscription: String,
 }
 
-/// Emails sent side by side by one worker.
-const CONCURRENT_SENDS: usize = 4;
+/// Emails sent side by side by one worker. An SMTP exchange is mostly waiting for the
+/// server's replies, so many go at once (each on a connection of the transport's pool).
+const CONCURRENT_SENDS: usize = 16;
+/// Emails claimed at once (and whose outcomes are written in one transaction).
+const BATCH: u64 = 50;
+
+/// What became of one attempt.
+enum Outcome {
+    Sent(Option<String>),
+    Skipped(String),
+    Failed(SendError),
+}
 
 pub struct MailWorker {
     db: Db,
@@ -96,30 +106,110 @@ impl MailWorker {
         }
     }
 
-    /// Sends everything that is due now; returns how many were attempted.
+    /// Sends everything that is due now; returns how many were attempted. Rows are
+    /// claimed a batch at a time, sent side by side, and their outcomes written in one
+    /// transaction, so sending is not held up by one write per email.
     pub async fn send_due(&self) -> anyhow::Result<usize> {
         let mut attempted = 0;
         loop {
             let now = self.clock.now();
-            let due = queries::due(&self.db, now, 50).await?;
-            if due.is_empty() {
+            let lease_end = now + chrono::Duration::from_std(self.settings.lease)?;
+            let claimed = queries::claim_due(&self.db, now, lease_end, BATCH).await?;
+            if claimed.is_empty() {
                 return Ok(attempted);
             }
-            let lease_end = now + chrono::Duration::from_std(self.settings.lease)?;
-            let mut claimed = Vec::with_capacity(due.len());
-            for row in due {
-                if queries::claim(&self.db, row.id, now, lease_end).await? {
-                    claimed.push(row);
+            attempted += claimed.len();
+            let outcomes: Vec<(outbox::Model, Outcome)> = futures_util::stream::iter(claimed)
+                .map(|row| async move {
+                    let outcome = self.attempt(&row).await;
+                    (row, outcome)
+                })
+                .buffer_unordered(CONCURRENT_SENDS)
+                .collect()
+                .await;
+            if let Err(err) = self.record(&outcomes).await {
+                // The leases run out and the rows are tried again; the folder transport
+                // overwrites and the receiving side sees the same Message-ID.
+                tracing::error!(
+                    error = format!("{err:#}"),
+                    emails = outcomes.len(),
+                    "could not record the outcome of sends"
+                );
+                return Err(err);
+            }
+        }
+    }
+
+    /// Sends one email; says what became of it (nothing is written yet).
+    async fn attempt(&self, row: &outbox::Model) -> Outcome {
+        match self.hold_back(row).await {
+            Ok(Some(why)) => return Outcome::Skipped(why),
+            Ok(None) => {}
+            Err(err) => return Outcome::Failed(SendError::Retry(err)),
+        }
+        let (email, links) = match self.outgoing(row) {
+            Ok(e) => e,
+            Err(err) => {
+                return Outcome::Failed(SendError::Refused {
+                    error: err,
+                    address: false,
+                });
+            }
+        };
+        match self.transport.send(&email).await {
+            Ok(()) => Outcome::Sent(links),
+            Err(err) => Outcome::Failed(err),
+        }
+    }
+
+    async fn record(&self, outcomes: &[(outbox::Model, Outcome)]) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let txn = crate::db::begin(&self.db).await?;
+        for (row, outcome) in outcomes {
+            let attempts = row.attempts + 1;
+            match outcome {
+                Outcome::Skipped(why) => {
+                    tracing::info!(outbox_id = row.id, kind = %row.kind, why = %why, "email skipped");
+                    queries::mark_skipped(&txn, row.id, why).await?;
+                }
+                Outcome::Sent(links) => {
+                    self.metrics.sent(&row.kind);
+                    tracing::info!(outbox_id = row.id, kind = %row.kind, "email sent");
+                    queries::mark_sent(&txn, row.id, attempts, now, links.clone()).await?;
+                }
+                Outcome::Failed(err) => {
+                    let (give_up, address) = match err {
+                        SendError::Retry(_) => (attempts >= self.settings.max_attempts, false),
+                        SendError::Refused { address, .. } => (true, *address),
+                    };
+                    let message = format!("{:#}", err.error());
+                    self.metrics.failed(&row.kind, give_up);
+                    tracing::warn!(outbox_id = row.id, kind = %row.kind, attempts, give_up, error = %message, "email not sent");
+                    let next = now
+                        + chrono::Duration::from_std(self.backoff(attempts)).unwrap_or_default();
+                    queries::mark_failed(&txn, row.id, attempts, next, &message, give_up).await?;
+                    if address {
+                        // A hard bounce: no more subscription mail to it; transactional
+                        // mail still tries, and the failure shows in reports.
+                        queries::suppress(&txn, &row.to_address, "hard_bounce", &message, now)
+                            .await?;
+                        queries::insert_event(
+                            &txn,
+                            row.id,
+                            EmailEventKind::Bounce,
+                            None,
+                            false,
+                            Some(&message),
+                            now,
+                        )
+                        .await?;
+                        queries::mark_bounced(&txn, row.id, now).await?;
+                    }
                 }
             }
-            if claimed.is_empty() {
-                return Ok(attempted); // other workers have them
-            }
-            attempted += claimed.len();
-            futures_util::stream::iter(claimed)
-                .for_each_concurrent(CONCURRENT_SENDS, |row| self.deliver(row))
-                .await;
         }
+        txn.commit().await?;
+        Ok(())
     }
 
     /// Why a subscription email should not go out now, if it should not.
@@ -199,81 +289,6 @@ impl MailWorker {
             },
             links,
         ))
-    }
-
-    async fn deliver(&self, row: outbox::Model) {
-        let outcome = self.try_deliver(&row).await;
-        if let Err(err) = outcome {
-            // The lease runs out and the row is retried; the file transport overwrites
-            // and SMTP sees the same Message-ID.
-            tracing::error!(
-                outbox_id = row.id,
-                error = format!("{err:#}"),
-                "could not record the outcome of a send"
-            );
-        }
-    }
-
-    async fn try_deliver(&self, row: &outbox::Model) -> anyhow::Result<()> {
-        if let Some(why) = self.hold_back(row).await? {
-            tracing::info!(outbox_id = row.id, kind = %row.kind, why = %why, "email skipped");
-            return Ok(queries::mark_skipped(&self.db, row.id, &why).await?);
-        }
-        let attempts = row.attempts + 1;
-        let (email, links) = match self.outgoing(row) {
-            Ok(e) => e,
-            Err(err) => {
-                self.metrics.failed(&row.kind, true);
-                let next = self.clock.now();
-                return Ok(queries::mark_failed(
-                    &self.db,
-                    row.id,
-                    attempts,
-                    next,
-                    &format!("{err:#}"),
-                    true,
-                )
-                .await?);
-            }
-        };
-        match self.transport.send(&email).await {
-            Ok(()) => {
-                self.metrics.sent(&row.kind);
-                tracing::info!(outbox_id = row.id, kind = %row.kind, "email sent");
-                queries::mark_sent(&self.db, row.id, attempts, self.clock.now(), links).await?;
-            }
-            Err(err) => {
-                let (give_up, address) = match &err {
-                    SendError::Retry(_) => (attempts >= self.settings.max_attempts, false),
-                    SendError::Refused { address, .. } => (true, *address),
-                };
-                let message = format!("{:#}", err.error());
-                self.metrics.failed(&row.kind, give_up);
-                tracing::warn!(outbox_id = row.id, kind = %row.kind, attempts, give_up, error = %message, "email not sent");
-                let now = self.clock.now();
-                let next =
-                    now + chrono::Duration::from_std(self.backoff(attempts)).unwrap_or_default();
-                queries::mark_failed(&self.db, row.id, attempts, next, &message, give_up).await?;
-                if address {
-                    // A hard bounce: no more subscription mail to it; transactional mail
-                    // still tries, and the failure shows in reports.
-                    queries::suppress(&self.db, &row.to_address, "hard_bounce", &message, now)
-                        .await?;
-                    queries::insert_event(
-                        &self.db,
-                        row.id,
-                        EmailEventKind::Bounce,
-                        None,
-                        false,
-                        Some(&message),
-                        now,
-                    )
-                    .await?;
-                    queries::mark_bounced(&self.db, row.id, now).await?;
-                }
-            }
-        }
-        Ok(())
     }
 
     fn backoff(&self, attempts: i32) -> Duration {

@@ -382,6 +382,21 @@ async fn news_goes_out_through_real_smtp_dkim_signed_with_one_click_unsubscribe(
             .count(),
         1
     );
+    // The page's other button leaves every subscription list at once.
+    let res = app
+        .client
+        .post(&unsubscribe)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click&scope=all")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let me = body_json(app.get_as("/api/v1/me", &operator).await).await;
+    assert_eq!(
+        (me["digest_opt_in"].as_bool(), me["promo_opt_in"].as_bool()),
+        (Some(false), Some(false))
+    );
     let outage_raw = all.iter().find(|m| m.subject.contains("Planned")).unwrap();
     assert!(String::from_utf8_lossy(&outage_raw.raw).contains("From: Bars <bars@example.com>"));
     assert!(!String::from_utf8_lossy(&outage_raw.raw).contains("List-Unsubscribe"));

@@ -57,6 +57,8 @@ async fn one_of_everything(app: &TestApp, email: &str) -> (String, HashMap<&'sta
         ("variant_id", variant["id"].as_i64().unwrap()),
         ("deployment_id", deployment),
         ("token_id", token["id"].as_i64().unwrap()),
+        // Operator routes refuse (401, 403) before they look an alert up.
+        ("alert_id", 1),
         (
             "session_id",
             sessions["sessions"][0]["id"].as_i64().unwrap(),

@@ -400,6 +400,8 @@ async fn stats_case(
 
 #[tokio::main]
 async fn main() {
+    // reqwest here shares barkeep's rustls build, which leaves the provider to the program.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let duration = secs("BENCH_SECONDS", 10);
     let million = secs("BENCH_EVENTS", 1_000_000);
     let deployments_wanted = secs("BENCH_DEPLOYMENTS", 10_000) as usize;

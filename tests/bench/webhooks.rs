@@ -124,6 +124,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    // reqwest here shares barkeep's rustls build, which leaves the provider to the program.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let database_url = std::env::var("BENCH_DATABASE_URL")
         .ok()
         .filter(|v| !v.is_empty());

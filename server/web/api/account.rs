@@ -366,7 +366,7 @@ pub async fn policies(req: Req) -> Result<Response> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Objection {
+pub struct ObjectTo {
     /// The version objected to; the newest when left out.
     #[serde(default)]
     pub version: Option<String>,
@@ -374,11 +374,11 @@ pub struct Objection {
 
 /// Object to a privacy-policy version, within 20 days of the email that announced it (or
 /// of its publication, if later); 409 `objection_window_closed` with the deadline after.
-#[utoipa::path(post, path = "/api/v1/me/policy-objection", tag = "account", request_body = Objection,
+#[utoipa::path(post, path = "/api/v1/me/policy-objection", tag = "account", request_body = ObjectTo,
     security(("session" = []), ("bearer" = [])),
     responses((status = 201, description = "Recorded", body = crate::alerts::policies::MemberPolicy)))]
 pub async fn object(req: Req) -> Result<Response> {
-    let body: Objection = req.json()?;
+    let body: ObjectTo = req.json()?;
     let recorded = req
         .state
         .alerts

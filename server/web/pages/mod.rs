@@ -258,6 +258,7 @@ mod tests {
                     &super::Unsubscribe {
                         list_name: "the weekly digest",
                         done: false,
+                        all: false,
                         form_action: "/unsubscribe?t=x".into(),
                         preferences_url: "https://b.example/account#email".into(),
                     },
@@ -303,11 +304,12 @@ struct UnsubscribeQuery {
 struct Unsubscribe<'a> {
     list_name: &'a str,
     done: bool,
+    all: bool,
     form_action: String,
     preferences_url: String,
 }
 
-fn unsubscribe_answer(req: &Req, done: bool) -> Result<Response> {
+fn unsubscribe_answer(req: &Req, done: bool, all: bool) -> Result<Response> {
     let q: UnsubscribeQuery = req.query().unwrap_or_default();
     let links = req.state.mailer.links();
     let Some((_, list)) = links.parse_unsubscribe(&q.t) else {
@@ -324,6 +326,7 @@ fn unsubscribe_answer(req: &Req, done: bool) -> Result<Response> {
         &Unsubscribe {
             list_name: list.title(),
             done,
+            all,
             form_action: format!("/unsubscribe?t={}", q.t),
             preferences_url: links.preferences_url(),
         },
@@ -333,16 +336,33 @@ fn unsubscribe_answer(req: &Req, done: bool) -> Result<Response> {
 
 /// The unsubscribe link's page: asks, changes nothing.
 async fn unsubscribe_page(req: Req) -> Result<Response> {
-    unsubscribe_answer(&req, false)
+    unsubscribe_answer(&req, false, false)
 }
 
-/// RFC 8058 one-click unsubscribe: a bare POST with the link's token, no cookie.
+#[derive(Default, Deserialize)]
+struct UnsubscribeForm {
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// RFC 8058 one-click unsubscribe: a bare POST with the link's token, no cookie, leaves
+/// the email's list; the page's second button (`scope=all`) leaves every subscription
+/// list at once.
 async fn unsubscribe(req: Req) -> Result<Response> {
     let q: UnsubscribeQuery = req.query().unwrap_or_default();
+    let form: UnsubscribeForm = req.form().unwrap_or_default();
+    let all = form.scope.as_deref() == Some("all");
     if let Some((member, list)) = req.state.mailer.links().parse_unsubscribe(&q.t) {
-        req.state.accounts.unsubscribe(member, list).await?;
+        let lists: &[crate::mail::List] = if all {
+            &crate::mail::List::ALL
+        } else {
+            &[list]
+        };
+        for l in lists {
+            req.state.accounts.unsubscribe(member, *l).await?;
+        }
     }
-    unsubscribe_answer(&req, true)
+    unsubscribe_answer(&req, true, all)
 }
 
 #[derive(Default, Deserialize)]
