@@ -32,6 +32,11 @@ enum Command {
         #[command(subcommand)]
         command: AlertCommand,
     },
+    /// Industry benchmarks.
+    Benchmarks {
+        #[command(subcommand)]
+        command: BenchmarksCommand,
+    },
     /// Stripe webhook events and how their processing went.
     Stripe {
         #[command(subcommand)]
@@ -73,6 +78,12 @@ enum AlertCommand {
     Report { id: i64 },
     /// Recent alerts.
     List,
+}
+
+#[derive(Subcommand)]
+enum BenchmarksCommand {
+    /// Compute a snapshot now (the servers do once a day).
+    Run,
 }
 
 #[derive(Subcommand)]
@@ -131,6 +142,19 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Alert { command } => alert_command(&config, command).await,
+            Command::Benchmarks {
+                command: BenchmarksCommand::Run,
+            } => {
+                let tools =
+                    barkeep::app::operator_tools(&config, barkeep::clock::Clock::system()).await?;
+                for c in tools.benchmarks.compute().await? {
+                    println!(
+                        "snapshot {} over {} days: {} accounts, {} cells ({} published), {} results",
+                        c.snapshot_id, c.window_days, c.accounts, c.cells, c.published_cells, c.results
+                    );
+                }
+                Ok(())
+            }
             Command::Stripe {
                 command: StripeCommand::Events { status, limit },
             } => {
@@ -165,8 +189,9 @@ fn main() -> ExitCode {
 
 async fn alert_command(config: &Config, command: AlertCommand) -> anyhow::Result<()> {
     use barkeep::alerts::{AudienceSpec, Draft, Everyone, Kind};
-    let (_db, alerts) =
-        barkeep::app::operator_tools(config, barkeep::clock::Clock::system()).await?;
+    let alerts = barkeep::app::operator_tools(config, barkeep::clock::Clock::system())
+        .await?
+        .alerts;
     let shown = |e: barkeep::error::Error| anyhow::anyhow!("{e}");
     match command {
         AlertCommand::Draft {

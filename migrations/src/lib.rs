@@ -11,6 +11,7 @@ mod m20261202_000005_jobs_and_types;
 mod m20261202_000006_daily_counts;
 mod m20261203_000007_billing;
 mod m20261203_000008_alerts;
+mod m20261203_000009_benchmarks;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_daily_counts::Migration),
             Box::new(m20261203_000007_billing::Migration),
             Box::new(m20261203_000008_alerts::Migration),
+            Box::new(m20261203_000009_benchmarks::Migration),
         ]
     }
 }

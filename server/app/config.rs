@@ -14,6 +14,7 @@ use crate::db::{DatabaseConfig, DatabaseKind};
 use crate::domain::Secret;
 use crate::mail::{DkimSettings, MailTransportConfig};
 use crate::plans::Plans;
+use crate::reporting::benchmarks::BenchmarkSettings;
 
 /// A configuration problem, always tied to the variable that caused it.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,7 @@ pub struct Config {
     pub billing: Option<StripeConfig>,
     /// The plans on offer (the defaults, or `BARKEEP_PLANS_FILE`), with their prices.
     pub plans: Plans,
+    pub benchmarks: BenchmarkSettings,
 }
 
 impl Config {
@@ -244,6 +246,8 @@ impl Config {
         }
         .with_env_prices(|k| get(k));
 
+        let benchmarks = parse_benchmarks(&get)?;
+
         Ok(Config {
             listen,
             base_url,
@@ -263,6 +267,7 @@ impl Config {
             event_buffer_limit,
             billing,
             plans,
+            benchmarks,
         })
     }
 
@@ -270,6 +275,55 @@ impl Config {
     pub fn secure_cookies(&self) -> bool {
         self.base_url.starts_with("https://")
     }
+}
+
+fn parse_benchmarks(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<BenchmarkSettings, ConfigError> {
+    let mut settings = BenchmarkSettings::default();
+    if let Some(v) = get("BARKEEP_BENCHMARK_MIN_ACCOUNTS") {
+        settings.min_accounts = v.trim().parse::<usize>().ok().filter(|n| *n >= 5).ok_or_else(|| {
+            ConfigError::new(
+                "BARKEEP_BENCHMARK_MIN_ACCOUNTS",
+                format!("`{v}` is not a whole number of at least 5 (fewer could single an account out)"),
+            )
+        })?;
+    }
+    if let Some(v) = get("BARKEEP_BENCHMARK_EPSILON") {
+        settings.epsilon = Some(
+            v.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|e| e.is_finite() && *e > 0.0)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "BARKEEP_BENCHMARK_EPSILON",
+                        format!(
+                            "`{v}` is not a positive number (such as 1.0; smaller adds more noise)"
+                        ),
+                    )
+                })?,
+        );
+    }
+    if let Some(v) = get("BARKEEP_BENCHMARK_WINDOWS") {
+        let windows: Option<Vec<i32>> = v
+            .split(',')
+            .map(|d| {
+                d.trim()
+                    .trim_end_matches('d')
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|d| (1..=365).contains(d))
+            })
+            .collect();
+        settings.windows = windows.filter(|w| !w.is_empty()).ok_or_else(|| {
+            ConfigError::new(
+                "BARKEEP_BENCHMARK_WINDOWS",
+                format!("`{v}` is not a list of day counts from 1 to 365, such as 30 or 7,30,90"),
+            )
+        })?;
+    }
+    Ok(settings)
 }
 
 fn parse_dkim(
@@ -567,6 +621,9 @@ mod tests {
             ("BARKEEP_MAIL_WEBHOOK_SECRET", "short"),
             ("BARKEEP_DKIM_KEY_FILE", "/nonexistent/dkim.pem"),
             ("BARKEEP_MAIL_URL", "https://api.postmarkapp.com"),
+            ("BARKEEP_BENCHMARK_MIN_ACCOUNTS", "3"),
+            ("BARKEEP_BENCHMARK_EPSILON", "-1"),
+            ("BARKEEP_BENCHMARK_WINDOWS", "30,forever"),
             ("BARKEEP_PLANS_FILE", "/nonexistent/plans.toml"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();

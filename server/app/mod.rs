@@ -8,4 +8,4 @@ pub mod schedule;
 pub mod startup;
 
 pub use config::{Config, ConfigError};
-pub use startup::{Application, Settings, operator_tools, shutdown_signal};
+pub use startup::{Application, OperatorTools, Settings, operator_tools, shutdown_signal};

@@ -11,6 +11,7 @@ use crate::delivery::Delivery;
 use crate::ingest::Ingest;
 use crate::jobs::{Job, work};
 use crate::mail::{MailWorker, Mailer};
+use crate::reporting::benchmarks::Benchmarks;
 
 pub struct Parts {
     pub db: Db,
@@ -21,6 +22,7 @@ pub struct Parts {
     pub mail: Arc<MailWorker>,
     pub billing: Billing,
     pub alerts: Alerts,
+    pub benchmarks: Benchmarks,
 }
 
 pub fn table(p: &Parts) -> Vec<Job> {
@@ -33,6 +35,7 @@ pub fn table(p: &Parts) -> Vec<Job> {
         mail,
         billing,
         alerts,
+        benchmarks,
     } = p;
     vec![
         Job::each_process(
@@ -108,6 +111,18 @@ pub fn table(p: &Parts) -> Vec<Job> {
                 move || {
                     let alerts = alerts.clone();
                     async move { alerts.send_digests().await }
+                }
+            }),
+        ),
+        Job::once(
+            "benchmarks",
+            "computes the industry benchmarks over the rolling window into a dated snapshot",
+            Duration::from_secs(24 * 3600),
+            work({
+                let benchmarks = benchmarks.clone();
+                move || {
+                    let benchmarks = benchmarks.clone();
+                    async move { benchmarks.compute().await.map(|_| ()) }
                 }
             }),
         ),

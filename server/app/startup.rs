@@ -28,6 +28,7 @@ use crate::jobs::Jobs;
 use crate::mail::{
     Links, MailMetrics, MailWorker, Mailer, Senders, Templates, Tracker, Transport, WorkerSettings,
 };
+use crate::reporting::benchmarks::Benchmarks;
 use crate::web::{self, HttpMetrics, State};
 
 /// In-flight requests get this long to finish after a shutdown signal.
@@ -162,6 +163,7 @@ impl Application {
             billing.clone(),
             &config.base_url,
         );
+        let benchmarks = Benchmarks::new(db.clone(), clock.clone(), config.benchmarks.clone());
         let table = schedule::table(&Parts {
             db: db.clone(),
             clock: clock.clone(),
@@ -171,6 +173,7 @@ impl Application {
             mail,
             billing: billing.clone(),
             alerts: alerts.clone(),
+            benchmarks: benchmarks.clone(),
         });
         let jobs = Arc::new(Jobs::new(
             db.clone(),
@@ -193,6 +196,7 @@ impl Application {
             clock,
             accounts,
             alerts,
+            benchmarks,
             billing,
             catalog,
             tracker,
@@ -289,8 +293,9 @@ impl Application {
 }
 
 /// The subsystems an operator's command needs, without HTTP or background jobs: the
-/// database (migrated) and the alerts, which queue email for the servers to send.
-pub async fn operator_tools(config: &Config, clock: Clock) -> anyhow::Result<(db::Db, Alerts)> {
+/// database (migrated), the alerts (which queue email for the servers to send) and the
+/// benchmarks.
+pub async fn operator_tools(config: &Config, clock: Clock) -> anyhow::Result<OperatorTools> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db = db::connect(&config.database)
         .await
@@ -307,8 +312,20 @@ pub async fn operator_tools(config: &Config, clock: Clock) -> anyhow::Result<(db
         config.billing.as_ref(),
         &config.base_url,
     )?;
-    let alerts = Alerts::new(db.clone(), clock, mailer, billing, &config.base_url);
-    Ok((db, alerts))
+    let alerts = Alerts::new(db.clone(), clock.clone(), mailer, billing, &config.base_url);
+    let benchmarks = Benchmarks::new(db.clone(), clock, config.benchmarks.clone());
+    Ok(OperatorTools {
+        db,
+        alerts,
+        benchmarks,
+    })
+}
+
+/// What an operator's command works with.
+pub struct OperatorTools {
+    pub db: db::Db,
+    pub alerts: Alerts,
+    pub benchmarks: Benchmarks,
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is

@@ -15,6 +15,7 @@ use crate::domain::Secret;
 
 pub mod accounts;
 pub mod alerts;
+pub mod benchmarks;
 pub mod billing;
 pub mod catalog;
 pub mod entities;

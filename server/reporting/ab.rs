@@ -137,7 +137,7 @@ pub struct BarReport {
 
 /// The bar's report with each variant's numbers (every variant it has or had that was
 /// counted) and the comparison, from one query grouped by variant and bucket.
-pub async fn bar_report(db: &Db, bar: BarId, range: Range) -> Result<BarReport> {
+pub async fn bar_report(db: &Db, bar: BarId, range: Range, compare: bool) -> Result<BarReport> {
     let source = Source::of(range.interval);
     let deployments = Scope::Bar(bar).deployments(db).await?;
     let ids: Vec<DeploymentId> = deployments.iter().map(|(d, _)| *d).collect();
@@ -174,8 +174,12 @@ pub async fn bar_report(db: &Db, bar: BarId, range: Range) -> Result<BarReport> 
         })
         .collect();
     let ab_test = ab_test(&variants);
+    let mut report = report_of(db, &ids, range).await?;
+    if compare {
+        report.previous = Some(report_of(db, &ids, range.previous()).await?.into());
+    }
     Ok(BarReport {
-        report: report_of(db, &ids, range).await?,
+        report,
         variants,
         ab_test,
     })

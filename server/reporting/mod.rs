@@ -5,11 +5,12 @@
 //! its days.
 
 pub mod ab;
+pub mod benchmarks;
 pub mod range;
 pub mod report;
 pub mod usage;
 
 pub use ab::{AbTest, BarReport, VariantNumbers, bar_report};
 pub use range::{Interval, Range};
-pub use report::{Numbers, Point, Report, Scope, report, totals};
+pub use report::{Numbers, Point, Previous, Report, Scope, report, report_compared, totals};
 pub use usage::{Usage, usage};

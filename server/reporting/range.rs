@@ -62,6 +62,22 @@ fn parse_time(raw: &str, field: &'static str, end: bool) -> Result<DateTime<Utc>
 }
 
 impl Range {
+    /// The period of the same length before this one. A series by day moves back by
+    /// whole weeks (the length rounded up), so each day lines up with the same weekday;
+    /// a series by hour moves back by exactly its length.
+    pub fn previous(&self) -> Range {
+        let length = self.to - self.from;
+        let shift = match self.interval {
+            Interval::Day => Duration::days((length.num_days() + 6) / 7 * 7),
+            Interval::Hour => length,
+        };
+        Range {
+            from: self.from - shift,
+            to: self.to - shift,
+            interval: self.interval,
+        }
+    }
+
     /// From query parameters. `to` as a date includes that whole day. Defaults: the last
     /// 7 days by day, or the last 24 hours by hour.
     pub fn parse(
@@ -121,6 +137,27 @@ impl Range {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_previous_period_lines_up_by_weekday_for_days() {
+        let now: DateTime<Utc> = "2026-12-03T10:00:00Z".parse().unwrap();
+        let r = Range::parse(Some("2026-11-04"), Some("2026-12-03"), Some("day"), now).unwrap();
+        let p = r.previous();
+        assert_eq!(p.to - p.from, r.to - r.from);
+        assert_eq!(r.from - p.from, Duration::days(35));
+        assert_eq!(
+            chrono::Datelike::weekday(&p.from),
+            chrono::Datelike::weekday(&r.from)
+        );
+        let h = Range::parse(
+            Some("2026-12-02T00:00:00Z"),
+            Some("2026-12-03T00:00:00Z"),
+            Some("hour"),
+            now,
+        )
+        .unwrap();
+        assert_eq!(h.previous().to, h.from);
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()

@@ -104,6 +104,29 @@ pub struct Report {
     pub interval: Interval,
     pub totals: Numbers,
     pub series: Vec<Point>,
+    /// With `compare=previous`: the period of the same length before (by whole weeks
+    /// for a series by day, so weekdays line up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Previous>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Previous {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub totals: Numbers,
+    pub series: Vec<Point>,
+}
+
+impl From<Report> for Previous {
+    fn from(r: Report) -> Self {
+        Previous {
+            from: r.from,
+            to: r.to,
+            totals: r.totals,
+            series: r.series,
+        }
+    }
 }
 
 impl Report {
@@ -255,13 +278,22 @@ fn series(
 
 /// Totals and a zero-filled series over `range`.
 pub async fn report(db: &Db, scope: Scope, range: Range) -> Result<Report> {
+    report_compared(db, scope, range, false).await
+}
+
+/// The report of `scope`, with the previous period's when `compare` is set.
+pub async fn report_compared(db: &Db, scope: Scope, range: Range, compare: bool) -> Result<Report> {
     let ids: Vec<DeploymentId> = scope
         .deployments(db)
         .await?
         .into_iter()
         .map(|(d, _)| d)
         .collect();
-    report_of(db, &ids, range).await
+    let mut report = report_of(db, &ids, range).await?;
+    if compare {
+        report.previous = Some(report_of(db, &ids, range.previous()).await?.into());
+    }
+    Ok(report)
 }
 
 /// The report of these deployments.
@@ -284,6 +316,7 @@ pub(super) async fn report_of(db: &Db, ids: &[DeploymentId], range: Range) -> Re
         interval: range.interval,
         totals,
         series,
+        previous: None,
     })
 }
 

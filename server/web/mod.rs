@@ -29,6 +29,7 @@ use crate::delivery::Delivery;
 use crate::ingest::Ingest;
 use crate::jobs::Jobs;
 use crate::mail::{Mailer, Tracker};
+use crate::reporting::benchmarks::Benchmarks;
 
 pub mod api;
 pub mod email;
@@ -64,6 +65,7 @@ pub struct State {
     pub clock: Clock,
     pub accounts: Accounts,
     pub alerts: Alerts,
+    pub benchmarks: Benchmarks,
     pub billing: Billing,
     pub catalog: Catalog,
     pub tracker: Tracker,

@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 
-use super::api::{account, admin, auth, bars, billing, sites, stats};
+use super::api::{account, admin, auth, bars, benchmarks, billing, sites, stats};
 use super::error::ErrorBody;
 use super::router::Req;
 use crate::error::{Error, Result};
@@ -35,6 +35,8 @@ use crate::error::{Error, Result};
         bars::get_variant, bars::patch_variant, bars::delete_variant,
         stats::deployment, stats::variant, stats::bar, stats::site, stats::usage,
         billing::get, billing::checkout, billing::portal,
+        benchmarks::mine, benchmarks::bar,
+        admin::run_benchmarks, admin::benchmark_cells,
         admin::members, admin::stripe_events,
         admin::alerts, admin::draft_alert, admin::alert, admin::preview_alert,
         admin::send_alert, admin::alert_report, admin::policies, admin::publish_policy,
@@ -47,6 +49,7 @@ use crate::error::{Error, Result};
         (name = "sites", description = "Sites and their hostnames"),
         (name = "bars", description = "Bars, variants and publishing"),
         (name = "stats", description = "Counts, series and A/B comparisons"),
+        (name = "benchmarks", description = "Your rates among comparable accounts"),
         (name = "billing", description = "The plan, its limits and usage, Stripe Checkout and portal"),
         (name = "admin", description = "Operators only"),
     ),

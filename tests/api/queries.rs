@@ -56,7 +56,7 @@ async fn counts_are_summed_by_the_database() {
         app.clock.now(),
     )
     .unwrap();
-    barkeep::reporting::bar_report(&db, barkeep::domain::BarId(live.bar_id), range)
+    barkeep::reporting::bar_report(&db, barkeep::domain::BarId(live.bar_id), range, false)
         .await
         .unwrap();
     barkeep::reporting::usage(

@@ -3,6 +3,9 @@
 pub mod alert;
 pub mod api_token;
 pub mod bar;
+pub mod benchmark_cell;
+pub mod benchmark_result;
+pub mod benchmark_snapshot;
 pub mod billing_account;
 pub mod billing_customer;
 pub mod deployment;

@@ -401,3 +401,83 @@ pub async fn policies(req: Req) -> Result<Response> {
         .collect();
     Ok(json(StatusCode::OK, &PolicyList { policies }))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct BenchmarkRun {
+    /// False when another process was computing at that moment.
+    pub ran: bool,
+}
+
+/// Compute the benchmarks now (they are computed once a day anyway), once across
+/// processes.
+#[utoipa::path(post, path = "/api/v1/admin/benchmarks/run", tag = "admin",
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Computed, or another process is at it", body = BenchmarkRun)))]
+pub async fn run_benchmarks(req: Req) -> Result<Response> {
+    let ran = req
+        .state
+        .jobs
+        .run_now("benchmarks")
+        .await
+        .map_err(crate::error::Error::Internal)?;
+    Ok(json(
+        StatusCode::OK,
+        &BenchmarkRun {
+            ran: ran == crate::jobs::Ran::Yes,
+        },
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BenchmarkCell {
+    pub level: String,
+    pub industry: Option<String>,
+    pub goal: String,
+    pub placement: Option<String>,
+    pub metric: String,
+    pub accounts: i32,
+    pub published: bool,
+    pub reason: Option<String>,
+    pub p10: Option<f64>,
+    pub p25: Option<f64>,
+    pub median: Option<f64>,
+    pub p75: Option<f64>,
+    pub p90: Option<f64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BenchmarkCells {
+    pub cells: Vec<BenchmarkCell>,
+}
+
+/// Every cell of the newest snapshot: how many accounts, whether it may be published.
+#[utoipa::path(get, path = "/api/v1/admin/benchmarks", tag = "admin",
+    params(crate::web::api::benchmarks::WindowQuery),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "Cells", body = BenchmarkCells)))]
+pub async fn benchmark_cells(req: Req) -> Result<Response> {
+    let q: crate::web::api::benchmarks::WindowQuery = req.query()?;
+    let cells = req
+        .state
+        .benchmarks
+        .cells(q.window.as_deref())
+        .await?
+        .into_iter()
+        .map(|c| BenchmarkCell {
+            level: c.level,
+            industry: c.industry,
+            goal: c.goal,
+            placement: c.placement,
+            metric: c.metric,
+            accounts: c.accounts,
+            published: c.published,
+            reason: c.reason,
+            p10: c.p10,
+            p25: c.p25,
+            median: c.median,
+            p75: c.p75,
+            p90: c.p90,
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &BenchmarkCells { cells }))
+}

@@ -12,6 +12,7 @@ pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod bars;
+pub mod benchmarks;
 pub mod billing;
 pub mod sites;
 pub mod stats;
@@ -230,6 +231,14 @@ pub fn table() -> Table {
                 Member,
                 stats::usage,
             ),
+            // Benchmarks.
+            route(Method::GET, "/api/v1/benchmarks", Member, benchmarks::mine),
+            route(
+                Method::GET,
+                "/api/v1/bars/{bar_id}/benchmark",
+                Member,
+                benchmarks::bar,
+            ),
             // Billing.
             route(Method::GET, "/api/v1/billing", Member, billing::get),
             route(
@@ -287,6 +296,18 @@ pub fn table() -> Table {
                 "/api/v1/admin/policies",
                 Operator,
                 admin::publish_policy,
+            ),
+            route(
+                Method::GET,
+                "/api/v1/admin/benchmarks",
+                Operator,
+                admin::benchmark_cells,
+            ),
+            route(
+                Method::POST,
+                "/api/v1/admin/benchmarks/run",
+                Operator,
+                admin::run_benchmarks,
             ),
             route(
                 Method::GET,

@@ -26,11 +26,31 @@ pub struct StatsQuery {
     pub interval: Option<String>,
     /// `json` (the default) or `csv`; `Accept: text/csv` asks for CSV too.
     pub format: Option<String>,
+    /// `previous` adds the period of the same length before (whole weeks earlier for a
+    /// series by day, so weekdays line up).
+    pub compare: Option<String>,
+}
+
+/// What a stats request asks for.
+struct Asked {
+    range: Range,
+    csv: bool,
+    compare: bool,
 }
 
 impl Req {
-    fn stats_query(&self) -> Result<(Range, bool)> {
+    fn stats_query(&self) -> Result<Asked> {
         let q: StatsQuery = self.query()?;
+        let compare = match q.compare.as_deref() {
+            None => false,
+            Some("previous") => true,
+            Some(other) => {
+                return Err(Error::invalid(
+                    "compare",
+                    format!("`{other}` is not `previous`"),
+                ));
+            }
+        };
         let csv = match q.format.as_deref() {
             Some("csv") => true,
             Some("json") => false,
@@ -50,7 +70,11 @@ impl Req {
             q.interval.as_deref(),
             self.state.clock.now(),
         )?;
-        Ok((range, csv))
+        Ok(Asked {
+            range,
+            csv,
+            compare,
+        })
     }
 }
 
@@ -68,9 +92,15 @@ fn csv(report: &Report, name: &str) -> Response {
 }
 
 async fn answer(req: &Req, scope: Scope, name: String) -> Result<Response> {
-    let (range, as_csv) = req.stats_query()?;
-    let report = reporting::report(&req.state.db, scope, range).await?;
-    Ok(if as_csv {
+    let asked = req.stats_query()?;
+    let report = reporting::report_compared(
+        &req.state.db,
+        scope,
+        asked.range,
+        asked.compare && !asked.csv,
+    )
+    .await?;
+    Ok(if asked.csv {
         csv(&report, &name)
     } else {
         json(StatusCode::OK, &report)
@@ -111,12 +141,12 @@ pub async fn variant(req: Req) -> Result<Response> {
         content((BarReport = "application/json"), (String = "text/csv")))))]
 pub async fn bar(req: Req) -> Result<Response> {
     let id = req.bar()?.id;
-    let (range, as_csv) = req.stats_query()?;
-    if as_csv {
-        let report = reporting::report(&req.state.db, Scope::Bar(id), range).await?;
+    let asked = req.stats_query()?;
+    if asked.csv {
+        let report = reporting::report(&req.state.db, Scope::Bar(id), asked.range).await?;
         return Ok(csv(&report, &format!("bar-{id}")));
     }
-    let report = reporting::bar_report(&req.state.db, id, range).await?;
+    let report = reporting::bar_report(&req.state.db, id, asked.range, asked.compare).await?;
     Ok(json(StatusCode::OK, &report))
 }
 

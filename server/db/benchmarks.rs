@@ -1,0 +1,201 @@
+//! Queries of the benchmarks: the window's counts per account, bar, goal and placement
+//! (summed in SQL, the goal and placement read from each deployment's frozen snapshot),
+//! and the snapshots, cells and results the computation stores and the API reads.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+};
+
+use super::entities::{benchmark_cell, benchmark_result, benchmark_snapshot};
+use crate::domain::{BarId, MemberId};
+
+/// One bar's counts over the window, with whose it is.
+#[derive(Debug, Clone)]
+pub struct BarCounts {
+    pub member: MemberId,
+    pub industry: Option<String>,
+    pub bar: BarId,
+    pub goal: String,
+    pub placement: String,
+    pub views: i64,
+    pub clicks: i64,
+    pub leads: i64,
+    pub dismissals: i64,
+}
+
+/// The goal and placement as each backend reads them from the snapshot's JSON.
+fn snapshot_fields(backend: DbBackend) -> (&'static str, &'static str) {
+    match backend {
+        DbBackend::Postgres => ("d.snapshot->>'goal'", "d.snapshot->>'placement'"),
+        _ => (
+            "json_extract(d.snapshot, '$.goal')",
+            "json_extract(d.snapshot, '$.placement')",
+        ),
+    }
+}
+
+/// Every bar's counts within `[from, to)` (days' first seconds), one row per member,
+/// bar, goal and placement; bars live now but without views come with zeros.
+pub async fn window_counts(
+    db: &impl ConnectionTrait,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<BarCounts>, DbErr> {
+    let backend = db.get_database_backend();
+    let (goal, placement) = snapshot_fields(backend);
+    let (p1, p2) = match backend {
+        DbBackend::Postgres => ("$1", "$2"),
+        _ => ("?", "?"),
+    };
+    let sql = format!(
+        "SELECT s.member_id, m.industry, d.bar_id, {goal} AS goal, {placement} AS placement, \
+           CAST(SUM(c.views) AS BIGINT), CAST(SUM(c.clicks) AS BIGINT), \
+           CAST(SUM(c.leads) AS BIGINT), CAST(SUM(c.dismissals) AS BIGINT) \
+         FROM deployment_stats_daily c \
+         JOIN deployments d ON d.id = c.deployment_id \
+         JOIN sites s ON s.id = d.site_id \
+         JOIN members m ON m.id = s.member_id \
+         WHERE c.day >= {p1} AND c.day < {p2} \
+         GROUP BY s.member_id, m.industry, d.bar_id, {goal}, {placement} \
+         UNION ALL \
+         SELECT DISTINCT s.member_id, m.industry, d.bar_id, {goal}, {placement}, \
+           CAST(0 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT) \
+         FROM deployments d \
+         JOIN sites s ON s.id = d.site_id \
+         JOIN members m ON m.id = s.member_id \
+         WHERE d.ended_at IS NULL"
+    );
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [from.timestamp().into(), to.timestamp().into()],
+        ))
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(BarCounts {
+                member: MemberId(r.try_get_by_index(0)?),
+                industry: r.try_get_by_index(1)?,
+                bar: BarId(r.try_get_by_index(2)?),
+                goal: r.try_get_by_index::<Option<String>>(3)?.unwrap_or_default(),
+                placement: r.try_get_by_index::<Option<String>>(4)?.unwrap_or_default(),
+                views: r.try_get_by_index(5)?,
+                clicks: r.try_get_by_index(6)?,
+                leads: r.try_get_by_index(7)?,
+                dismissals: r.try_get_by_index(8)?,
+            })
+        })
+        .collect()
+}
+
+pub async fn insert_snapshot(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    window_days: i32,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    accounts: i32,
+) -> Result<benchmark_snapshot::Model, DbErr> {
+    benchmark_snapshot::ActiveModel {
+        computed_at: Set(now),
+        window_days: Set(window_days),
+        window_start: Set(from),
+        window_end: Set(to),
+        accounts: Set(accounts),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+/// Rows per insert statement (each row binds about twenty values).
+const ROWS_PER_INSERT: usize = 1000;
+
+pub async fn insert_cells(
+    db: &impl ConnectionTrait,
+    cells: Vec<benchmark_cell::ActiveModel>,
+) -> Result<(), DbErr> {
+    let mut cells = cells;
+    while !cells.is_empty() {
+        let rest = cells.split_off(cells.len().min(ROWS_PER_INSERT));
+        benchmark_cell::Entity::insert_many(std::mem::replace(&mut cells, rest))
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn insert_results(
+    db: &impl ConnectionTrait,
+    results: Vec<benchmark_result::ActiveModel>,
+) -> Result<(), DbErr> {
+    let mut results = results;
+    while !results.is_empty() {
+        let rest = results.split_off(results.len().min(ROWS_PER_INSERT));
+        benchmark_result::Entity::insert_many(std::mem::replace(&mut results, rest))
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The newest snapshots over a window, newest first.
+pub async fn snapshots(
+    db: &impl ConnectionTrait,
+    window_days: i32,
+    limit: u64,
+) -> Result<Vec<benchmark_snapshot::Model>, DbErr> {
+    benchmark_snapshot::Entity::find()
+        .filter(benchmark_snapshot::Column::WindowDays.eq(window_days))
+        .order_by_desc(benchmark_snapshot::Column::ComputedAt)
+        .order_by_desc(benchmark_snapshot::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// A member's rows (the account's, or one bar's) in some snapshots.
+pub async fn results(
+    db: &impl ConnectionTrait,
+    snapshot_ids: &[i64],
+    member: MemberId,
+    bar: Option<BarId>,
+) -> Result<Vec<benchmark_result::Model>, DbErr> {
+    let mut q = benchmark_result::Entity::find()
+        .filter(benchmark_result::Column::SnapshotId.is_in(snapshot_ids.iter().copied()))
+        .filter(benchmark_result::Column::MemberId.eq(member));
+    q = match bar {
+        Some(b) => q.filter(benchmark_result::Column::BarId.eq(b)),
+        None => q.filter(benchmark_result::Column::BarId.is_null()),
+    };
+    q.order_by_asc(benchmark_result::Column::Goal)
+        .order_by_asc(benchmark_result::Column::Placement)
+        .order_by_asc(benchmark_result::Column::Metric)
+        .all(db)
+        .await
+}
+
+pub async fn cells(
+    db: &impl ConnectionTrait,
+    snapshot: i64,
+) -> Result<Vec<benchmark_cell::Model>, DbErr> {
+    benchmark_cell::Entity::find()
+        .filter(benchmark_cell::Column::SnapshotId.eq(snapshot))
+        .all(db)
+        .await
+}
+
+/// Drops snapshots computed before `before` (their cells and results go with them).
+pub async fn purge_snapshots(
+    db: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let r = benchmark_snapshot::Entity::delete_many()
+        .filter(benchmark_snapshot::Column::ComputedAt.lt(before))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected)
+}

@@ -1,0 +1,38 @@
+use sea_orm::entity::prelude::*;
+
+use crate::domain::{BarId, MemberId};
+
+/// A member's (or one of their bars') rate in one goal × placement group, beside the
+/// distribution of the other accounts it is compared with: the first group that may be
+/// published, from the member's industry to every account.
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "benchmark_results")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub snapshot_id: i64,
+    pub member_id: MemberId,
+    /// Set for a bar's own row; `None` for the account's.
+    pub bar_id: Option<BarId>,
+    pub goal: String,
+    pub placement: String,
+    pub metric: String,
+    pub own_rate: Option<f64>,
+    pub own_views: i64,
+    /// `industry`, `all_industries` or `all`; `None` when nothing could be published.
+    pub compared_with: Option<String>,
+    pub industry: Option<String>,
+    pub accounts: i32,
+    pub p10: Option<f64>,
+    pub p25: Option<f64>,
+    pub median: Option<f64>,
+    pub p75: Option<f64>,
+    pub p90: Option<f64>,
+    pub percentile: Option<f64>,
+    /// Why the narrower groups (or all of them) could not be shown.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub reason: Option<String>,
+}
+
+impl ActiveModelBehavior for ActiveModel {}
