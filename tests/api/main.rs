@@ -6,6 +6,7 @@ mod account;
 mod alerts;
 mod auth;
 mod bars;
+mod benchmarks;
 mod billing;
 mod browser;
 mod durability;
