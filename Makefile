@@ -85,6 +85,7 @@ bench:
 	$(CARGO) bench --bench load
 	$(CARGO) bench --bench webhooks
 	$(CARGO) bench --bench alerts
+	$(CARGO) bench --bench benchmarks
 
 ## lint: formatting and clippy, warnings are errors
 lint:

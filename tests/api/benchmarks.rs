@@ -32,12 +32,19 @@ async fn account(app: &TestApp, email: &str, industry: Option<&str>) -> Account 
     let cookie = app.member(email).await;
     if let Some(i) = industry {
         let res = app
-            .send(reqwest::Method::PATCH, "/api/v1/me", &cookie, Some(&json!({"industry": i})))
+            .send(
+                reqwest::Method::PATCH,
+                "/api/v1/me",
+                &cookie,
+                Some(&json!({"industry": i})),
+            )
             .await;
         assert_eq!(res.status(), StatusCode::OK);
     }
     let site = app.site(&cookie, &["shop.example"]).await;
-    let bar = app.bar(&cookie, site["id"].as_i64().unwrap(), &link_bar("Offer")).await;
+    let bar = app
+        .bar(&cookie, site["id"].as_i64().unwrap(), &link_bar("Offer"))
+        .await;
     let bar = bar["id"].as_i64().unwrap();
     let deployment = app.publish(&cookie, bar).await[0]["id"].as_i64().unwrap();
     Account {
@@ -117,7 +124,10 @@ async fn the_numbers_are_exactly_what_the_planted_rates_give() {
     assert_eq!(me["trend"].as_array().unwrap().len(), 1);
 
     // The top account: better than all ten others.
-    close(&ctr_group(&benchmarks(&app, &saas[10].cookie).await)["percentile"], 100.0);
+    close(
+        &ctr_group(&benchmarks(&app, &saas[10].cookie).await)["percentile"],
+        100.0,
+    );
     // The small account sees all eleven (it is in none of them), with its own rate.
     let s = ctr_group(&benchmarks(&app, &small.cookie).await);
     assert_eq!(s["accounts"], 11);
@@ -126,7 +136,10 @@ async fn the_numbers_are_exactly_what_the_planted_rates_give() {
 
     // A bar reads the same comparison.
     let res = app
-        .get_as(&format!("/api/v1/bars/{}/benchmark", saas[5].bar), &saas[5].cookie)
+        .get_as(
+            &format!("/api/v1/bars/{}/benchmark", saas[5].bar),
+            &saas[5].cookie,
+        )
         .await;
     let bar = ctr_group(&body_json(res).await);
     close(&bar["own_rate"], 0.06);
@@ -160,11 +173,18 @@ async fn a_member_with_an_extreme_rate_does_not_move_their_own_benchmark() {
     let after_other = ctr_group(&benchmarks(&app, &accounts[1].cookie).await);
     close(&after_mine["own_rate"], 0.9);
     for q in ["p10", "p25", "median", "p75", "p90"] {
-        assert_eq!(before_mine[q], after_mine[q], "{q} of the member's own benchmark moved");
+        assert_eq!(
+            before_mine[q], after_mine[q],
+            "{q} of the member's own benchmark moved"
+        );
     }
     close(&after_mine["percentile"], 100.0);
     assert_ne!(before_other["p90"], after_other["p90"], "the others see it");
-    assert_eq!(after_mine["trend"].as_array().unwrap().len(), 1, "one week, its newest snapshot");
+    assert_eq!(
+        after_mine["trend"].as_array().unwrap().len(),
+        1,
+        "one week, its newest snapshot"
+    );
 }
 
 #[tokio::test]
@@ -181,20 +201,38 @@ async fn too_few_or_dominated_cells_fall_back_and_say_why() {
     let mut media = Vec::new();
     for i in 0..12 {
         let a = account(&app, &format!("m{i}@example.com"), Some("media")).await;
-        plant(&app, a.deployment, if i == 0 { 15_000 } else { 1000 }, 30 + i).await;
+        plant(
+            &app,
+            a.deployment,
+            if i == 0 { 15_000 } else { 1000 },
+            30 + i,
+        )
+        .await;
         media.push(a);
     }
     compute(&app).await;
 
     let t = ctr_group(&benchmarks(&app, &travel[0].cookie).await);
     assert_eq!(t["compared_with"], "all_industries");
-    assert!(t["reason"].as_str().unwrap().contains("only 9 accounts"), "{t}");
-    assert_eq!(t["accounts"], 21, "ten travel and twelve media, without itself");
+    assert!(
+        t["reason"].as_str().unwrap().contains("only 9 accounts"),
+        "{t}"
+    );
+    assert_eq!(
+        t["accounts"], 21,
+        "ten travel and twelve media, without itself"
+    );
     assert!(t["industry"].is_null());
 
     let m = ctr_group(&benchmarks(&app, &media[1].cookie).await);
     assert_eq!(m["compared_with"], "all_industries", "{m}");
-    assert!(m["reason"].as_str().unwrap().contains("one account has 60 %"), "{m}");
+    assert!(
+        m["reason"]
+            .as_str()
+            .unwrap()
+            .contains("one account has 60 %"),
+        "{m}"
+    );
     // The big account itself is left out of its own comparison: the others are even.
     let big = ctr_group(&benchmarks(&app, &media[0].cookie).await);
     assert_eq!(big["compared_with"], "industry");
@@ -205,7 +243,11 @@ async fn too_few_or_dominated_cells_fall_back_and_say_why() {
         .execute_unprepared("UPDATE members SET is_operator = TRUE WHERE email = 't0@example.com'")
         .await
         .unwrap();
-    let cells = body_json(app.get_as("/api/v1/admin/benchmarks", &travel[0].cookie).await).await;
+    let cells = body_json(
+        app.get_as("/api/v1/admin/benchmarks", &travel[0].cookie)
+            .await,
+    )
+    .await;
     let travel_cell = cells["cells"]
         .as_array()
         .unwrap()
@@ -214,7 +256,10 @@ async fn too_few_or_dominated_cells_fall_back_and_say_why() {
         .unwrap()
         .clone();
     assert_eq!(travel_cell["accounts"], 10);
-    assert_eq!(travel_cell["published"], true, "ten accounts: shown to those outside it");
+    assert_eq!(
+        travel_cell["published"], true,
+        "ten accounts: shown to those outside it"
+    );
     let media_cell = cells["cells"]
         .as_array()
         .unwrap()
@@ -228,7 +273,8 @@ async fn too_few_or_dominated_cells_fall_back_and_say_why() {
 
 #[tokio::test]
 async fn a_change_of_industry_shows_in_the_next_computation() {
-    let app = TestApp::spawn_with(Options::default().var("BARKEEP_BENCHMARK_MIN_ACCOUNTS", "5")).await;
+    let app =
+        TestApp::spawn_with(Options::default().var("BARKEEP_BENCHMARK_MIN_ACCOUNTS", "5")).await;
     for i in 0..6 {
         let a = account(&app, &format!("h{i}@example.com"), Some("health")).await;
         plant(&app, a.deployment, 1000, 10 + i).await;
@@ -238,8 +284,13 @@ async fn a_change_of_industry_shows_in_the_next_computation() {
     compute(&app).await;
     let before = ctr_group(&benchmarks(&app, &mover.cookie).await);
     assert_ne!(before["compared_with"], "industry", "alone in food");
-    app.send(reqwest::Method::PATCH, "/api/v1/me", &mover.cookie, Some(&json!({"industry": "health"})))
-        .await;
+    app.send(
+        reqwest::Method::PATCH,
+        "/api/v1/me",
+        &mover.cookie,
+        Some(&json!({"industry": "health"})),
+    )
+    .await;
     app.advance(chrono::Duration::minutes(1));
     compute(&app).await;
     let after = ctr_group(&benchmarks(&app, &mover.cookie).await);
@@ -254,12 +305,23 @@ async fn two_processes_compute_once() {
     let b = TestApp::spawn_with(Options::default().sharing(&a)).await;
     let x = account(&a, "x@example.com", None).await;
     plant(&a, x.deployment, 1000, 10).await;
-    let (ra, rb) = tokio::join!(a.state.jobs.run_due("benchmarks"), b.state.jobs.run_due("benchmarks"));
+    let (ra, rb) = tokio::join!(
+        a.state.jobs.run_due("benchmarks"),
+        b.state.jobs.run_due("benchmarks")
+    );
     let ran = [ra.unwrap(), rb.unwrap()];
-    assert_eq!(ran.iter().filter(|r| **r == barkeep::jobs::Ran::Yes).count(), 1, "{ran:?}");
-    let row = a
-        .db
-        .query_one_raw(Statement::from_string(a.db.get_database_backend(), "SELECT COUNT(*) FROM benchmark_snapshots"))
+    assert_eq!(
+        ran.iter()
+            .filter(|r| **r == barkeep::jobs::Ran::Yes)
+            .count(),
+        1,
+        "{ran:?}"
+    );
+    let row =
+        a.db.query_one_raw(Statement::from_string(
+            a.db.get_database_backend(),
+            "SELECT COUNT(*) FROM benchmark_snapshots",
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -282,7 +344,10 @@ async fn a_population_planted_through_the_event_endpoint_is_benchmarked() {
     .await;
     let mut accounts = Vec::new();
     for i in 0..6u32 {
-        accounts.push((account(&app, &format!("e{i}@example.com"), Some("education")).await, i));
+        accounts.push((
+            account(&app, &format!("e{i}@example.com"), Some("education")).await,
+            i,
+        ));
     }
     // 500 views each, from 500 visitors; account i gets 10 × (i + 1) clicks.
     let mut n = 0u32;
@@ -291,14 +356,20 @@ async fn a_population_planted_through_the_event_endpoint_is_benchmarked() {
         for v in 0..500u32 {
             n += 1;
             let ip = format!("10.{}.{}.{}", n / 65536 % 256, n / 256 % 256, n % 256);
-            let kind = if v < 10 * (i + 1) { vec!["v", "c"] } else { vec!["v"] };
+            let kind = if v < 10 * (i + 1) {
+                vec!["v", "c"]
+            } else {
+                vec!["v"]
+            };
             for k in kind {
                 sends.push((ev(a.deployment, k), ip.clone()));
             }
         }
         for chunk in sends.chunks(50) {
             let answers = futures_util::future::join_all(
-                chunk.iter().map(|(body, ip)| app.event(body, ip, BROWSER_UA)),
+                chunk
+                    .iter()
+                    .map(|(body, ip)| app.event(body, ip, BROWSER_UA)),
             )
             .await;
             assert!(answers.iter().all(|s| *s == StatusCode::NO_CONTENT));
@@ -343,11 +414,27 @@ async fn stats_compare_with_the_previous_period_by_weekday() {
     assert_eq!(r["totals"]["views"], 7);
     assert_eq!(r["previous"]["totals"]["views"], 3);
     let (cur, prev) = (&r["series"], &r["previous"]["series"]);
-    assert_eq!(cur.as_array().unwrap().len(), prev.as_array().unwrap().len());
+    assert_eq!(
+        cur.as_array().unwrap().len(),
+        prev.as_array().unwrap().len()
+    );
     assert_eq!(cur.as_array().unwrap().last().unwrap()["views"], 7);
-    assert_eq!(prev.as_array().unwrap().last().unwrap()["views"], 3, "the same weekday");
-    let plain = body_json(app.get_as(&format!("/api/v1/bars/{}/stats", a.bar), &a.cookie).await).await;
+    assert_eq!(
+        prev.as_array().unwrap().last().unwrap()["views"],
+        3,
+        "the same weekday"
+    );
+    let plain = body_json(
+        app.get_as(&format!("/api/v1/bars/{}/stats", a.bar), &a.cookie)
+            .await,
+    )
+    .await;
     assert!(plain.get("previous").is_none());
-    let res = app.get_as(&format!("/api/v1/bars/{}/stats?compare=last_year", a.bar), &a.cookie).await;
+    let res = app
+        .get_as(
+            &format!("/api/v1/bars/{}/stats?compare=last_year", a.bar),
+            &a.cookie,
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }

@@ -4,81 +4,40 @@
 //! long queueing and delivery took, and checks every member got exactly one email.
 //! Loopback only. Appends to target/bench/results.md.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_barkeep");
-const PASSWORD: &str = "correct horse battery staple";
+mod support;
+
+use support::{Proc, free_port};
+
 const MEMBERS: usize = 10_000;
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn start_sink(dir: &Path) -> (Proc, u16) {
     let port = free_port();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/server.py");
-    let child = Command::new("/usr/bin/python3")
-        .arg(script)
-        .arg(port.to_string())
-        .arg(dir)
-        .arg("--discard")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 with aiosmtpd");
+    let sink = Proc(
+        Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dir)
+            .arg("--discard")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with aiosmtpd"),
+    );
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (Proc(child), port);
+            return (sink, port);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("the SMTP sink did not start");
-}
-
-fn start(data: &Path, smtp: u16, database_url: Option<&str>) -> (Proc, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BARKEEP_DATA_DIR", data)
-        .env("BARKEEP_LISTEN", "127.0.0.1:0")
-        .env("BARKEEP_LOG_FORMAT", "json")
-        .env("BARKEEP_LOG", "warn,barkeep::app::startup=info")
-        .env("BARKEEP_MAIL_URL", format!("smtp://127.0.0.1:{smtp}"))
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    if let Some(url) = database_url {
-        cmd.env("BARKEEP_DATABASE_URL", url);
-    }
-    let mut server = Proc(cmd.spawn().unwrap());
-    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
-    while let Some(Ok(line)) = lines.next() {
-        let v: Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["message"] == "barkeep is listening" {
-            let address = format!("http://{}", v["address"].as_str().unwrap());
-            std::thread::spawn(move || for _ in lines {});
-            return (server, address);
-        }
-    }
-    panic!("barkeep did not start");
 }
 
 #[tokio::main]
@@ -90,40 +49,21 @@ async fn main() {
         .filter(|v| !v.is_empty());
     let tmp = tempfile::tempdir().unwrap();
     let (_sink, smtp) = start_sink(&tmp.path().join("sink"));
-    let (_server, base) = start(tmp.path(), smtp, database_url.as_deref());
-    let url = database_url.clone().unwrap_or_else(|| {
-        format!(
-            "sqlite://{}?mode=rw",
-            tmp.path().join("barkeep.db").display()
-        )
-    });
+    let (_server, base) = support::start_barkeep(
+        tmp.path(),
+        database_url.as_deref(),
+        &[("BARKEEP_MAIL_URL", format!("smtp://127.0.0.1:{smtp}"))],
+    );
+    let url = support::database_url(tmp.path(), database_url.as_deref());
     let db = sea_orm::Database::connect(&url).await.unwrap();
     let client = reqwest::Client::new();
 
     // The operator signs up through the API; the members are written straight to the
     // table (10,000 argon2 hashes would be the slowest part of the bench).
-    client
-        .post(format!("{base}/api/v1/signup"))
-        .json(&json!({"email": "ops@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let cookie = support::session(&client, &base, "ops@example.com").await;
     db.execute_unprepared("UPDATE members SET is_operator = TRUE")
         .await
         .unwrap();
-    let res = client
-        .post(format!("{base}/api/v1/login"))
-        .json(&json!({"email": "ops@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let cookie = res.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
     eprintln!("bench: {MEMBERS} members");
     let now = "2026-12-01T00:00:00Z";
     for chunk in (0..MEMBERS).collect::<Vec<_>>().chunks(1000) {
@@ -221,11 +161,7 @@ async fn main() {
         want as f64 / delivered_in.as_secs_f64(),
     );
     println!("{report}");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("results.md");
-    let before = std::fs::read_to_string(&file).unwrap_or_default();
-    std::fs::write(&file, format!("{before}{report}")).unwrap();
+    support::append_report(&report);
     assert_eq!((rows, distinct, delivered), (want, want, want));
 }
 

@@ -5,92 +5,25 @@
 //! answered 204 was counted. Loopback only, bounded runs. Writes a Markdown report to
 //! target/bench/results.md.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use warp::Filter;
 
-const BIN: &str = env!("CARGO_BIN_EXE_barkeep");
+mod support;
+
+use support::{Run, machine, parse_wrk, rss_kb, start_barkeep, wrk, wrk_command};
+
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-const PASSWORD: &str = "correct horse battery staple";
 
 fn secs(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// One wrk run's numbers.
-#[derive(Debug, Clone, Default)]
-struct Run {
-    non_2xx: u64,
-    socket_errors: u64,
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-/// The Lua that every run shares: a `done` that prints the numbers as JSON.
-const DONE_LUA: &str = r#"
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('BENCH {"requests":%d,"non_2xx":%d,"socket_errors":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d}\n',
-    summary.requests, e.status, e.connect + e.read + e.write + e.timeout, summary.duration,
-    latency:percentile(50), latency:percentile(99)))
-end
-"#;
-
-fn wrk_command(
-    url: &str,
-    connections: u32,
-    duration: u64,
-    lua: &str,
-    dir: &Path,
-    name: &str,
-) -> Command {
-    let script = dir.join(format!("{name}.lua"));
-    std::fs::write(&script, format!("{lua}\n{DONE_LUA}")).unwrap();
-    let mut cmd = Command::new("wrk");
-    cmd.args([
-        "-t1",
-        &format!("-c{connections}"),
-        &format!("-d{duration}s"),
-        "--timeout",
-        "5s",
-        "-s",
-    ])
-    .arg(&script)
-    .arg(url);
-    cmd
-}
-
-fn parse_wrk(stdout: &[u8]) -> Run {
-    let text = String::from_utf8_lossy(stdout);
-    let line = text
-        .lines()
-        .find_map(|l| l.strip_prefix("BENCH "))
-        .unwrap_or_else(|| panic!("wrk printed no result:\n{text}"));
-    let v: Value = serde_json::from_str(line).unwrap();
-    let n = |k: &str| v[k].as_u64().unwrap_or(0);
-    Run {
-        non_2xx: n("non_2xx"),
-        socket_errors: n("socket_errors"),
-        rps: n("requests") as f64 / (n("duration_us") as f64 / 1e6),
-        p50_ms: n("p50_us") as f64 / 1000.0,
-        p99_ms: n("p99_us") as f64 / 1000.0,
-    }
-}
-
-fn wrk(url: &str, connections: u32, duration: u64, lua: &str, dir: &Path, name: &str) -> Run {
-    let out = wrk_command(url, connections, duration, lua, dir, name)
-        .output()
-        .expect("run wrk (Debian package `wrk`; `make bench` installs it)");
-    parse_wrk(&out.stdout)
 }
 
 /// Runs the bare handler and barkeep in turn, `rounds` times, so both meet the same
@@ -172,63 +105,6 @@ fn start_bare() -> SocketAddr {
     rx.recv().unwrap()
 }
 
-fn start_barkeep(data: &Path, database_url: Option<&str>) -> (Child, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BARKEEP_DATA_DIR", data)
-        .env("BARKEEP_LISTEN", "127.0.0.1:0")
-        .env("BARKEEP_LOG_FORMAT", "json")
-        .env("BARKEEP_LOG", "warn,barkeep=info")
-        // Every request comes from one loopback client: the per-IP limit is for the open web.
-        .env("BARKEEP_EVENT_RATE_PER_IP", "100000000")
-        .env("BARKEEP_TRUSTED_PROXIES", "127.0.0.1")
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    if let Some(url) = database_url {
-        cmd.env("BARKEEP_DATABASE_URL", url);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    while let Some(Ok(line)) = lines.next() {
-        let v: Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["message"] == "barkeep is listening" {
-            let address = format!("http://{}", v["address"].as_str().unwrap());
-            std::thread::spawn(move || for _ in lines {});
-            return (child, address);
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("barkeep did not start");
-}
-
-/// Kills the server if the bench panics, so no process is left behind.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn rss_kb(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 struct Api {
     client: reqwest::Client,
     base: String,
@@ -283,31 +159,6 @@ wrk.headers["User-Agent"] = "{UA}"
 wrk.headers["Origin"] = "https://shop.example"
 "#
     )
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().to_string()))
-        .unwrap_or_default();
-    let kernel = Command::new("uname")
-        .arg("-r")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    format!("{cpu}, {cores} cores, {mem} RAM, Linux {kernel}")
 }
 
 /// A bar with three variants, published, and a counter row for every hour of the last
@@ -412,29 +263,19 @@ async fn main() {
     let started = Instant::now();
 
     let bare = start_bare();
-    let (child, base) = start_barkeep(tmp.path(), database_url.as_deref());
-    let pid = child.id();
-    let mut server = Server(child);
+    let (mut server, base) = start_barkeep(
+        tmp.path(),
+        database_url.as_deref(),
+        &[
+            // Every request comes from one loopback client: the per-IP limit is for the
+            // open web.
+            ("BARKEEP_EVENT_RATE_PER_IP", "100000000".into()),
+            ("BARKEEP_TRUSTED_PROXIES", "127.0.0.1".into()),
+        ],
+    );
+    let pid = server.0.id();
     let client = reqwest::Client::new();
-    client
-        .post(format!("{base}/api/v1/signup"))
-        .json(&json!({"email": "bench@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let res = client
-        .post(format!("{base}/api/v1/login"))
-        .json(&json!({"email": "bench@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let cookie = res.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = support::session(&client, &base, "bench@example.com").await;
     let api = Api {
         client,
         base: base.clone(),

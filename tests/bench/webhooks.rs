@@ -5,9 +5,6 @@
 //! applies it and queues a receipt. Reads latency per delivery, and checks that every
 //! event was processed exactly once. Loopback only. Appends to target/bench/results.md.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,10 +14,10 @@ use sha2::Sha256;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const BIN: &str = env!("CARGO_BIN_EXE_barkeep");
+mod support;
+
 const SECRET: &str = "whsec_bench";
 const PRICE: &str = "price_bench_pro_month";
-const PASSWORD: &str = "correct horse battery staple";
 const MEMBERS: usize = 20;
 const DELIVERIES: usize = 1000;
 const DUPLICATES: usize = 200;
@@ -78,45 +75,6 @@ fn sign(t: i64, body: &str) -> String {
     format!("t={t},v1={hex}")
 }
 
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(data: &Path, stripe: &str, database_url: Option<&str>) -> (Server, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BARKEEP_DATA_DIR", data)
-        .env("BARKEEP_LISTEN", "127.0.0.1:0")
-        .env("BARKEEP_LOG_FORMAT", "json")
-        .env("BARKEEP_LOG", "warn,barkeep::app::startup=info")
-        .env("BARKEEP_STRIPE_SECRET_KEY", "sk_test_bench")
-        .env("BARKEEP_STRIPE_WEBHOOK_SECRET", SECRET)
-        .env("BARKEEP_STRIPE_API_URL", stripe)
-        .env("BARKEEP_STRIPE_PRICE_PRO_MONTH", PRICE)
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    if let Some(url) = database_url {
-        cmd.env("BARKEEP_DATABASE_URL", url);
-    }
-    let mut server = Server(cmd.spawn().unwrap());
-    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
-    while let Some(Ok(line)) = lines.next() {
-        let v: Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["message"] == "barkeep is listening" {
-            let address = format!("http://{}", v["address"].as_str().unwrap());
-            std::thread::spawn(move || for _ in lines {});
-            return (server, address);
-        }
-    }
-    panic!("barkeep did not start");
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -148,32 +106,23 @@ async fn main() {
         .await;
 
     let tmp = tempfile::tempdir().unwrap();
-    let (_server, base) = start(tmp.path(), &mock.uri(), database_url.as_deref());
+    let (_server, base) = support::start_barkeep(
+        tmp.path(),
+        database_url.as_deref(),
+        &[
+            ("BARKEEP_STRIPE_SECRET_KEY", "sk_test_bench".into()),
+            ("BARKEEP_STRIPE_WEBHOOK_SECRET", SECRET.into()),
+            ("BARKEEP_STRIPE_API_URL", mock.uri()),
+            ("BARKEEP_STRIPE_PRICE_PRO_MONTH", PRICE.into()),
+        ],
+    );
     let client = reqwest::Client::new();
 
     eprintln!("bench: {MEMBERS} members through Checkout");
     let mut members = Vec::new();
     for i in 0..MEMBERS {
         let email = format!("payer{i}@example.com");
-        client
-            .post(format!("{base}/api/v1/signup"))
-            .json(&json!({"email": email, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        let res = client
-            .post(format!("{base}/api/v1/login"))
-            .json(&json!({"email": email, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        let cookie = res.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
+        let cookie = support::session(&client, &base, &email).await;
         let me: Value = client
             .get(format!("{base}/api/v1/me"))
             .header("cookie", &cookie)
@@ -276,12 +225,7 @@ async fn main() {
         .count();
 
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let url = database_url.unwrap_or_else(|| {
-        format!(
-            "sqlite://{}?mode=rw",
-            tmp.path().join("barkeep.db").display()
-        )
-    });
+    let url = support::database_url(tmp.path(), database_url.as_deref());
     let db = sea_orm::Database::connect(&url).await.unwrap();
     use sea_orm::ConnectionTrait;
     let count = |sql: &str| {
@@ -320,11 +264,7 @@ async fn main() {
         ms.last().copied().unwrap_or(0.0),
     );
     println!("{report}");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("results.md");
-    let before = std::fs::read_to_string(&file).unwrap_or_default();
-    std::fs::write(&file, format!("{before}{report}")).unwrap();
+    support::append_report(&report);
     assert_eq!(ok, DELIVERIES, "every delivery answered 200");
     assert_eq!((events, receipts), (unique as i64, unique as i64));
 }
