@@ -12,6 +12,7 @@ mod m20261202_000006_daily_counts;
 mod m20261203_000007_billing;
 mod m20261203_000008_alerts;
 mod m20261203_000009_benchmarks;
+mod m20261203_000010_leads_and_privacy;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000007_billing::Migration),
             Box::new(m20261203_000008_alerts::Migration),
             Box::new(m20261203_000009_benchmarks::Migration),
+            Box::new(m20261203_000010_leads_and_privacy::Migration),
         ]
     }
 }

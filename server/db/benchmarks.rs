@@ -36,19 +36,23 @@ fn snapshot_fields(backend: DbBackend) -> (&'static str, &'static str) {
     }
 }
 
-/// Every bar's counts within `[from, to)` (days' first seconds), one row per member,
-/// bar, goal and placement; bars live now but without views come with zeros.
+/// Every bar's counts within `[from, to)` (days' first seconds) for the members with ids
+/// in `members`, one row per member, bar, goal and placement; bars live now but without
+/// views come with zeros. Read a range of members at a time, so the rows in memory stay
+/// few.
 pub async fn window_counts(
     db: &impl ConnectionTrait,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    members: std::ops::RangeInclusive<i64>,
 ) -> Result<Vec<BarCounts>, DbErr> {
     let backend = db.get_database_backend();
     let (goal, placement) = snapshot_fields(backend);
-    let (p1, p2) = match backend {
-        DbBackend::Postgres => ("$1", "$2"),
-        _ => ("?", "?"),
+    let p = |n: usize| match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_string(),
     };
+    let (p1, p2, p3, p4, p5, p6) = (p(1), p(2), p(3), p(4), p(5), p(6));
     let sql = format!(
         "SELECT s.member_id, m.industry, d.bar_id, {goal} AS goal, {placement} AS placement, \
            CAST(SUM(c.views) AS BIGINT), CAST(SUM(c.clicks) AS BIGINT), \
@@ -57,7 +61,7 @@ pub async fn window_counts(
          JOIN deployments d ON d.id = c.deployment_id \
          JOIN sites s ON s.id = d.site_id \
          JOIN members m ON m.id = s.member_id \
-         WHERE c.day >= {p1} AND c.day < {p2} \
+         WHERE c.day >= {p1} AND c.day < {p2} AND s.member_id >= {p3} AND s.member_id <= {p4} \
          GROUP BY s.member_id, m.industry, d.bar_id, {goal}, {placement} \
          UNION ALL \
          SELECT DISTINCT s.member_id, m.industry, d.bar_id, {goal}, {placement}, \
@@ -65,13 +69,20 @@ pub async fn window_counts(
          FROM deployments d \
          JOIN sites s ON s.id = d.site_id \
          JOIN members m ON m.id = s.member_id \
-         WHERE d.ended_at IS NULL"
+         WHERE d.ended_at IS NULL AND s.member_id >= {p5} AND s.member_id <= {p6}"
     );
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             backend,
             sql,
-            [from.timestamp().into(), to.timestamp().into()],
+            [
+                from.timestamp().into(),
+                to.timestamp().into(),
+                (*members.start()).into(),
+                (*members.end()).into(),
+                (*members.start()).into(),
+                (*members.end()).into(),
+            ],
         ))
         .await?;
     rows.into_iter()
@@ -89,6 +100,18 @@ pub async fn window_counts(
             })
         })
         .collect()
+}
+
+/// The highest member id there is (0 without members).
+pub async fn last_member(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    use super::entities::member;
+    let id: Option<Option<MemberId>> = member::Entity::find()
+        .select_only()
+        .column_as(member::Column::Id.max(), "max")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(id.flatten().map_or(0, |m| m.0))
 }
 
 pub async fn insert_snapshot(

@@ -21,6 +21,12 @@ pub struct Model {
     pub digest_opt_in: bool,
     /// An IANA time zone (`Europe/Berlin`) for times in email; UTC when unset.
     pub time_zone: Option<String>,
+    /// Each new lead is emailed to the member (in batches); on unless turned off.
+    pub lead_email: bool,
+    /// How long leads are kept after delivery, in days (0: deleted once delivered).
+    pub lead_retention_days: i32,
+    /// The member restricted processing: no bar is served, no lead is processed.
+    pub restricted_at: Option<DateTimeUtc>,
     /// May use the operator area and commands (`barkeep admin grant EMAIL`).
     pub is_operator: bool,
     pub created_at: DateTimeUtc,

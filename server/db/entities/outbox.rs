@@ -38,6 +38,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub links: Option<String>,
     pub bounced_at: Option<DateTimeUtc>,
+    /// What happens to the row once sent.
+    pub after_send: AfterSend,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
@@ -51,6 +53,19 @@ pub enum Status {
     Failed,
     /// Not sent: the member left the list, or the address is suppressed.
     Skipped,
+}
+
+/// Some emails must not outlive their sending: lead notifications carry the addresses,
+/// an erased account's last email carries the account's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+pub enum AfterSend {
+    #[default]
+    Keep,
+    /// The subject and both parts are blanked; the metadata stays.
+    PurgeBody,
+    /// The row goes.
+    Delete,
 }
 
 /// Transactional mail always goes out; subscription mail only to those on its list.

@@ -33,6 +33,10 @@ pub const MIN_VIEWS: i64 = 500;
 const KEEP_DAYS: i64 = 70;
 /// The trend: one snapshot per week, this many weeks.
 const TREND_WEEKS: usize = 8;
+/// Result rows written per insert while computing.
+const FLUSH_EVERY: usize = 1000;
+/// Members whose counts are read per query while computing.
+const MEMBERS_PER_READ: i64 = 2000;
 
 /// How benchmarks are computed and protected (from the environment).
 #[derive(Debug, Clone, PartialEq)]
@@ -275,23 +279,28 @@ impl Benchmarks {
         let today = Utc.from_utc_datetime(&now.date_naive().and_time(NaiveTime::MIN));
         let to = today + Duration::days(1);
         let from = to - Duration::days(i64::from(days));
-        let rows = q::window_counts(&self.db, from, to).await?;
-
-        // Accounts per (member, goal, placement), and bars per (bar, goal, placement).
+        // Accounts per (member, goal, placement), and bars per (bar, goal, placement),
+        // read a range of members at a time so few rows are held at once.
         let mut accounts: BTreeMap<(MemberId, String, String), (String, Counts)> = BTreeMap::new();
         let mut bars: BTreeMap<(BarId, String, String), (MemberId, Counts)> = BTreeMap::new();
-        for r in &rows {
-            if r.goal.is_empty() || r.placement.is_empty() {
-                continue;
+        let last = q::last_member(&self.db).await?;
+        let mut first = 1;
+        while first <= last {
+            let end = first + MEMBERS_PER_READ - 1;
+            for r in q::window_counts(&self.db, from, to, first..=end).await? {
+                if r.goal.is_empty() || r.placement.is_empty() {
+                    continue;
+                }
+                let a = accounts
+                    .entry((r.member, r.goal.clone(), r.placement.clone()))
+                    .or_insert_with(|| (industry_of(&r.industry), Counts::default()));
+                a.1.add(&r);
+                bars.entry((r.bar, r.goal.clone(), r.placement.clone()))
+                    .or_insert((r.member, Counts::default()))
+                    .1
+                    .add(&r);
             }
-            let a = accounts
-                .entry((r.member, r.goal.clone(), r.placement.clone()))
-                .or_insert_with(|| (industry_of(&r.industry), Counts::default()));
-            a.1.add(r);
-            bars.entry((r.bar, r.goal.clone(), r.placement.clone()))
-                .or_insert((r.member, Counts::default()))
-                .1
-                .add(r);
+            first = end + 1;
         }
         let with_views: std::collections::HashSet<MemberId> = accounts
             .iter()
@@ -384,7 +393,10 @@ impl Benchmarks {
             skip: Option<usize>,
             quantiles: Option<Quantiles>,
         }
-        let mut results = Vec::new();
+        // Rows are written a thousand at a time rather than held: 10,000 accounts make
+        // about 90,000 of them.
+        let mut results = Vec::with_capacity(FLUSH_EVERY);
+        let mut results_total = 0;
         let mut chosen: HashMap<(MemberId, String, String, Metric), Chosen> = HashMap::new();
         for ((member, goal, placement), (industry, c)) in &accounts {
             for &m in Metric::of_goal(goal) {
@@ -462,6 +474,10 @@ impl Benchmarks {
                 if let Some(p) = picked {
                     chosen.insert((*member, goal.clone(), placement.clone(), m), p);
                 }
+                if results.len() >= FLUSH_EVERY {
+                    results_total += results.len();
+                    q::insert_results(&txn, std::mem::take(&mut results)).await?;
+                }
             }
         }
 
@@ -501,9 +517,13 @@ impl Benchmarks {
                         .then(|| "the account's group has no benchmark that may be shown".into())),
                     ..Default::default()
                 });
+                if results.len() >= FLUSH_EVERY {
+                    results_total += results.len();
+                    q::insert_results(&txn, std::mem::take(&mut results)).await?;
+                }
             }
         }
-        let results_total = results.len();
+        results_total += results.len();
         q::insert_results(&txn, results).await?;
         txn.commit().await?;
         tracing::info!(

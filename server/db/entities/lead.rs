@@ -1,0 +1,31 @@
+use sea_orm::entity::prelude::*;
+
+use crate::domain::{DeploymentId, SiteId};
+
+/// An email address a visitor left in a bar. It is the member's: barkeep forwards it
+/// (by email and/or to the site's webhook) and, unless the member keeps leads for a
+/// while, deletes it once every forward has succeeded.
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "leads")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub site_id: SiteId,
+    pub deployment_id: DeploymentId,
+    pub email: String,
+    pub created_at: DateTimeUtc,
+    /// The email forward is done (or the member wants none).
+    pub email_done: bool,
+    /// The webhook forward is done (or the site has no webhook).
+    pub webhook_done: bool,
+    pub webhook_attempts: i32,
+    pub webhook_next_at: Option<DateTimeUtc>,
+    pub webhook_first_failed_at: Option<DateTimeUtc>,
+    /// The webhook kept failing for a day: kept, shown to the member, tried no more.
+    pub flagged_at: Option<DateTimeUtc>,
+    /// When the last configured forward succeeded.
+    pub forwarded_at: Option<DateTimeUtc>,
+}
+
+impl ActiveModelBehavior for ActiveModel {}
