@@ -3,7 +3,7 @@
 //!
 //! Dependencies point one way: `app` (the shell) builds everything; `web` (every route,
 //! by audience) calls the subsystems; the subsystems (`accounts`, `catalog`, `delivery`,
-//! `ingest`, `reporting`, `mail`, `plans`, `billing`, `alerts`) use `db`, `domain` and the shared `clock`,
+//! `ingest`, `reporting`, `mail`, `plans`, `billing`, `alerts`, `leads`, `privacy`) use `db`, `domain` and the shared `clock`,
 //! `error` and `jobs`, and never `web` or `app`.
 
 pub mod accounts;
@@ -18,7 +18,10 @@ pub mod domain;
 pub mod error;
 pub mod ingest;
 pub mod jobs;
+pub mod leads;
 pub mod mail;
 pub mod plans;
+pub mod privacy;
 pub mod reporting;
+pub mod signature;
 pub mod web;

@@ -667,4 +667,17 @@ impl Accounts {
         tracing::info!(member_id = %member, list = list.as_str(), "unsubscribed");
         Ok(())
     }
+
+    /// Checks the member's password for an action that needs it again (erasure).
+    pub async fn check_password(&self, member: &member::Model, password: &str) -> Result<()> {
+        let ok = self
+            .passwords
+            .verify(password.to_string(), Some(member.password_hash.clone()))
+            .await?;
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::invalid("password", "the password is not right"))
+        }
+    }
 }

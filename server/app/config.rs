@@ -70,6 +70,8 @@ pub struct Config {
     /// The plans on offer (the defaults, or `BARKEEP_PLANS_FILE`), with their prices.
     pub plans: Plans,
     pub benchmarks: BenchmarkSettings,
+    /// Lead webhooks may point at loopback and private addresses.
+    pub lead_webhook_private: bool,
 }
 
 impl Config {
@@ -247,6 +249,19 @@ impl Config {
         .with_env_prices(|k| get(k));
 
         let benchmarks = parse_benchmarks(&get)?;
+        let lead_webhook_private = match get("BARKEEP_LEAD_WEBHOOK_PRIVATE")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("deny") => false,
+            Some("allow") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "BARKEEP_LEAD_WEBHOOK_PRIVATE",
+                    format!("`{other}` is neither `deny` nor `allow`"),
+                ));
+            }
+        };
 
         Ok(Config {
             listen,
@@ -268,6 +283,7 @@ impl Config {
             billing,
             plans,
             benchmarks,
+            lead_webhook_private,
         })
     }
 

@@ -10,7 +10,9 @@ use crate::db::Db;
 use crate::delivery::Delivery;
 use crate::ingest::Ingest;
 use crate::jobs::{Job, work};
+use crate::leads::Leads;
 use crate::mail::{MailWorker, Mailer};
+use crate::privacy::Privacy;
 use crate::reporting::benchmarks::Benchmarks;
 
 pub struct Parts {
@@ -23,6 +25,8 @@ pub struct Parts {
     pub billing: Billing,
     pub alerts: Alerts,
     pub benchmarks: Benchmarks,
+    pub leads: Leads,
+    pub privacy: Privacy,
 }
 
 pub fn table(p: &Parts) -> Vec<Job> {
@@ -36,6 +40,8 @@ pub fn table(p: &Parts) -> Vec<Job> {
         billing,
         alerts,
         benchmarks,
+        leads,
+        privacy,
     } = p;
     vec![
         Job::each_process(
@@ -147,6 +153,79 @@ pub fn table(p: &Parts) -> Vec<Job> {
                 move || {
                     let billing = billing.clone();
                     async move { billing.check_usage().await }
+                }
+            }),
+        ),
+        Job::once(
+            "lead_delivery",
+            "forwards new leads by email (one per bar every 10 minutes) and to webhooks, retrying; deletes what was delivered",
+            Duration::from_secs(5),
+            work({
+                let leads = leads.clone();
+                move || {
+                    let leads = leads.clone();
+                    async move { leads.deliver().await }
+                }
+            }),
+        )
+        .lease(Duration::from_secs(300)),
+        Job::once(
+            "purge_leads",
+            "deletes leads kept past the number of days their member chose",
+            Duration::from_secs(3600),
+            work({
+                let leads = leads.clone();
+                move || {
+                    let leads = leads.clone();
+                    async move { leads.purge().await }
+                }
+            }),
+        ),
+        Job::once(
+            "purge_sessions",
+            "deletes sessions and single-use email links past their expiry",
+            Duration::from_secs(3600),
+            work({
+                let privacy = privacy.clone();
+                move || {
+                    let privacy = privacy.clone();
+                    async move { privacy.purge_sessions().await }
+                }
+            }),
+        ),
+        Job::once(
+            "purge_login_attempts",
+            "deletes login attempts older than 90 days",
+            Duration::from_secs(3600),
+            work({
+                let privacy = privacy.clone();
+                move || {
+                    let privacy = privacy.clone();
+                    async move { privacy.purge_login_attempts().await }
+                }
+            }),
+        ),
+        Job::once(
+            "purge_email_bodies",
+            "blanks the bodies of emails older than 30 days (who, what and when stay)",
+            Duration::from_secs(3600),
+            work({
+                let privacy = privacy.clone();
+                move || {
+                    let privacy = privacy.clone();
+                    async move { privacy.purge_email_bodies().await }
+                }
+            }),
+        ),
+        Job::once(
+            "purge_lead_deliveries",
+            "deletes lead webhook delivery records older than 30 days",
+            Duration::from_secs(3600),
+            work({
+                let privacy = privacy.clone();
+                move || {
+                    let privacy = privacy.clone();
+                    async move { privacy.purge_lead_deliveries().await }
                 }
             }),
         ),

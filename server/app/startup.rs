@@ -22,12 +22,14 @@ use crate::billing::Billing;
 use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::db;
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, Policies};
 use crate::ingest::{Bots, Ingest, IngestMetrics, Limits};
 use crate::jobs::Jobs;
+use crate::leads::Leads;
 use crate::mail::{
     Links, MailMetrics, MailWorker, Mailer, Senders, Templates, Tracker, Transport, WorkerSettings,
 };
+use crate::privacy::{Privacy, Restrictions};
 use crate::reporting::benchmarks::Benchmarks;
 use crate::web::{self, HttpMetrics, State};
 
@@ -125,15 +127,12 @@ impl Application {
             config.billing.as_ref(),
             &config.base_url,
         )?;
-        let delivery = Arc::new(
-            Delivery::load(
-                db.clone(),
-                clock.clone(),
-                Arc::new(billing.clone()),
-                &config.base_url,
-            )
-            .await?,
-        );
+        let policy = Arc::new(Policies(vec![
+            Arc::new(billing.clone()),
+            Arc::new(Restrictions::new(db.clone())),
+        ]));
+        let delivery =
+            Arc::new(Delivery::load(db.clone(), clock.clone(), policy, &config.base_url).await?);
         let catalog = Catalog::new(db.clone(), clock.clone(), vec![delivery.clone()]);
         let ingest = Arc::new(Ingest::new(
             clock.clone(),
@@ -164,6 +163,21 @@ impl Application {
             &config.base_url,
         );
         let benchmarks = Benchmarks::new(db.clone(), clock.clone(), config.benchmarks.clone());
+        let leads = Leads::new(
+            db.clone(),
+            clock.clone(),
+            mailer.clone(),
+            &config.base_url,
+            config.lead_webhook_private,
+        )?;
+        let privacy = Privacy::new(
+            db.clone(),
+            clock.clone(),
+            mailer.clone(),
+            accounts.clone(),
+            billing.clone(),
+            catalog.clone(),
+        );
         let table = schedule::table(&Parts {
             db: db.clone(),
             clock: clock.clone(),
@@ -174,6 +188,8 @@ impl Application {
             billing: billing.clone(),
             alerts: alerts.clone(),
             benchmarks: benchmarks.clone(),
+            leads: leads.clone(),
+            privacy: privacy.clone(),
         });
         let jobs = Arc::new(Jobs::new(
             db.clone(),
@@ -199,6 +215,8 @@ impl Application {
             benchmarks,
             billing,
             catalog,
+            leads,
+            privacy,
             tracker,
             delivery,
             ingest,

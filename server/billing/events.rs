@@ -11,7 +11,6 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::signature::{self, Refused};
 use super::stripe::timestamp;
 use super::{Billing, day};
 use crate::db::billing as q;
@@ -19,6 +18,7 @@ use crate::db::entities::stripe_event::{self, EventStatus};
 use crate::domain::MemberId;
 use crate::error::{Error, Result};
 use crate::mail::{BillingCardExpiring, BillingPaymentFailed, BillingReceipt, BillingTrialEnding};
+use crate::signature::{self, Refused};
 
 /// The event types barkeep acts on, and what it does with each (see docs/billing.md).
 pub const EVENTS: [&str; 11] = [

@@ -26,7 +26,6 @@ use crate::mail::Mailer;
 use crate::plans::{Interval, Limits, Overage, Plan, Plans};
 
 mod events;
-pub mod signature;
 pub mod stripe;
 mod subscriptions;
 mod usage;

@@ -468,6 +468,74 @@ pub async fn search_members(
     q.all(db).await
 }
 
+/// Sets (or lifts, with `None`) the member's restriction of processing.
+pub async fn set_restricted(
+    db: &impl ConnectionTrait,
+    member: MemberId,
+    at: Option<DateTime<Utc>>,
+) -> Result<member::Model, DbErr> {
+    member::Entity::update_many()
+        .col_expr(member::Column::RestrictedAt, Expr::value(at))
+        .filter(member::Column::Id.eq(member))
+        .exec(db)
+        .await?;
+    member_by_id(db, member)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("member".into()))
+}
+
+/// Sets the member's lead choices; `None` leaves one as it is.
+pub async fn set_lead_settings(
+    db: &impl ConnectionTrait,
+    member: member::Model,
+    email: Option<bool>,
+    retention_days: Option<i32>,
+    now: DateTime<Utc>,
+) -> Result<member::Model, DbErr> {
+    let mut active: member::ActiveModel = member.into();
+    if let Some(v) = email {
+        active.lead_email = Set(v);
+    }
+    if let Some(v) = retention_days {
+        active.lead_retention_days = Set(v);
+    }
+    active.updated_at = Set(now);
+    active.update(db).await
+}
+
+/// Deletes the member; their sessions, tokens, billing, objections and benchmark rows
+/// go with them (foreign keys cascade).
+pub async fn delete_member(db: &impl ConnectionTrait, member: MemberId) -> Result<(), DbErr> {
+    member::Entity::delete_by_id(member).exec(db).await?;
+    Ok(())
+}
+
+/// Sessions and single-use email links past their expiry.
+pub async fn purge_expired(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, DbErr> {
+    let sessions = session::Entity::delete_many()
+        .filter(session::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let links = email_token::Entity::delete_many()
+        .filter(email_token::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok(sessions + links)
+}
+
+pub async fn purge_login_attempts(
+    db: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    Ok(login_attempt::Entity::delete_many()
+        .filter(login_attempt::Column::CreatedAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
 /// Grants or takes away the operator role; false when no member has that address.
 pub async fn set_operator(
     db: &impl ConnectionTrait,

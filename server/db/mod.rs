@@ -20,6 +20,7 @@ pub mod billing;
 pub mod catalog;
 pub mod entities;
 pub mod jobs;
+pub mod leads;
 pub mod outbox;
 pub mod tables;
 

@@ -230,3 +230,43 @@ pub async fn suppressions_of(
         .all(db)
         .await
 }
+
+/// Blanks the bodies of emails queued before `before`; who, what and when stay.
+pub async fn purge_bodies(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64, DbErr> {
+    Ok(outbox::Entity::update_many()
+        .col_expr(Column::BodyText, Expr::value(""))
+        .col_expr(Column::BodyHtml, Expr::value(""))
+        .filter(Column::CreatedAt.lt(before))
+        .filter(Column::Status.ne(Status::Pending))
+        .filter(
+            Condition::any()
+                .add(Column::BodyText.ne(""))
+                .add(Column::BodyHtml.ne("")),
+        )
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// What an email's row becomes once it is sent (see [`outbox::AfterSend`]).
+pub async fn after_sent(
+    db: &impl ConnectionTrait,
+    id: i64,
+    after: outbox::AfterSend,
+) -> Result<(), DbErr> {
+    match after {
+        outbox::AfterSend::Keep => {}
+        outbox::AfterSend::PurgeBody => {
+            outbox::Entity::update_many()
+                .col_expr(Column::BodyText, Expr::value(""))
+                .col_expr(Column::BodyHtml, Expr::value(""))
+                .filter(Column::Id.eq(id))
+                .exec(db)
+                .await?;
+        }
+        outbox::AfterSend::Delete => {
+            outbox::Entity::delete_by_id(id).exec(db).await?;
+        }
+    }
+    Ok(())
+}

@@ -34,6 +34,26 @@ pub struct SitePolicy {
     pub paused: Option<String>,
 }
 
+/// Several policies at once: the powered-by line shows if any requires it, and no bar is
+/// served if any pauses the site (the plan's views, the member's restriction).
+pub struct Policies(pub Vec<Arc<dyn Policy>>);
+
+impl Policy for Policies {
+    fn for_member(&self, member: MemberId) -> BoxFuture<'_, anyhow::Result<SitePolicy>> {
+        Box::pin(async move {
+            let mut all = SitePolicy::default();
+            for p in &self.0 {
+                let one = p.for_member(member).await?;
+                all.branding_required |= one.branding_required;
+                if all.paused.is_none() {
+                    all.paused = one.paused;
+                }
+            }
+            Ok(all)
+        })
+    }
+}
+
 /// Changes are looked for this far back, for writers whose clock runs behind ours.
 const POLL_OVERLAP: chrono::Duration = chrono::Duration::seconds(10);
 /// A full comparison, which also notices deleted sites, runs this often. It reads three

@@ -345,6 +345,37 @@ mod tests {
                 stats_url: "https://b.example/sites".into(),
             },
         ));
+        alerts.push(r(
+            t,
+            crate::leads::LeadNotification {
+                site: "Shop".into(),
+                bar: "Newsletter".into(),
+                leads: vec![crate::leads::LeadLine {
+                    email: "visitor@example.org".into(),
+                    at: "3 December 2026, 10:00 UTC".into(),
+                }],
+                count: 1,
+                kept_days: 0,
+                leads_url: "https://b.example/sites/1#leads".into(),
+            },
+        ));
+        alerts.push(r(
+            t,
+            crate::leads::LeadDeliveryFailing {
+                site: "Shop".into(),
+                webhook_host: "hooks.example".into(),
+                failures: 12,
+                since: "2 December 2026".into(),
+                last_status: Some("HTTP 500".into()),
+                settings_url: "https://b.example/sites/1#leads".into(),
+            },
+        ));
+        alerts.push(r(
+            t,
+            crate::privacy::AccountDeleted {
+                deleted_at: "3 December 2026".into(),
+            },
+        ));
         alerts.extend(vec![
             r(
                 t,

@@ -176,6 +176,7 @@ impl MailWorker {
                     self.metrics.sent(&row.kind);
                     tracing::info!(outbox_id = row.id, kind = %row.kind, "email sent");
                     queries::mark_sent(&txn, row.id, attempts, now, links.clone()).await?;
+                    queries::after_sent(&txn, row.id, row.after_send).await?;
                 }
                 Outcome::Failed(err) => {
                     let (give_up, address) = match err {

@@ -28,7 +28,9 @@ use crate::db::Db;
 use crate::delivery::Delivery;
 use crate::ingest::Ingest;
 use crate::jobs::Jobs;
+use crate::leads::Leads;
 use crate::mail::{Mailer, Tracker};
+use crate::privacy::Privacy;
 use crate::reporting::benchmarks::Benchmarks;
 
 pub mod api;
@@ -68,6 +70,8 @@ pub struct State {
     pub benchmarks: Benchmarks,
     pub billing: Billing,
     pub catalog: Catalog,
+    pub leads: Leads,
+    pub privacy: Privacy,
     pub tracker: Tracker,
     pub delivery: Arc<Delivery>,
     pub ingest: Arc<Ingest>,

@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 
-use super::api::{account, admin, auth, bars, benchmarks, billing, sites, stats};
+use super::api::{account, admin, auth, bars, benchmarks, billing, leads, sites, stats};
 use super::error::ErrorBody;
 use super::router::Req;
 use crate::error::{Error, Result};
@@ -28,7 +28,10 @@ use crate::error::{Error, Result};
         account::get_me, account::patch_me, account::change_password, account::change_email,
         account::list_sessions, account::end_session, account::list_tokens,
         account::create_token, account::delete_token, account::industries,
-        account::policies, account::object,
+        account::policies, account::object, account::restrict, account::export,
+        account::delete_me,
+        leads::get_webhook, leads::put_webhook, leads::delete_webhook, leads::rotate,
+        leads::test, leads::deliveries, leads::list, leads::delete,
         sites::list, sites::create, sites::get, sites::patch, sites::delete,
         bars::list, bars::create, bars::get, bars::patch, bars::delete, bars::publish,
         bars::pause, bars::deployments, bars::list_variants, bars::create_variant,
@@ -50,6 +53,7 @@ use crate::error::{Error, Result};
         (name = "bars", description = "Bars, variants and publishing"),
         (name = "stats", description = "Counts, series and A/B comparisons"),
         (name = "benchmarks", description = "Your rates among comparable accounts"),
+        (name = "leads", description = "Where leads go, and the leads barkeep holds for you"),
         (name = "billing", description = "The plan, its limits and usage, Stripe Checkout and portal"),
         (name = "admin", description = "Operators only"),
     ),

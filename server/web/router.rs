@@ -264,6 +264,7 @@ struct Owned {
     session: Option<SessionId>,
     token: Option<TokenId>,
     alert: Option<i64>,
+    lead: Option<i64>,
 }
 
 /// A request as a handler sees it.
@@ -353,6 +354,14 @@ impl Req {
                 // Sessions and tokens are looked up by the handler, scoped to the member.
                 "session_id" => self.owned.session = Some(SessionId(id(&raw)?)),
                 "token_id" => self.owned.token = Some(TokenId(id(&raw)?)),
+                "lead_id" => {
+                    let site = declared(self.owned.site.as_ref(), "site before its lead")?;
+                    let lead = id(&raw)?;
+                    crate::db::leads::lead_of(&self.state.db, site.id, lead)
+                        .await?
+                        .ok_or(Error::NotFound)?;
+                    self.owned.lead = Some(lead);
+                }
                 // Alerts belong to no member; only operator routes name them.
                 "alert_id" => self.owned.alert = Some(id(&raw)?),
                 other => {
@@ -395,6 +404,10 @@ impl Req {
 
     pub fn token_id(&self) -> Result<TokenId> {
         declared(self.owned.token, "token")
+    }
+
+    pub fn lead_id(&self) -> Result<i64> {
+        declared(self.owned.lead, "lead")
     }
 
     pub fn alert_id(&self) -> Result<i64> {

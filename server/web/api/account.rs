@@ -31,6 +31,12 @@ pub struct MemberView {
     pub digest_opt_in: bool,
     /// An IANA time zone such as `Europe/Berlin` for times in email; UTC when null.
     pub time_zone: Option<String>,
+    /// Each new lead is emailed to you (batched: one email per bar every 10 minutes).
+    pub lead_email: bool,
+    /// Days leads are kept after delivery (0: deleted as soon as they are delivered).
+    pub lead_retention_days: i32,
+    /// You paused every bar and all lead processing (restriction of processing).
+    pub restricted: bool,
     /// Has the operator role.
     pub operator: bool,
     pub created_at: DateTime<Utc>,
@@ -48,6 +54,9 @@ impl From<&member::Model> for MemberView {
             news_opt_in: m.news_opt_in,
             digest_opt_in: m.digest_opt_in,
             time_zone: m.time_zone.clone(),
+            lead_email: m.lead_email,
+            lead_retention_days: m.lead_retention_days,
+            restricted: m.restricted_at.is_some(),
             operator: m.is_operator,
             created_at: m.created_at,
         }
@@ -80,10 +89,15 @@ pub struct PatchMe {
     /// An IANA time zone (`Europe/Berlin`); `null` for UTC.
     #[serde(default, deserialize_with = "crate::domain::present")]
     pub time_zone: Option<Option<String>>,
+    #[serde(default)]
+    pub lead_email: Option<bool>,
+    /// Up to your plan's limit.
+    #[serde(default)]
+    pub lead_retention_days: Option<u32>,
 }
 
-/// Change the name, industry, time zone or which emails arrive (security, billing,
-/// outage, abuse and policy mail always do).
+/// Change the name, industry, time zone, which emails arrive (security, billing,
+/// outage, abuse and policy mail always do) and what becomes of leads.
 #[utoipa::path(patch, path = "/api/v1/me", tag = "account", request_body = PatchMe,
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The member as changed", body = MemberView)))]
@@ -118,6 +132,28 @@ pub async fn patch_me(req: Req) -> Result<Response> {
         other => other,
     };
     let member = q::update_profile(db, req.member()?.clone(), name, industry, now).await?;
+    let retention = match body.lead_retention_days {
+        Some(days) => {
+            let limit = req
+                .state
+                .billing
+                .limits_of(req.member()?.id)
+                .await?
+                .lead_retention_days;
+            if let Some((limit, _)) = limit.filter(|l| u64::from(days) > *l).map(|l| (l, days)) {
+                return Err(Error::Limit {
+                    code: "lead_retention_limit",
+                    message: format!(
+                        "your plan keeps leads at most {limit} days after delivery; upgrade the plan to keep them longer"
+                    ),
+                    limit,
+                    current: u64::from(days),
+                });
+            }
+            Some(i32::try_from(days.min(3650)).unwrap_or(3650))
+        }
+        None => None,
+    };
     let member = q::set_preferences(
         db,
         member,
@@ -130,6 +166,7 @@ pub async fn patch_me(req: Req) -> Result<Response> {
         now,
     )
     .await?;
+    let member = q::set_lead_settings(db, member, body.lead_email, retention, now).await?;
     Ok(json(StatusCode::OK, &MemberView::from(&member)))
 }
 
@@ -385,4 +422,70 @@ pub async fn object(req: Req) -> Result<Response> {
         .object(req.member()?, body.version.as_deref())
         .await?;
     Ok(json(StatusCode::CREATED, &recorded))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Restriction {
+    /// True pauses every bar and all lead processing; false resumes them.
+    pub restricted: bool,
+}
+
+/// Restrict processing: no bar of yours is served and no lead processed until lifted.
+#[utoipa::path(post, path = "/api/v1/me/restriction", tag = "account", request_body = Restriction,
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "The member as changed", body = MemberView)))]
+pub async fn restrict(req: Req) -> Result<Response> {
+    let body: Restriction = req.json()?;
+    let member = req
+        .state
+        .privacy
+        .restrict(req.member()?, body.restricted)
+        .await?;
+    Ok(json(StatusCode::OK, &MemberView::from(&member)))
+}
+
+/// Everything barkeep holds about you, at once: a zip of JSON files with a README.
+#[utoipa::path(get, path = "/api/v1/me/export", tag = "account",
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "The archive", content_type = "application/zip", body = Vec<u8>)))]
+pub async fn export(req: Req) -> Result<Response> {
+    let member = req.member()?;
+    let archive = req.state.privacy.export(member).await?;
+    let mut res = Response::new(archive.into());
+    let h = res.headers_mut();
+    h.insert(
+        "content-type",
+        warp::http::HeaderValue::from_static("application/zip"),
+    );
+    if let Ok(v) = warp::http::HeaderValue::from_str(&format!(
+        "attachment; filename=\"barkeep-export-{}-{}.zip\"",
+        member.id,
+        req.state.clock.now().format("%Y-%m-%d")
+    )) {
+        h.insert("content-disposition", v);
+    }
+    Ok(res)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccount {
+    /// Your password, once more.
+    pub password: String,
+}
+
+/// Delete your account: your sites, bars, leads, sessions and personal data go, a
+/// Stripe subscription is canceled, and a last email confirms it. Counts stay only as
+/// totals linked to no one.
+#[utoipa::path(delete, path = "/api/v1/me", tag = "account", request_body = DeleteAccount,
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 204, description = "Deleted")))]
+pub async fn delete_me(req: Req) -> Result<Response> {
+    let body: DeleteAccount = req.json()?;
+    req.state
+        .privacy
+        .erase(req.member()?, &body.password)
+        .await?;
+    Ok(no_content())
 }

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod bars;
 pub mod benchmarks;
 pub mod billing;
+pub mod leads;
 pub mod sites;
 pub mod stats;
 
@@ -97,6 +98,14 @@ pub fn table() -> Table {
                 Member,
                 account::delete_token,
             ),
+            route(Method::DELETE, "/api/v1/me", Member, account::delete_me),
+            route(Method::GET, "/api/v1/me/export", Member, account::export),
+            route(
+                Method::POST,
+                "/api/v1/me/restriction",
+                Member,
+                account::restrict,
+            ),
             route(
                 Method::GET,
                 "/api/v1/me/policies",
@@ -130,6 +139,55 @@ pub fn table() -> Table {
                 "/api/v1/sites/{site_id}",
                 Member,
                 sites::delete,
+            ),
+            // Leads.
+            route(
+                Method::GET,
+                "/api/v1/sites/{site_id}/lead-webhook",
+                Member,
+                leads::get_webhook,
+            ),
+            route(
+                Method::PUT,
+                "/api/v1/sites/{site_id}/lead-webhook",
+                Member,
+                leads::put_webhook,
+            ),
+            route(
+                Method::DELETE,
+                "/api/v1/sites/{site_id}/lead-webhook",
+                Member,
+                leads::delete_webhook,
+            ),
+            route(
+                Method::POST,
+                "/api/v1/sites/{site_id}/lead-webhook/rotate",
+                Member,
+                leads::rotate,
+            ),
+            route(
+                Method::POST,
+                "/api/v1/sites/{site_id}/lead-webhook/test",
+                Member,
+                leads::test,
+            ),
+            route(
+                Method::GET,
+                "/api/v1/sites/{site_id}/lead-webhook/deliveries",
+                Member,
+                leads::deliveries,
+            ),
+            route(
+                Method::GET,
+                "/api/v1/sites/{site_id}/leads",
+                Member,
+                leads::list,
+            ),
+            route(
+                Method::DELETE,
+                "/api/v1/sites/{site_id}/leads/{lead_id}",
+                Member,
+                leads::delete,
             ),
             // Bars, variants, publishing.
             route(

@@ -1,8 +1,8 @@
-//! Stripe's webhook signature, checked on the raw body before anything is parsed: the
-//! `Stripe-Signature` header carries `t=<unix time>` and one or more `v1=<hex>`, each an
-//! HMAC-SHA256 keyed with an endpoint secret over `"<t>.<body>"`. Any `v1` matching any
-//! of the configured secrets (two during a rotation) passes, compared in constant time,
-//! if `t` is within five minutes of now. The same scheme signs barkeep's own webhooks.
+//! Webhook signatures in Stripe's scheme: a header `t=<unix time>,v1=<hex>`, where each
+//! `v1` is an HMAC-SHA256 keyed with the endpoint's secret over `"<t>.<body>"`. barkeep
+//! checks Stripe's on the raw body before anything is parsed (any `v1` matching any of
+//! the configured secrets, two during a rotation, compared in constant time, `t` within
+//! five minutes of now), and signs its own lead webhooks the same way.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -13,9 +13,9 @@ pub const TOLERANCE_SECS: i64 = 300;
 /// Why a signature was refused. None of these writes anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
-    #[error("the Stripe-Signature header is missing")]
+    #[error("the signature header is missing")]
     Missing,
-    #[error("the Stripe-Signature header has no t= and v1= parts")]
+    #[error("the signature header has no t= and v1= parts")]
     Malformed,
     #[error("the signature does not match the body (forged, or changed after signing)")]
     Mismatch,

@@ -1,0 +1,524 @@
+//! A member's rights over their data: everything barkeep holds about them as one zip of
+//! JSON files, at once; restricting processing (no bar served, no lead processed); and
+//! erasure, after which no row anywhere holds their email, name or an id leading back
+//! to them — their counts stay only as totals by day, goal and placement. The retention
+//! jobs delete what is past its period.
+
+use std::io::Write;
+
+use chrono::{DateTime, Duration, Utc};
+use futures_util::future::BoxFuture;
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
+use serde::Serialize;
+
+use crate::accounts::Accounts;
+use crate::billing::Billing;
+use crate::catalog::Catalog;
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::db::entities::{member, outbox::AfterSend};
+use crate::delivery::{Policy, SitePolicy};
+use crate::domain::MemberId;
+use crate::error::Result;
+use crate::mail::{EmailTemplate, Mailer, Recipient, Sending};
+
+/// Login attempts are kept this long (they show a member who tried to get in).
+pub const LOGIN_ATTEMPT_DAYS: i64 = 90;
+/// Email bodies leave the outbox after this long; who, what and when stay.
+pub const EMAIL_BODY_DAYS: i64 = 30;
+/// Lead webhook delivery records are kept this long.
+pub const DELIVERY_DAYS: i64 = 30;
+
+/// The last email of an erased account; it names no one.
+#[derive(Serialize)]
+pub struct AccountDeleted {
+    pub deleted_at: String,
+}
+impl EmailTemplate for AccountDeleted {
+    const NAME: &'static str = "account_deleted";
+}
+
+/// What the member's id and address are bound as in an export query.
+#[derive(Clone, Copy)]
+enum Bind {
+    Member,
+    Email,
+}
+
+/// One file of the export: its name, the tables it covers, what it holds, and the query.
+struct Part {
+    file: &'static str,
+    tables: &'static [&'static str],
+    about: &'static str,
+    sql: &'static str,
+    binds: &'static [Bind],
+}
+
+const OF_SITES: &str = "(SELECT id FROM sites WHERE member_id = ?)";
+
+/// Every kind of data barkeep holds about a member. A test walks the schema and fails
+/// when a table that refers to a member (through any chain of foreign keys) is missing
+/// here.
+const PARTS: &[Part] = &[
+    Part {
+        file: "account.json",
+        tables: &["members"],
+        about: "your account: address, name, industry, time zone, email and lead preferences, restriction, role (the password is stored only as a hash and is not included)",
+        sql: "SELECT id, email, email_confirmed_at, name, industry, time_zone, promo_opt_in, news_opt_in, digest_opt_in, lead_email, lead_retention_days, restricted_at, is_operator, created_at, updated_at FROM members WHERE id = ?",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "sessions.json",
+        tables: &["sessions"],
+        about: "your sign-in sessions: when, from which address and browser",
+        sql: "SELECT id, ip, user_agent, created_at, last_seen_at, expires_at FROM sessions WHERE member_id = ?",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "login_attempts.json",
+        tables: &["login_attempts"],
+        about: "sign-in attempts with your address, kept 90 days",
+        sql: "SELECT id, email, ip, user_agent, outcome, created_at FROM login_attempts WHERE member_id = ? OR lower(email) = ?",
+        binds: &[Bind::Member, Bind::Email],
+    },
+    Part {
+        file: "api_tokens.json",
+        tables: &["api_tokens"],
+        about: "your API tokens' names and use (the tokens themselves are stored only as hashes)",
+        sql: "SELECT id, name, created_at, last_used_at FROM api_tokens WHERE member_id = ?",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "email_links.json",
+        tables: &["email_tokens"],
+        about: "confirmation and reset links sent to you (as hashes: what for, when, until when)",
+        sql: "SELECT id, purpose, new_email, created_at, expires_at, used_at FROM email_tokens WHERE member_id = ?",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "sites.json",
+        tables: &["sites"],
+        about: "your sites",
+        sql: "SELECT id, name, key, created_at, updated_at FROM sites WHERE member_id = ?",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "hostnames.json",
+        tables: &["site_hostnames"],
+        about: "your sites' hostnames and when the bar last reported from each",
+        sql: "SELECT * FROM site_hostnames WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?)",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "bars.json",
+        tables: &["bars"],
+        about: "your bars and their settings",
+        sql: "SELECT * FROM bars WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?)",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "variants.json",
+        tables: &["variants"],
+        about: "your bars' variants and their content",
+        sql: "SELECT * FROM variants WHERE bar_id IN (SELECT b.id FROM bars b JOIN sites s ON s.id = b.site_id WHERE s.member_id = ?)",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "deployments.json",
+        tables: &["deployments"],
+        about: "every published version of your bars: what it showed, when it started and ended",
+        sql: "SELECT * FROM deployments WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?)",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "counts_by_day.json",
+        tables: &["deployment_stats_daily"],
+        about: "views, unique visitors, clicks, dismissals and leads per deployment and day (UTC)",
+        sql: "SELECT * FROM deployment_stats_daily WHERE deployment_id IN (SELECT id FROM deployments WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?))",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "counts_by_hour.json",
+        tables: &["deployment_stats"],
+        about: "the same counts per deployment and hour",
+        sql: "SELECT * FROM deployment_stats WHERE deployment_id IN (SELECT id FROM deployments WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?))",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "visitor_hashes.json",
+        tables: &["visitor_hashes"],
+        about: "today's and yesterday's salted visitor hashes that count unique visitors (deleted with their salt after two days; they identify no one)",
+        sql: "SELECT * FROM visitor_hashes WHERE deployment_id IN (SELECT id FROM deployments WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?))",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "leads.json",
+        tables: &["leads"],
+        about: "leads barkeep holds for you: not yet delivered, kept for the days you chose, or flagged because delivery failed",
+        sql: "SELECT * FROM leads WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?)",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "lead_webhooks.json",
+        tables: &["lead_webhooks"],
+        about: "your sites' lead webhooks (the signing secret is not included)",
+        sql: "SELECT site_id, url, created_at, updated_at, failing_notified_at FROM lead_webhooks WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?)",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "lead_deliveries.json",
+        tables: &["lead_deliveries"],
+        about: "every attempt to post a lead to your webhooks: when, how it went (never the lead)",
+        sql: "SELECT * FROM lead_deliveries WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?)",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "lead_emails.json",
+        tables: &["lead_email_batches"],
+        about: "when each bar's last lead email went",
+        sql: "SELECT * FROM lead_email_batches WHERE bar_id IN (SELECT b.id FROM bars b JOIN sites s ON s.id = b.site_id WHERE s.member_id = ?)",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "emails.json",
+        tables: &["outbox"],
+        about: "emails sent to you: kind, subject, when, how delivery went (not their bodies)",
+        sql: "SELECT id, kind, to_address, subject, status, stream, list, alert_id, attempts, last_error, created_at, sent_at, bounced_at FROM outbox WHERE member_id = ? OR lower(to_address) = ?",
+        binds: &[Bind::Member, Bind::Email],
+    },
+    Part {
+        file: "email_events.json",
+        tables: &["email_events"],
+        about: "opens, clicks, bounces and complaints of those emails",
+        sql: "SELECT * FROM email_events WHERE outbox_id IN (SELECT id FROM outbox WHERE member_id = ?)",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "email_suppression.json",
+        tables: &["email_suppressions"],
+        about: "whether your address stopped getting subscription mail after a bounce or complaint",
+        sql: "SELECT * FROM email_suppressions WHERE address = ?",
+        binds: &[Bind::Email],
+    },
+    Part {
+        file: "billing_customer.json",
+        tables: &["billing_customers"],
+        about: "your Stripe customer",
+        sql: "SELECT * FROM billing_customers WHERE member_id = ?",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "subscriptions.json",
+        tables: &["subscriptions"],
+        about: "your Stripe subscriptions as barkeep last read them",
+        sql: "SELECT * FROM subscriptions WHERE member_id = ?",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "billing.json",
+        tables: &["billing_accounts"],
+        about: "the plan barkeep applies to you, and the month your views last passed it",
+        sql: "SELECT * FROM billing_accounts WHERE member_id = ?",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "policy_objections.json",
+        tables: &["policy_objections"],
+        about: "your objections to privacy-policy versions, with their time",
+        sql: "SELECT p.version, o.objected_at FROM policy_objections o JOIN policy_versions p ON p.id = o.policy_id WHERE o.member_id = ?",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "benchmarks.json",
+        tables: &["benchmark_results"],
+        about: "your rates beside comparable accounts in each benchmark snapshot",
+        sql: "SELECT * FROM benchmark_results WHERE member_id = ?",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "alerts_written.json",
+        tables: &["alerts"],
+        about: "system alerts you wrote as an operator",
+        sql: "SELECT * FROM alerts WHERE created_by = ?",
+        binds: &[Bind::Member],
+    },
+];
+
+/// The tables the export covers, for the test that walks the schema.
+pub fn exported_tables() -> Vec<&'static str> {
+    PARTS
+        .iter()
+        .flat_map(|p| p.tables.iter().copied())
+        .collect()
+}
+
+/// A statement with `?` placeholders, numbered for PostgreSQL.
+fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = if backend == DbBackend::Postgres {
+        let mut n = 0;
+        sql.chars()
+            .map(|c| {
+                if c == '?' {
+                    n += 1;
+                    format!("${n}")
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        sql.to_string()
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+#[derive(Clone)]
+pub struct Privacy {
+    db: Db,
+    clock: Clock,
+    mailer: Mailer,
+    accounts: Accounts,
+    billing: Billing,
+    catalog: Catalog,
+}
+
+impl Privacy {
+    pub fn new(
+        db: Db,
+        clock: Clock,
+        mailer: Mailer,
+        accounts: Accounts,
+        billing: Billing,
+        catalog: Catalog,
+    ) -> Privacy {
+        Privacy {
+            db,
+            clock,
+            mailer,
+            accounts,
+            billing,
+            catalog,
+        }
+    }
+
+    /// Everything held about the member, as one zip of JSON files with a README.
+    pub async fn export(&self, m: &member::Model) -> Result<Vec<u8>> {
+        let backend = self.db.get_database_backend();
+        let email = m.email.to_lowercase();
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let mut readme = format!(
+            "Everything barkeep holds about {}, exported {}.\n\nEach file is a JSON list of records:\n\n",
+            m.email,
+            self.clock
+                .now()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        for part in PARTS {
+            let values = part
+                .binds
+                .iter()
+                .map(|b| match b {
+                    Bind::Member => Value::from(m.id.0),
+                    Bind::Email => Value::from(email.clone()),
+                })
+                .collect();
+            let rows = serde_json::Value::find_by_statement(statement(backend, part.sql, values))
+                .all(&self.db)
+                .await?;
+            readme.push_str(&format!(
+                "- {}: {} ({} records)\n",
+                part.file,
+                part.about,
+                rows.len()
+            ));
+            let json = serde_json::to_vec_pretty(&rows).map_err(anyhow::Error::from)?;
+            zip.start_file(part.file, options)
+                .map_err(anyhow::Error::from)?;
+            zip.write_all(&json).map_err(anyhow::Error::from)?;
+        }
+        readme.push_str(
+            "\nNot included because barkeep does not hold them in a form that is yours: your \
+             password (only a hash), your tokens (only hashes), and counts of visitors (only \
+             totals).\n",
+        );
+        zip.start_file("README.txt", options)
+            .map_err(anyhow::Error::from)?;
+        zip.write_all(readme.as_bytes())
+            .map_err(anyhow::Error::from)?;
+        let cursor = zip.finish().map_err(anyhow::Error::from)?;
+        Ok(cursor.into_inner())
+    }
+
+    /// Pauses (or resumes) every bar and all lead processing of the member.
+    pub async fn restrict(&self, m: &member::Model, on: bool) -> Result<member::Model> {
+        let now = self.clock.now();
+        let txn = crate::db::begin(&self.db).await?;
+        let updated = crate::db::accounts::set_restricted(&txn, m.id, on.then_some(now)).await?;
+        // Every script is built again, now serving nothing (or its bars again).
+        crate::db::catalog::bump_scripts_of_member(&txn, m.id, now).await?;
+        txn.commit().await?;
+        tracing::info!(member_id = %m.id, restricted = on, "processing restriction changed");
+        Ok(updated)
+    }
+
+    /// Deletes the account after checking its password: cancels its Stripe
+    /// subscriptions, keeps its counts only as unlinked totals, removes every row that
+    /// holds its address, name or id, and sends one last email (whose row goes once it
+    /// is sent).
+    pub async fn erase(&self, m: &member::Model, password: &str) -> Result<()> {
+        self.accounts.check_password(m, password).await?;
+        self.billing.cancel_all(m.id).await?;
+        let now = self.clock.now();
+        let backend = self.db.get_database_backend();
+        let email = m.email.to_lowercase();
+        let customer = crate::db::billing::customer_of(&self.db, m.id).await?;
+
+        let txn = crate::db::begin(&self.db).await?;
+        // Counts stay only as totals by day, goal and placement, linked to no one.
+        let (goal, placement) = match backend {
+            DbBackend::Postgres => ("d.snapshot->>'goal'", "d.snapshot->>'placement'"),
+            _ => (
+                "json_extract(d.snapshot, '$.goal')",
+                "json_extract(d.snapshot, '$.placement')",
+            ),
+        };
+        txn.execute_raw(statement(
+            backend,
+            &format!(
+                "INSERT INTO retired_counts (day, goal, placement, views, clicks, dismissals, leads) \
+                 SELECT c.day, COALESCE({goal}, ''), COALESCE({placement}, ''), SUM(c.views), SUM(c.clicks), SUM(c.dismissals), SUM(c.leads) \
+                 FROM deployment_stats_daily c JOIN deployments d ON d.id = c.deployment_id \
+                 WHERE d.site_id IN {OF_SITES} \
+                 GROUP BY c.day, {goal}, {placement} \
+                 ON CONFLICT (day, goal, placement) DO UPDATE SET \
+                   views = retired_counts.views + excluded.views, clicks = retired_counts.clicks + excluded.clicks, \
+                   dismissals = retired_counts.dismissals + excluded.dismissals, leads = retired_counts.leads + excluded.leads"
+            ),
+            vec![m.id.0.into()],
+        ))
+        .await?;
+        // Rows that hold the address or the id without a foreign key to the member.
+        for (sql, values) in [
+            (
+                "DELETE FROM login_attempts WHERE member_id = ? OR lower(email) = ?",
+                vec![Value::from(m.id.0), Value::from(email.clone())],
+            ),
+            (
+                "DELETE FROM outbox WHERE member_id = ? OR lower(to_address) = ?",
+                vec![Value::from(m.id.0), Value::from(email.clone())],
+            ),
+            (
+                "DELETE FROM email_suppressions WHERE address = ?",
+                vec![Value::from(email.clone())],
+            ),
+            // Stripe's events carry the customer's id and address in their payload.
+            (
+                "DELETE FROM stripe_events WHERE payload LIKE ? OR lower(payload) LIKE ?",
+                vec![
+                    Value::from(format!(
+                        "%{}%",
+                        customer.clone().unwrap_or_else(|| "\u{0}".into())
+                    )),
+                    Value::from(format!("%{email}%")),
+                ],
+            ),
+            // Alerts written for this member alone say nothing of them any more.
+            (
+                "UPDATE alerts SET audience = '{\"member\":0}', fields = '{}', message = NULL WHERE audience = ?",
+                vec![Value::from(format!("{{\"member\":{}}}", m.id.0))],
+            ),
+        ] {
+            txn.execute_raw(statement(backend, sql, values)).await?;
+        }
+        txn.commit().await?;
+
+        // The sites through the catalogue, so every process stops serving them; then the
+        // member, whose sessions, tokens, billing and benchmark rows go with it.
+        for site in crate::db::catalog::sites_of(&self.db, m.id).await? {
+            self.catalog.delete_site(site).await?;
+        }
+        crate::db::accounts::delete_member(&self.db, m.id).await?;
+
+        let mut row = self.mailer.row(
+            Recipient {
+                address: &m.email,
+                member_id: None,
+            },
+            &format!("account_deleted:{}", uuid::Uuid::new_v4().simple()),
+            &AccountDeleted {
+                deleted_at: crate::billing::day(now),
+            },
+            Sending::default(),
+        )?;
+        row.after_send = sea_orm::ActiveValue::Set(AfterSend::Delete);
+        self.mailer.insert(&self.db, vec![row]).await?;
+        self.mailer.wake();
+        tracing::info!("an account was erased");
+        Ok(())
+    }
+
+    /// The `purge_sessions` job: sessions and email links past their expiry.
+    pub async fn purge_sessions(&self) -> anyhow::Result<()> {
+        let n = crate::db::accounts::purge_expired(&self.db, self.clock.now()).await?;
+        log_purged("expired sessions and email links", n);
+        Ok(())
+    }
+
+    /// The `purge_login_attempts` job.
+    pub async fn purge_login_attempts(&self) -> anyhow::Result<()> {
+        let before = self.clock.now() - Duration::days(LOGIN_ATTEMPT_DAYS);
+        let n = crate::db::accounts::purge_login_attempts(&self.db, before).await?;
+        log_purged("login attempts", n);
+        Ok(())
+    }
+
+    /// The `purge_email_bodies` job: bodies go, who, what and when stay.
+    pub async fn purge_email_bodies(&self) -> anyhow::Result<()> {
+        let before = self.clock.now() - Duration::days(EMAIL_BODY_DAYS);
+        let n = crate::db::outbox::purge_bodies(&self.db, before).await?;
+        log_purged("email bodies", n);
+        Ok(())
+    }
+
+    /// The `purge_lead_deliveries` job.
+    pub async fn purge_lead_deliveries(&self) -> anyhow::Result<()> {
+        let before = self.clock.now() - Duration::days(DELIVERY_DAYS);
+        let n = crate::db::leads::purge_deliveries(&self.db, before).await?;
+        log_purged("lead delivery records", n);
+        Ok(())
+    }
+}
+
+fn log_purged(what: &str, n: u64) {
+    if n > 0 {
+        tracing::info!(rows = n, "{what} past their period deleted");
+    }
+}
+
+/// A restricted member's scripts serve no bar.
+pub struct Restrictions {
+    db: Db,
+}
+
+impl Restrictions {
+    pub fn new(db: Db) -> Restrictions {
+        Restrictions { db }
+    }
+}
+
+impl Policy for Restrictions {
+    fn for_member(&self, member: MemberId) -> BoxFuture<'_, anyhow::Result<SitePolicy>> {
+        Box::pin(async move {
+            let restricted: Option<DateTime<Utc>> =
+                crate::db::accounts::member_by_id(&self.db, member)
+                    .await?
+                    .and_then(|m| m.restricted_at);
+            Ok(SitePolicy {
+                branding_required: false,
+                paused: restricted.map(|_| "the account's owner has paused it".to_string()),
+            })
+        })
+    }
+}
