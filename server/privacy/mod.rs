@@ -413,15 +413,15 @@ impl Privacy {
                 "DELETE FROM email_suppressions WHERE address = ?",
                 vec![Value::from(email.clone())],
             ),
-            // Stripe's events carry the customer's id and address in their payload.
+            // Stripe's events carry the customer's address, and its id, in their payload.
             (
-                "DELETE FROM stripe_events WHERE payload LIKE ? OR lower(payload) LIKE ?",
+                "DELETE FROM stripe_events WHERE lower(payload) LIKE ? OR payload LIKE ?",
                 vec![
-                    Value::from(format!(
-                        "%{}%",
-                        customer.clone().unwrap_or_else(|| "\u{0}".into())
-                    )),
                     Value::from(format!("%{email}%")),
+                    Value::from(match &customer {
+                        Some(c) => format!("%\"{c}\"%"),
+                        None => format!("%{email}%"),
+                    }),
                 ],
             ),
             // Alerts written for this member alone say nothing of them any more.

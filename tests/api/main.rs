@@ -14,6 +14,7 @@ mod events;
 mod health;
 mod helpers;
 mod jobs;
+mod leads;
 mod mail;
 mod process;
 mod queries;

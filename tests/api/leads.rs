@@ -1,0 +1,928 @@
+//! Leads that leave once delivered, and a member's rights: signed webhooks with retries,
+//! batched lead emails whose bodies leave the outbox, kept leads and CSV, restriction, the
+//! export, erasure that leaves nothing behind, and the retention jobs.
+
+use std::sync::{Arc, Mutex};
+
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::helpers::{BROWSER_UA, LiveBar, Options, PASSWORD, TestApp, body_json};
+use crate::stripe_mock::stripe_signature;
+
+fn options() -> Options {
+    Options::default()
+        .var("BARKEEP_TRUSTED_PROXIES", "127.0.0.1")
+        .var("BARKEEP_LEAD_WEBHOOK_PRIVATE", "allow")
+}
+
+async fn email_bar(app: &TestApp, email: &str) -> LiveBar {
+    app.live_bar(email, &json!({"goal": "email", "message": "Join the list"}))
+        .await
+}
+
+async fn lead(app: &TestApp, deployment: i64, address: &str, ip: &str) {
+    let res = app
+        .client
+        .post(app.url("/l"))
+        .header("content-type", "text/plain;charset=UTF-8")
+        .header("user-agent", BROWSER_UA)
+        .header("origin", "https://shop.example")
+        .header("x-forwarded-for", ip)
+        .body(json!({"d": deployment, "h": "shop.example", "m": address, "hp": ""}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+}
+
+async fn scalar(app: &TestApp, sql: &str) -> i64 {
+    app.db
+        .query_one_raw(Statement::from_string(app.db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap()
+}
+
+async fn deliver(app: &TestApp) {
+    app.state.jobs.run_now("lead_delivery").await.unwrap();
+}
+
+/// A webhook receiver that answers with the statuses given, in turn (then 200), and
+/// keeps what it received.
+#[derive(Clone, Default)]
+struct Receiver {
+    statuses: Arc<Mutex<Vec<u16>>>,
+}
+
+impl Respond for Receiver {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let mut s = self.statuses.lock().unwrap();
+        let status = if s.is_empty() { 200 } else { s.remove(0) };
+        ResponseTemplate::new(status)
+    }
+}
+
+async fn receiver(failures: Vec<u16>) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hooks/leads"))
+        .respond_with(Receiver {
+            statuses: Arc::new(Mutex::new(failures)),
+        })
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn set_webhook(app: &TestApp, live: &LiveBar, server: &MockServer) -> String {
+    let site = live.site["id"].as_i64().unwrap();
+    let res = app
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/sites/{site}/lead-webhook"),
+            &live.cookie,
+            Some(&json!({"url": format!("{}/hooks/leads", server.uri())})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let hook = body_json(res).await;
+    let secret = hook["secret"].as_str().unwrap().to_string();
+    // Never shown again.
+    let again = body_json(
+        app.get_as(&format!("/api/v1/sites/{site}/lead-webhook"), &live.cookie)
+            .await,
+    )
+    .await;
+    assert!(again.get("secret").is_none(), "{again}");
+    secret
+}
+
+#[tokio::test]
+async fn a_lead_reaches_the_webhook_signed_and_then_leaves_the_database() {
+    let app = TestApp::spawn_with(options()).await;
+    let live = email_bar(&app, "owner@example.com").await;
+    let server = receiver(vec![]).await;
+    let secret = set_webhook(&app, &live, &server).await;
+    lead(&app, live.deployment, "reader@example.net", "10.9.0.1").await;
+    app.flush().await;
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM leads").await, 1);
+    deliver(&app).await;
+
+    let got = server.received_requests().await.unwrap();
+    assert_eq!(got.len(), 1);
+    let body = String::from_utf8(got[0].body.clone()).unwrap();
+    let payload: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(payload["email"], "reader@example.net");
+    assert_eq!(payload["site_id"], live.site["id"]);
+    assert_eq!(payload["bar_id"], live.bar_id);
+    assert_eq!(payload["deployment_id"], live.deployment);
+    assert!(payload["created_at"].is_string());
+    // Signed as Stripe signs: recompute it here, independently.
+    let header = got[0]
+        .headers
+        .get("barkeep-signature")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let t: i64 = header
+        .split(',')
+        .next()
+        .unwrap()
+        .trim_start_matches("t=")
+        .parse()
+        .unwrap();
+    assert_eq!(header, stripe_signature(&secret, t, &body));
+
+    // Both forwards done (webhook and the email queued): the lead is gone.
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM leads").await, 0);
+    let emails = app.delivered().await;
+    let notice = emails
+        .iter()
+        .find(|m| m.subject.contains("new lead"))
+        .expect("the lead email");
+    assert!(notice.text.contains("reader@example.net"));
+    // Sent: its body left the outbox, only who and when remain.
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM outbox WHERE kind = 'lead_notification' AND body_text = '' AND body_html = '' AND status = 'sent'").await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM outbox WHERE body_text LIKE '%reader@example.net%'"
+        )
+        .await,
+        0
+    );
+
+    // The member sees the attempt, never the address.
+    let deliveries = body_json(
+        app.get_as(
+            &format!("/api/v1/sites/{}/lead-webhook/deliveries", live.site["id"]),
+            &live.cookie,
+        )
+        .await,
+    )
+    .await;
+    let d = &deliveries["deliveries"][0];
+    assert_eq!(
+        (d["ok"].as_bool(), d["status_code"].as_i64()),
+        (Some(true), Some(200))
+    );
+    assert!(!deliveries.to_string().contains("reader@example.net"));
+}
+
+#[tokio::test]
+async fn a_receiver_failing_three_times_then_succeeding_gets_the_lead_once() {
+    let app = TestApp::spawn_with(options()).await;
+    let live = email_bar(&app, "owner@example.com").await;
+    let server = receiver(vec![500, 503, 502]).await;
+    set_webhook(&app, &live, &server).await;
+    lead(&app, live.deployment, "patient@example.net", "10.9.0.2").await;
+    app.flush().await;
+    deliver(&app).await;
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM leads").await,
+        1,
+        "kept while failing"
+    );
+    // Not tried again before its time; then 5 s, 10 s, 20 s apart.
+    deliver(&app).await;
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    for wait in [5, 10, 20] {
+        app.advance(chrono::Duration::seconds(wait));
+        deliver(&app).await;
+    }
+    let got = server.received_requests().await.unwrap();
+    assert_eq!(got.len(), 4);
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM leads").await, 0);
+    app.advance(chrono::Duration::minutes(10));
+    deliver(&app).await;
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        4,
+        "once it arrived, never again"
+    );
+    let deliveries = body_json(
+        app.get_as(
+            &format!("/api/v1/sites/{}/lead-webhook/deliveries", live.site["id"]),
+            &live.cookie,
+        )
+        .await,
+    )
+    .await;
+    let list = deliveries["deliveries"].as_array().unwrap();
+    assert_eq!(list.len(), 4);
+    assert_eq!(list.iter().filter(|d| d["ok"] == true).count(), 1);
+    assert_eq!(list[1]["status_code"], 502);
+}
+
+#[tokio::test]
+async fn a_webhook_failing_for_a_day_flags_the_lead_and_tells_the_member_once() {
+    let app = TestApp::spawn_with(options()).await;
+    let live = email_bar(&app, "owner@example.com").await;
+    let server = receiver(vec![500; 100]).await;
+    set_webhook(&app, &live, &server).await;
+    for (i, address) in ["a@example.net", "b@example.net"].iter().enumerate() {
+        lead(&app, live.deployment, address, &format!("10.9.1.{i}")).await;
+    }
+    app.flush().await;
+    deliver(&app).await;
+    for _ in 0..30 {
+        app.advance(chrono::Duration::hours(1));
+        deliver(&app).await;
+    }
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM leads WHERE flagged_at IS NOT NULL"
+        )
+        .await,
+        2
+    );
+    let emails = app.delivered().await;
+    assert_eq!(
+        emails
+            .iter()
+            .filter(|m| m.subject.contains("not reaching your webhook"))
+            .count(),
+        1,
+        "{:?}",
+        emails.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+    let leads = body_json(
+        app.get_as(
+            &format!("/api/v1/sites/{}/leads", live.site["id"]),
+            &live.cookie,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(leads["leads"].as_array().unwrap().len(), 2);
+    assert!(leads["leads"][0]["flagged_at"].is_string());
+    // A fixed webhook (a new URL or secret) takes them again.
+    let fixed = receiver(vec![]).await;
+    set_webhook(&app, &live, &fixed).await;
+    deliver(&app).await;
+    assert_eq!(fixed.received_requests().await.unwrap().len(), 2);
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM leads").await, 0);
+}
+
+#[tokio::test]
+async fn lead_emails_batch_one_per_bar_every_ten_minutes() {
+    let app = TestApp::spawn_with(options()).await;
+    let live = email_bar(&app, "owner@example.com").await;
+    lead(&app, live.deployment, "first@example.net", "10.9.2.1").await;
+    app.flush().await;
+    deliver(&app).await;
+    lead(&app, live.deployment, "second@example.net", "10.9.2.2").await;
+    lead(&app, live.deployment, "third@example.net", "10.9.2.3").await;
+    app.flush().await;
+    deliver(&app).await;
+    app.advance(chrono::Duration::minutes(5));
+    deliver(&app).await;
+    let sent: Vec<_> = app
+        .delivered()
+        .await
+        .into_iter()
+        .filter(|m| m.subject.contains("lead"))
+        .collect();
+    assert_eq!(sent.len(), 1, "still within ten minutes");
+    assert!(sent[0].text.contains("first@example.net"));
+    app.advance(chrono::Duration::minutes(6));
+    deliver(&app).await;
+    let sent: Vec<_> = app
+        .delivered()
+        .await
+        .into_iter()
+        .filter(|m| m.subject.contains("lead"))
+        .collect();
+    assert_eq!(sent.len(), 2);
+    let second = sent
+        .iter()
+        .find(|m| m.subject.starts_with("2 new leads"))
+        .expect("one email for two");
+    assert!(
+        second.text.contains("second@example.net") && second.text.contains("third@example.net")
+    );
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM leads").await, 0);
+}
+
+#[tokio::test]
+async fn kept_leads_list_export_as_csv_and_go_after_their_days() {
+    let app = TestApp::spawn_with(options()).await;
+    let live = email_bar(&app, "keeper@example.com").await;
+    let res = app
+        .send(
+            reqwest::Method::PATCH,
+            "/api/v1/me",
+            &live.cookie,
+            Some(&json!({"lead_retention_days": 7})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    lead(&app, live.deployment, "kept@example.net", "10.9.3.1").await;
+    app.flush().await;
+    deliver(&app).await;
+    let site = live.site["id"].as_i64().unwrap();
+    let leads = body_json(
+        app.get_as(&format!("/api/v1/sites/{site}/leads"), &live.cookie)
+            .await,
+    )
+    .await;
+    assert_eq!(leads["leads"][0]["email"], "kept@example.net");
+    assert!(leads["leads"][0]["forwarded_at"].is_string());
+    let csv = app
+        .get_as(
+            &format!("/api/v1/sites/{site}/leads?format=csv"),
+            &live.cookie,
+        )
+        .await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("id,email,"));
+    assert!(csv.contains("\"kept@example.net\""));
+    app.advance(chrono::Duration::days(6));
+    app.state.jobs.run_now("purge_leads").await.unwrap();
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM leads").await, 1);
+    app.advance(chrono::Duration::days(2));
+    app.state.jobs.run_now("purge_leads").await.unwrap();
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM leads").await, 0);
+    // One deleted by hand.
+    lead(&app, live.deployment, "gone@example.net", "10.9.3.2").await;
+    app.flush().await;
+    let id = body_json(
+        app.get_as(&format!("/api/v1/sites/{site}/leads"), &live.cookie)
+            .await,
+    )
+    .await["leads"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let res = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/sites/{site}/leads/{id}"),
+            &live.cookie,
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM leads").await, 0);
+}
+
+#[tokio::test]
+async fn the_test_button_posts_a_made_up_lead_and_a_private_address_is_refused_by_default() {
+    let app = TestApp::spawn_with(options()).await;
+    let live = email_bar(&app, "tester@example.com").await;
+    let server = receiver(vec![418]).await;
+    set_webhook(&app, &live, &server).await;
+    let site = live.site["id"].as_i64().unwrap();
+    let res = app
+        .post_json(
+            &format!("/api/v1/sites/{site}/lead-webhook/test"),
+            &json!({}),
+            Some(&live.cookie),
+        )
+        .await;
+    let attempt = body_json(res).await;
+    assert_eq!(
+        (attempt["ok"].as_bool(), attempt["status_code"].as_i64()),
+        (Some(false), Some(418))
+    );
+    let body: Value =
+        serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(body["test"], true);
+
+    let strict = TestApp::spawn().await;
+    let live = email_bar(&strict, "strict@example.com").await;
+    let res = strict
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/sites/{}/lead-webhook", live.site["id"]),
+            &live.cookie,
+            Some(&json!({"url": "http://127.0.0.1:9/hooks"})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body_json(res).await["field"], "url");
+}
+
+#[tokio::test]
+async fn restriction_pauses_bars_and_lead_processing_until_lifted() {
+    let app = TestApp::spawn_with(options()).await;
+    let live = email_bar(&app, "pause@example.com").await;
+    let key = live.site["key"].as_str().unwrap().to_string();
+    assert!(app.script(&key).await.contains("Join the list"));
+    lead(&app, live.deployment, "waiting@example.net", "10.9.4.1").await;
+    app.flush().await;
+    let res = app
+        .post_json(
+            "/api/v1/me/restriction",
+            &json!({"restricted": true}),
+            Some(&live.cookie),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(body_json(res).await["restricted"], true);
+    app.run_job("site_sync").await;
+    assert!(!app.script(&key).await.contains("Join the list"));
+    deliver(&app).await;
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM leads").await,
+        1,
+        "not processed"
+    );
+    assert!(
+        app.delivered()
+            .await
+            .iter()
+            .all(|m| !m.subject.contains("lead"))
+    );
+    app.post_json(
+        "/api/v1/me/restriction",
+        &json!({"restricted": false}),
+        Some(&live.cookie),
+    )
+    .await;
+    app.run_job("site_sync").await;
+    assert!(app.script(&key).await.contains("Join the list"));
+    deliver(&app).await;
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM leads").await, 0);
+}
+
+/// Tables that refer to a member through any chain of foreign keys.
+async fn tables_referring_to_members(app: &TestApp) -> Vec<String> {
+    let backend = app.db.get_database_backend();
+    let edges: Vec<(String, String)> = if backend == sea_orm::DbBackend::Sqlite {
+        let tables: Vec<String> = app
+            .db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get_by_index::<String>(0).unwrap())
+            .collect();
+        let mut edges = Vec::new();
+        for t in tables {
+            for r in app
+                .db
+                .query_all_raw(Statement::from_string(
+                    backend,
+                    format!("SELECT \"table\" FROM pragma_foreign_key_list('{t}')"),
+                ))
+                .await
+                .unwrap()
+            {
+                edges.push((t.clone(), r.try_get_by_index::<String>(0).unwrap()));
+            }
+        }
+        edges
+    } else {
+        app.db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint WHERE contype = 'f'",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get_by_index::<String>(0).unwrap(),
+                    r.try_get_by_index::<String>(1).unwrap(),
+                )
+            })
+            .collect()
+    };
+    let mut found = vec!["members".to_string()];
+    loop {
+        let more: Vec<String> = edges
+            .iter()
+            .filter(|(from, to)| found.contains(to) && !found.contains(from))
+            .map(|(from, _)| from.clone())
+            .collect();
+        if more.is_empty() {
+            return found;
+        }
+        found.extend(more);
+        found.sort();
+        found.dedup();
+    }
+}
+
+#[tokio::test]
+async fn the_export_holds_every_kind_and_no_table_that_refers_to_a_member_is_forgotten() {
+    let app = TestApp::spawn_with(options()).await;
+    let live = email_bar(&app, "export@example.com").await;
+    app.send(
+        reqwest::Method::PATCH,
+        "/api/v1/me",
+        &live.cookie,
+        Some(&json!({"name": "Ada Export", "lead_retention_days": 30})),
+    )
+    .await;
+    lead(&app, live.deployment, "fan@example.net", "10.9.5.1").await;
+    app.flush().await;
+
+    let referring = tables_referring_to_members(&app).await;
+    let exported = barkeep::privacy::exported_tables();
+    for table in &referring {
+        assert!(
+            exported.contains(&table.as_str()),
+            "{table} refers to members but is not in the export"
+        );
+    }
+    assert!(referring.len() >= 20, "{referring:?}");
+
+    let res = app.get_as("/api/v1/me/export", &live.cookie).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/zip");
+    let bytes = res.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut names: Vec<String> = (0..zip.len())
+        .map(|i| zip.by_index(i).unwrap().name().to_string())
+        .collect();
+    names.sort();
+    for file in [
+        "README.txt",
+        "account.json",
+        "sessions.json",
+        "login_attempts.json",
+        "api_tokens.json",
+        "sites.json",
+        "bars.json",
+        "variants.json",
+        "deployments.json",
+        "counts_by_day.json",
+        "leads.json",
+        "lead_deliveries.json",
+        "emails.json",
+        "billing.json",
+        "policy_objections.json",
+    ] {
+        assert!(
+            names.contains(&file.to_string()),
+            "{file} missing from {names:?}"
+        );
+    }
+    let read = |zip: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str| -> Value {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut s).unwrap();
+        serde_json::from_str(&s).unwrap()
+    };
+    let account = read(&mut zip, "account.json");
+    assert_eq!(account[0]["email"], "export@example.com");
+    assert_eq!(account[0]["name"], "Ada Export");
+    assert!(account[0].get("password_hash").is_none());
+    assert_eq!(read(&mut zip, "leads.json")[0]["email"], "fan@example.net");
+    assert!(
+        !read(&mut zip, "login_attempts.json")
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!read(&mut zip, "emails.json").as_array().unwrap().is_empty());
+    let mut readme = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("README.txt").unwrap(), &mut readme).unwrap();
+    assert!(readme.contains("leads.json"));
+}
+
+/// Every row of every table with a text value containing `needle`.
+async fn rows_containing(app: &TestApp, needle: &str) -> Vec<String> {
+    let backend = app.db.get_database_backend();
+    let columns: Vec<(String, String)> = if backend == sea_orm::DbBackend::Sqlite {
+        let mut out = Vec::new();
+        let tables = app
+            .db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            ))
+            .await
+            .unwrap();
+        for t in tables {
+            let t: String = t.try_get_by_index(0).unwrap();
+            for c in app
+                .db
+                .query_all_raw(Statement::from_string(
+                    backend,
+                    format!("SELECT name FROM pragma_table_info('{t}')"),
+                ))
+                .await
+                .unwrap()
+            {
+                out.push((t.clone(), c.try_get_by_index::<String>(0).unwrap()));
+            }
+        }
+        out
+    } else {
+        app.db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = 'public'",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.try_get_by_index(0).unwrap(), r.try_get_by_index(1).unwrap()))
+            .collect()
+    };
+    let mut hits = Vec::new();
+    for (t, c) in columns {
+        let sql = format!(
+            "SELECT COUNT(*) FROM \"{t}\" WHERE lower(CAST(\"{c}\" AS TEXT)) LIKE '%{}%'",
+            needle.to_lowercase()
+        );
+        let n = app
+            .db
+            .query_one_raw(Statement::from_string(backend, sql))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index::<i64>(0)
+            .unwrap();
+        if n > 0 {
+            hits.push(format!("{t}.{c}"));
+        }
+    }
+    hits
+}
+
+#[tokio::test]
+async fn after_erasure_no_table_holds_the_members_email_name_or_id() {
+    let app = TestApp::spawn_with(options()).await;
+    let live = email_bar(&app, "erase.me@example.com").await;
+    app.send(
+        reqwest::Method::PATCH,
+        "/api/v1/me",
+        &live.cookie,
+        Some(&json!({"name": "Zelda Erasable", "lead_retention_days": 30})),
+    )
+    .await;
+    let server = receiver(vec![]).await;
+    set_webhook(&app, &live, &server).await;
+    lead(
+        &app,
+        live.deployment,
+        "their.reader@example.net",
+        "10.9.6.1",
+    )
+    .await;
+    for i in 0..5 {
+        app.event(
+            &crate::helpers::ev(live.deployment, "v"),
+            &format!("10.9.6.{}", 10 + i),
+            BROWSER_UA,
+        )
+        .await;
+    }
+    app.flush().await;
+    deliver(&app).await;
+    app.deliver_mail().await;
+    // A failed login with the address, and one more site.
+    app.post_json(
+        "/api/v1/login",
+        &json!({"email": "erase.me@example.com", "password": "wrong password!"}),
+        None,
+    )
+    .await;
+    app.site(&live.cookie, &["second.example"]).await;
+    let id = body_json(app.get_as("/api/v1/me", &live.cookie).await).await["id"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        !rows_containing(&app, "erase.me@example.com")
+            .await
+            .is_empty()
+    );
+
+    // The wrong password erases nothing.
+    let res = app
+        .send(
+            reqwest::Method::DELETE,
+            "/api/v1/me",
+            &live.cookie,
+            Some(&json!({"password": "not it at all"})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = app
+        .send(
+            reqwest::Method::DELETE,
+            "/api/v1/me",
+            &live.cookie,
+            Some(&json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get_as("/api/v1/me", &live.cookie).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // The last email goes out, and its row with it.
+    let emails = app.delivered().await;
+    let last = emails
+        .iter()
+        .find(|m| m.subject.contains("deleted"))
+        .expect("the last email");
+    assert_eq!(last.to, "erase.me@example.com");
+
+    for needle in [
+        "erase.me@example.com",
+        "Zelda Erasable",
+        "their.reader@example.net",
+    ] {
+        assert_eq!(
+            rows_containing(&app, needle).await,
+            Vec::<String>::new(),
+            "{needle} is still held"
+        );
+    }
+    for column in ["member_id", "created_by"] {
+        let backend = app.db.get_database_backend();
+        let tables: Vec<String> = if backend == sea_orm::DbBackend::Sqlite {
+            app.db
+                .query_all_raw(Statement::from_string(backend, format!("SELECT m.name FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table' AND p.name = '{column}'")))
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get_by_index::<String>(0).unwrap())
+                .collect()
+        } else {
+            app.db
+                .query_all_raw(Statement::from_string(backend, format!("SELECT table_name::text FROM information_schema.columns WHERE table_schema = 'public' AND column_name = '{column}'")))
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get_by_index::<String>(0).unwrap())
+                .collect()
+        };
+        for t in tables {
+            assert_eq!(
+                scalar(
+                    &app,
+                    &format!("SELECT COUNT(*) FROM \"{t}\" WHERE {column} = {id}")
+                )
+                .await,
+                0,
+                "{t}.{column}"
+            );
+        }
+    }
+    assert_eq!(
+        scalar(
+            &app,
+            &format!("SELECT COUNT(*) FROM members WHERE id = {id}")
+        )
+        .await,
+        0
+    );
+    // Its counts stay, linked to no one.
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT CAST(COALESCE(SUM(views), 0) AS BIGINT) FROM retired_counts"
+        )
+        .await,
+        5
+    );
+}
+
+#[tokio::test]
+async fn erasure_cancels_the_stripe_subscription() {
+    let stripe = crate::stripe_mock::StripeMock::start().await;
+    let app = TestApp::spawn_with(stripe.options()).await;
+    let cookie = app.member("paying@example.com").await;
+    let member = body_json(app.get_as("/api/v1/me", &cookie).await).await["id"]
+        .as_i64()
+        .unwrap();
+    app.post_json(
+        "/api/v1/billing/checkout",
+        &json!({"plan": "pro", "interval": "month"}),
+        Some(&cookie),
+    )
+    .await;
+    let customer = stripe.customer_id(member);
+    stripe.set_subscription(crate::stripe_mock::subscription(
+        "sub_erase",
+        &customer,
+        crate::stripe_mock::PRO_MONTH,
+        "active",
+        1_796_000_000,
+    ));
+    let mut completed = crate::stripe_mock::fixture("checkout.session");
+    completed["client_reference_id"] = json!(member.to_string());
+    completed["customer"] = json!(customer);
+    completed["subscription"] = json!("sub_erase");
+    let res = app
+        .deliver(&crate::stripe_mock::event(
+            "evt_erase",
+            "checkout.session.completed",
+            completed,
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .send(
+            reqwest::Method::DELETE,
+            "/api/v1/me",
+            &cookie,
+            Some(&json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let cancels: Vec<_> = stripe
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "DELETE" && r.url.path() == "/v1/subscriptions/sub_erase")
+        .collect();
+    assert_eq!(cancels.len(), 1);
+    assert_eq!(rows_containing(&app, &customer).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn each_retention_job_deletes_exactly_what_is_past_its_period() {
+    let app = TestApp::spawn_with(options()).await;
+    let live = email_bar(&app, "retain@example.com").await;
+    let server = receiver(vec![]).await;
+    set_webhook(&app, &live, &server).await;
+    lead(&app, live.deployment, "old@example.net", "10.9.7.1").await;
+    app.flush().await;
+    deliver(&app).await;
+    app.deliver_mail().await;
+    app.post_json(
+        "/api/v1/login",
+        &json!({"email": "retain@example.com", "password": "wrong password!"}),
+        None,
+    )
+    .await;
+    let count = |t: &'static str| {
+        let app = &app;
+        async move { scalar(app, &format!("SELECT COUNT(*) FROM {t}")).await }
+    };
+    let (sessions, attempts, deliveries) = (
+        count("sessions").await,
+        count("login_attempts").await,
+        count("lead_deliveries").await,
+    );
+    assert!(sessions >= 1 && attempts >= 2 && deliveries == 1);
+    let bodies = "SELECT COUNT(*) FROM outbox WHERE body_text <> ''";
+    let with_bodies = scalar(&app, bodies).await;
+    assert!(with_bodies >= 1);
+    let emails = count("outbox").await;
+
+    // 29 days on: nothing is past its period yet.
+    app.advance(chrono::Duration::days(29));
+    for job in [
+        "purge_sessions",
+        "purge_login_attempts",
+        "purge_email_bodies",
+        "purge_lead_deliveries",
+    ] {
+        app.state.jobs.run_now(job).await.unwrap();
+    }
+    assert_eq!(
+        (
+            count("sessions").await,
+            count("login_attempts").await,
+            count("lead_deliveries").await
+        ),
+        (sessions, attempts, deliveries)
+    );
+    assert_eq!(scalar(&app, bodies).await, with_bodies);
+
+    // 31 days on: email bodies and delivery records are; sessions (30 days) too.
+    app.advance(chrono::Duration::days(2));
+    for job in [
+        "purge_sessions",
+        "purge_email_bodies",
+        "purge_lead_deliveries",
+        "purge_login_attempts",
+    ] {
+        app.state.jobs.run_now(job).await.unwrap();
+    }
+    assert_eq!(count("sessions").await, 0);
+    assert_eq!(count("lead_deliveries").await, 0);
+    assert_eq!(scalar(&app, bodies).await, 0);
+    assert_eq!(count("outbox").await, emails, "the metadata stays");
+    assert_eq!(count("login_attempts").await, attempts, "90 days for those");
+    app.advance(chrono::Duration::days(60));
+    app.state
+        .jobs
+        .run_now("purge_login_attempts")
+        .await
+        .unwrap();
+    assert_eq!(count("login_attempts").await, 0);
+}
