@@ -51,7 +51,27 @@ async fn one_of_everything(app: &TestApp, email: &str) -> (String, HashMap<&'sta
     )
     .await;
     let sessions = body_json(app.get_as("/api/v1/sessions", &cookie).await).await;
+    // A lead, as the event writer would keep it.
+    use sea_orm::ConnectionTrait;
+    app.db
+        .execute_unprepared(&format!(
+            "INSERT INTO leads (site_id, deployment_id, email, created_at) VALUES ({site_id}, {deployment}, 'x@example.net', '2026-12-01T00:00:00Z')"
+        ))
+        .await
+        .unwrap();
+    let lead: i64 = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT CAST(MAX(id) AS BIGINT) FROM leads",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap();
     let ids = HashMap::from([
+        ("lead_id", lead),
         ("site_id", site_id),
         ("bar_id", bar_id),
         ("variant_id", variant["id"].as_i64().unwrap()),
