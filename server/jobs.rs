@@ -125,6 +125,16 @@ pub enum Ran {
     NotNow,
 }
 
+/// A job as the operator's status page shows it.
+pub struct JobStatus {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub every_seconds: u64,
+    /// Runs once across all processes (else in each process).
+    pub once: bool,
+    pub lease: Option<crate::db::entities::job_lease::Model>,
+}
+
 pub struct Jobs {
     db: Db,
     clock: Clock,
@@ -174,6 +184,26 @@ impl Jobs {
 
     pub fn jobs(&self) -> &[Job] {
         &self.jobs
+    }
+
+    /// Every job with what the lease table says of its runs (jobs of every process keep
+    /// no row: each process runs them on its own).
+    pub async fn status(&self) -> anyhow::Result<Vec<JobStatus>> {
+        let mut rows = leases::all(&self.db).await?;
+        Ok(self
+            .jobs
+            .iter()
+            .map(|j| JobStatus {
+                name: j.name,
+                about: j.about,
+                every_seconds: j.every.as_secs(),
+                once: j.scope == Scope::Once,
+                lease: rows
+                    .iter()
+                    .position(|r| r.name == j.name)
+                    .map(|i| rows.swap_remove(i)),
+            })
+            .collect())
     }
 
     fn find(&self, name: &str) -> anyhow::Result<&Job> {

@@ -140,8 +140,6 @@ impl Accounts {
         }
         let hash = self.passwords.hash(password.expose().to_string()).await?;
         let now = self.clock.now();
-        let token = secrets::new_token();
-
         let txn = crate::db::begin(&self.db).await?;
         let member = q::insert_member(&txn, email.as_str(), hash, now)
             .await
@@ -149,8 +147,23 @@ impl Accounts {
                 Error::Conflict { .. } => email_taken(),
                 other => other,
             })?;
+        self.send_confirmation(&txn, &member, now).await?;
+        txn.commit().await?;
+        self.mailer.wake();
+        tracing::info!(member_id = %member.id, "member signed up");
+        Ok(member)
+    }
+
+    /// Queues the email with a link that confirms the member's address.
+    async fn send_confirmation(
+        &self,
+        txn: &impl sea_orm::ConnectionTrait,
+        member: &member::Model,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        let token = secrets::new_token();
         let row = q::insert_email_token(
-            &txn,
+            txn,
             member.id,
             Purpose::ConfirmEmail,
             secrets::hash_token(&token),
@@ -161,7 +174,7 @@ impl Accounts {
         .await?;
         self.mailer
             .enqueue(
-                &txn,
+                txn,
                 Recipient {
                     address: &member.email,
                     member_id: Some(member.id),
@@ -173,10 +186,33 @@ impl Accounts {
                 },
             )
             .await?;
+        Ok(())
+    }
+
+    /// Sends a new confirmation link (the old ones keep working until they expire); at
+    /// most one every two minutes.
+    pub async fn resend_confirmation(&self, member: &member::Model) -> Result<()> {
+        if member.email_confirmed_at.is_some() {
+            return Err(Error::conflict(
+                "already_confirmed",
+                "this address is already confirmed",
+            ));
+        }
+        let now = self.clock.now();
+        let txn = crate::db::begin(&self.db).await?;
+        q::lock_member(&txn, member.id).await?;
+        if let Some(last) = q::latest_token_at(&txn, member.id, Purpose::ConfirmEmail).await?
+            && now - last < Duration::minutes(2)
+        {
+            return Err(Error::TooManyRequests {
+                retry_after_secs: (Duration::minutes(2) - (now - last)).num_seconds().max(1)
+                    as u64,
+            });
+        }
+        self.send_confirmation(&txn, member, now).await?;
         txn.commit().await?;
         self.mailer.wake();
-        tracing::info!(member_id = %member.id, "member signed up");
-        Ok(member)
+        Ok(())
     }
 
     /// Confirms a signup address or completes an email change, by the emailed token.

@@ -207,6 +207,10 @@ impl Application {
                 secure_cookies: config.secure_cookies(),
                 trusted_proxies: config.trusted_proxies.clone(),
                 mail_webhook_secret: config.mail_webhook_secret.clone(),
+                mail_folder: match &config.mail {
+                    crate::mail::MailTransportConfig::Folder(dir) => Some(dir.clone()),
+                    _ => None,
+                },
             }),
             db,
             clock,
@@ -224,6 +228,7 @@ impl Application {
             jobs,
             metrics: Arc::new(registry),
             http,
+            views: Arc::new(web::pages::Views::load(&config.base_url)?),
         };
 
         let stop = CancellationToken::new();

@@ -13,7 +13,8 @@ use super::{Catalog, Change, check_room};
 use crate::db::catalog as q;
 use crate::db::entities::{bar, deployment, site, variant};
 use crate::domain::bar::{
-    BarSettings, Display, Frequency, Goal, Placement, Snapshot, Targeting, Trigger, check_variant,
+    BarSettings, Display, Frequency, Goal, Placement, Snapshot, Targeting, Trigger, VariantContent,
+    check_variant,
 };
 use crate::domain::{BarId, Invalid, MemberId};
 use crate::error::{Error, Result};
@@ -84,7 +85,20 @@ impl BarInput {
     }
 }
 
-fn default_settings() -> BarSettings {
+/// What a bar would show with these edits, checked exactly as saving them checks them,
+/// without saving anything: the editor's preview.
+pub fn draft(
+    settings: BarSettings,
+    content: VariantContent,
+    limits: &Limits,
+    input: &BarInput,
+) -> Result<(BarSettings, VariantContent), Invalid> {
+    let settings = input.apply(settings, limits)?;
+    let content = check_variant(settings.goal, input.content().apply(content))?;
+    Ok((settings, content))
+}
+
+pub fn default_settings() -> BarSettings {
     BarSettings {
         goal: Goal::Link,
         placement: Placement::Top,

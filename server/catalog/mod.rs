@@ -22,8 +22,8 @@ pub mod limits;
 pub mod sites;
 pub mod variants;
 
-pub use bars::{Bar, BarInput, Status};
-pub use content::{ContentPatch, content_of};
+pub use bars::{Bar, BarInput, Status, default_settings, draft, settings_of};
+pub use content::{ContentPatch, content_of, default_content};
 pub use sites::Site;
 pub use variants::VariantInput;
 

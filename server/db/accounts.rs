@@ -142,6 +142,21 @@ pub async fn insert_email_token(
     .await
 }
 
+/// When the member's newest token for `purpose` was made.
+pub async fn latest_token_at(
+    db: &impl ConnectionTrait,
+    member_id: MemberId,
+    purpose: Purpose,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    Ok(email_token::Entity::find()
+        .filter(email_token::Column::MemberId.eq(member_id))
+        .filter(email_token::Column::Purpose.eq(purpose))
+        .order_by_desc(email_token::Column::CreatedAt)
+        .one(db)
+        .await?
+        .map(|t| t.created_at))
+}
+
 /// Marks a live token used and returns it; `None` if it is unknown, used or expired.
 /// The conditional update makes it single-use even when two requests race.
 pub async fn take_email_token(

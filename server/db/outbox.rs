@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QuerySelect,
+    QueryOrder, QuerySelect,
 };
 
 use super::Db;
@@ -269,4 +269,17 @@ pub async fn after_sent(
         }
     }
     Ok(())
+}
+
+/// The newest emails of the outbox, for the operator's mail page.
+pub async fn recent(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<outbox::Model>, DbErr> {
+    outbox::Entity::find()
+        .order_by_desc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<outbox::Model>, DbErr> {
+    outbox::Entity::find_by_id(id).one(db).await
 }

@@ -445,7 +445,7 @@ pub struct RuntimeBar {
     v: Vec<RuntimeVariant>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 struct RuntimeTargeting {
     #[serde(rename = "in", skip_serializing_if = "Vec::is_empty")]
     include: Vec<String>,
@@ -493,6 +493,19 @@ impl RuntimeBar {
         for v in &mut self.v {
             v.pb = 1;
         }
+    }
+
+    /// The bar as the editor's preview draws it: at once, on any page and device, however
+    /// it is targeted, triggered or hidden after a dismiss (a call bar, which visitors see
+    /// on phones only, shows as its button).
+    pub fn for_preview(mut self) -> RuntimeBar {
+        self.t = RuntimeTargeting::default();
+        self.tr = serde_json::json!(["i"]);
+        self.f = [0, 0];
+        if self.g == Goal::Call {
+            self.g = Goal::Link;
+        }
+        self
     }
 
     /// One live bar from its live deployments (all published together, so they share

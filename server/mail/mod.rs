@@ -26,6 +26,7 @@ pub use metrics::MailMetrics;
 pub use outbox::{Mailer, Recipient, Sending};
 #[cfg(test)]
 pub(crate) use templates::TemplateFiles;
+pub use templates::escape_html;
 pub use templates::{
     BillingCanceled, BillingCardExpiring, BillingDelinquent, BillingPaymentFailed,
     BillingPlanChanged, BillingReceipt, BillingTrialEnding, ChangeEmail, ConfirmEmail,

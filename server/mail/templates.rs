@@ -7,6 +7,7 @@ use serde::Serialize;
 
 #[derive(RustEmbed)]
 #[folder = "templates/"]
+#[include = "email/*"]
 pub(crate) struct TemplateFiles;
 
 /// The rendered parts of one email.
@@ -204,15 +205,6 @@ impl Templates {
         })
     }
 
-    /// Renders a page or any other single template from a serializable context.
-    pub fn render_page<T: Serialize>(&self, name: &str, ctx: &T) -> anyhow::Result<String> {
-        let mut context = tera::Context::from_serialize(ctx).context("page context")?;
-        context.insert("base_url", &self.base_url);
-        self.tera
-            .render(name, &context)
-            .with_context(|| format!("rendering {name}"))
-    }
-
     /// Renders a transactional email (no unsubscribe line).
     pub fn render<T: EmailTemplate>(&self, email: &T) -> anyhow::Result<Rendered> {
         self.render_for(email, None)
@@ -250,7 +242,7 @@ impl Templates {
 
 /// Escapes what HTML needs escaped and nothing more: tera's default also turns `/` into
 /// `&#x2F;`, which mangles every link in a plain-looking email source.
-fn escape_html(input: &str) -> String {
+pub fn escape_html(input: &str) -> String {
     let mut out = String::with_capacity(input.len());
     for c in input.chars() {
         match c {

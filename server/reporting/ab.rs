@@ -40,6 +40,80 @@ pub struct AbTest {
     /// Relative difference in CTR, leader over runner-up.
     pub lift: Option<f64>,
     pub note: String,
+    /// The result in one sentence: "B leads by 1.2 points; significant at 95 %", or
+    /// "A leads by 0.3 points; not significant yet: about 4,100 more views needed".
+    pub verdict: String,
+    /// While the lead is not significant: about how many more views (of the two variants
+    /// together) a difference this size needs to show at 95 % with 80 % power.
+    pub more_views_needed: Option<i64>,
+}
+
+/// Views each of two variants needs for a difference between rates `p1` and `p2` to show
+/// as significant at 95 % (two-sided) with 80 % power.
+pub fn views_needed(p1: f64, p2: f64) -> Option<f64> {
+    const Z_ALPHA: f64 = 1.959_964;
+    const Z_POWER: f64 = 0.841_621;
+    let d = (p1 - p2).abs();
+    if d == 0.0 || !d.is_finite() {
+        return None;
+    }
+    Some((Z_ALPHA + Z_POWER).powi(2) * (p1 * (1.0 - p1) + p2 * (1.0 - p2)) / (d * d))
+}
+
+fn grouped(n: i64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The comparison in words, and the views still needed while it is not significant.
+fn verdict(
+    a: &VariantNumbers,
+    b: &VariantNumbers,
+    significant: bool,
+    enough: bool,
+) -> (String, Option<i64>) {
+    let (ra, rb) = (a.numbers.ctr.unwrap_or(0.0), b.numbers.ctr.unwrap_or(0.0));
+    let points = (ra - rb) * 100.0;
+    if points.abs() < 0.005 {
+        return (
+            format!(
+                "{} and {} are level so far ({:.2} %).",
+                a.name,
+                b.name,
+                ra * 100.0
+            ),
+            None,
+        );
+    }
+    let lead = format!("{} leads {} by {:.2} points", a.name, b.name, points);
+    if significant {
+        return (format!("{lead}; significant at 95 %."), None);
+    }
+    let more = views_needed(ra, rb).map(|n| {
+        let n = n.ceil() as i64;
+        (n - a.numbers.views).max(0) + (n - b.numbers.views).max(0)
+    });
+    match more {
+        Some(m) if m > 0 => (
+            format!(
+                "{lead}; not significant yet: about {} more views needed.",
+                grouped(m)
+            ),
+            Some(m),
+        ),
+        _ if !enough => (
+            format!("{lead}; not significant yet: each variant needs at least 5 clicks."),
+            None,
+        ),
+        _ => (format!("{lead}; not significant at 95 %."), None),
+    }
 }
 
 /// Clicks and views of two variants → (z, two-sided p-value).
@@ -67,7 +141,7 @@ pub fn ab_test(variants: &[VariantNumbers]) -> AbTest {
             .partial_cmp(&a.numbers.ctr)
             .unwrap_or(std::cmp::Ordering::Equal)
     });
-    let none = |note: &str| AbTest {
+    let none = |note: &str, verdict: &str| AbTest {
         leader: ranked.first().map(|v| v.variant_id),
         runner_up: None,
         confidence: CONFIDENCE,
@@ -76,18 +150,29 @@ pub fn ab_test(variants: &[VariantNumbers]) -> AbTest {
         p_value: None,
         lift: None,
         note: note.to_string(),
+        verdict: verdict.to_string(),
+        more_views_needed: None,
     };
     if variants.len() < 2 {
-        return none("only one variant: nothing to compare");
+        return none(
+            "only one variant: nothing to compare",
+            "One variant: add another to run an A/B test.",
+        );
     }
     let (Some(a), Some(b)) = (ranked.first(), ranked.get(1)) else {
-        return none("fewer than two variants have views yet");
+        return none(
+            "fewer than two variants have views yet",
+            "Not enough data yet: at least two variants need views.",
+        );
     };
     let (na, nb) = (&a.numbers, &b.numbers);
     let Some((z, p)) = two_proportion_test(na.clicks, na.views, nb.clicks, nb.views) else {
         return AbTest {
             runner_up: Some(b.variant_id),
-            ..none("no clicks yet, or no difference to test")
+            ..none(
+                "no clicks yet, or no difference to test",
+                "Not enough data yet: no clicks to compare.",
+            )
         };
     };
     // The normal approximation behind the test needs a few clicks and non-clicks on each side.
@@ -111,7 +196,10 @@ pub fn ab_test(variants: &[VariantNumbers]) -> AbTest {
             CONFIDENCE * 100.0
         )
     };
+    let (verdict, more_views_needed) = verdict(a, b, significant, enough);
     AbTest {
+        verdict,
+        more_views_needed,
         leader: Some(a.variant_id),
         runner_up: Some(b.variant_id),
         confidence: CONFIDENCE,
@@ -225,7 +313,22 @@ mod tests {
         );
         let tiny = ab_test(&[v(1, 3, 10), v(2, 0, 10)]);
         assert!(!tiny.significant && tiny.note.contains("too few"));
+        assert_eq!(
+            clear.verdict,
+            "V2 leads V1 by 5.00 points; significant at 95 %."
+        );
+        assert!(
+            close
+                .verdict
+                .starts_with("V2 leads V1 by 0.20 points; not significant yet: about "),
+            "{}",
+            close.verdict
+        );
+        // 5.0 % against 5.2 %: about 188,000 views each, so about 374,000 more in all.
+        let more = close.more_views_needed.unwrap();
+        assert!((370_000..380_000).contains(&more), "{more}");
         let single = ab_test(&[v(1, 3, 10)]);
+        assert!(single.verdict.starts_with("One variant"));
         assert_eq!(
             (single.leader, single.significant),
             (Some(VariantId(1)), false)

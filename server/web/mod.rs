@@ -35,6 +35,7 @@ use crate::reporting::benchmarks::Benchmarks;
 
 pub mod api;
 pub mod email;
+pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod hooks;
@@ -57,6 +58,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// What the email API's bounce and complaint webhook must present.
     pub mail_webhook_secret: Option<crate::domain::Secret<String>>,
+    /// Where email is written when it is only written to a folder (development): the
+    /// operator pages then show each email, links included.
+    pub mail_folder: Option<std::path::PathBuf>,
 }
 
 /// Everything a handler can reach.
@@ -79,6 +83,7 @@ pub struct State {
     pub jobs: Arc<Jobs>,
     pub metrics: Arc<prometheus_client::registry::Registry>,
     pub http: Arc<HttpMetrics>,
+    pub views: Arc<pages::Views>,
 }
 
 /// The template of the route that answered, put on the response by the router so metrics

@@ -18,7 +18,7 @@ use warp::http::{HeaderMap, Method};
 use warp::reply::Response;
 
 use super::extract::{self, Client, Peer};
-use super::{RouteLabel, State, error};
+use super::{RouteLabel, State, csrf, error};
 use crate::accounts::Auth;
 use crate::db::entities::{bar, deployment, member, site, variant};
 use crate::domain::{BarId, DeploymentId, SessionId, SiteId, TokenId, VariantId};
@@ -49,6 +49,8 @@ pub struct Route {
     /// The path as the OpenAPI document writes it: `/api/v1/bars/{bar_id}`.
     pub path: &'static str,
     pub access: Access,
+    /// In a table of pages, whether a form sent here must carry the CSRF token.
+    csrf: bool,
     segments: Vec<Segment>,
     handler: Handler,
 }
@@ -73,12 +75,20 @@ where
         method,
         path,
         access,
+        csrf: true,
         segments,
         handler: Arc::new(move |req| Box::pin(handler(req))),
     }
 }
 
 impl Route {
+    /// A page route whose form another site may send: it changes nothing, or a token in
+    /// its URL is the proof (RFC 8058 one-click unsubscribe).
+    pub fn without_csrf(mut self) -> Route {
+        self.csrf = false;
+        self
+    }
+
     /// The names of the path's parameters, in order.
     pub fn params(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.segments.iter().filter_map(|s| match s {
@@ -117,14 +127,34 @@ enum Lookup<'a> {
     Unknown,
 }
 
+/// How a page table answers an error: an HTML page (a member page asked for without a
+/// session sends the browser to log in). Gets the method and the path with its query.
+pub type ErrorPage = fn(&State, &Method, &str, Error) -> Response;
+
 pub struct Table {
     routes: Vec<Route>,
     body_limit: usize,
+    /// Set for pages: forms need the CSRF token, errors are pages, and public pages still
+    /// learn who is signed in.
+    error_page: Option<ErrorPage>,
 }
 
 impl Table {
     pub fn new(body_limit: usize, routes: Vec<Route>) -> Table {
-        Table { routes, body_limit }
+        Table {
+            routes,
+            body_limit,
+            error_page: None,
+        }
+    }
+
+    /// A table of server-rendered pages.
+    pub fn pages(body_limit: usize, routes: Vec<Route>, error_page: ErrorPage) -> Table {
+        Table {
+            routes,
+            body_limit,
+            error_page: Some(error_page),
+        }
     }
 
     pub fn routes(&self) -> &[Route] {
@@ -213,9 +243,26 @@ impl Table {
             }
             Lookup::Unknown => return error::respond(Error::NotFound),
         };
+        // What an error page needs once the request has gone to the handler.
+        let page = self.error_page.map(|render| {
+            let mut at = path.to_string();
+            if !incoming.query.is_empty() {
+                at.push('?');
+                at.push_str(&incoming.query);
+            }
+            (render, incoming.state.clone(), incoming.method.clone(), at)
+        });
         let result = async {
-            let mut req = Req::new(incoming, params);
-            if route.access != Access::Public {
+            let mut req = Req::new(incoming, path, params);
+            if route.access == Access::Public {
+                if page.is_some() {
+                    // Public pages show the signed-in member's navigation too.
+                    let creds = extract::credentials(&req.headers);
+                    if creds.cookie.is_some() {
+                        req.auth = req.state.accounts.authenticate(&creds).await.ok();
+                    }
+                }
+            } else {
                 let creds = extract::credentials(&req.headers);
                 let auth = req.state.accounts.authenticate(&creds).await?;
                 if route.access == Access::Operator && !auth.member.is_operator {
@@ -229,11 +276,18 @@ impl Table {
             }
             if has_body(&req.method) {
                 req.body = Some(extract::read_limited(&req.headers, body, self.body_limit).await);
+                if page.is_some() && route.csrf {
+                    csrf::check(&req.headers, req.body()?)?;
+                }
             }
             (route.handler)(req).await
         }
         .await;
-        let mut res = result.unwrap_or_else(error::respond);
+        let mut res = match (result, page) {
+            (Ok(res), _) => res,
+            (Err(err), Some((render, state, method, at))) => render(&state, &method, &at, err),
+            (Err(err), None) => error::respond(err),
+        };
         res.extensions_mut().insert(RouteLabel(route.path));
         res
     }
@@ -265,12 +319,15 @@ struct Owned {
     token: Option<TokenId>,
     alert: Option<i64>,
     lead: Option<i64>,
+    mail: Option<i64>,
 }
 
 /// A request as a handler sees it.
 pub struct Req {
     pub state: State,
     pub method: Method,
+    /// The path, without the query.
+    pub path: String,
     pub headers: HeaderMap,
     pub query: String,
     pub peer: Option<SocketAddr>,
@@ -293,10 +350,11 @@ fn declared<T>(value: Option<T>, what: &str) -> Result<T> {
 }
 
 impl Req {
-    fn new(incoming: Incoming, params: Vec<(&'static str, String)>) -> Req {
+    fn new(incoming: Incoming, path: &str, params: Vec<(&'static str, String)>) -> Req {
         Req {
             state: incoming.state,
             method: incoming.method,
+            path: path.to_string(),
             headers: incoming.headers,
             query: incoming.query,
             peer: incoming.peer,
@@ -362,8 +420,9 @@ impl Req {
                         .ok_or(Error::NotFound)?;
                     self.owned.lead = Some(lead);
                 }
-                // Alerts belong to no member; only operator routes name them.
+                // Alerts and emails belong to no member; only operator routes name them.
                 "alert_id" => self.owned.alert = Some(id(&raw)?),
+                "mail_id" => self.owned.mail = Some(id(&raw)?),
                 other => {
                     return Err(Error::Internal(anyhow::anyhow!(
                         "no lookup for the path parameter {other}"
@@ -376,6 +435,17 @@ impl Req {
 
     pub fn auth(&self) -> Result<&Auth> {
         self.auth.as_ref().ok_or(Error::Unauthorized)
+    }
+
+    /// Who is signed in, if anyone (public pages look, without demanding it).
+    pub fn signed_in(&self) -> Option<&Auth> {
+        self.auth.as_ref()
+    }
+
+    /// After the session ended (the account was deleted): the rest of the request is
+    /// answered as for anyone.
+    pub fn sign_out(&mut self) {
+        self.auth = None;
     }
 
     pub fn member(&self) -> Result<&member::Model> {
@@ -412,6 +482,10 @@ impl Req {
 
     pub fn alert_id(&self) -> Result<i64> {
         declared(self.owned.alert, "alert")
+    }
+
+    pub fn mail_id(&self) -> Result<i64> {
+        declared(self.owned.mail, "email")
     }
 
     /// A path parameter of a public route, as it came (public routes look nothing up).

@@ -12,7 +12,7 @@ use crate::db::entities::{api_token, member};
 use crate::domain::{Email, INDUSTRIES, Industry, MemberId, SessionId, TokenId};
 use crate::error::{Error, Result};
 use crate::web::router::Req;
-use crate::web::{json, no_content};
+use crate::web::{State, json, no_content};
 
 /// A member as the API shows them: never the password hash.
 #[derive(Debug, Serialize, ToSchema)]
@@ -103,6 +103,16 @@ pub struct PatchMe {
     responses((status = 200, description = "The member as changed", body = MemberView)))]
 pub async fn patch_me(req: Req) -> Result<Response> {
     let body: PatchMe = req.json()?;
+    let member = update_profile(&req.state, req.member()?, body).await?;
+    Ok(json(StatusCode::OK, &MemberView::from(&member)))
+}
+
+/// Applies a profile change, checked field by field (the account page uses it too).
+pub async fn update_profile(
+    state: &State,
+    member: &member::Model,
+    body: PatchMe,
+) -> Result<member::Model> {
     let name = match body.name {
         Some(Some(n)) => {
             let n = n.trim().to_string();
@@ -120,8 +130,8 @@ pub async fn patch_me(req: Req) -> Result<Response> {
         Some(Some(i)) => Some(Some(Industry::parse(&i)?.code().to_string())),
         other => other,
     };
-    let now = req.state.clock.now();
-    let db = &req.state.db;
+    let now = state.clock.now();
+    let db = &state.db;
     let time_zone = match body.time_zone {
         Some(Some(z)) => {
             let zone: chrono_tz::Tz = z.trim().parse().map_err(|_| {
@@ -131,13 +141,11 @@ pub async fn patch_me(req: Req) -> Result<Response> {
         }
         other => other,
     };
-    let member = q::update_profile(db, req.member()?.clone(), name, industry, now).await?;
     let retention = match body.lead_retention_days {
         Some(days) => {
-            let limit = req
-                .state
+            let limit = state
                 .billing
-                .limits_of(req.member()?.id)
+                .limits_of(member.id)
                 .await?
                 .lead_retention_days;
             if let Some((limit, _)) = limit.filter(|l| u64::from(days) > *l).map(|l| (l, days)) {
@@ -154,6 +162,7 @@ pub async fn patch_me(req: Req) -> Result<Response> {
         }
         None => None,
     };
+    let member = q::update_profile(db, member.clone(), name, industry, now).await?;
     let member = q::set_preferences(
         db,
         member,
@@ -166,8 +175,7 @@ pub async fn patch_me(req: Req) -> Result<Response> {
         now,
     )
     .await?;
-    let member = q::set_lead_settings(db, member, body.lead_email, retention, now).await?;
-    Ok(json(StatusCode::OK, &MemberView::from(&member)))
+    Ok(q::set_lead_settings(db, member, body.lead_email, retention, now).await?)
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -14,7 +14,7 @@ use crate::db::entities::alert;
 use crate::db::entities::stripe_event::{self, EventStatus};
 use crate::domain::MemberId;
 use crate::error::Result;
-use crate::web::json;
+use crate::web::{State, json};
 use crate::web::router::Req;
 
 #[derive(Deserialize, IntoParams)]
@@ -118,22 +118,33 @@ pub struct Members {
     responses((status = 200, description = "Newest first", body = Members)))]
 pub async fn members(req: Req) -> Result<Response> {
     let q: MembersQuery = req.query()?;
-    let found = crate::db::accounts::search_members(
-        &req.state.db,
+    let members = member_rows(
+        &req.state,
         q.q.as_deref(),
         q.limit.unwrap_or(50).clamp(1, 500),
     )
     .await?;
+    Ok(json(StatusCode::OK, &Members { members }))
+}
+
+/// Members whose address contains `search`, newest first, with their billing state (the
+/// operator pages list them too).
+pub async fn member_rows(
+    state: &State,
+    search: Option<&str>,
+    limit: u64,
+) -> Result<Vec<MemberRow>> {
+    let found = crate::db::accounts::search_members(&state.db, search, limit).await?;
     let ids: Vec<MemberId> = found.iter().map(|m| m.id).collect();
-    let mut states = req.state.billing.states(&ids).await?;
+    let mut states = state.billing.states(&ids).await?;
     let emails: Vec<String> = found.iter().map(|m| m.email.clone()).collect();
     let suppressed: std::collections::HashMap<String, String> =
-        crate::db::outbox::suppressions_of(&req.state.db, &emails)
+        crate::db::outbox::suppressions_of(&state.db, &emails)
             .await?
             .into_iter()
             .map(|s| (s.address, s.reason))
             .collect();
-    let members = found
+    Ok(found
         .into_iter()
         .filter_map(|m| {
             Some(MemberRow {
@@ -146,8 +157,7 @@ pub async fn members(req: Req) -> Result<Response> {
                 created_at: m.created_at,
             })
         })
-        .collect();
-    Ok(json(StatusCode::OK, &Members { members }))
+        .collect())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -319,12 +329,17 @@ pub struct AlertReport {
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The report", body = AlertReport)))]
 pub async fn alert_report(req: Req) -> Result<Response> {
-    let id = req.alert_id()?;
-    let r = req.state.alerts.report(id).await?;
-    let alert = req.state.alerts.get(id).await?;
     Ok(json(
         StatusCode::OK,
-        &AlertReport {
+        &report_of(&req.state, req.alert_id()?).await?,
+    ))
+}
+
+/// An alert with what became of its emails.
+pub async fn report_of(state: &State, id: i64) -> Result<AlertReport> {
+    let r = state.alerts.report(id).await?;
+    let alert = state.alerts.get(id).await?;
+    Ok(AlertReport {
             alert: AlertView::from(alert),
             queued: r.queued,
             sent: r.sent,
@@ -334,10 +349,9 @@ pub async fn alert_report(req: Req) -> Result<Response> {
             complained: r.complained,
             opened: r.opened,
             clicked: r.clicked,
-            opened_by_machines: r.opened_by_machines,
-            clicked_by_machines: r.clicked_by_machines,
-        },
-    ))
+        opened_by_machines: r.opened_by_machines,
+        clicked_by_machines: r.clicked_by_machines,
+    })
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -61,11 +61,11 @@ async fn click(req: Req) -> Result<Response> {
             }
             Ok(res)
         }
-        None => Ok(message(
-            &req.state,
+        None => message(
+            &req,
             StatusCode::NOT_FOUND,
             "This link does not work",
             "The link is incomplete or was changed. Open it again from the email.",
-        )),
+        ),
     }
 }

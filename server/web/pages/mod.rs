@@ -1,397 +1,176 @@
-//! Server-rendered pages that emailed links open: confirming an address, the
-//! forgotten-password and reset-password forms, unsubscribing from a list (a GET only
-//! shows the question; the POST, one click from a mail client, unsubscribes), and a
-//! published privacy policy. They work without JavaScript.
+//! The dashboard: server-rendered pages for members (sites, the bar editor with its live
+//! preview, stats, benchmarks, billing, the account) and for operators, plus the pages
+//! that emailed links open. Every page works without JavaScript; `/assets/app.js` only
+//! adds the live preview, contrast feedback and copy buttons. Every form carries a CSRF
+//! token (checked by the router), every page is sent with a strict Content-Security-Policy,
+//! and a member page asked for without a session sends the browser to log in.
+//!
+//! Handlers call the same subsystems as the member API and reuse its checks, so a form
+//! is refused for exactly the reasons the API would refuse the same change, with the
+//! message shown next to its field.
 
-use serde::{Deserialize, Serialize};
-use warp::Reply;
-use warp::http::{HeaderValue, Method, StatusCode};
+use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
-use super::router::{Access::Public, Req, Table, route};
-use super::{State, error};
-use crate::domain::{Email, PASSWORD_MIN_CHARS as MIN_CHARS};
-use crate::error::{Error, Result};
+use super::router::{
+    Access::{Member, Operator, Public},
+    Req, Table, route,
+};
+use crate::error::Result;
 
-/// Pages carry their own inline styles and post forms to barkeep only.
-const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+mod account;
+mod admin;
+pub mod assets;
+mod bars;
+mod benchmarks;
+mod billing;
+pub mod chart;
+mod forms;
+mod preview;
+mod public;
+mod sites;
+mod stats;
+mod view;
+
+pub use view::{Views, message};
+
 /// Forms are small.
-const FORM_LIMIT: usize = 8 * 1024;
-
-#[derive(Default, Deserialize)]
-struct TokenQuery {
-    #[serde(default)]
-    token: String,
-}
+const FORM_LIMIT: usize = 16 * 1024;
 
 pub fn table() -> Table {
-    Table::new(
+    use Method as M;
+    Table::pages(
         FORM_LIMIT,
         vec![
-            route(Method::GET, "/confirm-email", Public, confirm_page),
-            route(Method::GET, "/reset-password", Public, reset_page),
-            route(Method::POST, "/reset-password", Public, reset_submit),
-            route(Method::GET, "/forgot-password", Public, forgot_page),
-            route(Method::POST, "/forgot-password", Public, forgot_submit),
-            route(Method::GET, "/unsubscribe", Public, unsubscribe_page),
-            route(Method::POST, "/unsubscribe", Public, unsubscribe),
-            route(Method::GET, "/privacy-policy", Public, privacy_policy),
+            route(M::GET, "/", Public, home),
+            route(M::GET, "/assets/app.css", Public, css),
+            route(M::GET, "/assets/app.js", Public, js),
+            // Signing up and in, and the pages emailed links open.
+            route(M::GET, "/signup", Public, public::signup_page),
+            route(M::POST, "/signup", Public, public::signup),
+            route(M::GET, "/login", Public, public::login_page),
+            route(M::POST, "/login", Public, public::login),
+            route(M::POST, "/logout", Member, public::logout),
+            route(M::GET, "/confirm-email", Public, public::confirm_page),
+            route(M::GET, "/forgot-password", Public, public::forgot_page),
+            route(M::POST, "/forgot-password", Public, public::forgot_submit),
+            route(M::GET, "/reset-password", Public, public::reset_page),
+            route(M::POST, "/reset-password", Public, public::reset_submit),
+            route(M::GET, "/unsubscribe", Public, public::unsubscribe_page),
+            route(M::POST, "/unsubscribe", Public, public::unsubscribe).without_csrf(),
+            route(M::GET, "/privacy-policy", Public, public::privacy_policy),
+            // Sites.
+            route(M::GET, "/sites", Member, sites::list),
+            route(M::POST, "/sites", Member, sites::create),
+            route(M::GET, "/sites/{site_id}", Member, sites::show),
+            route(M::POST, "/sites/{site_id}", Member, sites::save),
+            route(M::POST, "/sites/{site_id}/delete", Member, sites::delete),
+            route(M::GET, "/sites/{site_id}/stats", Member, stats::site),
+            // Bars: the editor, variants, publishing.
+            route(M::GET, "/sites/{site_id}/bars/new", Member, bars::new_page),
+            route(M::POST, "/sites/{site_id}/bars", Member, bars::create),
+            route(M::GET, "/bars/{bar_id}", Member, bars::edit_page),
+            route(M::POST, "/bars/{bar_id}", Member, bars::save),
+            route(M::POST, "/bars/{bar_id}/publish", Member, bars::publish),
+            route(M::POST, "/bars/{bar_id}/pause", Member, bars::pause),
+            route(M::POST, "/bars/{bar_id}/delete", Member, bars::delete),
+            route(M::POST, "/bars/{bar_id}/variants", Member, bars::add_variant),
+            route(
+                M::GET,
+                "/bars/{bar_id}/variants/{variant_id}",
+                Member,
+                bars::variant_page,
+            ),
+            route(
+                M::POST,
+                "/bars/{bar_id}/variants/{variant_id}",
+                Member,
+                bars::save_variant,
+            ),
+            route(
+                M::POST,
+                "/bars/{bar_id}/variants/{variant_id}/delete",
+                Member,
+                bars::delete_variant,
+            ),
+            route(M::GET, "/bars/{bar_id}/stats", Member, stats::bar),
+            // The editor's preview frame, and where its runtime's beacons go (nowhere).
+            route(M::GET, "/preview", Member, preview::page),
+            route(M::POST, "/preview/e", Public, preview::beacon).without_csrf(),
+            route(M::POST, "/preview/l", Public, preview::beacon).without_csrf(),
+            // Benchmarks, billing, the account.
+            route(M::GET, "/benchmarks", Member, benchmarks::page),
+            route(M::GET, "/billing", Member, billing::page),
+            route(M::POST, "/billing/checkout", Member, billing::checkout),
+            route(M::POST, "/billing/portal", Member, billing::portal),
+            route(M::GET, "/account", Member, account::page),
+            route(M::POST, "/account/profile", Member, account::profile),
+            route(M::POST, "/account/password", Member, account::password),
+            route(M::POST, "/account/email", Member, account::email),
+            route(
+                M::POST,
+                "/account/confirmation",
+                Member,
+                account::resend_confirmation,
+            ),
+            route(
+                M::POST,
+                "/account/sessions/{session_id}/end",
+                Member,
+                account::end_session,
+            ),
+            route(M::POST, "/account/tokens", Member, account::create_token),
+            route(
+                M::POST,
+                "/account/tokens/{token_id}/delete",
+                Member,
+                account::delete_token,
+            ),
+            route(M::POST, "/account/objection", Member, account::object),
+            route(M::POST, "/account/restriction", Member, account::restrict),
+            route(M::GET, "/account/export", Member, account::export),
+            route(M::POST, "/account/delete", Member, account::delete),
+            // Operators.
+            route(M::GET, "/admin", Operator, admin::overview),
+            route(M::GET, "/admin/members", Operator, admin::members),
+            route(M::GET, "/admin/alerts", Operator, admin::alerts),
+            route(M::POST, "/admin/alerts", Operator, admin::draft_alert),
+            route(M::GET, "/admin/alerts/{alert_id}", Operator, admin::alert),
+            route(
+                M::POST,
+                "/admin/alerts/{alert_id}/send",
+                Operator,
+                admin::send_alert,
+            ),
+            route(M::GET, "/admin/policies", Operator, admin::policies),
+            route(M::POST, "/admin/policies", Operator, admin::publish_policy),
+            route(M::GET, "/admin/stripe-events", Operator, admin::stripe_events),
+            route(M::POST, "/admin/benchmarks", Operator, admin::run_benchmarks),
+            route(M::GET, "/admin/mail", Operator, admin::mail),
+            route(M::GET, "/admin/mail/{mail_id}", Operator, admin::mail_one),
         ],
+        view::error_page,
     )
 }
 
-pub(crate) fn page<T: Serialize>(
-    state: &State,
-    template: &str,
-    ctx: &T,
-    status: StatusCode,
-) -> Response {
-    match state.mailer.templates().render_page(template, ctx) {
-        Ok(html) => {
-            let mut res = warp::reply::with_status(warp::reply::html(html), status).into_response();
-            res.headers_mut().insert(
-                "content-security-policy",
-                HeaderValue::from_static(PAGE_CSP),
-            );
-            res
-        }
-        Err(err) => error::respond(Error::Internal(err)),
-    }
+/// The address alone: members go to their sites, everyone else to the login page.
+async fn home(req: Req) -> Result<Response> {
+    Ok(view::see_other(if req.signed_in().is_some() {
+        "/sites"
+    } else {
+        "/login"
+    }))
 }
 
-#[derive(Serialize)]
-struct Message<'a> {
-    title: &'a str,
-    text: &'a str,
-    error: bool,
+async fn css(req: Req) -> Result<Response> {
+    Ok(assets::CSS.answer(&req.headers, &req.query))
 }
 
-pub(crate) fn message(state: &State, status: StatusCode, title: &str, text: &str) -> Response {
-    page(
-        state,
-        "pages/message.html",
-        &Message {
-            title,
-            text,
-            error: !status.is_success(),
-        },
-        status,
-    )
+async fn js(req: Req) -> Result<Response> {
+    Ok(assets::JS.answer(&req.headers, &req.query))
 }
 
-async fn confirm_page(req: Req) -> Result<Response> {
-    let q: TokenQuery = req.query().unwrap_or_default();
-    let state = &req.state;
-    Ok(match state.accounts.confirm_email(&q.token).await {
-        Ok(member) => message(
-            state,
-            StatusCode::OK,
-            "Email address confirmed",
-            &format!(
-                "Thank you. {} is confirmed for your barkeep account.",
-                member.email
-            ),
-        ),
-        Err(err @ (Error::BadRequest { .. } | Error::Conflict { .. })) => message(
-            state,
-            error::status(&err),
-            "This link does not work",
-            &err.to_string(),
-        ),
-        Err(err) => error::respond(err),
-    })
-}
-
-async fn reset_page(req: Req) -> Result<Response> {
-    let q: TokenQuery = req.query().unwrap_or_default();
-    Ok(reset_form(&req.state, &q.token, None, StatusCode::OK))
-}
-
-async fn forgot_page(req: Req) -> Result<Response> {
-    Ok(forgot_form(&req.state, "", None, StatusCode::OK))
-}
-
-#[derive(Serialize)]
-struct ResetForm<'a> {
-    token: &'a str,
-    error: Option<String>,
-    min_chars: usize,
-}
-
-fn reset_form(state: &State, token: &str, error: Option<String>, status: StatusCode) -> Response {
-    page(
-        state,
-        "pages/reset_password.html",
-        &ResetForm {
-            token,
-            error,
-            min_chars: MIN_CHARS,
-        },
-        status,
-    )
-}
-
-#[derive(Deserialize)]
-struct ResetFields {
-    #[serde(default)]
-    token: String,
-    #[serde(default)]
-    password: String,
-}
-
-async fn reset_submit(req: Req) -> Result<Response> {
-    let fields: ResetFields = req.form()?;
-    let state = &req.state;
-    Ok(
-        match state
-            .accounts
-            .reset_password(&fields.token, &fields.password)
-            .await
-        {
-            Ok(()) => message(
-                state,
-                StatusCode::OK,
-                "Password changed",
-                "Your new password is set and every session was logged out. Log in again with the new password.",
-            ),
-            Err(err @ Error::Invalid(_)) => reset_form(
-                state,
-                &fields.token,
-                Some(err.to_string()),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            ),
-            Err(err @ Error::BadRequest { .. }) => message(
-                state,
-                error::status(&err),
-                "This link does not work",
-                &err.to_string(),
-            ),
-            Err(err) => error::respond(err),
-        },
-    )
-}
-
-#[derive(Serialize)]
-struct ForgotForm<'a> {
-    email: &'a str,
-    error: Option<String>,
-}
-
-fn forgot_form(state: &State, email: &str, error: Option<String>, status: StatusCode) -> Response {
-    page(
-        state,
-        "pages/forgot_password.html",
-        &ForgotForm { email, error },
-        status,
-    )
-}
-
-#[derive(Deserialize)]
-struct ForgotFields {
-    #[serde(default)]
-    email: String,
-}
-
-async fn forgot_submit(req: Req) -> Result<Response> {
-    let fields: ForgotFields = req.form()?;
-    let state = &req.state;
-    Ok(match Email::parse(&fields.email) {
-        Ok(email) => {
-            state.accounts.clone().send_password_reset_detached(email);
-            message(
-                state,
-                StatusCode::OK,
-                "Check your email",
-                "If an account uses that address, we sent it a link to choose a new password. The link works for one hour.",
-            )
-        }
-        Err(err) => forgot_form(
-            state,
-            &fields.email,
-            Some(err.to_string()),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::mail::Templates;
-    use std::collections::BTreeSet;
-
-    #[test]
-    fn every_page_template_renders() {
-        let t = Templates::load("https://b.example").unwrap();
-        let rendered = [
-            (
-                "pages/message.html",
-                t.render_page(
-                    "pages/message.html",
-                    &serde_json::json!({"title": "T", "text": "x", "error": false}),
-                ),
-            ),
-            (
-                "pages/reset_password.html",
-                t.render_page(
-                    "pages/reset_password.html",
-                    &super::ResetForm {
-                        token: "tok",
-                        error: None,
-                        min_chars: 10,
-                    },
-                ),
-            ),
-            (
-                "pages/forgot_password.html",
-                t.render_page(
-                    "pages/forgot_password.html",
-                    &super::ForgotForm {
-                        email: "",
-                        error: Some("bad".into()),
-                    },
-                ),
-            ),
-            (
-                "pages/unsubscribe.html",
-                t.render_page(
-                    "pages/unsubscribe.html",
-                    &super::Unsubscribe {
-                        list_name: "the weekly digest",
-                        done: false,
-                        all: false,
-                        form_action: "/unsubscribe?t=x".into(),
-                        preferences_url: "https://b.example/account#email".into(),
-                    },
-                ),
-            ),
-            (
-                "pages/privacy_policy.html",
-                t.render_page(
-                    "pages/privacy_policy.html",
-                    &super::PolicyPage {
-                        version: "2026-12".into(),
-                        effective_at: "1 January 2027".into(),
-                        text: Some("We keep little.".into()),
-                        url: None,
-                    },
-                ),
-            ),
-        ];
-        let mut names = BTreeSet::new();
-        for (name, html) in rendered {
-            let html = html.unwrap();
-            assert!(html.contains("<main>"), "{name} lacks the layout");
-            names.insert(name.to_string());
-        }
-        let on_disk: BTreeSet<String> = crate::mail::TemplateFiles::iter()
-            .filter(|f| f.starts_with("pages/") && !f.ends_with("layout.html"))
-            .map(|f| f.to_string())
-            .collect();
-        assert_eq!(
-            on_disk, names,
-            "a page template exists that no test renders"
-        );
-    }
-}
-
-#[derive(Default, Deserialize)]
-struct UnsubscribeQuery {
-    #[serde(default)]
-    t: String,
-}
-
-#[derive(Serialize)]
-struct Unsubscribe<'a> {
-    list_name: &'a str,
-    done: bool,
-    all: bool,
-    form_action: String,
-    preferences_url: String,
-}
-
-fn unsubscribe_answer(req: &Req, done: bool, all: bool) -> Result<Response> {
-    let q: UnsubscribeQuery = req.query().unwrap_or_default();
-    let links = req.state.mailer.links();
-    let Some((_, list)) = links.parse_unsubscribe(&q.t) else {
-        return Ok(message(
-            &req.state,
-            StatusCode::NOT_FOUND,
-            "This link does not work",
-            "The unsubscribe link is incomplete or was changed. Open it again from the email, or choose your emails on your account page.",
-        ));
-    };
-    Ok(page(
-        &req.state,
-        "pages/unsubscribe.html",
-        &Unsubscribe {
-            list_name: list.title(),
-            done,
-            all,
-            form_action: format!("/unsubscribe?t={}", q.t),
-            preferences_url: links.preferences_url(),
-        },
-        StatusCode::OK,
-    ))
-}
-
-/// The unsubscribe link's page: asks, changes nothing.
-async fn unsubscribe_page(req: Req) -> Result<Response> {
-    unsubscribe_answer(&req, false, false)
-}
-
-#[derive(Default, Deserialize)]
-struct UnsubscribeForm {
-    #[serde(default)]
-    scope: Option<String>,
-}
-
-/// RFC 8058 one-click unsubscribe: a bare POST with the link's token, no cookie, leaves
-/// the email's list; the page's second button (`scope=all`) leaves every subscription
-/// list at once.
-async fn unsubscribe(req: Req) -> Result<Response> {
-    let q: UnsubscribeQuery = req.query().unwrap_or_default();
-    let form: UnsubscribeForm = req.form().unwrap_or_default();
-    let all = form.scope.as_deref() == Some("all");
-    if let Some((member, list)) = req.state.mailer.links().parse_unsubscribe(&q.t) {
-        let lists: &[crate::mail::List] = if all {
-            &crate::mail::List::ALL
-        } else {
-            &[list]
-        };
-        for l in lists {
-            req.state.accounts.unsubscribe(member, *l).await?;
-        }
-    }
-    unsubscribe_answer(&req, true, all)
-}
-
-#[derive(Default, Deserialize)]
-struct VersionQuery {
-    #[serde(default)]
-    version: String,
-}
-
-#[derive(Serialize)]
-struct PolicyPage {
-    version: String,
-    effective_at: String,
-    text: Option<String>,
-    url: Option<String>,
-}
-
-/// A published privacy-policy version, for the link in the email that announced it.
-async fn privacy_policy(req: Req) -> Result<Response> {
-    let q: VersionQuery = req.query().unwrap_or_default();
-    let p = req.state.alerts.policy(&q.version).await?;
-    Ok(page(
-        &req.state,
-        "pages/privacy_policy.html",
-        &PolicyPage {
-            version: p.version,
-            effective_at: crate::billing::day(p.effective_at),
-            text: p.text,
-            url: p.url,
-        },
-        StatusCode::OK,
-    ))
+/// A page of the member's own, with a status: the usual successful render.
+fn ok<T: serde::Serialize>(req: &Req, template: &str, ctx: &T) -> Result<Response> {
+    view::render(req, template, ctx, StatusCode::OK)
 }

@@ -1,0 +1,802 @@
+//! The bar editor: every option of a bar as one form (its settings, and the content of
+//! its only variant or of the variant being edited), checked by the same code as the
+//! API, each refusal shown next to its field; a live preview drawn by the real runtime;
+//! variants with their weights; publish, pause, delete; the deployment history.
+//!
+//! The form's field names are the API's JSON paths (`targeting.paths_include`,
+//! `trigger.seconds`, …), so a refusal names the field to show it by.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::forms::{Errors, FORM, Fields};
+use super::view::{done, render};
+use crate::catalog::{self, Bar, BarInput, Status, VariantInput};
+use crate::db::entities::{bar, deployment, variant};
+use crate::domain::bar::{BarSettings, HideFor, Trigger, VariantContent};
+use crate::domain::{Colour, MIN_CONTRAST};
+use crate::domain::{Invalid, SiteId};
+use crate::error::{Error, Result};
+use crate::web::extract::parse_json;
+use crate::web::router::Req;
+
+/// Which parts of a bar a form edits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    /// A new bar: settings and the first variant's content.
+    New,
+    /// A bar with one variant: its settings and that variant's content together.
+    Whole,
+    /// A bar with several variants: its settings only.
+    Settings,
+    /// One variant of a bar with several: its name, weight and content.
+    Variant,
+}
+
+impl Part {
+    fn settings(self) -> bool {
+        matches!(self, Part::New | Part::Whole | Part::Settings)
+    }
+
+    fn content(self) -> bool {
+        matches!(self, Part::New | Part::Whole | Part::Variant)
+    }
+}
+
+const CONTENT_FIELDS: [&str; 8] = [
+    "message",
+    "button_label",
+    "link_url",
+    "thanks_message",
+    "background_color",
+    "text_color",
+    "button_color",
+    "button_text_color",
+];
+
+const DATE_FORMAT: &str = "%Y-%m-%dT%H:%M";
+
+fn word<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn hide_for(h: HideFor) -> String {
+    match h {
+        HideFor::Days(d) => d.to_string(),
+        HideFor::Forever(_) => "forever".into(),
+    }
+}
+
+/// The form's values for a bar's settings.
+fn settings_fields(f: &mut Fields, s: &BarSettings) {
+    f.set("goal", word(&s.goal));
+    f.set("placement", word(&s.placement));
+    f.set("display", word(&s.display));
+    for (name, on) in [
+        ("sticky", s.sticky),
+        ("closable", s.closable),
+        ("powered_by", s.powered_by),
+    ] {
+        if on {
+            f.set(name, "on");
+        }
+    }
+    let t = &s.targeting;
+    f.set("targeting.paths_include", t.paths_include.join("\n"));
+    f.set("targeting.paths_exclude", t.paths_exclude.join("\n"));
+    f.set("targeting.device", word(&t.device));
+    let date = |d: Option<DateTime<Utc>>| d.map(|d| d.format(DATE_FORMAT).to_string());
+    f.set("targeting.starts_at", date(t.starts_at).unwrap_or_default());
+    f.set("targeting.ends_at", date(t.ends_at).unwrap_or_default());
+    f.set(
+        "targeting.referrer_domain",
+        t.referrer_domain.clone().unwrap_or_default(),
+    );
+    f.set("targeting.utm_source", t.utm_source.clone().unwrap_or_default());
+    f.set(
+        "targeting.utm_campaign",
+        t.utm_campaign.clone().unwrap_or_default(),
+    );
+    let (kind, seconds, percent) = match s.trigger {
+        Trigger::Immediate => ("immediate", 5, 50),
+        Trigger::Delay { seconds } => ("delay", seconds, 50),
+        Trigger::Scroll { percent } => ("scroll", 5, u32::from(percent)),
+        Trigger::ExitIntent => ("exit_intent", 5, 50),
+    };
+    f.set("trigger.type", kind);
+    f.set("trigger.seconds", seconds.to_string());
+    f.set("trigger.percent", percent.to_string());
+    f.set(
+        "frequency.after_dismiss_days",
+        hide_for(s.frequency.after_dismiss_days),
+    );
+    f.set(
+        "frequency.after_conversion_days",
+        hide_for(s.frequency.after_conversion_days),
+    );
+}
+
+fn content_fields(f: &mut Fields, c: &VariantContent) {
+    f.set("message", c.message.clone());
+    f.set("button_label", c.button_label.clone().unwrap_or_default());
+    f.set("link_url", c.link_url.clone().unwrap_or_default());
+    f.set("thanks_message", c.thanks_message.clone().unwrap_or_default());
+    f.set("background_color", c.background_color.clone());
+    f.set("text_color", c.text_color.clone());
+    f.set("button_color", c.button_color.clone());
+    f.set("button_text_color", c.button_text_color.clone());
+}
+
+fn number<T: std::str::FromStr>(f: &Fields, name: &'static str, what: &str) -> Result<T, Invalid> {
+    f.get(name)
+        .trim()
+        .parse()
+        .map_err(|_| Invalid::new(name, what.to_string()))
+}
+
+fn hide_json(f: &Fields, name: &'static str) -> Result<Value, Invalid> {
+    let raw = f.get(name).trim();
+    if raw.eq_ignore_ascii_case("forever") {
+        return Ok(json!("forever"));
+    }
+    raw.parse::<u16>()
+        .map(|d| json!(d))
+        .map_err(|_| Invalid::new(name, "a number of days (0 to 3650), or forever"))
+}
+
+fn date_json(f: &Fields, name: &'static str) -> Result<Value, Invalid> {
+    let Some(raw) = f.text(name) else {
+        return Ok(Value::Null);
+    };
+    NaiveDateTime::parse_from_str(raw, DATE_FORMAT)
+        .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S"))
+        .map(|d| json!(d.and_utc().to_rfc3339()))
+        .map_err(|_| Invalid::new(name, "a date and time such as 2026-12-24T09:00 (UTC)"))
+}
+
+fn lines(raw: &str) -> Vec<&str> {
+    raw.lines().map(str::trim).filter(|l| !l.is_empty()).collect()
+}
+
+/// The form as the API's JSON body: what the editor sends is checked by exactly the
+/// code that checks an API request.
+fn input_json(f: &Fields, part: Part) -> Result<Value, Invalid> {
+    let mut body = Map::new();
+    let optional = |name: &str| f.text(name).map_or(Value::Null, |v| json!(v));
+    if let Some(name) = f.text("name") {
+        body.insert("name".into(), json!(name));
+    }
+    if part.settings() {
+        for name in ["goal", "placement", "display"] {
+            body.insert(name.into(), json!(f.get(name)));
+        }
+        for name in ["sticky", "closable", "powered_by"] {
+            body.insert(name.into(), json!(f.ticked(name)));
+        }
+        body.insert(
+            "targeting".into(),
+            json!({
+                "paths_include": lines(f.get("targeting.paths_include")),
+                "paths_exclude": lines(f.get("targeting.paths_exclude")),
+                "device": f.text("targeting.device").unwrap_or("any"),
+                "starts_at": date_json(f, "targeting.starts_at")?,
+                "ends_at": date_json(f, "targeting.ends_at")?,
+                "referrer_domain": optional("targeting.referrer_domain"),
+                "utm_source": optional("targeting.utm_source"),
+                "utm_campaign": optional("targeting.utm_campaign"),
+            }),
+        );
+        let trigger = match f.get("trigger.type") {
+            "delay" => json!({"type": "delay", "seconds": number::<u32>(f, "trigger.seconds", "a whole number of seconds, 1 to 600")?}),
+            "scroll" => json!({"type": "scroll", "percent": number::<u8>(f, "trigger.percent", "a whole percentage, 1 to 100")?}),
+            other => json!({ "type": other }),
+        };
+        body.insert("trigger".into(), trigger);
+        body.insert(
+            "frequency".into(),
+            json!({
+                "after_dismiss_days": hide_json(f, "frequency.after_dismiss_days")?,
+                "after_conversion_days": hide_json(f, "frequency.after_conversion_days")?,
+            }),
+        );
+    }
+    if part.content() {
+        body.insert("message".into(), json!(f.get("message")));
+        for name in ["button_label", "link_url", "thanks_message"] {
+            body.insert(name.into(), optional(name));
+        }
+        for name in [
+            "background_color",
+            "text_color",
+            "button_color",
+            "button_text_color",
+        ] {
+            body.insert(name.into(), json!(f.get(name).trim()));
+        }
+    }
+    if part == Part::Variant && f.text("weight").is_some() {
+        body.insert(
+            "weight".into(),
+            json!(number::<u16>(
+                f,
+                "weight",
+                "a whole number, 0 to 1000 (0 keeps the variant off the page)"
+            )?),
+        );
+    }
+    Ok(Value::Object(body))
+}
+
+/// The form as a bar request.
+pub fn bar_input(f: &Fields, part: Part) -> Result<BarInput> {
+    let body = input_json(f, part)?;
+    parse_json(&serde_json::to_vec(&body).unwrap_or_default())
+}
+
+fn variant_input(f: &Fields) -> Result<VariantInput> {
+    let body = input_json(f, Part::Variant)?;
+    parse_json(&serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// What the contrast readout next to a pair of colours says before any script runs.
+fn contrast(fg: &str, bg: &str) -> Contrast {
+    match (Colour::parse(fg, "fg"), Colour::parse(bg, "bg")) {
+        (Ok(fg), Ok(bg)) => {
+            let ratio = fg.contrast(bg);
+            let ok = ratio >= MIN_CONTRAST;
+            Contrast {
+                ok,
+                text: if ok {
+                    format!("Contrast {ratio:.1}:1 — readable")
+                } else {
+                    format!("Contrast {ratio:.1}:1 — too low, needs {MIN_CONTRAST}:1")
+                },
+            }
+        }
+        _ => Contrast {
+            ok: false,
+            text: "Enter a colour such as #1f2937".into(),
+        },
+    }
+}
+
+#[derive(Serialize)]
+struct Contrast {
+    ok: bool,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct SiteRef {
+    id: SiteId,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct BarRef {
+    id: crate::domain::BarId,
+    name: String,
+    status: Status,
+    has_unpublished_changes: bool,
+    paused_reason: Option<String>,
+    published_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+struct VariantRow {
+    id: crate::domain::VariantId,
+    name: String,
+    weight: i32,
+    /// Its share of visitors, in percent (of the variants with a weight).
+    share: Option<f64>,
+    current: bool,
+}
+
+#[derive(Serialize)]
+struct DeploymentRow {
+    id: crate::domain::DeploymentId,
+    variant_name: String,
+    weight: u16,
+    message: String,
+    live: bool,
+    started_at: DateTime<Utc>,
+    ended_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+struct Editor {
+    part: Part,
+    site: SiteRef,
+    bar: Option<BarRef>,
+    variants: Vec<VariantRow>,
+    variant: Option<VariantRow>,
+    show_settings: bool,
+    show_content: bool,
+    v: Fields,
+    errors: Errors,
+    action: String,
+    preview_url: String,
+    deployments: Vec<DeploymentRow>,
+    branding_removable: bool,
+    text_contrast: Contrast,
+    button_contrast: Contrast,
+    content_fields: [&'static str; 8],
+}
+
+struct Loaded {
+    bar: Option<Bar>,
+    variant: Option<variant::Model>,
+}
+
+async fn editor(
+    req: &Req,
+    part: Part,
+    loaded: Loaded,
+    form: Option<Fields>,
+    errors: Errors,
+) -> Result<Response> {
+    let state = &req.state;
+    let member = req.member()?.id;
+    let site_id = match &loaded.bar {
+        Some(b) => b.bar.site_id,
+        None => req.site()?.id,
+    };
+    let site = state
+        .catalog
+        .site_of(member, site_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let limits = state.billing.limits_of(member).await?;
+    let v = form.unwrap_or_else(|| {
+        let mut f = Fields::default();
+        match &loaded.bar {
+            Some(b) => {
+                settings_fields(&mut f, &b.settings);
+                let shown = loaded.variant.as_ref().or(b.variants.first());
+                if let Some(v) = shown {
+                    content_fields(&mut f, &catalog::content_of(v));
+                }
+                match (&loaded.variant, part) {
+                    (Some(v), Part::Variant) => {
+                        f.set("name", v.name.clone());
+                        f.set("weight", v.weight.to_string());
+                    }
+                    _ => f.set("name", b.bar.name.clone()),
+                }
+            }
+            None => {
+                settings_fields(&mut f, &catalog::default_settings());
+                content_fields(&mut f, &catalog::default_content());
+            }
+        }
+        f
+    });
+    let total: i32 = loaded
+        .bar
+        .as_ref()
+        .map(|b| b.variants.iter().map(|v| v.weight.max(0)).sum())
+        .unwrap_or(0);
+    let row = |v: &variant::Model| VariantRow {
+        id: v.id,
+        name: v.name.clone(),
+        weight: v.weight,
+        share: (total > 0).then(|| f64::from(v.weight.max(0)) * 100.0 / f64::from(total)),
+        current: loaded.variant.as_ref().is_some_and(|c| c.id == v.id),
+    };
+    let variants: Vec<VariantRow> = loaded
+        .bar
+        .as_ref()
+        .map(|b| b.variants.iter().map(row).collect())
+        .unwrap_or_default();
+    let deployments = match &loaded.bar {
+        Some(b) => state
+            .catalog
+            .deployments(&b.bar)
+            .await?
+            .into_iter()
+            .map(|d: deployment::Model| DeploymentRow {
+                id: d.id,
+                variant_name: d.snapshot.variant_name.clone(),
+                weight: d.snapshot.weight,
+                message: d.snapshot.content.message.clone(),
+                live: d.ended_at.is_none(),
+                started_at: d.started_at,
+                ended_at: d.ended_at,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let (action, preview_url) = match (&loaded.bar, &loaded.variant, part) {
+        (None, _, _) => (
+            format!("/sites/{}/bars", site.id),
+            "/preview".to_string(),
+        ),
+        (Some(b), Some(v), Part::Variant) => (
+            format!("/bars/{}/variants/{}", b.bar.id, v.id),
+            format!("/preview?bar={}&variant={}", b.bar.id, v.id),
+        ),
+        (Some(b), _, _) => (
+            format!("/bars/{}", b.bar.id),
+            format!("/preview?bar={}", b.bar.id),
+        ),
+    };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let ctx = Editor {
+        part,
+        site: SiteRef {
+            id: site.id,
+            name: site.name,
+        },
+        variant: loaded.variant.as_ref().map(row),
+        bar: loaded.bar.as_ref().map(|b| BarRef {
+            id: b.bar.id,
+            name: b.bar.name.clone(),
+            status: b.status,
+            has_unpublished_changes: b.has_unpublished_changes,
+            paused_reason: b.bar.paused_reason.clone(),
+            published_at: b.bar.published_at,
+        }),
+        variants,
+        show_settings: part.settings(),
+        show_content: part.content(),
+        text_contrast: contrast(v.get("text_color"), v.get("background_color")),
+        button_contrast: contrast(v.get("button_text_color"), v.get("button_color")),
+        v,
+        errors,
+        action,
+        preview_url,
+        deployments,
+        branding_removable: limits.branding_removable,
+        content_fields: CONTENT_FIELDS,
+    };
+    render(req, "pages/bar_editor.html", &ctx, status)
+}
+
+/// Which form edits a bar: all of it while it has one variant, its settings otherwise.
+fn part_of(b: &Bar) -> Part {
+    if b.variants.len() > 1 {
+        Part::Settings
+    } else {
+        Part::Whole
+    }
+}
+
+async fn load(req: &Req) -> Result<Bar> {
+    req.state.catalog.bar(req.bar()?.clone()).await
+}
+
+pub async fn new_page(req: Req) -> Result<Response> {
+    let none = Loaded {
+        bar: None,
+        variant: None,
+    };
+    editor(&req, Part::New, none, None, Errors::default()).await
+}
+
+pub async fn create(req: Req) -> Result<Response> {
+    let f = Fields::parse(req.body()?)?;
+    let member = req.member()?.id;
+    let created = async {
+        let input = bar_input(&f, Part::New)?;
+        let limits = req.state.billing.limits_of(member).await?;
+        req.state
+            .catalog
+            .create_bar(req.site()?, &limits, input)
+            .await
+    }
+    .await;
+    match created {
+        Ok(b) => Ok(done(&format!("/bars/{}", b.bar.id), "bar_created")),
+        Err(err) => {
+            let errors = Errors::of(err)?;
+            let none = Loaded {
+                bar: None,
+                variant: None,
+            };
+            editor(&req, Part::New, none, Some(f), errors).await
+        }
+    }
+}
+
+pub async fn edit_page(req: Req) -> Result<Response> {
+    let b = load(&req).await?;
+    let part = part_of(&b);
+    let loaded = Loaded {
+        bar: Some(b),
+        variant: None,
+    };
+    editor(&req, part, loaded, None, Errors::default()).await
+}
+
+pub async fn save(req: Req) -> Result<Response> {
+    let f = Fields::parse(req.body()?)?;
+    let b = load(&req).await?;
+    let part = part_of(&b);
+    let member = req.member()?.id;
+    let saved = async {
+        let input = bar_input(&f, part)?;
+        let limits = req.state.billing.limits_of(member).await?;
+        req.state
+            .catalog
+            .update_bar(b.bar.clone(), &limits, input)
+            .await
+    }
+    .await;
+    match saved {
+        Ok(_) => Ok(done(&format!("/bars/{}", b.bar.id), "bar_saved")),
+        Err(err) => {
+            let errors = Errors::of(err)?;
+            let loaded = Loaded {
+                bar: Some(b),
+                variant: None,
+            };
+            editor(&req, part, loaded, Some(f), errors).await
+        }
+    }
+}
+
+/// A refusal of a button (publish, pause, a variant) shown above the editor.
+async fn refused(req: &Req, err: Error) -> Result<Response> {
+    let mut errors = Errors::of(err)?;
+    // A field-level refusal here (no variant with a weight) belongs above the form.
+    if let Some((_, message)) = errors.0.pop_first() {
+        errors.add(FORM, message);
+    }
+    let b = load(req).await?;
+    let part = part_of(&b);
+    let loaded = Loaded {
+        bar: Some(b),
+        variant: None,
+    };
+    editor(req, part, loaded, None, errors).await
+}
+
+pub async fn publish(req: Req) -> Result<Response> {
+    let member = req.member()?.id;
+    let b = req.bar()?.clone();
+    let id = b.id;
+    let before = req.state.catalog.bar(b.clone()).await?;
+    let limits = req.state.billing.limits_of(member).await?;
+    match req.state.catalog.publish(b, member, &limits).await {
+        Ok(_) => {
+            let unchanged = before.status == Status::Live && !before.has_unpublished_changes;
+            Ok(done(
+                &format!("/bars/{id}"),
+                if unchanged { "unchanged" } else { "published" },
+            ))
+        }
+        Err(err) => refused(&req, err).await,
+    }
+}
+
+pub async fn pause(req: Req) -> Result<Response> {
+    let b: bar::Model = req.bar()?.clone();
+    let id = b.id;
+    req.state.catalog.pause(b).await?;
+    Ok(done(&format!("/bars/{id}"), "paused"))
+}
+
+pub async fn delete(req: Req) -> Result<Response> {
+    let b = req.bar()?.clone();
+    let site = b.site_id;
+    req.state.catalog.delete_bar(b).await?;
+    Ok(done(&format!("/sites/{site}"), "bar_deleted"))
+}
+
+/// Adds a variant copied from the first one; its page opens to change it.
+pub async fn add_variant(req: Req) -> Result<Response> {
+    let member = req.member()?.id;
+    let limits = req.state.billing.limits_of(member).await?;
+    let b = req.bar()?;
+    match req
+        .state
+        .catalog
+        .create_variant(b, &limits, VariantInput::default())
+        .await
+    {
+        Ok(v) => Ok(done(
+            &format!("/bars/{}/variants/{}", b.id, v.id),
+            "variant_created",
+        )),
+        Err(err) => refused(&req, err).await,
+    }
+}
+
+pub async fn variant_page(req: Req) -> Result<Response> {
+    let b = load(&req).await?;
+    let loaded = Loaded {
+        bar: Some(b),
+        variant: Some(req.variant()?.clone()),
+    };
+    editor(&req, Part::Variant, loaded, None, Errors::default()).await
+}
+
+pub async fn save_variant(req: Req) -> Result<Response> {
+    let f = Fields::parse(req.body()?)?;
+    let b = req.bar()?;
+    let v = req.variant()?.clone();
+    let saved = async {
+        let input = variant_input(&f)?;
+        req.state.catalog.update_variant(b, v.clone(), input).await
+    }
+    .await;
+    match saved {
+        Ok(v) => Ok(done(
+            &format!("/bars/{}/variants/{}", b.id, v.id),
+            "variant_saved",
+        )),
+        Err(err) => {
+            let errors = Errors::of(err)?;
+            let loaded = Loaded {
+                bar: Some(load(&req).await?),
+                variant: Some(v),
+            };
+            editor(&req, Part::Variant, loaded, Some(f), errors).await
+        }
+    }
+}
+
+pub async fn delete_variant(req: Req) -> Result<Response> {
+    let b = req.bar()?;
+    match req
+        .state
+        .catalog
+        .delete_variant(b, req.variant()?.clone())
+        .await
+    {
+        Ok(()) => Ok(done(&format!("/bars/{}", b.id), "variant_deleted")),
+        Err(err) => refused(&req, err).await,
+    }
+}
+
+/// What the preview frame draws for a request: the saved bar (and variant) with the
+/// form's edits on top, checked as saving would check them.
+pub async fn previewed(
+    req: &Req,
+    f: &Fields,
+) -> Result<std::result::Result<(BarSettings, VariantContent), Invalid>> {
+    let member = req.member()?.id;
+    let catalog = &req.state.catalog;
+    let id = |name: &str| f.text(name).and_then(|v| v.parse::<i64>().ok());
+    let bar = match id("bar") {
+        Some(b) => Some(
+            catalog
+                .bar_of(member, crate::domain::BarId(b))
+                .await?
+                .ok_or(Error::NotFound)?,
+        ),
+        None => None,
+    };
+    let variant = match (&bar, id("variant")) {
+        (Some(b), Some(v)) => Some(
+            catalog
+                .variant_of(b.id, crate::domain::VariantId(v))
+                .await?
+                .ok_or(Error::NotFound)?,
+        ),
+        _ => None,
+    };
+    let (settings, content) = match &bar {
+        Some(b) => {
+            let first = match &variant {
+                Some(v) => Some(v.clone()),
+                None => catalog.variants(b).await?.into_iter().next(),
+            };
+            (
+                catalog::settings_of(b),
+                first
+                    .as_ref()
+                    .map(catalog::content_of)
+                    .unwrap_or_else(catalog::default_content),
+            )
+        }
+        None => (catalog::default_settings(), catalog::default_content()),
+    };
+    if !f.ticked("edited") {
+        return Ok(Ok((settings, content)));
+    }
+    // The form sends the parts it has: settings when it has the goal, content when it
+    // has the message.
+    let part = match (f.0.contains_key("goal"), f.0.contains_key("message")) {
+        (true, true) => Part::Whole,
+        (true, false) => Part::Settings,
+        (false, _) => Part::Variant,
+    };
+    let mut f = f.clone();
+    f.0.remove("name");
+    f.0.remove("weight");
+    let input = match bar_input(&f, part) {
+        Ok(input) => input,
+        Err(Error::Invalid(invalid)) => return Ok(Err(invalid)),
+        Err(other) => return Err(other),
+    };
+    let limits = req.state.billing.limits_of(member).await?;
+    Ok(catalog::draft(settings, content, &limits, &input))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> Fields {
+        let mut f = Fields::default();
+        for (k, v) in pairs {
+            f.set(k, *v);
+        }
+        f
+    }
+
+    #[test]
+    fn a_saved_bar_round_trips_through_the_form() {
+        let mut s = catalog::default_settings();
+        s.trigger = Trigger::Scroll { percent: 40 };
+        s.frequency = Frequency {
+            after_dismiss_days: HideFor::Days(3),
+            after_conversion_days: HideFor::Forever(crate::domain::bar::ForeverWord::Forever),
+        };
+        s.targeting.paths_include = vec!["/blog/*".into(), "/".into()];
+        s.targeting.starts_at = Some("2026-12-24T09:00:00Z".parse().unwrap());
+        s.sticky = false;
+        let mut f = Fields::default();
+        settings_fields(&mut f, &s);
+        let mut c = catalog::default_content();
+        c.message = "Hello".into();
+        c.button_label = Some("Go".into());
+        c.link_url = Some("https://shop.example/".into());
+        content_fields(&mut f, &c);
+        let input = bar_input(&f, Part::Whole).unwrap();
+        let limits = crate::plans::Limits::UNLIMITED;
+        let (s2, c2) = catalog::draft(
+            catalog::default_settings(),
+            catalog::default_content(),
+            &limits,
+            &input,
+        )
+        .unwrap();
+        assert_eq!(s2, s);
+        assert_eq!(c2, c);
+    }
+
+    #[test]
+    fn a_bad_field_is_refused_under_its_own_name() {
+        let base = [
+            ("goal", "link"),
+            ("placement", "top"),
+            ("display", "overlay"),
+            ("trigger.type", "delay"),
+            ("trigger.seconds", "soon"),
+            ("frequency.after_dismiss_days", "7"),
+            ("frequency.after_conversion_days", "30"),
+        ];
+        let err = bar_input(&form(&base), Part::Settings).unwrap_err();
+        assert!(matches!(err, Error::Invalid(i) if i.field == "trigger.seconds"));
+        let mut f = form(&base);
+        f.set("trigger.seconds", "5");
+        f.set("targeting.starts_at", "tomorrow");
+        let err = bar_input(&f, Part::Settings).unwrap_err();
+        assert!(matches!(err, Error::Invalid(i) if i.field == "targeting.starts_at"));
+        f.set("targeting.starts_at", "");
+        f.set("goal", "fax");
+        let err = bar_input(&f, Part::Settings).unwrap_err();
+        assert!(matches!(err, Error::Invalid(i) if i.field == "goal"), "{err:?}");
+    }
+
+    #[test]
+    fn contrast_reads_in_words() {
+        assert!(contrast("#ffffff", "#1f2937").ok);
+        let low = contrast("#777777", "#888888");
+        assert!(!low.ok && low.text.contains("too low"));
+        assert!(!contrast("blue", "#fff").ok);
+    }
+}

@@ -1,0 +1,163 @@
+//! Benchmarks: for each kind of bar the member runs, their rate drawn on the distribution
+//! of comparable accounts and marked "you", with the group, how many accounts stand behind
+//! it and the percentile, in a chart, a table and a sentence.
+
+use serde::Serialize;
+use warp::reply::Response;
+
+use super::chart::{self, Distribution};
+use super::ok;
+use super::view::{percent, thousands};
+use crate::error::Result;
+use crate::reporting::benchmarks::Group;
+use crate::web::router::Req;
+
+#[derive(Serialize)]
+struct GroupView {
+    id: String,
+    title: String,
+    metric: &'static str,
+    group: Group,
+    compared: String,
+    chart: Option<String>,
+    summary: String,
+    quantiles: Vec<(&'static str, String)>,
+    own: String,
+    trend: Vec<(String, String)>,
+}
+
+#[derive(Serialize)]
+struct BenchmarksPage {
+    groups: Vec<GroupView>,
+    note: Option<String>,
+    computed_at: Option<String>,
+    window: String,
+}
+
+fn metric_name(metric: &str) -> &'static str {
+    match metric {
+        "lead_rate" => "lead rate",
+        "dismiss_rate" => "dismissal rate",
+        _ => "click-through rate",
+    }
+}
+
+fn compared(g: &Group) -> String {
+    match (g.compared_with.as_deref(), g.industry.as_deref()) {
+        (Some("industry"), Some(industry)) => format!(
+            "{} bars at the {} in your industry ({})",
+            g.goal, g.placement, industry
+        ),
+        (Some("all_industries"), _) => format!(
+            "{} bars at the {} in every industry",
+            g.goal, g.placement
+        ),
+        (Some("all"), _) => format!("{} bars anywhere on the page, in every industry", g.goal),
+        _ => format!("{} bars at the {}", g.goal, g.placement),
+    }
+}
+
+fn view(i: usize, g: Group) -> GroupView {
+    let id = format!("bench-{i}");
+    let metric = metric_name(&g.metric);
+    let title = format!(
+        "{} of your {} bars at the {}",
+        super::forms::sentence(metric).trim_end_matches('.'),
+        g.goal,
+        g.placement
+    );
+    let q = match (g.p10, g.p25, g.median, g.p75, g.p90) {
+        (Some(p10), Some(p25), Some(median), Some(p75), Some(p90)) => Some(Distribution {
+            p10,
+            p25,
+            median,
+            p75,
+            p90,
+        }),
+        _ => None,
+    };
+    let own = g.own_rate.map(percent).unwrap_or_else(|| "–".into());
+    let compared = compared(&g);
+    let summary = match (&q, g.own_rate, g.percentile) {
+        (Some(q), Some(rate), Some(pct)) => format!(
+            "Your {metric} of {} is higher than {:.0} % of the {} other accounts with {compared}; their median is {}.",
+            percent(rate),
+            pct,
+            thousands(i64::from(g.accounts)),
+            percent(q.median)
+        ),
+        (Some(q), None, _) => format!(
+            "You have no views in this group yet. The {} other accounts with {compared} have a median {metric} of {}.",
+            thousands(i64::from(g.accounts)),
+            percent(q.median)
+        ),
+        _ => g
+            .reason
+            .clone()
+            .unwrap_or_else(|| "Not enough comparable accounts to show this group yet.".into()),
+    };
+    let chart = q
+        .as_ref()
+        .map(|d| chart::distribution(&format!("{id}-title"), d, g.own_rate));
+    let quantiles = q
+        .as_ref()
+        .map(|d| {
+            vec![
+                ("10th percentile", percent(d.p10)),
+                ("25th percentile", percent(d.p25)),
+                ("Median", percent(d.median)),
+                ("75th percentile", percent(d.p75)),
+                ("90th percentile", percent(d.p90)),
+            ]
+        })
+        .unwrap_or_default();
+    let trend = g
+        .trend
+        .iter()
+        .map(|t| {
+            (
+                t.computed_at.format("%b %-d").to_string(),
+                t.percentile
+                    .map(|p| format!("{p:.0}"))
+                    .unwrap_or_else(|| "–".into()),
+            )
+        })
+        .collect();
+    GroupView {
+        id,
+        title,
+        metric,
+        compared,
+        chart,
+        summary,
+        quantiles,
+        own,
+        trend,
+        group: g,
+    }
+}
+
+pub async fn page(req: Req) -> Result<Response> {
+    let b = req
+        .state
+        .benchmarks
+        .read(req.member()?.id, None, None)
+        .await?;
+    ok(
+        &req,
+        "pages/benchmarks.html",
+        &BenchmarksPage {
+            computed_at: b
+                .computed_at
+                .map(|d| d.format("%b %-d, %Y %H:%M UTC").to_string()),
+            window: b.window,
+            note: b.note,
+            groups: b
+                .groups
+                .into_iter()
+                .enumerate()
+                .map(|(i, g)| view(i, g))
+                .collect(),
+        },
+    )
+}

@@ -1,0 +1,219 @@
+//! Sites: the list with the form to add one, and a site's page with its install snippet,
+//! whether the script has been seen on each hostname, its bars and its settings.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::forms::{Errors, Fields};
+use super::view::{done, render};
+use crate::catalog::Status;
+use crate::error::Result;
+use crate::web::api::sites::SiteView;
+use crate::web::router::Req;
+
+#[derive(Serialize)]
+struct SiteRow {
+    site: SiteView,
+    bars: usize,
+    live: usize,
+}
+
+#[derive(Serialize)]
+struct SitesPage {
+    sites: Vec<SiteRow>,
+    form: Fields,
+    errors: Errors,
+}
+
+async fn sites_page(req: &Req, form: Fields, errors: Errors) -> Result<Response> {
+    let state = &req.state;
+    let mut sites = Vec::new();
+    for s in state.catalog.sites(req.member()?.id).await? {
+        let bars = state.catalog.bars(&s.site).await?;
+        sites.push(SiteRow {
+            live: bars.iter().filter(|b| b.status == Status::Live).count(),
+            bars: bars.len(),
+            site: SiteView::new(&state.web, s),
+        });
+    }
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    render(
+        req,
+        "pages/sites.html",
+        &SitesPage {
+            sites,
+            form,
+            errors,
+        },
+        status,
+    )
+}
+
+pub async fn list(req: Req) -> Result<Response> {
+    sites_page(&req, Fields::default(), Errors::default()).await
+}
+
+/// One hostname per line (or separated by commas or spaces).
+fn hostnames(raw: &str) -> Vec<String> {
+    raw.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+pub async fn create(req: Req) -> Result<Response> {
+    let f = Fields::parse(req.body()?)?;
+    let member = req.member()?.id;
+    let limits = req.state.billing.limits_of(member).await?;
+    match req
+        .state
+        .catalog
+        .create_site(
+            member,
+            &limits,
+            f.get("name"),
+            &hostnames(f.get("hostnames")),
+        )
+        .await
+    {
+        Ok(site) => Ok(done(&format!("/sites/{}", site.site.id), "site_created")),
+        Err(err) => {
+            let errors = Errors::of(err)?;
+            sites_page(&req, f, errors).await
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct HostStatus {
+    hostname: String,
+    last_event_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+struct BarRow {
+    id: i64,
+    name: String,
+    status: Status,
+    has_unpublished_changes: bool,
+    goal: crate::domain::bar::Goal,
+    variants: usize,
+    paused_reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SitePage {
+    site: SiteView,
+    hosts: Vec<HostStatus>,
+    seen_anywhere: bool,
+    bars: Vec<BarRow>,
+    form: Fields,
+    errors: Errors,
+}
+
+async fn site_page(req: &Req, form: Option<Fields>, errors: Errors) -> Result<Response> {
+    let state = &req.state;
+    let site = state
+        .catalog
+        .site_with_hostnames(req.site()?.clone())
+        .await?;
+    let bars = state
+        .catalog
+        .bars(&site.site)
+        .await?
+        .into_iter()
+        .map(|b| BarRow {
+            id: b.bar.id.0,
+            name: b.bar.name,
+            status: b.status,
+            has_unpublished_changes: b.has_unpublished_changes,
+            goal: b.settings.goal,
+            variants: b.variants.len(),
+            paused_reason: b.bar.paused_reason,
+        })
+        .collect();
+    let view = SiteView::new(&state.web, site);
+    let hosts: Vec<HostStatus> = view
+        .hostnames
+        .iter()
+        .map(|h| HostStatus {
+            hostname: h.hostname.clone(),
+            last_event_at: h.last_event_at,
+        })
+        .collect();
+    let form = form.unwrap_or_else(|| {
+        let mut f = Fields::default();
+        f.set("name", view.name.clone());
+        f.set(
+            "hostnames",
+            hosts
+                .iter()
+                .map(|h| h.hostname.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+        f
+    });
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    render(
+        req,
+        "pages/site.html",
+        &SitePage {
+            seen_anywhere: hosts.iter().any(|h| h.last_event_at.is_some()),
+            hosts,
+            site: view,
+            bars,
+            form,
+            errors,
+        },
+        status,
+    )
+}
+
+pub async fn show(req: Req) -> Result<Response> {
+    site_page(&req, None, Errors::default()).await
+}
+
+pub async fn save(req: Req) -> Result<Response> {
+    let f = Fields::parse(req.body()?)?;
+    let site = req.site()?.clone();
+    let id = site.id;
+    match req
+        .state
+        .catalog
+        .update_site(site, Some(f.get("name")), Some(&hostnames(f.get("hostnames"))))
+        .await
+    {
+        Ok(_) => Ok(done(&format!("/sites/{id}"), "site_saved")),
+        Err(err) => {
+            let errors = Errors::of(err)?;
+            site_page(&req, Some(f), errors).await
+        }
+    }
+}
+
+pub async fn delete(req: Req) -> Result<Response> {
+    req.state.catalog.delete_site(req.site()?.clone()).await?;
+    Ok(done("/sites", "site_deleted"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hostnames_split_on_lines_commas_and_spaces() {
+        assert_eq!(
+            super::hostnames("shop.example\r\n*.blog.example, a.example  b.example\n"),
+            ["shop.example", "*.blog.example", "a.example", "b.example"]
+        );
+    }
+}

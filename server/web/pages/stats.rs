@@ -1,0 +1,544 @@
+//! Stats of a bar or a site: the numbers over a chosen range, hourly or daily, beside the
+//! period before; one chosen number as a chart with its table and a sentence; per
+//! variant with the A/B verdict in words; a CSV download (the API's own).
+
+use chrono::{Duration, Utc};
+use serde::{Deserialize, Serialize};
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::chart::{self, LineChart, Series};
+use super::forms::sentence;
+use super::view::{percent, render, thousands};
+use crate::error::{Error, Result};
+use crate::reporting::{self, Interval, Numbers, Range, Report, Scope};
+use crate::web::router::Req;
+
+/// What the range form asks for.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+struct Asked {
+    /// `24h`, `7d`, `30d`, `90d`, `365d` or `custom`.
+    range: String,
+    from: String,
+    to: String,
+    interval: String,
+    /// `on` to draw the previous period too.
+    compare: String,
+    /// The number the chart shows.
+    metric: String,
+}
+
+const RANGES: [(&str, &str); 6] = [
+    ("24h", "Last 24 hours"),
+    ("7d", "Last 7 days"),
+    ("30d", "Last 30 days"),
+    ("90d", "Last 90 days"),
+    ("365d", "Last 12 months"),
+    ("custom", "Dates below"),
+];
+
+const METRICS: [(&str, &str); 6] = [
+    ("views", "Views"),
+    ("unique_visitors", "Unique visitors"),
+    ("clicks", "Clicks"),
+    ("dismissals", "Dismissals"),
+    ("leads", "Leads"),
+    ("ctr", "Click-through rate"),
+];
+
+fn value(n: &Numbers, metric: &str) -> Option<f64> {
+    Some(match metric {
+        "unique_visitors" => n.unique_visitors as f64,
+        "clicks" => n.clicks as f64,
+        "dismissals" => n.dismissals as f64,
+        "leads" => n.leads as f64,
+        "ctr" => return n.ctr,
+        _ => n.views as f64,
+    })
+}
+
+fn shown(v: Option<f64>, metric: &str) -> String {
+    match (v, metric) {
+        (None, _) => "–".into(),
+        (Some(r), "ctr") => percent(r),
+        (Some(n), _) => thousands(n as i64),
+    }
+}
+
+impl Asked {
+    /// The range to report, from a preset or the dates given.
+    fn range(
+        &mut self,
+        now: chrono::DateTime<Utc>,
+    ) -> std::result::Result<Range, crate::domain::Invalid> {
+        if !RANGES.iter().any(|(k, _)| *k == self.range) {
+            self.range = "7d".into();
+        }
+        if self.range != "custom" {
+            let days = match self.range.as_str() {
+                "24h" => 0,
+                "30d" => 30,
+                "90d" => 90,
+                "365d" => 365,
+                _ => 7,
+            };
+            if days == 0 {
+                self.interval = "hour".into();
+                self.from.clear();
+                self.to.clear();
+            } else {
+                if self.interval != "hour" || days > 90 {
+                    self.interval = "day".into();
+                }
+                let today = now.date_naive();
+                self.to = today.format("%Y-%m-%d").to_string();
+                self.from = (today - Duration::days(days - 1))
+                    .format("%Y-%m-%d")
+                    .to_string();
+            }
+        }
+        if self.interval != "hour" {
+            self.interval = "day".into();
+        }
+        let opt = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+        let (from, to) = (opt(&self.from), opt(&self.to));
+        Range::parse(
+            from.as_deref(),
+            to.as_deref(),
+            Some(&self.interval),
+            now,
+        )
+    }
+}
+
+#[derive(Serialize)]
+struct Kpi {
+    key: &'static str,
+    label: &'static str,
+    value: String,
+    previous: Option<String>,
+    /// `up`, `down` or `flat`, with its text ("+12 %").
+    change: Option<(String, &'static str)>,
+}
+
+#[derive(Serialize)]
+struct Row {
+    label: String,
+    start: String,
+    views: i64,
+    unique_visitors: i64,
+    clicks: i64,
+    dismissals: i64,
+    leads: i64,
+    ctr: String,
+    /// The chosen number in the previous period's matching bucket.
+    previous: Option<String>,
+}
+
+#[derive(Serialize)]
+struct MetricLink {
+    key: &'static str,
+    label: &'static str,
+    current: bool,
+    href: String,
+}
+
+#[derive(Serialize)]
+struct VariantLine {
+    name: String,
+    views: i64,
+    clicks: i64,
+    leads: i64,
+    dismissals: i64,
+    ctr: String,
+    leader: bool,
+}
+
+#[derive(Serialize)]
+struct StatsPage {
+    title: String,
+    site_id: i64,
+    site_name: String,
+    bar: Option<(i64, String)>,
+    asked: Asked,
+    ranges: [(&'static str, &'static str); 6],
+    error: Option<String>,
+    kpis: Vec<Kpi>,
+    metric: &'static str,
+    metric_label: &'static str,
+    metrics: Vec<MetricLink>,
+    chart: String,
+    caption: String,
+    summary: String,
+    comparing: bool,
+    interval_label: &'static str,
+    rows: Vec<Row>,
+    variants: Vec<VariantLine>,
+    verdict: Option<String>,
+    csv_url: String,
+    json_url: String,
+}
+
+fn change(now: Option<f64>, before: Option<f64>) -> Option<(String, &'static str)> {
+    let (now, before) = (now?, before?);
+    if before == 0.0 {
+        return (now > 0.0).then(|| ("new".to_string(), "up"));
+    }
+    let pct = (now / before - 1.0) * 100.0;
+    Some(if pct.abs() < 0.5 {
+        ("±0 %".to_string(), "flat")
+    } else if pct > 0.0 {
+        (format!("+{pct:.0} %"), "up")
+    } else {
+        (format!("{pct:.0} %"), "down")
+    })
+}
+
+fn bucket_label(report: &Report, start: chrono::DateTime<Utc>) -> String {
+    match report.interval {
+        Interval::Hour => start.format("%b %-d, %H:00").to_string(),
+        Interval::Day => start.format("%a %b %-d, %Y").to_string(),
+    }
+}
+
+fn axis_label(interval: Interval, start: chrono::DateTime<Utc>) -> String {
+    match interval {
+        Interval::Hour => start.format("%H:00").to_string(),
+        Interval::Day => start.format("%b %-d").to_string(),
+    }
+}
+
+struct Subject {
+    scope: Scope,
+    title: String,
+    site_id: i64,
+    site_name: String,
+    bar: Option<(i64, String)>,
+    api_path: String,
+}
+
+async fn stats_page(req: &Req, subject: Subject) -> Result<Response> {
+    let mut asked: Asked = req.query().unwrap_or_default();
+    let metric = METRICS
+        .iter()
+        .find(|(k, _)| *k == asked.metric)
+        .copied()
+        .unwrap_or(METRICS[0]);
+    asked.metric = metric.0.to_string();
+    let comparing = asked.compare == "on";
+    let range = asked.range(req.state.clock.now());
+    let query_of = |a: &Asked, metric: &str| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("range", &a.range);
+        if a.range == "custom" {
+            q.append_pair("from", &a.from);
+            q.append_pair("to", &a.to);
+        }
+        q.append_pair("interval", &a.interval);
+        if a.compare == "on" {
+            q.append_pair("compare", "on");
+        }
+        q.append_pair("metric", metric);
+        q.finish()
+    };
+    let metrics = METRICS
+        .iter()
+        .map(|(k, label)| MetricLink {
+            key: k,
+            label,
+            current: *k == metric.0,
+            href: format!("{}?{}", req.path, query_of(&asked, k)),
+        })
+        .collect();
+    let mut page = StatsPage {
+        title: subject.title,
+        site_id: subject.site_id,
+        site_name: subject.site_name,
+        bar: subject.bar,
+        ranges: RANGES,
+        error: None,
+        kpis: Vec::new(),
+        metric: metric.0,
+        metric_label: metric.1,
+        metrics,
+        chart: String::new(),
+        caption: String::new(),
+        summary: String::new(),
+        comparing,
+        interval_label: "Day (UTC)",
+        rows: Vec::new(),
+        variants: Vec::new(),
+        verdict: None,
+        csv_url: String::new(),
+        json_url: String::new(),
+        asked,
+    };
+    let range = match range {
+        Ok(r) => r,
+        Err(invalid) => {
+            page.error = Some(sentence(&invalid.message));
+            return render(req, "pages/stats.html", &page, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    };
+    let api_query = format!(
+        "from={}&to={}&interval={}",
+        range.from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        range.to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        page.asked.interval
+    );
+    let api_query: String = api_query.replace('+', "%2B");
+    page.csv_url = format!("{}?{api_query}&format=csv", subject.api_path);
+    page.json_url = format!(
+        "{}?{api_query}{}",
+        subject.api_path,
+        if comparing { "&compare=previous" } else { "" }
+    );
+
+    let (report, ab) = match subject.scope {
+        Scope::Bar(bar) => {
+            let r = reporting::bar_report(&req.state.db, bar, range, comparing).await?;
+            (r.report, Some((r.variants, r.ab_test)))
+        }
+        scope => (
+            reporting::report_compared(&req.state.db, scope, range, comparing).await?,
+            None,
+        ),
+    };
+    page.interval_label = match report.interval {
+        Interval::Hour => "Hour (UTC)",
+        Interval::Day => "Day (UTC)",
+    };
+    let previous = report.previous.as_ref();
+    page.kpis = METRICS
+        .iter()
+        .map(|(k, label)| {
+            let now = value(&report.totals, k);
+            let before = previous.and_then(|p| value(&p.totals, k));
+            Kpi {
+                key: k,
+                label,
+                value: shown(now, k),
+                previous: previous.map(|_| shown(before, k)),
+                change: previous.and_then(|_| change(now, before)),
+            }
+        })
+        .collect();
+
+    let labels: Vec<String> = report
+        .series
+        .iter()
+        .map(|p| axis_label(report.interval, p.start))
+        .collect();
+    let current: Vec<Option<f64>> = report.series.iter().map(|p| value(&p.numbers, metric.0)).collect();
+    let before: Vec<Option<f64>> = previous
+        .map(|p| p.series.iter().map(|p| value(&p.numbers, metric.0)).collect())
+        .unwrap_or_default();
+    let mut series = vec![Series {
+        class: "current",
+        values: &current,
+    }];
+    if previous.is_some() {
+        series.push(Series {
+            class: "previous",
+            values: &before,
+        });
+    }
+    page.chart = chart::line(&LineChart {
+        labelled_by: "chart-caption",
+        x_title: page.interval_label,
+        y_title: metric.1,
+        labels: &labels,
+        series: &series,
+        percent: metric.0 == "ctr",
+    });
+    let span = |r: &Report| {
+        let last = r.to - Duration::seconds(1);
+        match r.interval {
+            Interval::Hour => format!(
+                "{} to {} UTC",
+                r.from.format("%b %-d, %H:00"),
+                r.to.format("%b %-d, %H:00")
+            ),
+            Interval::Day => format!(
+                "{} to {}",
+                r.from.format("%b %-d, %Y"),
+                last.format("%b %-d, %Y")
+            ),
+        }
+    };
+    page.caption = format!(
+        "{} per {}, {}",
+        metric.1,
+        if report.interval == Interval::Hour {
+            "hour"
+        } else {
+            "day"
+        },
+        span(&report)
+    );
+    page.summary = summary(&report, metric, &current, &labels);
+
+    page.rows = report
+        .series
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Row {
+            label: bucket_label(&report, p.start),
+            start: p.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            views: p.numbers.views,
+            unique_visitors: p.numbers.unique_visitors,
+            clicks: p.numbers.clicks,
+            dismissals: p.numbers.dismissals,
+            leads: p.numbers.leads,
+            ctr: p.numbers.ctr.map(percent).unwrap_or_else(|| "–".into()),
+            previous: previous.map(|_| shown(before.get(i).copied().flatten(), metric.0)),
+        })
+        .collect();
+    if let Some((variants, ab)) = ab {
+        page.verdict = Some(ab.verdict.clone());
+        page.variants = variants
+            .into_iter()
+            .map(|v| VariantLine {
+                leader: ab.leader == Some(v.variant_id) && v.numbers.views > 0,
+                name: v.name,
+                views: v.numbers.views,
+                clicks: v.numbers.clicks,
+                leads: v.numbers.leads,
+                dismissals: v.numbers.dismissals,
+                ctr: v.numbers.ctr.map(percent).unwrap_or_else(|| "–".into()),
+            })
+            .collect();
+    }
+    render(req, "pages/stats.html", &page, StatusCode::OK)
+}
+
+/// The chart in one or two sentences: the total (or the rate), the best bucket, and the
+/// change on the previous period.
+fn summary(
+    report: &Report,
+    metric: (&'static str, &'static str),
+    values: &[Option<f64>],
+    labels: &[String],
+) -> String {
+    let total = value(&report.totals, metric.0);
+    let mut text = match metric.0 {
+        "ctr" => format!(
+            "The click-through rate over the period is {}.",
+            shown(total, "ctr")
+        ),
+        _ => format!(
+            "{} in all: {}.",
+            metric.1,
+            shown(total, metric.0)
+        ),
+    };
+    let best = values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|v| (i, v)))
+        .max_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal));
+    match best {
+        Some((i, v)) if v > 0.0 => {
+            text.push_str(&format!(
+                " The highest {} was {} ({}).",
+                if report.interval == Interval::Hour {
+                    "hour"
+                } else {
+                    "day"
+                },
+                labels.get(i).map(String::as_str).unwrap_or(""),
+                shown(Some(v), metric.0)
+            ));
+        }
+        _ => text.push_str(" Nothing was counted in this period yet."),
+    }
+    if let Some(p) = &report.previous {
+        let before = value(&p.totals, metric.0);
+        match change(total, before) {
+            Some((c, _)) => text.push_str(&format!(
+                " The period before had {} ({c}).",
+                shown(before, metric.0)
+            )),
+            None => text.push_str(" The period before had nothing to compare with."),
+        }
+    }
+    text
+}
+
+pub async fn bar(req: Req) -> Result<Response> {
+    let b = req.bar()?.clone();
+    let site = req
+        .state
+        .catalog
+        .site_of(req.member()?.id, b.site_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    stats_page(
+        &req,
+        Subject {
+            scope: Scope::Bar(b.id),
+            title: format!("Stats of {}", b.name),
+            site_id: site.id.0,
+            site_name: site.name,
+            bar: Some((b.id.0, b.name.clone())),
+            api_path: format!("/api/v1/bars/{}/stats", b.id),
+        },
+    )
+    .await
+}
+
+pub async fn site(req: Req) -> Result<Response> {
+    let s = req.site()?.clone();
+    stats_page(
+        &req,
+        Subject {
+            scope: Scope::Site(s.id),
+            title: format!("Stats of {}", s.name),
+            site_id: s.id.0,
+            site_name: s.name.clone(),
+            bar: None,
+            api_path: format!("/api/v1/sites/{}/stats", s.id),
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_become_ranges() {
+        let mut a = Asked {
+            range: "30d".into(),
+            interval: "day".into(),
+            ..Default::default()
+        };
+        let r = a.range(Utc::now()).unwrap();
+        assert_eq!((r.to - r.from).num_days(), 30);
+        let mut a = Asked {
+            range: "365d".into(),
+            interval: "hour".into(),
+            ..Default::default()
+        };
+        let r = a.range(Utc::now()).unwrap();
+        assert_eq!(r.interval, Interval::Day, "a year is never hourly");
+        let mut a = Asked {
+            range: "custom".into(),
+            from: "2026-01-01".into(),
+            to: "2026-12-31".into(),
+            interval: "hour".into(),
+            ..Default::default()
+        };
+        assert!(a.range(Utc::now()).is_err(), "an hourly year is refused");
+    }
+
+    #[test]
+    fn changes_read_in_words() {
+        assert_eq!(change(Some(112.0), Some(100.0)).unwrap(), ("+12 %".into(), "up"));
+        assert_eq!(change(Some(50.0), Some(100.0)).unwrap(), ("-50 %".into(), "down"));
+        assert_eq!(change(Some(3.0), Some(0.0)).unwrap(), ("new".into(), "up"));
+        assert_eq!(change(Some(0.0), Some(0.0)), None);
+    }
+}

@@ -1,0 +1,474 @@
+//! How a page is answered: its template rendered inside the one layout with the page
+//! chrome (who is signed in, the navigation, the CSRF token, a one-line notice), a strict
+//! Content-Security-Policy, and the body compressed when the browser allows.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use anyhow::Context;
+use rust_embed::RustEmbed;
+use serde::Serialize;
+use warp::Reply;
+use warp::http::header::{self, HeaderValue};
+use warp::http::{HeaderMap, Method, StatusCode};
+use warp::reply::Response;
+
+use super::assets;
+use crate::error::{Error, Result};
+use crate::web::router::Req;
+use crate::web::{State, csrf, error};
+
+/// The page templates and their assets (CSS and JS), embedded in the binary.
+#[derive(RustEmbed)]
+#[folder = "templates/"]
+#[include = "pages/**"]
+#[include = "assets/*"]
+pub(crate) struct PageFiles;
+
+/// Every page: scripts and styles from barkeep's own files only, nothing inline, no
+/// plug-ins, framed by no one; forms post to barkeep, or on to Stripe's checkout and
+/// billing portal after a redirect.
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; form-action 'self' https://checkout.stripe.com https://billing.stripe.com; base-uri 'none'; frame-ancestors 'none'";
+
+/// The page templates, parsed once.
+pub struct Views {
+    tera: tera::Tera,
+    base_url: String,
+}
+
+impl Views {
+    pub fn load(base_url: &str) -> anyhow::Result<Views> {
+        let mut files = Vec::new();
+        for name in PageFiles::iter().filter(|n| n.ends_with(".html")) {
+            let file = PageFiles::get(&name).context("page template vanished")?;
+            let body = String::from_utf8(file.data.into_owned())
+                .with_context(|| format!("page template {name} is not UTF-8"))?;
+            files.push((name.to_string(), body));
+        }
+        let mut tera = tera::Tera::default();
+        tera.add_raw_templates(files)
+            .context("parsing page templates")?;
+        tera.autoescape_on(vec![".html"]);
+        tera.set_escape_fn(crate::mail::escape_html);
+        tera.register_filter("number", number_filter);
+        tera.register_filter("percent", percent_filter);
+        tera.register_filter("when", when_filter);
+        Ok(Views {
+            tera,
+            base_url: base_url.to_string(),
+        })
+    }
+
+    /// Renders a page template with its context and the chrome.
+    pub fn render<T: Serialize>(
+        &self,
+        name: &str,
+        ctx: &T,
+        chrome: &Chrome<'_>,
+    ) -> anyhow::Result<String> {
+        let mut context = tera::Context::from_serialize(ctx).context("page context")?;
+        context.insert("chrome", chrome);
+        context.insert("base_url", &self.base_url);
+        self.tera
+            .render(name, &context)
+            .with_context(|| format!("rendering {name}"))
+    }
+}
+
+/// `1234567` → `1,234,567`; floats keep one decimal.
+fn number_filter(
+    value: &tera::Value,
+    _: &HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    Ok(tera::Value::String(match value {
+        tera::Value::Number(n) if n.is_i64() || n.is_u64() => {
+            thousands(n.as_i64().unwrap_or_default())
+        }
+        tera::Value::Number(n) => format!("{:.1}", n.as_f64().unwrap_or_default()),
+        tera::Value::Null => "–".into(),
+        other => other.to_string(),
+    }))
+}
+
+/// A rate `0.0345` → `3.45 %`; none → `–`.
+fn percent_filter(
+    value: &tera::Value,
+    _: &HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    Ok(tera::Value::String(match value.as_f64() {
+        Some(f) => percent(f),
+        None => "–".into(),
+    }))
+}
+
+/// An RFC 3339 timestamp → `3 Dec 2026, 11:49 UTC`; none → `–`.
+fn when_filter(
+    value: &tera::Value,
+    _: &HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    Ok(tera::Value::String(match value.as_str() {
+        Some(s) => match chrono::DateTime::parse_from_rfc3339(s) {
+            Ok(t) => t
+                .with_timezone(&chrono::Utc)
+                .format("%-d %b %Y, %H:%M UTC")
+                .to_string(),
+            Err(_) => s.to_string(),
+        },
+        None => "–".into(),
+    }))
+}
+
+pub fn percent(rate: f64) -> String {
+    format!("{:.2} %", rate * 100.0)
+}
+
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// What the layout shows around every page.
+#[derive(Serialize)]
+pub struct Chrome<'a> {
+    pub member: Option<ChromeMember<'a>>,
+    /// The token every form carries (empty on pages that have none).
+    pub csrf: &'a str,
+    /// The navigation entry to mark as current.
+    pub section: &'static str,
+    /// A notice after a redirect (`?done=…`).
+    pub notice: Option<&'static str>,
+    pub css: &'static str,
+    pub js: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct ChromeMember<'a> {
+    pub email: &'a str,
+    pub operator: bool,
+    pub confirmed: bool,
+}
+
+/// The notices a redirect may ask for, by code: fixed texts, so a link cannot make a page
+/// say something barkeep did not write.
+const NOTICES: &[(&str, &str)] = &[
+    ("signed_up", "Welcome to barkeep. We sent you a link to confirm your email address."),
+    ("logged_out", "You are logged out."),
+    ("site_created", "Site added. Paste the snippet into your pages, then create a bar."),
+    ("site_saved", "Site saved."),
+    ("site_deleted", "Site deleted."),
+    ("bar_created", "Bar created. It is a draft until you publish it."),
+    ("bar_saved", "Saved. Publish to show the changes to visitors."),
+    ("published", "Published: visitors see this version within a minute."),
+    ("unchanged", "Already live: nothing changed since the last publish."),
+    ("paused", "Paused: the bar left the site."),
+    ("bar_deleted", "Bar deleted. Its counts stay in the site's totals."),
+    ("variant_created", "Variant added. Publish to start the test."),
+    ("variant_saved", "Variant saved. Publish to show the changes to visitors."),
+    ("variant_deleted", "Variant deleted."),
+    ("profile_saved", "Saved."),
+    ("password_changed", "Password changed. Your other sessions were logged out."),
+    ("email_change_sent", "We sent a link to the new address; the change happens when it is opened."),
+    ("session_ended", "Session ended."),
+    ("token_deleted", "Token deleted."),
+    ("objection_recorded", "Your objection is recorded."),
+    ("restricted", "Processing is restricted: your bars are paused and nothing new is collected."),
+    ("unrestricted", "Processing is allowed again. Publish your bars to show them."),
+    ("confirmation_sent", "We sent a new confirmation link."),
+    ("checkout_done", "Thank you. Your plan changes as soon as Stripe confirms the payment."),
+    ("alert_drafted", "Draft saved. Check the preview, then send it."),
+    ("alert_sent", "The alert is on its way to its recipients."),
+    ("policy_published", "Policy version published."),
+    ("benchmarks_run", "Benchmarks recomputed."),
+];
+
+pub fn notice(code: &str) -> Option<&'static str> {
+    NOTICES.iter().find(|(c, _)| *c == code).map(|(_, t)| *t)
+}
+
+/// The navigation entry a path belongs to.
+fn section_of(path: &str) -> &'static str {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    match first {
+        "sites" | "bars" => "sites",
+        "benchmarks" => "benchmarks",
+        "billing" => "billing",
+        "account" => "account",
+        "admin" => "admin",
+        _ => "",
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+struct Done {
+    #[serde(default)]
+    done: String,
+}
+
+/// Renders a page for this request: 200 unless the handler says otherwise (a form sent
+/// back with its errors is a 422).
+pub fn render<T: Serialize>(
+    req: &Req,
+    template: &str,
+    ctx: &T,
+    status: StatusCode,
+) -> Result<Response> {
+    let (token, fresh) = match csrf::token_of(&req.headers) {
+        Some(t) => (t, false),
+        None => (csrf::issue(), true),
+    };
+    let done: Done = serde_urlencoded::from_str(&req.query).unwrap_or_default();
+    let chrome = Chrome {
+        member: req.signed_in().map(|a| ChromeMember {
+            email: &a.member.email,
+            operator: a.member.is_operator,
+            confirmed: a.member.email_confirmed_at.is_some(),
+        }),
+        csrf: &token,
+        section: section_of(&req.path),
+        notice: notice(&done.done),
+        css: assets::CSS.url(),
+        js: assets::JS.url(),
+    };
+    let html = req
+        .state
+        .views
+        .render(template, ctx, &chrome)
+        .map_err(Error::Internal)?;
+    let mut res = html_response(&req.headers, html, status);
+    if fresh {
+        res.headers_mut().append(
+            header::SET_COOKIE,
+            csrf::cookie_header(&req.state.web, &token),
+        );
+    }
+    Ok(res)
+}
+
+/// An HTML body with the page policy, compressed when the browser takes it.
+pub fn html_response(request: &HeaderMap, html: String, status: StatusCode) -> Response {
+    let mut res = compressed(request, html.into_bytes(), "text/html; charset=utf-8");
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
+    res
+}
+
+/// Which compression the request accepts, best first.
+pub fn accepted(request: &HeaderMap) -> Option<&'static str> {
+    let accept = request
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let has = |name: &str| {
+        accept.split(',').any(|part| {
+            let mut it = part.split(';');
+            it.next().is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
+                && !it.any(|p| p.trim().replace(' ', "") == "q=0")
+        })
+    };
+    if has("br") {
+        Some("br")
+    } else if has("gzip") {
+        Some("gzip")
+    } else {
+        None
+    }
+}
+
+pub fn compress(body: &[u8], encoding: &str, best: bool) -> Option<Vec<u8>> {
+    match encoding {
+        "br" => {
+            let quality = if best { 11 } else { 5 };
+            let mut w = brotli::CompressorWriter::new(Vec::new(), 4096, quality, 22);
+            w.write_all(body).ok()?;
+            w.flush().ok()?;
+            Some(w.into_inner())
+        }
+        "gzip" => {
+            let level = if best {
+                flate2::Compression::best()
+            } else {
+                flate2::Compression::default()
+            };
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), level);
+            enc.write_all(body).ok()?;
+            enc.finish().ok()
+        }
+        _ => None,
+    }
+}
+
+/// A body in the best encoding the request accepts (small bodies go as they are).
+pub fn compressed(request: &HeaderMap, body: Vec<u8>, content_type: &'static str) -> Response {
+    let encoding = accepted(request).filter(|_| body.len() > 1024);
+    let (body, encoding) = match encoding.and_then(|e| Some((compress(&body, e, false)?, e))) {
+        Some((packed, e)) => (packed, Some(e)),
+        None => (body, None),
+    };
+    let mut res = Response::new(body.into());
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if let Some(e) = encoding {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(e));
+    }
+    res
+}
+
+/// 303 See Other to a path of barkeep (after a form, or to log in).
+pub fn see_other(location: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+/// 303 to an outside address (Stripe's checkout and portal).
+pub fn redirect_out(url: &str) -> Result<Response> {
+    let v = HeaderValue::from_str(url)
+        .map_err(|_| Error::Internal(anyhow::anyhow!("a redirect URL that is no header")))?;
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    res.headers_mut().insert(header::LOCATION, v);
+    Ok(res)
+}
+
+/// `path?done=code`: where a form sends the browser, with the notice to show there.
+pub fn done(path: &str, code: &str) -> Response {
+    debug_assert!(notice(code).is_some(), "no notice for {code}");
+    let sep = if path.contains('?') { '&' } else { '?' };
+    see_other(&format!("{path}{sep}done={code}"))
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    title: &'a str,
+    text: &'a str,
+    error: bool,
+}
+
+/// A page that only says something.
+pub fn message(req: &Req, status: StatusCode, title: &str, text: &str) -> Result<Response> {
+    render(
+        req,
+        "pages/message.html",
+        &Message {
+            title,
+            text,
+            error: !status.is_success(),
+        },
+        status,
+    )
+}
+
+/// Only a path of barkeep's own may be a `next` after logging in.
+pub fn local_path(next: &str) -> Option<&str> {
+    (next.starts_with('/') && !next.starts_with("//") && !next.contains('\\')).then_some(next)
+}
+
+/// How the pages answer an error: a member page asked for without a session goes to the
+/// login page (and comes back after); everything else is a page saying what went wrong.
+pub fn error_page(state: &State, method: &Method, at: &str, err: Error) -> Response {
+    if matches!(err, Error::Unauthorized) {
+        return if *method == Method::GET || *method == Method::HEAD {
+            let next: String = url::form_urlencoded::byte_serialize(at.as_bytes()).collect();
+            see_other(&format!("/login?next={next}"))
+        } else {
+            see_other("/login")
+        };
+    }
+    let status = error::status(&err);
+    let text = error::body(&err).message;
+    let title = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+        StatusCode::PAYLOAD_TOO_LARGE => "Too much at once",
+        s if s.is_server_error() => "Something went wrong",
+        _ => "That did not work",
+    };
+    let text = if status == StatusCode::NOT_FOUND {
+        "There is nothing here, or it is not yours. Check the address, or go back to your sites."
+            .to_string()
+    } else {
+        text
+    };
+    let chrome = Chrome {
+        member: None,
+        csrf: "",
+        section: "",
+        notice: None,
+        css: assets::CSS.url(),
+        js: assets::JS.url(),
+    };
+    let ctx = Message {
+        title,
+        text: &text,
+        error: true,
+    };
+    match state.views.render("pages/message.html", &ctx, &chrome) {
+        Ok(html) => {
+            let mut res = html_response(&HeaderMap::new(), html, status);
+            if let Error::TooManyRequests { retry_after_secs } = err {
+                res.headers_mut()
+                    .insert("retry-after", HeaderValue::from(retry_after_secs.max(1)));
+            }
+            res
+        }
+        Err(e) => error::respond(Error::Internal(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(-1234567), "-1,234,567");
+        assert_eq!(percent(0.0345), "3.45 %");
+    }
+
+    #[test]
+    fn only_local_paths_come_back_after_login() {
+        assert_eq!(local_path("/bars/3?x=1"), Some("/bars/3?x=1"));
+        assert_eq!(local_path("//evil.example"), None);
+        assert_eq!(local_path("https://evil.example"), None);
+        assert_eq!(local_path("/\\evil.example"), None);
+    }
+
+    #[test]
+    fn every_redirect_code_has_a_notice_and_sections_follow_the_path() {
+        assert!(notice("published").is_some());
+        assert!(notice("<script>").is_none());
+        assert_eq!(section_of("/bars/3/variants/2"), "sites");
+        assert_eq!(section_of("/admin/alerts"), "admin");
+        assert_eq!(section_of("/login"), "");
+    }
+
+    #[test]
+    fn compression_follows_accept_encoding() {
+        let mut h = HeaderMap::new();
+        h.insert("accept-encoding", HeaderValue::from_static("gzip, deflate, br"));
+        assert_eq!(accepted(&h), Some("br"));
+        h.insert("accept-encoding", HeaderValue::from_static("gzip, br;q=0"));
+        assert_eq!(accepted(&h), Some("gzip"));
+        h.insert("accept-encoding", HeaderValue::from_static("identity"));
+        assert_eq!(accepted(&h), None);
+    }
+}
