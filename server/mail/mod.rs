@@ -24,8 +24,6 @@ use crate::domain::Secret;
 pub use links::{Links, List, Tracked};
 pub use metrics::MailMetrics;
 pub use outbox::{Mailer, Recipient, Sending};
-#[cfg(test)]
-pub(crate) use templates::TemplateFiles;
 pub use templates::escape_html;
 pub use templates::{
     BillingCanceled, BillingCardExpiring, BillingDelinquent, BillingPaymentFailed,

@@ -16,6 +16,7 @@ mod helpers;
 mod jobs;
 mod leads;
 mod mail;
+mod pages;
 mod process;
 mod queries;
 mod races;

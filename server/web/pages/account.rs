@@ -35,12 +35,20 @@ struct TokenRow {
 }
 
 #[derive(Serialize)]
+struct PolicyRow {
+    #[serde(flatten)]
+    policy: MemberPolicy,
+    /// The member may still object to it.
+    open: bool,
+}
+
+#[derive(Serialize)]
 struct AccountPage {
     me: MemberView,
     industries: Vec<(&'static str, &'static str)>,
     sessions: Vec<SessionRow>,
     tokens: Vec<TokenRow>,
-    policies: Vec<MemberPolicy>,
+    policies: Vec<PolicyRow>,
     now: DateTime<Utc>,
     max_retention: Option<u64>,
     /// The section a refusal (or a new token) belongs to.
@@ -91,7 +99,17 @@ async fn account_page(
             last_used_at: t.last_used_at,
         })
         .collect();
-    let policies = state.alerts.policies_for(&member).await?;
+    let now = state.clock.now();
+    let policies = state
+        .alerts
+        .policies_for(&member)
+        .await?
+        .into_iter()
+        .map(|p| PolicyRow {
+            open: p.objected_at.is_none() && p.objection_deadline > now,
+            policy: p,
+        })
+        .collect();
     let limits = state.billing.limits_of(member.id).await?;
     let v = v.unwrap_or_else(|| {
         let mut f = Fields::default();
@@ -128,7 +146,7 @@ async fn account_page(
             sessions,
             tokens,
             policies,
-            now: state.clock.now(),
+            now,
             max_retention: limits.lead_retention_days,
             section,
             v,

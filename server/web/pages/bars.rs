@@ -741,7 +741,7 @@ mod tests {
     fn a_saved_bar_round_trips_through_the_form() {
         let mut s = catalog::default_settings();
         s.trigger = Trigger::Scroll { percent: 40 };
-        s.frequency = Frequency {
+        s.frequency = crate::domain::bar::Frequency {
             after_dismiss_days: HideFor::Days(3),
             after_conversion_days: HideFor::Forever(crate::domain::bar::ForeverWord::Forever),
         };
@@ -789,7 +789,7 @@ mod tests {
         f.set("targeting.starts_at", "");
         f.set("goal", "fax");
         let err = bar_input(&f, Part::Settings).unwrap_err();
-        assert!(matches!(err, Error::Invalid(i) if i.field == "goal"), "{err:?}");
+        assert!(matches!(&err, Error::Invalid(i) if i.field == "goal"), "{err:?}");
     }
 
     #[test]

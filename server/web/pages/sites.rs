@@ -16,6 +16,8 @@ use crate::web::router::Req;
 #[derive(Serialize)]
 struct SiteRow {
     site: SiteView,
+    /// When the script last counted an event on any of its hostnames.
+    last_seen: Option<DateTime<Utc>>,
     bars: usize,
     live: usize,
 }
@@ -32,10 +34,12 @@ async fn sites_page(req: &Req, form: Fields, errors: Errors) -> Result<Response>
     let mut sites = Vec::new();
     for s in state.catalog.sites(req.member()?.id).await? {
         let bars = state.catalog.bars(&s.site).await?;
+        let site = SiteView::new(&state.web, s);
         sites.push(SiteRow {
+            last_seen: site.hostnames.iter().filter_map(|h| h.last_event_at).max(),
             live: bars.iter().filter(|b| b.status == Status::Live).count(),
             bars: bars.len(),
-            site: SiteView::new(&state.web, s),
+            site,
         });
     }
     let status = if errors.is_empty() {

@@ -1,0 +1,408 @@
+// The dashboard in headless Chromium against a real barkeep (the debug binary, a fresh SQLite
+// file, mail written to a folder, billing off): a new member goes from signup to a published
+// bar and sees its first view and click in the chart, through the pages only; the visitor
+// side is a local page with the site's snippet. Every page is scanned with axe-core and
+// saved as a screenshot under tests/browser/artifacts/dashboard/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { chromium, CHROMIUM_ARGS, HUMAN_UA, ARTIFACTS, ROOT, WIDGET } from './lib.mjs';
+
+const { AxeBuilder } = createRequire(path.join(WIDGET, 'package.json'))('@axe-core/playwright');
+
+const BIN = process.env.BARKEEP_BIN || path.join(ROOT, 'target/debug/barkeep');
+const SHOTS = path.join(ARTIFACTS, 'dashboard');
+const EMAIL = 'ann@shop.example';
+const PASSWORD = 'a long enough passphrase';
+const SITE_HOST = 'shop.example';
+
+let server; // the barkeep process
+let base; // its URL
+let env; // its environment, for the command line
+let pagesServer; // the member's own site, with the snippet
+let sitePort;
+let snippet = '';
+let browser;
+let member; // the member's browser context
+let page;
+const scanned = new Map(); // page name -> axe violations (serious or critical)
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = http.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+async function startBarkeep() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'barkeep-dashboard-'));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  env = {
+    ...process.env,
+    BARKEEP_DATA_DIR: dir,
+    BARKEEP_LISTEN: `127.0.0.1:${port}`,
+    BARKEEP_BASE_URL: base,
+    BARKEEP_LOG: 'warn',
+  };
+  for (const k of ['BARKEEP_DATABASE_URL', 'BARKEEP_MAIL_URL', 'BARKEEP_STRIPE_SECRET_KEY']) delete env[k];
+  server = spawn(BIN, ['serve'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  for (let i = 0; i < 150; i++) {
+    try {
+      const res = await fetch(`${base}/login`);
+      if (res.ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`barkeep did not start (${BIN})`);
+}
+
+/** The member's own site: one page with the snippet, and the page its bar links to. */
+async function startSite() {
+  sitePort = await freePort();
+  pagesServer = http
+    .createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      const body = req.url.startsWith('/sale') ? '<h1>Sale</h1>' : '<h1>Shop</h1><p>Welcome.</p>';
+      res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>${snippet}</head><body>${body}</body></html>`);
+    })
+    .listen(sitePort, '127.0.0.1');
+}
+
+before(async () => {
+  fs.rmSync(SHOTS, { recursive: true, force: true });
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await startBarkeep();
+  await startSite();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: CHROMIUM_ARGS,
+    timeout: 20_000,
+  });
+  member = await browser.newContext({ userAgent: HUMAN_UA, viewport: { width: 1280, height: 900 } });
+  page = await member.newPage();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+  pagesServer?.close();
+});
+
+/** Saves a screenshot of the page and scans it with axe (WCAG 2.x A and AA rules). */
+async function look(name, p = page) {
+  await p.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  const result = await new AxeBuilder({ page: p })
+    .withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'])
+    .analyze();
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  scanned.set(name, bad);
+  assert.deepEqual(
+    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`),
+    [],
+    `axe on ${name} (${p.url()})`,
+  );
+}
+
+async function go(pathname) {
+  const res = await page.goto(base + pathname);
+  assert.ok(res.status() < 400, `${pathname} answered ${res.status()}`);
+  return res;
+}
+
+/** The text of the one-line notice after a redirect. */
+const notice = () => page.locator('.flash.ok').first().textContent();
+
+let siteId;
+let barId;
+
+test('signup, using the keyboard only', async () => {
+  await go('/signup');
+  await look('signup');
+  // The email field has the focus on arrival.
+  await page.keyboard.type(EMAIL);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(PASSWORD);
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/\/sites/);
+  assert.match(await notice(), /Welcome to barkeep/);
+  assert.match(await page.locator('.banner').textContent(), /Confirm your email address/);
+  await look('sites-empty');
+});
+
+test('a short password is refused next to its field, and the email is kept', async () => {
+  const other = await browser.newContext({ userAgent: HUMAN_UA });
+  const p = await other.newPage();
+  await p.goto(`${base}/signup`);
+  await p.fill('#f-email', 'bob@shop.example');
+  await p.fill('#f-password', 'short');
+  // The browser's own check would stop a short password: this is the server's answer.
+  await p.evaluate(() => document.querySelector('#f-password').removeAttribute('minlength'));
+  const [res] = await Promise.all([p.waitForResponse((r) => r.request().method() === 'POST'), p.click('button[type=submit]')]);
+  assert.equal(res.status(), 422);
+  assert.equal(await p.locator('#f-password').getAttribute('aria-invalid'), 'true');
+  assert.match(await p.locator('#f-password-error').textContent(), /characters/);
+  assert.equal(await p.inputValue('#f-email'), 'bob@shop.example');
+  await look('signup-refused', p);
+  await other.close();
+});
+
+test('a form without its CSRF token is refused and changes nothing', async () => {
+  const res = await page.request.post(`${base}/sites`, {
+    form: { name: 'Forged', hostnames: 'forged.example' },
+    maxRedirects: 0,
+  });
+  assert.equal(res.status(), 403);
+  assert.match(await res.text(), /form/i);
+  await go('/sites');
+  assert.equal(await page.getByText('Forged').count(), 0);
+  // With a wrong token too.
+  const wrong = await page.request.post(`${base}/sites`, {
+    form: { csrf: 'x'.repeat(43), name: 'Forged', hostnames: 'forged.example' },
+    maxRedirects: 0,
+  });
+  assert.equal(wrong.status(), 403);
+});
+
+test('the operator reads the confirmation email on the mail page and opens its link', async () => {
+  // The first operator is made on the command line, as the README says.
+  const grant = spawnSync(BIN, ['admin', 'grant', EMAIL], { env, encoding: 'utf8' });
+  assert.equal(grant.status, 0, grant.stderr);
+  await go('/admin/mail');
+  const link = page.getByRole('link', { name: /Confirm your email/i }).first();
+  await link.waitFor({ timeout: 15_000 });
+  await look('admin-mail');
+  await link.click();
+  await look('admin-mail-one');
+  const confirm = page.locator('pre.mail a[href*="/confirm-email"]').first();
+  await confirm.click();
+  await page.waitForLoadState();
+  await look('email-confirmed');
+  await go('/sites');
+  assert.equal(await page.locator('.banner').count(), 0, 'the confirmation banner is gone');
+});
+
+test('a site: add it, read its snippet and its install status', async () => {
+  await go('/sites');
+  await page.fill('#f-name', 'Shop');
+  await page.fill('#f-hostnames', SITE_HOST);
+  await page.click('form[action="/sites"] button[type=submit]');
+  await page.waitForURL(/\/sites\/\d+/);
+  siteId = Number(page.url().match(/\/sites\/(\d+)/)[1]);
+  snippet = (await page.locator('#snippet').textContent()).trim();
+  assert.match(snippet, /^<script async src="http:\/\/127\.0\.0\.1:\d+\/s\/[\w-]+\.js"><\/script>$/);
+  assert.equal(await page.locator('button[data-copy=snippet]').count(), 1);
+  assert.match(await page.locator('table.data').first().textContent(), /not seen yet/);
+  await look('site');
+});
+
+test('the bar editor: refusals beside their fields, a preview that follows every edit, publish', async () => {
+  await go(`/sites/${siteId}/bars/new`);
+  const frame = page.frameLocator('#preview');
+  const barText = () => frame.locator('barkeep-bar').locator('span').first().textContent();
+  await frame.locator('barkeep-bar').waitFor();
+  await page.fill('#f-message', 'Winter sale: 20 % off');
+  await page.fill('#f-button_label', 'Shop now');
+  await page.fill('#f-link_url', `http://${SITE_HOST}:${sitePort}/sale`);
+  await page.waitForFunction(async () => true);
+  await assert.doesNotReject(() =>
+    frame.locator('barkeep-bar span', { hasText: 'Winter sale: 20 % off' }).first().waitFor({ timeout: 5000 }),
+  );
+  // The preview follows a change of colour and of placement too.
+  await page.fill('#f-background_color', '#7c2d12');
+  await page.selectOption('#f-placement', 'bottom');
+  await page.waitForFunction(() => document.querySelector('#preview').src.includes('placement=bottom') && document.querySelector('#preview').src.includes('7c2d12'));
+  await frame.locator('barkeep-bar').waitFor();
+  const bg = await frame.locator('barkeep-bar').evaluate((el) => getComputedStyle(el.shadowRoot.querySelector('.b')).backgroundColor);
+  assert.equal(bg, 'rgb(124, 45, 18)');
+  // Contrast feedback as the colour changes, before anything is sent.
+  await page.fill('#f-text_color', '#8a3b1f');
+  await page.locator('output.contrast.bad').first().waitFor();
+  assert.match(await page.locator('output.contrast').first().textContent(), /too low/);
+  // Conditional fields: the delay shows only for a delayed trigger.
+  assert.equal(await page.locator('#f-trigger-seconds').isVisible(), false);
+  await page.selectOption('#f-trigger-type', 'delay');
+  assert.equal(await page.locator('#f-trigger-seconds').isVisible(), true);
+  await page.selectOption('#f-trigger-type', 'immediate');
+  await look('bar-new');
+  // Saved with the unreadable colour: refused by the API's own check, next to the field.
+  const [res] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST'),
+    page.click('#bar-form button[type=submit]'),
+  ]);
+  assert.equal(res.status(), 422);
+  assert.equal(await page.locator('#f-text_color').getAttribute('aria-invalid'), 'true');
+  assert.match(await page.locator('#f-text_color-error').textContent(), /contrast/i);
+  assert.equal(await page.inputValue('#f-message'), 'Winter sale: 20 % off', 'nothing typed is lost');
+  await look('bar-refused');
+  await page.fill('#f-text_color', '#ffffff');
+  await page.click('#bar-form button[type=submit]');
+  await page.waitForURL(/\/bars\/\d+\?done=bar_created/);
+  barId = Number(page.url().match(/\/bars\/(\d+)/)[1]);
+  assert.match(await barText(), /Winter sale/);
+  await page.click('form[action$="/publish"] button');
+  await page.waitForURL(/done=published/);
+  assert.match(await page.locator('h1 .badge').textContent(), /live/);
+  assert.equal(await page.locator('ol.timeline li').count(), 1, 'one deployment in the history');
+  await look('bar');
+});
+
+test('a variant with its weight, then removed', async () => {
+  await go(`/bars/${barId}`);
+  await page.click(`form[action="/bars/${barId}/variants"] button`);
+  await page.waitForURL(/\/variants\/\d+/);
+  await page.fill('#f-weight', '3');
+  await page.fill('#f-message', 'Winter sale, B');
+  await page.click('#bar-form button[type=submit]');
+  await page.waitForURL(/done=variant_saved/);
+  assert.match(await page.locator('nav.tabs[aria-label=Variants]').textContent(), /75 %/);
+  await look('variant');
+  page.once('dialog', (d) => d.accept());
+  await page.click('form[action$="/delete"] button.danger >> nth=0');
+  await page.waitForURL(/done=variant_deleted/);
+});
+
+test('a visitor sees the bar on the site and clicks it; the chart shows the view and the click', async () => {
+  const visitor = await browser.newContext({ userAgent: HUMAN_UA });
+  const v = await visitor.newPage();
+  await v.goto(`http://${SITE_HOST}:${sitePort}/`);
+  const link = v.locator('barkeep-bar a.g');
+  await link.waitFor({ timeout: 10_000 });
+  await v.waitForTimeout(300);
+  await link.click();
+  await v.waitForURL(/\/sale/);
+  await visitor.close();
+
+  // Counting is exact and quick: poll the stats page until both show.
+  let kpi = {};
+  for (let i = 0; i < 40; i++) {
+    await go(`/bars/${barId}/stats?range=24h`);
+    kpi = Object.fromEntries(
+      await page.locator('dl.kpis > div').evaluateAll((els) =>
+        els.map((el) => [el.querySelector('dt').textContent.trim(), el.querySelector('dd').textContent.trim().split(' ')[0]]),
+      ),
+    );
+    if (kpi.Views === '1' && kpi.Clicks === '1') break;
+    await page.waitForTimeout(500);
+  }
+  assert.equal(kpi.Views, '1');
+  assert.equal(kpi.Clicks, '1');
+  assert.equal(kpi['Click-through rate'], '100.00');
+  // The chart is drawn, labelled, and has its table and sentence.
+  assert.equal(await page.locator('figure.chart svg[role=img]').count(), 1);
+  assert.match(await page.locator('.summary').first().textContent(), /1 view/);
+  await look('stats');
+
+  // The chart's table matches the stats API, bucket by bucket.
+  const api = await (await page.request.get(base + (await page.locator('a', { hasText: 'JSON' }).getAttribute('href')))).json();
+  const rows = await page.locator('#series tbody tr').evaluateAll((trs) =>
+    trs.map((tr) => ({ start: tr.dataset.start, cells: [...tr.querySelectorAll('td')].map((td) => td.textContent.trim()) })),
+  );
+  assert.equal(rows.length, api.series.length);
+  for (const [i, p] of api.series.entries()) {
+    assert.equal(rows[i].start, p.start.replace(/\.\d+/, ''));
+    assert.deepEqual(rows[i].cells.slice(0, 5).map(Number), [p.views, p.unique_visitors, p.clicks, p.dismissals, p.leads]);
+  }
+  assert.equal(api.totals.views, 1);
+
+  // The CSV download is the API's.
+  const csv = await page.request.get(base + (await page.locator('a', { hasText: 'Download CSV' }).getAttribute('href')));
+  assert.equal(csv.status(), 200);
+  assert.match(csv.headers()['content-type'], /text\/csv/);
+
+  // The install status now names when the script was last seen.
+  await go(`/sites/${siteId}`);
+  assert.doesNotMatch(await page.locator('table.data').first().textContent(), /not seen yet/);
+});
+
+test('stats over other ranges, compared with the previous period, and the site total', async () => {
+  await go(`/bars/${barId}/stats?range=30d&compare=on&metric=clicks`);
+  assert.equal(await page.locator('.legend li.previous').count(), 1);
+  await look('stats-30d-compared');
+  await go(`/sites/${siteId}/stats?range=7d`);
+  await look('stats-site');
+  const res = await page.goto(`${base}/bars/${barId}/stats?range=custom&from=2026-13-01&to=x`);
+  assert.equal(res.status(), 422);
+  await look('stats-refused');
+});
+
+test('benchmarks, billing and the account pages', async () => {
+  await go('/benchmarks');
+  await look('benchmarks');
+  await go('/billing');
+  assert.match(await page.locator('main').textContent(), /Billing is off|without limits/i);
+  await look('billing');
+  await go('/account');
+  await page.selectOption('#f-industry', { index: 2 });
+  await page.fill('#f-name', 'Ann');
+  await page.click('form[action="/account/profile"] button');
+  await page.waitForURL(/done=profile_saved/);
+  assert.equal(await page.inputValue('#f-name'), 'Ann');
+  await page.fill('#f-token_name', 'deploy script');
+  await page.click('form[action="/account/tokens"] button');
+  await page.locator('#new-token').waitFor();
+  await look('account');
+});
+
+test('the operator area: jobs, members, policies, Stripe events, and an alert composed, previewed and sent', async () => {
+  for (const [name, p] of [['admin', '/admin'], ['admin-members', '/admin/members?q=ann'], ['admin-policies', '/admin/policies'], ['admin-stripe-events', '/admin/stripe-events']]) {
+    await go(p);
+    await look(name);
+  }
+  await go('/admin/alerts');
+  await look('admin-alerts');
+  await page.selectOption('#f-kind', 'new_feature');
+  await page.fill('#f-new_feature-feature', 'Dashboard');
+  await page.fill('#f-new_feature-summary', 'Every number of barkeep, in your browser.');
+  await page.selectOption('#f-audience', 'member');
+  await page.fill('#f-audience_member', '1');
+  await page.click('form[action="/admin/alerts"] button[type=submit]');
+  await page.waitForURL(/\/admin\/alerts\/\d+/);
+  assert.match(await page.locator('pre.mail').textContent(), /Dashboard/);
+  await look('admin-alert-draft');
+  page.once('dialog', (d) => d.accept());
+  await page.click('form[action$="/send"] button');
+  await page.waitForURL(/done=alert_sent/);
+  await look('admin-alert-sent');
+});
+
+test('public pages: login, forgot and reset password, unsubscribe, a missing page', async () => {
+  const visitor = await browser.newContext({ userAgent: HUMAN_UA });
+  const p = await visitor.newPage();
+  for (const [name, url] of [
+    ['login', '/login'],
+    ['forgot-password', '/forgot-password'],
+    ['reset-password', '/reset-password?token=abc'],
+    ['unsubscribe', '/unsubscribe?token=abc'],
+    ['not-found', '/no-such-page'],
+  ]) {
+    await p.goto(base + url);
+    await look(name, p);
+  }
+  // A page of members sends a visitor to the login page, and back after it.
+  await p.goto(`${base}/billing`);
+  await p.waitForURL(/\/login\?next=/);
+  await p.fill('#f-email', EMAIL);
+  await p.fill('#f-password', PASSWORD);
+  await p.click('main button[type=submit]');
+  await p.waitForURL(/\/billing$/);
+  await visitor.close();
+});
+
+test('every page kept its Content-Security-Policy and frame-ancestors', async () => {
+  const res = await page.request.get(`${base}/sites`);
+  const csp = res.headers()['content-security-policy'];
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.doesNotMatch(csp, /unsafe-inline/);
+  const preview = await page.request.get(`${base}/preview?bar=${barId}`);
+  assert.match(preview.headers()['content-security-policy'], /frame-ancestors 'self'/);
+  assert.match(preview.headers()['content-security-policy'], /script-src 'nonce-/);
+  assert.ok(scanned.size >= 25, `pages scanned: ${[...scanned.keys()].join(', ')}`);
+  console.log(`axe: ${scanned.size} pages, no serious or critical violation`);
+});
