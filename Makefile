@@ -11,7 +11,7 @@ SCHEMATHESIS_VERSION := 4.32.5
 VENV := target/venv
 SCHEMATHESIS := $(VENV)/bin/schemathesis
 
-.PHONY: run test test-deps test-sqlite test-postgres test-widget test-schema lint bench clean-test-databases
+.PHONY: run test test-deps test-sqlite test-postgres test-widget test-dashboard test-schema lint bench clean-test-databases
 
 ## run: the server with the embedded defaults (SQLite in ./data, email into ./data/mail-out, billing off)
 run:
@@ -22,6 +22,7 @@ test: test-deps
 	$(CARGO) build --tests --bins
 	@$(MAKE) --no-print-directory test-sqlite
 	@$(MAKE) --no-print-directory test-widget
+	@$(MAKE) --no-print-directory test-dashboard
 	@if [ -n "$$BARKEEP_TEST_POSTGRES_URL" ]; then \
 		$(MAKE) --no-print-directory test-postgres; \
 		echo "make test: backends run: sqlite postgres"; \
@@ -49,6 +50,12 @@ test-schema:
 test-widget:
 	@echo "== bar runtime in Chromium =="
 	node --test tests/browser/widget.test.mjs
+
+## The dashboard in Chromium against the debug binary: signup to a live bar and its chart,
+## axe-core on every page, screenshots in tests/browser/artifacts/dashboard/.
+test-dashboard:
+	@echo "== dashboard in Chromium =="
+	BARKEEP_BIN=target/debug/barkeep node --test tests/browser/dashboard.test.mjs
 
 ## Databases left by earlier runs (a test that panicked does not drop its own).
 clean-test-databases:

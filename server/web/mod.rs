@@ -103,6 +103,8 @@ pub fn app(state: &State) -> BoxedFilter<(Response,)> {
         .or(email::table().filter(state))
         .unify()
         .or(ops::table().filter(state))
+        .unify()
+        .or(pages::not_found(state))
         .unify();
     let http = state.http.clone();
     warp::header::optional::<RequestId>("x-request-id")

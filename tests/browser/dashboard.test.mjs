@@ -257,11 +257,11 @@ test('a variant with its weight, then removed', async () => {
   await go(`/bars/${barId}`);
   await page.click(`form[action="/bars/${barId}/variants"] button`);
   await page.waitForURL(/\/variants\/\d+/);
-  await page.fill('#f-weight', '3');
+  await page.fill('#f-weight', '50');
   await page.fill('#f-message', 'Winter sale, B');
   await page.click('#bar-form button[type=submit]');
   await page.waitForURL(/done=variant_saved/);
-  assert.match(await page.locator('nav.tabs[aria-label=Variants]').textContent(), /75 %/);
+  assert.match(await page.locator('nav.tabs[aria-label=Variants]').textContent(), /B · 50 %/);
   await look('variant');
   page.once('dialog', (d) => d.accept());
   await page.click('form[action$="/delete"] button.danger >> nth=0');
@@ -269,7 +269,11 @@ test('a variant with its weight, then removed', async () => {
 });
 
 test('a visitor sees the bar on the site and clicks it; the chart shows the view and the click', async () => {
+  // A human visitor: a regular user agent and no automation flag, as real visitors have.
   const visitor = await browser.newContext({ userAgent: HUMAN_UA });
+  await visitor.addInitScript(() =>
+    Object.defineProperty(Navigator.prototype, 'webdriver', { get: () => false, configurable: true }),
+  );
   const v = await visitor.newPage();
   await v.goto(`http://${SITE_HOST}:${sitePort}/`);
   const link = v.locator('barkeep-bar a.g');
@@ -291,12 +295,16 @@ test('a visitor sees the bar on the site and clicks it; the chart shows the view
     if (kpi.Views === '1' && kpi.Clicks === '1') break;
     await page.waitForTimeout(500);
   }
+  if (kpi.Views !== '1') {
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    console.log(metrics.split('\n').filter((l) => l.startsWith('barkeep_events')).join('\n'));
+  }
   assert.equal(kpi.Views, '1');
   assert.equal(kpi.Clicks, '1');
   assert.equal(kpi['Click-through rate'], '100.00');
   // The chart is drawn, labelled, and has its table and sentence.
   assert.equal(await page.locator('figure.chart svg[role=img]').count(), 1);
-  assert.match(await page.locator('.summary').first().textContent(), /1 view/);
+  assert.match(await page.locator('.summary').first().textContent(), /Views in all: 1\./);
   await look('stats');
 
   // The chart's table matches the stats API, bucket by bucket.

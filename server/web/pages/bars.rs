@@ -323,6 +323,8 @@ struct Editor {
     errors: Errors,
     action: String,
     preview_url: String,
+    /// The frame's first address (the preview follows the form from there).
+    frame_url: String,
     deployments: Vec<DeploymentRow>,
     branding_removable: bool,
     text_contrast: Contrast,
@@ -354,6 +356,7 @@ async fn editor(
         .await?
         .ok_or(Error::NotFound)?;
     let limits = state.billing.limits_of(member).await?;
+    let sent = form.is_some();
     let v = form.unwrap_or_else(|| {
         let mut f = Fields::default();
         match &loaded.bar {
@@ -373,7 +376,7 @@ async fn editor(
             }
             None => {
                 settings_fields(&mut f, &catalog::default_settings());
-                content_fields(&mut f, &catalog::default_content());
+                content_fields(&mut f, &sample_content());
             }
         }
         f
@@ -432,7 +435,9 @@ async fn editor(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
+    let frame_url = frame_url(&preview_url, sent.then_some(&v));
     let ctx = Editor {
+        frame_url,
         part,
         site: SiteRef {
             id: site.id,
@@ -461,6 +466,32 @@ async fn editor(
         content_fields: CONTENT_FIELDS,
     };
     render(req, "pages/bar_editor.html", &ctx, status)
+}
+
+/// What a new bar's form starts with, so its preview shows a whole bar at once.
+fn sample_content() -> VariantContent {
+    VariantContent {
+        message: "Free shipping on every order this week".into(),
+        button_label: Some("Shop now".into()),
+        ..catalog::default_content()
+    }
+}
+
+/// The preview frame's address: the saved bar, or, for a form sent back with its
+/// refusals, the form as it was sent.
+fn frame_url(preview_url: &str, sent: Option<&Fields>) -> String {
+    let Some(f) = sent else {
+        return preview_url.to_string();
+    };
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    let mut names: Vec<&String> = f.0.keys().filter(|k| k.as_str() != "csrf").collect();
+    names.sort();
+    for name in names {
+        q.append_pair(name, &f.0[name]);
+    }
+    q.append_pair("edited", "1");
+    let sep = if preview_url.contains('?') { '&' } else { '?' };
+    format!("{preview_url}{sep}{}", q.finish())
 }
 
 /// Which form edits a bar: all of it while it has one variant, its settings otherwise.
@@ -701,7 +732,12 @@ pub async fn previewed(
                     .unwrap_or_else(catalog::default_content),
             )
         }
-        None => (catalog::default_settings(), catalog::default_content()),
+        None => {
+            // Drawn before the member typed anything: a link for the button to show.
+            let mut sample = sample_content();
+            sample.link_url = Some("https://example.com/".into());
+            (catalog::default_settings(), sample)
+        }
     };
     if !f.ticked("edited") {
         return Ok(Ok((settings, content)));

@@ -34,6 +34,30 @@ mod view;
 
 pub use view::{Views, message};
 
+/// After every route table: a browser asking for a page that does not exist gets one
+/// saying so; anything else falls through to the JSON 404.
+pub fn not_found(state: &crate::web::State) -> warp::filters::BoxedFilter<(Response,)> {
+    use warp::Filter;
+    let state = state.clone();
+    warp::get()
+        .and(warp::path::full())
+        .and(warp::header::headers_cloned())
+        .and_then(move |path: warp::path::FullPath, headers: warp::http::HeaderMap| {
+            let state = state.clone();
+            async move {
+                let wants_html = headers
+                    .get(warp::http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|a| a.contains("text/html"));
+                if !wants_html || path.as_str().starts_with("/api/") {
+                    return Err(warp::reject::not_found());
+                }
+                view::not_found_page(&state, &headers).ok_or_else(warp::reject::not_found)
+            }
+        })
+        .boxed()
+}
+
 /// Forms are small.
 const FORM_LIMIT: usize = 16 * 1024;
 

@@ -359,6 +359,30 @@ struct Message<'a> {
     error: bool,
 }
 
+/// The page for an address nothing answers, to a browser (an API client gets JSON).
+pub fn not_found_page(state: &State, request: &HeaderMap) -> Option<Response> {
+    let html = state
+        .views
+        .render(
+            "pages/message.html",
+            &Message {
+                title: "There is no such page",
+                text: "The address may be mistyped, or what it showed was deleted.",
+                error: true,
+            },
+            &Chrome {
+                member: None,
+                csrf: "",
+                section: "",
+                notice: None,
+                css: assets::CSS.url(),
+                js: assets::JS.url(),
+            },
+        )
+        .ok()?;
+    Some(html_response(request, html, StatusCode::NOT_FOUND))
+}
+
 /// A page that only says something.
 pub fn message(req: &Req, status: StatusCode, title: &str, text: &str) -> Result<Response> {
     render(
