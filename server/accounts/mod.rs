@@ -205,8 +205,7 @@ impl Accounts {
             && now - last < Duration::minutes(2)
         {
             return Err(Error::TooManyRequests {
-                retry_after_secs: (Duration::minutes(2) - (now - last)).num_seconds().max(1)
-                    as u64,
+                retry_after_secs: (Duration::minutes(2) - (now - last)).num_seconds().max(1) as u64,
             });
         }
         self.send_confirmation(&txn, member, now).await?;

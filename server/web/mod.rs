@@ -34,8 +34,8 @@ use crate::privacy::Privacy;
 use crate::reporting::benchmarks::Benchmarks;
 
 pub mod api;
-pub mod email;
 pub mod csrf;
+pub mod email;
 pub mod error;
 pub mod extract;
 pub mod hooks;

@@ -524,20 +524,30 @@ async fn an_expired_reset_link_is_refused() {
 async fn the_reset_form_works_without_javascript() {
     let app = TestApp::spawn().await;
     app.signup("ora@example.com").await;
+    let (cookie, csrf) = app.form_token("/forgot-password").await;
     let res = app
         .client
         .post(app.url("/forgot-password"))
-        .form(&[("email", "ora@example.com")])
+        .header("cookie", &cookie)
+        .form(&[("email", "ora@example.com"), ("csrf", &csrf)])
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let mail = app.wait_for_email("ora@example.com", "Reset").await;
     let token = mail.token("/reset-password");
+    let (cookie, csrf) = app
+        .form_token(&format!("/reset-password?token={token}"))
+        .await;
     let res = app
         .client
         .post(app.url("/reset-password"))
-        .form(&[("token", token.as_str()), ("password", "short")])
+        .header("cookie", &cookie)
+        .form(&[
+            ("token", token.as_str()),
+            ("password", "short"),
+            ("csrf", &csrf),
+        ])
         .send()
         .await
         .unwrap();
@@ -546,9 +556,11 @@ async fn the_reset_form_works_without_javascript() {
     let res = app
         .client
         .post(app.url("/reset-password"))
+        .header("cookie", &cookie)
         .form(&[
             ("token", token.as_str()),
             ("password", "a brand new passphrase"),
+            ("csrf", &csrf),
         ])
         .send()
         .await
@@ -556,6 +568,15 @@ async fn the_reset_form_works_without_javascript() {
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.text().await.unwrap().contains("Password changed"));
     app.login("ora@example.com", "a brand new passphrase").await;
+    // Without the token, the same form is refused.
+    let res = app
+        .client
+        .post(app.url("/forgot-password"))
+        .form(&[("email", "ora@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

@@ -713,3 +713,25 @@ impl Drop for SmtpServer {
         let _ = self.child.wait();
     }
 }
+
+impl TestApp {
+    /// Opens a page as a browser would and returns what its forms need: the `Cookie`
+    /// value holding the CSRF token, and the token for the form's `csrf` field.
+    pub async fn form_token(&self, path: &str) -> (String, String) {
+        let res = self.client.get(self.url(path)).send().await.expect("page");
+        let cookie = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("barkeep_csrf="))
+            .and_then(|v| v.split(';').next())
+            .expect("a CSRF cookie")
+            .to_string();
+        let html = res.text().await.unwrap();
+        let field = r#"name="csrf" value=""#;
+        let at = html.find(field).expect("a form with its token") + field.len();
+        let token = html[at..].split('"').next().unwrap().to_string();
+        (cookie, token)
+    }
+}

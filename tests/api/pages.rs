@@ -158,7 +158,9 @@ async fn make_operator(app: &TestApp, email: &str) {
 /// A member with a site, a live bar of two variants, a few counted events, an API token,
 /// and a draft alert; returns (pages, site id, bar id, variant id).
 async fn furnished(app: &TestApp) -> (Pages<'_>, i64, i64, i64) {
-    let live = app.live_bar("ann@shop.example", &link_bar("Winter sale")).await;
+    let live = app
+        .live_bar("ann@shop.example", &link_bar("Winter sale"))
+        .await;
     make_operator(app, "ann@shop.example").await;
     let cookie = &live.cookie;
     let variant = app
@@ -245,7 +247,12 @@ async fn every_page_answers_small_with_its_layout_and_policy() {
         session: String::new(),
         csrf: p.csrf.clone(),
     };
-    for path in ["/login", "/signup", "/forgot-password", "/reset-password?token=x"] {
+    for path in [
+        "/login",
+        "/signup",
+        "/forgot-password",
+        "/reset-password?token=x",
+    ] {
         let page = visitor.get(path).await;
         assert_eq!(page.status, StatusCode::OK, "{path}");
         assert!(page.wire < 10_000, "{path}: {} bytes", page.wire);
@@ -274,23 +281,37 @@ async fn forms_without_their_token_are_refused_and_change_nothing() {
     let delete_site = format!("/sites/{site}/delete");
     let pause = format!("/bars/{bar}/pause");
     let forged: [(&str, Vec<(&str, &str)>); 5] = [
-        ("/sites", vec![("name", "Forged"), ("hostnames", "forged.example")]),
+        (
+            "/sites",
+            vec![("name", "Forged"), ("hostnames", "forged.example")],
+        ),
         (&delete_site, vec![]),
         (&pause, vec![]),
-        ("/account/delete", vec![("delete_password", crate::helpers::PASSWORD)]),
+        (
+            "/account/delete",
+            vec![("delete_password", crate::helpers::PASSWORD)],
+        ),
         ("/logout", vec![]),
     ];
     for (path, form) in &forged {
         let page = p.post(path, form, false).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
-        assert!(page.html.contains("reload the page"), "{path}: {}", page.html);
+        assert!(
+            page.html.contains("reload the page"),
+            "{path}: {}",
+            page.html
+        );
     }
     // Nor with a token other than the cookie's (one of another browser, or made up).
     let other = Pages::new(&app, &p.session).await;
     assert_ne!(other.csrf, p.csrf);
     for token in [other.csrf.as_str(), &"A".repeat(43), ""] {
         let page = p
-            .post_field("/sites", &[("name", "X"), ("hostnames", "x.example")], Some(token))
+            .post_field(
+                "/sites",
+                &[("name", "X"), ("hostnames", "x.example")],
+                Some(token),
+            )
             .await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "token {token:?}");
     }
@@ -310,7 +331,13 @@ async fn forms_without_their_token_are_refused_and_change_nothing() {
         .unwrap();
     assert_eq!(b["status"], "live");
     // With the token, the same form works.
-    let page = p.post("/sites", &[("name", "Blog"), ("hostnames", "blog.example")], true).await;
+    let page = p
+        .post(
+            "/sites",
+            &[("name", "Blog"), ("hostnames", "blog.example")],
+            true,
+        )
+        .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert!(page.location().contains("done=site_created"));
 }
@@ -338,25 +365,41 @@ async fn a_refusal_sits_next_to_its_field_and_keeps_what_was_typed() {
     let page = p.post(&format!("/sites/{site}/bars"), &form, true).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.html.contains(r#"id="f-link_url" name="link_url" type="text" value="ftp://nope.example" aria-describedby="f-link_url-hint f-link_url-error" aria-invalid="true""#), "{}", page.html);
-    assert!(page.html.contains(r#"<p class="error" id="f-link_url-error">"#));
+    assert!(
+        page.html
+            .contains(r#"<p class="error" id="f-link_url-error">"#)
+    );
     assert!(page.html.contains(r#"value="Typed with care""#));
     // A nested field of the API's JSON, by its path.
     let mut bad_days = form.to_vec();
     bad_days[5] = ("link_url", "https://shop.example/sale");
     bad_days[12] = ("frequency.after_dismiss_days", "soon");
-    let page = p.post(&format!("/sites/{site}/bars"), &bad_days, true).await;
+    let page = p
+        .post(&format!("/sites/{site}/bars"), &bad_days, true)
+        .await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(page.html.contains(r#"id="f-frequency-after_dismiss_days-error""#), "{}", page.html);
+    assert!(
+        page.html
+            .contains(r#"id="f-frequency-after_dismiss_days-error""#),
+        "{}",
+        page.html
+    );
     // A contrast below 4.5:1, refused by the API's own check.
     let mut low = form.to_vec();
     low[5] = ("link_url", "https://shop.example/sale");
     low[7] = ("text_color", "#333333");
     let page = p.post(&format!("/sites/{site}/bars"), &low, true).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(page.html.contains(r#"id="f-text_color-error""#), "{}", page.html);
+    assert!(
+        page.html.contains(r#"id="f-text_color-error""#),
+        "{}",
+        page.html
+    );
     assert!(page.html.contains("output class=\"contrast bad\""));
     // Fixed, it is created and nothing else was.
-    let page = p.post(&format!("/sites/{site}/bars"), &bad_days_fixed(&low), true).await;
+    let page = p
+        .post(&format!("/sites/{site}/bars"), &bad_days_fixed(&low), true)
+        .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
     let bars: Value = app
         .get_as(&format!("/api/v1/sites/{site}/bars"), &p.session)
@@ -385,7 +428,14 @@ fn table_rows(html: &str) -> Vec<(String, [i64; 5])> {
                 .split(r#"<td class="num">"#)
                 .skip(1)
                 .take(5)
-                .map(|c| c.split('<').next().unwrap().replace(',', "").parse().unwrap())
+                .map(|c| {
+                    c.split('<')
+                        .next()
+                        .unwrap()
+                        .replace(',', "")
+                        .parse()
+                        .unwrap()
+                })
                 .collect();
             (start, cells.try_into().unwrap())
         })
@@ -428,7 +478,8 @@ async fn the_stats_table_is_the_stats_api() {
     // The verdict in words: the second variant is not published, so has no views.
     let page = p.get(&format!("/bars/{bar}/stats")).await;
     assert!(
-        page.html.contains("Not enough data yet: at least two variants need views."),
+        page.html
+            .contains("Not enough data yet: at least two variants need views."),
         "{}",
         page.html
     );
@@ -436,17 +487,25 @@ async fn the_stats_table_is_the_stats_api() {
 
 #[tokio::test]
 async fn benchmarks_appear_once_the_population_allows() {
-    let app = TestApp::spawn_with(Options::default().var("BARKEEP_BENCHMARK_MIN_ACCOUNTS", "5")).await;
+    let app =
+        TestApp::spawn_with(Options::default().var("BARKEEP_BENCHMARK_MIN_ACCOUNTS", "5")).await;
     let first = app.live_bar("a0@shop.example", &link_bar("Offer")).await;
     let p = Pages::new(&app, &first.cookie).await;
     app.state.jobs.run_now("benchmarks").await.unwrap();
     let page = p.get("/benchmarks").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(!page.html.contains("percentile</strong>"), "no benchmark with one account");
+    assert!(
+        !page.html.contains("percentile</strong>"),
+        "no benchmark with one account"
+    );
     // Eight more accounts with their own rates: views and clicks planted as counted.
     let mut deployments = vec![first.deployment];
     for i in 1..9 {
-        deployments.push(app.live_bar(&format!("a{i}@shop.example"), &link_bar("Offer")).await.deployment);
+        deployments.push(
+            app.live_bar(&format!("a{i}@shop.example"), &link_bar("Offer"))
+                .await
+                .deployment,
+        );
     }
     {
         use sea_orm::ConnectionTrait;
@@ -468,6 +527,9 @@ async fn benchmarks_appear_once_the_population_allows() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.html.contains("8 other accounts"), "{}", page.html);
     assert!(page.html.contains("percentile</strong>"));
-    assert!(page.html.contains(">you</text>"), "the member is marked on the chart");
+    assert!(
+        page.html.contains(">you</text>"),
+        "the member is marked on the chart"
+    );
     assert!(page.html.contains("Median"), "the distribution's table");
 }

@@ -14,8 +14,8 @@ use crate::db::entities::alert;
 use crate::db::entities::stripe_event::{self, EventStatus};
 use crate::domain::MemberId;
 use crate::error::Result;
-use crate::web::{State, json};
 use crate::web::router::Req;
+use crate::web::{State, json};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -340,15 +340,15 @@ pub async fn report_of(state: &State, id: i64) -> Result<AlertReport> {
     let r = state.alerts.report(id).await?;
     let alert = state.alerts.get(id).await?;
     Ok(AlertReport {
-            alert: AlertView::from(alert),
-            queued: r.queued,
-            sent: r.sent,
-            failed: r.failed,
-            skipped: r.skipped,
-            bounced: r.bounced,
-            complained: r.complained,
-            opened: r.opened,
-            clicked: r.clicked,
+        alert: AlertView::from(alert),
+        queued: r.queued,
+        sent: r.sent,
+        failed: r.failed,
+        skipped: r.skipped,
+        bounced: r.bounced,
+        complained: r.complained,
+        opened: r.opened,
+        clicked: r.clicked,
         opened_by_machines: r.opened_by_machines,
         clicked_by_machines: r.clicked_by_machines,
     })

@@ -162,7 +162,12 @@ pub async fn page(req: Req) -> Result<Response> {
 }
 
 /// A section's form refused: the page again, with the message in that section.
-async fn refused(req: &Req, section: &'static str, v: Option<Fields>, err: Error) -> Result<Response> {
+async fn refused(
+    req: &Req,
+    section: &'static str,
+    v: Option<Fields>,
+    err: Error,
+) -> Result<Response> {
     let errors = Errors::of(err)?;
     account_page(req, section, v, errors, None).await
 }
@@ -204,7 +209,11 @@ pub async fn password(req: Req) -> Result<Response> {
     match req
         .state
         .accounts
-        .change_password(req.auth()?, f.get("current_password"), f.get("new_password"))
+        .change_password(
+            req.auth()?,
+            f.get("current_password"),
+            f.get("new_password"),
+        )
         .await
     {
         Ok(()) => Ok(done("/account#password", "password_changed")),
@@ -239,12 +248,7 @@ pub async fn email(req: Req) -> Result<Response> {
 }
 
 pub async fn resend_confirmation(req: Req) -> Result<Response> {
-    match req
-        .state
-        .accounts
-        .resend_confirmation(req.member()?)
-        .await
-    {
+    match req.state.accounts.resend_confirmation(req.member()?).await {
         Ok(()) => Ok(done("/account", "confirmation_sent")),
         Err(err) => refused(&req, "email", None, err).await,
     }

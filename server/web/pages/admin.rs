@@ -133,7 +133,11 @@ fn kind_fields(kind: Kind) -> KindFields {
             ("data", "Which data", "textarea"),
             ("done", "What we did", "textarea"),
             ("todo", "What members should do", "textarea"),
-            ("occurred_at", "When it happened (UTC, optional)", "datetime"),
+            (
+                "occurred_at",
+                "When it happened (UTC, optional)",
+                "datetime",
+            ),
         ],
         Kind::Promotion => &[
             ("headline", "Headline", "text"),
@@ -195,8 +199,9 @@ fn draft_of(f: &Fields) -> std::result::Result<Draft, Invalid> {
         let Some(raw) = f.text(&key) else { continue };
         let value = match *input {
             "datetime" => {
-                let at = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
-                    .map_err(|_| Invalid::new(key.clone(), "a date and time such as 2026-12-24T02:00"))?;
+                let at = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M").map_err(|_| {
+                    Invalid::new(key.clone(), "a date and time such as 2026-12-24T02:00")
+                })?;
                 json!(at.and_utc().to_rfc3339())
             }
             "lines" => json!(

@@ -67,9 +67,7 @@ impl Asset {
         if let Some(e) = encoding {
             h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(e));
         }
-        let current = query
-            .strip_prefix("v=")
-            .is_some_and(|v| v == self.version);
+        let current = query.strip_prefix("v=").is_some_and(|v| v == self.version);
         h.insert(
             header::CACHE_CONTROL,
             HeaderValue::from_static(if current {
@@ -82,6 +80,7 @@ impl Asset {
     }
 }
 
-pub static CSS: LazyLock<Asset> = LazyLock::new(|| Asset::load("app.css", "text/css; charset=utf-8"));
+pub static CSS: LazyLock<Asset> =
+    LazyLock::new(|| Asset::load("app.css", "text/css; charset=utf-8"));
 pub static JS: LazyLock<Asset> =
     LazyLock::new(|| Asset::load("app.js", "text/javascript; charset=utf-8"));

@@ -99,7 +99,10 @@ fn settings_fields(f: &mut Fields, s: &BarSettings) {
         "targeting.referrer_domain",
         t.referrer_domain.clone().unwrap_or_default(),
     );
-    f.set("targeting.utm_source", t.utm_source.clone().unwrap_or_default());
+    f.set(
+        "targeting.utm_source",
+        t.utm_source.clone().unwrap_or_default(),
+    );
     f.set(
         "targeting.utm_campaign",
         t.utm_campaign.clone().unwrap_or_default(),
@@ -127,7 +130,10 @@ fn content_fields(f: &mut Fields, c: &VariantContent) {
     f.set("message", c.message.clone());
     f.set("button_label", c.button_label.clone().unwrap_or_default());
     f.set("link_url", c.link_url.clone().unwrap_or_default());
-    f.set("thanks_message", c.thanks_message.clone().unwrap_or_default());
+    f.set(
+        "thanks_message",
+        c.thanks_message.clone().unwrap_or_default(),
+    );
     f.set("background_color", c.background_color.clone());
     f.set("text_color", c.text_color.clone());
     f.set("button_color", c.button_color.clone());
@@ -162,7 +168,10 @@ fn date_json(f: &Fields, name: &'static str) -> Result<Value, Invalid> {
 }
 
 fn lines(raw: &str) -> Vec<&str> {
-    raw.lines().map(str::trim).filter(|l| !l.is_empty()).collect()
+    raw.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 /// The form as the API's JSON body: what the editor sends is checked by exactly the
@@ -194,8 +203,12 @@ fn input_json(f: &Fields, part: Part) -> Result<Value, Invalid> {
             }),
         );
         let trigger = match f.get("trigger.type") {
-            "delay" => json!({"type": "delay", "seconds": number::<u32>(f, "trigger.seconds", "a whole number of seconds, 1 to 600")?}),
-            "scroll" => json!({"type": "scroll", "percent": number::<u8>(f, "trigger.percent", "a whole percentage, 1 to 100")?}),
+            "delay" => {
+                json!({"type": "delay", "seconds": number::<u32>(f, "trigger.seconds", "a whole number of seconds, 1 to 600")?})
+            }
+            "scroll" => {
+                json!({"type": "scroll", "percent": number::<u8>(f, "trigger.percent", "a whole percentage, 1 to 100")?})
+            }
             other => json!({ "type": other }),
         };
         body.insert("trigger".into(), trigger);
@@ -417,10 +430,7 @@ async fn editor(
         None => Vec::new(),
     };
     let (action, preview_url) = match (&loaded.bar, &loaded.variant, part) {
-        (None, _, _) => (
-            format!("/sites/{}/bars", site.id),
-            "/preview".to_string(),
-        ),
+        (None, _, _) => (format!("/sites/{}/bars", site.id), "/preview".to_string()),
         (Some(b), Some(v), Part::Variant) => (
             format!("/bars/{}/variants/{}", b.bar.id, v.id),
             format!("/preview?bar={}&variant={}", b.bar.id, v.id),
@@ -825,7 +835,10 @@ mod tests {
         f.set("targeting.starts_at", "");
         f.set("goal", "fax");
         let err = bar_input(&f, Part::Settings).unwrap_err();
-        assert!(matches!(&err, Error::Invalid(i) if i.field == "goal"), "{err:?}");
+        assert!(
+            matches!(&err, Error::Invalid(i) if i.field == "goal"),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -48,10 +48,9 @@ fn compared(g: &Group) -> String {
             "{} bars at the {} in your industry ({})",
             g.goal, g.placement, industry
         ),
-        (Some("all_industries"), _) => format!(
-            "{} bars at the {} in every industry",
-            g.goal, g.placement
-        ),
+        (Some("all_industries"), _) => {
+            format!("{} bars at the {} in every industry", g.goal, g.placement)
+        }
         (Some("all"), _) => format!("{} bars anywhere on the page, in every industry", g.goal),
         _ => format!("{} bars at the {}", g.goal, g.placement),
     }

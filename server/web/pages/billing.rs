@@ -66,7 +66,9 @@ async fn billing_page(req: &Req, errors: Errors) -> Result<Response> {
             .collect()
         })
         .unwrap_or_default();
-    let has_customer = summary.as_ref().is_some_and(|s| s.plan != crate::plans::FREE || s.status != "free");
+    let has_customer = summary
+        .as_ref()
+        .is_some_and(|s| s.plan != crate::plans::FREE || s.status != "free");
     let status = if errors.is_empty() {
         warp::http::StatusCode::OK
     } else {

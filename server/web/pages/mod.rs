@@ -42,19 +42,21 @@ pub fn not_found(state: &crate::web::State) -> warp::filters::BoxedFilter<(Respo
     warp::get()
         .and(warp::path::full())
         .and(warp::header::headers_cloned())
-        .and_then(move |path: warp::path::FullPath, headers: warp::http::HeaderMap| {
-            let state = state.clone();
-            async move {
-                let wants_html = headers
-                    .get(warp::http::header::ACCEPT)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|a| a.contains("text/html"));
-                if !wants_html || path.as_str().starts_with("/api/") {
-                    return Err(warp::reject::not_found());
+        .and_then(
+            move |path: warp::path::FullPath, headers: warp::http::HeaderMap| {
+                let state = state.clone();
+                async move {
+                    let wants_html = headers
+                        .get(warp::http::header::ACCEPT)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|a| a.contains("text/html"));
+                    if !wants_html || path.as_str().starts_with("/api/") {
+                        return Err(warp::reject::not_found());
+                    }
+                    view::not_found_page(&state, &headers).ok_or_else(warp::reject::not_found)
                 }
-                view::not_found_page(&state, &headers).ok_or_else(warp::reject::not_found)
-            }
-        })
+            },
+        )
         .boxed()
 }
 
@@ -98,7 +100,12 @@ pub fn table() -> Table {
             route(M::POST, "/bars/{bar_id}/publish", Member, bars::publish),
             route(M::POST, "/bars/{bar_id}/pause", Member, bars::pause),
             route(M::POST, "/bars/{bar_id}/delete", Member, bars::delete),
-            route(M::POST, "/bars/{bar_id}/variants", Member, bars::add_variant),
+            route(
+                M::POST,
+                "/bars/{bar_id}/variants",
+                Member,
+                bars::add_variant,
+            ),
             route(
                 M::GET,
                 "/bars/{bar_id}/variants/{variant_id}",
@@ -168,8 +175,18 @@ pub fn table() -> Table {
             ),
             route(M::GET, "/admin/policies", Operator, admin::policies),
             route(M::POST, "/admin/policies", Operator, admin::publish_policy),
-            route(M::GET, "/admin/stripe-events", Operator, admin::stripe_events),
-            route(M::POST, "/admin/benchmarks", Operator, admin::run_benchmarks),
+            route(
+                M::GET,
+                "/admin/stripe-events",
+                Operator,
+                admin::stripe_events,
+            ),
+            route(
+                M::POST,
+                "/admin/benchmarks",
+                Operator,
+                admin::run_benchmarks,
+            ),
             route(M::GET, "/admin/mail", Operator, admin::mail),
             route(M::GET, "/admin/mail/{mail_id}", Operator, admin::mail_one),
         ],

@@ -5,8 +5,8 @@
 //! `/preview/l`, which count nothing.
 
 use serde::Serialize;
-use warp::http::header::{self, HeaderValue};
 use warp::http::StatusCode;
+use warp::http::header::{self, HeaderValue};
 use warp::reply::Response;
 
 use super::bars::previewed;
@@ -16,8 +16,8 @@ use crate::delivery::scripts::splice;
 use crate::domain::bar::{RuntimeBar, Snapshot};
 use crate::domain::{BarId, DeploymentId, VariantId};
 use crate::error::{Error, Result};
-use crate::web::router::Req;
 use crate::web::no_content;
+use crate::web::router::Req;
 
 #[derive(Serialize)]
 struct RuntimeConfig<'a> {
@@ -39,7 +39,12 @@ fn frame_host(req: &Req, base_url: &str) -> String {
     let host = req
         .header("host")
         .map(str::to_string)
-        .or_else(|| url::Url::parse(base_url).ok()?.host_str().map(str::to_string))
+        .or_else(|| {
+            url::Url::parse(base_url)
+                .ok()?
+                .host_str()
+                .map(str::to_string)
+        })
         .unwrap_or_default();
     // Without the port; an IPv6 literal keeps its brackets off as `location.hostname` does.
     let host = match host.strip_prefix('[') {

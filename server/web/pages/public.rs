@@ -117,7 +117,10 @@ pub async fn login(req: Req) -> Result<Response> {
         Ok(res) => Ok(res),
         Err(Error::BadCredentials) => {
             let mut errors = Errors::default();
-            errors.add(FORM, "That email address and password do not match an account.");
+            errors.add(
+                FORM,
+                "That email address and password do not match an account.",
+            );
             auth_form(&req, "pages/login.html", email, next, errors)
         }
         Err(err) => auth_form(&req, "pages/login.html", email, next, Errors::of(err)?),
@@ -219,7 +222,13 @@ pub async fn reset_submit(req: Req) -> Result<Response> {
 }
 
 pub async fn forgot_page(req: Req) -> Result<Response> {
-    auth_form(&req, "pages/forgot_password.html", "", "", Errors::default())
+    auth_form(
+        &req,
+        "pages/forgot_password.html",
+        "",
+        "",
+        Errors::default(),
+    )
 }
 
 pub async fn forgot_submit(req: Req) -> Result<Response> {
@@ -228,7 +237,10 @@ pub async fn forgot_submit(req: Req) -> Result<Response> {
     match Email::parse(email) {
         Ok(email) => {
             // Detached: the answer must not depend on whether the address has an account.
-            req.state.accounts.clone().send_password_reset_detached(email);
+            req.state
+                .accounts
+                .clone()
+                .send_password_reset_detached(email);
             message(
                 &req,
                 StatusCode::OK,

@@ -195,7 +195,11 @@ pub async fn save(req: Req) -> Result<Response> {
     match req
         .state
         .catalog
-        .update_site(site, Some(f.get("name")), Some(&hostnames(f.get("hostnames"))))
+        .update_site(
+            site,
+            Some(f.get("name")),
+            Some(&hostnames(f.get("hostnames"))),
+        )
         .await
     {
         Ok(_) => Ok(done(&format!("/sites/{id}"), "site_saved")),

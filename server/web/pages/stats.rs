@@ -103,12 +103,7 @@ impl Asked {
         }
         let opt = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
         let (from, to) = (opt(&self.from), opt(&self.to));
-        Range::parse(
-            from.as_deref(),
-            to.as_deref(),
-            Some(&self.interval),
-            now,
-        )
+        Range::parse(from.as_deref(), to.as_deref(), Some(&self.interval), now)
     }
 }
 
@@ -278,12 +273,19 @@ async fn stats_page(req: &Req, subject: Subject) -> Result<Response> {
         Ok(r) => r,
         Err(invalid) => {
             page.error = Some(sentence(&invalid.message));
-            return render(req, "pages/stats.html", &page, StatusCode::UNPROCESSABLE_ENTITY);
+            return render(
+                req,
+                "pages/stats.html",
+                &page,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
         }
     };
     let api_query = format!(
         "from={}&to={}&interval={}",
-        range.from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        range
+            .from
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         range.to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         page.asked.interval
     );
@@ -330,9 +332,18 @@ async fn stats_page(req: &Req, subject: Subject) -> Result<Response> {
         .iter()
         .map(|p| axis_label(report.interval, p.start))
         .collect();
-    let current: Vec<Option<f64>> = report.series.iter().map(|p| value(&p.numbers, metric.0)).collect();
+    let current: Vec<Option<f64>> = report
+        .series
+        .iter()
+        .map(|p| value(&p.numbers, metric.0))
+        .collect();
     let before: Vec<Option<f64>> = previous
-        .map(|p| p.series.iter().map(|p| value(&p.numbers, metric.0)).collect())
+        .map(|p| {
+            p.series
+                .iter()
+                .map(|p| value(&p.numbers, metric.0))
+                .collect()
+        })
         .unwrap_or_default();
     let mut series = vec![Series {
         class: "current",
@@ -427,11 +438,7 @@ fn summary(
             "The click-through rate over the period is {}.",
             shown(total, "ctr")
         ),
-        _ => format!(
-            "{} in all: {}.",
-            metric.1,
-            shown(total, metric.0)
-        ),
+        _ => format!("{} in all: {}.", metric.1, shown(total, metric.0)),
     };
     let best = values
         .iter()
@@ -536,8 +543,14 @@ mod tests {
 
     #[test]
     fn changes_read_in_words() {
-        assert_eq!(change(Some(112.0), Some(100.0)).unwrap(), ("+12 %".into(), "up"));
-        assert_eq!(change(Some(50.0), Some(100.0)).unwrap(), ("-50 %".into(), "down"));
+        assert_eq!(
+            change(Some(112.0), Some(100.0)).unwrap(),
+            ("+12 %".into(), "up")
+        );
+        assert_eq!(
+            change(Some(50.0), Some(100.0)).unwrap(),
+            ("-50 %".into(), "down")
+        );
         assert_eq!(change(Some(3.0), Some(0.0)).unwrap(), ("new".into(), "up"));
         assert_eq!(change(Some(0.0), Some(0.0)), None);
     }

@@ -102,10 +102,7 @@ fn percent_filter(
 }
 
 /// An RFC 3339 timestamp → `3 Dec 2026, 11:49 UTC`; none → `–`.
-fn when_filter(
-    value: &tera::Value,
-    _: &HashMap<String, tera::Value>,
-) -> tera::Result<tera::Value> {
+fn when_filter(value: &tera::Value, _: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
     Ok(tera::Value::String(match value.as_str() {
         Some(s) => match chrono::DateTime::parse_from_rfc3339(s) {
             Ok(t) => t
@@ -161,31 +158,76 @@ pub struct ChromeMember<'a> {
 /// The notices a redirect may ask for, by code: fixed texts, so a link cannot make a page
 /// say something barkeep did not write.
 const NOTICES: &[(&str, &str)] = &[
-    ("signed_up", "Welcome to barkeep. We sent you a link to confirm your email address."),
+    (
+        "signed_up",
+        "Welcome to barkeep. We sent you a link to confirm your email address.",
+    ),
     ("logged_out", "You are logged out."),
-    ("site_created", "Site added. Paste the snippet into your pages, then create a bar."),
+    (
+        "site_created",
+        "Site added. Paste the snippet into your pages, then create a bar.",
+    ),
     ("site_saved", "Site saved."),
     ("site_deleted", "Site deleted."),
-    ("bar_created", "Bar created. It is a draft until you publish it."),
-    ("bar_saved", "Saved. Publish to show the changes to visitors."),
-    ("published", "Published: visitors see this version within a minute."),
-    ("unchanged", "Already live: nothing changed since the last publish."),
+    (
+        "bar_created",
+        "Bar created. It is a draft until you publish it.",
+    ),
+    (
+        "bar_saved",
+        "Saved. Publish to show the changes to visitors.",
+    ),
+    (
+        "published",
+        "Published: visitors see this version within a minute.",
+    ),
+    (
+        "unchanged",
+        "Already live: nothing changed since the last publish.",
+    ),
     ("paused", "Paused: the bar left the site."),
-    ("bar_deleted", "Bar deleted. Its counts stay in the site's totals."),
-    ("variant_created", "Variant added. Publish to start the test."),
-    ("variant_saved", "Variant saved. Publish to show the changes to visitors."),
+    (
+        "bar_deleted",
+        "Bar deleted. Its counts stay in the site's totals.",
+    ),
+    (
+        "variant_created",
+        "Variant added. Publish to start the test.",
+    ),
+    (
+        "variant_saved",
+        "Variant saved. Publish to show the changes to visitors.",
+    ),
     ("variant_deleted", "Variant deleted."),
     ("profile_saved", "Saved."),
-    ("password_changed", "Password changed. Your other sessions were logged out."),
-    ("email_change_sent", "We sent a link to the new address; the change happens when it is opened."),
+    (
+        "password_changed",
+        "Password changed. Your other sessions were logged out.",
+    ),
+    (
+        "email_change_sent",
+        "We sent a link to the new address; the change happens when it is opened.",
+    ),
     ("session_ended", "Session ended."),
     ("token_deleted", "Token deleted."),
     ("objection_recorded", "Your objection is recorded."),
-    ("restricted", "Processing is restricted: your bars are paused and nothing new is collected."),
-    ("unrestricted", "Processing is allowed again. Publish your bars to show them."),
+    (
+        "restricted",
+        "Processing is restricted: your bars are paused and nothing new is collected.",
+    ),
+    (
+        "unrestricted",
+        "Processing is allowed again. Publish your bars to show them.",
+    ),
     ("confirmation_sent", "We sent a new confirmation link."),
-    ("checkout_done", "Thank you. Your plan changes as soon as Stripe confirms the payment."),
-    ("alert_drafted", "Draft saved. Check the preview, then send it."),
+    (
+        "checkout_done",
+        "Thank you. Your plan changes as soon as Stripe confirms the payment.",
+    ),
+    (
+        "alert_drafted",
+        "Draft saved. Check the preview, then send it.",
+    ),
     ("alert_sent", "The alert is on its way to its recipients."),
     ("policy_published", "Policy version published."),
     ("benchmarks_run", "Benchmarks recomputed."),
@@ -274,7 +316,8 @@ pub fn accepted(request: &HeaderMap) -> Option<&'static str> {
     let has = |name: &str| {
         accept.split(',').any(|part| {
             let mut it = part.split(';');
-            it.next().is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
+            it.next()
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
                 && !it.any(|p| p.trim().replace(' ', "") == "q=0")
         })
     };
@@ -488,7 +531,10 @@ mod tests {
     #[test]
     fn compression_follows_accept_encoding() {
         let mut h = HeaderMap::new();
-        h.insert("accept-encoding", HeaderValue::from_static("gzip, deflate, br"));
+        h.insert(
+            "accept-encoding",
+            HeaderValue::from_static("gzip, deflate, br"),
+        );
         assert_eq!(accepted(&h), Some("br"));
         h.insert("accept-encoding", HeaderValue::from_static("gzip, br;q=0"));
         assert_eq!(accepted(&h), Some("gzip"));
