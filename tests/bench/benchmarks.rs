@@ -78,20 +78,7 @@ async fn main() {
     db.execute_unprepared("UPDATE members SET is_operator = TRUE, industry = 'saas'")
         .await
         .unwrap();
-    let post = |path: String, body: Value| {
-        let (client, cookie) = (client.clone(), cookie.clone());
-        async move {
-            let res = client
-                .post(path)
-                .header("cookie", cookie)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert!(res.status().is_success(), "{}", res.status());
-            res.json::<Value>().await.unwrap()
-        }
-    };
+    let post = |url: String, body: Value| support::post_json(&client, &cookie, url, body);
     let site = post(
         format!("{base}/api/v1/sites"),
         json!({"name": "Reader", "hostnames": ["reader.example"]}),

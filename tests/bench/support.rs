@@ -90,6 +90,19 @@ pub async fn session(client: &reqwest::Client, base: &str, email: &str) -> Strin
         .to_string()
 }
 
+/// A JSON `POST` as the member of `cookie`; panics unless it succeeds.
+pub async fn post_json(client: &reqwest::Client, cookie: &str, url: String, body: Value) -> Value {
+    let res = client
+        .post(url)
+        .header("cookie", cookie)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    res.json::<Value>().await.unwrap()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -340,6 +340,28 @@ test('stats over other ranges, compared with the previous period, and the site t
   await look('stats-refused');
 });
 
+test('the bar editor is usable with the keyboard alone: every field and button takes the focus in order', async () => {
+  await go(`/bars/${barId}`);
+  const reached = [];
+  for (let i = 0; i < 90; i++) {
+    await page.keyboard.press('Tab');
+    const at = await page.evaluate(() => {
+      const el = document.activeElement;
+      return el && (el.id || el.getAttribute('name') || el.textContent.trim().slice(0, 30));
+    });
+    reached.push(at);
+  }
+  for (const id of ['f-name', 'f-goal', 'f-placement', 'f-sticky', 'f-message', 'f-button_label', 'f-link_url', 'f-background_color', 'f-text_color', 'f-targeting-paths_include', 'f-trigger-type', 'f-frequency-after_dismiss_days']) {
+    assert.ok(reached.includes(id), `Tab reaches #${id} (reached: ${reached.join(', ')})`);
+  }
+  assert.ok(reached.includes('Save'), 'Tab reaches the Save button');
+  assert.ok(reached.indexOf('f-message') < reached.indexOf('f-background_color'), 'in reading order');
+  // On a fresh page the skip link comes first.
+  await go(`/bars/${barId}`);
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+});
+
 test('benchmarks, billing and the account pages', async () => {
   await go('/benchmarks');
   await look('benchmarks');

@@ -132,11 +132,7 @@ async fn account_page(
         );
         f
     });
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = errors.status();
     render(
         req,
         "pages/account.html",

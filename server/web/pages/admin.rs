@@ -239,11 +239,7 @@ async fn alerts_page(req: &Req, v: Fields, errors: Errors) -> Result<Response> {
         .into_iter()
         .map(AlertView::from)
         .collect();
-    let status = if errors.is_empty() {
-        warp::http::StatusCode::OK
-    } else {
-        warp::http::StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = errors.status();
     render(
         req,
         "pages/admin/alerts.html",
@@ -373,11 +369,7 @@ async fn policies_page(req: &Req, v: Fields, errors: Errors) -> Result<Response>
         .into_iter()
         .map(|(p, o)| (p, o.len()))
         .collect();
-    let status = if errors.is_empty() {
-        warp::http::StatusCode::OK
-    } else {
-        warp::http::StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = errors.status();
     render(
         req,
         "pages/admin/policies.html",

@@ -9,7 +9,6 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::forms::{Errors, FORM, Fields};
@@ -440,11 +439,7 @@ async fn editor(
             format!("/preview?bar={}", b.bar.id),
         ),
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = errors.status();
     let frame_url = frame_url(&preview_url, sent.then_some(&v));
     let ctx = Editor {
         frame_url,

@@ -69,11 +69,7 @@ async fn billing_page(req: &Req, errors: Errors) -> Result<Response> {
     let has_customer = summary
         .as_ref()
         .is_some_and(|s| s.plan != crate::plans::FREE || s.status != "free");
-    let status = if errors.is_empty() {
-        warp::http::StatusCode::OK
-    } else {
-        warp::http::StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = errors.status();
     render(
         req,
         "pages/billing.html",

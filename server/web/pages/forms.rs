@@ -53,6 +53,15 @@ impl Errors {
         self.0.is_empty()
     }
 
+    /// A form page's status: 422 when it comes back with refusals.
+    pub fn status(&self) -> warp::http::StatusCode {
+        if self.is_empty() {
+            warp::http::StatusCode::OK
+        } else {
+            warp::http::StatusCode::UNPROCESSABLE_ENTITY
+        }
+    }
+
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
         self.0
             .entry(field.to_string())

@@ -9,9 +9,9 @@ use warp::http::StatusCode;
 use warp::http::header::{self, HeaderValue};
 use warp::reply::Response;
 
+use super::assets::compressed;
 use super::bars::previewed;
 use super::forms::{Fields, sentence};
-use super::view::compressed;
 use crate::delivery::scripts::splice;
 use crate::domain::bar::{RuntimeBar, Snapshot};
 use crate::domain::{BarId, DeploymentId, VariantId};

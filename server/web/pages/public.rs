@@ -35,11 +35,7 @@ fn auth_form(
     next: &str,
     errors: Errors,
 ) -> Result<Response> {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = errors.status();
     render(
         req,
         template,
@@ -172,11 +168,7 @@ struct ResetForm<'a> {
 }
 
 fn reset_form(req: &Req, token: &str, errors: Errors) -> Result<Response> {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = errors.status();
     render(
         req,
         "pages/reset_password.html",

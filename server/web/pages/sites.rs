@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::forms::{Errors, Fields};
@@ -42,11 +41,7 @@ async fn sites_page(req: &Req, form: Fields, errors: Errors) -> Result<Response>
             site,
         });
     }
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = errors.status();
     render(
         req,
         "pages/sites.html",
@@ -164,11 +159,7 @@ async fn site_page(req: &Req, form: Option<Fields>, errors: Errors) -> Result<Re
         );
         f
     });
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = errors.status();
     render(
         req,
         "pages/site.html",
