@@ -23,7 +23,21 @@ struct GroupView {
     summary: String,
     quantiles: Vec<(&'static str, String)>,
     own: String,
+    /// "the 62nd percentile"; none without a rate of your own.
+    rank: Option<String>,
     trend: Vec<(String, String)>,
+}
+
+/// 1 → 1st, 2 → 2nd, 13 → 13th, 62 → 62nd.
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 #[derive(Serialize)]
@@ -122,7 +136,14 @@ fn view(i: usize, g: Group) -> GroupView {
             )
         })
         .collect();
+    let rank = g.percentile.filter(|_| g.own_rate.is_some()).map(|p| {
+        format!(
+            "the {} percentile",
+            ordinal(p.round().clamp(0.0, 100.0) as u32)
+        )
+    });
     GroupView {
+        rank,
         id,
         title,
         metric,
@@ -159,4 +180,21 @@ pub async fn page(req: Req) -> Result<Response> {
                 .collect(),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ordinals_read_as_words() {
+        let got: Vec<String> = [0, 1, 2, 3, 4, 11, 12, 13, 21, 62, 100]
+            .into_iter()
+            .map(super::ordinal)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "0th", "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "62nd", "100th"
+            ]
+        );
+    }
 }
