@@ -15,8 +15,6 @@ use super::extract::cookie;
 use crate::error::{Error, Result};
 
 pub const COOKIE: &str = "barkeep_csrf";
-/// The hidden form field.
-pub const FIELD: &str = "csrf";
 
 /// The browser's token, when it sent a well-formed one.
 pub fn token_of(headers: &HeaderMap) -> Option<String> {

@@ -49,7 +49,6 @@ struct AccountPage {
     sessions: Vec<SessionRow>,
     tokens: Vec<TokenRow>,
     policies: Vec<PolicyRow>,
-    now: DateTime<Utc>,
     max_retention: Option<u64>,
     /// The section a refusal (or a new token) belongs to.
     section: &'static str,
@@ -142,7 +141,6 @@ async fn account_page(
             sessions,
             tokens,
             policies,
-            now,
             max_retention: limits.lead_retention_days,
             section,
             v,

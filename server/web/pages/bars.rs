@@ -46,17 +46,6 @@ impl Part {
     }
 }
 
-const CONTENT_FIELDS: [&str; 8] = [
-    "message",
-    "button_label",
-    "link_url",
-    "thanks_message",
-    "background_color",
-    "text_color",
-    "button_color",
-    "button_text_color",
-];
-
 const DATE_FORMAT: &str = "%Y-%m-%dT%H:%M";
 
 fn word<T: Serialize>(v: &T) -> String {
@@ -341,7 +330,6 @@ struct Editor {
     branding_removable: bool,
     text_contrast: Contrast,
     button_contrast: Contrast,
-    content_fields: [&'static str; 8],
 }
 
 struct Loaded {
@@ -468,7 +456,6 @@ async fn editor(
         preview_url,
         deployments,
         branding_removable: limits.branding_removable,
-        content_fields: CONTENT_FIELDS,
     };
     render(req, "pages/bar_editor.html", &ctx, status)
 }
