@@ -533,3 +533,75 @@ async fn benchmarks_appear_once_the_population_allows() {
     );
     assert!(page.html.contains("Median"), "the distribution's table");
 }
+
+#[tokio::test]
+async fn billing_shows_usage_and_sends_the_member_to_stripe_checkout_and_portal() {
+    let stripe = crate::stripe_mock::StripeMock::start().await;
+    let app = TestApp::spawn_with(stripe.options()).await;
+    let live = app.live_bar("payer@shop.example", &link_bar("Offer")).await;
+    for _ in 0..3 {
+        app.event(&ev(live.deployment, "v"), "203.0.113.9", BROWSER_UA)
+            .await;
+    }
+    app.flush().await;
+    let p = Pages::new(&app, &live.cookie).await;
+    let page = p.get("/billing").await;
+    assert_eq!(page.status, StatusCode::OK);
+    // This month's views against the free plan's limit, as a meter with its numbers.
+    assert!(page.html.contains("Views this month"), "{}", page.html);
+    assert!(page.html.contains(r#"max="5000""#) && page.html.contains(r#"value="3""#));
+    assert!(page.html.contains("<strong>At the limit:</strong>"));
+    // One Checkout button per plan and interval Stripe has a price for.
+    assert!(
+        page.html.contains(
+            r#"name="plan" value="pro"><input type="hidden" name="interval" value="month""#
+        )
+    );
+    assert!(
+        page.html.contains(
+            r#"name="plan" value="pro"><input type="hidden" name="interval" value="year""#
+        )
+    );
+    let res = p
+        .post(
+            "/billing/checkout",
+            &[("plan", "pro"), ("interval", "month")],
+            true,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        res.location(),
+        "https://checkout.stripe.com/c/pay/cs_test_barkeep"
+    );
+    let sessions = stripe.requests_to("/v1/checkout/sessions").await;
+    assert_eq!(sessions.len(), 1);
+    // A plan that does not exist comes back as a sentence on the page, nothing sent.
+    let res = p
+        .post(
+            "/billing/checkout",
+            &[("plan", "gold"), ("interval", "month")],
+            true,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.html.contains(r#"class="flash error""#), "{}", res.html);
+    assert_eq!(stripe.requests_to("/v1/checkout/sessions").await.len(), 1);
+    // The portal, now that the member is a Stripe customer.
+    let res = p.post("/billing/portal", &[], true).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        res.location(),
+        "https://billing.stripe.com/p/session/test_barkeep"
+    );
+    // Without the token, no call to Stripe at all.
+    let res = p
+        .post(
+            "/billing/checkout",
+            &[("plan", "pro"), ("interval", "month")],
+            false,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert_eq!(stripe.requests_to("/v1/checkout/sessions").await.len(), 1);
+}
