@@ -22,7 +22,7 @@ test: test-deps
 	$(CARGO) build --tests --bins
 	@$(MAKE) --no-print-directory test-sqlite
 	@$(MAKE) --no-print-directory test-widget
-	@$(MAKE) --no-print-directory test-dashboard
+	@env -u BARKEEP_TEST_POSTGRES_URL $(MAKE) --no-print-directory test-dashboard
 	@if [ -n "$$BARKEEP_TEST_POSTGRES_URL" ]; then \
 		$(MAKE) --no-print-directory test-postgres; \
 		echo "make test: backends run: sqlite postgres"; \
@@ -39,6 +39,7 @@ test-postgres: clean-test-databases
 	@echo "== test suite on PostgreSQL ($(BARKEEP_TEST_POSTGRES_URL)) =="
 	$(CARGO) test --no-fail-fast
 	@$(MAKE) --no-print-directory test-schema
+	@$(MAKE) --no-print-directory test-dashboard
 
 ## The member API against its own OpenAPI document (schemathesis), on the backend the
 ## environment names.
@@ -51,8 +52,9 @@ test-widget:
 	@echo "== bar runtime in Chromium =="
 	node --test tests/browser/widget.test.mjs
 
-## The dashboard in Chromium against the debug binary: signup to a live bar and its chart,
-## axe-core on every page, screenshots in tests/browser/artifacts/dashboard/.
+## The dashboard in Chromium against the debug binary (on PostgreSQL when
+## BARKEEP_TEST_POSTGRES_URL is set): signup to a live bar and its chart, axe-core on every
+## page, screenshots in tests/browser/artifacts/dashboard/.
 test-dashboard:
 	@echo "== dashboard in Chromium =="
 	BARKEEP_BIN=target/debug/barkeep node --test tests/browser/dashboard.test.mjs

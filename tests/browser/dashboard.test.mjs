@@ -1,5 +1,6 @@
 // The dashboard in headless Chromium against a real barkeep (the debug binary, a fresh SQLite
-// file, mail written to a folder, billing off): a new member goes from signup to a published
+// file — or a fresh PostgreSQL database when BARKEEP_TEST_POSTGRES_URL names a server — mail
+// written to a folder, billing off): a new member goes from signup to a published
 // bar and sees its first view and click in the chart, through the pages only; the visitor
 // side is a local page with the site's snippet. Every page is scanned with axe-core and
 // saved as a screenshot under tests/browser/artifacts/dashboard/.
@@ -40,6 +41,17 @@ const freePort = () =>
     });
   });
 
+/** A fresh PostgreSQL database on the server of BARKEEP_TEST_POSTGRES_URL, or none. */
+let pgDatabase;
+function freshPostgres() {
+  const admin = process.env.BARKEEP_TEST_POSTGRES_URL;
+  if (!admin) return undefined;
+  pgDatabase = `barkeep_test_dashboard_${process.pid}`;
+  const made = spawnSync('psql', [admin, '-qc', `CREATE DATABASE ${pgDatabase}`], { encoding: 'utf8' });
+  assert.equal(made.status, 0, made.stderr);
+  return `${admin.slice(0, admin.lastIndexOf('/'))}/${pgDatabase}`;
+}
+
 async function startBarkeep() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'barkeep-dashboard-'));
   const port = await freePort();
@@ -52,6 +64,9 @@ async function startBarkeep() {
     BARKEEP_LOG: 'warn',
   };
   for (const k of ['BARKEEP_DATABASE_URL', 'BARKEEP_MAIL_URL', 'BARKEEP_STRIPE_SECRET_KEY']) delete env[k];
+  const postgres = freshPostgres();
+  if (postgres) env.BARKEEP_DATABASE_URL = postgres;
+  console.log(`dashboard on ${postgres ? 'PostgreSQL' : 'SQLite'}`);
   server = spawn(BIN, ['serve'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   for (let i = 0; i < 150; i++) {
     try {
@@ -91,8 +106,15 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  server?.kill('SIGTERM');
+  if (server && server.exitCode === null) {
+    const exited = new Promise((resolve) => server.once('exit', resolve));
+    server.kill('SIGTERM');
+    await exited;
+  }
   pagesServer?.close();
+  if (pgDatabase) {
+    spawnSync('psql', [process.env.BARKEEP_TEST_POSTGRES_URL, '-qc', `DROP DATABASE IF EXISTS ${pgDatabase} WITH (FORCE)`]);
+  }
 });
 
 /** Saves a screenshot of the page and scans it with axe (WCAG 2.x A and AA rules). */
