@@ -195,6 +195,8 @@
     each('input[type=color][data-sync]', initPicker);
     each('output.contrast[data-fg][data-bg]', initContrast);
     each('input[maxlength][data-count], textarea[maxlength][data-count]', initCounter);
+    // A chart wider than a phone opens on its newest days.
+    each('.plot', (el) => { el.scrollLeft = el.scrollWidth; });
     updateConditions();
     on(document, 'input change', updateConditions);
   }

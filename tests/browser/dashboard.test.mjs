@@ -447,6 +447,20 @@ test('public pages: login, forgot and reset password, unsubscribe, a missing pag
   await visitor.close();
 });
 
+test('on a phone: the sites, the editor and the stats fit the screen, and pass axe', async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  try {
+    for (const [name, p] of [['phone-site', `/sites/${siteId}`], ['phone-bar', `/bars/${barId}`], ['phone-stats', `/bars/${barId}/stats?range=30d`]]) {
+      await go(p);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.ok(overflow <= 0, `${p} scrolls sideways by ${overflow}px on a phone`);
+      await look(name);
+    }
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 900 });
+  }
+});
+
 test('every page kept its Content-Security-Policy and frame-ancestors', async () => {
   const res = await page.request.get(`${base}/sites`);
   const csp = res.headers()['content-security-policy'];
