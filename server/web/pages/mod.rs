@@ -20,11 +20,11 @@ use crate::error::Result;
 
 mod account;
 mod admin;
-pub mod assets;
+mod assets;
 mod bars;
 mod benchmarks;
 mod billing;
-pub mod chart;
+mod chart;
 mod forms;
 mod preview;
 mod public;
