@@ -24,7 +24,7 @@ test: test-deps
 	@$(MAKE) --no-print-directory test-widget
 	@env -u BARKEEP_TEST_POSTGRES_URL $(MAKE) --no-print-directory test-dashboard
 	@if [ -n "$$BARKEEP_TEST_POSTGRES_URL" ]; then \
-		$(MAKE) --no-print-directory test-postgres; \
+		$(MAKE) --no-print-directory test-postgres && \
 		echo "make test: backends run: sqlite postgres"; \
 	else \
 		echo "make test: backends run: sqlite (set BARKEEP_TEST_POSTGRES_URL for the PostgreSQL pass)"; \
