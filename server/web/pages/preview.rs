@@ -101,18 +101,7 @@ pub async fn page(req: Req) -> Result<Response> {
     let html = req
         .state
         .views
-        .render(
-            "pages/preview.html",
-            &ctx,
-            &super::view::Chrome {
-                member: None,
-                csrf: "",
-                section: "",
-                notice: None,
-                css: super::assets::CSS.url(),
-                js: super::assets::JS.url(),
-            },
-        )
+        .render("pages/preview.html", &ctx, &super::view::Chrome::bare())
         .map_err(Error::Internal)?;
     let origin = url::Url::parse(&base)
         .map(|u| u.origin().ascii_serialization())

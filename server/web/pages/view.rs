@@ -139,6 +139,20 @@ pub struct Chrome<'a> {
     pub js: &'static str,
 }
 
+impl Chrome<'static> {
+    /// The layout with nobody signed in and no form: error pages and the preview frame.
+    pub fn bare() -> Chrome<'static> {
+        Chrome {
+            member: None,
+            csrf: "",
+            section: "",
+            notice: None,
+            css: assets::CSS.url(),
+            js: assets::JS.url(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 pub struct ChromeMember<'a> {
     pub email: &'a str,
@@ -341,14 +355,7 @@ pub fn not_found_page(state: &State, request: &HeaderMap) -> Option<Response> {
                 text: "The address may be mistyped, or what it showed was deleted.",
                 error: true,
             },
-            &Chrome {
-                member: None,
-                csrf: "",
-                section: "",
-                notice: None,
-                css: assets::CSS.url(),
-                js: assets::JS.url(),
-            },
+            &Chrome::bare(),
         )
         .ok()?;
     Some(html_response(request, html, StatusCode::NOT_FOUND))
@@ -400,14 +407,7 @@ pub fn error_page(state: &State, method: &Method, at: &str, err: Error) -> Respo
     } else {
         text
     };
-    let chrome = Chrome {
-        member: None,
-        csrf: "",
-        section: "",
-        notice: None,
-        css: assets::CSS.url(),
-        js: assets::JS.url(),
-    };
+    let chrome = Chrome::bare();
     let ctx = Message {
         title,
         text: &text,
