@@ -8,6 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -307,12 +308,22 @@ impl Jobs {
     async fn run(&self, job: &Job) -> anyhow::Result<()> {
         let _one_at_a_time = job.running.lock().await;
         let started = Instant::now();
-        let result = (job.work)().await;
+        // A panic in a run ends that run only: it is caught here, logged and counted
+        // like a failure, and the job runs again at its next period.
+        let run = std::panic::AssertUnwindSafe(async { (job.work)().await }).catch_unwind();
+        let (result, outcome) = match run.await {
+            Ok(Ok(())) => (Ok(()), "ok"),
+            Ok(Err(err)) => (Err(err), "error"),
+            Err(panic) => {
+                let message = panic_message(panic.as_ref());
+                tracing::error!(job = job.name, panic = %message, "job panicked; it runs again next period");
+                (Err(anyhow::anyhow!("panicked: {message}")), "panic")
+            }
+        };
         let elapsed = started.elapsed();
         self.seconds
             .get_or_create(&JobLabel { job: job.name })
             .observe(elapsed.as_secs_f64());
-        let outcome = if result.is_ok() { "ok" } else { "error" };
         self.runs
             .get_or_create(&RunLabels {
                 job: job.name,
@@ -358,5 +369,129 @@ impl Jobs {
             }
         }
         result
+    }
+}
+
+/// What a caught panic said, for the log.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use prometheus_client::encoding::text::encode;
+
+    use super::*;
+
+    /// A job that panics on its first run and succeeds afterwards.
+    fn panics_once(calls: &Arc<AtomicUsize>) -> Work {
+        let calls = calls.clone();
+        work(move || {
+            let calls = calls.clone();
+            async move {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    panic!("made to panic");
+                }
+                Ok(())
+            }
+        })
+    }
+
+    fn metrics(registry: &Registry) -> String {
+        let mut text = String::new();
+        encode(&mut text, registry).unwrap();
+        text
+    }
+
+    async fn database(dir: &std::path::Path) -> Db {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("jobs.db").display());
+        let db = sea_orm::Database::connect(url).await.unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        db
+    }
+
+    #[tokio::test]
+    async fn a_job_of_every_process_that_panics_runs_again_next_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let job = Job::each_process(
+            "flaky",
+            "panics once",
+            Duration::from_millis(20),
+            panics_once(&calls),
+        );
+        let mut registry = Registry::default();
+        let db = database(dir.path()).await;
+        let jobs = Arc::new(Jobs::new(
+            db,
+            Clock::system(),
+            vec![job],
+            None,
+            &mut registry,
+        ));
+        let stop = CancellationToken::new();
+        let tasks = jobs.spawn(stop.clone());
+        for _ in 0..200 {
+            if calls.load(Ordering::SeqCst) >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.cancel();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert!(
+            calls.load(Ordering::SeqCst) >= 3,
+            "the job ran again after its panic"
+        );
+        let text = metrics(&registry);
+        assert!(
+            text.contains(r#"job_runs_total{job="flaky",outcome="panic"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"job_runs_total{job="flaky",outcome="ok"}"#));
+    }
+
+    #[tokio::test]
+    async fn a_once_job_that_panics_lets_its_lease_go_and_is_tried_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let job = Job::once(
+            "flaky_once",
+            "panics once",
+            Duration::from_secs(3600),
+            panics_once(&calls),
+        );
+        let clock = Clock::adjustable();
+        let mut registry = Registry::default();
+        let db = database(dir.path()).await;
+        let jobs = Jobs::new(db.clone(), clock.clone(), vec![job], None, &mut registry);
+        assert_eq!(jobs.run_due("flaky_once").await.unwrap(), Ran::Yes);
+        let lease = leases::all(&db).await.unwrap().remove(0);
+        assert_eq!(lease.last_ok, Some(false));
+        assert!(lease.leased_until.is_none(), "the lease is let go");
+        assert!(
+            lease
+                .last_error
+                .unwrap_or_default()
+                .contains("made to panic")
+        );
+        // A failed run is tried again within a minute, not an hour later.
+        assert_eq!(jobs.run_due("flaky_once").await.unwrap(), Ran::NotNow);
+        assert!(clock.advance(chrono::Duration::seconds(61)));
+        assert_eq!(jobs.run_due("flaky_once").await.unwrap(), Ran::Yes);
+        assert_eq!(leases::all(&db).await.unwrap()[0].last_ok, Some(true));
+        let text = metrics(&registry);
+        assert!(
+            text.contains(r#"job_runs_total{job="flaky_once",outcome="panic"} 1"#),
+            "{text}"
+        );
     }
 }

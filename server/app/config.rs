@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use base64::Engine;
 use ipnet::IpNet;
@@ -15,6 +16,7 @@ use crate::domain::Secret;
 use crate::mail::{DkimSettings, MailTransportConfig};
 use crate::plans::Plans;
 use crate::reporting::benchmarks::BenchmarkSettings;
+use crate::web::conn::Timeouts;
 
 /// A configuration problem, always tied to the variable that caused it.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,8 @@ pub struct Config {
     /// Counters, visitor hashes and leads held in memory before new events are refused
     /// (while the database is unreachable, say).
     pub event_buffer_limit: usize,
+    /// How long a client may take over its headers, its body and its silences.
+    pub timeouts: Timeouts,
     /// Stripe, when `BARKEEP_STRIPE_SECRET_KEY` is set; `None` switches billing off.
     pub billing: Option<StripeConfig>,
     /// The plans on offer (the defaults, or `BARKEEP_PLANS_FILE`), with their prices.
@@ -203,34 +207,16 @@ impl Config {
             }
         };
 
-        let event_rate_per_ip = match get("BARKEEP_EVENT_RATE_PER_IP") {
-            Some(v) => v
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        "BARKEEP_EVENT_RATE_PER_IP",
-                        format!("`{v}` is not a positive whole number"),
-                    )
-                })?,
-            None => 20,
+        let event_rate_per_ip = positive(&get, "BARKEEP_EVENT_RATE_PER_IP")?.unwrap_or(20);
+        let event_buffer_limit = positive(&get, "BARKEEP_EVENT_BUFFER_LIMIT")?.unwrap_or(1_000_000);
+        let defaults = Timeouts::default();
+        let seconds = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            Ok(positive::<u64>(&get, var)?.map_or(default, Duration::from_secs))
         };
-
-        let event_buffer_limit = match get("BARKEEP_EVENT_BUFFER_LIMIT") {
-            Some(v) => v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        "BARKEEP_EVENT_BUFFER_LIMIT",
-                        format!("`{v}` is not a positive whole number"),
-                    )
-                })?,
-            None => 1_000_000,
+        let timeouts = Timeouts {
+            header_read: seconds("BARKEEP_HEADER_TIMEOUT", defaults.header_read)?,
+            body_read: seconds("BARKEEP_BODY_TIMEOUT", defaults.body_read)?,
+            idle: seconds("BARKEEP_IDLE_TIMEOUT", defaults.idle)?,
         };
 
         let billing = parse_stripe(&get)?;
@@ -280,6 +266,7 @@ impl Config {
             log_format,
             event_rate_per_ip,
             event_buffer_limit,
+            timeouts,
             billing,
             plans,
             benchmarks,
@@ -291,6 +278,24 @@ impl Config {
     pub fn secure_cookies(&self) -> bool {
         self.base_url.starts_with("https://")
     }
+}
+
+/// A whole number above zero, if the variable is set.
+fn positive<N: std::str::FromStr + PartialOrd + Default>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+) -> Result<Option<N>, ConfigError> {
+    get(var)
+        .map(|v| {
+            v.trim()
+                .parse::<N>()
+                .ok()
+                .filter(|n| *n > N::default())
+                .ok_or_else(|| {
+                    ConfigError::new(var, format!("`{v}` is not a positive whole number"))
+                })
+        })
+        .transpose()
 }
 
 fn parse_benchmarks(

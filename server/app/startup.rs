@@ -211,6 +211,7 @@ impl Application {
                     crate::mail::MailTransportConfig::Folder(dir) => Some(dir.clone()),
                     _ => None,
                 },
+                timeouts: config.timeouts,
             }),
             db,
             clock,

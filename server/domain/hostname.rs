@@ -52,16 +52,22 @@ impl Hostname {
         &self.0
     }
 
-    /// Whether a page on `host` (as the browser reports it) belongs to this entry.
+    /// Whether a page on `host` (as the browser reports it) belongs to this entry: the
+    /// same name, or for a wildcard the domain or any name below it, compared as ASCII
+    /// without regard to case. `host` comes from visitors and may be anything; it is
+    /// compared byte by byte, so no character of it can split a comparison.
     pub fn matches(&self, host: &str) -> bool {
+        let host = host.as_bytes();
         match self.0.strip_prefix("*.") {
             Some(domain) => {
-                host.eq_ignore_ascii_case(domain)
-                    || (host.len() > domain.len()
-                        && host[host.len() - domain.len()..].eq_ignore_ascii_case(domain)
-                        && host.as_bytes()[host.len() - domain.len() - 1] == b'.')
+                let domain = domain.as_bytes();
+                match host.len().checked_sub(domain.len()) {
+                    Some(0) => host.eq_ignore_ascii_case(domain),
+                    Some(cut) => host[cut - 1] == b'.' && host[cut..].eq_ignore_ascii_case(domain),
+                    None => false,
+                }
             }
-            None => host.eq_ignore_ascii_case(&self.0),
+            None => host.eq_ignore_ascii_case(self.0.as_bytes()),
         }
     }
 }

@@ -41,24 +41,44 @@ fn floor(at: DateTime<Utc>, interval: Interval) -> DateTime<Utc> {
     at - Duration::seconds(at.timestamp().rem_euclid(s))
 }
 
-/// `2026-11-01` (a whole day) or an RFC 3339 time.
+/// Times a range may name: stats begin long after the first and end long before the
+/// last, and every sum and difference of the parsing stays within chrono's calendar.
+fn earliest() -> DateTime<Utc> {
+    DateTime::UNIX_EPOCH
+}
+
+fn latest() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `2026-11-01` (a whole day) or an RFC 3339 time, between 1970 and 9999.
 fn parse_time(raw: &str, field: &'static str, end: bool) -> Result<DateTime<Utc>, Invalid> {
-    if let Ok(day) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+    let at = if let Ok(day) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
         let day = if end {
             day.succ_opt().unwrap_or(day)
         } else {
             day
         };
-        return Ok(Utc.from_utc_datetime(&day.and_time(chrono::NaiveTime::MIN)));
+        Utc.from_utc_datetime(&day.and_time(chrono::NaiveTime::MIN))
+    } else {
+        DateTime::parse_from_rfc3339(raw)
+            .map(|d| d.with_timezone(&Utc))
+            .map_err(|_| {
+                Invalid::new(
+                    field,
+                    format!("`{raw}` is neither a date (2026-11-01) nor an RFC 3339 time"),
+                )
+            })?
+    };
+    if at < earliest() || at > latest() {
+        return Err(Invalid::new(
+            field,
+            format!("`{raw}` is outside the years 1970 to 9999"),
+        ));
     }
-    DateTime::parse_from_rfc3339(raw)
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|_| {
-            Invalid::new(
-                field,
-                format!("`{raw}` is neither a date (2026-11-01) nor an RFC 3339 time"),
-            )
-        })
+    Ok(at)
 }
 
 impl Range {

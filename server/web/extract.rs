@@ -22,6 +22,7 @@ pub async fn read_limited<S, B, E>(
 where
     S: Stream<Item = Result<B, E>>,
     B: Buf,
+    E: std::fmt::Display,
 {
     let declared = headers
         .get("content-length")
@@ -30,8 +31,12 @@ where
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(Error::PayloadTooLarge);
     }
-    let unreadable =
-        |_| Error::bad_request("body_unreadable", "the request body could not be read");
+    let unreadable = |e: E| {
+        Error::bad_request(
+            "body_unreadable",
+            format!("the request body could not be read: {e}"),
+        )
+    };
     let mut stream = std::pin::pin!(stream);
     // Most bodies arrive in one piece, which is kept as it is, without a copy.
     let mut first = match stream.next().await {

@@ -34,6 +34,7 @@ use crate::privacy::Privacy;
 use crate::reporting::benchmarks::Benchmarks;
 
 pub mod api;
+pub mod conn;
 pub mod csrf;
 pub mod email;
 pub mod error;
@@ -61,6 +62,8 @@ pub struct Settings {
     /// Where email is written when it is only written to a folder (development): the
     /// operator pages then show each email, links included.
     pub mail_folder: Option<std::path::PathBuf>,
+    /// How long a client may take over its headers, its body and its silences.
+    pub timeouts: conn::Timeouts,
 }
 
 /// Everything a handler can reach.

@@ -233,6 +233,7 @@ impl Table {
     where
         S: Stream<Item = std::result::Result<B, E>>,
         B: Buf,
+        E: std::fmt::Display,
     {
         let (route, params) = match self.lookup(&incoming.method, path) {
             Lookup::Found(route, params) => (route, params),

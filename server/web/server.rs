@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -22,6 +22,7 @@ use tower_service::Service;
 use warp::http::Request;
 use warp::reply::Response;
 
+use super::conn::{IdleLimited, InFlight, RequestBody, Timeouts, contained};
 use super::extract::Peer;
 use super::{State, visitor};
 
@@ -30,7 +31,28 @@ use super::{State, visitor};
 pub async fn serve(listener: TcpListener, state: &State, shutdown: impl Future<Output = ()>) {
     let routes = warp::service(super::app(state));
     let lane = Arc::new(state.clone());
+    let handler = move |req, peer| dispatch(req, peer, lane.clone(), routes.clone());
+    serve_with(listener, state.web.timeouts, handler, shutdown).await;
+}
+
+/// The connection loop, for any handler: each connection under the [`Timeouts`], each
+/// request's body under the body limit, each answer [`contained`].
+pub(crate) async fn serve_with<H, F>(
+    listener: TcpListener,
+    timeouts: Timeouts,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: Fn(Request<RequestBody>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response> + Send + 'static,
+{
     let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeouts.header_read);
+    let builder = Arc::new(builder);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -43,13 +65,25 @@ pub async fn serve(listener: TcpListener, state: &State, shutdown: impl Future<O
             },
             () = &mut shutdown => break,
         };
-        let lane = lane.clone();
-        let routes = routes.clone();
+        let handler = handler.clone();
+        let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let service = service_fn(move |req| dispatch(req, peer, lane.clone(), routes.clone()));
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let in_flight = InFlight::default();
+            let io = IdleLimited::new(stream, timeouts.idle, in_flight.clone());
+            let service = service_fn(move |req: Request<Incoming>| {
+                let answering = in_flight.enter();
+                let (method, uri) = (req.method().clone(), req.uri().clone());
+                let req = req.map(|body| RequestBody::new(body, timeouts.body_read));
+                let handler = handler.clone();
+                async move {
+                    let answer = async move { handler(req, peer).await };
+                    let res = contained(answer, &method, &uri).await;
+                    drop(answering);
+                    Ok::<_, Infallible>(res)
+                }
+            });
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
             if let Err(err) = watcher.watch(conn).await {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
@@ -60,19 +94,22 @@ pub async fn serve(listener: TcpListener, state: &State, shutdown: impl Future<O
 }
 
 async fn dispatch<S>(
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     peer: SocketAddr,
     state: Arc<State>,
     mut routes: S,
-) -> Result<Response, Infallible>
+) -> Response
 where
-    S: Service<Request<Incoming>, Response = Response, Error = Infallible>,
+    S: Service<Request<RequestBody>, Response = Response, Error = Infallible>,
 {
     match visitor::handle(&state, req, peer).await {
-        Ok(res) => Ok(res),
+        Ok(res) => res,
         Err(mut req) => {
             req.extensions_mut().insert(Peer(peer));
-            routes.call(req).await
+            match routes.call(req).await {
+                Ok(res) => res,
+                Err(never) => match never {},
+            }
         }
     }
 }
@@ -89,4 +126,131 @@ async fn accept_failed(err: std::io::Error) {
     }
     tracing::error!(error = %err, "cannot accept connections; retrying in a second");
     tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use warp::Reply;
+    use warp::http::StatusCode;
+
+    use super::*;
+
+    /// A server whose handler panics on `/panic` and otherwise echoes the body's length.
+    async fn start(timeouts: Timeouts) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let handler = |req: Request<RequestBody>, _peer: SocketAddr| async move {
+            if req.uri().path() == "/panic" {
+                panic!("a handler made to panic");
+            }
+            let (parts, body) = req.into_parts();
+            let stream = http_body_util::BodyDataStream::new(body);
+            match crate::web::extract::read_limited(&parts.headers, stream, 1 << 20).await {
+                Ok(bytes) => format!("{} bytes", bytes.len()).into_response(),
+                Err(err) => crate::web::error::respond(err),
+            }
+        };
+        tokio::spawn(serve_with(listener, timeouts, handler, async {
+            let _ = stopped.await;
+        }));
+        (address, stop)
+    }
+
+    fn quick() -> Timeouts {
+        Timeouts {
+            header_read: Duration::from_secs(1),
+            body_read: Duration::from_secs(1),
+            idle: Duration::from_secs(2),
+        }
+    }
+
+    /// Reads until the server closes the connection; what it sent, and how long it took.
+    async fn until_closed(mut stream: TcpStream) -> (String, Duration) {
+        let started = Instant::now();
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out));
+        match read.await {
+            Ok(_) => (
+                String::from_utf8_lossy(&out).into_owned(),
+                started.elapsed(),
+            ),
+            Err(_) => panic!("the server kept the connection open for 10 s"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_answers_500_and_the_server_goes_on() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (address, _stop) = start(Timeouts::default()).await;
+        let client = reqwest::Client::new();
+        let res = client
+            .get(format!("http://{address}/panic"))
+            .send()
+            .await
+            .expect("an answer, not a dropped connection");
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "internal");
+        let res = client
+            .post(format!("http://{address}/ok"))
+            .body("four")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.text().await.unwrap(), "4 bytes");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_sends_its_headers_is_cut_off() {
+        let (address, _stop) = start(quick()).await;
+        let silent = TcpStream::connect(address).await.unwrap();
+        let (got, took) = until_closed(silent).await;
+        assert!(took < Duration::from_secs(4), "closed after {took:?}");
+        assert!(!got.contains("200"), "{got}");
+
+        let mut half = TcpStream::connect(address).await.unwrap();
+        half.write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
+        let (got, took) = until_closed(half).await;
+        assert!(took < Duration::from_secs(4), "closed after {took:?}");
+        assert!(!got.contains("200"), "{got}");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_does_not_arrive_is_refused_in_time() {
+        let (address, _stop) = start(quick()).await;
+        let mut slow = TcpStream::connect(address).await.unwrap();
+        slow.write_all(b"POST /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), slow.read(&mut buf))
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        let got = String::from_utf8_lossy(&buf[..n]);
+        assert!(got.starts_with("HTTP/1.1 400"), "{got}");
+        assert!(got.contains("body_unreadable"), "{got}");
+        assert!(started.elapsed() < Duration::from_secs(4));
+    }
+
+    #[tokio::test]
+    async fn a_kept_alive_connection_is_closed_when_it_goes_quiet() {
+        let (address, _stop) = start(quick()).await;
+        let mut conn = TcpStream::connect(address).await.unwrap();
+        conn.write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let (got, took) = until_closed(conn).await;
+        assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+        assert!(took < Duration::from_secs(4), "closed after {took:?}");
+    }
 }

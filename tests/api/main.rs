@@ -13,6 +13,7 @@ mod durability;
 mod events;
 mod health;
 mod helpers;
+mod hostile;
 mod jobs;
 mod leads;
 mod mail;

@@ -6,10 +6,10 @@
 use std::net::SocketAddr;
 
 use http_body_util::BodyDataStream;
-use hyper::body::Incoming;
 use warp::http::{Method, Request};
 use warp::reply::Response;
 
+use super::conn::RequestBody;
 use super::{RequestContext, State, error, finish, incoming_request_id};
 use crate::error::Error;
 
@@ -44,9 +44,9 @@ pub(crate) fn route_of(path: &str) -> Option<&'static str> {
 /// Answers a visitor request, or hands the request back when it is not one.
 pub(crate) async fn handle(
     state: &State,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     peer: SocketAddr,
-) -> Result<Response, Request<Incoming>> {
+) -> Result<Response, Request<RequestBody>> {
     let Some(route) = route_of(req.uri().path()) else {
         return Err(req);
     };
