@@ -284,7 +284,16 @@ impl Jobs {
         if !leases::claim(&self.db, job.name, &self.holder, now, every, lease, force).await? {
             return Ok(Ran::NotNow);
         }
-        let result = self.run(job).await;
+        // The lease is renewed while the run lasts, so a long run is never taken up by
+        // a second process; a run that loses its lease (the database was away longer
+        // than the lease) stops rather than run beside another.
+        let result = tokio::select! {
+            result = self.run(job) => result,
+            () = self.renew_while_running(job, lease) => {
+                tracing::error!(job = job.name, "lost the lease while running; this run stopped");
+                Err(anyhow::anyhow!("the lease was lost during the run"))
+            }
+        };
         let error = result.as_ref().err().map(|e| format!("{e:#}"));
         // A failed run is tried again within a minute rather than a period later.
         let retry = error
@@ -301,6 +310,24 @@ impl Jobs {
         )
         .await?;
         Ok(Ran::Yes)
+    }
+
+    /// Renews a once-job's lease every third of it; returns only if the lease was lost.
+    async fn renew_while_running(&self, job: &Job, lease: chrono::Duration) {
+        let every = (job.lease / 3).max(Duration::from_millis(100));
+        loop {
+            tokio::time::sleep(every).await;
+            let until = self.clock.now() + lease;
+            match leases::renew(&self.db, job.name, &self.holder, until).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(err) => tracing::warn!(
+                    job = job.name,
+                    error = format!("{err:#}"),
+                    "could not renew a job's lease; trying again"
+                ),
+            }
+        }
     }
 
     /// Runs the work once, measured and logged. Repeated failures of a frequent job are
@@ -457,6 +484,43 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(r#"job_runs_total{job="flaky",outcome="ok"}"#));
+    }
+
+    #[tokio::test]
+    async fn a_once_job_keeps_its_lease_for_as_long_as_it_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let slow = || {
+            Job::once(
+                "slow",
+                "runs longer than its lease",
+                Duration::from_secs(3600),
+                work(|| async {
+                    tokio::time::sleep(Duration::from_millis(2500)).await;
+                    Ok(())
+                }),
+            )
+            .lease(Duration::from_secs(1))
+        };
+        let db = database(dir.path()).await;
+        let mut registry = Registry::default();
+        let a = Arc::new(Jobs::new(
+            db.clone(),
+            Clock::system(),
+            vec![slow()],
+            None,
+            &mut registry,
+        ));
+        let b = Jobs::new(db, Clock::system(), vec![slow()], None, &mut registry);
+        let running = tokio::spawn({
+            let a = a.clone();
+            async move { a.run_due("slow").await.unwrap() }
+        });
+        // Past the first lease's end, the run still holds the job.
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+        assert_eq!(b.run_now("slow").await.unwrap(), Ran::NotNow);
+        assert_eq!(running.await.unwrap(), Ran::Yes);
+        // Once it has ended, another process may run it.
+        assert_eq!(b.run_now("slow").await.unwrap(), Ran::Yes);
     }
 
     #[tokio::test]

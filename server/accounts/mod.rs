@@ -15,7 +15,7 @@ use crate::db::accounts as q;
 use crate::db::entities::email_token::Purpose;
 use crate::db::entities::login_attempt::Outcome;
 use crate::db::entities::{api_token, member, session};
-use crate::domain::{Email, MemberId, Password, SessionId, TokenId};
+use crate::domain::{AddressBlock, Email, MemberId, Password, SessionId, TokenId};
 use crate::error::{Error, Result};
 use crate::mail::{
     ChangeEmail, ConfirmEmail, EmailChanged, List, Mailer, PasswordChanged, Recipient,
@@ -281,7 +281,7 @@ impl Accounts {
         let email = raw_email.trim().to_lowercase();
         let db = &self.db;
 
-        let ip_failures = q::ip_failures_since(db, &ip_text, since).await?;
+        let ip_failures = q::ip_failures_since(db, AddressBlock::of(ip), since).await?;
         let member = q::member_by_email(db, &email).await?;
         let member_id = member.as_ref().map(|m| m.id);
 
@@ -307,7 +307,7 @@ impl Accounts {
                 db,
                 member_id,
                 &email,
-                &ip_text,
+                ip,
                 user_agent,
                 Outcome::Throttled,
                 now,
@@ -332,7 +332,7 @@ impl Accounts {
             (Some(_), false) => Outcome::BadPassword,
             (None, _) => Outcome::UnknownEmail,
         };
-        q::record_login_attempt(db, member_id, &email, &ip_text, user_agent, outcome, now).await?;
+        q::record_login_attempt(db, member_id, &email, ip, user_agent, outcome, now).await?;
         let Some(member) = member.filter(|_| ok) else {
             tracing::info!(member_id = ?member_id, ?outcome, "login failed");
             return Err(Error::BadCredentials);

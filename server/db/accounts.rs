@@ -10,7 +10,9 @@ use sea_orm::{
 use super::entities::email_token::Purpose;
 use super::entities::login_attempt::Outcome;
 use super::entities::{api_token, email_token, login_attempt, member, session};
-use crate::domain::{MemberId, SessionId, TokenId};
+use std::net::IpAddr;
+
+use crate::domain::{AddressBlock, MemberId, SessionId, TokenId};
 
 // ---- members ----
 
@@ -379,7 +381,7 @@ pub async fn record_login_attempt(
     db: &impl ConnectionTrait,
     member_id: Option<MemberId>,
     email: &str,
-    ip: &str,
+    ip: IpAddr,
     user_agent: Option<&str>,
     outcome: Outcome,
     now: DateTime<Utc>,
@@ -388,6 +390,7 @@ pub async fn record_login_attempt(
         member_id: Set(member_id),
         email: Set(email.chars().take(254).collect()),
         ip: Set(ip.to_string()),
+        ip_block: Set(AddressBlock::of(ip).to_string()),
         user_agent: Set(user_agent.map(|u| u.chars().take(512).collect())),
         outcome: Set(outcome),
         created_at: Set(now),
@@ -398,16 +401,16 @@ pub async fn record_login_attempt(
     Ok(())
 }
 
-/// Times of failed attempts from one IP since `since`, oldest first.
+/// Times of failed attempts from one address block since `since`, oldest first.
 pub async fn ip_failures_since(
     db: &impl ConnectionTrait,
-    ip: &str,
+    block: AddressBlock,
     since: DateTime<Utc>,
 ) -> Result<Vec<DateTime<Utc>>, DbErr> {
     login_attempt::Entity::find()
         .select_only()
         .column(login_attempt::Column::CreatedAt)
-        .filter(login_attempt::Column::Ip.eq(ip))
+        .filter(login_attempt::Column::IpBlock.eq(block.to_string()))
         .filter(login_attempt::Column::Outcome.is_in([Outcome::BadPassword, Outcome::UnknownEmail]))
         .filter(login_attempt::Column::CreatedAt.gt(since))
         .order_by_asc(login_attempt::Column::CreatedAt)

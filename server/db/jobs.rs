@@ -64,6 +64,22 @@ pub async fn claim(
     Ok(update.exec(db).await?.rows_affected == 1)
 }
 
+/// Extends the lease of a run that is still going. False when this process no longer
+/// holds it (another took it after it ran out).
+pub async fn renew(
+    db: &impl ConnectionTrait,
+    name: &str,
+    holder: &str,
+    until: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let update = job_lease::Entity::update_many()
+        .col_expr(Column::LeasedUntil, Expr::value(until))
+        .filter(Column::Name.eq(name))
+        .filter(Column::Holder.eq(holder))
+        .filter(Column::LeasedUntil.is_not_null());
+    Ok(update.exec(db).await?.rows_affected == 1)
+}
+
 /// Records how a run ended and lets the lease go. A failed run is due again soon rather
 /// than a whole period later.
 pub async fn finish(

@@ -1,14 +1,15 @@
 //! Queries on leads, their forwards, the sites' lead webhooks and every delivery attempt.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
+use super::entities::outbox::{self, Status};
 use super::entities::{lead, lead_delivery, lead_email_batch, lead_webhook};
-use crate::domain::{BarId, DeploymentId, MemberId, SiteId};
+use crate::domain::{BarId, MemberId, SiteId};
 
 // ---- webhooks ----
 
@@ -87,62 +88,272 @@ pub async fn set_failing_notified(
 }
 
 // ---- leads waiting for their forwards ----
+//
+// Every selection below names only work that can be done now: a member who is not
+// restricted, a forward that is configured and due. A member whose leads cannot go
+// anywhere is never in the way of another's.
 
-/// A lead not yet forwarded everywhere, with what its forwards depend on.
+/// Settles leads whose notification email has left the outbox: sent means delivered;
+/// given up (failed or skipped) or gone means the lead waits for another email.
+/// Returns how many were delivered and how many wait again.
+pub async fn settle_emails(db: &impl ConnectionTrait) -> Result<(u64, u64), DbErr> {
+    let with_status = |status: Status| {
+        Query::select()
+            .column(outbox::Column::Id)
+            .from(outbox::Entity)
+            .and_where(outbox::Column::Status.eq(status))
+            .to_owned()
+    };
+    let sent = lead::Entity::update_many()
+        .col_expr(lead::Column::EmailDone, Expr::value(true))
+        .filter(lead::Column::EmailDone.eq(false))
+        .filter(lead::Column::EmailOutboxId.in_subquery(with_status(Status::Sent)))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let again = lead::Entity::update_many()
+        .col_expr(
+            lead::Column::EmailOutboxId,
+            Expr::value(Option::<i64>::None),
+        )
+        .filter(lead::Column::EmailDone.eq(false))
+        .filter(lead::Column::EmailOutboxId.is_not_null())
+        .filter(lead::Column::EmailOutboxId.not_in_subquery(with_status(Status::Pending)))
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok((sent, again))
+}
+
+/// What waits for an email: no email queued for it yet, its member wants lead email
+/// and is not restricted.
+const WANTS_EMAIL: &str = "l.forwarded_at IS NULL AND l.email_done = {f} \
+    AND l.email_outbox_id IS NULL AND m.lead_email = {t} AND m.restricted_at IS NULL";
+
+fn booleans(sql: &str, backend: DbBackend) -> String {
+    let (t, f) = match backend {
+        DbBackend::Postgres => ("TRUE", "FALSE"),
+        _ => ("1", "0"),
+    };
+    sql.replace("{t}", t).replace("{f}", f)
+}
+
+/// Bars with leads waiting for an email whose last lead email went before `cutoff`, the
+/// bar whose oldest waiting lead is oldest first.
+pub async fn bars_due_for_email(
+    db: &impl ConnectionTrait,
+    cutoff: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<BarId>, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = booleans(
+        &format!(
+            "SELECT d.bar_id FROM leads l \
+             JOIN deployments d ON d.id = l.deployment_id \
+             JOIN sites s ON s.id = l.site_id \
+             JOIN members m ON m.id = s.member_id \
+             LEFT JOIN lead_email_batches b ON b.bar_id = d.bar_id \
+             WHERE {WANTS_EMAIL} AND (b.last_sent_at IS NULL OR b.last_sent_at <= {p1}) \
+             GROUP BY d.bar_id ORDER BY MIN(l.id) LIMIT {limit}",
+            p1 = placeholder(backend, 1),
+        ),
+        backend,
+    );
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [cutoff.into()],
+        ))
+        .await?;
+    rows.into_iter()
+        .map(|r| Ok(BarId(r.try_get_by_index(0)?)))
+        .collect()
+}
+
+/// The oldest leads of a bar waiting for an email, with the member who gets it.
+pub async fn waiting_for_email(
+    db: &impl ConnectionTrait,
+    bar: BarId,
+    limit: u64,
+) -> Result<Vec<(lead::Model, MemberId)>, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = booleans(
+        &format!(
+            "SELECT l.id, m.id FROM leads l \
+             JOIN deployments d ON d.id = l.deployment_id \
+             JOIN sites s ON s.id = l.site_id \
+             JOIN members m ON m.id = s.member_id \
+             WHERE {WANTS_EMAIL} AND d.bar_id = {p1} ORDER BY l.id LIMIT {limit}",
+            p1 = placeholder(backend, 1),
+        ),
+        backend,
+    );
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, [bar.0.into()]))
+        .await?;
+    let mut owners = Vec::with_capacity(rows.len());
+    for r in rows {
+        owners.push((
+            r.try_get_by_index::<i64>(0)?,
+            MemberId(r.try_get_by_index(1)?),
+        ));
+    }
+    let leads = lead::Entity::find()
+        .filter(lead::Column::Id.is_in(owners.iter().map(|(id, _)| *id)))
+        .order_by_asc(lead::Column::Id)
+        .all(db)
+        .await?;
+    Ok(leads
+        .into_iter()
+        .filter_map(|l| {
+            let member = owners.iter().find(|(id, _)| *id == l.id)?.1;
+            Some((l, member))
+        })
+        .collect())
+}
+
+/// Ties leads to the queued email (named by its key) that lists them.
+pub async fn email_queued(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    dedupe_key: &str,
+) -> Result<(), DbErr> {
+    let row: Option<i64> = outbox::Entity::find()
+        .select_only()
+        .column(outbox::Column::Id)
+        .filter(outbox::Column::DedupeKey.eq(dedupe_key))
+        .into_tuple()
+        .one(db)
+        .await?;
+    let row = row.ok_or_else(|| DbErr::RecordNotFound(format!("outbox row {dedupe_key}")))?;
+    lead::Entity::update_many()
+        .col_expr(lead::Column::EmailOutboxId, Expr::value(row))
+        .filter(lead::Column::Id.is_in(ids.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A lead whose webhook post is due, with what the post needs.
 #[derive(Debug, Clone)]
-pub struct Pending {
+pub struct DueWebhook {
     pub lead: lead::Model,
     pub bar: BarId,
     pub member: MemberId,
-    pub lead_email: bool,
-    pub retention_days: i32,
-    pub restricted: bool,
-    pub has_webhook: bool,
 }
 
-pub async fn pending(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<Pending>, DbErr> {
+/// Leads whose webhook post is due now: at most `per_site` of each site, and `limit` in
+/// all, taken a site at a time in turn (every site's oldest, then every site's second…),
+/// so one site's backlog never holds back another's leads.
+pub async fn due_webhooks(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    per_site: u64,
+    limit: u64,
+) -> Result<Vec<DueWebhook>, DbErr> {
     let backend = db.get_database_backend();
-    let sql = format!(
-        "SELECT l.id, l.site_id, l.deployment_id, l.email, l.created_at, l.email_done, \
-           l.webhook_done, l.webhook_attempts, l.webhook_next_at, l.webhook_first_failed_at, \
-           d.bar_id, s.member_id, m.lead_email, m.restricted_at, w.site_id, m.lead_retention_days \
-         FROM leads l \
-         JOIN deployments d ON d.id = l.deployment_id \
-         JOIN sites s ON s.id = l.site_id \
-         JOIN members m ON m.id = s.member_id \
-         LEFT JOIN lead_webhooks w ON w.site_id = l.site_id \
-         WHERE l.forwarded_at IS NULL AND l.flagged_at IS NULL \
-         ORDER BY l.id LIMIT {limit}"
+    let sql = booleans(
+        &format!(
+            "SELECT id, bar_id, member_id FROM ( \
+               SELECT l.id, d.bar_id, m.id AS member_id, \
+                 ROW_NUMBER() OVER (PARTITION BY l.site_id ORDER BY l.id) AS turn \
+               FROM leads l \
+               JOIN lead_webhooks w ON w.site_id = l.site_id \
+               JOIN deployments d ON d.id = l.deployment_id \
+               JOIN sites s ON s.id = l.site_id \
+               JOIN members m ON m.id = s.member_id \
+               WHERE l.forwarded_at IS NULL AND l.flagged_at IS NULL AND l.webhook_done = {{f}} \
+                 AND m.restricted_at IS NULL \
+                 AND (l.webhook_next_at IS NULL OR l.webhook_next_at <= {p1}) \
+             ) due WHERE turn <= {per_site} ORDER BY turn, id LIMIT {limit}",
+            p1 = placeholder(backend, 1),
+        ),
+        backend,
     );
     let rows = db
-        .query_all_raw(Statement::from_string(backend, sql))
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, [now.into()]))
         .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(Pending {
-                lead: lead::Model {
-                    id: r.try_get_by_index(0)?,
-                    site_id: SiteId(r.try_get_by_index(1)?),
-                    deployment_id: DeploymentId(r.try_get_by_index(2)?),
-                    email: r.try_get_by_index(3)?,
-                    created_at: r.try_get_by_index(4)?,
-                    email_done: r.try_get_by_index(5)?,
-                    webhook_done: r.try_get_by_index(6)?,
-                    webhook_attempts: r.try_get_by_index(7)?,
-                    webhook_next_at: r.try_get_by_index(8)?,
-                    webhook_first_failed_at: r.try_get_by_index(9)?,
-                    flagged_at: None,
-                    forwarded_at: None,
-                },
-                bar: BarId(r.try_get_by_index(10)?),
-                member: MemberId(r.try_get_by_index(11)?),
-                lead_email: r.try_get_by_index(12)?,
-                restricted: r.try_get_by_index::<Option<DateTime<Utc>>>(13)?.is_some(),
-                has_webhook: r.try_get_by_index::<Option<i64>>(14)?.is_some(),
-                retention_days: r.try_get_by_index(15)?,
+    let mut order = Vec::with_capacity(rows.len());
+    for r in rows {
+        order.push((
+            r.try_get_by_index::<i64>(0)?,
+            BarId(r.try_get_by_index(1)?),
+            MemberId(r.try_get_by_index(2)?),
+        ));
+    }
+    let mut leads = lead::Entity::find()
+        .filter(lead::Column::Id.is_in(order.iter().map(|(id, _, _)| *id)))
+        .all(db)
+        .await?;
+    Ok(order
+        .into_iter()
+        .filter_map(|(id, bar, member)| {
+            let at = leads.iter().position(|l| l.id == id)?;
+            Some(DueWebhook {
+                lead: leads.swap_remove(at),
+                bar,
+                member,
             })
         })
-        .collect()
+        .collect())
+}
+
+/// The webhooks of these sites.
+pub async fn webhooks_of(
+    db: &impl ConnectionTrait,
+    sites: &[SiteId],
+) -> Result<Vec<lead_webhook::Model>, DbErr> {
+    lead_webhook::Entity::find()
+        .filter(lead_webhook::Column::SiteId.is_in(sites.iter().copied()))
+        .all(db)
+        .await
+}
+
+/// Leads every configured forward has delivered (and with at least one forward
+/// configured): deleted, or for members who keep leads, marked with when, so retention
+/// counts from it. Returns how many were deleted and how many kept.
+pub async fn finish_forwarded(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<(u64, u64), DbErr> {
+    let backend = db.get_database_backend();
+    let delivered = |keeping: &str| {
+        booleans(
+            &format!(
+                "SELECT l.id FROM leads l \
+                 JOIN sites s ON s.id = l.site_id \
+                 JOIN members m ON m.id = s.member_id \
+                 LEFT JOIN lead_webhooks w ON w.site_id = l.site_id \
+                 WHERE l.forwarded_at IS NULL AND m.restricted_at IS NULL \
+                   AND (l.email_done = {{t}} OR m.lead_email = {{f}}) \
+                   AND (l.webhook_done = {{t}} OR w.site_id IS NULL) \
+                   AND (m.lead_email = {{t}} OR w.site_id IS NOT NULL) \
+                   AND m.lead_retention_days {keeping}"
+            ),
+            backend,
+        )
+    };
+    let deleted = db
+        .execute_raw(Statement::from_string(
+            backend,
+            format!("DELETE FROM leads WHERE id IN ({})", delivered("= 0")),
+        ))
+        .await?
+        .rows_affected();
+    let kept = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "UPDATE leads SET forwarded_at = {} WHERE id IN ({})",
+                placeholder(backend, 1),
+                delivered("> 0")
+            ),
+            [now.into()],
+        ))
+        .await?
+        .rows_affected();
+    Ok((deleted, kept))
 }
 
 pub async fn set_done(
@@ -331,33 +542,59 @@ pub async fn lead_of(
         .await
 }
 
-/// Forwarded leads past their member's retention: (lead, forwarded at, days kept).
-pub async fn kept(db: &impl ConnectionTrait) -> Result<Vec<(i64, DateTime<Utc>, i32)>, DbErr> {
+/// Deletes leads past their member's retention: kept leads counted from when they were
+/// forwarded, and leads with no forward configured (no lead email, no webhook) counted
+/// from when they arrived. Returns how many went.
+pub async fn purge_past_retention(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
     let rows = db
         .query_all_raw(Statement::from_string(
             backend,
-            "SELECT l.id, l.forwarded_at, m.lead_retention_days FROM leads l \
-             JOIN sites s ON s.id = l.site_id JOIN members m ON m.id = s.member_id \
-             WHERE l.forwarded_at IS NOT NULL"
-                .to_string(),
+            "SELECT DISTINCT lead_retention_days FROM members".to_string(),
         ))
         .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok((
-                r.try_get_by_index(0)?,
-                r.try_get_by_index(1)?,
-                r.try_get_by_index(2)?,
+    let mut deleted = 0;
+    for r in rows {
+        let days: i32 = r.try_get_by_index(0)?;
+        let cutoff = now - chrono::Duration::days(i64::from(days.max(0)));
+        let sql = booleans(
+            &format!(
+                "DELETE FROM leads WHERE ( \
+                   forwarded_at IS NOT NULL AND forwarded_at <= {p1} AND site_id IN ( \
+                     SELECT s.id FROM sites s JOIN members m ON m.id = s.member_id \
+                     WHERE m.lead_retention_days = {p2}) \
+                 ) OR ( \
+                   forwarded_at IS NULL AND created_at <= {p1} AND site_id IN ( \
+                     SELECT s.id FROM sites s JOIN members m ON m.id = s.member_id \
+                     LEFT JOIN lead_webhooks w ON w.site_id = s.id \
+                     WHERE m.lead_retention_days = {p2} AND m.lead_email = {{f}} \
+                       AND w.site_id IS NULL) \
+                 )",
+                p1 = placeholder(backend, 1),
+                p2 = placeholder(backend, 2),
+            ),
+            backend,
+        );
+        deleted += db
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [cutoff.into(), days.into()],
             ))
-        })
-        .collect()
+            .await?
+            .rows_affected();
+    }
+    Ok(deleted)
 }
 
-/// Whether a statement needs `$n` (PostgreSQL) or `?` placeholders.
+/// The `n`th bound value of a statement: `$n` on PostgreSQL, `?n` on SQLite; either may
+/// appear more than once.
 pub fn placeholder(backend: DbBackend, n: usize) -> String {
     match backend {
         DbBackend::Postgres => format!("${n}"),
-        _ => "?".into(),
+        _ => format!("?{n}"),
     }
 }

@@ -2,6 +2,7 @@
 //! that holds one knows it is valid. Nothing here touches the database or HTTP; a broken
 //! rule comes back as an [`Invalid`].
 
+mod address_block;
 pub mod bar;
 mod colour;
 mod counts;
@@ -15,6 +16,7 @@ mod secret;
 mod site_key;
 mod url;
 
+pub use address_block::AddressBlock;
 pub use colour::{Colour, MIN_CONTRAST};
 pub use counts::Counts;
 pub use email::Email;

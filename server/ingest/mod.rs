@@ -26,8 +26,8 @@ pub use writer::{Batch, add_counts};
 
 use crate::clock::Clock;
 use crate::delivery::{DeploymentInfo, LATE_EVENTS, Registry};
-use crate::domain::Email;
 use crate::domain::bar::Goal;
+use crate::domain::{AddressBlock, Email};
 use buffer::{Buffer, NewLead};
 
 /// What a visitor's event says happened.
@@ -149,8 +149,9 @@ pub struct Ingest {
     buffer: Mutex<Buffer>,
     pending: Mutex<Vec<Pending>>,
     bots: Bots,
-    events_per_ip: DefaultKeyedRateLimiter<IpAddr>,
-    leads_per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    /// Per client address block (an IPv4 address, an IPv6 /64).
+    events_per_ip: DefaultKeyedRateLimiter<AddressBlock>,
+    leads_per_ip: DefaultKeyedRateLimiter<AddressBlock>,
     metrics: IngestMetrics,
     /// Wakes the writer when a buffer fills before the next tick.
     wake: Arc<Notify>,
@@ -213,7 +214,11 @@ impl Ingest {
         if event.automation || self.bots.is_bot(visitor.user_agent) {
             return Err(Rejected::Bot);
         }
-        if self.events_per_ip.check_key(&visitor.ip).is_err() {
+        if self
+            .events_per_ip
+            .check_key(&AddressBlock::of(visitor.ip))
+            .is_err()
+        {
             return Err(Rejected::RateLimited);
         }
         let now = self.clock.now();
@@ -248,7 +253,11 @@ impl Ingest {
         if !lead.honeypot.trim().is_empty() {
             return Err(Rejected::Honeypot);
         }
-        if self.leads_per_ip.check_key(&visitor.ip).is_err() {
+        if self
+            .leads_per_ip
+            .check_key(&AddressBlock::of(visitor.ip))
+            .is_err()
+        {
             return Err(Rejected::RateLimited);
         }
         let email = Email::parse(lead.email).map_err(|_| Rejected::InvalidEmail)?;

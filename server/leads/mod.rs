@@ -7,11 +7,12 @@
 //! leads for some days. A lead whose webhook keeps failing is kept, flagged, and the
 //! member is emailed once. The `lead_delivery` job runs once across processes.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use sea_orm::EntityTrait;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -20,7 +21,7 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::db::entities::{lead, lead_webhook, outbox::AfterSend};
 use crate::db::leads as q;
-use crate::domain::{BarId, SiteId};
+use crate::domain::{BarId, MemberId, SiteId};
 use crate::error::{Error, Result};
 use crate::mail::{EmailTemplate, Mailer, Recipient, Sending};
 
@@ -31,8 +32,15 @@ pub const RETRY_HOURS: i64 = 24;
 const FIRST_RETRY_SECS: i64 = 5;
 const MAX_RETRY_SECS: i64 = 3600;
 const TIMEOUT: StdDuration = StdDuration::from_secs(10);
-/// Leads looked at per run.
-const BATCH: u64 = 500;
+/// Bars emailed per run, and leads listed in one email.
+const BARS_PER_RUN: u64 = 200;
+const LEADS_PER_EMAIL: u64 = 500;
+/// Webhook posts per run: of one site, and in all.
+const POSTS_PER_SITE: u64 = 20;
+const POSTS_PER_RUN: u64 = 1000;
+/// Posts at once to one receiving host, and hosts posted to at once.
+const POSTS_PER_HOST: usize = 4;
+const HOSTS_AT_ONCE: usize = 32;
 
 /// One new lead in the email that lists them.
 #[derive(Serialize)]
@@ -315,71 +323,29 @@ impl Leads {
         Ok(attempt)
     }
 
-    /// The `lead_delivery` job: forwards what is due, then deletes (or keeps) what every
-    /// forward has delivered.
+    /// The `lead_delivery` job. Each run does a bounded amount of work that is due now
+    /// and nobody else's: it settles leads whose email has left the outbox, queues one
+    /// email per bar that is due (oldest first), posts due leads to their webhooks (a few
+    /// of each site in turn, side by side, a few at a time per receiving host), then
+    /// deletes — or keeps, for members who keep leads — what every forward delivered.
     pub async fn deliver(&self) -> anyhow::Result<()> {
-        let pending = q::pending(&self.db, BATCH).await?;
         let now = self.clock.now();
-        // Restricted members' leads wait, untouched.
-        let pending: Vec<q::Pending> = pending.into_iter().filter(|p| !p.restricted).collect();
-        let mut email_sent: std::collections::HashSet<i64> = Default::default();
-
-        // Email: one per bar, listing its new leads, at most every ten minutes.
-        let mut by_bar: BTreeMap<BarId, Vec<&q::Pending>> = BTreeMap::new();
-        let mut no_email = Vec::new();
-        for p in pending.iter().filter(|p| !p.lead.email_done) {
-            if p.lead_email {
-                by_bar.entry(p.bar).or_default().push(p);
-            } else {
-                no_email.push(p.lead.id);
-            }
+        let (emailed, again) = q::settle_emails(&self.db).await?;
+        if again > 0 {
+            tracing::warn!(
+                leads = again,
+                "a lead email was given up; its leads wait for the next one"
+            );
         }
-        q::set_done(&self.db, &no_email, lead::Column::EmailDone).await?;
-        for (bar, leads) in by_bar {
-            if q::last_email(&self.db, bar)
-                .await?
-                .is_some_and(|last| now - last < Duration::minutes(EMAIL_EVERY_MINUTES))
-            {
-                continue;
-            }
+        let cutoff = now - Duration::minutes(EMAIL_EVERY_MINUTES);
+        for bar in q::bars_due_for_email(&self.db, cutoff, BARS_PER_RUN).await? {
+            let leads = q::waiting_for_email(&self.db, bar, LEADS_PER_EMAIL).await?;
             self.email_leads(bar, &leads, now).await?;
-            email_sent.extend(leads.iter().map(|p| p.lead.id));
         }
-
-        // Webhooks, each lead as soon as its next attempt is due.
-        let mut webhook_done = Vec::new();
-        for p in pending.iter().filter(|p| !p.lead.webhook_done) {
-            if !p.has_webhook {
-                webhook_done.push(p.lead.id);
-                continue;
-            }
-            if p.lead.webhook_next_at.is_some_and(|at| at > now) {
-                continue;
-            }
-            if self.post_lead(p, now).await? {
-                webhook_done.push(p.lead.id);
-            }
-        }
-        q::set_done(&self.db, &webhook_done, lead::Column::WebhookDone).await?;
-
-        // Leads every configured forward has delivered: gone, or kept for a while.
-        let (mut keep, mut delete) = (Vec::new(), Vec::new());
-        for p in &pending {
-            let email_done = p.lead.email_done || email_sent.contains(&p.lead.id) || !p.lead_email;
-            let hook_done = p.lead.webhook_done || webhook_done.contains(&p.lead.id);
-            // With neither forward configured, nothing delivered it: it waits.
-            let delivered_somewhere = p.lead_email || p.has_webhook;
-            if email_done && hook_done && delivered_somewhere {
-                if p.retention_days > 0 {
-                    keep.push(p.lead.id);
-                } else {
-                    delete.push(p.lead.id);
-                }
-            }
-        }
-        q::forwarded(&self.db, &keep, &delete, now).await?;
-        if !delete.is_empty() {
-            tracing::info!(leads = delete.len(), "leads delivered and deleted");
+        self.post_due(now).await?;
+        let (deleted, kept) = q::finish_forwarded(&self.db, now).await?;
+        if deleted + kept + emailed > 0 {
+            tracing::info!(emailed, deleted, kept, "leads delivered");
         }
         Ok(())
     }
@@ -387,41 +353,45 @@ impl Leads {
     async fn email_leads(
         &self,
         bar: BarId,
-        leads: &[&q::Pending],
+        leads: &[(lead::Model, MemberId)],
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let Some(first) = leads.first() else {
+        let Some((first, member)) = leads.first() else {
             return Ok(());
         };
-        let Some(m) = crate::db::accounts::member_by_id(&self.db, first.member).await? else {
+        let Some(m) = crate::db::accounts::member_by_id(&self.db, *member).await? else {
             return Ok(());
         };
-        let (site, bar_name) = names(&self.db, first.lead.site_id, bar).await?;
-        let ids: Vec<i64> = leads.iter().map(|p| p.lead.id).collect();
+        let (site, bar_name) = names(&self.db, first.site_id, bar).await?;
+        let ids: Vec<i64> = leads.iter().map(|(l, _)| l.id).collect();
         let email = LeadNotification {
             site,
             bar: bar_name,
             leads: leads
                 .iter()
-                .map(|p| LeadLine {
-                    email: p.lead.email.clone(),
-                    at: p.lead.created_at.format("%-d %B %Y, %H:%M UTC").to_string(),
+                .map(|(l, _)| LeadLine {
+                    email: l.email.clone(),
+                    at: l.created_at.format("%-d %B %Y, %H:%M UTC").to_string(),
                 })
                 .collect(),
             count: leads.len(),
             kept_days: u32::try_from(m.lead_retention_days).unwrap_or(0),
-            leads_url: format!("{}/sites/{}#leads", self.base_url, first.lead.site_id),
+            leads_url: format!("{}/sites/{}#leads", self.base_url, first.site_id),
         };
+        // One key per email: if this one is given up, the next that lists the same
+        // leads is a new email.
+        let key = format!(
+            "leads:{bar}:{}:{}:{}",
+            ids.first().copied().unwrap_or(0),
+            ids.last().copied().unwrap_or(0),
+            now.timestamp_millis()
+        );
         let mut row = self.mailer.row(
             Recipient {
                 address: &m.email,
                 member_id: Some(m.id),
             },
-            &format!(
-                "leads:{bar}:{}:{}",
-                ids.first().copied().unwrap_or(0),
-                ids.last().copied().unwrap_or(0)
-            ),
+            &key,
             &email,
             Sending::default(),
         )?;
@@ -429,38 +399,87 @@ impl Leads {
         row.after_send = sea_orm::ActiveValue::Set(AfterSend::PurgeBody);
         let txn = crate::db::begin(&self.db).await?;
         self.mailer.insert(&txn, vec![row]).await?;
-        q::set_done(&txn, &ids, lead::Column::EmailDone).await?;
+        q::email_queued(&txn, &ids, &key).await?;
         q::set_last_email(&txn, bar, now).await?;
         txn.commit().await?;
         self.mailer.wake();
         Ok(())
     }
 
-    /// Posts one lead; true when it arrived. A failure waits longer each time, and
+    /// Posts the leads whose webhook post is due: receiving hosts side by side, a few
+    /// posts at a time to each.
+    async fn post_due(&self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let due = q::due_webhooks(&self.db, now, POSTS_PER_SITE, POSTS_PER_RUN).await?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let mut sites: Vec<SiteId> = due.iter().map(|d| d.lead.site_id).collect();
+        sites.sort_unstable();
+        sites.dedup();
+        let hooks = q::webhooks_of(&self.db, &sites).await?;
+        // Receiving host → its posts, in the order they were taken.
+        let mut by_host: Vec<(String, Vec<(q::DueWebhook, lead_webhook::Model)>)> = Vec::new();
+        for d in due {
+            let Some(hook) = hooks.iter().find(|h| h.site_id == d.lead.site_id) else {
+                continue;
+            };
+            let host = host_of(&hook.url);
+            let post = (d, hook.clone());
+            match by_host.iter_mut().find(|(h, _)| *h == host) {
+                Some((_, list)) => list.push(post),
+                None => by_host.push((host, vec![post])),
+            }
+        }
+        let hosts = by_host.into_iter().map(|(_, posts)| {
+            let leads = self.clone();
+            let posts: BoxFuture<'static, Vec<anyhow::Result<()>>> = Box::pin(async move {
+                futures_util::stream::iter(posts)
+                    .map(|(d, hook)| {
+                        let leads = leads.clone();
+                        async move { leads.post_lead(&d, &hook, now).await }
+                    })
+                    .buffer_unordered(POSTS_PER_HOST)
+                    .collect()
+                    .await
+            });
+            posts
+        });
+        let outcomes: Vec<Vec<anyhow::Result<()>>> = futures_util::stream::iter(hosts)
+            .buffer_unordered(HOSTS_AT_ONCE)
+            .collect()
+            .await;
+        outcomes.into_iter().flatten().collect()
+    }
+
+    /// Posts one lead and records how it went. A failure waits longer each time, and
     /// after a day the lead is flagged and the member told (once).
-    async fn post_lead(&self, p: &q::Pending, now: DateTime<Utc>) -> anyhow::Result<bool> {
-        let Some(hook) = q::webhook(&self.db, p.lead.site_id).await? else {
-            return Ok(true);
-        };
+    async fn post_lead(
+        &self,
+        d: &q::DueWebhook,
+        hook: &lead_webhook::Model,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let p = &d.lead;
         let attempt = self
             .post(
-                &hook,
+                hook,
                 &LeadPayload {
-                    id: p.lead.id,
-                    email: p.lead.email.clone(),
-                    site_id: p.lead.site_id,
-                    bar_id: p.bar,
-                    deployment_id: p.lead.deployment_id.0,
-                    created_at: p.lead.created_at,
+                    id: p.id,
+                    email: p.email.clone(),
+                    site_id: p.site_id,
+                    bar_id: d.bar,
+                    deployment_id: p.deployment_id.0,
+                    created_at: p.created_at,
                     test: false,
                 },
             )
             .await;
-        let number = p.lead.webhook_attempts + 1;
+        let number = p.webhook_attempts + 1;
+        let txn = crate::db::begin(&self.db).await?;
         q::record_delivery(
-            &self.db,
-            p.lead.site_id,
-            Some(p.lead.id),
+            &txn,
+            p.site_id,
+            Some(p.id),
             number,
             now,
             attempt.ok,
@@ -470,44 +489,42 @@ impl Leads {
         )
         .await?;
         if attempt.ok {
+            q::set_done(&txn, &[p.id], lead::Column::WebhookDone).await?;
             if hook.failing_notified_at.is_some() {
-                q::set_failing_notified(&self.db, p.lead.site_id, None).await?;
+                q::set_failing_notified(&txn, p.site_id, None).await?;
             }
-            return Ok(true);
+            txn.commit().await?;
+            return Ok(());
         }
-        let first_failed = p.lead.webhook_first_failed_at.unwrap_or(now);
-        if now - first_failed >= Duration::hours(RETRY_HOURS) {
-            q::flag(&self.db, p.lead.id, now).await?;
-            tracing::warn!(lead_id = p.lead.id, site_id = %p.lead.site_id, "a lead's webhook kept failing; flagged");
-            if hook.failing_notified_at.is_none() {
-                self.tell_failing(p, &hook, number, first_failed, &attempt)
-                    .await?;
-            }
-        } else {
-            q::webhook_failed(
-                &self.db,
-                p.lead.id,
-                number,
-                now + backoff(number),
-                first_failed,
-            )
-            .await?;
+        let first_failed = p.webhook_first_failed_at.unwrap_or(now);
+        if now - first_failed < Duration::hours(RETRY_HOURS) {
+            q::webhook_failed(&txn, p.id, number, now + backoff(number), first_failed).await?;
+            txn.commit().await?;
+            return Ok(());
         }
-        Ok(false)
+        q::flag(&txn, p.id, now).await?;
+        txn.commit().await?;
+        tracing::warn!(lead_id = p.id, site_id = %p.site_id, "a lead's webhook kept failing; flagged");
+        if hook.failing_notified_at.is_none() {
+            self.tell_failing(d, hook, number, first_failed, &attempt)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn tell_failing(
         &self,
-        p: &q::Pending,
+        d: &q::DueWebhook,
         hook: &lead_webhook::Model,
         failures: i32,
         since: DateTime<Utc>,
         last: &Attempt,
     ) -> anyhow::Result<()> {
-        let Some(m) = crate::db::accounts::member_by_id(&self.db, p.member).await? else {
+        let p = &d.lead;
+        let Some(m) = crate::db::accounts::member_by_id(&self.db, d.member).await? else {
             return Ok(());
         };
-        let (site, _) = names(&self.db, p.lead.site_id, p.bar).await?;
+        let (site, _) = names(&self.db, p.site_id, d.bar).await?;
         let now = self.clock.now();
         let txn = crate::db::begin(&self.db).await?;
         self.mailer
@@ -517,7 +534,7 @@ impl Leads {
                     address: &m.email,
                     member_id: Some(m.id),
                 },
-                &format!("lead_failing:{}:{}", p.lead.site_id, now.timestamp()),
+                &format!("lead_failing:{}:{}", p.site_id, now.timestamp()),
                 &LeadDeliveryFailing {
                     site,
                     webhook_host: host_of(&hook.url),
@@ -527,28 +544,23 @@ impl Leads {
                         .status_code
                         .map(|s| format!("HTTP {s}"))
                         .or_else(|| last.error.clone()),
-                    settings_url: format!("{}/sites/{}#leads", self.base_url, p.lead.site_id),
+                    settings_url: format!("{}/sites/{}#leads", self.base_url, p.site_id),
                 },
             )
             .await?;
-        q::set_failing_notified(&txn, p.lead.site_id, Some(now)).await?;
+        q::set_failing_notified(&txn, p.site_id, Some(now)).await?;
         txn.commit().await?;
         self.mailer.wake();
         Ok(())
     }
 
-    /// The `purge_leads` job: leads kept past their member's chosen days go.
+    /// The `purge_leads` job: leads past their member's retention go — kept leads
+    /// counted from when they were forwarded, leads with no forward configured from
+    /// when they arrived.
     pub async fn purge(&self) -> anyhow::Result<()> {
-        let now = self.clock.now();
-        let old: Vec<i64> = q::kept(&self.db)
-            .await?
-            .into_iter()
-            .filter(|(_, at, days)| *at + Duration::days(i64::from(*days)) <= now)
-            .map(|(id, _, _)| id)
-            .collect();
-        q::delete_leads(&self.db, &old).await?;
-        if !old.is_empty() {
-            tracing::info!(leads = old.len(), "kept leads past their retention deleted");
+        let gone = q::purge_past_retention(&self.db, self.clock.now()).await?;
+        if gone > 0 {
+            tracing::info!(leads = gone, "leads past their retention deleted");
         }
         Ok(())
     }

@@ -53,6 +53,14 @@ async fn deliver(app: &TestApp) {
     app.state.jobs.run_now("lead_delivery").await.unwrap();
 }
 
+/// Delivers, sends the lead emails that queued, and delivers again: a lead listed in an
+/// email is delivered once that email has gone.
+async fn deliver_fully(app: &TestApp) {
+    deliver(app).await;
+    app.deliver_mail().await;
+    deliver(app).await;
+}
+
 /// A webhook receiver that answers with the statuses given, in turn (then 200), and
 /// keeps what it received.
 #[derive(Clone, Default)]
@@ -139,9 +147,12 @@ async fn a_lead_reaches_the_webhook_signed_and_then_leaves_the_database() {
         .unwrap();
     assert_eq!(header, stripe_signature(&secret, t, &body));
 
-    // Both forwards done (webhook and the email queued): the lead is gone.
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM leads").await, 0);
+    // The webhook has it; the email listing it is only queued, so the lead waits.
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM leads").await, 1);
     let emails = app.delivered().await;
+    // Both forwards done: the lead is gone.
+    deliver(&app).await;
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM leads").await, 0);
     let notice = emails
         .iter()
         .find(|m| m.subject.contains("new lead"))
@@ -311,6 +322,7 @@ async fn lead_emails_batch_one_per_bar_every_ten_minutes() {
     assert!(
         second.text.contains("second@example.net") && second.text.contains("third@example.net")
     );
+    deliver(&app).await;
     assert_eq!(scalar(&app, "SELECT COUNT(*) FROM leads").await, 0);
 }
 
@@ -329,7 +341,7 @@ async fn kept_leads_list_export_as_csv_and_go_after_their_days() {
     assert_eq!(res.status(), StatusCode::OK);
     lead(&app, live.deployment, "kept@example.net", "10.9.3.1").await;
     app.flush().await;
-    deliver(&app).await;
+    deliver_fully(&app).await;
     let site = live.site["id"].as_i64().unwrap();
     let leads = body_json(
         app.get_as(&format!("/api/v1/sites/{site}/leads"), &live.cookie)
@@ -452,7 +464,7 @@ async fn restriction_pauses_bars_and_lead_processing_until_lifted() {
     .await;
     app.run_job("site_sync").await;
     assert!(app.script(&key).await.contains("Join the list"));
-    deliver(&app).await;
+    deliver_fully(&app).await;
     assert_eq!(scalar(&app, "SELECT COUNT(*) FROM leads").await, 0);
 }
 
@@ -925,4 +937,183 @@ async fn each_retention_job_deletes_exactly_what_is_past_its_period() {
         .await
         .unwrap();
     assert_eq!(count("login_attempts").await, 0);
+}
+
+/// A receiver that takes `delay` to answer each post, and records every lead id it got.
+async fn slow_receiver(delay: std::time::Duration) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hooks/leads"))
+        .respond_with(ResponseTemplate::new(200).set_delay(delay))
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn posted_ids(server: &MockServer) -> Vec<i64> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect()
+}
+
+async fn leads_from(app: &TestApp, live: &LiveBar, n: usize, net: u8) {
+    for i in 0..n {
+        let ip = format!("10.{net}.{}.{}", i / 250, i % 250);
+        lead(app, live.deployment, &format!("v{i}@example.net"), &ip).await;
+    }
+    app.flush().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_member_s_backlog_delays_another_member_s_lead() {
+    let app = TestApp::spawn_with(options()).await;
+    // A member whose 600 leads can go nowhere: no lead email, no webhook.
+    let nowhere = email_bar(&app, "nowhere@example.com").await;
+    let res = app
+        .send(
+            reqwest::Method::PATCH,
+            "/api/v1/me",
+            &nowhere.cookie,
+            Some(&json!({"lead_email": false, "lead_retention_days": 3})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    leads_from(&app, &nowhere, 600, 20).await;
+    // A member whose webhook takes two seconds over every post, with 200 leads.
+    let slow = email_bar(&app, "slow@example.com").await;
+    let slow_hook = slow_receiver(std::time::Duration::from_secs(2)).await;
+    set_webhook(&app, &slow, &slow_hook).await;
+    leads_from(&app, &slow, 200, 21).await;
+    // And one lead of a member whose receiver answers at once, newest of all.
+    let fine = email_bar(&app, "fine@example.com").await;
+    let fine_hook = receiver(vec![]).await;
+    set_webhook(&app, &fine, &fine_hook).await;
+    lead(&app, fine.deployment, "on-time@example.net", "10.22.0.1").await;
+    app.flush().await;
+
+    let started = std::time::Instant::now();
+    let runs = tokio::spawn({
+        let jobs = app.state.jobs.clone();
+        async move {
+            // As the scheduler would: run after run.
+            for _ in 0..3 {
+                jobs.run_now("lead_delivery").await.unwrap();
+            }
+        }
+    });
+    let waited = loop {
+        if !fine_hook.received_requests().await.unwrap().is_empty() {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the lead waited a minute behind other members' leads"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    runs.await.unwrap();
+    println!("the lead reached its webhook after {waited:?}");
+    assert!(waited < std::time::Duration::from_secs(60));
+    // The slow receiver got a bounded share per run, never more than four at once.
+    let slow_posts = posted_ids(&slow_hook).await.len();
+    assert_eq!(slow_posts, 60, "20 per run, three runs");
+
+    // The leads that can go nowhere follow their member's retention (3 days).
+    let waiting = "SELECT COUNT(*) FROM leads l JOIN sites s ON s.id = l.site_id \
+         JOIN members m ON m.id = s.member_id WHERE m.email = 'nowhere@example.com'";
+    assert_eq!(scalar(&app, waiting).await, 600);
+    app.advance(chrono::Duration::days(2));
+    app.state.jobs.run_now("purge_leads").await.unwrap();
+    assert_eq!(scalar(&app, waiting).await, 600);
+    app.advance(chrono::Duration::days(2));
+    app.state.jobs.run_now("purge_leads").await.unwrap();
+    assert_eq!(scalar(&app, waiting).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_never_post_a_lead_twice() {
+    let a = TestApp::spawn_with(options()).await;
+    let b = TestApp::spawn_with(options().sharing(&a)).await;
+    let live = email_bar(&a, "twice@example.com").await;
+    let hook = slow_receiver(std::time::Duration::from_millis(100)).await;
+    set_webhook(&a, &live, &hook).await;
+    leads_from(&a, &live, 60, 30).await;
+    let runner = |app: &TestApp| {
+        let jobs = app.state.jobs.clone();
+        async move {
+            for _ in 0..8 {
+                jobs.run_now("lead_delivery").await.unwrap();
+            }
+        }
+    };
+    futures_util::future::join(runner(&a), runner(&b)).await;
+    let mut ids = posted_ids(&hook).await;
+    ids.sort_unstable();
+    let posts = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), 60, "every lead posted");
+    assert_eq!(posts, 60, "and none twice");
+}
+
+#[tokio::test]
+async fn a_lead_whose_email_is_given_up_waits_for_the_next_email() {
+    // Mail goes to a port nobody listens on, and is given up at its first failure.
+    let mut mail = crate::helpers::fast_mail();
+    mail.max_attempts = 1;
+    let closed = format!("smtp://127.0.0.1:{}", crate::helpers::free_port());
+    let app = TestApp::spawn_with(Options {
+        mail,
+        ..options().var("BARKEEP_MAIL_URL", &closed)
+    })
+    .await;
+    assert_eq!(
+        app.signup("lost@example.com").await.status(),
+        StatusCode::CREATED
+    );
+    let cookie = app.login("lost@example.com", PASSWORD).await;
+    let site = app.site(&cookie, &["shop.example"]).await;
+    let bar = app
+        .bar(
+            &cookie,
+            site["id"].as_i64().unwrap(),
+            &json!({"goal": "email", "message": "Join the list"}),
+        )
+        .await;
+    let deployment = app.publish(&cookie, bar["id"].as_i64().unwrap()).await[0]["id"]
+        .as_i64()
+        .unwrap();
+    lead(&app, deployment, "keep-me@example.net", "10.9.8.1").await;
+    app.flush().await;
+    let emails = "SELECT COUNT(*) FROM outbox WHERE kind = 'lead_notification'";
+    let failed =
+        "SELECT COUNT(*) FROM outbox WHERE kind = 'lead_notification' AND status = 'failed'";
+    deliver(&app).await;
+    assert_eq!(scalar(&app, emails).await, 1);
+    app.deliver_mail().await;
+    assert_eq!(scalar(&app, failed).await, 1, "the email was given up");
+    deliver(&app).await;
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM leads WHERE email_outbox_id IS NULL AND email_done = FALSE"
+        )
+        .await,
+        1,
+        "the lead is still here, waiting for an email"
+    );
+    // Ten minutes on, it is listed in a new email.
+    app.advance(chrono::Duration::minutes(11));
+    deliver(&app).await;
+    assert_eq!(scalar(&app, emails).await, 2);
+    let newest = "SELECT COUNT(*) FROM leads WHERE email_outbox_id = \
+         (SELECT MAX(id) FROM outbox WHERE kind = 'lead_notification')";
+    assert_eq!(scalar(&app, newest).await, 1);
 }

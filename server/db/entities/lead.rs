@@ -15,8 +15,11 @@ pub struct Model {
     pub deployment_id: DeploymentId,
     pub email: String,
     pub created_at: DateTimeUtc,
-    /// The email forward is done (or the member wants none).
+    /// The email forward is done: the email listing it was sent.
     pub email_done: bool,
+    /// The queued email that lists it; while that email waits the lead does too, and if
+    /// it is given up the lead waits for another.
+    pub email_outbox_id: Option<i64>,
     /// The webhook forward is done (or the site has no webhook).
     pub webhook_done: bool,
     pub webhook_attempts: i32,

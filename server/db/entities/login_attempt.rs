@@ -11,6 +11,8 @@ pub struct Model {
     pub member_id: Option<MemberId>,
     pub email: String,
     pub ip: String,
+    /// What throttling counts by: the IPv4 address, or the IPv6 /64.
+    pub ip_block: String,
     pub user_agent: Option<String>,
     pub outcome: Outcome,
     pub created_at: DateTimeUtc,
