@@ -1,6 +1,7 @@
 //! Privacy-policy versions. Publishing one emails every member's current address (a
-//! `policy_change` alert); a member may object within 20 days of that email, or of the
-//! publication if that is later, and the objection is recorded with its time. After the
+//! `policy_change` alert); a member may object within 20 days of that email being sent
+//! (of the publication while it is not, or if it never is), and the objection is
+//! recorded with its time. After the
 //! window the answer is 409 with the deadline.
 
 use chrono::{DateTime, Duration, Utc};
@@ -124,8 +125,11 @@ impl Alerts {
         Ok(PolicyView::from(policy))
     }
 
-    /// When the member's objection window for `p` closes: 20 days after the later of
-    /// the publication and the email that told them.
+    /// When the member's objection window for `p` closes: 20 days after the email that
+    /// told them was sent. Until it is sent — and if it never is (given up, or the
+    /// address is suppressed) — 20 days after the publication; a member who joined
+    /// after the publication was never emailed, and counts from joining. The window is
+    /// never open-ended: it never moves with the time it is asked.
     async fn deadline(
         &self,
         p: &policy_version::Model,
@@ -137,9 +141,7 @@ impl Alerts {
         };
         let from = match email {
             Some(Some(sent)) => sent,
-            // Queued, about to go: the window starts when it does.
-            Some(None) => self.clock.now(),
-            // Never emailed (they joined after it went out): from when they joined.
+            Some(None) => p.published_at,
             None => m.created_at,
         };
         Ok(from.max(p.published_at) + Duration::days(OBJECTION_DAYS))

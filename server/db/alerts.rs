@@ -245,19 +245,23 @@ pub async fn report(db: &impl ConnectionTrait, alert: i64) -> Result<Report, DbE
 
 /// The alert's email to the member: `None` if there is none, else when it was sent
 /// (`None` inside while it waits in the outbox).
+/// Whether the alert was emailed to the member (`None`: never queued for them), and when
+/// it was sent (`Some(None)`: queued, and not sent — yet, or ever).
 pub async fn alert_email_sent_at(
     db: &impl ConnectionTrait,
     alert: i64,
     member: MemberId,
 ) -> Result<Option<Option<DateTime<Utc>>>, DbErr> {
-    outbox::Entity::find()
+    let row: Option<(outbox::Status, Option<DateTime<Utc>>)> = outbox::Entity::find()
         .select_only()
+        .column(outbox::Column::Status)
         .column(outbox::Column::SentAt)
         .filter(outbox::Column::AlertId.eq(alert))
         .filter(outbox::Column::MemberId.eq(member))
         .into_tuple()
         .one(db)
-        .await
+        .await?;
+    Ok(row.map(|(status, sent)| sent.filter(|_| status == outbox::Status::Sent)))
 }
 
 // ---- privacy policy ----

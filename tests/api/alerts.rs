@@ -814,6 +814,102 @@ async fn a_policy_change_mails_everyone_and_objections_close_after_twenty_days()
     assert_eq!(objections[0]["email"], "early@example.com");
 }
 
+/// The member's objection deadline for the newest policy version.
+async fn deadline(app: &TestApp, cookie: &str) -> chrono::DateTime<chrono::Utc> {
+    let theirs = body_json(app.get_as("/api/v1/me/policies", cookie).await).await;
+    theirs["policies"][0]["objection_deadline"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn objection_windows_count_from_the_email_sent_or_the_publication_never_from_now() {
+    // Mail goes through a real SMTP server that is not up yet: the policy emails wait in
+    // the outbox until it is. It refuses `bounce…` addresses for good.
+    let port = crate::helpers::free_port();
+    let app = TestApp::spawn_with(
+        Options::default().var("BARKEEP_MAIL_URL", &format!("smtp://127.0.0.1:{port}")),
+    )
+    .await;
+    let member = |email: &'static str| {
+        let app = &app;
+        async move {
+            assert_eq!(app.signup(email).await.status(), StatusCode::CREATED);
+            app.login(email, crate::helpers::PASSWORD).await
+        }
+    };
+    let operator = member("ops@example.com").await;
+    app.db
+        .execute_unprepared("UPDATE members SET is_operator = TRUE WHERE email = 'ops@example.com'")
+        .await
+        .unwrap();
+    let told = member("told@example.com").await;
+    let undeliverable = member("bounce-me@example.com").await;
+    let published = app.clock.now();
+    let res = app
+        .post_json(
+            "/api/v1/admin/policies",
+            &json!({"version": "2027-02", "text": "Shorter.", "effective_at": (published + chrono::Duration::days(30)).to_rfc3339()}),
+            Some(&operator),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    fan_out(&app).await;
+    app.deliver_mail().await;
+    let twenty = chrono::Duration::days(20);
+    let close = |a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>| {
+        (a - b).num_seconds().abs() <= 1
+    };
+    // Queued, not sent: from the publication, however often and late it is asked.
+    let first = deadline(&app, &told).await;
+    assert!(close(first, published + twenty), "{first}");
+    app.advance(chrono::Duration::days(5));
+    assert_eq!(
+        deadline(&app, &told).await,
+        first,
+        "the window does not move"
+    );
+
+    // Five days on the server is up: one email is sent, the other refused for good.
+    let smtp = SmtpServer::start_on(port);
+    let sent_at = app.clock.now();
+    app.deliver_mail().await;
+    let policy_emails = smtp
+        .messages()
+        .iter()
+        .filter(|m| m.subject.contains("privacy policy"))
+        .count();
+    assert_eq!(policy_emails, 2, "ops and told");
+    assert!(close(deadline(&app, &told).await, sent_at + twenty));
+    assert!(close(
+        deadline(&app, &undeliverable).await,
+        published + twenty
+    ));
+
+    // Someone who joins later was never emailed: from when they joined.
+    app.advance(chrono::Duration::days(1));
+    let joined = app.clock.now();
+    let newcomer = member("newcomer@example.com").await;
+    assert!(close(deadline(&app, &newcomer).await, joined + twenty));
+
+    // On day 21 the undeliverable member's window is closed, the told member's is not.
+    app.set_clock(published + chrono::Duration::days(21));
+    let object = |cookie: &String| {
+        let (app, cookie) = (&app, cookie.clone());
+        async move {
+            app.post_json("/api/v1/me/policy-objection", &json!({}), Some(&cookie))
+                .await
+                .status()
+        }
+    };
+    assert_eq!(object(&undeliverable).await, StatusCode::CONFLICT);
+    assert_eq!(object(&told).await, StatusCode::CREATED);
+    app.set_clock(joined + twenty + chrono::Duration::minutes(1));
+    assert_eq!(object(&newcomer).await, StatusCode::CONFLICT);
+}
+
 #[tokio::test]
 async fn the_weekly_digest_goes_out_on_monday_morning_once() {
     let app = TestApp::spawn().await;

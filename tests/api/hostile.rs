@@ -170,3 +170,68 @@ async fn a_client_that_sends_half_a_request_is_cut_off_and_others_are_served() {
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn an_ipv6_client_cannot_step_around_limits_by_changing_its_address() {
+    let app = TestApp::spawn_with(
+        Options::default()
+            .var("BARKEEP_TRUSTED_PROXIES", "127.0.0.1")
+            .var("BARKEEP_EVENT_RATE_PER_IP", "5"),
+    )
+    .await;
+    let live = app.live_bar("v6@example.com", &link_bar("Hi")).await;
+    let d = live.deployment;
+    // 30 events at once, each from another address of one /64: 10 pass (a burst of
+    // twice the rate), the rest are refused.
+    for i in 0..30 {
+        let ip = format!("2001:db8:7:7:{i:x}::1");
+        app.event(&ev(d, "v"), &ip, BROWSER_UA).await;
+    }
+    let limited = app
+        .metric(r#"barkeep_events_not_counted_total{reason="rate_limited"}"#)
+        .await;
+    assert!(limited >= 15.0, "only {limited} refused");
+    // Another /64 is another client.
+    assert_eq!(
+        app.event(&ev(d, "v"), "2001:db8:7:8::1", BROWSER_UA).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.metric(r#"barkeep_events_not_counted_total{reason="rate_limited"}"#)
+            .await,
+        limited
+    );
+
+    // Logins: 20 failures from one /64, each from a new address, and the 21st waits.
+    for i in 0..20 {
+        let res = app
+            .client
+            .post(app.url("/api/v1/login"))
+            .header("x-forwarded-for", format!("2001:db8:9:9:{i:x}::2"))
+            .json(
+                &json!({"email": format!("nobody{i}@example.com"), "password": "wrong password!"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = app
+        .client
+        .post(app.url("/api/v1/login"))
+        .header("x-forwarded-for", "2001:db8:9:9:ffff::9")
+        .json(&json!({"email": "v6@example.com", "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let res = app
+        .client
+        .post(app.url("/api/v1/login"))
+        .header("x-forwarded-for", "2001:db8:9:a::9")
+        .json(&json!({"email": "v6@example.com", "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "another /64 logs in");
+}
