@@ -366,11 +366,7 @@ impl Catalog {
         let now = self.clock.now();
         let txn = crate::db::begin(&self.db).await?;
         q::lock_bar(&txn, b.id).await?;
-        if let Some(e) = super::limits::excess(&txn, member, limits)
-            .await?
-            .into_iter()
-            .find(|e| e.bar == b.id)
-        {
+        if let Some(e) = super::limits::excess_of_bar(&txn, member, &b, limits).await? {
             return Err(e.error());
         }
         let variants = q::variants_of(&txn, &[b.id]).await?;

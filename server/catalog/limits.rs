@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 
 use crate::db::catalog as q;
+use crate::db::entities::bar;
 use crate::domain::{BarId, MemberId, SiteId};
 use crate::error::{Error, Result};
 use crate::plans::Limits;
@@ -37,6 +38,81 @@ impl Excess {
     }
 }
 
+/// Where one bar stands in its member's catalogue, as the limits see it.
+struct Place<'a> {
+    site_name: &'a str,
+    /// 0 for the member's oldest site.
+    site_index: u64,
+    sites: u64,
+    bar_name: &'a str,
+    /// 0 for the site's oldest bar.
+    bar_index: u64,
+    bars: u64,
+    variants: u64,
+}
+
+/// Whether the bar at `place` has no room under `limits`, and why. The oldest sites and
+/// bars are the ones kept.
+fn judge(place: &Place<'_>, limits: &Limits) -> Option<(&'static str, u64, u64, String)> {
+    let Place {
+        site_name,
+        site_index: i,
+        sites: site_count,
+        bar_index: j,
+        bars: bar_count,
+        variants: n_variants,
+        ..
+    } = *place;
+    if let Some(limit) = limits.sites.filter(|l| i >= *l) {
+        return Some((
+            "site_limit",
+            limit,
+            site_count,
+            format!(
+                "your plan allows {limit} site{} and \"{site_name}\" is site {} of {site_count}",
+                plural(limit),
+                i + 1
+            ),
+        ));
+    }
+    if let Some(limit) = limits.bars_per_site.filter(|l| j >= *l) {
+        return Some((
+            "bar_limit",
+            limit,
+            bar_count,
+            format!(
+                "your plan allows {limit} bar{} per site and \"{site_name}\" has {bar_count}",
+                plural(limit)
+            ),
+        ));
+    }
+    limits
+        .variants_per_bar
+        .filter(|l| n_variants > *l)
+        .map(|limit| {
+            (
+                "variant_limit",
+                limit,
+                n_variants,
+                format!(
+                    "your plan allows {limit} variant{} per bar and this bar has {n_variants}; delete variants to publish it",
+                    plural(limit)
+                ),
+            )
+        })
+}
+
+fn excess_at(place: &Place<'_>, bar: BarId, site: SiteId, limits: &Limits) -> Option<Excess> {
+    judge(place, limits).map(|(code, limit, current, reason)| Excess {
+        bar,
+        site,
+        code,
+        limit,
+        current,
+        reason: format!("\"{}\" was paused: {reason}", place.bar_name),
+    })
+}
+
 /// Every bar of the member that the limits leave no room for, oldest kept first.
 pub async fn excess(
     db: &impl ConnectionTrait,
@@ -51,65 +127,52 @@ pub async fn excess(
     for v in q::variants_of(db, &bar_ids).await? {
         *variants.entry(v.bar_id).or_default() += 1;
     }
-    let site_count = sites.len() as u64;
     let mut out = Vec::new();
     for (i, site) in sites.iter().enumerate() {
         let site_bars: Vec<_> = bars.iter().filter(|b| b.site_id == site.id).collect();
         let bar_count = site_bars.len() as u64;
         for (j, b) in site_bars.into_iter().enumerate() {
-            let n_variants = variants.get(&b.id).copied().unwrap_or(0);
-            let found = if let Some(limit) = limits.sites.filter(|l| i as u64 >= *l) {
-                Some((
-                    "site_limit",
-                    limit,
-                    site_count,
-                    format!(
-                        "your plan allows {limit} site{} and \"{}\" is site {} of {site_count}",
-                        plural(limit),
-                        site.name,
-                        i + 1
-                    ),
-                ))
-            } else if let Some(limit) = limits.bars_per_site.filter(|l| j as u64 >= *l) {
-                Some((
-                    "bar_limit",
-                    limit,
-                    bar_count,
-                    format!(
-                        "your plan allows {limit} bar{} per site and \"{}\" has {bar_count}",
-                        plural(limit),
-                        site.name
-                    ),
-                ))
-            } else {
-                limits
-                    .variants_per_bar
-                    .filter(|l| n_variants > *l)
-                    .map(|limit| {
-                        (
-                            "variant_limit",
-                            limit,
-                            n_variants,
-                            format!(
-                                "your plan allows {limit} variant{} per bar and this bar has {n_variants}; delete variants to publish it",
-                                plural(limit)
-                            ),
-                        )
-                    })
+            let place = Place {
+                site_name: &site.name,
+                site_index: i as u64,
+                sites: sites.len() as u64,
+                bar_name: &b.name,
+                bar_index: j as u64,
+                bars: bar_count,
+                variants: variants.get(&b.id).copied().unwrap_or(0),
             };
-            if let Some((code, limit, current, reason)) = found {
-                out.push(Excess {
-                    bar: b.id,
-                    site: site.id,
-                    code,
-                    limit,
-                    current,
-                    reason: format!("\"{}\" was paused: {reason}", b.name),
-                });
-            }
+            out.extend(excess_at(&place, b.id, site.id, limits));
         }
     }
     Ok(out)
+}
+
+/// Whether one bar has room under the limits: the same answer as [`excess`] gives for
+/// it, from a few counts rather than the member's whole catalogue (publishing asks this
+/// while it holds the database's write lock).
+pub async fn excess_of_bar(
+    db: &impl ConnectionTrait,
+    member: MemberId,
+    bar: &bar::Model,
+    limits: &Limits,
+) -> Result<Option<Excess>> {
+    if limits.sites.is_none() && limits.bars_per_site.is_none() && limits.variants_per_bar.is_none()
+    {
+        return Ok(None);
+    }
+    let Some(site) = q::site_by_id(db, bar.site_id).await? else {
+        return Ok(None);
+    };
+    let place = Place {
+        site_name: &site.name,
+        site_index: q::count_sites_before(db, member, site.id).await?,
+        sites: q::count_sites(db, member).await?,
+        bar_name: &bar.name,
+        bar_index: q::count_bars_before(db, site.id, bar.id).await?,
+        bars: q::count_bars(db, site.id).await?,
+        variants: q::count_variants(db, bar.id).await?,
+    };
+    Ok(excess_at(&place, bar.id, site.id, limits))
 }
 
 fn plural(n: u64) -> &'static str {

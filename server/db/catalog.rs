@@ -67,6 +67,19 @@ pub async fn count_sites(db: &impl ConnectionTrait, member_id: MemberId) -> Resu
         .await
 }
 
+/// How many of the member's sites are older than `site`.
+pub async fn count_sites_before(
+    db: &impl ConnectionTrait,
+    member_id: MemberId,
+    site: SiteId,
+) -> Result<u64, DbErr> {
+    site::Entity::find()
+        .filter(site::Column::MemberId.eq(member_id))
+        .filter(site::Column::Id.lt(site))
+        .count(db)
+        .await
+}
+
 pub async fn site_by_id(
     db: &impl ConnectionTrait,
     site_id: SiteId,
@@ -289,6 +302,27 @@ pub async fn count_bars(db: &impl ConnectionTrait, site_id: SiteId) -> Result<u6
     bar::Entity::find()
         .filter(bar::Column::SiteId.eq(site_id))
         .filter(bar::Column::DeletedAt.is_null())
+        .count(db)
+        .await
+}
+
+/// How many of the site's bars are older than `bar`.
+pub async fn count_bars_before(
+    db: &impl ConnectionTrait,
+    site_id: SiteId,
+    bar: BarId,
+) -> Result<u64, DbErr> {
+    bar::Entity::find()
+        .filter(bar::Column::SiteId.eq(site_id))
+        .filter(bar::Column::DeletedAt.is_null())
+        .filter(bar::Column::Id.lt(bar))
+        .count(db)
+        .await
+}
+
+pub async fn count_variants(db: &impl ConnectionTrait, bar: BarId) -> Result<u64, DbErr> {
+    variant::Entity::find()
+        .filter(variant::Column::BarId.eq(bar))
         .count(db)
         .await
 }

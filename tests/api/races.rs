@@ -112,3 +112,110 @@ async fn variants_at_once_keep_their_cap_and_their_names_unique() {
     assert_eq!(res.status(), StatusCode::CONFLICT);
     assert_eq!(body_json(res).await["error"], "last_variant");
 }
+
+/// Members publishing at once, with visitors' events being written meanwhile: every
+/// publish answers, none with a server error, none after seconds of waiting for the
+/// database's write lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_publishing_at_once_never_get_a_server_error() {
+    const MEMBERS: usize = 4;
+    const BARS: usize = 40;
+    const ROUNDS: usize = 4;
+    let app = std::sync::Arc::new(
+        TestApp::spawn_with(
+            crate::helpers::Options::default()
+                .var("BARKEEP_TRUSTED_PROXIES", "127.0.0.1")
+                .var("BARKEEP_EVENT_RATE_PER_IP", "100000"),
+        )
+        .await,
+    );
+    let mut members = Vec::new();
+    for m in 0..MEMBERS {
+        let cookie = app.member(&format!("busy{m}@example.com")).await;
+        let site = app.site(&cookie, &["shop.example"]).await["id"]
+            .as_i64()
+            .unwrap();
+        let mut bars = Vec::new();
+        for b in 0..BARS {
+            let bar = app.bar(&cookie, site, &link_bar(&format!("Bar {b}"))).await;
+            bars.push(bar["id"].as_i64().unwrap());
+        }
+        members.push((cookie, bars));
+    }
+    let first = app.publish(&members[0].0, members[0].1[0]).await[0]["id"]
+        .as_i64()
+        .unwrap();
+    // Visitors, all along.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let visitors = tokio::spawn({
+        let (app, stop) = (app.clone(), stop.clone());
+        async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let ip = format!("198.51.{}.{}", (n / 250) % 250, n % 250);
+                app.event(
+                    &crate::helpers::ev(first, "v"),
+                    &ip,
+                    crate::helpers::BROWSER_UA,
+                )
+                .await;
+                n += 1;
+            }
+        }
+    });
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for (cookie, bars) in members {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut worst = std::time::Duration::ZERO;
+            let mut failures = Vec::new();
+            for round in 0..ROUNDS {
+                for bar in &bars {
+                    let at = std::time::Instant::now();
+                    let edit = app
+                        .send(
+                            reqwest::Method::PATCH,
+                            &format!("/api/v1/bars/{bar}"),
+                            &cookie,
+                            Some(&json!({"message": format!("Round {round}")})),
+                        )
+                        .await
+                        .status();
+                    let publish = app
+                        .post_json(
+                            &format!("/api/v1/bars/{bar}/publish"),
+                            &json!({}),
+                            Some(&cookie),
+                        )
+                        .await
+                        .status();
+                    worst = worst.max(at.elapsed());
+                    if edit != StatusCode::OK || publish != StatusCode::OK {
+                        failures.push((edit, publish));
+                    }
+                }
+            }
+            (worst, failures)
+        }));
+    }
+    let mut worst = std::time::Duration::ZERO;
+    let mut failures = Vec::new();
+    for t in tasks {
+        let (w, f) = t.await.unwrap();
+        worst = worst.max(w);
+        failures.extend(f);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    visitors.await.unwrap();
+    println!(
+        "{} edits and publishes in {:?}; the slowest pair took {worst:?}",
+        MEMBERS * BARS * ROUNDS,
+        started.elapsed()
+    );
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(
+        worst < std::time::Duration::from_secs(4),
+        "a publish waited {worst:?} for the database"
+    );
+}
