@@ -11,6 +11,7 @@ mod billing;
 mod browser;
 mod durability;
 mod events;
+mod garbage;
 mod health;
 mod helpers;
 mod hostile;
