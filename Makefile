@@ -65,7 +65,7 @@ clean-test-databases:
 		| while read -r db; do psql "$(BARKEEP_TEST_POSTGRES_URL)" -qc "DROP DATABASE IF EXISTS \"$$db\" WITH (FORCE)" >/dev/null; done || true
 
 ## What the tests need beyond cargo: an SMTP server (aiosmtpd), a DKIM verifier
-## (dkimpy), Chromium, PostgreSQL's
+## (dkimpy), Chromium, HAProxy (in front of three nodes), PostgreSQL's
 ## server binaries (some tests run a server of their own), the widget's npm packages
 ## and schemathesis.
 test-deps:
@@ -73,6 +73,7 @@ test-deps:
 	/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing="$$missing python3-aiosmtpd"; \
 	/usr/bin/python3 -c 'import dkim' 2>/dev/null || missing="$$missing python3-dkim"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v psql >/dev/null || missing="$$missing postgresql-client"; \
 	if [ -n "$$missing" ]; then \

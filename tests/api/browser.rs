@@ -3,7 +3,6 @@
 //! bars through the API, then runs the visitor-side checks of `tests/browser/scenarios.mjs`
 //! against the site's script.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
@@ -14,13 +13,7 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::processes::free_port;
 
 /// Runs scenarios (name, options) in Chromium against `script_url`, with test pages on
 /// `http://shop.example:{page_port}`. Panics with the runner's output when one fails.

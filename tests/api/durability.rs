@@ -12,6 +12,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use crate::helpers::{BROWSER_UA, Options, POSTGRES, TestApp, ev, fresh_database, link_bar};
+use crate::processes::PrivatePostgres;
 
 /// Sends events to `url` from `visitors` simulated clients until `stop`; returns how many
 /// were answered 204 (acknowledged).
@@ -356,107 +357,6 @@ fn lock_sqlite(path: &std::path::Path, d: Duration) -> Child {
     .unwrap();
     assert_eq!(line.trim(), "locked", "python3 could not lock {path:?}");
     child
-}
-
-/// A PostgreSQL server of the test's own, so stopping it disturbs no other test.
-pub struct PrivatePostgres {
-    dir: tempfile::TempDir,
-    port: u16,
-    bin: std::path::PathBuf,
-}
-
-impl PrivatePostgres {
-    pub fn launch() -> PrivatePostgres {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL server binaries in /usr/lib/postgresql")
-            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-            .find(|p| p.join("initdb").exists())
-            .expect("initdb");
-        let dir = tempfile::tempdir().unwrap();
-        let port = crate::browser::free_port();
-        let pg = PrivatePostgres { dir, port, bin };
-        // PostgreSQL refuses to run as root; run it as the postgres user then.
-        Command::new("chmod")
-            .args(["777", &pg.dir.path().display().to_string()])
-            .status()
-            .unwrap();
-        let data = pg.dir.path().join("data");
-        let ok = pg
-            .run(
-                "initdb",
-                &[
-                    "-D",
-                    &data.display().to_string(),
-                    "-A",
-                    "trust",
-                    "-U",
-                    "postgres",
-                    "--no-sync",
-                ],
-            )
-            .success();
-        assert!(ok, "initdb failed");
-        pg.start();
-        pg
-    }
-
-    fn run(&self, tool: &str, args: &[&str]) -> std::process::ExitStatus {
-        let exe = self.bin.join(tool).display().to_string();
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| o.stdout.starts_with(b"0"))
-            .unwrap_or(false);
-        let mut cmd = if root {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--", &exe]);
-            c
-        } else {
-            Command::new(&exe)
-        };
-        cmd.args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-    }
-
-    fn pg_ctl(&self, action: &str) {
-        let data = self.dir.path().join("data").display().to_string();
-        let log = self.dir.path().join("log").display().to_string();
-        let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            self.port,
-            self.dir.path().display()
-        );
-        let ok = match action {
-            "start" => self.run(
-                "pg_ctl",
-                &["-D", &data, "-l", &log, "-o", &opts, "-w", "start"],
-            ),
-            _ => self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]),
-        };
-        assert!(ok.success(), "pg_ctl {action} failed");
-    }
-
-    pub fn start(&self) {
-        self.pg_ctl("start");
-    }
-
-    pub fn stop(&self) {
-        self.pg_ctl("stop");
-    }
-
-    pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for PrivatePostgres {
-    fn drop(&mut self) {
-        let data = self.dir.path().join("data").display().to_string();
-        let _ = self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
-    }
 }
 
 /// The database is away (SQLite: locked by another connection; PostgreSQL: a server of

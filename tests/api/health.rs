@@ -17,7 +17,7 @@ async fn healthz_and_readyz_answer() {
 /// against a PostgreSQL server of the test's own, in both passes of the suite.
 #[tokio::test]
 async fn readyz_says_503_when_the_database_server_is_gone() {
-    let cluster = crate::durability::PrivatePostgres::launch();
+    let cluster = crate::processes::PrivatePostgres::launch();
     let app = TestApp::spawn_with(crate::helpers::Options {
         database_url: Some(cluster.url()),
         ..Default::default()

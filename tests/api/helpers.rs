@@ -19,6 +19,8 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use crate::processes::{Email, SmtpServer, free_port, read_mail_dir};
+
 pub const PASSWORD: &str = "correct horse battery staple";
 
 /// The PostgreSQL admin URL, when the suite runs against PostgreSQL.
@@ -378,69 +380,6 @@ pub fn session_cookie(res: &Response) -> Option<String> {
         .map(str::to_string)
 }
 
-/// One parsed email.
-#[derive(Debug, Clone)]
-pub struct Email {
-    pub to: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-    pub raw: Vec<u8>,
-}
-
-impl Email {
-    pub fn parse(raw: &[u8]) -> Email {
-        let msg = mail_parser::MessageParser::default()
-            .parse(raw)
-            .expect("a parseable email");
-        let to = msg
-            .to()
-            .and_then(|a| a.first())
-            .and_then(|a| a.address())
-            .unwrap_or_default()
-            .to_string();
-        Email {
-            to,
-            subject: msg.subject().unwrap_or_default().to_string(),
-            text: msg.body_text(0).map(|t| t.to_string()).unwrap_or_default(),
-            html: msg.body_html(0).map(|t| t.to_string()).unwrap_or_default(),
-            raw: raw.to_vec(),
-        }
-    }
-
-    /// The first link in the text part whose path starts with `path`.
-    pub fn link(&self, path: &str) -> String {
-        self.text
-            .split_whitespace()
-            .find(|w| w.starts_with("http") && w.contains(path))
-            .unwrap_or_else(|| panic!("no {path} link in: {}", self.text))
-            .to_string()
-    }
-
-    pub fn token(&self, path: &str) -> String {
-        let link = self.link(path);
-        link.split("token=")
-            .nth(1)
-            .expect("a token in the link")
-            .to_string()
-    }
-}
-
-pub fn read_mail_dir(dir: &Path) -> Vec<Email> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|p| Email::parse(&std::fs::read(p).expect("read email")))
-        .collect()
-}
-
 pub async fn body_json(res: Response) -> Value {
     res.json().await.expect("a JSON body")
 }
@@ -626,92 +565,6 @@ impl TestApp {
 /// An event body as the runtime sends it.
 pub fn ev(deployment: i64, kind: &str) -> Value {
     json!({"d": deployment, "k": kind, "h": "shop.example"})
-}
-
-/// A port nobody listens on now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A real SMTP server (aiosmtpd, Debian's python3-aiosmtpd; `tests/smtp/server.py`)
-/// keeping each message exactly as received. Recipients starting with `bounce` are
-/// refused with a permanent 550.
-pub struct SmtpServer {
-    child: std::process::Child,
-    pub port: u16,
-    maildir: PathBuf,
-    _dir: TempDir,
-}
-
-impl SmtpServer {
-    pub fn start_on(port: u16) -> SmtpServer {
-        use std::process::{Command, Stdio};
-        let dir = tempfile::tempdir().unwrap();
-        let maildir = dir.path().join("Maildir");
-        let python = ["/usr/bin/python3", "python3"]
-            .into_iter()
-            .find(|p| {
-                Command::new(p)
-                    .args(["-c", "import aiosmtpd"])
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success())
-            })
-            .expect(
-                "python3 with aiosmtpd (Debian package python3-aiosmtpd; `make test` installs it)",
-            );
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/server.py");
-        let child = Command::new(python)
-            .arg(script)
-            .arg(port.to_string())
-            .arg(&maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the SMTP server");
-        let server = SmtpServer {
-            child,
-            port,
-            maildir,
-            _dir: dir,
-        };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the SMTP server did not start on port {port}");
-    }
-
-    pub fn start() -> SmtpServer {
-        Self::start_on(free_port())
-    }
-
-    pub fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
-    }
-
-    pub fn messages(&self) -> Vec<Email> {
-        let mut out = Vec::new();
-        if let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) {
-            for e in entries.flatten() {
-                out.push(Email::parse(&std::fs::read(e.path()).unwrap()));
-            }
-        }
-        out
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl TestApp {

@@ -9,6 +9,7 @@ mod bars;
 mod benchmarks;
 mod billing;
 mod browser;
+mod cluster;
 mod durability;
 mod events;
 mod garbage;
@@ -20,6 +21,8 @@ mod leads;
 mod mail;
 mod pages;
 mod process;
+#[path = "../processes/mod.rs"]
+mod processes;
 mod queries;
 mod races;
 mod routes;
