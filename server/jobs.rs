@@ -49,7 +49,8 @@ pub struct Job {
     pub about: &'static str,
     pub every: Duration,
     pub scope: Scope,
-    /// A once-job's lease outlives any run; a process that dies mid-run holds the job
+    /// How long a once-job is held without word from its runner. A run renews it every
+    /// third of it for as long as it lasts; a process that dies mid-run holds the job
     /// until it runs out.
     pub lease: Duration,
     wake: Option<Arc<Notify>>,
@@ -82,7 +83,7 @@ impl Job {
             about,
             every,
             scope: Scope::Once,
-            lease: Duration::from_secs(15 * 60),
+            lease: Duration::from_secs(60),
             wake: None,
             work,
         }

@@ -106,7 +106,6 @@ pub fn table(p: &Parts) -> Vec<Job> {
                 }
             }),
         )
-        .lease(Duration::from_secs(120))
         .woken_by(alerts.wake_signal()),
         Job::once(
             "weekly_digest",
@@ -158,7 +157,7 @@ pub fn table(p: &Parts) -> Vec<Job> {
         ),
         Job::once(
             "lead_delivery",
-            "forwards new leads by email (one per bar every 10 minutes) and to webhooks, retrying; deletes what was delivered",
+            "forwards due leads by email (one per bar every 10 minutes, kept until it is sent) and to webhooks (a few per site in turn, four at a time per host), retrying; deletes what was delivered",
             Duration::from_secs(5),
             work({
                 let leads = leads.clone();
@@ -167,11 +166,10 @@ pub fn table(p: &Parts) -> Vec<Job> {
                     async move { leads.deliver().await }
                 }
             }),
-        )
-        .lease(Duration::from_secs(300)),
+        ),
         Job::once(
             "purge_leads",
-            "deletes leads kept past the number of days their member chose",
+            "deletes leads kept past the number of days their member chose, and leads with no forward once that many days old",
             Duration::from_secs(3600),
             work({
                 let leads = leads.clone();
