@@ -79,7 +79,9 @@ pub(crate) struct IdleLimited<T> {
     io: T,
     idle: Duration,
     in_flight: InFlight,
-    /// Armed at the last activity; polled only while nothing else happens.
+    /// The last byte read or written. Noting it is all a read or write costs; the timer
+    /// is only looked at (and moved on) while the connection waits.
+    last: Instant,
     timer: Pin<Box<Sleep>>,
 }
 
@@ -89,15 +91,13 @@ impl<T> IdleLimited<T> {
             io,
             idle,
             in_flight,
+            last: Instant::now(),
             timer: Box::pin(tokio::time::sleep(idle)),
         }
     }
 
     fn active(&mut self) {
-        let deadline = Instant::now() + self.idle;
-        if self.timer.deadline() != deadline {
-            self.timer.as_mut().reset(deadline);
-        }
+        self.last = Instant::now();
     }
 
     /// On a pending read or write: whether the connection has been idle too long. While
@@ -107,7 +107,17 @@ impl<T> IdleLimited<T> {
             self.active();
             return false;
         }
-        self.timer.as_mut().poll(cx).is_ready()
+        loop {
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            let deadline = self.last + self.idle;
+            if Instant::now() >= deadline {
+                return true;
+            }
+            // Something happened since the timer was set: wait from then instead.
+            self.timer.as_mut().reset(deadline);
+        }
     }
 }
 

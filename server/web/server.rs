@@ -139,7 +139,10 @@ mod tests {
 
     use super::*;
 
-    /// A server whose handler panics on `/panic` and otherwise echoes the body's length.
+    const BIG: usize = 32 << 20;
+
+    /// A server whose handler panics on `/panic`, answers `BIG` bytes on `/big`, and
+    /// otherwise echoes the body's length.
     async fn start(timeouts: Timeouts) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -147,6 +150,9 @@ mod tests {
         let handler = |req: Request<RequestBody>, _peer: SocketAddr| async move {
             if req.uri().path() == "/panic" {
                 panic!("a handler made to panic");
+            }
+            if req.uri().path() == "/big" {
+                return vec![b'x'; BIG].into_response();
             }
             let (parts, body) = req.into_parts();
             let stream = http_body_util::BodyDataStream::new(body);
@@ -240,6 +246,23 @@ mod tests {
         assert!(got.starts_with("HTTP/1.1 400"), "{got}");
         assert!(got.contains("body_unreadable"), "{got}");
         assert!(started.elapsed() < Duration::from_secs(4));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_its_answer_is_cut_off() {
+        let (address, _stop) = start(quick()).await;
+        let mut reader = TcpStream::connect(address).await.unwrap();
+        reader
+            .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        // The answer fills the socket's buffers and the server waits; past the idle
+        // limit it gives up.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), reader.read_to_end(&mut got));
+        let _ = read.await.expect("the connection was closed");
+        assert!(got.len() < BIG, "all {} bytes were sent", got.len());
     }
 
     #[tokio::test]

@@ -194,7 +194,8 @@ async fn publish_many(api: &Api, base: &str, publishes: usize) -> (Vec<i64>, Vec
     let again = per_member.saturating_sub(large_sites * 100 + small_sites);
     let mut members = Vec::new();
     for m in 0..MEMBERS {
-        let cookie = support::session(&api.client, base, &format!("publisher{m}@example.com")).await;
+        let cookie =
+            support::session(&api.client, base, &format!("publisher{m}@example.com")).await;
         members.push(std::sync::Arc::new(Api {
             client: api.client.clone(),
             base: base.to_string(),
@@ -227,11 +228,7 @@ async fn publish_many(api: &Api, base: &str, publishes: usize) -> (Vec<i64>, Vec
         sites.push(large);
     }
     // Visitors fetch the large sites' scripts all along the second round.
-    let keys: Vec<String> = sites
-        .iter()
-        .flatten()
-        .map(|(key, _)| key.clone())
-        .collect();
+    let keys: Vec<String> = sites.iter().flatten().map(|(key, _)| key.clone()).collect();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut fetchers = Vec::new();
     for f in 0..8 {
@@ -611,7 +608,12 @@ end
         publish_times.len(),
         percentile(&publish_times, 0.5).as_secs_f64() * 1e3,
         percentile(&publish_times, 0.99).as_secs_f64() * 1e3,
-        publish_times.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        publish_times
+            .last()
+            .copied()
+            .unwrap_or_default()
+            .as_secs_f64()
+            * 1e3,
         publishes,
         all.len(),
         rss_before as f64 / 1024.0,
