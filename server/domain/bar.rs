@@ -699,4 +699,715 @@ mod tests {
             serde_json::from_str::<Frequency>(r#"{"after_dismiss_days": "sometimes"}"#).is_err()
         );
     }
+
+    use proptest::prelude::*;
+
+    /// Characters that trip up text handling (NUL, bidi controls, combining marks,
+    /// ligatures, multi-byte letters, separators), mixed with plain ones.
+    fn hostile_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            4 => proptest::sample::select(vec![
+                '\u{0}', '\u{202e}', '\u{2066}', 'é', 'ﬀ', '\u{301}', '.', '*', '-', '@', ':',
+                '/', '%', ' ', '\n', '\r', '\t', '"', ',', '=', '\'', '<', '>', ';', '#', '?',
+                '&', '+', '[', ']', '\\', '\u{feff}', '\u{200b}', '\u{85}', '\u{a0}', 'İ', 'ß',
+                '€', '\u{1f600}',
+            ]),
+            1 => any::<char>(),
+            3 => proptest::char::range('a', 'z'),
+            1 => proptest::char::range('A', 'Z'),
+            2 => proptest::char::range('0', '9'),
+        ]
+    }
+
+    /// Arbitrary text: anything at all, hostile characters, name-like text, and long
+    /// strings (up to a few thousand characters).
+    fn hostile() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            proptest::collection::vec(hostile_char(), 0..80)
+                .prop_map(|v| v.into_iter().collect::<String>()),
+            "[a-z0-9.*-]{0,40}",
+            ".{0,3000}",
+        ]
+    }
+
+    use serde_json::Value;
+
+    use crate::domain::MIN_CONTRAST;
+
+    /// Words and values the bar's JSON knows, to land on real variants and fields.
+    const WORDS: &[&str] = &[
+        "link",
+        "email",
+        "announcement",
+        "call",
+        "top",
+        "bottom",
+        "overlay",
+        "push_down",
+        "any",
+        "mobile",
+        "desktop",
+        "immediate",
+        "delay",
+        "scroll",
+        "exit_intent",
+        "forever",
+        "/blog/*",
+        "#1f2937",
+        "#ffffff",
+        "#facc15",
+        "#111827",
+        "https://shop.example/sale",
+        "tel:+15551234567",
+        "news.example",
+        "2026-12-24T09:00:00Z",
+        "",
+    ];
+
+    const KEYS: &[&str] = &[
+        "goal",
+        "placement",
+        "display",
+        "sticky",
+        "closable",
+        "powered_by",
+        "targeting",
+        "trigger",
+        "frequency",
+        "paths_include",
+        "paths_exclude",
+        "device",
+        "starts_at",
+        "ends_at",
+        "referrer_domain",
+        "utm_source",
+        "utm_campaign",
+        "type",
+        "seconds",
+        "percent",
+        "after_dismiss_days",
+        "after_conversion_days",
+        "message",
+        "button_label",
+        "link_url",
+        "background_color",
+        "text_color",
+        "button_color",
+        "button_text_color",
+        "thanks_message",
+    ];
+
+    const COLOURS: &[&str] = &[
+        "#1f2937",
+        "#ffffff",
+        "#facc15",
+        "#111827",
+        "#000",
+        "#fff",
+        "#FFF",
+        " #000000 ",
+        "#777777",
+        "#767676",
+        "#12345",
+        "red",
+        "",
+    ];
+
+    /// Any JSON value, leaning on the bar's own keys and words.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (0u64..5000).prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            hostile().prop_map(Value::from),
+            proptest::sample::select(WORDS.to_vec()).prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 48, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec(
+                    (
+                        prop_oneof![
+                            4 => proptest::sample::select(KEYS.to_vec()).prop_map(String::from),
+                            1 => hostile(),
+                        ],
+                        inner,
+                    ),
+                    0..8,
+                )
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A JSON object with these keys, each absent, of the right kind (`good`) or anything,
+    /// now and then with a key of its own.
+    fn object(fields: Vec<(&'static str, BoxedStrategy<Value>)>) -> impl Strategy<Value = Value> {
+        let parts: Vec<_> = fields
+            .into_iter()
+            .map(|(key, good)| {
+                proptest::option::weighted(0.8, prop_oneof![4 => good, 1 => json().boxed()])
+                    .prop_map(move |v| (key, v))
+            })
+            .collect();
+        (parts, proptest::option::weighted(0.1, (hostile(), json()))).prop_map(|(kvs, extra)| {
+            let mut object = serde_json::Map::new();
+            for (key, value) in kvs {
+                if let Some(value) = value {
+                    object.insert(key.to_string(), value);
+                }
+            }
+            if let Some((key, value)) = extra {
+                object.insert(key, value);
+            }
+            Value::Object(object)
+        })
+    }
+
+    fn words(list: &[&'static str]) -> BoxedStrategy<Value> {
+        proptest::sample::select(list.to_vec())
+            .prop_map(Value::from)
+            .boxed()
+    }
+
+    fn path_pattern() -> impl Strategy<Value = String> {
+        prop_oneof![
+            2 => hostile(),
+            2 => "/[a-z0-9*/._-]{0,30}",
+            1 => hostile().prop_map(|s| format!("/{s}")),
+            1 => "[ \t]{0,2}/[a-z*]{0,10}[ \t]{0,2}",
+            1 => "/[a-z]{190,210}",
+        ]
+    }
+
+    fn referrer() -> impl Strategy<Value = String> {
+        prop_oneof![
+            2 => hostile(),
+            2 => "(https?://)?[A-Za-z]{1,10}\\.[a-z]{2,5}(/[a-z]{0,5})?",
+            1 => "[a-z]{0,3}%2[aA]\\.[a-z]{1,8}\\.example",
+            1 => Just("*.news.example".to_string()),
+            1 => Just("  ".to_string()),
+        ]
+    }
+
+    /// Any time chrono can hold, or one near now.
+    fn moment() -> impl Strategy<Value = DateTime<Utc>> {
+        prop_oneof![
+            (-8_000_000_000_000i64..8_000_000_000_000)
+                .prop_filter_map("outside chrono's range", |s| {
+                    DateTime::<Utc>::from_timestamp(s, 0)
+                }),
+            (1_700_000_000i64..1_900_000_000).prop_filter_map("outside chrono's range", |s| {
+                DateTime::<Utc>::from_timestamp(s, 0)
+            }),
+        ]
+    }
+
+    fn any_targeting() -> impl Strategy<Value = Targeting> {
+        (
+            proptest::collection::vec(path_pattern(), 0..23),
+            proptest::collection::vec(path_pattern(), 0..23),
+            proptest::sample::select(vec![Device::Any, Device::Mobile, Device::Desktop]),
+            proptest::option::of(moment()),
+            proptest::option::of(moment()),
+            proptest::option::of(referrer()),
+            proptest::option::of(hostile()),
+            proptest::option::of(prop_oneof![hostile(), ".{95,105}"]),
+        )
+            .prop_map(
+                |(
+                    paths_include,
+                    paths_exclude,
+                    device,
+                    starts_at,
+                    ends_at,
+                    referrer_domain,
+                    utm_source,
+                    utm_campaign,
+                )| Targeting {
+                    paths_include,
+                    paths_exclude,
+                    device,
+                    starts_at,
+                    ends_at,
+                    referrer_domain,
+                    utm_source,
+                    utm_campaign,
+                },
+            )
+    }
+
+    fn time_json() -> BoxedStrategy<Value> {
+        prop_oneof![
+            moment().prop_map(|t| Value::from(t.to_rfc3339())),
+            "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z".prop_map(Value::from),
+            hostile().prop_map(Value::from),
+        ]
+        .boxed()
+    }
+
+    fn targeting_json() -> impl Strategy<Value = Value> {
+        let paths = || {
+            proptest::collection::vec(path_pattern(), 0..23)
+                .prop_map(Value::from)
+                .boxed()
+        };
+        object(vec![
+            ("paths_include", paths()),
+            ("paths_exclude", paths()),
+            (
+                "device",
+                words(&["any", "mobile", "desktop", "tablet", "Any"]),
+            ),
+            ("starts_at", time_json()),
+            ("ends_at", time_json()),
+            ("referrer_domain", referrer().prop_map(Value::from).boxed()),
+            ("utm_source", hostile().prop_map(Value::from).boxed()),
+            ("utm_campaign", hostile().prop_map(Value::from).boxed()),
+        ])
+    }
+
+    fn trigger_json() -> impl Strategy<Value = Value> {
+        object(vec![
+            (
+                "type",
+                words(&[
+                    "immediate",
+                    "delay",
+                    "scroll",
+                    "exit_intent",
+                    "later",
+                    "Delay",
+                ]),
+            ),
+            (
+                "seconds",
+                prop_oneof![
+                    (0i64..700).prop_map(Value::from),
+                    any::<i64>().prop_map(Value::from)
+                ]
+                .boxed(),
+            ),
+            (
+                "percent",
+                prop_oneof![
+                    (0i64..300).prop_map(Value::from),
+                    any::<i64>().prop_map(Value::from)
+                ]
+                .boxed(),
+            ),
+        ])
+    }
+
+    fn frequency_json() -> impl Strategy<Value = Value> {
+        let days = || {
+            prop_oneof![
+                (0u64..70_000).prop_map(Value::from),
+                words(&["forever", "Forever", "never"]),
+                Just(Value::from(-1)),
+            ]
+            .boxed()
+        };
+        object(vec![
+            ("after_dismiss_days", days()),
+            ("after_conversion_days", days()),
+        ])
+    }
+
+    fn settings_json() -> impl Strategy<Value = Value> {
+        let flag = || any::<bool>().prop_map(Value::from).boxed();
+        object(vec![
+            (
+                "goal",
+                words(&["link", "email", "announcement", "call", "sms"]),
+            ),
+            ("placement", words(&["top", "bottom", "middle"])),
+            ("display", words(&["overlay", "push_down", "pushdown"])),
+            ("sticky", flag()),
+            ("closable", flag()),
+            ("powered_by", flag()),
+            ("targeting", targeting_json().boxed()),
+            ("trigger", trigger_json().boxed()),
+            ("frequency", frequency_json().boxed()),
+        ])
+    }
+
+    /// A line of text a member might type, or anything at all.
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => hostile(),
+            2 => "[A-Za-z][A-Za-z !]{0,30}",
+            1 => ".{295,305}",
+            1 => Just("  Free shipping  ".to_string()),
+        ]
+    }
+
+    fn link() -> impl Strategy<Value = String> {
+        prop_oneof![
+            2 => hostile(),
+            2 => proptest::sample::select(vec![
+                "https://shop.example/sale",
+                " HTTPS://Shop.Example/a b ",
+                "tel:+15551234567",
+                "tel:+1 (555) 123-4567",
+                "javascript:alert(1)",
+                "",
+            ])
+            .prop_map(String::from),
+            1 => "https://[a-z]{1,10}\\.example/[a-z0-9/?=&%]{0,40}",
+            1 => "tel:\\+?[0-9 ]{3,25}",
+        ]
+    }
+
+    fn colour() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => proptest::sample::select(COLOURS.to_vec()).prop_map(String::from),
+            1 => "#[0-9a-fA-F]{3,6}",
+            1 => hostile(),
+        ]
+    }
+
+    fn any_content() -> impl Strategy<Value = VariantContent> {
+        let colours = prop_oneof![
+            2 => Just(
+                [DEFAULT_BACKGROUND, DEFAULT_TEXT, DEFAULT_BUTTON, DEFAULT_BUTTON_TEXT]
+                    .map(String::from)
+            ),
+            1 => [colour(), colour(), colour(), colour()],
+        ];
+        (
+            line(),
+            proptest::option::of(line()),
+            proptest::option::of(link()),
+            colours,
+            proptest::option::of(line()),
+        )
+            .prop_map(
+                |(message, button_label, link_url, colours, thanks_message)| {
+                    let [
+                        background_color,
+                        text_color,
+                        button_color,
+                        button_text_color,
+                    ] = colours;
+                    VariantContent {
+                        message,
+                        button_label,
+                        link_url,
+                        background_color,
+                        text_color,
+                        button_color,
+                        button_text_color,
+                        thanks_message,
+                    }
+                },
+            )
+    }
+
+    fn content_json() -> impl Strategy<Value = Value> {
+        let text = || line().prop_map(Value::from).boxed();
+        let colour_json = || colour().prop_map(Value::from).boxed();
+        object(vec![
+            ("message", text()),
+            ("button_label", text()),
+            ("link_url", link().prop_map(Value::from).boxed()),
+            ("background_color", colour_json()),
+            ("text_color", colour_json()),
+            ("button_color", colour_json()),
+            ("button_text_color", colour_json()),
+            ("thanks_message", text()),
+        ])
+    }
+
+    fn any_goal() -> impl Strategy<Value = Goal> {
+        proptest::sample::select(vec![
+            Goal::Link,
+            Goal::Email,
+            Goal::Announcement,
+            Goal::Call,
+        ])
+    }
+
+    /// What `normalise` promises of the targeting it lets through.
+    fn keeps_the_targeting_rules(t: &Targeting) -> Result<(), TestCaseError> {
+        prop_assert!(
+            t.paths_include.len() <= MAX_PATTERNS && t.paths_exclude.len() <= MAX_PATTERNS
+        );
+        for p in t.paths_include.iter().chain(&t.paths_exclude) {
+            prop_assert!(
+                p.starts_with('/') && p.len() <= 200 && !p.chars().any(char::is_whitespace),
+                "path pattern {:?}",
+                p
+            );
+        }
+        if let (Some(s), Some(e)) = (t.starts_at, t.ends_at) {
+            prop_assert!(e > s, "ends {} before it starts {}", e, s);
+        }
+        if let Some(d) = &t.referrer_domain {
+            prop_assert!(!d.starts_with("*."), "referrer {:?}", d);
+            prop_assert_eq!(
+                Hostname::parse(d, "targeting.referrer_domain").map(|h| h.to_string()),
+                Ok::<String, Invalid>(d.clone()),
+                "the kept referrer is not a hostname that parses to itself"
+            );
+        }
+        for v in [&t.utm_source, &t.utm_campaign].into_iter().flatten() {
+            prop_assert!(
+                !v.is_empty() && v.as_str() == v.trim() && v.chars().count() <= 100,
+                "utm value {:?}",
+                v
+            );
+        }
+        Ok(())
+    }
+
+    fn check_targeting(t: Targeting) -> Result<(), TestCaseError> {
+        if let Ok(t) = t.normalise() {
+            keeps_the_targeting_rules(&t)?;
+            prop_assert_eq!(
+                t.clone().normalise(),
+                Ok::<Targeting, Invalid>(t.clone()),
+                "normalised targeting does not normalise to itself"
+            );
+        }
+        Ok(())
+    }
+
+    /// What `check_variant` promises of the content it lets through.
+    fn keeps_the_content_rules(goal: Goal, c: &VariantContent) -> Result<(), TestCaseError> {
+        let line_ok = |s: &str, max: usize| {
+            !s.is_empty()
+                && s == s.trim()
+                && s.chars().count() <= max
+                && !s.chars().any(char::is_control)
+        };
+        prop_assert!(line_ok(c.message.as_str(), 300), "message {:?}", c.message);
+        if let Some(l) = &c.button_label {
+            prop_assert!(line_ok(l.as_str(), 40), "button label {:?}", l);
+        }
+        if goal != Goal::Announcement {
+            prop_assert!(
+                c.button_label.is_some(),
+                "a {:?} bar without a button label",
+                goal
+            );
+        }
+        match goal {
+            Goal::Link => prop_assert!(
+                c.link_url
+                    .as_deref()
+                    .is_some_and(|u| u.starts_with("https://") || u.starts_with("http://")),
+                "link bar with link {:?}",
+                c.link_url
+            ),
+            Goal::Call => prop_assert!(
+                c.link_url.as_deref().is_some_and(|u| u.starts_with("tel:")),
+                "call bar with link {:?}",
+                c.link_url
+            ),
+            Goal::Email | Goal::Announcement => prop_assert!(
+                c.link_url.is_none(),
+                "{:?} bar with link {:?}",
+                goal,
+                c.link_url
+            ),
+        }
+        if goal != Goal::Email {
+            prop_assert!(c.thanks_message.is_none());
+        }
+        if let Some(t) = &c.thanks_message {
+            prop_assert!(line_ok(t.as_str(), 200), "thanks message {:?}", t);
+        }
+        let kept = |s: &str| Colour::parse(s, "c").ok().filter(|c| c.to_string() == s);
+        let (bg, fg, button, button_text) = (
+            kept(c.background_color.as_str()),
+            kept(c.text_color.as_str()),
+            kept(c.button_color.as_str()),
+            kept(c.button_text_color.as_str()),
+        );
+        match (bg, fg, button, button_text) {
+            (Some(bg), Some(fg), Some(button), Some(button_text)) => {
+                prop_assert!(fg.contrast(bg) >= MIN_CONTRAST);
+                if goal != Goal::Announcement {
+                    prop_assert!(button_text.contrast(button) >= MIN_CONTRAST);
+                }
+            }
+            _ => prop_assert!(false, "colours not kept as #rrggbb: {:?}", c),
+        }
+        Ok(())
+    }
+
+    fn check_content(goal: Goal, content: VariantContent) -> Result<(), TestCaseError> {
+        if let Ok(c) = check_variant(goal, content) {
+            keeps_the_content_rules(goal, &c)?;
+            prop_assert_eq!(
+                check_variant(goal, c.clone()),
+                Ok::<VariantContent, Invalid>(c.clone()),
+                "checked content does not check to itself"
+            );
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_targeting_never_panics_and_normalised_targeting_keeps_the_rules(
+            t in any_targeting(),
+        ) {
+            check_targeting(t)?;
+        }
+
+        #[test]
+        fn arbitrary_content_never_panics_and_checked_content_keeps_the_rules(
+            goal in any_goal(),
+            c in any_content(),
+        ) {
+            check_content(goal, c)?;
+        }
+
+        #[test]
+        fn arbitrary_settings_json_never_panics_and_what_passes_keeps_the_rules(
+            v in settings_json(),
+        ) {
+            if let Ok(s) = serde_json::from_value::<BarSettings>(v.clone()) {
+                check_targeting(s.targeting)?;
+                if let Ok(t) = s.trigger.validate() {
+                    prop_assert_eq!(t, s.trigger);
+                }
+                let _ = s.frequency.validate();
+            }
+            if let Some(t) = v.get("targeting").cloned() {
+                if let Ok(t) = serde_json::from_value::<Targeting>(t) {
+                    check_targeting(t)?;
+                }
+            }
+            if let Some(t) = v.get("trigger").cloned() {
+                if let Ok(t) = serde_json::from_value::<Trigger>(t) {
+                    if let Ok(t) = t.validate() {
+                        match t {
+                            Trigger::Delay { seconds } => prop_assert!((1..=600).contains(&seconds)),
+                            Trigger::Scroll { percent } => prop_assert!((1..=100).contains(&percent)),
+                            Trigger::Immediate | Trigger::ExitIntent => {}
+                        }
+                    }
+                }
+            }
+            if let Some(f) = v.get("frequency").cloned() {
+                if let Ok(f) = serde_json::from_value::<Frequency>(f) {
+                    if let Ok(f) = f.validate() {
+                        for h in [f.after_dismiss_days, f.after_conversion_days] {
+                            prop_assert!((-1..=3650).contains(&h.runtime()), "{:?}", h);
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_content_json_never_panics_and_what_passes_keeps_the_rules(
+            v in prop_oneof![content_json(), json()],
+            goal in any_goal(),
+        ) {
+            if let Ok(c) = serde_json::from_value::<VariantContent>(v) {
+                check_content(goal, c)?;
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics_the_json_readers(raw in hostile()) {
+            let _ = serde_json::from_str::<BarSettings>(&raw);
+            let _ = serde_json::from_str::<Targeting>(&raw).map(Targeting::normalise);
+            let _ = serde_json::from_str::<Trigger>(&raw).map(Trigger::validate);
+            let _ = serde_json::from_str::<Frequency>(&raw).map(Frequency::validate);
+            let _ = serde_json::from_str::<VariantContent>(&raw);
+        }
+
+        #[test]
+        fn triggers_are_valid_exactly_within_their_bounds_and_survive_json(seconds: u32, percent: u8) {
+            prop_assert_eq!(
+                Trigger::Delay { seconds }.validate().is_ok(),
+                (1..=600).contains(&seconds)
+            );
+            prop_assert_eq!(
+                Trigger::Scroll { percent }.validate().is_ok(),
+                (1..=100).contains(&percent)
+            );
+            for t in [
+                Trigger::Immediate,
+                Trigger::Delay { seconds },
+                Trigger::Scroll { percent },
+                Trigger::ExitIntent,
+            ] {
+                let json = serde_json::to_value(t).expect("a trigger serialises");
+                prop_assert_eq!(serde_json::from_value::<Trigger>(json).ok(), Some(t));
+            }
+        }
+
+        #[test]
+        fn frequencies_are_valid_up_to_ten_years_or_forever_and_survive_json(
+            dismiss: u16,
+            conversion: u16,
+            forever: bool,
+        ) {
+            let f = Frequency {
+                after_dismiss_days: HideFor::Days(dismiss),
+                after_conversion_days: if forever {
+                    HideFor::Forever(ForeverWord::Forever)
+                } else {
+                    HideFor::Days(conversion)
+                },
+            };
+            prop_assert_eq!(
+                f.validate().is_ok(),
+                dismiss <= 3650 && (forever || conversion <= 3650)
+            );
+            let json = serde_json::to_value(f).expect("a frequency serialises");
+            prop_assert_eq!(serde_json::from_value::<Frequency>(json).ok(), Some(f));
+        }
+
+        #[test]
+        fn live_bars_from_checked_variants_serialise_and_snapshots_survive_json(
+            goal in any_goal(),
+            c in any_content(),
+            t in any_targeting(),
+            weight in any::<u16>(),
+        ) {
+            let (Ok(content), Ok(targeting)) = (check_variant(goal, c), t.normalise()) else {
+                return Ok(());
+            };
+            let snapshot = Snapshot {
+                bar_id: BarId(1),
+                variant_id: VariantId(2),
+                variant_name: "A".into(),
+                weight,
+                settings: BarSettings {
+                    goal,
+                    placement: Placement::Top,
+                    display: Display::Overlay,
+                    sticky: false,
+                    closable: true,
+                    powered_by: true,
+                    targeting,
+                    trigger: Trigger::Immediate,
+                    frequency: Frequency::default(),
+                },
+                content,
+            };
+            let stored = serde_json::to_string(&snapshot).expect("a snapshot serialises");
+            prop_assert_eq!(
+                serde_json::from_str::<Snapshot>(&stored).ok(),
+                Some(snapshot.clone()),
+                "a stored snapshot does not read back: {}",
+                stored
+            );
+            let bar = RuntimeBar::from_deployments(&[(DeploymentId(3), snapshot.clone())])
+                .expect("one deployment makes a live bar");
+            let json = serde_json::to_value(&bar).expect("a live bar serialises");
+            prop_assert_eq!(json["v"][0]["m"].as_str(), Some(snapshot.content.message.as_str()));
+            prop_assert!(serde_json::to_string(&bar.for_preview()).is_ok());
+        }
+    }
 }

@@ -108,4 +108,108 @@ mod tests {
         assert!(require_contrast(grey, white, "text_color", "background_color").is_err());
         assert!(require_contrast(Colour::parse("#767676", "c").unwrap(), white, "t", "b").is_ok());
     }
+
+    use proptest::prelude::*;
+
+    /// Characters that trip up text handling (NUL, bidi controls, combining marks,
+    /// ligatures, multi-byte letters, separators), mixed with plain ones.
+    fn hostile_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            4 => proptest::sample::select(vec![
+                '\u{0}', '\u{202e}', '\u{2066}', 'é', 'ﬀ', '\u{301}', '.', '*', '-', '@', ':',
+                '/', '%', ' ', '\n', '\r', '\t', '"', ',', '=', '\'', '<', '>', ';', '#', '?',
+                '&', '+', '[', ']', '\\', '\u{feff}', '\u{200b}', '\u{85}', '\u{a0}', 'İ', 'ß',
+                '€', '\u{1f600}',
+            ]),
+            1 => any::<char>(),
+            3 => proptest::char::range('a', 'z'),
+            1 => proptest::char::range('A', 'Z'),
+            2 => proptest::char::range('0', '9'),
+        ]
+    }
+
+    /// Arbitrary text: anything at all, hostile characters, name-like text, and long
+    /// strings (up to a few thousand characters).
+    fn hostile() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            proptest::collection::vec(hostile_char(), 0..80)
+                .prop_map(|v| v.into_iter().collect::<String>()),
+            "[a-z0-9.*-]{0,40}",
+            ".{0,3000}",
+        ]
+    }
+
+    fn colour_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "#[0-9a-fA-F]{0,8}",
+            "[ \t]{0,2}#[0-9a-fA-F]{3}[ \t]{0,2}",
+            "#[0-9a-fA-F]{1,5}[g-zé€\u{0}\u{301} ][0-9a-fA-F]{0,3}",
+            hostile().prop_map(|s| format!("#{s}")),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_is_a_colour_or_refused_and_colours_print_and_parse_back(
+            raw in prop_oneof![hostile(), colour_like()],
+        ) {
+            if let Ok(c) = Colour::parse(&raw, "c") {
+                let printed = c.to_string();
+                prop_assert_eq!(printed.len(), 7);
+                prop_assert!(printed.starts_with('#'));
+                prop_assert!(
+                    printed[1..]
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                    "{:?}",
+                    printed
+                );
+                prop_assert_eq!(Colour::parse(&printed, "c"), Ok::<Colour, Invalid>(c));
+                prop_assert_eq!(
+                    printed.trim_start_matches('#'),
+                    expand(raw.trim().trim_start_matches('#')).to_ascii_lowercase()
+                );
+            }
+        }
+
+        #[test]
+        fn every_colour_reads_back_from_six_or_three_hex_digits(r: u8, g: u8, b: u8, upper: bool) {
+            let six = format!("#{r:02x}{g:02x}{b:02x}");
+            let six = if upper { six.to_ascii_uppercase() } else { six };
+            prop_assert_eq!(Colour::parse(&six, "c"), Ok::<Colour, Invalid>(Colour::rgb(r, g, b)));
+            let (r3, g3, b3) = (r >> 4, g >> 4, b >> 4);
+            let three = format!("#{r3:x}{g3:x}{b3:x}");
+            prop_assert_eq!(
+                Colour::parse(&three, "c"),
+                Ok::<Colour, Invalid>(Colour::rgb(r3 * 17, g3 * 17, b3 * 17))
+            );
+        }
+
+        #[test]
+        fn contrast_is_between_1_and_21_symmetric_and_decides_the_requirement(
+            a in any::<[u8; 3]>(),
+            b in any::<[u8; 3]>(),
+        ) {
+            let (a, b) = (Colour::rgb(a[0], a[1], a[2]), Colour::rgb(b[0], b[1], b[2]));
+            let ratio = a.contrast(b);
+            prop_assert!(ratio.is_finite());
+            prop_assert!((1.0 - 1e-9..=21.0 + 1e-9).contains(&ratio), "{}", ratio);
+            prop_assert!((ratio - b.contrast(a)).abs() < 1e-12);
+            prop_assert!((a.contrast(a) - 1.0).abs() < 1e-12);
+            prop_assert_eq!(
+                require_contrast(a, b, "text_color", "background_color").is_ok(),
+                ratio >= MIN_CONTRAST
+            );
+        }
+    }
+
+    /// `#abc` as `#aabbcc`; anything else as it is.
+    fn expand(hex: &str) -> String {
+        if hex.len() == 3 {
+            hex.chars().flat_map(|c| [c, c]).collect()
+        } else {
+            hex.to_string()
+        }
+    }
 }

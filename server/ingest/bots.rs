@@ -281,4 +281,89 @@ mod tests {
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
         )));
     }
+
+    use proptest::prelude::*;
+
+    /// Characters that trip up text handling (NUL, bidi controls, combining marks,
+    /// ligatures, multi-byte letters, separators), mixed with plain ones.
+    fn hostile_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            4 => proptest::sample::select(vec![
+                '\u{0}', '\u{202e}', '\u{2066}', 'é', 'ﬀ', '\u{301}', '.', '*', '-', '@', ':',
+                '/', '%', ' ', '\n', '\r', '\t', '"', ',', '=', '\'', '<', '>', ';', '#', '?',
+                '&', '+', '[', ']', '\\', '\u{feff}', '\u{200b}', '\u{85}', '\u{a0}', 'İ', 'ß',
+                '€', '\u{1f600}',
+            ]),
+            1 => any::<char>(),
+            3 => proptest::char::range('a', 'z'),
+            1 => proptest::char::range('A', 'Z'),
+            2 => proptest::char::range('0', '9'),
+        ]
+    }
+
+    /// Arbitrary text: anything at all, hostile characters, name-like text, and long
+    /// strings (up to a few thousand characters).
+    fn hostile() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            proptest::collection::vec(hostile_char(), 0..80)
+                .prop_map(|v| v.into_iter().collect::<String>()),
+            "[a-z0-9.*-]{0,40}",
+            ".{0,3000}",
+        ]
+    }
+
+    /// The patterns, compiled once for every case.
+    fn bots() -> &'static Bots {
+        static BOTS: std::sync::OnceLock<Bots> = std::sync::OnceLock::new();
+        BOTS.get_or_init(|| Bots::load().expect("the pinned pattern list compiles"))
+    }
+
+    fn user_agent() -> impl Strategy<Value = String> {
+        prop_oneof![
+            hostile(),
+            proptest::collection::vec(
+                prop_oneof![
+                    3 => proptest::sample::select(vec![
+                        "Mozilla/5.0 ", "(Windows NT 10.0; Win64; x64) ", "AppleWebKit/537.36 ",
+                        "(KHTML, like Gecko) ", "Chrome/131.0.0.0 ", "Safari/537.36", "google",
+                        "Google/", " channel/", "GoogleApp/1.0", "bot", "cubot", " cu", "scan",
+                        "Cam", "java", "Java;", "lib", "http", "news", "(?<!", ")", "\\", "[",
+                    ])
+                    .prop_map(String::from),
+                    1 => hostile_char().prop_map(String::from),
+                    1 => "[a-zA-Z0-9/ ;.()]{1,12}",
+                ],
+                0..16,
+            )
+            .prop_map(|parts| parts.concat()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_user_agents_never_panic_and_get_the_same_verdict_twice(ua in user_agent()) {
+            let first = bots().is_bot(Some(&ua));
+            prop_assert_eq!(bots().is_bot(Some(&ua)), first, "{:?}", ua);
+            if ua.trim().is_empty() {
+                prop_assert!(first, "a blank user agent is a bot's: {:?}", ua);
+            }
+        }
+
+        #[test]
+        fn a_user_agent_naming_googlebot_is_a_bot(
+            before in prop_oneof![hostile(), user_agent()],
+            name in proptest::sample::select(vec!["Googlebot", "googlebot", "GOOGLEBOT", "GoogleBot", "Googlebots"]),
+            // Googlebot as a word: followed by a non-word character, or by nothing.
+            next in proptest::sample::select(vec!["/", " ", ";", ")", ",", "-", "é", "\u{0}", ""]),
+            after in prop_oneof![hostile(), user_agent()],
+        ) {
+            let ua = if next.is_empty() {
+                format!("{before}{name}")
+            } else {
+                format!("{before}{name}{next}{after}")
+            };
+            prop_assert!(bots().is_bot(Some(&ua)), "{:?} was taken for a person", ua);
+        }
+    }
 }

@@ -241,4 +241,286 @@ mod tests {
         assert_eq!(host_of("null"), None);
         assert_eq!(host_of("https://"), None);
     }
+
+    use proptest::prelude::*;
+
+    /// Characters that trip up text handling (NUL, bidi controls, combining marks,
+    /// ligatures, multi-byte letters, separators), mixed with plain ones.
+    fn hostile_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            4 => proptest::sample::select(vec![
+                '\u{0}', '\u{202e}', '\u{2066}', 'é', 'ﬀ', '\u{301}', '.', '*', '-', '@', ':',
+                '/', '%', ' ', '\n', '\r', '\t', '"', ',', '=', '\'', '<', '>', ';', '#', '?',
+                '&', '+', '[', ']', '\\', '\u{feff}', '\u{200b}', '\u{85}', '\u{a0}', 'İ', 'ß',
+                '€', '\u{1f600}',
+            ]),
+            1 => any::<char>(),
+            3 => proptest::char::range('a', 'z'),
+            1 => proptest::char::range('A', 'Z'),
+            2 => proptest::char::range('0', '9'),
+        ]
+    }
+
+    /// Arbitrary text: anything at all, hostile characters, name-like text, and long
+    /// strings (up to a few thousand characters).
+    fn hostile() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            proptest::collection::vec(hostile_char(), 0..80)
+                .prop_map(|v| v.into_iter().collect::<String>()),
+            "[a-z0-9.*-]{0,40}",
+            ".{0,3000}",
+        ]
+    }
+
+    use super::*;
+    use serde_json::Value;
+
+    fn url_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            hostile(),
+            proptest::collection::vec(
+                prop_oneof![
+                    3 => proptest::sample::select(vec![
+                        "https://", "http://", "://", ":", "//", "@", "user:pw@", "[", "]", "[::1]",
+                        ":8443", "/", "?", "#", "shop.example", "null", "é", "\u{202e}", "\u{0}", "%40",
+                    ])
+                    .prop_map(String::from),
+                    2 => "[a-z0-9.-]{1,10}",
+                    1 => hostile_char().prop_map(String::from),
+                ],
+                0..10,
+            )
+            .prop_map(|parts| parts.concat()),
+        ]
+    }
+
+    /// One field of an event or a lead: absent (`None`), or a JSON value that is often
+    /// right and often of the wrong kind.
+    fn field() -> impl Strategy<Value = Option<Value>> {
+        proptest::option::weighted(
+            0.85,
+            prop_oneof![
+                any::<i64>().prop_map(Value::from),
+                (1i64..1_000_000).prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                (0u64..300).prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                any::<bool>().prop_map(Value::from),
+                Just(Value::Null),
+                proptest::sample::select(vec!["v", "c", "x", "", "V", "view"])
+                    .prop_map(Value::from),
+                hostile().prop_map(Value::from),
+                "[a-z0-9.-]{1,20}".prop_map(Value::from),
+                Just(serde_json::json!([1, "v"])),
+                Just(serde_json::json!({"v": 1})),
+            ],
+        )
+    }
+
+    fn object(fields: &[(&str, &Option<Value>)]) -> Vec<u8> {
+        let mut object = serde_json::Map::new();
+        for (key, value) in fields {
+            if let Some(value) = value {
+                object.insert((*key).to_string(), value.clone());
+            }
+        }
+        serde_json::to_vec(&Value::Object(object)).expect("a JSON object serialises")
+    }
+
+    /// Whether serde reads the field as the type the struct gives it.
+    fn reads_as_i64(v: &Option<Value>) -> bool {
+        match v {
+            None | Some(Value::Null) => true,
+            Some(v) => v.as_i64().is_some(),
+        }
+    }
+
+    fn reads_as_u8(v: &Option<Value>) -> bool {
+        match v {
+            None | Some(Value::Null) => true,
+            Some(v) => v.as_u64().is_some_and(|n| n <= 255),
+        }
+    }
+
+    fn reads_as_string(v: &Option<Value>) -> bool {
+        matches!(v, None | Some(Value::Null | Value::String(_)))
+    }
+
+    fn positive(v: &Option<Value>) -> bool {
+        v.as_ref().and_then(Value::as_i64).is_some_and(|d| d > 0)
+    }
+
+    fn good_host(v: &Option<Value>) -> bool {
+        v.as_ref()
+            .and_then(Value::as_str)
+            .is_some_and(|h| (1..=253).contains(&h.len()))
+    }
+
+    fn body_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..2048),
+            hostile().prop_map(String::into_bytes),
+            r#"[\[\]{}",:0-9a-z.eE+\\ \-]{0,200}"#.prop_map(String::into_bytes),
+            r#"\{"d":-?[0-9]{1,20}(\.[0-9])?,"k":"[vcxé]{0,2}","h":"[^"]{0,300}"(,"p":[0-9]{1,3})?(,"b":-?[0-9]{1,3})?\}"#
+                .prop_map(String::into_bytes),
+            r#"\{"d":[0-9]{1,5},"h":"[a-z.]{0,20}","m":"[^"]{0,60}"(,"hp":"[a-z]{0,3}")?\}"#
+                .prop_map(String::into_bytes),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn hosts_of_arbitrary_text_are_non_empty_parts_of_it(url in url_like()) {
+            if let Some(h) = host_of(&url) {
+                prop_assert!(!h.is_empty());
+                prop_assert!(url.contains(h), "{:?} is not in {:?}", h, url);
+                prop_assert!(
+                    !h.contains(['/', '?', '#', '@']),
+                    "{:?} from {:?} is more than a host",
+                    h,
+                    url
+                );
+            }
+        }
+
+        #[test]
+        fn hosts_of_absolute_urls_are_their_hosts(
+            scheme in "[a-z][a-z0-9+.-]{0,9}",
+            userinfo in proptest::option::of("[a-z]{1,8}(:[a-z0-9]{1,8})?"),
+            host in "[a-z0-9-]{1,20}(\\.[a-z0-9-]{1,20}){0,3}",
+            rest in proptest::sample::select(vec!["", "/", "/a/b?c#d", "?q=1", "#top", ":8443", ":8443/x"]),
+        ) {
+            let userinfo = userinfo.map(|u| format!("{u}@")).unwrap_or_default();
+            let url = format!("{scheme}://{userinfo}{host}{rest}");
+            prop_assert_eq!(host_of(&url), Some(host.as_str()), "{:?}", url);
+        }
+
+        #[test]
+        fn arbitrary_bodies_never_panic_the_event_and_lead_readers(body in body_bytes()) {
+            if let Ok(raw) = serde_json::from_slice::<RawEvent>(&body) {
+                if let Ok(e) = raw.event() {
+                    prop_assert!(e.deployment_id > 0);
+                    prop_assert!((1..=253).contains(&e.page_host.len()));
+                }
+            }
+            if let Ok(raw) = serde_json::from_slice::<RawLead>(&body) {
+                if let Ok(l) = raw.lead() {
+                    prop_assert!(l.deployment_id > 0);
+                    prop_assert!((1..=253).contains(&l.page_host.len()));
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_pixel_queries_never_panic(query in prop_oneof![
+            hostile(),
+            "([dkhpb]=[a-z0-9%+.-]{0,12}&?){0,8}",
+        ]) {
+            let raw = serde_urlencoded::from_str::<RawEvent>(&query).unwrap_or_default();
+            if let Ok(e) = raw.event() {
+                prop_assert!(e.deployment_id > 0);
+                prop_assert!((1..=253).contains(&e.page_host.len()));
+            }
+        }
+
+        #[test]
+        fn well_formed_pixel_queries_are_events(
+            d in 1i64..=i64::MAX,
+            k in proptest::sample::select(vec!["v", "c", "x"]),
+            h in hostile().prop_filter("a page hostname is 1 to 253 bytes", |h| (1..=253).contains(&h.len())),
+            p in proptest::option::of(any::<u8>()),
+        ) {
+            let mut query = ::url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("d", &d.to_string()).append_pair("k", k).append_pair("h", &h);
+            if let Some(p) = p {
+                query.append_pair("p", &p.to_string());
+            }
+            let query = query.finish();
+            let raw = serde_urlencoded::from_str::<RawEvent>(&query);
+            prop_assert!(raw.is_ok(), "{:?}: {:?}", query, raw);
+            let raw = raw.unwrap_or_default();
+            let e = raw.event();
+            prop_assert!(e.is_ok(), "{:?} is not an event", query);
+            let e = e.ok().unwrap();
+            prop_assert_eq!(e.deployment_id, d);
+            prop_assert_eq!(e.page_host, h.as_str());
+            prop_assert_eq!(e.privacy, p == Some(1));
+        }
+
+        #[test]
+        fn event_objects_with_arbitrary_values_are_read_exactly_when_well_formed(
+            d in field(),
+            k in field(),
+            h in field(),
+            p in field(),
+            b in field(),
+        ) {
+            let body = object(&[("d", &d), ("k", &k), ("h", &h), ("p", &p), ("b", &b)]);
+            let parsed = serde_json::from_slice::<RawEvent>(&body);
+            let readable = reads_as_i64(&d)
+                && reads_as_string(&k)
+                && reads_as_string(&h)
+                && reads_as_u8(&p)
+                && reads_as_u8(&b);
+            prop_assert_eq!(parsed.is_ok(), readable, "{}", String::from_utf8_lossy(&body));
+            let Ok(raw) = parsed else {
+                return Ok(());
+            };
+            let kind = k.as_ref().and_then(Value::as_str);
+            let valid = positive(&d) && matches!(kind, Some("v" | "c" | "x")) && good_host(&h);
+            match raw.event() {
+                Ok(e) => {
+                    prop_assert!(valid, "accepted {}", String::from_utf8_lossy(&body));
+                    prop_assert!(e.deployment_id > 0);
+                    prop_assert_eq!(Some(e.deployment_id), d.as_ref().and_then(Value::as_i64));
+                    prop_assert!((1..=253).contains(&e.page_host.len()));
+                    prop_assert_eq!(Some(e.page_host), h.as_ref().and_then(Value::as_str));
+                    let expected = match kind {
+                        Some("v") => Kind::View,
+                        Some("c") => Kind::Click,
+                        _ => Kind::Dismiss,
+                    };
+                    prop_assert_eq!(e.kind, expected, "kind {:?}", kind);
+                    prop_assert_eq!(e.privacy, p.as_ref().and_then(Value::as_u64) == Some(1));
+                    prop_assert_eq!(e.automation, b.as_ref().and_then(Value::as_u64) == Some(1));
+                }
+                Err(_) => prop_assert!(!valid, "refused {}", String::from_utf8_lossy(&body)),
+            }
+        }
+
+        #[test]
+        fn lead_objects_with_arbitrary_values_are_read_exactly_when_well_formed(
+            d in field(),
+            h in field(),
+            m in field(),
+            hp in field(),
+            b in field(),
+        ) {
+            let body = object(&[("d", &d), ("h", &h), ("m", &m), ("hp", &hp), ("b", &b)]);
+            let parsed = serde_json::from_slice::<RawLead>(&body);
+            let readable = reads_as_i64(&d)
+                && reads_as_string(&h)
+                && reads_as_string(&m)
+                && reads_as_string(&hp)
+                && reads_as_u8(&b);
+            prop_assert_eq!(parsed.is_ok(), readable, "{}", String::from_utf8_lossy(&body));
+            let Ok(raw) = parsed else {
+                return Ok(());
+            };
+            let email = m.as_ref().and_then(Value::as_str);
+            let valid = positive(&d) && good_host(&h) && email.is_some();
+            match raw.lead() {
+                Ok(l) => {
+                    prop_assert!(valid, "accepted {}", String::from_utf8_lossy(&body));
+                    prop_assert!(l.deployment_id > 0);
+                    prop_assert!((1..=253).contains(&l.page_host.len()));
+                    prop_assert_eq!(Some(l.email), email);
+                    prop_assert_eq!(l.honeypot, hp.as_ref().and_then(Value::as_str).unwrap_or(""));
+                    prop_assert_eq!(l.automation, b.as_ref().and_then(Value::as_u64) == Some(1));
+                }
+                Err(_) => prop_assert!(!valid, "refused {}", String::from_utf8_lossy(&body)),
+            }
+        }
+    }
 }
