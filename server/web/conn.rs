@@ -7,7 +7,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -26,13 +26,14 @@ use crate::error::Error;
 /// is unaffected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// A request's headers must have arrived this long after the connection became
-    /// ready for them (on a kept-alive HTTP/1.1 connection: after the last answer).
+    /// A request's headers must be complete this long after their first byte arrived
+    /// (for a connection's first request: after it opened).
     pub header_read: Duration,
     /// A request body must have arrived this long after its headers.
     pub body_read: Duration,
     /// A connection on which nothing is read or written, and no request is being
-    /// answered, is closed after this long.
+    /// answered, is closed after this long: a kept-alive connection waiting for its next
+    /// request, or a client that stops reading its answer.
     pub idle: Duration,
 }
 
@@ -46,95 +47,148 @@ impl Default for Timeouts {
     }
 }
 
-/// Requests of one connection being answered now; while there are any, the connection
-/// is not idle however quiet it is.
+/// The requests of one connection: how many have begun, and how many are being answered
+/// now. While any is being answered the connection is not idle, however quiet it is.
 #[derive(Clone, Default)]
-pub(crate) struct InFlight(Arc<AtomicUsize>);
+pub(crate) struct InFlight(Arc<(AtomicUsize, AtomicU64)>);
 
 impl InFlight {
-    fn is_idle(&self) -> bool {
-        self.0.load(Ordering::Acquire) == 0
+    fn answering(&self) -> bool {
+        self.0.0.load(Ordering::Acquire) > 0
+    }
+
+    fn begun(&self) -> u64 {
+        self.0.1.load(Ordering::Acquire)
     }
 
     /// Marks one request as being answered until the guard is dropped (answered,
     /// panicked or cancelled alike).
     pub(crate) fn enter(&self) -> Answering {
-        self.0.fetch_add(1, Ordering::AcqRel);
+        self.0.1.fetch_add(1, Ordering::AcqRel);
+        self.0.0.fetch_add(1, Ordering::AcqRel);
         Answering(self.0.clone())
     }
 }
 
-pub(crate) struct Answering(Arc<AtomicUsize>);
+pub(crate) struct Answering(Arc<(AtomicUsize, AtomicU64)>);
 
 impl Drop for Answering {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-/// A connection that is closed once it has been idle too long: no byte read or written
-/// and no request in flight. It counts from the last byte, so a slow but steady client
-/// is not idle; the header and body limits bound those.
-pub(crate) struct IdleLimited<T> {
+/// A connection held to the [`Timeouts`] at the level of its bytes: a request's headers
+/// must be complete within `header_read` of their first byte (or of the connection's
+/// opening), and a connection on which nothing is read or written while no request is
+/// being answered is closed after `idle`. A read or a write only notes the time; the one
+/// timer is looked at, and moved on, only while the connection waits, so a busy
+/// connection costs no timer work per request.
+pub(crate) struct Paced<T> {
     io: T,
-    idle: Duration,
-    in_flight: InFlight,
-    /// The last byte read or written. Noting it is all a read or write costs; the timer
-    /// is only looked at (and moved on) while the connection waits.
+    limits: Timeouts,
+    requests: InFlight,
+    /// The last byte read or written.
     last: Instant,
+    /// When the head of a request not yet begun started to arrive.
+    head_since: Option<Instant>,
+    /// Requests begun, as last seen.
+    seen: u64,
     timer: Pin<Box<Sleep>>,
 }
 
-impl<T> IdleLimited<T> {
-    pub(crate) fn new(io: T, idle: Duration, in_flight: InFlight) -> Self {
-        IdleLimited {
+impl<T> Paced<T> {
+    pub(crate) fn new(io: T, limits: Timeouts, requests: InFlight) -> Self {
+        let now = Instant::now();
+        Paced {
             io,
-            idle,
-            in_flight,
-            last: Instant::now(),
-            timer: Box::pin(tokio::time::sleep(idle)),
+            limits,
+            requests,
+            last: now,
+            // A new connection is there to send a request.
+            head_since: Some(now),
+            seen: 0,
+            timer: Box::pin(tokio::time::sleep_until(now + limits.header_read)),
         }
     }
 
-    fn active(&mut self) {
+    /// A request that has begun ends the wait for its head.
+    fn catch_up(&mut self) {
+        let begun = self.requests.begun();
+        if begun != self.seen {
+            self.seen = begun;
+            self.head_since = None;
+        }
+    }
+
+    fn read_some(&mut self) {
+        self.catch_up();
+        self.last = Instant::now();
+        if self.head_since.is_none() && !self.requests.answering() {
+            self.head_since = Some(self.last);
+        }
+    }
+
+    fn wrote_some(&mut self) {
         self.last = Instant::now();
     }
 
-    /// On a pending read or write: whether the connection has been idle too long. While
-    /// a request is in flight the clock starts again from now.
+    fn deadline(&self) -> Instant {
+        let idle = self.last + self.limits.idle;
+        match self.head_since {
+            Some(since) => idle.min(since + self.limits.header_read),
+            None => idle,
+        }
+    }
+
+    /// On a pending read or write: whether a limit has passed. While a request is being
+    /// answered none has (the silence counts from now), but the timer stays set, so the
+    /// connection is looked at again after the answer.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.in_flight.is_idle() {
-            self.active();
-            return false;
+        self.catch_up();
+        let answering = self.requests.answering();
+        if answering {
+            self.last = Instant::now();
+        }
+        let deadline = self.deadline();
+        if self.timer.deadline() > deadline {
+            // A head began arriving after the timer was set for a longer silence.
+            self.timer.as_mut().reset(deadline);
         }
         loop {
             if self.timer.as_mut().poll(cx).is_pending() {
                 return false;
             }
-            let deadline = self.last + self.idle;
-            if Instant::now() >= deadline {
+            let deadline = self.deadline();
+            if !answering && Instant::now() >= deadline {
                 return true;
             }
             // Something happened since the timer was set: wait from then instead.
-            self.timer.as_mut().reset(deadline);
+            self.timer.as_mut().reset(deadline.max(Instant::now() + Duration::from_millis(1)));
         }
     }
 }
 
 fn idle_error() -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, "the connection was idle too long")
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the client was too slow with its headers, or silent too long",
+    )
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for IdleLimited<T> {
+impl<T: AsyncRead + Unpin> AsyncRead for Paced<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        let before = buf.filled().len();
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Ready(r) => {
-                this.active();
+                if buf.filled().len() > before {
+                    this.read_some();
+                }
                 Poll::Ready(r)
             }
             Poll::Pending if this.expired(cx) => Poll::Ready(Err(idle_error())),
@@ -143,7 +197,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleLimited<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for IdleLimited<T> {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Paced<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -152,7 +206,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleLimited<T> {
         let this = &mut *self;
         match Pin::new(&mut this.io).poll_write(cx, data) {
             Poll::Ready(r) => {
-                this.active();
+                this.wrote_some();
                 Poll::Ready(r)
             }
             Poll::Pending if this.expired(cx) => Poll::Ready(Err(idle_error())),
@@ -168,7 +222,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleLimited<T> {
         let this = &mut *self;
         match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
             Poll::Ready(r) => {
-                this.active();
+                this.wrote_some();
                 Poll::Ready(r)
             }
             Poll::Pending if this.expired(cx) => Poll::Ready(Err(idle_error())),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -22,7 +22,7 @@ use tower_service::Service;
 use warp::http::Request;
 use warp::reply::Response;
 
-use super::conn::{IdleLimited, InFlight, RequestBody, Timeouts, contained};
+use super::conn::{InFlight, Paced, RequestBody, Timeouts, contained};
 use super::extract::Peer;
 use super::{State, visitor};
 
@@ -47,12 +47,9 @@ pub(crate) async fn serve_with<H, F>(
     F: Future<Output = Response> + Send + 'static,
 {
     let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(timeouts.header_read);
-    let builder = Arc::new(builder);
+    // The header and idle limits are kept by `Paced`, below hyper, at no timer cost
+    // per request.
+    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -70,14 +67,14 @@ pub(crate) async fn serve_with<H, F>(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let in_flight = InFlight::default();
-            let io = IdleLimited::new(stream, timeouts.idle, in_flight.clone());
+            let io = Paced::new(stream, timeouts, in_flight.clone());
             let service = service_fn(move |req: Request<Incoming>| {
                 let answering = in_flight.enter();
                 let (method, uri) = (req.method().clone(), req.uri().clone());
                 let req = req.map(|body| RequestBody::new(body, timeouts.body_read));
-                let handler = handler.clone();
+                // Making the future runs none of the handler; all of it runs contained.
+                let answer = handler(req, peer);
                 async move {
-                    let answer = async move { handler(req, peer).await };
                     let res = contained(answer, &method, &uri).await;
                     drop(answering);
                     Ok::<_, Infallible>(res)

@@ -137,8 +137,9 @@ impl Api {
         assert!(res.status().is_success(), "{path}: {}", res.status());
     }
 
-    /// A site on shop.example with `bars` published link bars; returns (site key, deployment ids).
-    async fn site(&self, bars: usize) -> (String, Vec<i64>) {
+    /// A site on shop.example with `bars` published link bars; returns the site key and
+    /// each bar with its deployment.
+    async fn site(&self, bars: usize) -> (String, Vec<(i64, i64)>) {
         let site = self
             .post(
                 "/api/v1/sites",

@@ -101,14 +101,16 @@ pub async fn login_page(req: Req) -> Result<Response> {
         return Ok(res);
     }
     let q: NextQuery = req.query().unwrap_or_default();
-    let next = local_path(&q.next).unwrap_or("");
-    auth_form(&req, "pages/login.html", "", next, Errors::default())
+    let next = local_path(&q.next, &req.state.web.base_url).unwrap_or_default();
+    auth_form(&req, "pages/login.html", "", &next, Errors::default())
 }
 
 pub async fn login(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let email = f.get("email").trim();
-    let next = local_path(f.get("next")).unwrap_or("/sites");
+    let next = local_path(f.get("next"), &req.state.web.base_url)
+        .unwrap_or_else(|| "/sites".to_string());
+    let next = next.as_str();
     match sign_in(&req, email, f.get("password"), next).await {
         Ok(res) => Ok(res),
         Err(Error::BadCredentials) => {

@@ -375,9 +375,26 @@ pub fn message(req: &Req, status: StatusCode, title: &str, text: &str) -> Result
     )
 }
 
-/// Only a path of barkeep's own may be a `next` after logging in.
-pub fn local_path(next: &str) -> Option<&str> {
-    (next.starts_with('/') && !next.starts_with("//") && !next.contains('\\')).then_some(next)
+/// Only a path of barkeep's own may be a `next` after logging in: it is resolved against
+/// the public URL and kept only if it stays on the same origin, as the path and query
+/// the browser will be sent to. Control characters and backslashes are refused outright
+/// (browsers drop a tab or a newline and read a backslash as `/`, so `/\t/evil.example` would
+/// lead away).
+pub fn local_path(next: &str, base_url: &str) -> Option<String> {
+    if !next.starts_with('/') || next.chars().any(|c| c.is_control() || c == '\\') {
+        return None;
+    }
+    let base = url::Url::parse(base_url).ok()?;
+    let to = base.join(next).ok()?;
+    if to.origin() != base.origin() {
+        return None;
+    }
+    let mut path = to.path().to_string();
+    if let Some(q) = to.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    (path.starts_with('/') && !path.starts_with("//")).then_some(path)
 }
 
 /// How the pages answer an error: a member page asked for without a session goes to the
@@ -441,10 +458,38 @@ mod tests {
 
     #[test]
     fn only_local_paths_come_back_after_login() {
-        assert_eq!(local_path("/bars/3?x=1"), Some("/bars/3?x=1"));
-        assert_eq!(local_path("//evil.example"), None);
-        assert_eq!(local_path("https://evil.example"), None);
-        assert_eq!(local_path("/\\evil.example"), None);
+        let base = "https://bars.example";
+        let local = |n: &str| local_path(n, base);
+        assert_eq!(local("/bars/3?x=1").as_deref(), Some("/bars/3?x=1"));
+        assert_eq!(local("/bars/../sites").as_deref(), Some("/sites"));
+        for away in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r//evil.example",
+            "/\u{0}/evil.example",
+            "bars/3",
+            "",
+            "/\u{7f}/x",
+        ] {
+            assert_eq!(local(away), None, "{away:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever `next` says, the browser is sent to a path on barkeep's own origin:
+        /// what comes back, read by a URL parser as browsers do, stays there.
+        #[test]
+        fn no_next_leads_away(next in "[/\\\\a-z.:%@?#\t\n\r ]{0,24}") {
+            if let Some(path) = local_path(&next, "https://bars.example") {
+                let base = url::Url::parse("https://bars.example").unwrap();
+                let to = base.join(&path).unwrap();
+                proptest::prop_assert_eq!(to.origin(), base.origin(), "{:?} → {:?}", next, path);
+                proptest::prop_assert!(!path.chars().any(char::is_control));
+            }
+        }
     }
 
     #[test]
