@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod logs;
+mod memory;
 pub mod schedule;
 pub mod startup;
 

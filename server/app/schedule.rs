@@ -82,6 +82,15 @@ pub fn table(p: &Parts) -> Vec<Job> {
             }),
         ),
         Job::each_process(
+            "return_memory",
+            "gives memory freed after bursts of work (publishes, floods) back to the system",
+            Duration::from_secs(30),
+            work(|| async {
+                tokio::task::spawn_blocking(super::memory::release).await?;
+                Ok(())
+            }),
+        ),
+        Job::each_process(
             "mail",
             "sends the email that is due from the outbox (each row is leased, so never twice)",
             mail.settings.poll,

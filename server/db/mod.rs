@@ -1,15 +1,19 @@
 //! The database: connecting to SQLite or PostgreSQL, applying migrations, the entities
 //! and the query functions each subsystem uses. Nothing here knows about HTTP.
 
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
+use sea_orm::prelude::async_trait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::domain::Secret;
 
@@ -74,15 +78,85 @@ pub async fn connect(config: &DatabaseConfig) -> Result<Db, ConnectError> {
         .map_err(|e| ConnectError(redact(&e.to_string())))
 }
 
-/// Starts a transaction that will write. On SQLite it takes the write lock at once
-/// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of one failing
-/// when it upgrades from reading to writing; PostgreSQL ignores the option.
-pub async fn begin(db: &Db) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
+/// A transaction that writes, from [`begin`]. It is used like any connection (`&txn`)
+/// and ends with [`Write::commit`]; dropped without it, it rolls back.
+pub struct Write {
+    txn: DatabaseTransaction,
+    /// On SQLite, this process's turn to write, held until the transaction ends.
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+/// SQLite has one writer at a time. The writers of this process take turns here, in the
+/// order they asked, so one waits exactly as long as those before it take: SQLite's own
+/// busy handler polls with growing sleeps (up to 100 ms each), which left a writer
+/// waiting long after the lock was free, and sometimes past its five seconds while
+/// others kept taking it. Between processes the busy handler still decides.
+static SQLITE_WRITERS: LazyLock<Arc<Mutex<()>>> = LazyLock::new(|| Arc::new(Mutex::new(())));
+
+/// A writer that waits this long for its turn has met something wrong (a transaction
+/// that never ends); it fails rather than wait forever.
+const TURN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts a transaction that will write. On SQLite it waits for this process's turn to
+/// write, then takes the database's write lock at once (`BEGIN IMMEDIATE`), so two
+/// writers queue instead of one failing when it upgrades from reading to writing.
+pub async fn begin(db: &Db) -> Result<Write, DbErr> {
+    let turn = match db.get_database_backend() {
+        DbBackend::Sqlite => Some(
+            tokio::time::timeout(TURN_TIMEOUT, SQLITE_WRITERS.clone().lock_owned())
+                .await
+                .map_err(|_| {
+                    DbErr::Custom(format!(
+                        "waited {TURN_TIMEOUT:?} for a turn to write to SQLite"
+                    ))
+                })?,
+        ),
+        _ => None,
+    };
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    Ok(Write { txn, _turn: turn })
+}
+
+impl Write {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Write {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
 }
 
 /// Applies every pending migration.

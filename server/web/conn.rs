@@ -164,7 +164,9 @@ impl<T> Paced<T> {
                 return true;
             }
             // Something happened since the timer was set: wait from then instead.
-            self.timer.as_mut().reset(deadline.max(Instant::now() + Duration::from_millis(1)));
+            self.timer
+                .as_mut()
+                .reset(deadline.max(Instant::now() + Duration::from_millis(1)));
         }
     }
 }

@@ -44,6 +44,10 @@ pub fn start_barkeep(
     for (k, v) in vars {
         cmd.env(k, v);
     }
+    // The allocator's own settings pass through, to compare runs with and without them.
+    for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("MALLOC_")) {
+        cmd.env(k, v);
+    }
     if let Some(url) = database_url {
         cmd.env("BARKEEP_DATABASE_URL", url);
     }

@@ -108,8 +108,8 @@ pub async fn login_page(req: Req) -> Result<Response> {
 pub async fn login(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let email = f.get("email").trim();
-    let next = local_path(f.get("next"), &req.state.web.base_url)
-        .unwrap_or_else(|| "/sites".to_string());
+    let next =
+        local_path(f.get("next"), &req.state.web.base_url).unwrap_or_else(|| "/sites".to_string());
     let next = next.as_str();
     match sign_in(&req, email, f.get("password"), next).await {
         Ok(res) => Ok(res),
