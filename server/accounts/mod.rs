@@ -86,6 +86,42 @@ fn invalid_link() -> Error {
     )
 }
 
+/// What an account whose address is not confirmed yet may not do: anyone can sign up
+/// with anyone's address, so nothing that outlasts a password reset (an API token) or
+/// moves the account elsewhere (an email change) is open to it.
+fn unconfirmed(member: &member::Model) -> Result<()> {
+    if member.email_confirmed_at.is_none() {
+        return Err(Error::forbidden(
+            "email_unconfirmed",
+            "confirm your email address first: the link is in the email we sent when you signed up",
+        ));
+    }
+    Ok(())
+}
+
+/// Email-change requests a member may make in an hour, and that may name one address
+/// in a day (each sends an email to the address named).
+const MAX_EMAIL_CHANGES_PER_HOUR: u64 = 3;
+const MAX_EMAIL_CHANGES_TO_ADDRESS_PER_DAY: u64 = 3;
+
+/// What the mailbox's owner proving themselves ends: every API token and every pending
+/// email link the account had, whoever made them.
+async fn revoke_standing_access(
+    txn: &impl sea_orm::ConnectionTrait,
+    member: MemberId,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    q::revoke_api_tokens(txn, member).await?;
+    for purpose in [
+        Purpose::ConfirmEmail,
+        Purpose::ChangeEmail,
+        Purpose::ResetPassword,
+    ] {
+        q::void_tokens(txn, member, purpose, now).await?;
+    }
+    Ok(())
+}
+
 fn email_taken() -> Error {
     Error::conflict(
         "email_taken",
@@ -254,6 +290,11 @@ impl Accounts {
                 tracing::info!(member_id = %member.id, "member changed email address");
             }
             _ => {
+                if member.email_confirmed_at.is_none() {
+                    // The first time the mailbox's owner shows up: whatever was set up
+                    // before them (tokens, email-change links) goes.
+                    revoke_standing_access(&txn, member.id, now).await?;
+                }
                 q::confirm_email(&txn, member.id, now).await?;
                 tracing::info!(member_id = %member.id, "member confirmed email address");
             }
@@ -419,6 +460,7 @@ impl Accounts {
     }
 
     pub async fn create_api_token(&self, auth: &Auth, name: &str) -> Result<NewApiToken> {
+        unconfirmed(&auth.member)?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
             return Err(Error::invalid(
@@ -534,7 +576,8 @@ impl Accounts {
         let password = Password::parse(new_password, "password", Some(&member.email))?;
         let hash = self.passwords.hash(password.expose().to_string()).await?;
         q::set_password_hash(&txn, member.id, hash, now).await?;
-        q::void_tokens(&txn, member.id, Purpose::ResetPassword, now).await?;
+        // Whoever had the account before the reset keeps nothing: no token, no link.
+        revoke_standing_access(&txn, member.id, now).await?;
         // Whoever reads the mailbox owns the address: that confirms it too.
         q::confirm_email(&txn, member.id, now).await?;
         let ended = q::delete_sessions_except(&txn, member.id, None).await?;
@@ -583,6 +626,7 @@ impl Accounts {
         let now = self.clock.now();
         let txn = crate::db::begin(&self.db).await?;
         q::set_password_hash(&txn, auth.member.id, hash, now).await?;
+        q::void_tokens(&txn, auth.member.id, Purpose::ChangeEmail, now).await?;
         let ended = q::delete_sessions_except(&txn, auth.member.id, auth.session_id).await?;
         self.mailer
             .enqueue(
@@ -618,6 +662,7 @@ impl Accounts {
         new_email: Email,
         password: &str,
     ) -> Result<()> {
+        unconfirmed(&auth.member)?;
         let ok = self
             .passwords
             .verify(
@@ -644,8 +689,22 @@ impl Accounts {
             ));
         }
         let now = self.clock.now();
-        let token = secrets::new_token();
         let txn = crate::db::begin(&self.db).await?;
+        // Each request mails the address named: a member may not flood anyone's inbox,
+        // nor may many members flood one.
+        let hour = now - Duration::hours(1);
+        let day = now - Duration::days(1);
+        if q::count_tokens_since(&txn, auth.member.id, Purpose::ChangeEmail, hour).await?
+            >= MAX_EMAIL_CHANGES_PER_HOUR
+            || q::count_changes_to_since(&txn, new_email.as_str(), day).await?
+                >= MAX_EMAIL_CHANGES_TO_ADDRESS_PER_DAY
+        {
+            tracing::warn!(member_id = %auth.member.id, "email changes asked for too often");
+            return Err(Error::TooManyRequests {
+                retry_after_secs: 3600,
+            });
+        }
+        let token = secrets::new_token();
         q::void_tokens(&txn, auth.member.id, Purpose::ChangeEmail, now).await?;
         let row = q::insert_email_token(
             &txn,

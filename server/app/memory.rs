@@ -1,7 +1,7 @@
 //! Giving memory back. glibc's allocator keeps a heap per thread that allocates, and
 //! hands memory freed in the middle of one back to the system only when asked. After a
 //! burst of work — many publishes, a flood of events — the freed memory would stay
-//! resident for good; the `return_memory` job asks for it every half minute.
+//! resident for good; the `return_memory` job asks for it every ten seconds.
 
 /// Returns the allocator's free memory to the system.
 pub fn release() {

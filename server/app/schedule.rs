@@ -84,7 +84,7 @@ pub fn table(p: &Parts) -> Vec<Job> {
         Job::each_process(
             "return_memory",
             "gives memory freed after bursts of work (publishes, floods) back to the system",
-            Duration::from_secs(30),
+            Duration::from_secs(10),
             work(|| async {
                 tokio::task::spawn_blocking(super::memory::release).await?;
                 Ok(())

@@ -200,6 +200,20 @@ pub async fn count_tokens_since(
         .await
 }
 
+/// Email-change links made since `since` that name `address`, by any member.
+pub async fn count_changes_to_since(
+    db: &impl ConnectionTrait,
+    address: &str,
+    since: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    email_token::Entity::find()
+        .filter(email_token::Column::Purpose.eq(Purpose::ChangeEmail))
+        .filter(email_token::Column::NewEmail.eq(address))
+        .filter(email_token::Column::CreatedAt.gt(since))
+        .count(db)
+        .await
+}
+
 /// Voids every unused token of a purpose, e.g. other reset links once one was used.
 pub async fn void_tokens(
     db: &impl ConnectionTrait,
@@ -373,6 +387,18 @@ pub async fn delete_api_token(
         .exec(db)
         .await?;
     Ok(r.rows_affected == 1)
+}
+
+/// Deletes every API token of the member (a password reset, a first confirmation).
+pub async fn revoke_api_tokens(
+    db: &impl ConnectionTrait,
+    member_id: MemberId,
+) -> Result<u64, DbErr> {
+    Ok(api_token::Entity::delete_many()
+        .filter(api_token::Column::MemberId.eq(member_id))
+        .exec(db)
+        .await?
+        .rows_affected)
 }
 
 // ---- login attempts ----

@@ -29,7 +29,7 @@ pub struct Timeouts {
     /// A request's headers must be complete this long after their first byte arrived
     /// (for a connection's first request: after it opened).
     pub header_read: Duration,
-    /// A request body must have arrived this long after its headers.
+    /// A request body must have arrived this long after the server began waiting for it.
     pub body_read: Duration,
     /// A connection on which nothing is read or written, and no request is being
     /// answered, is closed after this long: a kept-alive connection waiting for its next
@@ -79,22 +79,34 @@ impl Drop for Answering {
 }
 
 /// A connection held to the [`Timeouts`] at the level of its bytes: a request's headers
-/// must be complete within `header_read` of their first byte (or of the connection's
-/// opening), and a connection on which nothing is read or written while no request is
-/// being answered is closed after `idle`. A read or a write only notes the time; the one
-/// timer is looked at, and moved on, only while the connection waits, so a busy
-/// connection costs no timer work per request.
+/// must be complete within `header_read` (of the connection's opening for its first
+/// request; for later ones, of the moment the server is left waiting for the rest of a
+/// head), and a connection on which nothing is read or written while no request is being
+/// answered is closed after `idle` (to twice that: activity is only noted, and looked at
+/// when the timer fires). A read or a write costs a flag, never a clock reading or timer
+/// work; the one timer is moved only when it fires or a head comes in pieces.
 pub(crate) struct Paced<T> {
     io: T,
     limits: Timeouts,
     requests: InFlight,
-    /// The last byte read or written.
-    last: Instant,
-    /// When the head of a request not yet begun started to arrive.
-    head_since: Option<Instant>,
+    /// Something was read or written, or a request was being answered, since the timer
+    /// was last set.
+    active: bool,
+    head: Head,
     /// Requests begun, as last seen.
     seen: u64,
     timer: Pin<Box<Sleep>>,
+}
+
+/// Where the head of the next request stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Head {
+    /// Nothing of it has come.
+    Awaited,
+    /// Some of it came with the last read.
+    Arriving,
+    /// The server is waiting for the rest of it, since then.
+    Incomplete(Instant),
 }
 
 impl<T> Paced<T> {
@@ -104,9 +116,9 @@ impl<T> Paced<T> {
             io,
             limits,
             requests,
-            last: now,
+            active: false,
             // A new connection is there to send a request.
-            head_since: Some(now),
+            head: Head::Incomplete(now),
             seen: 0,
             timer: Box::pin(tokio::time::sleep_until(now + limits.header_read)),
         }
@@ -117,56 +129,51 @@ impl<T> Paced<T> {
         let begun = self.requests.begun();
         if begun != self.seen {
             self.seen = begun;
-            self.head_since = None;
+            self.head = Head::Awaited;
         }
     }
 
     fn read_some(&mut self) {
         self.catch_up();
-        self.last = Instant::now();
-        if self.head_since.is_none() && !self.requests.answering() {
-            self.head_since = Some(self.last);
+        self.active = true;
+        if self.head == Head::Awaited && !self.requests.answering() {
+            self.head = Head::Arriving;
         }
     }
 
-    fn wrote_some(&mut self) {
-        self.last = Instant::now();
-    }
-
-    fn deadline(&self) -> Instant {
-        let idle = self.last + self.limits.idle;
-        match self.head_since {
-            Some(since) => idle.min(since + self.limits.header_read),
-            None => idle,
-        }
-    }
-
-    /// On a pending read or write: whether a limit has passed. While a request is being
-    /// answered none has (the silence counts from now), but the timer stays set, so the
-    /// connection is looked at again after the answer.
+    /// On a pending read or write: whether a limit has passed.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
         self.catch_up();
         let answering = self.requests.answering();
-        if answering {
-            self.last = Instant::now();
-        }
-        let deadline = self.deadline();
-        if self.timer.deadline() > deadline {
-            // A head began arriving after the timer was set for a longer silence.
-            self.timer.as_mut().reset(deadline);
+        self.active |= answering;
+        if self.head == Head::Arriving {
+            // A head came in part and the rest is awaited: from now it is timed.
+            let now = Instant::now();
+            self.head = Head::Incomplete(now);
+            if self.timer.deadline() > now + self.limits.header_read {
+                self.timer.as_mut().reset(now + self.limits.header_read);
+            }
         }
         loop {
             if self.timer.as_mut().poll(cx).is_pending() {
                 return false;
             }
-            let deadline = self.deadline();
-            if !answering && Instant::now() >= deadline {
+            let now = Instant::now();
+            let head_late = match self.head {
+                Head::Incomplete(since) => now >= since + self.limits.header_read,
+                _ => false,
+            };
+            if !answering && (head_late || !self.active) {
                 return true;
             }
-            // Something happened since the timer was set: wait from then instead.
+            self.active = false;
+            let mut next = now + self.limits.idle;
+            if let Head::Incomplete(since) = self.head {
+                next = next.min(since + self.limits.header_read);
+            }
             self.timer
                 .as_mut()
-                .reset(deadline.max(Instant::now() + Duration::from_millis(1)));
+                .reset(next.max(now + Duration::from_millis(1)));
         }
     }
 }
@@ -208,7 +215,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Paced<T> {
         let this = &mut *self;
         match Pin::new(&mut this.io).poll_write(cx, data) {
             Poll::Ready(r) => {
-                this.wrote_some();
+                this.active = true;
                 Poll::Ready(r)
             }
             Poll::Pending if this.expired(cx) => Poll::Ready(Err(idle_error())),
@@ -224,7 +231,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Paced<T> {
         let this = &mut *self;
         match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
             Poll::Ready(r) => {
-                this.wrote_some();
+                this.active = true;
                 Poll::Ready(r)
             }
             Poll::Pending if this.expired(cx) => Poll::Ready(Err(idle_error())),
@@ -245,11 +252,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Paced<T> {
     }
 }
 
-/// A request body that must arrive within a time limit counted from the request's
-/// headers. Most bodies come with their headers, and then no timer is ever made.
+/// A request body that must arrive within a time limit, counted from the first time the
+/// server is left waiting for it. Most bodies come with their headers, and then no timer
+/// is ever made.
 pub struct RequestBody {
     inner: Incoming,
-    deadline: Instant,
     /// Made the first time the body is not all there yet. In a mutex only so the body
     /// is `Sync`, as warp wants; it is never contended.
     timer: Option<std::sync::Mutex<Pin<Box<Sleep>>>>,
@@ -260,7 +267,6 @@ impl RequestBody {
     pub(crate) fn new(inner: Incoming, limit: Duration) -> Self {
         RequestBody {
             inner,
-            deadline: Instant::now() + limit,
             timer: None,
             limit,
         }
@@ -284,12 +290,10 @@ impl Body for RequestBody {
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
-        let deadline = this.deadline;
+        let limit = this.limit;
         let timer = this
             .timer
-            .get_or_insert_with(|| {
-                std::sync::Mutex::new(Box::pin(tokio::time::sleep_until(deadline)))
-            })
+            .get_or_insert_with(|| std::sync::Mutex::new(Box::pin(tokio::time::sleep(limit))))
             .get_mut()
             .unwrap_or_else(|e| e.into_inner());
         ready!(timer.as_mut().poll(cx));

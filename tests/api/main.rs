@@ -30,4 +30,5 @@ mod script;
 mod sites;
 mod stats;
 mod stripe_mock;
+mod trust;
 mod user_agents;
