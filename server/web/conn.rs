@@ -16,7 +16,7 @@ use futures_util::FutureExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
-use warp::http::{Method, Uri};
+use warp::http::Method;
 use warp::reply::Response;
 
 use super::error;
@@ -96,6 +96,9 @@ pub(crate) struct Paced<T> {
     /// Requests begun, as last seen.
     seen: u64,
     timer: Pin<Box<Sleep>>,
+    /// The timer has been polled since it was last set, so it will wake this task when
+    /// it fires; until then a glance at it is enough.
+    armed: bool,
 }
 
 /// Where the head of the next request stands.
@@ -121,6 +124,7 @@ impl<T> Paced<T> {
             head: Head::Incomplete(now),
             seen: 0,
             timer: Box::pin(tokio::time::sleep_until(now + limits.header_read)),
+            armed: false,
         }
     }
 
@@ -152,10 +156,15 @@ impl<T> Paced<T> {
             self.head = Head::Incomplete(now);
             if self.timer.deadline() > now + self.limits.header_read {
                 self.timer.as_mut().reset(now + self.limits.header_read);
+                self.armed = false;
             }
+        }
+        if self.armed && !self.timer.is_elapsed() {
+            return false;
         }
         loop {
             if self.timer.as_mut().poll(cx).is_pending() {
+                self.armed = true;
                 return false;
             }
             let now = Instant::now();
@@ -314,14 +323,12 @@ impl Body for RequestBody {
 pub(crate) async fn contained(
     handler: impl Future<Output = Response>,
     method: &Method,
-    uri: &Uri,
 ) -> Response {
     match std::panic::AssertUnwindSafe(handler).catch_unwind().await {
         Ok(res) => res,
         Err(panic) => {
             tracing::error!(
                 %method,
-                path = uri.path(),
                 panic = %crate::jobs::panic_message(panic.as_ref()),
                 "a request handler panicked; answered 500"
             );

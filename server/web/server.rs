@@ -70,12 +70,12 @@ pub(crate) async fn serve_with<H, F>(
             let io = Paced::new(stream, timeouts, in_flight.clone());
             let service = service_fn(move |req: Request<Incoming>| {
                 let answering = in_flight.enter();
-                let (method, uri) = (req.method().clone(), req.uri().clone());
+                let method = req.method().clone();
                 let req = req.map(|body| RequestBody::new(body, timeouts.body_read));
                 // Making the future runs none of the handler; all of it runs contained.
                 let answer = handler(req, peer);
                 async move {
-                    let res = contained(answer, &method, &uri).await;
+                    let res = contained(answer, &method).await;
                     drop(answering);
                     Ok::<_, Infallible>(res)
                 }
