@@ -26,7 +26,6 @@ pub mod secrets;
 
 pub use secrets::Passwords;
 
-pub const SESSION_COOKIE: &str = "barkeep_session";
 pub const SESSION_DAYS: i64 = 30;
 pub const CONFIRM_HOURS: i64 = 48;
 pub const CHANGE_EMAIL_HOURS: i64 = 24;
@@ -67,6 +66,16 @@ pub struct Auth {
 pub struct Credentials {
     pub cookie: Option<String>,
     pub bearer: Option<String>,
+}
+
+/// A browser that has logged in to an account before, as its device cookie proves (the
+/// web layer checks the signature). Its failures count against it alone, not against
+/// the account (see `login`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub member: MemberId,
+    /// Random, chosen when the cookie was made.
+    pub id: String,
 }
 
 pub struct LoggedIn {
@@ -127,6 +136,24 @@ fn email_taken() -> Error {
         "email_taken",
         "an account with this email address already exists",
     )
+}
+
+/// The failures that hold back an attempt from `device` (or from a stranger, `None`):
+/// wrong passwords of that same device, or of strangers, since the last success that
+/// resets them (of that device; for strangers, any). `attempts` are newest first; the
+/// answer keeps that order.
+fn counted_failures(
+    attempts: &[(DateTime<Utc>, Outcome, Option<String>)],
+    device: Option<&str>,
+) -> Vec<DateTime<Utc>> {
+    attempts
+        .iter()
+        .take_while(|(_, outcome, from)| {
+            *outcome != Outcome::Success || (device.is_some() && from.as_deref() != device)
+        })
+        .filter(|(_, outcome, from)| *outcome == Outcome::BadPassword && from.as_deref() == device)
+        .map(|(at, _, _)| *at)
+        .collect()
 }
 
 impl Accounts {
@@ -308,12 +335,25 @@ impl Accounts {
     }
 
     /// Checks the throttle, the password, records the attempt, and opens a session.
+    ///
+    /// The throttle, over the last 15 minutes:
+    /// - 20 failures from one address block (an IPv4 address, an IPv6 /64) stop every
+    ///   attempt from it;
+    /// - a browser that shows a device cookie of this account (it logged in to it
+    ///   before) is held back only by its own failures: 5 since its last success;
+    /// - every other attempt is held back by the failures of all such strangers: 5
+    ///   since the account's last success.
+    ///
+    /// So a stranger who guesses wrongly five times locks out other strangers, not the
+    /// owner at a browser they have used; and a stolen device cookie buys no more guesses
+    /// than anyone gets.
     pub async fn login(
         &self,
         raw_email: &str,
         password: &str,
         ip: IpAddr,
         user_agent: Option<&str>,
+        device: Option<&Device>,
     ) -> Result<LoggedIn> {
         let now = self.clock.now();
         let since = now - Duration::minutes(THROTTLE_WINDOW_MINUTES);
@@ -325,19 +365,18 @@ impl Accounts {
         let ip_failures = q::ip_failures_since(db, AddressBlock::of(ip), since).await?;
         let member = q::member_by_email(db, &email).await?;
         let member_id = member.as_ref().map(|m| m.id);
+        // The device counts only for the account it was made for.
+        let device = device
+            .filter(|d| Some(d.member) == member_id)
+            .map(|d| d.id.as_str());
 
         let mut retry_at: Option<DateTime<Utc>> = None;
         if ip_failures.len() >= MAX_IP_FAILURES {
             retry_at = Some(ip_failures[ip_failures.len() - MAX_IP_FAILURES] + window);
         }
         if let Some(id) = member_id {
-            let failures: Vec<DateTime<Utc>> = q::member_attempts_since(db, id, since)
-                .await?
-                .into_iter()
-                .take_while(|(_, outcome)| *outcome != Outcome::Success)
-                .filter(|(_, outcome)| *outcome == Outcome::BadPassword)
-                .map(|(at, _)| at)
-                .collect();
+            let attempts = q::member_attempts_since(db, id, since).await?;
+            let failures = counted_failures(&attempts, device);
             if failures.len() >= MAX_ACCOUNT_FAILURES {
                 let at = failures[MAX_ACCOUNT_FAILURES - 1] + window;
                 retry_at = Some(retry_at.map_or(at, |r| r.max(at)));
@@ -350,11 +389,12 @@ impl Accounts {
                 &email,
                 ip,
                 user_agent,
+                device,
                 Outcome::Throttled,
                 now,
             )
             .await?;
-            tracing::warn!(member_id = ?member_id, "login throttled");
+            tracing::warn!(member_id = ?member_id, known_device = device.is_some(), "login throttled");
             let secs = (at - now).num_seconds().max(1) as u64;
             return Err(Error::TooManyRequests {
                 retry_after_secs: secs,
@@ -373,7 +413,8 @@ impl Accounts {
             (Some(_), false) => Outcome::BadPassword,
             (None, _) => Outcome::UnknownEmail,
         };
-        q::record_login_attempt(db, member_id, &email, ip, user_agent, outcome, now).await?;
+        q::record_login_attempt(db, member_id, &email, ip, user_agent, device, outcome, now)
+            .await?;
         let Some(member) = member.filter(|_| ok) else {
             tracing::info!(member_id = ?member_id, ?outcome, "login failed");
             return Err(Error::BadCredentials);
@@ -773,5 +814,43 @@ impl Accounts {
         } else {
             Err(Error::invalid("password", "the password is not right"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap()
+    }
+
+    #[test]
+    fn strangers_failures_do_not_count_against_a_known_device() {
+        let bad = |m, d: Option<&str>| (at(m), Outcome::BadPassword, d.map(str::to_string));
+        let ok = |m, d: Option<&str>| (at(m), Outcome::Success, d.map(str::to_string));
+        // Newest first: five strangers' failures after the owner's last login at home.
+        let attempts = vec![
+            bad(9, None),
+            bad(8, None),
+            bad(7, None),
+            bad(6, None),
+            bad(5, None),
+            bad(4, Some("home")),
+            ok(3, Some("home")),
+            bad(2, Some("home")),
+        ];
+        assert_eq!(counted_failures(&attempts, None).len(), 5);
+        assert_eq!(counted_failures(&attempts, Some("home")), vec![at(4)]);
+        assert!(counted_failures(&attempts, Some("office")).is_empty());
+        // Any success ends the strangers' count; only its own ends a device's.
+        let attempts = vec![
+            bad(9, None),
+            ok(8, Some("office")),
+            bad(7, None),
+            bad(6, Some("home")),
+        ];
+        assert_eq!(counted_failures(&attempts, None), vec![at(9)]);
+        assert_eq!(counted_failures(&attempts, Some("home")), vec![at(6)]);
     }
 }

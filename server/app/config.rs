@@ -76,6 +76,8 @@ pub struct Config {
     pub benchmarks: BenchmarkSettings,
     /// Lead webhooks may point at loopback and private addresses.
     pub lead_webhook_private: bool,
+    /// When set, `/metrics` answers only requests bearing this token.
+    pub metrics_token: Option<Secret<String>>,
 }
 
 impl Config {
@@ -249,6 +251,17 @@ impl Config {
             }
         };
 
+        let metrics_token = match get("BARKEEP_METRICS_TOKEN") {
+            Some(v) if v.trim().len() < 16 => {
+                return Err(ConfigError::new(
+                    "BARKEEP_METRICS_TOKEN",
+                    "must be at least 16 characters long",
+                ));
+            }
+            Some(v) => Some(Secret::new(v.trim().to_string())),
+            None => None,
+        };
+
         Ok(Config {
             listen,
             base_url,
@@ -271,6 +284,7 @@ impl Config {
             plans,
             benchmarks,
             lead_webhook_private,
+            metrics_token,
         })
     }
 

@@ -212,6 +212,8 @@ impl Application {
                     _ => None,
                 },
                 timeouts: config.timeouts,
+                keys: web::cookies::Keys::derive(config.secret_key.expose()),
+                metrics_token: config.metrics_token.clone(),
             }),
             db,
             clock,

@@ -409,6 +409,7 @@ pub async fn record_login_attempt(
     email: &str,
     ip: IpAddr,
     user_agent: Option<&str>,
+    device: Option<&str>,
     outcome: Outcome,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
@@ -418,6 +419,7 @@ pub async fn record_login_attempt(
         ip: Set(ip.to_string()),
         ip_block: Set(AddressBlock::of(ip).to_string()),
         user_agent: Set(user_agent.map(|u| u.chars().take(512).collect())),
+        device: Set(device.map(str::to_string)),
         outcome: Set(outcome),
         created_at: Set(now),
         ..Default::default()
@@ -445,17 +447,21 @@ pub async fn ip_failures_since(
         .await
 }
 
-/// The member's attempts since `since`, newest first: (time, outcome).
+/// The member's successes and wrong passwords since `since`, newest first: (time,
+/// outcome, device). Throttled attempts are left out, so however many a stranger sends,
+/// they cannot push the failures that count out of these 100.
 pub async fn member_attempts_since(
     db: &impl ConnectionTrait,
     member_id: MemberId,
     since: DateTime<Utc>,
-) -> Result<Vec<(DateTime<Utc>, Outcome)>, DbErr> {
+) -> Result<Vec<(DateTime<Utc>, Outcome, Option<String>)>, DbErr> {
     login_attempt::Entity::find()
         .select_only()
         .column(login_attempt::Column::CreatedAt)
         .column(login_attempt::Column::Outcome)
+        .column(login_attempt::Column::Device)
         .filter(login_attempt::Column::MemberId.eq(member_id))
+        .filter(login_attempt::Column::Outcome.is_in([Outcome::Success, Outcome::BadPassword]))
         .filter(login_attempt::Column::CreatedAt.gt(since))
         .order_by_desc(login_attempt::Column::CreatedAt)
         .limit(100)

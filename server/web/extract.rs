@@ -10,7 +10,8 @@ use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 use warp::http::HeaderMap;
 
-use crate::accounts::{Credentials, SESSION_COOKIE};
+use super::{Settings, cookies};
+use crate::accounts::Credentials;
 use crate::error::Error;
 
 /// Reads a body of at most `limit` bytes; a larger one (declared or sent) is a 413.
@@ -127,9 +128,9 @@ pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 }
 
 /// The session cookie and bearer token, if any.
-pub fn credentials(headers: &HeaderMap) -> Credentials {
+pub fn credentials(settings: &Settings, headers: &HeaderMap) -> Credentials {
     Credentials {
-        cookie: cookie(headers, SESSION_COOKIE),
+        cookie: cookies::session_of(settings, headers),
         bearer: headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
@@ -247,7 +248,7 @@ mod tests {
     fn reads_the_session_cookie_among_others() {
         let mut h = HeaderMap::new();
         h.insert("cookie", "a=1; barkeep_session=tok; b=2".parse().unwrap());
-        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("tok"));
+        assert_eq!(cookie(&h, cookies::SESSION).as_deref(), Some("tok"));
     }
 
     use proptest::prelude::*;
@@ -390,7 +391,7 @@ mod tests {
                 hostile(),
                 "[ \t]{0,2}(Bearer|bearer|BEARER|Basic|Token)?[ \t]{0,3}[A-Za-z0-9._~+/=-]{0,40}[ \t]{0,2}",
             ], 0..2),
-            name in prop_oneof![hostile(), Just(SESSION_COOKIE.to_string())],
+            name in prop_oneof![hostile(), Just(cookies::SESSION.to_string())],
         ) {
             let mut headers = headers_with("cookie", &cookies);
             for a in &authorization {
@@ -401,7 +402,7 @@ mod tests {
             if let Some(v) = cookie(&headers, &name) {
                 prop_assert!(!v.is_empty() && v == v.trim(), "{:?}", v);
             }
-            let c = credentials(&headers);
+            let c = credentials(&Settings::for_tests("http://127.0.0.1"), &headers);
             for v in [&c.cookie, &c.bearer].into_iter().flatten() {
                 prop_assert!(!v.is_empty() && v.as_str() == v.trim(), "{:?}", v);
             }
@@ -432,7 +433,7 @@ mod tests {
             pad in "[ \t]{0,2}",
         ) {
             let headers = headers_with("authorization", &[format!("{pad}{scheme} {token}{pad}")]);
-            prop_assert_eq!(credentials(&headers).bearer, Some(token.clone()));
+            prop_assert_eq!(credentials(&Settings::for_tests("http://127.0.0.1"), &headers).bearer, Some(token.clone()));
         }
 
         #[test]

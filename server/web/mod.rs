@@ -35,6 +35,7 @@ use crate::reporting::benchmarks::Benchmarks;
 
 pub mod api;
 pub mod conn;
+pub mod cookies;
 pub mod csrf;
 pub mod email;
 pub mod error;
@@ -64,6 +65,27 @@ pub struct Settings {
     pub mail_folder: Option<std::path::PathBuf>,
     /// How long a client may take over its headers, its body and its silences.
     pub timeouts: conn::Timeouts,
+    /// What signs form tokens and device cookies.
+    pub keys: cookies::Keys,
+    /// What `/metrics` asks for as a bearer token, when set.
+    pub metrics_token: Option<crate::domain::Secret<String>>,
+}
+
+#[cfg(test)]
+impl Settings {
+    /// Settings for unit tests: `base_url`, cookies secure when it is https.
+    pub fn for_tests(base_url: &str) -> Settings {
+        Settings {
+            base_url: base_url.to_string(),
+            secure_cookies: base_url.starts_with("https://"),
+            trusted_proxies: Vec::new(),
+            mail_webhook_secret: None,
+            mail_folder: None,
+            timeouts: Default::default(),
+            keys: cookies::Keys::derive(b"a secret of more than thirty-two bytes!"),
+            metrics_token: None,
+        }
+    }
 }
 
 /// Everything a handler can reach.

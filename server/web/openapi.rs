@@ -65,8 +65,11 @@ struct Security;
 impl Modify for Security {
     fn modify(&self, doc: &mut Document) {
         let components = doc.components.get_or_insert_with(Default::default);
-        let mut cookie = ApiKeyValue::new(crate::accounts::SESSION_COOKIE);
-        cookie.description = Some("The session cookie `POST /api/v1/login` sets.".into());
+        let mut cookie = ApiKeyValue::new(crate::web::cookies::SESSION);
+        cookie.description = Some(
+            "The session cookie `POST /api/v1/login` sets (named `__Host-barkeep_session` when barkeep is served over https). A browser's writes with it must come from barkeep's own origin."
+                .into(),
+        );
         components.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(cookie)));
         components.add_security_scheme(
             "bearer",

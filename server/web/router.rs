@@ -258,13 +258,13 @@ impl Table {
             if route.access == Access::Public {
                 if page.is_some() {
                     // Public pages show the signed-in member's navigation too.
-                    let creds = extract::credentials(&req.headers);
+                    let creds = extract::credentials(&req.state.web, &req.headers);
                     if creds.cookie.is_some() {
                         req.auth = req.state.accounts.authenticate(&creds).await.ok();
                     }
                 }
             } else {
-                let creds = extract::credentials(&req.headers);
+                let creds = extract::credentials(&req.state.web, &req.headers);
                 let auth = req.state.accounts.authenticate(&creds).await?;
                 if route.access == Access::Operator && !auth.member.is_operator {
                     return Err(Error::forbidden(
@@ -276,9 +276,18 @@ impl Table {
                 req.resolve_owned().await?;
             }
             if has_body(&req.method) {
+                if route.csrf {
+                    csrf::check_origin(&req.state.web, &req.headers)?;
+                }
                 req.body = Some(extract::read_limited(&req.headers, body, self.body_limit).await);
                 if page.is_some() && route.csrf {
-                    csrf::check(&req.headers, req.body()?)?;
+                    let session = req.session_token();
+                    csrf::check(
+                        &req.state.web,
+                        &req.headers,
+                        req.body()?,
+                        session.as_deref(),
+                    )?;
                 }
             }
             (route.handler)(req).await
@@ -441,6 +450,16 @@ impl Req {
     /// Who is signed in, if anyone (public pages look, without demanding it).
     pub fn signed_in(&self) -> Option<&Auth> {
         self.auth.as_ref()
+    }
+
+    /// The session token this browser is signed in with (its cookie), when it is signed
+    /// in by cookie: what its pages' form tokens are bound to.
+    pub fn session_token(&self) -> Option<String> {
+        let creds = extract::credentials(&self.state.web, &self.headers);
+        match self.auth.as_ref() {
+            Some(auth) if auth.session_id.is_some() && creds.bearer.is_none() => creds.cookie,
+            _ => None,
+        }
     }
 
     /// After the session ended (the account was deleted): the rest of the request is

@@ -1,12 +1,14 @@
 //! Accounts nobody can take, read as an attacker would: an unconfirmed signup holds
-//! nothing that outlasts the owner's arrival, email changes cannot flood an inbox, and
-//! no `next` leads away from barkeep after logging in.
+//! nothing that outlasts the owner's arrival, email changes cannot flood an inbox, no
+//! `next` leads away from barkeep after logging in, no other site (a sibling subdomain
+//! included) can write with a member's cookie, strangers cannot lock the owner out, and
+//! `/metrics` can be kept private.
 
 use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, body_json};
+use crate::helpers::{Options, PASSWORD, TestApp, body_json, link_bar};
 
 /// A bearer token planted in the database for a member, as an account could hold one
 /// before unconfirmed accounts were refused tokens.
@@ -256,4 +258,282 @@ async fn no_next_after_login_leads_away_from_barkeep() {
         .await
         .unwrap();
     assert!(!page.contains("evil.example"));
+}
+
+/// The `name=value` of the cookie `name` that `res` sets.
+fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn other_sites_cannot_write_with_a_members_cookie() {
+    let app = TestApp::spawn().await;
+    let live = app.live_bar("cross@shop.example", &link_bar("Sale")).await;
+    let pause = app.url(&format!("/api/v1/bars/{}/pause", live.bar_id));
+    let token = {
+        let res = app
+            .post_json("/api/v1/tokens", &json!({"name": "ci"}), Some(&live.cookie))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        body_json(res).await["token"].as_str().unwrap().to_string()
+    };
+    // What a page on a sibling subdomain (or anywhere else) can make a browser send.
+    let forged: [&[(&str, &str)]; 5] = [
+        &[
+            ("sec-fetch-site", "same-site"),
+            ("origin", "https://evil.shop.example"),
+        ],
+        &[
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://evil.example"),
+        ],
+        &[("origin", "https://evil.shop.example")],
+        &[("origin", "null")],
+        &[("sec-fetch-site", "same-site")],
+    ];
+    for headers in forged {
+        for path in [pause.clone(), app.url("/api/v1/logout")] {
+            let mut req = app.client.post(&path).header("cookie", &live.cookie);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path} {headers:?}");
+            assert_eq!(
+                body_json(res).await["error"],
+                "cross_site",
+                "{path} {headers:?}"
+            );
+        }
+    }
+    // Nothing happened: the bar is live and the session still works.
+    let bar = body_json(
+        app.get_as(&format!("/api/v1/bars/{}", live.bar_id), &live.cookie)
+            .await,
+    )
+    .await;
+    assert_eq!(bar["status"], "live", "{bar}");
+    // barkeep's own pages may, and so may clients that are no browser.
+    let res = app
+        .client
+        .post(&pause)
+        .header("cookie", &live.cookie)
+        .header("sec-fetch-site", "same-origin")
+        .header("origin", app.url(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let publish = app.url(&format!("/api/v1/bars/{}/publish", live.bar_id));
+    let res = app
+        .client
+        .post(&publish)
+        .header("cookie", &live.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let res = app
+        .client
+        .post(&pause)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // A login forced on the browser from elsewhere is refused too.
+    let res = app
+        .client
+        .post(app.url("/api/v1/login"))
+        .header("origin", "https://evil.example")
+        .json(&json!({"email": "cross@shop.example", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_signed_in_form_token_is_bound_to_its_session() {
+    let app = TestApp::spawn().await;
+    let a = app.member("bound@example.com").await;
+    let b = app.login("bound@example.com", PASSWORD).await;
+    let token_of = |html: &str| {
+        let field = r#"name="csrf" value=""#;
+        let at = html.find(field).expect("a form") + field.len();
+        html[at..].split('"').next().unwrap().to_string()
+    };
+    let page = |cookie: String| {
+        let app = &app;
+        async move {
+            let res = app
+                .client
+                .get(app.url("/sites"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                set_cookie(&res, "barkeep_csrf").is_none(),
+                "no cookie token when signed in"
+            );
+            token_of(&res.text().await.unwrap())
+        }
+    };
+    let token_a = page(a.clone()).await;
+    let token_b = page(b.clone()).await;
+    assert_ne!(token_a, token_b);
+    let create = |cookie: String, token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/sites"))
+                .header("cookie", cookie)
+                .form(&[
+                    ("name", "Shop"),
+                    ("hostnames", "shop.example"),
+                    ("csrf", &token),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // Session b's token does not work with session a, nor does a token planted as the
+    // form cookie (by a sibling subdomain, say) with the same value in the field.
+    assert_eq!(
+        create(a.clone(), token_b.clone()).await,
+        StatusCode::FORBIDDEN
+    );
+    let planted = "P".repeat(43);
+    assert_eq!(
+        create(format!("{a}; barkeep_csrf={planted}"), planted).await,
+        StatusCode::FORBIDDEN
+    );
+    let sites = body_json(app.get_as("/api/v1/sites", &a).await).await;
+    assert_eq!(sites["sites"].as_array().map(Vec::len), Some(0), "{sites}");
+    // Its own token works.
+    assert_eq!(create(a.clone(), token_a).await, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn over_https_cookies_are_host_only_and_the_plain_names_are_not_read() {
+    let app =
+        TestApp::spawn_with(Options::default().var("BARKEEP_BASE_URL", "https://bars.example"))
+            .await;
+    assert_eq!(
+        app.signup("secure@example.com").await.status(),
+        StatusCode::CREATED
+    );
+    let res = app
+        .post_json(
+            "/api/v1/login",
+            &json!({"email": "secure@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    for v in res.headers().get_all("set-cookie") {
+        let v = v.to_str().unwrap();
+        assert!(v.starts_with("__Host-barkeep_"), "{v}");
+        assert!(
+            v.contains("; Secure") && v.contains("Path=/") && !v.contains("Domain"),
+            "{v}"
+        );
+    }
+    let session = set_cookie(&res, "__Host-barkeep_session").expect("the session cookie");
+    let (_, token) = session.split_once('=').unwrap();
+    assert_eq!(
+        app.get_as("/api/v1/me", &session).await.status(),
+        StatusCode::OK
+    );
+    // The same token under the plain name, as a sibling subdomain could set it.
+    let plain = format!("barkeep_session={token}");
+    assert_eq!(
+        app.get_as("/api/v1/me", &plain).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn try_login(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    device: Option<&str>,
+) -> reqwest::Response {
+    let mut req = app
+        .client
+        .post(app.url("/api/v1/login"))
+        .json(&json!({"email": email, "password": password}));
+    if let Some(d) = device {
+        req = req.header("cookie", d);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn strangers_cannot_lock_the_owner_out_of_a_browser_they_used() {
+    let app = TestApp::spawn().await;
+    app.member("locked@example.com").await;
+    app.member("other@example.com").await;
+    // The owner's browser logged in before and keeps its device cookie.
+    let res = try_login(&app, "locked@example.com", PASSWORD, None).await;
+    let device = set_cookie(&res, "barkeep_device").expect("a device cookie");
+    let res = try_login(&app, "other@example.com", PASSWORD, None).await;
+    let others_device = set_cookie(&res, "barkeep_device").unwrap();
+    // A stranger guesses five times; the next stranger's attempt waits.
+    for _ in 0..5 {
+        let res = try_login(&app, "locked@example.com", "wrong guess", None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = try_login(&app, "locked@example.com", PASSWORD, None).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // So does one with another account's device cookie, or a made-up one.
+    let res = try_login(&app, "locked@example.com", PASSWORD, Some(&others_device)).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let forged = format!(
+        "barkeep_device={}",
+        device.split_once('=').unwrap().1.replace('.', "x")
+    );
+    let res = try_login(&app, "locked@example.com", PASSWORD, Some(&forged)).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The owner, at their browser, gets in.
+    let res = try_login(&app, "locked@example.com", PASSWORD, Some(&device)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // That browser's own failures hold it back after five, like anyone's.
+    let device = set_cookie(&res, "barkeep_device").unwrap();
+    for _ in 0..5 {
+        let res = try_login(&app, "locked@example.com", "my typo", Some(&device)).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = try_login(&app, "locked@example.com", PASSWORD, Some(&device)).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn metrics_can_ask_for_a_bearer_token() {
+    let secret = "a metrics token of some length";
+    let app = TestApp::spawn_with(Options::default().var("BARKEEP_METRICS_TOKEN", secret)).await;
+    let get = |auth: Option<&str>| {
+        let mut req = app.client.get(app.url("/metrics"));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        async move { req.send().await.unwrap().status() }
+    };
+    assert_eq!(get(None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(Some("Bearer wrong")).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(Some(&format!("Bearer {secret}"))).await, StatusCode::OK);
+    // Without the setting, /metrics stays open (the health tests read it so).
+    let open = TestApp::spawn().await;
+    let res = open.client.get(open.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
 }

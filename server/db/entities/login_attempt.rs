@@ -14,6 +14,8 @@ pub struct Model {
     /// What throttling counts by: the IPv4 address, or the IPv6 /64.
     pub ip_block: String,
     pub user_agent: Option<String>,
+    /// The device cookie's id, when the browser showed one of this account.
+    pub device: Option<String>,
     pub outcome: Outcome,
     pub created_at: DateTimeUtc,
 }

@@ -3,16 +3,15 @@
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use warp::http::{HeaderValue, StatusCode};
+use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::Message;
 use super::account::MemberView;
-use crate::accounts::{SESSION_COOKIE, SESSION_DAYS};
 use crate::domain::{Email, Password};
 use crate::error::Result;
 use crate::web::router::Req;
-use crate::web::{Settings, json, no_content};
+use crate::web::{cookies, json, no_content};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -94,6 +93,7 @@ pub async fn login(req: Req) -> Result<Response> {
             &body.password,
             client.ip,
             client.user_agent.as_deref(),
+            cookies::device_of(&req.state.web, &req.headers).as_ref(),
         )
         .await?;
     let mut res = json(
@@ -102,8 +102,15 @@ pub async fn login(req: Req) -> Result<Response> {
             member: MemberView::from(&done.member),
         },
     );
-    let cookie = session_cookie(&req.state.web, &done.token, SESSION_DAYS * 86_400);
-    res.headers_mut().append("set-cookie", cookie);
+    let headers = res.headers_mut();
+    headers.append(
+        "set-cookie",
+        cookies::new_session(&req.state.web, &done.token),
+    );
+    headers.append(
+        "set-cookie",
+        cookies::device(&req.state.web, done.member.id),
+    );
     Ok(res)
 }
 
@@ -115,7 +122,7 @@ pub async fn logout(req: Req) -> Result<Response> {
     req.state.accounts.logout(req.auth()?).await?;
     let mut res = no_content();
     res.headers_mut()
-        .append("set-cookie", session_cookie(&req.state.web, "", 0));
+        .append("set-cookie", cookies::session(&req.state.web, "", 0));
     Ok(res)
 }
 
@@ -163,18 +170,4 @@ pub async fn reset(req: Req) -> Result<Response> {
         StatusCode::OK,
         &Message::new("password changed; every session was logged out, log in again"),
     ))
-}
-
-/// The session cookie: HttpOnly, SameSite=Lax, and Secure when served over https.
-pub fn session_cookie(settings: &Settings, token: &str, max_age: i64) -> HeaderValue {
-    let secure = if settings.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    let value = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
-    );
-    HeaderValue::from_str(&value)
-        .unwrap_or_else(|_| HeaderValue::from_static("barkeep_session=; Max-Age=0"))
 }

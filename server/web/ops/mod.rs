@@ -7,7 +7,7 @@ use warp::reply::Response;
 use super::json;
 use super::router::{Access::Public, Req, Table, route};
 use crate::db;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 pub fn table() -> Table {
     Table::new(
@@ -59,7 +59,20 @@ async fn readyz(req: Req) -> Result<Response> {
     ))
 }
 
+/// Prometheus metrics. With `BARKEEP_METRICS_TOKEN` set, only for requests bearing it.
 async fn metrics(req: Req) -> Result<Response> {
+    if let Some(token) = &req.state.web.metrics_token {
+        let bearer = super::extract::credentials(&req.state.web, &req.headers).bearer;
+        let ok = bearer.is_some_and(|b| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                b.as_bytes(),
+                token.expose().as_bytes(),
+            ))
+        });
+        if !ok {
+            return Err(Error::Unauthorized);
+        }
+    }
     let mut out = String::with_capacity(8192);
     prometheus_client::encoding::text::encode(&mut out, &req.state.metrics)
         .map_err(|e| anyhow::anyhow!("encoding metrics: {e}"))?;

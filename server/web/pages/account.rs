@@ -334,7 +334,7 @@ pub async fn delete(mut req: Req) -> Result<Response> {
             )?;
             res.headers_mut().append(
                 "set-cookie",
-                crate::web::api::auth::session_cookie(&req.state.web, "", 0),
+                crate::web::cookies::session(&req.state.web, "", 0),
             );
             Ok(res)
         }

@@ -8,10 +8,9 @@ use warp::reply::Response;
 
 use super::forms::{Errors, FORM, Fields};
 use super::view::{self, done, local_path, message, render, see_other};
-use crate::accounts::SESSION_DAYS;
 use crate::domain::{Email, PASSWORD_MIN_CHARS, Password};
 use crate::error::{Error, Result};
-use crate::web::api::auth::session_cookie;
+use crate::web::cookies;
 use crate::web::router::Req;
 
 #[derive(Default, Deserialize)]
@@ -86,12 +85,23 @@ async fn sign_in(req: &Req, email: &str, password: &str, to: &str) -> Result<Res
     let done = req
         .state
         .accounts
-        .login(email, password, client.ip, client.user_agent.as_deref())
+        .login(
+            email,
+            password,
+            client.ip,
+            client.user_agent.as_deref(),
+            cookies::device_of(&req.state.web, &req.headers).as_ref(),
+        )
         .await?;
     let mut res = see_other(to);
-    res.headers_mut().append(
+    let headers = res.headers_mut();
+    headers.append(
         "set-cookie",
-        session_cookie(&req.state.web, &done.token, SESSION_DAYS * 86_400),
+        cookies::new_session(&req.state.web, &done.token),
+    );
+    headers.append(
+        "set-cookie",
+        cookies::device(&req.state.web, done.member.id),
     );
     Ok(res)
 }
@@ -129,7 +139,7 @@ pub async fn logout(req: Req) -> Result<Response> {
     req.state.accounts.logout(req.auth()?).await?;
     let mut res = done("/login", "logged_out");
     res.headers_mut()
-        .append("set-cookie", session_cookie(&req.state.web, "", 0));
+        .append("set-cookie", cookies::session(&req.state.web, "", 0));
     Ok(res)
 }
 

@@ -269,10 +269,8 @@ pub fn render<T: Serialize>(
     ctx: &T,
     status: StatusCode,
 ) -> Result<Response> {
-    let (token, fresh) = match csrf::token_of(&req.headers) {
-        Some(t) => (t, false),
-        None => (csrf::issue(), true),
-    };
+    let session = req.session_token();
+    let (token, cookie) = csrf::form_token(&req.state.web, &req.headers, session.as_deref());
     let done: Done = serde_urlencoded::from_str(&req.query).unwrap_or_default();
     let chrome = Chrome {
         member: req.signed_in().map(|a| ChromeMember {
@@ -292,11 +290,8 @@ pub fn render<T: Serialize>(
         .render(template, ctx, &chrome)
         .map_err(Error::Internal)?;
     let mut res = html_response(&req.headers, html, status);
-    if fresh {
-        res.headers_mut().append(
-            header::SET_COOKIE,
-            csrf::cookie_header(&req.state.web, &token),
-        );
+    if let Some(cookie) = cookie {
+        res.headers_mut().append(header::SET_COOKIE, cookie);
     }
     Ok(res)
 }
