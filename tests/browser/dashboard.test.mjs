@@ -117,6 +117,24 @@ after(async () => {
   }
 });
 
+/**
+ * The path of the unsubscribe link in the newest subscription email the member got (the
+ * alert the operator sent earlier), from its List-Unsubscribe header. The mail worker
+ * writes it within a second or two of the send.
+ */
+async function unsubscribeLink() {
+  const dir = path.join(env.BARKEEP_DATA_DIR, 'mail-out');
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline; ) {
+    for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+      const text = fs.readFileSync(path.join(dir, f), 'utf8').replace(/\r?\n[ \t]+/g, ' ');
+      const m = text.match(/^List-Unsubscribe:[^\n]*?<https?:\/\/[^/>]+(\/unsubscribe\?t=[^>]+)>/im);
+      if (m) return m[1];
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.fail(`no email with a List-Unsubscribe link in ${dir}`);
+}
+
 /** Saves a screenshot of the page and scans it with axe (WCAG 2.x A and AA rules). */
 async function look(name, p = page) {
   await p.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
@@ -345,6 +363,16 @@ test('a visitor sees the bar on the site and clicks it; the chart shows the view
   const csv = await page.request.get(base + (await page.locator('a', { hasText: 'Download CSV' }).getAttribute('href')));
   assert.equal(csv.status(), 200);
   assert.match(csv.headers()['content-type'], /text\/csv/);
+  // Row by row, the same numbers as the API's series.
+  const lines = (await csv.text()).trim().split('\n');
+  assert.equal(lines[0], 'start,views,unique_visitors,clicks,dismissals,leads,ctr');
+  assert.equal(lines.length - 1, api.series.length);
+  for (const [i, p] of api.series.entries()) {
+    const [start, ...numbers] = lines[i + 1].split(',');
+    assert.equal(Date.parse(start), Date.parse(p.start), `row ${i}`);
+    assert.deepEqual(numbers.slice(0, 5).map(Number), [p.views, p.unique_visitors, p.clicks, p.dismissals, p.leads], `row ${i}`);
+    assert.equal(numbers[5] === '' ? null : Number(numbers[5]), p.ctr === null ? null : Number(p.ctr.toFixed(6)), `row ${i}`);
+  }
 
   // The install status now names when the script was last seen.
   await go(`/sites/${siteId}`);
@@ -431,10 +459,14 @@ test('public pages: login, forgot and reset password, unsubscribe, a missing pag
     ['login', '/login'],
     ['forgot-password', '/forgot-password'],
     ['reset-password', '/reset-password?token=abc'],
-    ['unsubscribe', '/unsubscribe?token=abc'],
+    ['unsubscribe', await unsubscribeLink()],
+    ['unsubscribe-broken-link', '/unsubscribe?t=abc'],
     ['not-found', '/no-such-page'],
   ]) {
-    await p.goto(base + url);
+    const res = await p.goto(base + url);
+    // Each page is what its name says: the real unsubscribe page, not a 404 in its place.
+    const want = name === 'not-found' || name === 'unsubscribe-broken-link' ? 404 : 200;
+    assert.equal(res.status(), want, `${name}: ${url}`);
     await look(name, p);
   }
   // A page of members sends a visitor to the login page, and back after it.
