@@ -278,20 +278,21 @@ impl Alerts {
             list.is_some(),
         )
         .await?;
-        let suppressed: std::collections::HashSet<String> = if list.is_some() {
+        let suppressed: std::collections::HashMap<String, String> = if list.is_some() {
             let addresses: Vec<String> = members.iter().map(|m| m.email.clone()).collect();
-            crate::db::outbox::suppressions_of(&self.db, &addresses)
-                .await?
-                .into_iter()
-                .map(|s| s.address)
-                .collect()
+            crate::mail::suppressions::suppressed(
+                &self.db,
+                self.mailer.links().address_key(),
+                &addresses,
+            )
+            .await?
         } else {
             Default::default()
         };
         let now = self.clock.now();
         let mut rows = Vec::with_capacity(members.len());
         for m in &members {
-            if suppressed.contains(&m.email.to_lowercase()) {
+            if suppressed.contains_key(&m.email) {
                 continue;
             }
             let (email, sending) = self.email_for(&a, m).await?;

@@ -103,6 +103,9 @@ impl Application {
         let mut registry = Registry::with_prefix("barkeep");
         let templates = Arc::new(Templates::load(&config.base_url)?);
         let links = Arc::new(Links::new(config.secret_key.expose(), &config.base_url));
+        // Suppressions are kept as keyed hashes; the key is the server's, so rows still
+        // holding an address (from before) are hashed here rather than by a migration.
+        crate::mail::hash_plain_suppressions(&db, links.address_key()).await?;
         let mailer = Mailer::new(templates, links.clone(), clock.clone());
         let dkim = config.dkim.as_ref().map(|d| d.signer()).transpose()?;
         let transport = Transport::from_config(&config.mail, dkim)?;

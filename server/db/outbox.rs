@@ -2,7 +2,7 @@
 //! complaints) and suppressed addresses.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
@@ -12,6 +12,7 @@ use super::Db;
 use super::entities::email_event::{self, EmailEventKind};
 use super::entities::email_suppression;
 use super::entities::outbox::{self, Column, Status};
+use crate::domain::MemberId;
 
 fn free_at(now: DateTime<Utc>) -> Condition {
     Condition::any()
@@ -186,16 +187,17 @@ pub async fn mark_bounced(
     Ok(r.rows_affected == 1)
 }
 
-/// No more subscription mail to this address; the first reason stays.
+/// No more subscription mail to the address whose hash this is (see
+/// `crate::mail::suppressions`); the first reason stays.
 pub async fn suppress(
     db: &impl ConnectionTrait,
-    address: &str,
+    hash: &str,
     reason: &str,
     detail: &str,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     email_suppression::Entity::insert(email_suppression::ActiveModel {
-        address: Set(address.to_lowercase()),
+        address: Set(hash.to_string()),
         reason: Set(reason.to_string()),
         detail: Set(Some(detail.chars().take(1000).collect())),
         at: Set(at),
@@ -212,23 +214,78 @@ pub async fn suppress(
 
 pub async fn suppression(
     db: &impl ConnectionTrait,
-    address: &str,
+    hash: &str,
 ) -> Result<Option<email_suppression::Model>, DbErr> {
-    email_suppression::Entity::find_by_id(address.to_lowercase())
+    email_suppression::Entity::find_by_id(hash.to_string())
         .one(db)
         .await
 }
 
 pub async fn suppressions_of(
     db: &impl ConnectionTrait,
-    addresses: &[String],
+    hashes: &[String],
 ) -> Result<Vec<email_suppression::Model>, DbErr> {
     email_suppression::Entity::find()
-        .filter(
-            email_suppression::Column::Address.is_in(addresses.iter().map(|a| a.to_lowercase())),
-        )
+        .filter(email_suppression::Column::Address.is_in(hashes.iter().cloned()))
         .all(db)
         .await
+}
+
+/// Suppressions still stored with their address rather than its hash (a hash has no `@`).
+pub async fn plain_suppressions(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<email_suppression::Model>, DbErr> {
+    email_suppression::Entity::find()
+        .filter(email_suppression::Column::Address.contains("@"))
+        .all(db)
+        .await
+}
+
+/// Puts `hashed` in place of the row stored under `plain` (if the hash is there already,
+/// that row stays).
+pub async fn replace_suppression(
+    db: &impl ConnectionTrait,
+    plain: &str,
+    hashed: email_suppression::Model,
+) -> Result<(), DbErr> {
+    email_suppression::Entity::insert(email_suppression::ActiveModel {
+        address: Set(hashed.address),
+        reason: Set(hashed.reason),
+        detail: Set(hashed.detail),
+        at: Set(hashed.at),
+    })
+    .on_conflict(
+        OnConflict::column(email_suppression::Column::Address)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    email_suppression::Entity::delete_by_id(plain.to_string())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes the outbox rows of `member` or to `address` (lowercased); their events go
+/// with them.
+pub async fn delete_rows_to(
+    db: &impl ConnectionTrait,
+    address: &str,
+    member: MemberId,
+) -> Result<u64, DbErr> {
+    Ok(outbox::Entity::delete_many()
+        .filter(
+            Condition::any()
+                .add(Column::MemberId.eq(member))
+                .add(ExprTrait::eq(
+                    Func::lower(Expr::col(Column::ToAddress)),
+                    address,
+                )),
+        )
+        .exec(db)
+        .await?
+        .rows_affected)
 }
 
 /// Blanks the bodies of emails queued before `before`; who, what and when stay.
@@ -267,6 +324,28 @@ pub async fn after_sent(
         outbox::AfterSend::Delete => {
             outbox::Entity::delete_by_id(id).exec(db).await?;
         }
+    }
+    Ok(())
+}
+
+/// What an email's row becomes once it is given up or skipped: a row that must not
+/// outlive its sending (an erased account's last email) keeps no address, subject or
+/// body; the row stays so the failure shows.
+pub async fn after_given_up(
+    db: &impl ConnectionTrait,
+    id: i64,
+    after: outbox::AfterSend,
+) -> Result<(), DbErr> {
+    if after == outbox::AfterSend::Delete {
+        outbox::Entity::update_many()
+            .col_expr(Column::ToAddress, Expr::value(""))
+            .col_expr(Column::Subject, Expr::value(""))
+            .col_expr(Column::BodyText, Expr::value(""))
+            .col_expr(Column::BodyHtml, Expr::value(""))
+            .col_expr(Column::Links, Expr::value(Option::<String>::None))
+            .filter(Column::Id.eq(id))
+            .exec(db)
+            .await?;
     }
     Ok(())
 }

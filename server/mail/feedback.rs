@@ -1,11 +1,13 @@
 //! What the email API reports after delivery: hard bounces and spam complaints, from its
 //! webhook (Postmark's JSON: `RecordType` `Bounce` or `SpamComplaint`, the `Email`, and
 //! the `Metadata` barkeep sent with the email). One hard bounce or complaint suppresses
-//! the address from subscription mail and marks the email; soft bounces change nothing.
+//! the address from subscription mail (by its hash) and marks the email; soft bounces
+//! change nothing.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::suppressions::{AddressKey, redact, suppress};
 use crate::db::entities::email_event::EmailEventKind;
 use crate::db::{Db, outbox as q};
 
@@ -35,7 +37,15 @@ pub enum Recorded {
     Ignored,
 }
 
-pub async fn record(db: &Db, now: DateTime<Utc>, f: &Feedback) -> anyhow::Result<Recorded> {
+/// Records a report. The address is kept only as its hash (`key`), and the report's
+/// description without the address, so a report arriving after the account was erased
+/// brings the address back nowhere.
+pub async fn record(
+    db: &Db,
+    key: &AddressKey,
+    now: DateTime<Utc>,
+    f: &Feedback,
+) -> anyhow::Result<Recorded> {
     let (kind, reason) = match (f.record_type.as_str(), f.kind.as_deref()) {
         ("Bounce", Some("HardBounce" | "BadEmailAddress" | "ManuallyDeactivated")) => {
             (EmailEventKind::Bounce, "hard_bounce")
@@ -47,8 +57,9 @@ pub async fn record(db: &Db, now: DateTime<Utc>, f: &Feedback) -> anyhow::Result
         .description
         .clone()
         .unwrap_or_else(|| format!("{} {}", f.record_type, f.kind.as_deref().unwrap_or("")));
+    let detail = redact(&detail, &f.email);
     let txn = crate::db::begin(db).await?;
-    q::suppress(&txn, &f.email, reason, &detail, now).await?;
+    suppress(&txn, key, &f.email, reason, &detail, now).await?;
     if let Some(id) = f
         .metadata
         .as_ref()

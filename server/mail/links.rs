@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use utoipa::ToSchema;
 
+use super::suppressions::AddressKey;
 use crate::domain::MemberId;
 
 /// Bytes of MAC kept in a token: 96 bits, far beyond guessing.
@@ -76,6 +77,8 @@ pub enum Tracked {
 pub struct Links {
     key: [u8; 32],
     base_url: String,
+    /// The key of suppressed addresses' hashes, derived from the same secret.
+    addresses: AddressKey,
 }
 
 impl Links {
@@ -88,7 +91,13 @@ impl Links {
         Links {
             key: mac.finalize().into_bytes().into(),
             base_url: base_url.to_string(),
+            addresses: AddressKey::derive(secret),
         }
+    }
+
+    /// The key suppressed addresses are hashed with (see `super::suppressions`).
+    pub fn address_key(&self) -> &AddressKey {
+        &self.addresses
     }
 
     fn mac(&self, payload: &[u8]) -> [u8; MAC_LEN] {

@@ -3,12 +3,14 @@
 //! queued email once, retrying with exponential backoff. Transactional mail always goes;
 //! subscription mail (news, the digest, promotions) only to members on its list, with
 //! one-click unsubscribe. Email to members records opens and clicks (`tracking`), and
-//! hard bounces and complaints suppress an address from subscription mail.
+//! hard bounces and complaints suppress an address from subscription mail (kept only as a
+//! keyed hash of the address, `suppressions`).
 
 pub mod feedback;
 mod links;
 mod metrics;
 mod outbox;
+pub mod suppressions;
 mod templates;
 pub mod tracking;
 mod transport;
@@ -24,6 +26,7 @@ use crate::domain::Secret;
 pub use links::{Links, List, Tracked};
 pub use metrics::MailMetrics;
 pub use outbox::{Mailer, Recipient, Sending};
+pub use suppressions::{AddressKey, hash_plain_suppressions};
 pub use templates::escape_html;
 pub use templates::{
     BillingCanceled, BillingCardExpiring, BillingDelinquent, BillingPaymentFailed,

@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 
 use super::links::{Links, List};
 use super::transport::{Outgoing, SendError};
-use super::{MailMetrics, Transport, tracking};
+use super::{MailMetrics, Transport, suppressions, tracking};
 use crate::clock::Clock;
 use crate::db::entities::email_event::EmailEventKind;
 use crate::db::entities::outbox::{self, Stream};
@@ -171,6 +171,7 @@ impl MailWorker {
                 Outcome::Skipped(why) => {
                     tracing::info!(outbox_id = row.id, kind = %row.kind, why = %why, "email skipped");
                     queries::mark_skipped(&txn, row.id, why).await?;
+                    queries::after_given_up(&txn, row.id, row.after_send).await?;
                 }
                 Outcome::Sent(links) => {
                     self.metrics.sent(&row.kind);
@@ -183,7 +184,10 @@ impl MailWorker {
                         SendError::Retry(_) => (attempts >= self.settings.max_attempts, false),
                         SendError::Refused { address, .. } => (true, *address),
                     };
-                    let message = format!("{:#}", err.error());
+                    // What the server answered may name the recipient; that stays in
+                    // `to_address` only, which an erasure deletes or blanks.
+                    let message =
+                        suppressions::redact(&format!("{:#}", err.error()), &row.to_address);
                     self.metrics.failed(&row.kind, give_up);
                     tracing::warn!(outbox_id = row.id, kind = %row.kind, attempts, give_up, error = %message, "email not sent");
                     let next = now
@@ -192,8 +196,15 @@ impl MailWorker {
                     if address {
                         // A hard bounce: no more subscription mail to it; transactional
                         // mail still tries, and the failure shows in reports.
-                        queries::suppress(&txn, &row.to_address, "hard_bounce", &message, now)
-                            .await?;
+                        suppressions::suppress(
+                            &txn,
+                            self.links.address_key(),
+                            &row.to_address,
+                            "hard_bounce",
+                            &message,
+                            now,
+                        )
+                        .await?;
                         queries::insert_event(
                             &txn,
                             row.id,
@@ -205,6 +216,9 @@ impl MailWorker {
                         )
                         .await?;
                         queries::mark_bounced(&txn, row.id, now).await?;
+                    }
+                    if give_up {
+                        queries::after_given_up(&txn, row.id, row.after_send).await?;
                     }
                 }
             }
@@ -218,7 +232,9 @@ impl MailWorker {
         if row.stream != Stream::Subscription {
             return Ok(None);
         }
-        if let Some(s) = queries::suppression(&self.db, &row.to_address).await? {
+        if let Some(s) =
+            suppressions::suppression(&self.db, self.links.address_key(), &row.to_address).await?
+        {
             return Ok(Some(format!("the address is suppressed ({})", s.reason)));
         }
         let (Some(member), Some(list)) = (row.member_id, row.list.as_deref().and_then(List::parse))

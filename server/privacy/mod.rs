@@ -440,6 +440,7 @@ impl Privacy {
             self.catalog.delete_site(site).await?;
         }
         crate::db::accounts::delete_member(&self.db, m.id).await?;
+        crate::mail::suppressions::forget_address(&self.db, &m.email, m.id).await?;
 
         let mut row = self.mailer.row(
             Recipient {

@@ -10,6 +10,7 @@ mod benchmarks;
 mod billing;
 mod browser;
 mod cluster;
+mod columns;
 mod durability;
 mod events;
 mod garbage;

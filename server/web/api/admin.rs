@@ -138,18 +138,19 @@ pub async fn member_rows(
     let ids: Vec<MemberId> = found.iter().map(|m| m.id).collect();
     let mut states = state.billing.states(&ids).await?;
     let emails: Vec<String> = found.iter().map(|m| m.email.clone()).collect();
-    let suppressed: std::collections::HashMap<String, String> =
-        crate::db::outbox::suppressions_of(&state.db, &emails)
-            .await?
-            .into_iter()
-            .map(|s| (s.address, s.reason))
-            .collect();
+    // Suppressions are stored as hashes of the addresses; the members' are looked up so.
+    let mut suppressed = crate::mail::suppressions::suppressed(
+        &state.db,
+        state.mailer.links().address_key(),
+        &emails,
+    )
+    .await?;
     Ok(found
         .into_iter()
         .filter_map(|m| {
             Some(MemberRow {
                 billing: states.remove(&m.id)?,
-                email_suppressed: suppressed.get(&m.email.to_lowercase()).cloned(),
+                email_suppressed: suppressed.remove(&m.email),
                 id: m.id,
                 email: m.email,
                 email_confirmed: m.email_confirmed_at.is_some(),

@@ -77,7 +77,13 @@ async fn mail(req: Req) -> Result<Response> {
         return Err(Error::Unauthorized);
     }
     let report: Feedback = crate::web::extract::parse_json(req.body()?)?;
-    let recorded = feedback::record(&req.state.db, req.state.clock.now(), &report).await?;
+    let recorded = feedback::record(
+        &req.state.db,
+        req.state.mailer.links().address_key(),
+        req.state.clock.now(),
+        &report,
+    )
+    .await?;
     Ok(json(
         StatusCode::OK,
         &Ack {
