@@ -382,18 +382,15 @@ impl Accounts {
                 retry_at = Some(retry_at.map_or(at, |r| r.max(at)));
             }
         }
+        let attempt = q::Attempt {
+            member_id,
+            email: &email,
+            ip,
+            user_agent,
+            device,
+        };
         if let Some(at) = retry_at {
-            q::record_login_attempt(
-                db,
-                member_id,
-                &email,
-                ip,
-                user_agent,
-                device,
-                Outcome::Throttled,
-                now,
-            )
-            .await?;
+            q::record_login_attempt(db, &attempt, Outcome::Throttled, now).await?;
             tracing::warn!(member_id = ?member_id, known_device = device.is_some(), "login throttled");
             let secs = (at - now).num_seconds().max(1) as u64;
             return Err(Error::TooManyRequests {
@@ -413,8 +410,7 @@ impl Accounts {
             (Some(_), false) => Outcome::BadPassword,
             (None, _) => Outcome::UnknownEmail,
         };
-        q::record_login_attempt(db, member_id, &email, ip, user_agent, device, outcome, now)
-            .await?;
+        q::record_login_attempt(db, &attempt, outcome, now).await?;
         let Some(member) = member.filter(|_| ok) else {
             tracing::info!(member_id = ?member_id, ?outcome, "login failed");
             return Err(Error::BadCredentials);

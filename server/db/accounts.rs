@@ -403,23 +403,29 @@ pub async fn revoke_api_tokens(
 
 // ---- login attempts ----
 
+/// Who tried to log in, from where: everything a login attempt records but its outcome.
+pub struct Attempt<'a> {
+    pub member_id: Option<MemberId>,
+    pub email: &'a str,
+    pub ip: IpAddr,
+    pub user_agent: Option<&'a str>,
+    /// The device cookie's id, when it was one of this account.
+    pub device: Option<&'a str>,
+}
+
 pub async fn record_login_attempt(
     db: &impl ConnectionTrait,
-    member_id: Option<MemberId>,
-    email: &str,
-    ip: IpAddr,
-    user_agent: Option<&str>,
-    device: Option<&str>,
+    a: &Attempt<'_>,
     outcome: Outcome,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     login_attempt::ActiveModel {
-        member_id: Set(member_id),
-        email: Set(email.chars().take(254).collect()),
-        ip: Set(ip.to_string()),
-        ip_block: Set(AddressBlock::of(ip).to_string()),
-        user_agent: Set(user_agent.map(|u| u.chars().take(512).collect())),
-        device: Set(device.map(str::to_string)),
+        member_id: Set(a.member_id),
+        email: Set(a.email.chars().take(254).collect()),
+        ip: Set(a.ip.to_string()),
+        ip_block: Set(AddressBlock::of(a.ip).to_string()),
+        user_agent: Set(a.user_agent.map(|u| u.chars().take(512).collect())),
+        device: Set(a.device.map(str::to_string)),
         outcome: Set(outcome),
         created_at: Set(now),
         ..Default::default()

@@ -1279,31 +1279,26 @@ mod tests {
                 }
                 let _ = s.frequency.validate();
             }
-            if let Some(t) = v.get("targeting").cloned() {
-                if let Ok(t) = serde_json::from_value::<Targeting>(t) {
+            if let Some(t) = v.get("targeting").cloned()
+                && let Ok(t) = serde_json::from_value::<Targeting>(t) {
                     check_targeting(t)?;
                 }
-            }
-            if let Some(t) = v.get("trigger").cloned() {
-                if let Ok(t) = serde_json::from_value::<Trigger>(t) {
-                    if let Ok(t) = t.validate() {
+            if let Some(t) = v.get("trigger").cloned()
+                && let Ok(t) = serde_json::from_value::<Trigger>(t)
+                    && let Ok(t) = t.validate() {
                         match t {
                             Trigger::Delay { seconds } => prop_assert!((1..=600).contains(&seconds)),
                             Trigger::Scroll { percent } => prop_assert!((1..=100).contains(&percent)),
                             Trigger::Immediate | Trigger::ExitIntent => {}
                         }
                     }
-                }
-            }
-            if let Some(f) = v.get("frequency").cloned() {
-                if let Ok(f) = serde_json::from_value::<Frequency>(f) {
-                    if let Ok(f) = f.validate() {
+            if let Some(f) = v.get("frequency").cloned()
+                && let Ok(f) = serde_json::from_value::<Frequency>(f)
+                    && let Ok(f) = f.validate() {
                         for h in [f.after_dismiss_days, f.after_conversion_days] {
                             prop_assert!((-1..=3650).contains(&h.runtime()), "{:?}", h);
                         }
                     }
-                }
-            }
         }
 
         #[test]

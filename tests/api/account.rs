@@ -306,3 +306,28 @@ async fn changing_the_email_waits_for_the_new_address_to_confirm() {
         .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn keeping_leads_longer_than_the_plan_allows_is_a_402_that_changes_nothing() {
+    let stripe = crate::stripe_mock::StripeMock::start().await;
+    let app = TestApp::spawn_with(stripe.options()).await;
+    let me = app.member("keeper@example.com").await;
+    let patch = |days: u64| {
+        app.client
+            .patch(app.url("/api/v1/me"))
+            .header("cookie", &me)
+            .json(&json!({"lead_retention_days": days}))
+            .send()
+    };
+    // The free plan keeps no lead after it was delivered.
+    let res = patch(7).await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYMENT_REQUIRED);
+    let body = body_json(res).await;
+    assert_eq!(body["error"], "lead_retention_limit", "{body}");
+    assert_eq!(body["limit"], 0, "{body}");
+    let member = body_json(app.get_as("/api/v1/me", &me).await).await;
+    assert_ne!(member["member"]["lead_retention_days"], 7, "{member}");
+    // Within the plan, the change is kept.
+    let res = patch(0).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}

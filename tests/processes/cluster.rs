@@ -113,6 +113,7 @@ impl Node {
             }
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("a barkeep node did not start on port {}", self.port);
     }
 
@@ -488,7 +489,8 @@ pub async fn run(bin: &str, plan: Plan) -> Report {
     drop(balancer);
 
     let db = sea_orm::Database::connect(pg.url()).await.unwrap();
-    let tally = tally.lock().unwrap();
+    // Every sender has finished: the tally is whole, and read without its lock from here.
+    let tally = std::mem::take(&mut *tally.lock().unwrap());
     let outcome = |d: i64, stored: i64| Outcome {
         acknowledged: tally.acks.iter().filter(|(x, _, _)| *x == d).count() as i64,
         stored,

@@ -398,18 +398,16 @@ mod tests {
 
         #[test]
         fn arbitrary_bodies_never_panic_the_event_and_lead_readers(body in body_bytes()) {
-            if let Ok(raw) = serde_json::from_slice::<RawEvent>(&body) {
-                if let Ok(e) = raw.event() {
+            if let Ok(raw) = serde_json::from_slice::<RawEvent>(&body)
+                && let Ok(e) = raw.event() {
                     prop_assert!(e.deployment_id > 0);
                     prop_assert!((1..=253).contains(&e.page_host.len()));
                 }
-            }
-            if let Ok(raw) = serde_json::from_slice::<RawLead>(&body) {
-                if let Ok(l) = raw.lead() {
+            if let Ok(raw) = serde_json::from_slice::<RawLead>(&body)
+                && let Ok(l) = raw.lead() {
                     prop_assert!(l.deployment_id > 0);
                     prop_assert!((1..=253).contains(&l.page_host.len()));
                 }
-            }
         }
 
         #[test]
