@@ -14,6 +14,7 @@ mod m20261203_000008_alerts;
 mod m20261203_000009_benchmarks;
 mod m20261203_000010_leads_and_privacy;
 mod m20261206_000011_lead_emails_and_ip_blocks;
+mod m20261206_000012_stripe_event_owners;
 mod m20261206_000013_hashed_suppressions;
 mod m20261206_000014_login_devices;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000009_benchmarks::Migration),
             Box::new(m20261203_000010_leads_and_privacy::Migration),
             Box::new(m20261206_000011_lead_emails_and_ip_blocks::Migration),
+            Box::new(m20261206_000012_stripe_event_owners::Migration),
             Box::new(m20261206_000013_hashed_suppressions::Migration),
             Box::new(m20261206_000014_login_devices::Migration),
         ]

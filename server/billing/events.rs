@@ -5,15 +5,18 @@
 //! Stripe's own retry and by the `stripe_events` job, with growing pauses.
 //!
 //! The events barkeep acts on are in [`EVENTS`]; every other type is recorded as
-//! ignored and answered 200.
+//! ignored and answered 200. Each event records the Stripe customer its object names and
+//! that customer's member, so erasure and the export find a member's events by id; an
+//! event that arrives for the customer of an erased account is recorded without its
+//! content and not acted on.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::stripe::timestamp;
-use super::{Billing, day};
-use crate::db::billing as q;
+use super::{Billing, day, erased_customer_hash};
+use crate::db::billing::{self as q, EventOwner};
 use crate::db::entities::stripe_event::{self, EventStatus};
 use crate::domain::MemberId;
 use crate::error::{Error, Result};
@@ -98,6 +101,44 @@ fn id_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     }
 }
 
+/// The Stripe customer an event's object names: its `customer` (an id, or the expanded
+/// object), or its own id when the object is a customer.
+fn customer_of(object: &Value) -> Option<&str> {
+    if text(object, "object") == Some("customer") {
+        return text(object, "id");
+    }
+    id_of(object, "customer")
+}
+
+/// The member a completed Checkout Session is for, when barkeep created the session:
+/// barkeep sets the member's id both as the client reference and in the session's
+/// metadata. Anyone can put a client reference on a Payment Link's URL, but only the
+/// holder of the API key can write metadata, so a session without a matching
+/// `barkeep_member_id` is not barkeep's.
+fn checkout_member(session: &Value) -> Option<MemberId> {
+    let reference: i64 = text(session, "client_reference_id")?.parse().ok()?;
+    let metadata: i64 = session
+        .get("metadata")
+        .and_then(|m| text(m, "barkeep_member_id"))?
+        .parse()
+        .ok()?;
+    (reference == metadata).then_some(MemberId(reference))
+}
+
+/// What is kept of an event about the customer of an erased account: what it was and
+/// when, nothing of what it said.
+fn scrubbed(envelope: &Envelope) -> String {
+    serde_json::json!({
+        "id": envelope.id,
+        "object": "event",
+        "type": envelope.kind,
+        "created": envelope.created,
+        "data": {"object": {}},
+        "barkeep_note": "recorded without its content: it named the Stripe customer of an erased account",
+    })
+    .to_string()
+}
+
 /// The subscription an invoice belongs to (the field moved under `parent` in 2025).
 fn invoice_subscription(invoice: &Value) -> Option<&str> {
     id_of(invoice, "subscription").or_else(|| {
@@ -166,6 +207,29 @@ impl Billing {
                 "a Stripe event id starts with evt_",
             ));
         }
+        let customer = customer_of(&envelope.data.object);
+        let member = match customer {
+            Some(c) => q::member_of_customer(&self.db, c).await?,
+            None => None,
+        };
+        if member.is_none()
+            && let Some(c) = customer
+            && q::customer_erased(&self.db, &erased_customer_hash(c)).await?
+        {
+            q::insert_event(
+                &self.db,
+                &envelope.id,
+                &envelope.kind,
+                timestamp(envelope.created),
+                &scrubbed(&envelope),
+                EventStatus::Ignored,
+                EventOwner::default(),
+                now,
+            )
+            .await?;
+            tracing::info!(event = %envelope.id, kind = %envelope.kind, "a Stripe event about an erased account's customer was recorded without its content");
+            return Ok(Received::Ignored);
+        }
         let handled = EVENTS.contains(&envelope.kind.as_str());
         q::insert_event(
             &self.db,
@@ -178,6 +242,7 @@ impl Billing {
             } else {
                 EventStatus::Ignored
             },
+            EventOwner { customer, member },
             now,
         )
         .await?;
@@ -231,7 +296,8 @@ impl Billing {
             });
         }
         match self.process(&row).await {
-            Ok(()) => {
+            Ok(EventStatus::Ignored) => Ok(Received::Ignored),
+            Ok(_) => {
                 tracing::info!(event = %row.id, kind = %row.kind, "Stripe event processed");
                 Ok(Received::Processed)
             }
@@ -247,12 +313,31 @@ impl Billing {
     }
 
     /// Reads from Stripe what the event is about, then commits its effect and the
-    /// event's mark together.
-    async fn process(&self, row: &stripe_event::Model) -> anyhow::Result<()> {
+    /// event's mark together; answers the mark.
+    async fn process(&self, row: &stripe_event::Model) -> anyhow::Result<EventStatus> {
         let stripe = self.stripe()?;
         let envelope: Envelope = serde_json::from_str(&row.payload)?;
         let object = &envelope.data.object;
         let kind = envelope.kind.as_str();
+
+        // A Checkout Session barkeep did not create links no customer and applies
+        // nothing: it stays recorded, as ignored.
+        let checkout = if kind == "checkout.session.completed" {
+            let Some(member) = checkout_member(object) else {
+                tracing::warn!(
+                    event = %row.id,
+                    session = text(object, "id").unwrap_or_default(),
+                    "a completed Checkout Session without barkeep's metadata for its client reference; barkeep did not create it, so it is ignored"
+                );
+                let txn = crate::db::begin(&self.db).await?;
+                q::finish_event(&txn, &row.id, EventStatus::Ignored, self.clock.now()).await?;
+                txn.commit().await?;
+                return Ok(EventStatus::Ignored);
+            };
+            Some(member)
+        } else {
+            None
+        };
 
         // Every read from Stripe happens before the transaction begins.
         let subscription_id = match kind {
@@ -276,16 +361,12 @@ impl Billing {
         };
 
         let txn = crate::db::begin(&self.db).await?;
-        if kind == "checkout.session.completed"
-            && let (Some(member), Some(customer)) = (
-                text(object, "client_reference_id").and_then(|m| m.parse().ok()),
-                id_of(object, "customer"),
-            )
-            && crate::db::accounts::member_by_id(&txn, MemberId(member))
+        if let (Some(member), Some(customer)) = (checkout, id_of(object, "customer"))
+            && crate::db::accounts::member_by_id(&txn, member)
                 .await?
                 .is_some()
         {
-            q::insert_customer(&txn, MemberId(member), customer, read_at).await?;
+            q::insert_customer(&txn, member, customer, read_at).await?;
         }
         let mut member = None;
         if let Some(state) = &state {
@@ -442,10 +523,19 @@ impl Billing {
                 _ => {}
             }
         }
+        q::set_event_owner(
+            &txn,
+            &row.id,
+            EventOwner {
+                customer: customer_of(object).or(state.as_ref().map(|s| s.customer.as_str())),
+                member,
+            },
+        )
+        .await?;
         q::finish_event(&txn, &row.id, EventStatus::Processed, self.clock.now()).await?;
         txn.commit().await?;
         self.mailer.wake();
-        Ok(())
+        Ok(EventStatus::Processed)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -517,6 +607,34 @@ mod tests {
         assert_eq!(backoff(1), Duration::seconds(30));
         assert_eq!(backoff(2), Duration::seconds(60));
         assert_eq!(backoff(12), Duration::seconds(3600));
+    }
+
+    #[test]
+    fn only_a_session_with_barkeeps_metadata_for_its_reference_is_barkeeps() {
+        let ours =
+            serde_json::json!({"client_reference_id": "7", "metadata": {"barkeep_member_id": "7"}});
+        assert_eq!(checkout_member(&ours), Some(MemberId(7)));
+        for other in [
+            serde_json::json!({"client_reference_id": "7", "metadata": {}}),
+            serde_json::json!({"client_reference_id": "7"}),
+            serde_json::json!({"client_reference_id": "7", "metadata": {"barkeep_member_id": "8"}}),
+            serde_json::json!({"client_reference_id": null, "metadata": {"barkeep_member_id": "7"}}),
+            serde_json::json!({"client_reference_id": "7x", "metadata": {"barkeep_member_id": "7x"}}),
+        ] {
+            assert_eq!(checkout_member(&other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn an_event_names_its_customer_by_id_expanded_or_as_itself() {
+        let plain = serde_json::json!({"object": "invoice", "customer": "cus_1"});
+        let expanded = serde_json::json!({"object": "charge", "customer": {"id": "cus_2", "object": "customer"}});
+        let itself = serde_json::json!({"object": "customer", "id": "cus_3"});
+        let none = serde_json::json!({"object": "balance"});
+        assert_eq!(customer_of(&plain), Some("cus_1"));
+        assert_eq!(customer_of(&expanded), Some("cus_2"));
+        assert_eq!(customer_of(&itself), Some("cus_3"));
+        assert_eq!(customer_of(&none), None);
     }
 
     #[test]

@@ -355,6 +355,17 @@ fn unavailable(err: anyhow::Error) -> Error {
     Error::Unavailable
 }
 
+/// How the Stripe customer of an erased account is remembered: the SHA-256 of its id
+/// (Stripe's ids are random, so the hash does not give the id back), enough to
+/// recognise an event that names it later and keep nothing of that event.
+pub fn erased_customer_hash(customer: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(format!("barkeep erased Stripe customer {customer}").as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// `5000` as `5,000`.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -464,5 +475,14 @@ mod tests {
             day("2026-12-03T10:00:00Z".parse().unwrap()),
             "3 December 2026"
         );
+    }
+
+    #[test]
+    fn an_erased_customer_is_remembered_by_a_hash_that_does_not_hold_its_id() {
+        let hash = erased_customer_hash("cus_NffrFeUfNV2Hib");
+        assert_eq!(hash.len(), 64);
+        assert!(!hash.contains("NffrFeUfNV2Hib"));
+        assert_eq!(hash, erased_customer_hash("cus_NffrFeUfNV2Hib"));
+        assert_ne!(hash, erased_customer_hash("cus_NffrFeUfNV2Hic"));
     }
 }

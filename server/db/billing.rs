@@ -3,10 +3,10 @@
 //! only by whoever holds their lease, so duplicates and concurrent deliveries are safe.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, DeriveIden, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::entities::stripe_event::{self, EventStatus};
@@ -232,7 +232,16 @@ pub async fn views_by_member(
 
 // ---- webhook events ----
 
+/// What an event is about: the Stripe customer its object names and that customer's
+/// member, as far as they are known when it arrives.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EventOwner<'a> {
+    pub customer: Option<&'a str>,
+    pub member: Option<MemberId>,
+}
+
 /// Records an event the first time it arrives; true when this call recorded it.
+#[allow(clippy::too_many_arguments)]
 pub async fn insert_event(
     db: &impl ConnectionTrait,
     id: &str,
@@ -240,6 +249,7 @@ pub async fn insert_event(
     created: DateTime<Utc>,
     payload: &str,
     status: EventStatus,
+    owner: EventOwner<'_>,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
     let result = stripe_event::Entity::insert(stripe_event::ActiveModel {
@@ -254,11 +264,40 @@ pub async fn insert_event(
         processed_at: Set(None),
         next_attempt_at: Set(now),
         locked_until: Set(None),
+        stripe_customer_id: Set(owner.customer.map(str::to_string)),
+        member_id: Set(owner.member),
     })
     .on_conflict_do_nothing()
     .exec_without_returning(db)
     .await?;
     Ok(matches!(result, sea_orm::TryInsertResult::Inserted(1)))
+}
+
+/// Records whom an event is about once processing has found out (a customer linked by
+/// the event itself, or read from the subscription); what is known already stays.
+pub async fn set_event_owner(
+    db: &impl ConnectionTrait,
+    id: &str,
+    owner: EventOwner<'_>,
+) -> Result<(), DbErr> {
+    use stripe_event::Column as C;
+    if let Some(customer) = owner.customer {
+        stripe_event::Entity::update_many()
+            .col_expr(C::StripeCustomerId, Expr::value(customer))
+            .filter(C::Id.eq(id))
+            .filter(C::StripeCustomerId.is_null())
+            .exec(db)
+            .await?;
+    }
+    if let Some(member) = owner.member {
+        stripe_event::Entity::update_many()
+            .col_expr(C::MemberId, Expr::value(member.0))
+            .filter(C::Id.eq(id))
+            .filter(C::MemberId.is_null())
+            .exec(db)
+            .await?;
+    }
+    Ok(())
 }
 
 pub async fn event(
@@ -396,4 +435,69 @@ pub async fn recent_events(
         q = q.filter(stripe_event::Column::Status.eq(status));
     }
     q.all(db).await
+}
+
+// ---- erased customers ----
+
+#[derive(DeriveIden, Clone, Copy)]
+enum ErasedStripeCustomers {
+    Table,
+    CustomerHash,
+    ErasedAt,
+}
+
+/// Remembers customers of an erased account, by the hashes of their ids.
+pub async fn record_erased_customers(
+    db: &impl ConnectionTrait,
+    hashes: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    for hash in hashes {
+        db.execute(
+            &Query::insert()
+                .into_table(ErasedStripeCustomers::Table)
+                .columns([
+                    ErasedStripeCustomers::CustomerHash,
+                    ErasedStripeCustomers::ErasedAt,
+                ])
+                .values_panic([hash.clone().into(), now.into()])
+                .on_conflict(
+                    OnConflict::column(ErasedStripeCustomers::CustomerHash)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .to_owned(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Whether the customer with this hash belonged to an erased account.
+pub async fn customer_erased(db: &impl ConnectionTrait, hash: &str) -> Result<bool, DbErr> {
+    Ok(db
+        .query_one(
+            &Query::select()
+                .column(ErasedStripeCustomers::CustomerHash)
+                .from(ErasedStripeCustomers::Table)
+                .and_where(Expr::col(ErasedStripeCustomers::CustomerHash).eq(hash))
+                .to_owned(),
+        )
+        .await?
+        .is_some())
+}
+
+/// Every Stripe customer id barkeep has seen for the member: theirs, and those of their
+/// subscriptions.
+pub async fn customers_of_member(
+    db: &impl ConnectionTrait,
+    member: MemberId,
+) -> Result<Vec<String>, DbErr> {
+    let mut ids: Vec<String> = customer_of(db, member).await?.into_iter().collect();
+    for s in subscriptions_of(db, member).await? {
+        ids.push(s.stripe_customer_id);
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
 }

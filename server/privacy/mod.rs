@@ -1,14 +1,18 @@
 //! A member's rights over their data: everything barkeep holds about them as one zip of
 //! JSON files, at once; restricting processing (no bar served, no lead processed); and
 //! erasure, after which no row anywhere holds their email, name or an id leading back
-//! to them — their counts stay only as totals by day, goal and placement. The retention
-//! jobs delete what is past its period.
+//! to them — their counts stay only as totals by day, goal and placement, and their
+//! Stripe customer only as a hash of its id, so that an event Stripe sends about it later
+//! is recorded without its content. The retention jobs delete what is past its period.
 
 use std::io::Write;
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::future::BoxFuture;
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    Statement, Value,
+};
 use serde::Serialize;
 
 use crate::accounts::Accounts;
@@ -16,7 +20,7 @@ use crate::billing::Billing;
 use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::db::entities::{member, outbox::AfterSend};
+use crate::db::entities::{member, outbox::AfterSend, stripe_event};
 use crate::delivery::{Policy, SitePolicy};
 use crate::domain::MemberId;
 use crate::error::Result;
@@ -43,6 +47,13 @@ impl EmailTemplate for AccountDeleted {
 enum Bind {
     Member,
     Email,
+    /// The audience of an alert addressed to the member alone, as alerts store it.
+    Audience,
+}
+
+/// An alert's audience when it is addressed to `member` alone.
+fn audience_of(member: MemberId) -> String {
+    format!("{{\"member\":{}}}", member.0)
 }
 
 /// One file of the export: its name, the tables it covers, what it holds, and the query.
@@ -58,7 +69,8 @@ const OF_SITES: &str = "(SELECT id FROM sites WHERE member_id = ?)";
 
 /// Every kind of data barkeep holds about a member. A test walks the schema and fails
 /// when a table that refers to a member (through any chain of foreign keys) is missing
-/// here.
+/// here; another reads every column of every table after a member has used everything
+/// and fails when a table holding their id, address or Stripe customer is missing.
 const PARTS: &[Part] = &[
     Part {
         file: "account.json",
@@ -236,6 +248,23 @@ const PARTS: &[Part] = &[
         binds: &[Bind::Member],
     },
     Part {
+        file: "stripe_events.json",
+        tables: &["stripe_events"],
+        about: "the webhook events Stripe sent barkeep about your customer and subscriptions (payload: the event as Stripe sent it)",
+        sql: "SELECT id, kind, stripe_created_at, status, received_at, processed_at, stripe_customer_id, payload FROM stripe_events \
+              WHERE member_id = ? \
+              OR stripe_customer_id IN (SELECT stripe_customer_id FROM billing_customers WHERE member_id = ?) \
+              OR stripe_customer_id IN (SELECT stripe_customer_id FROM subscriptions WHERE member_id = ?)",
+        binds: &[Bind::Member, Bind::Member, Bind::Member],
+    },
+    Part {
+        file: "alerts_to_you.json",
+        tables: &["alerts"],
+        about: "system alerts addressed to you alone, such as an abuse warning",
+        sql: "SELECT id, kind, fields, message, status, created_at, send_requested_at, queued_at FROM alerts WHERE audience = ?",
+        binds: &[Bind::Audience],
+    },
+    Part {
         file: "alerts_written.json",
         tables: &["alerts"],
         about: "system alerts you wrote as an operator",
@@ -250,6 +279,12 @@ pub fn exported_tables() -> Vec<&'static str> {
         .iter()
         .flat_map(|p| p.tables.iter().copied())
         .collect()
+}
+
+/// Each file of the export with the tables it covers, for the test that reads the
+/// export back.
+pub fn exported_files() -> Vec<(&'static str, &'static [&'static str])> {
+    PARTS.iter().map(|p| (p.file, p.tables)).collect()
 }
 
 /// A statement with `?` placeholders, numbered for PostgreSQL.
@@ -322,6 +357,7 @@ impl Privacy {
                 .map(|b| match b {
                     Bind::Member => Value::from(m.id.0),
                     Bind::Email => Value::from(email.clone()),
+                    Bind::Audience => Value::from(audience_of(m.id)),
                 })
                 .collect();
             let rows = serde_json::Value::find_by_statement(statement(backend, part.sql, values))
@@ -373,7 +409,7 @@ impl Privacy {
         let now = self.clock.now();
         let backend = self.db.get_database_backend();
         let email = m.email.to_lowercase();
-        let customer = crate::db::billing::customer_of(&self.db, m.id).await?;
+        let customers = crate::db::billing::customers_of_member(&self.db, m.id).await?;
 
         let txn = crate::db::begin(&self.db).await?;
         // Counts stay only as totals by day, goal and placement, linked to no one.
@@ -413,25 +449,32 @@ impl Privacy {
                 "DELETE FROM email_suppressions WHERE address = ?",
                 vec![Value::from(email.clone())],
             ),
-            // Stripe's events carry the customer's address, and its id, in their payload.
-            (
-                "DELETE FROM stripe_events WHERE lower(payload) LIKE ? OR payload LIKE ?",
-                vec![
-                    Value::from(format!("%{email}%")),
-                    Value::from(match &customer {
-                        Some(c) => format!("%\"{c}\"%"),
-                        None => format!("%{email}%"),
-                    }),
-                ],
-            ),
             // Alerts written for this member alone say nothing of them any more.
             (
                 "UPDATE alerts SET audience = '{\"member\":0}', fields = '{}', message = NULL WHERE audience = ?",
-                vec![Value::from(format!("{{\"member\":{}}}", m.id.0))],
+                vec![Value::from(audience_of(m.id))],
             ),
         ] {
             txn.execute_raw(statement(backend, sql, values)).await?;
         }
+        // Stripe's events about the member, found by the ids recorded on each (never by
+        // searching their text), whatever their state: one waiting for a retry too.
+        // Their customers are remembered as hashes, so what Stripe sends about them
+        // later is recorded without its content.
+        let mut theirs = Condition::any().add(stripe_event::Column::MemberId.eq(m.id));
+        if !customers.is_empty() {
+            theirs =
+                theirs.add(stripe_event::Column::StripeCustomerId.is_in(customers.iter().cloned()));
+        }
+        stripe_event::Entity::delete_many()
+            .filter(theirs)
+            .exec(&txn)
+            .await?;
+        let hashes: Vec<String> = customers
+            .iter()
+            .map(|c| crate::billing::erased_customer_hash(c))
+            .collect();
+        crate::db::billing::record_erased_customers(&txn, &hashes, now).await?;
         txn.commit().await?;
 
         // The sites through the catalogue, so every process stops serving them; then the

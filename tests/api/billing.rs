@@ -42,10 +42,12 @@ async fn customer(app: &TestApp, stripe: &StripeMock, email: &str) -> (String, i
     (cookie, id, stripe.customer_id(id))
 }
 
+/// A Checkout Session barkeep created for `member`, completed.
 fn completed(member: i64, customer: &str, sub: &str) -> Value {
     let mut s = fixture("checkout.session");
     s["id"] = json!(format!("cs_{sub}"));
     s["client_reference_id"] = json!(member.to_string());
+    s["metadata"] = json!({"barkeep_member_id": member.to_string(), "barkeep_plan": "pro"});
     s["customer"] = json!(customer);
     s["subscription"] = json!(sub);
     s["mode"] = json!("subscription");
@@ -980,4 +982,238 @@ async fn two_processes_receiving_the_same_event_process_it_once() {
         2,
         "receipt and plan changed, once each"
     );
+}
+
+#[tokio::test]
+async fn a_checkout_session_barkeep_did_not_create_links_no_customer() {
+    let stripe = StripeMock::start().await;
+    let app = TestApp::spawn_with(stripe.options()).await;
+    // The victim never went through Checkout: no Stripe customer yet.
+    let cookie = app.member("victim@example.com").await;
+    let victim = member_id(&app, &cookie).await;
+    // Someone pays through a Payment Link of the same Stripe account, putting the
+    // victim's id in the link's client_reference_id; Stripe made their customer.
+    stripe.set_subscription(subscription(
+        "sub_foreign",
+        "cus_foreign",
+        PRO_MONTH,
+        "active",
+        1_796_000_000,
+    ));
+    let mut foreign = completed(victim, "cus_foreign", "sub_foreign");
+    foreign["metadata"] = json!({});
+    let ack = deliver_ok(
+        &app,
+        &event("evt_foreign", "checkout.session.completed", foreign),
+    )
+    .await;
+    assert_eq!(ack["status"], "ignored");
+    // Metadata naming another member is no better.
+    let mut other = completed(victim, "cus_foreign", "sub_foreign");
+    other["metadata"] = json!({"barkeep_member_id": (victim + 1).to_string()});
+    let ack = deliver_ok(
+        &app,
+        &event("evt_foreign_2", "checkout.session.completed", other),
+    )
+    .await;
+    assert_eq!(ack["status"], "ignored");
+
+    assert_eq!(
+        rows(
+            &app,
+            &format!("SELECT COUNT(*) FROM billing_customers WHERE member_id = {victim}")
+        )
+        .await,
+        0,
+        "no customer was linked"
+    );
+    assert_eq!(
+        rows(
+            &app,
+            "SELECT COUNT(*) FROM stripe_events WHERE id IN ('evt_foreign', 'evt_foreign_2') AND status = 'ignored'"
+        )
+        .await,
+        2,
+        "recorded, as ignored"
+    );
+    assert_eq!(billing(&app, &cookie).await["plan"], "free");
+    // The foreign customer's later invoices reach nobody at barkeep.
+    deliver_ok(
+        &app,
+        &event(
+            "evt_foreign_paid",
+            "invoice.paid",
+            invoice("in_foreign", "cus_foreign", "sub_foreign", 2000),
+        ),
+    )
+    .await;
+    assert_eq!(billing(&app, &cookie).await["plan"], "free");
+    let emails = app.delivered().await;
+    assert_eq!(count(&emails, "victim@example.com", "receipt"), 0);
+    assert_eq!(count(&emails, "victim@example.com", "Pro"), 0);
+}
+
+#[tokio::test]
+async fn each_stripe_event_records_its_customer_and_member() {
+    let stripe = StripeMock::start().await;
+    let app = TestApp::spawn_with(stripe.options()).await;
+    let (_, member, customer) = customer(&app, &stripe, "owner@example.com").await;
+    stripe.set_subscription(subscription(
+        "sub_o",
+        &customer,
+        PRO_MONTH,
+        "active",
+        1_796_000_000,
+    ));
+    deliver_ok(
+        &app,
+        &event(
+            "evt_o1",
+            "checkout.session.completed",
+            completed(member, &customer, "sub_o"),
+        ),
+    )
+    .await;
+    deliver_ok(
+        &app,
+        &event(
+            "evt_o2",
+            "invoice.paid",
+            invoice("in_o", &customer, "sub_o", 2000),
+        ),
+    )
+    .await;
+    // A type barkeep does not act on, naming the customer as an expanded object.
+    deliver_ok(
+        &app,
+        &event(
+            "evt_o3",
+            "charge.succeeded",
+            json!({"id": "ch_o", "object": "charge", "customer": {"id": customer, "object": "customer"}}),
+        ),
+    )
+    .await;
+    // The customer object itself.
+    deliver_ok(
+        &app,
+        &event(
+            "evt_o4",
+            "customer.updated",
+            json!({"id": customer, "object": "customer", "email": "owner@example.com"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        rows(
+            &app,
+            &format!(
+                "SELECT COUNT(*) FROM stripe_events WHERE stripe_customer_id = '{customer}' AND member_id = {member}"
+            )
+        )
+        .await,
+        4
+    );
+    // One about nobody barkeep knows keeps no owner.
+    deliver_ok(
+        &app,
+        &event(
+            "evt_o5",
+            "charge.refunded",
+            json!({"id": "ch_x", "customer": "cus_nobody"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        rows(
+            &app,
+            "SELECT COUNT(*) FROM stripe_events WHERE id = 'evt_o5' AND stripe_customer_id = 'cus_nobody' AND member_id IS NULL"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_upgrade_records_whom_each_earlier_event_is_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = crate::helpers::fresh_database(dir.path()).await;
+    let db = sea_orm::Database::connect(&fresh.url).await.unwrap();
+    // The schema as it was before events recorded their customer and member.
+    <migration::Migrator as migration::MigratorTrait>::up(&db, Some(11))
+        .await
+        .unwrap();
+    let at = "'2026-12-01 00:00:00+00:00'";
+    let mut statements = vec![
+        format!(
+            "INSERT INTO members (id, email, password_hash, created_at, updated_at) VALUES \
+             (1, 'ann@example.com', 'x', {at}, {at}), (2, 'ben@example.com', 'x', {at}, {at})"
+        ),
+        format!(
+            "INSERT INTO billing_customers (member_id, stripe_customer_id, created_at) VALUES (1, 'cus_ann', {at})"
+        ),
+        // Ben's customer is known only from his subscription.
+        format!(
+            "INSERT INTO subscriptions (id, member_id, stripe_customer_id, status, cancel_at_period_end, stripe_created_at, read_at, updated_at) \
+             VALUES ('sub_ben', 2, 'cus_ben', 'active', FALSE, {at}, {at}, {at})"
+        ),
+    ];
+    let events = [
+        ("evt_u1", json!({"data": {"object": {"object": "invoice", "customer": "cus_ann"}}}).to_string()),
+        ("evt_u2", json!({"data": {"object": {"object": "subscription", "customer": "cus_ben"}}}).to_string()),
+        ("evt_u3", json!({"data": {"object": {"object": "charge", "customer": {"id": "cus_ann", "object": "customer"}}}}).to_string()),
+        ("evt_u4", json!({"data": {"object": {"object": "customer", "id": "cus_ann"}}}).to_string()),
+        ("evt_u5", json!({"data": {"object": {"object": "charge", "customer": "cus_stranger"}}}).to_string()),
+        ("evt_u6", json!({"data": {"object": {"object": "balance"}}}).to_string()),
+        ("evt_u7", "not JSON at all".to_string()),
+        // Valid JSON that PostgreSQL's jsonb refuses: the upgrade must not fail on it.
+        ("evt_u8", r#"{"data": {"object": {"customer": "cus_ann", "note": "\u0000"}}}"#.to_string()),
+    ];
+    for (id, payload) in &events {
+        statements.push(format!(
+            "INSERT INTO stripe_events (id, kind, stripe_created_at, payload, status, attempts, received_at, next_attempt_at) \
+             VALUES ('{id}', 'some.event', {at}, '{}', 'processed', 1, {at}, {at})",
+            payload.replace('\'', "''")
+        ));
+    }
+    for sql in statements {
+        db.execute_unprepared(&sql).await.unwrap();
+    }
+
+    <migration::Migrator as migration::MigratorTrait>::up(&db, None)
+        .await
+        .unwrap();
+    let owner = |id: &'static str| {
+        let db = &db;
+        async move {
+            let row = db
+                .query_one_raw(Statement::from_string(
+                    db.get_database_backend(),
+                    format!(
+                        "SELECT stripe_customer_id, CAST(member_id AS BIGINT) FROM stripe_events WHERE id = '{id}'"
+                    ),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            (
+                row.try_get_by_index::<Option<String>>(0).unwrap(),
+                row.try_get_by_index::<Option<i64>>(1).unwrap(),
+            )
+        }
+    };
+    let ann = (Some("cus_ann".to_string()), Some(1));
+    assert_eq!(owner("evt_u1").await, ann);
+    assert_eq!(
+        owner("evt_u2").await,
+        (Some("cus_ben".to_string()), Some(2))
+    );
+    assert_eq!(owner("evt_u3").await, ann);
+    assert_eq!(owner("evt_u4").await, ann);
+    assert_eq!(
+        owner("evt_u5").await,
+        (Some("cus_stranger".to_string()), None)
+    );
+    assert_eq!(owner("evt_u6").await, (None, None));
+    assert_eq!(owner("evt_u7").await, (None, None));
+    db.close().await.ok();
 }

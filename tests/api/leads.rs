@@ -11,7 +11,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::helpers::{BROWSER_UA, LiveBar, Options, PASSWORD, TestApp, body_json};
-use crate::stripe_mock::stripe_signature;
+use crate::stripe_mock::{self, StripeMock, stripe_signature};
 
 fn options() -> Options {
     Options::default()
@@ -833,6 +833,7 @@ async fn erasure_cancels_the_stripe_subscription() {
     ));
     let mut completed = crate::stripe_mock::fixture("checkout.session");
     completed["client_reference_id"] = json!(member.to_string());
+    completed["metadata"] = json!({"barkeep_member_id": member.to_string()});
     completed["customer"] = json!(customer);
     completed["subscription"] = json!("sub_erase");
     let res = app
@@ -862,6 +863,594 @@ async fn erasure_cancels_the_stripe_subscription() {
         .collect();
     assert_eq!(cancels.len(), 1);
     assert_eq!(rows_containing(&app, &customer).await, Vec::<String>::new());
+}
+
+/// A Stripe customer for the member through Checkout, and the subscription that
+/// Checkout completed: (member id, customer id).
+async fn paying(app: &TestApp, stripe: &StripeMock, cookie: &str, sub: &str) -> (i64, String) {
+    let member = body_json(app.get_as("/api/v1/me", cookie).await).await["id"]
+        .as_i64()
+        .unwrap();
+    let res = app
+        .post_json(
+            "/api/v1/billing/checkout",
+            &json!({"plan": "pro", "interval": "month"}),
+            Some(cookie),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let customer = stripe.customer_id(member);
+    stripe.set_subscription(stripe_mock::subscription(
+        sub,
+        &customer,
+        stripe_mock::PRO_MONTH,
+        "active",
+        1_796_000_000,
+    ));
+    let mut completed = stripe_mock::fixture("checkout.session");
+    completed["id"] = json!(format!("cs_{sub}"));
+    completed["client_reference_id"] = json!(member.to_string());
+    completed["metadata"] = json!({"barkeep_member_id": member.to_string()});
+    completed["customer"] = json!(customer);
+    completed["subscription"] = json!(sub);
+    let res = app
+        .deliver(&stripe_mock::event(
+            &format!("evt_{sub}"),
+            "checkout.session.completed",
+            completed,
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    (member, customer)
+}
+
+/// Stripe's example invoice, made the customer's, naming them by address as Stripe does.
+fn invoice_of(id: &str, customer: &str, email: &str, sub: &str) -> Value {
+    let mut i = stripe_mock::fixture("invoice");
+    i["id"] = json!(id);
+    i["customer"] = json!(customer);
+    i["customer_email"] = json!(email);
+    i["subscription"] = json!(sub);
+    i["amount_paid"] = json!(2000);
+    i["amount_due"] = json!(2000);
+    i["currency"] = json!("usd");
+    i
+}
+
+async fn erase(app: &TestApp, cookie: &str) {
+    let res = app
+        .send(
+            reqwest::Method::DELETE,
+            "/api/v1/me",
+            cookie,
+            Some(&json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn erasing_a_member_whose_address_looks_like_a_like_pattern_touches_no_other_customers_events()
+ {
+    let stripe = StripeMock::start().await;
+    let app = TestApp::spawn_with(stripe.options()).await;
+    let bea = app.member("bea@example.com").await;
+    let (_, customer) = paying(&app, &stripe, &bea, "sub_bea").await;
+    // An invoice whose processing fails for now: it waits for its retry.
+    stripe.fail_next_reads(1);
+    let res = app
+        .deliver(&stripe_mock::event(
+            "evt_bea_paid",
+            "invoice.paid",
+            invoice_of("in_bea", &customer, "bea@example.com", "sub_bea"),
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    // And one barkeep does not act on.
+    let res = app
+        .deliver(&stripe_mock::event(
+            "evt_bea_charge",
+            "charge.succeeded",
+            json!({"id": "ch_bea", "object": "charge", "customer": customer,
+                   "billing_details": {"email": "bea@example.com"}}),
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM stripe_events").await, 3);
+
+    // `%` is a legal character before the @; in a LIKE pattern it matches anything.
+    let pattern = app.member("%@example.com").await;
+    erase(&app, &pattern).await;
+
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM stripe_events").await,
+        3,
+        "another customer's events are gone"
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM stripe_events WHERE id = 'evt_bea_paid' AND status = 'failed'"
+        )
+        .await,
+        1
+    );
+    // Its retry still comes, and bea gets her receipt.
+    app.advance(chrono::Duration::seconds(61));
+    app.run_job("stripe_events").await;
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM stripe_events WHERE id = 'evt_bea_paid' AND status = 'processed'"
+        )
+        .await,
+        1
+    );
+    assert!(
+        app.delivered()
+            .await
+            .iter()
+            .any(|m| m.to == "bea@example.com" && m.subject.contains("receipt"))
+    );
+}
+
+#[tokio::test]
+async fn an_event_that_arrives_for_an_erased_customer_keeps_no_personal_data() {
+    let stripe = StripeMock::start().await;
+    let app = TestApp::spawn_with(stripe.options()).await;
+    let cleo = app.member("cleo@example.com").await;
+    let (member, customer) = paying(&app, &stripe, &cleo, "sub_cleo").await;
+    erase(&app, &cleo).await;
+    assert_eq!(rows_containing(&app, &customer).await, Vec::<String>::new());
+    let to_cleo = |emails: Vec<crate::helpers::Email>| {
+        emails
+            .into_iter()
+            .filter(|m| m.to == "cleo@example.com")
+            .count()
+    };
+    let sent = to_cleo(app.delivered().await);
+
+    // Stripe goes on telling: the cancellation, a last invoice, the customer itself.
+    let mut canceled = stripe_mock::subscription(
+        "sub_cleo",
+        &customer,
+        stripe_mock::PRO_MONTH,
+        "canceled",
+        1_796_000_000,
+    );
+    canceled["metadata"] = json!({"barkeep_member_id": member.to_string()});
+    let late = [
+        ("evt_late_1", "customer.subscription.deleted", canceled),
+        (
+            "evt_late_2",
+            "invoice.payment_failed",
+            invoice_of("in_cleo", &customer, "cleo@example.com", "sub_cleo"),
+        ),
+        (
+            "evt_late_3",
+            "customer.updated",
+            json!({"id": customer, "object": "customer", "email": "cleo@example.com", "name": "Cleo Lateway"}),
+        ),
+    ];
+    for (id, kind, object) in late {
+        let res = app.deliver(&stripe_mock::event(id, kind, object)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(body_json(res).await["status"], "ignored", "{id}");
+    }
+    for needle in [customer.as_str(), "cleo@example.com", "Cleo Lateway"] {
+        assert_eq!(
+            rows_containing(&app, needle).await,
+            Vec::<String>::new(),
+            "{needle} is held again"
+        );
+    }
+    // What arrived is recorded (a redelivery is answered as such), naming no one.
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM stripe_events WHERE id LIKE 'evt_late_%' AND status = 'ignored' \
+             AND member_id IS NULL AND stripe_customer_id IS NULL AND payload NOT LIKE '%barkeep_member_id%'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        to_cleo(app.delivered().await),
+        sent,
+        "nothing more was sent to the erased address"
+    );
+}
+
+/// The address of a member who uses everything; distinctive, so that finding it in a
+/// column means the column holds it.
+const WALKER: &str = "zq7.walker@example.com";
+/// The id that member gets: no counter, timestamp or other id is likely to hold it.
+const WALKER_ID: i64 = 48_611_923;
+
+fn billing_options(stripe: &StripeMock) -> Options {
+    stripe
+        .options()
+        .var("BARKEEP_TRUSTED_PROXIES", "127.0.0.1")
+        .var("BARKEEP_LEAD_WEBHOOK_PRIVATE", "allow")
+}
+
+/// Makes the next member's id `WALKER_ID`.
+async fn next_member_id_is_walkers(app: &TestApp) {
+    let backend = app.db.get_database_backend();
+    if backend == sea_orm::DbBackend::Sqlite {
+        // A member whose id is one below: SQLite gives the next row the one after.
+        assert_eq!(
+            app.signup("placeholder@example.com").await.status(),
+            StatusCode::CREATED
+        );
+        let id = scalar(
+            app,
+            "SELECT id FROM members WHERE email = 'placeholder@example.com'",
+        )
+        .await;
+        for sql in [
+            format!("DELETE FROM email_tokens WHERE member_id = {id}"),
+            format!("DELETE FROM outbox WHERE member_id = {id}"),
+            format!("UPDATE members SET id = {} WHERE id = {id}", WALKER_ID - 1),
+            format!(
+                "UPDATE sqlite_sequence SET seq = {} WHERE name = 'members'",
+                WALKER_ID - 1
+            ),
+        ] {
+            app.db.execute_unprepared(&sql).await.unwrap();
+        }
+    } else {
+        app.db
+            .execute_unprepared(&format!(
+                "SELECT setval(pg_get_serial_sequence('members', 'id'), {})",
+                WALKER_ID - 1
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+/// An operator, then `WALKER`, who uses everything barkeep offers (a live bar, leads
+/// forwarded by webhook and email, a failed login, an API token, an address change
+/// waiting, Checkout, a receipt, an abuse warning addressed to them alone), and another
+/// member who does some of it too. Answers the walker's live bar and Stripe customer.
+async fn everything_used(app: &TestApp, stripe: &StripeMock) -> (LiveBar, String) {
+    let operator = app.member("operator@example.com").await;
+    app.db
+        .execute_unprepared(
+            "UPDATE members SET is_operator = TRUE WHERE email = 'operator@example.com'",
+        )
+        .await
+        .unwrap();
+    next_member_id_is_walkers(app).await;
+    let live = email_bar(app, WALKER).await;
+    let id = body_json(app.get_as("/api/v1/me", &live.cookie).await).await["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(id, WALKER_ID);
+    app.send(
+        reqwest::Method::PATCH,
+        "/api/v1/me",
+        &live.cookie,
+        Some(&json!({"name": "Walker Zq7", "lead_retention_days": 30})),
+    )
+    .await;
+    let server = receiver(vec![]).await;
+    set_webhook(app, &live, &server).await;
+    lead(app, live.deployment, "their.fan@example.net", "10.9.8.1").await;
+    app.event(
+        &crate::helpers::ev(live.deployment, "v"),
+        "10.9.8.2",
+        BROWSER_UA,
+    )
+    .await;
+    app.flush().await;
+    deliver_fully(app).await;
+    app.post_json(
+        "/api/v1/login",
+        &json!({"email": WALKER, "password": "wrong password!"}),
+        None,
+    )
+    .await;
+    let res = app
+        .post_json(
+            "/api/v1/tokens",
+            &json!({"name": "deploy"}),
+            Some(&live.cookie),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = app
+        .post_json(
+            "/api/v1/me/email",
+            &json!({"email": "zq7.walker.next@example.com", "password": PASSWORD}),
+            Some(&live.cookie),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+
+    let (_, customer) = paying(app, stripe, &live.cookie, "sub_walker").await;
+    let res = app
+        .deliver(&stripe_mock::event(
+            "evt_walker_paid",
+            "invoice.paid",
+            invoice_of("in_walker", &customer, WALKER, "sub_walker"),
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let other = app.member("other@example.com").await;
+    let (other_id, other_customer) = paying(app, stripe, &other, "sub_other").await;
+    let res = app
+        .deliver(&stripe_mock::event(
+            "evt_other_paid",
+            "invoice.paid",
+            invoice_of(
+                "in_other",
+                &other_customer,
+                "other@example.com",
+                "sub_other",
+            ),
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    for (member, seen) in [
+        (WALKER_ID, "a bar that imitates a bank's sign-in page"),
+        (other_id, "a bar that promises prizes"),
+    ] {
+        let res = app
+            .post_json(
+                "/api/v1/admin/alerts",
+                &json!({"kind": "abuse_warning", "audience": {"member": member},
+                        "fields": {"seen": seen, "action": "change the bar"}}),
+                Some(&operator),
+            )
+            .await;
+        let status = res.status();
+        let alert = body_json(res).await;
+        assert_eq!(status, StatusCode::CREATED, "{alert}");
+        let res = app
+            .post_json(
+                &format!("/api/v1/admin/alerts/{}/send", alert["id"]),
+                &json!({}),
+                Some(&operator),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    app.run_job("alert_fanout").await;
+    app.deliver_mail().await;
+    (live, customer)
+}
+
+type Export = zip::ZipArchive<std::io::Cursor<Vec<u8>>>;
+
+async fn export(app: &TestApp, cookie: &str) -> Export {
+    let res = app.get_as("/api/v1/me/export", cookie).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let bytes = res.bytes().await.unwrap();
+    zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap()
+}
+
+fn read_json(zip: &mut Export, name: &str) -> Value {
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut s).unwrap();
+    serde_json::from_str(&s).unwrap()
+}
+
+/// Every column of every table, with its table.
+async fn all_columns(app: &TestApp) -> Vec<(String, String)> {
+    let backend = app.db.get_database_backend();
+    if backend == sea_orm::DbBackend::Sqlite {
+        app.db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get_by_index(0).unwrap(),
+                    r.try_get_by_index(1).unwrap(),
+                )
+            })
+            .collect()
+    } else {
+        app.db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = 'public'",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.try_get_by_index(0).unwrap(), r.try_get_by_index(1).unwrap()))
+            .collect()
+    }
+}
+
+/// The rows of one table that hold any of the needles: their ids, when the table has an
+/// `id` column, or else how many there are.
+#[derive(Debug)]
+enum Held {
+    Ids(Vec<String>),
+    Count(usize),
+}
+
+/// Every table with a value (of any column, read as text, case-insensitively) that
+/// contains one of `needles`, and which of its rows do.
+async fn tables_holding(
+    app: &TestApp,
+    needles: &[String],
+) -> std::collections::BTreeMap<String, Held> {
+    let backend = app.db.get_database_backend();
+    let find = if backend == sea_orm::DbBackend::Sqlite {
+        "instr"
+    } else {
+        "strpos"
+    };
+    let mut by_table: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (t, c) in all_columns(app).await {
+        by_table.entry(t).or_default().push(c);
+    }
+    let mut held = std::collections::BTreeMap::new();
+    for (table, columns) in by_table {
+        let mut any = Vec::new();
+        for c in &columns {
+            for n in needles {
+                any.push(format!(
+                    "{find}(lower(CAST(\"{c}\" AS TEXT)), '{}') > 0",
+                    n.to_lowercase().replace('\'', "''")
+                ));
+            }
+        }
+        let condition = any.join(" OR ");
+        if columns.iter().any(|c| c == "id") {
+            let ids: Vec<String> = app
+                .db
+                .query_all_raw(Statement::from_string(
+                    backend,
+                    format!("SELECT CAST(id AS TEXT) FROM \"{table}\" WHERE {condition}"),
+                ))
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get_by_index::<String>(0).unwrap())
+                .collect();
+            if !ids.is_empty() {
+                held.insert(table, Held::Ids(ids));
+            }
+        } else {
+            let n = scalar(
+                app,
+                &format!("SELECT COUNT(*) FROM \"{table}\" WHERE {condition}"),
+            )
+            .await;
+            if n > 0 {
+                held.insert(table, Held::Count(n as usize));
+            }
+        }
+    }
+    held
+}
+
+/// Tables that may hold a member's id, address or Stripe customer and still be left out
+/// of the export, and why. (None so far.)
+const NOT_EXPORTED: &[(&str, &str)] = &[];
+
+#[tokio::test]
+async fn every_row_holding_a_members_id_address_or_stripe_customer_is_in_the_export() {
+    let stripe = StripeMock::start().await;
+    let app = TestApp::spawn_with(billing_options(&stripe)).await;
+    let (live, customer) = everything_used(&app, &stripe).await;
+    let held = tables_holding(
+        &app,
+        &[WALKER.to_string(), WALKER_ID.to_string(), customer.clone()],
+    )
+    .await;
+    // The scenario reached the places that hold them without a foreign key.
+    for table in [
+        "members",
+        "login_attempts",
+        "outbox",
+        "stripe_events",
+        "alerts",
+        "billing_customers",
+        "subscriptions",
+    ] {
+        assert!(held.contains_key(table), "{table} not reached: {held:?}");
+    }
+
+    let files = barkeep::privacy::exported_files();
+    let mut zip = export(&app, &live.cookie).await;
+    for (table, rows) in &held {
+        if NOT_EXPORTED.iter().any(|(t, _)| t == table) {
+            continue;
+        }
+        let covering: Vec<&str> = files
+            .iter()
+            .filter(|(_, tables)| tables.contains(&table.as_str()))
+            .map(|(file, _)| *file)
+            .collect();
+        assert!(
+            !covering.is_empty(),
+            "{table} holds the member's id, address or Stripe customer but no file of the export covers it"
+        );
+        let exported: Vec<Value> = covering
+            .iter()
+            .flat_map(|f| read_json(&mut zip, f).as_array().unwrap().clone())
+            .collect();
+        match rows {
+            Held::Ids(ids) => {
+                for id in ids {
+                    assert!(
+                        exported.iter().any(|r| match &r["id"] {
+                            Value::String(s) => s == id,
+                            other => other.as_i64().is_some_and(|n| id.parse() == Ok(n)),
+                        }),
+                        "row {id} of {table} holds the member's id, address or Stripe customer but is not in {covering:?}"
+                    );
+                }
+            }
+            Held::Count(n) => assert!(
+                exported.len() >= *n,
+                "{n} rows of {table} hold the member's id, address or Stripe customer; {covering:?} have {}",
+                exported.len()
+            ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_export_holds_the_members_stripe_events_and_the_alerts_addressed_to_them() {
+    let stripe = StripeMock::start().await;
+    let app = TestApp::spawn_with(billing_options(&stripe)).await;
+    let (live, customer) = everything_used(&app, &stripe).await;
+    let mut zip = export(&app, &live.cookie).await;
+
+    let events = read_json(&mut zip, "stripe_events.json");
+    let mut ids: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["evt_sub_walker", "evt_walker_paid"]);
+    let paid = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "evt_walker_paid")
+        .unwrap();
+    assert_eq!(paid["kind"], "invoice.paid");
+    assert_eq!(paid["status"], "processed");
+    assert_eq!(paid["stripe_customer_id"], customer.as_str());
+    assert!(paid["payload"].as_str().unwrap().contains(WALKER));
+
+    let alerts = read_json(&mut zip, "alerts_to_you.json");
+    let alerts = alerts.as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["kind"], "abuse_warning");
+    assert!(
+        alerts[0]["fields"]
+            .as_str()
+            .unwrap()
+            .contains("imitates a bank")
+    );
+    assert_eq!(
+        read_json(&mut zip, "alerts_written.json"),
+        json!([]),
+        "they wrote none"
+    );
+
+    let mut readme = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("README.txt").unwrap(), &mut readme).unwrap();
+    assert!(readme.contains("stripe_events.json") && readme.contains("alerts_to_you.json"));
 }
 
 #[tokio::test]

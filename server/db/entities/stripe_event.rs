@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::MemberId;
+
 /// A Stripe webhook event, recorded by its id the first time it arrives.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -21,6 +23,11 @@ pub struct Model {
     pub processed_at: Option<DateTimeUtc>,
     pub next_attempt_at: DateTimeUtc,
     pub locked_until: Option<DateTimeUtc>,
+    /// The Stripe customer the event's object names, when it names one.
+    pub stripe_customer_id: Option<String>,
+    /// The member that customer belongs to, once barkeep knows (no foreign key: erasure
+    /// deletes the member's events by this id).
+    pub member_id: Option<MemberId>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
