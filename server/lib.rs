@@ -4,7 +4,8 @@
 //! Dependencies point one way: `app` (the shell) builds everything; `web` (every route,
 //! by audience) calls the subsystems; the subsystems (`accounts`, `catalog`, `delivery`,
 //! `ingest`, `reporting`, `mail`, `plans`, `billing`, `alerts`, `leads`, `privacy`) use `db`, `domain` and the shared `clock`,
-//! `error` and `jobs`, and never `web` or `app`.
+//! `error` and `jobs`, and never `web` or `app`. `egress` (outgoing HTTP to URLs members
+//! give) depends on none of them.
 
 pub mod accounts;
 pub mod alerts;
@@ -15,6 +16,7 @@ pub mod clock;
 pub mod db;
 pub mod delivery;
 pub mod domain;
+pub mod egress;
 pub mod error;
 pub mod ingest;
 pub mod jobs;

@@ -23,6 +23,7 @@ use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::db;
 use crate::delivery::{Delivery, Policies};
+use crate::egress::{Egress, Resolver};
 use crate::ingest::{Bots, Ingest, IngestMetrics, Limits};
 use crate::jobs::Jobs;
 use crate::leads::Leads;
@@ -43,13 +44,15 @@ const TASK_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 type Hook = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// What a process can be given besides its configuration: the clock (tests move it),
-/// the mail worker's retry timing, and how often once-jobs are looked at (`None`: only
-/// when asked, as tests do to drive them).
+/// the mail worker's retry timing, how often once-jobs are looked at (`None`: only
+/// when asked, as tests do to drive them), and the name look-up behind outgoing calls
+/// to members' URLs (`None`: the system's; its answers are filtered all the same).
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub clock: Clock,
     pub mail: WorkerSettings,
     pub once_poll: Option<Duration>,
+    pub resolver: Option<Resolver>,
 }
 
 impl Default for Settings {
@@ -58,6 +61,7 @@ impl Default for Settings {
             clock: Clock::system(),
             mail: WorkerSettings::default(),
             once_poll: Some(Duration::from_secs(10)),
+            resolver: None,
         }
     }
 }
@@ -166,13 +170,17 @@ impl Application {
             &config.base_url,
         );
         let benchmarks = Benchmarks::new(db.clone(), clock.clone(), config.benchmarks.clone());
+        let egress = Egress::new(
+            settings.resolver.unwrap_or_default(),
+            config.lead_webhook_private,
+        )?;
         let leads = Leads::new(
             db.clone(),
             clock.clone(),
             mailer.clone(),
             &config.base_url,
-            config.lead_webhook_private,
-        )?;
+            egress,
+        );
         let privacy = Privacy::new(
             db.clone(),
             clock.clone(),

@@ -8,7 +8,7 @@ use sea_orm::{
 };
 
 use super::entities::outbox::{self, Status};
-use super::entities::{lead, lead_delivery, lead_email_batch, lead_webhook};
+use super::entities::{lead, lead_delivery, lead_email_batch, lead_webhook, site};
 use crate::domain::{BarId, MemberId, SiteId};
 
 // ---- webhooks ----
@@ -501,6 +501,32 @@ pub async fn deliveries(
         .order_by_desc(lead_delivery::Column::At)
         .order_by_desc(lead_delivery::Column::Id)
         .limit(limit)
+        .all(db)
+        .await
+}
+
+/// When the member's test posts of every site were made since `since`, oldest first.
+pub async fn tests_since(
+    db: &impl ConnectionTrait,
+    member: MemberId,
+    since: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, DbErr> {
+    lead_delivery::Entity::find()
+        .select_only()
+        .column(lead_delivery::Column::At)
+        .filter(lead_delivery::Column::Test.eq(true))
+        .filter(lead_delivery::Column::At.gt(since))
+        .filter(
+            lead_delivery::Column::SiteId.in_subquery(
+                Query::select()
+                    .column(site::Column::Id)
+                    .from(site::Entity)
+                    .and_where(site::Column::MemberId.eq(member))
+                    .to_owned(),
+            ),
+        )
+        .order_by_asc(lead_delivery::Column::At)
+        .into_tuple()
         .all(db)
         .await
 }

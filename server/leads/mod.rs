@@ -7,8 +7,8 @@
 //! leads for some days. A lead whose webhook keeps failing is kept, flagged, and the
 //! member is emailed once. The `lead_delivery` job runs once across processes.
 
-use std::net::IpAddr;
-use std::time::Duration as StdDuration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
@@ -22,6 +22,7 @@ use crate::db::Db;
 use crate::db::entities::{lead, lead_webhook, outbox::AfterSend};
 use crate::db::leads as q;
 use crate::domain::{BarId, MemberId, SiteId};
+use crate::egress::{Egress, Failure, Refusal};
 use crate::error::{Error, Result};
 use crate::mail::{EmailTemplate, Mailer, Recipient, Sending};
 
@@ -31,7 +32,11 @@ pub const EMAIL_EVERY_MINUTES: i64 = 10;
 pub const RETRY_HOURS: i64 = 24;
 const FIRST_RETRY_SECS: i64 = 5;
 const MAX_RETRY_SECS: i64 = 3600;
-const TIMEOUT: StdDuration = StdDuration::from_secs(10);
+/// Test posts a member may ask for in a window of this many minutes, over all their
+/// sites: the answer tells whether a URL answers and with what status, so it is not an
+/// unbounded probe.
+pub const TESTS_PER_WINDOW: usize = 10;
+pub const TEST_WINDOW_MINUTES: i64 = 10;
 /// Bars emailed per run, and leads listed in one email.
 const BARS_PER_RUN: u64 = 200;
 const LEADS_PER_EMAIL: u64 = 500;
@@ -102,37 +107,36 @@ pub struct Leads {
     db: Db,
     clock: Clock,
     mailer: Mailer,
-    client: reqwest::Client,
+    /// Every post goes through it: no private address, no redirect.
+    egress: Egress,
     base_url: String,
-    /// Webhooks may point at loopback and private addresses (tests, intranets).
-    allow_private: bool,
+    /// Test posts under way in this process, per member (not yet recorded).
+    tests_running: Arc<Mutex<HashMap<MemberId, usize>>>,
+    /// Taken while a member's test posts are counted and one is reserved.
+    test_gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A test post under way; counted until dropped (after it is recorded).
+struct TestSlot {
+    running: Arc<Mutex<HashMap<MemberId, usize>>>,
+    member: MemberId,
+}
+
+impl Drop for TestSlot {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = running.get_mut(&self.member) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(&self.member);
+            }
+        }
+    }
 }
 
 fn backoff(failures: i32) -> Duration {
     let shift = failures.clamp(1, 20) - 1;
     Duration::seconds((FIRST_RETRY_SECS << shift).min(MAX_RETRY_SECS))
-}
-
-fn private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1])
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| private(IpAddr::V4(v4)))
-        }
-    }
 }
 
 /// `https://hooks.example/…` → `hooks.example`
@@ -144,52 +148,40 @@ fn host_of(url: &str) -> String {
 }
 
 impl Leads {
-    pub fn new(
-        db: Db,
-        clock: Clock,
-        mailer: Mailer,
-        base_url: &str,
-        allow_private: bool,
-    ) -> anyhow::Result<Leads> {
-        Ok(Leads {
+    pub fn new(db: Db, clock: Clock, mailer: Mailer, base_url: &str, egress: Egress) -> Leads {
+        Leads {
             db,
             clock,
             mailer,
-            client: reqwest::Client::builder()
-                .timeout(TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("barkeep/", env!("CARGO_PKG_VERSION")))
-                .build()?,
+            egress,
             base_url: base_url.to_string(),
-            allow_private,
-        })
+            tests_running: Arc::default(),
+            test_gate: Arc::default(),
+        }
     }
 
-    /// Checks a webhook URL: http(s), a host, and not a private address unless allowed.
-    fn check_url(&self, raw: &str) -> Result<String> {
-        let url = url::Url::parse(raw.trim())
-            .map_err(|_| Error::invalid("url", "give an https:// URL"))?;
-        if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
-            return Err(Error::invalid("url", "give an https:// (or http://) URL"));
-        }
-        if !self.allow_private {
-            let host = url.host_str().unwrap_or_default();
-            let literal = host
-                .trim_matches(['[', ']'])
-                .parse::<IpAddr>()
-                .ok()
-                .is_some_and(private);
-            if literal || host == "localhost" || host.ends_with(".localhost") {
-                return Err(Error::invalid(
-                    "url",
-                    "the webhook must be reachable on the internet, not a private address",
-                ));
-            }
-        }
+    /// Checks a webhook URL: http(s), a host, no user name or password, and no address
+    /// on barkeep's side (loopback, private, reserved; a name that resolves only to
+    /// such addresses) unless those are allowed.
+    async fn check_url(&self, raw: &str) -> Result<String> {
         if raw.len() > 2000 {
             return Err(Error::invalid("url", "at most 2,000 characters"));
         }
-        Ok(url.to_string())
+        let checked = match self.egress.check(raw) {
+            Ok(url) => self.egress.check_resolving(&url).await.map(|()| url),
+            Err(refusal) => Err(refusal),
+        };
+        checked.map(|url| url.to_string()).map_err(|refusal| {
+            let message = match refusal {
+                Refusal::Unparsable => "give an https:// URL",
+                Refusal::Scheme => "give an https:// (or http://) URL",
+                Refusal::Credentials => "leave the user name and password out of the URL",
+                Refusal::Private => {
+                    "the webhook must be reachable on the internet, not a private address"
+                }
+            };
+            Error::invalid("url", message)
+        })
     }
 
     pub async fn webhook(&self, site: SiteId) -> Result<Option<lead_webhook::Model>> {
@@ -198,7 +190,7 @@ impl Leads {
 
     /// Sets the site's webhook with a new secret, which is returned (shown once).
     pub async fn set_webhook(&self, site: SiteId, url: &str) -> Result<lead_webhook::Model> {
-        let url = self.check_url(url)?;
+        let url = self.check_url(url).await?;
         let secret = format!("whsec_{}", crate::accounts::secrets::new_token());
         Ok(q::put_webhook(&self.db, site, &url, &secret, self.clock.now()).await?)
     }
@@ -261,43 +253,83 @@ impl Leads {
         hook: &lead_webhook::Model,
         payload: &LeadPayload,
     ) -> std::result::Result<u16, String> {
-        let url = url::Url::parse(&hook.url).map_err(|e| e.to_string())?;
-        if !self.allow_private {
-            let host = url.host_str().unwrap_or_default();
-            let port = url.port_or_known_default().unwrap_or(443);
-            let addrs = tokio::net::lookup_host((host, port))
-                .await
-                .map_err(|e| format!("the host does not resolve: {e}"))?;
-            if addrs.into_iter().any(|a| private(a.ip())) {
-                return Err("refused: the webhook's host resolves to a private address".into());
-            }
-        }
+        // Checked again as it is sent: the rules (or the setting) may have changed.
+        let request = self
+            .egress
+            .post(&hook.url)
+            .map_err(|refusal| match refusal {
+                Refusal::Private => "refused: the webhook points at a private address".to_string(),
+                Refusal::Credentials => {
+                    "refused: the webhook's URL holds a user name or password".to_string()
+                }
+                Refusal::Unparsable | Refusal::Scheme => {
+                    "refused: the webhook's URL is not an http(s) URL".to_string()
+                }
+            })?;
         let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
         let signature =
             crate::signature::sign(hook.secret.as_bytes(), self.clock.now().timestamp(), &body);
-        let res = self
-            .client
-            .post(url)
+        let res = request
             .header("content-type", "application/json")
             .header("barkeep-signature", signature)
             .body(body)
             .send()
             .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    "the receiver did not answer within 10 seconds".to_string()
-                } else if e.is_connect() {
-                    "could not connect to the receiver".to_string()
-                } else {
-                    format!("the request failed: {e}")
+            .map_err(|e| match Egress::failure(&e) {
+                Failure::Refused => {
+                    "refused: the webhook's host resolves to a private address".to_string()
                 }
+                Failure::NoAddress => "the webhook's host does not resolve".to_string(),
+                Failure::Timeout => format!(
+                    "the receiver did not answer within {} seconds",
+                    crate::egress::TIMEOUT.as_secs()
+                ),
+                Failure::Connect => "could not connect to the receiver".to_string(),
+                Failure::Other(e) => format!("the request failed: {e}"),
             })?;
         Ok(res.status().as_u16())
     }
 
-    /// The test a member asks for: a made-up lead, posted and recorded now.
-    pub async fn test(&self, site: SiteId) -> Result<Attempt> {
+    /// Reserves one of the member's test posts, or answers how long until one is free:
+    /// the recorded tests of the window and those under way count.
+    async fn reserve_test(&self, member: MemberId) -> Result<TestSlot> {
+        // One reservation at a time in this process; the running ones are read before
+        // the recorded ones, so a test that is recorded and ends meanwhile counts twice
+        // rather than not at all.
+        let _gate = self.test_gate.lock().await;
+        let running = |map: &Mutex<HashMap<MemberId, usize>>| {
+            let map = map.lock().unwrap_or_else(|e| e.into_inner());
+            map.get(&member).copied().unwrap_or(0)
+        };
+        let under_way = running(&self.tests_running);
+        let now = self.clock.now();
+        let window = Duration::minutes(TEST_WINDOW_MINUTES);
+        let recorded = q::tests_since(&self.db, member, now - window).await?;
+        if recorded.len() + under_way >= TESTS_PER_WINDOW {
+            // Free once enough of the oldest have left the window; tests under way
+            // are recorded about now.
+            let free_at = recorded
+                .get(recorded.len() + under_way - TESTS_PER_WINDOW)
+                .map_or(now + window, |at| *at + window);
+            tracing::warn!(member_id = %member, "webhook tests asked for too often");
+            let wait_ms = (free_at - now).num_milliseconds();
+            return Err(Error::TooManyRequests {
+                retry_after_secs: u64::try_from(wait_ms).map_or(1, |ms| ms.div_ceil(1000)),
+            });
+        }
+        let mut map = self.tests_running.lock().unwrap_or_else(|e| e.into_inner());
+        *map.entry(member).or_default() += 1;
+        Ok(TestSlot {
+            running: self.tests_running.clone(),
+            member,
+        })
+    }
+
+    /// The test a member asks for: a made-up lead, posted and recorded now. At most
+    /// [`TESTS_PER_WINDOW`] per member every [`TEST_WINDOW_MINUTES`] minutes.
+    pub async fn test(&self, member: MemberId, site: SiteId) -> Result<Attempt> {
         let hook = q::webhook(&self.db, site).await?.ok_or(Error::NotFound)?;
+        let _slot = self.reserve_test(member).await?;
         let payload = LeadPayload {
             id: 0,
             email: "test@example.com".into(),
@@ -590,24 +622,5 @@ mod tests {
         assert_eq!(backoff(2), Duration::seconds(10));
         assert_eq!(backoff(3), Duration::seconds(20));
         assert_eq!(backoff(20), Duration::seconds(3600));
-    }
-
-    #[test]
-    fn private_addresses_are_told_apart() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "169.254.169.254",
-            "::1",
-            "fd00::1",
-            "100.64.0.1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(private(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["93.184.216.34", "2606:2800:220:1::"] {
-            assert!(!private(ip.parse().unwrap()), "{ip}");
-        }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use barkeep::app::{Application, Config, Settings};
 use barkeep::clock::Clock;
+use barkeep::egress::Resolver;
 use barkeep::jobs::Ran;
 use barkeep::mail::WorkerSettings;
 use barkeep::web::State;
@@ -94,6 +95,9 @@ pub struct Options {
     pub database_url: Option<String>,
     /// Share another process's clock, so both move together.
     pub clock: Option<Clock>,
+    /// Answer the server's name look-ups for members' URLs (webhooks) instead of the
+    /// system.
+    pub resolver: Option<Resolver>,
 }
 
 impl Default for Options {
@@ -103,6 +107,7 @@ impl Default for Options {
             mail: fast_mail(),
             database_url: None,
             clock: None,
+            resolver: None,
         }
     }
 }
@@ -170,6 +175,7 @@ impl TestApp {
             mail: options.mail,
             // Tests drive the once-jobs themselves.
             once_poll: None,
+            resolver: options.resolver,
         };
         let app = Application::build_with(config, settings)
             .await

@@ -12,6 +12,7 @@ mod browser;
 mod cluster;
 mod columns;
 mod durability;
+mod egress;
 mod events;
 mod garbage;
 mod health;

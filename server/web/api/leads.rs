@@ -98,13 +98,19 @@ pub async fn rotate(req: Req) -> Result<Response> {
     Ok(json(StatusCode::OK, &WebhookView::new(hook, true)))
 }
 
-/// Post a made-up lead (`"test": true`) to the webhook now, and say how it went.
+/// Post a made-up lead (`"test": true`) to the webhook now, and say how it went. At most
+/// 10 tests per member every 10 minutes (over all their sites); past that, 429 with
+/// `Retry-After`.
 #[utoipa::path(post, path = "/api/v1/sites/{site_id}/lead-webhook/test", tag = "leads",
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "How the post went", body = Attempt)))]
 pub async fn test(req: Req) -> Result<Response> {
-    let attempt = req.state.leads.test(req.site()?.id).await?;
+    let attempt = req
+        .state
+        .leads
+        .test(req.member()?.id, req.site()?.id)
+        .await?;
     Ok(json(StatusCode::OK, &attempt))
 }
 
