@@ -96,10 +96,10 @@ bench:
 	$(CARGO) bench --bench webhooks
 	$(CARGO) bench --bench alerts
 	$(CARGO) bench --bench benchmarks
-	$(CARGO) bench --bench cluster
 	@test -x target/lighthouse/node_modules/.bin/lighthouse || { \
 		mkdir -p target/lighthouse && cd target/lighthouse && npm i -E --no-audit --no-fund lighthouse@12.2.3 >/dev/null; }
 	$(CARGO) bench --bench pages
+	$(CARGO) bench --bench cluster
 
 ## lint: formatting and clippy, warnings are errors
 lint:
