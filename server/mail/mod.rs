@@ -49,7 +49,8 @@ pub enum MailTransportConfig {
 }
 
 /// DKIM signing of outgoing mail: the selector and domain published in DNS, and the
-/// private key (RSA in PKCS#1 PEM, or a base64 Ed25519 seed).
+/// private key (RSA in PKCS#1 PEM, or a base64 Ed25519 seed). Used by the transports that
+/// build the message themselves (SMTP, the folder); an HTTP email API signs on its own.
 #[derive(Debug, Clone)]
 pub struct DkimSettings {
     pub selector: String,

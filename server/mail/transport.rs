@@ -2,6 +2,11 @@
 //! SMTP server through lettre (DKIM-signed when a key is configured), or an HTTP email
 //! API speaking Postmark's JSON. Every send ends in success, "try again later", or
 //! "refused for good" (and whether the address itself was refused).
+//!
+//! DKIM signs a finished message, and barkeep builds one only for SMTP (and the folder,
+//! which shows what SMTP would send). An HTTP email API is handed the parts of an email
+//! as JSON and builds the message itself, so the provider signs it with the domain's key
+//! set up there; a DKIM key configured with an HTTP API is not used, and startup says so.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,6 +28,8 @@ use crate::domain::Secret;
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Attempts at the HTTP API within one send, before the outbox's own backoff takes over.
 const HTTP_ATTEMPTS: u32 = 3;
+/// Logged at startup when a DKIM key is configured together with an HTTP email API.
+const DKIM_UNUSED_WITH_HTTP: &str = "BARKEEP_DKIM_KEY_FILE is not used with an HTTP email API: barkeep hands the API the parts of each email, not a finished message, and the provider signs with the DKIM key set up for your domain there";
 
 /// An email ready to hand to a transport.
 #[derive(Debug, Clone)]
@@ -97,14 +104,19 @@ impl Transport {
                     .build();
                 Ok(Transport::Smtp { smtp, dkim })
             }
-            MailTransportConfig::Http { base, token } => Ok(Transport::Http(HttpApi {
-                client: reqwest::Client::builder()
-                    .timeout(HTTP_TIMEOUT)
-                    .build()
-                    .context("building the HTTP client")?,
-                endpoint: format!("{}/email", base.trim_end_matches('/')),
-                token: token.clone(),
-            })),
+            MailTransportConfig::Http { base, token } => {
+                if dkim.is_some() {
+                    tracing::warn!("{DKIM_UNUSED_WITH_HTTP}");
+                }
+                Ok(Transport::Http(HttpApi {
+                    client: reqwest::Client::builder()
+                        .timeout(HTTP_TIMEOUT)
+                        .build()
+                        .context("building the HTTP client")?,
+                    endpoint: format!("{}/email", base.trim_end_matches('/')),
+                    token: token.clone(),
+                }))
+            }
         }
     }
 
@@ -114,7 +126,10 @@ impl Transport {
             Transport::Smtp { dkim, .. } => {
                 format!("SMTP{}", if dkim.is_some() { ", DKIM-signed" } else { "" })
             }
-            Transport::Http(api) => format!("HTTP email API at {}", api.endpoint),
+            Transport::Http(api) => format!(
+                "HTTP email API at {} (DKIM-signed by the provider)",
+                api.endpoint
+            ),
         }
     }
 

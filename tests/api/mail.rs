@@ -428,3 +428,586 @@ async fn the_migration_blanks_the_given_up_last_emails_of_erased_accounts() {
         1
     );
 }
+
+// --- DKIM with an Ed25519 key, complaints, soft bounces, DKIM with an HTTP API ---
+
+/// A fresh Ed25519 DKIM key: the base64 seed barkeep reads from `BARKEEP_DKIM_KEY_FILE`.
+fn ed25519_seed() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+}
+
+/// dkimpy (python3-dkim, with PyNaCl for Ed25519) checks the first DKIM signature of
+/// `raw`, its DNS look-up answered with the public key of `seed` (derived here, apart
+/// from barkeep). Gives `ok`, the signature's tags (`fields`) and the names looked up
+/// (`asked`).
+fn ed25519_verification(raw: &[u8], seed: &str) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let msg = dir.path().join("message.eml");
+    std::fs::write(&msg, raw).unwrap();
+    let script = r#"
+import base64, json, sys
+import dkim, nacl.signing
+raw = open(sys.argv[1], 'rb').read()
+public = base64.b64encode(bytes(nacl.signing.SigningKey(base64.b64decode(sys.argv[2])).verify_key))
+asked = []
+def dns(name, timeout=5):
+    asked.append(name.decode() if isinstance(name, bytes) else name)
+    return b'v=DKIM1; k=ed25519; p=' + public
+d = dkim.DKIM(raw)
+try:
+    ok, error = bool(d.verify(dnsfunc=dns)), None
+except dkim.DKIMException as e:
+    ok, error = False, str(e)
+fields = {k.decode(): v.decode() for k, v in d.signature_fields.items()}
+print(json.dumps({"ok": ok, "error": error, "fields": fields, "asked": asked}))
+"#;
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(&msg)
+        .arg(seed)
+        .output()
+        .expect("python3 with dkim (Debian package python3-dkim; `make test` installs it)");
+    assert!(
+        out.status.success(),
+        "the verifier failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn smtp_mail_signed_with_an_ed25519_dkim_key_verifies() {
+    let smtp = SmtpServer::start();
+    let keys = tempfile::tempdir().unwrap();
+    let seed = ed25519_seed();
+    let key_file = keys.path().join("dkim.ed25519");
+    std::fs::write(&key_file, format!("{seed}\n")).unwrap();
+    let app = TestApp::spawn_with(
+        Options::default()
+            .var("BARKEEP_MAIL_URL", &smtp.url())
+            .var("BARKEEP_MAIL_FROM", "Bars <bars@example.com>")
+            .var("BARKEEP_DKIM_SELECTOR", "ed1")
+            .var("BARKEEP_DKIM_KEY_FILE", key_file.to_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        app.signup("ed@example.com").await.status(),
+        StatusCode::CREATED
+    );
+    app.deliver_mail().await;
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1);
+    let raw = &messages[0].raw;
+
+    // The received bytes verify against the configured key, looked up where the
+    // selector and the sender's domain say.
+    let v = ed25519_verification(raw, &seed);
+    assert_eq!(v["ok"], true, "the Ed25519 signature verifies: {v}");
+    let tag = |t: &str| v["fields"][t].as_str().unwrap_or_default().to_string();
+    assert_eq!(tag("a"), "ed25519-sha256", "{v}");
+    assert_eq!((tag("d"), tag("s")), ("example.com".into(), "ed1".into()));
+    assert_eq!(tag("c"), "relaxed/relaxed");
+    let signed: Vec<String> = tag("h")
+        .split(':')
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    for h in ["from", "to", "subject", "date", "message-id"] {
+        assert!(signed.iter().any(|s| s == h), "{h} not signed: {signed:?}");
+    }
+    assert_eq!(v["asked"], json!(["ed1._domainkey.example.com."]));
+
+    // The verifier is no rubber stamp: another key, or a changed body, fails.
+    let other = ed25519_verification(raw, &ed25519_seed());
+    assert_eq!(other["ok"], false, "verified with another key: {other}");
+    let mut changed = raw.clone();
+    changed.extend_from_slice(b"P.S. added on the way\r\n");
+    let changed = ed25519_verification(&changed, &seed);
+    assert_eq!(changed["ok"], false, "a changed body verified: {changed}");
+    assert!(
+        changed["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("body hash"),
+        "{changed}"
+    );
+}
+
+const WEBHOOK_SECRET: &str = "a-long-webhook-secret";
+
+/// An HTTP email API (Postmark's JSON) that accepts every email unless a test mounts a
+/// mock of its own (those come first), and the server sending through it, with its
+/// bounce webhook on. Retries wait a minute: only the test's moved clock brings them.
+async fn app_with_email_api() -> (MockServer, TestApp) {
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/email"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"ErrorCode": 0, "Message": "OK", "MessageID": "0a129aee-e1cd-480d-b08d-4f48548ff48d"}),
+        ))
+        .with_priority(10)
+        .mount(&api)
+        .await;
+    let url = api.uri().replace("http://", "http://server-token-1@");
+    let mut opts = Options::default()
+        .var("BARKEEP_MAIL_URL", &url)
+        .var("BARKEEP_MAIL_WEBHOOK_SECRET", WEBHOOK_SECRET);
+    opts.mail.first_retry = Duration::from_secs(60);
+    opts.mail.max_retry = Duration::from_secs(600);
+    let app = TestApp::spawn_with(opts).await;
+    (api, app)
+}
+
+/// Every email the API was handed (its JSON), in order.
+async fn handed_over(api: &MockServer) -> Vec<Value> {
+    api.received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+/// The emails to `to` whose subject contains `subject`.
+fn emails_to<'a>(emails: &'a [Value], to: &str, subject: &str) -> Vec<&'a Value> {
+    emails
+        .iter()
+        .filter(|e| e["To"] == to && e["Subject"].as_str().unwrap().contains(subject))
+        .collect()
+}
+
+/// Signs up through the API and confirms with the link in the email the API was handed;
+/// logs in. An operator when `operator`.
+async fn api_member(app: &TestApp, api: &MockServer, email: &str, operator: bool) -> String {
+    assert_eq!(app.signup(email).await.status(), StatusCode::CREATED);
+    app.deliver_mail().await;
+    let all = handed_over(api).await;
+    let confirm = emails_to(&all, email, "Confirm your email");
+    assert_eq!(confirm.len(), 1, "{email}");
+    let link = confirm[0]["TextBody"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .find(|w| w.starts_with("http") && w.contains("/confirm-email"))
+        .unwrap()
+        .to_string();
+    let res = app.client.get(&link).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    if operator {
+        app.db
+            .execute_unprepared(&format!(
+                "UPDATE members SET is_operator = TRUE WHERE email = '{email}'"
+            ))
+            .await
+            .unwrap();
+    }
+    app.login(email, PASSWORD).await
+}
+
+/// A news alert (`new_feature`, subject "New in barkeep: {feature}") to everyone.
+fn news(feature: &str) -> Value {
+    json!({"kind": "new_feature", "audience": "all",
+           "fields": {"feature": feature, "summary": "Something new.", "url": "https://docs.example/new"}})
+}
+
+/// A transactional alert to everyone (subject "Planned maintenance: …").
+fn outage() -> Value {
+    json!({"kind": "planned_outage", "audience": "all",
+           "fields": {"starts_at": "2027-01-12T01:00:00Z", "ends_at": "2027-01-12T03:00:00Z"}})
+}
+
+/// Drafts and sends an alert, and queues its emails (the fan-out job, now); returns its id.
+async fn alert(app: &TestApp, operator: &str, body: Value) -> i64 {
+    let res = app
+        .post_json("/api/v1/admin/alerts", &body, Some(operator))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = body_json(res).await["id"].as_i64().unwrap();
+    let res = app
+        .post_json(
+            &format!("/api/v1/admin/alerts/{id}/send"),
+            &json!({}),
+            Some(operator),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    app.state.jobs.run_now("alert_fanout").await.unwrap();
+    id
+}
+
+async fn alert_report(app: &TestApp, operator: &str, id: i64) -> Value {
+    let res = app
+        .get_as(&format!("/api/v1/admin/alerts/{id}/report"), operator)
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    body_json(res).await
+}
+
+/// What the operator's member list says of `email`'s suppression.
+async fn suppressed_as(app: &TestApp, operator: &str, email: &str) -> Value {
+    let list = body_json(
+        app.get_as(&format!("/api/v1/admin/members?q={email}"), operator)
+            .await,
+    )
+    .await;
+    let member = list["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == email)
+        .unwrap_or_else(|| panic!("{email} not in {list}"))
+        .clone();
+    member["email_suppressed"].clone()
+}
+
+#[tokio::test]
+async fn a_spam_complaint_stops_subscription_mail_while_transactional_mail_still_goes() {
+    let (api, app) = app_with_email_api().await;
+    let operator = api_member(&app, &api, "ops@example.com", true).await;
+    api_member(&app, &api, "reader@example.com", false).await;
+
+    let first = alert(&app, &operator, news("CSV export")).await;
+    app.deliver_mail().await;
+    let all = handed_over(&api).await;
+    let got = emails_to(&all, "reader@example.com", "CSV export");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["MessageStream"], "broadcast");
+    let outbox_id = got[0]["Metadata"]["outbox_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A second news email to the reader is waiting for a retry (the API had a moment)
+    // when the complaint arrives.
+    Mock::given(method("POST"))
+        .and(path("/email"))
+        .and(body_partial_json(
+            json!({"To": "reader@example.com", "Subject": "New in barkeep: Dark mode"}),
+        ))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(3)
+        .mount(&api)
+        .await;
+    let queued_before = alert(&app, &operator, news("Dark mode")).await;
+    app.deliver_mail().await;
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND attempts = 1 AND to_address = 'reader@example.com'"
+        )
+        .await,
+        1
+    );
+
+    // The reader marks the first as spam; Postmark reports it as it does.
+    let complaint = json!({
+        "RecordType": "SpamComplaint", "MessageStream": "broadcast", "ID": 42,
+        "Type": "SpamComplaint", "TypeCode": 512, "Name": "Spam complaint", "Tag": "",
+        "MessageID": "0a129aee-e1cd-480d-b08d-4f48548ff48d", "Metadata": {"outbox_id": outbox_id},
+        "ServerID": 23, "Description": "The subscriber explicitly marked this message as spam.",
+        "Details": "Test spam complaint details", "Email": "reader@example.com",
+        "From": "barkeep@127.0.0.1", "BouncedAt": "2026-12-07T10:00:00Z", "DumpAvailable": true,
+        "Inactive": true, "CanActivate": false, "Subject": "New in barkeep: CSV export"
+    });
+    assert_eq!(feedback(&app, &complaint).await["status"], "suppressed");
+    assert_eq!(
+        alert_report(&app, &operator, first).await["complained"],
+        1,
+        "the complaint counts against the email it names"
+    );
+    assert_eq!(
+        suppressed_as(&app, &operator, "reader@example.com").await,
+        "complaint"
+    );
+
+    // Later subscription mail skips the address: the email queued before the complaint
+    // when it is due, and news sent after it at the fan-out. A transactional alert
+    // still goes to both.
+    let after = alert(&app, &operator, news("Team accounts")).await;
+    let transactional = alert(&app, &operator, outage()).await;
+    app.advance(chrono::Duration::seconds(61));
+    app.deliver_mail().await;
+    let all = handed_over(&api).await;
+    for (subject, to_reader) in [
+        ("CSV export", 1),
+        // The three refused tries, and no more.
+        ("Dark mode", 3),
+        ("Team accounts", 0),
+        ("Planned maintenance", 1),
+    ] {
+        assert_eq!(
+            emails_to(&all, "reader@example.com", subject).len(),
+            to_reader,
+            "{subject} to the reader"
+        );
+        assert_eq!(
+            emails_to(&all, "ops@example.com", subject).len(),
+            1,
+            "{subject} to the operator"
+        );
+    }
+    let r = alert_report(&app, &operator, queued_before).await;
+    assert_eq!(
+        (r["sent"].as_i64(), r["skipped"].as_i64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    let r = alert_report(&app, &operator, after).await;
+    assert_eq!(r["alert"]["queued"], 1, "only the operator: {r}");
+    let r = alert_report(&app, &operator, transactional).await;
+    assert_eq!(r["sent"], 2, "{r}");
+    let outage_to_reader = &emails_to(&all, "reader@example.com", "Planned maintenance")[0];
+    assert_eq!(outage_to_reader["MessageStream"], "outbound");
+}
+
+#[tokio::test]
+async fn a_soft_bounce_reported_by_the_email_api_suppresses_nothing() {
+    let (api, app) = app_with_email_api().await;
+    let operator = api_member(&app, &api, "ops@example.com", true).await;
+    api_member(&app, &api, "reader@example.com", false).await;
+    let first = alert(&app, &operator, news("CSV export")).await;
+    app.deliver_mail().await;
+    let all = handed_over(&api).await;
+    let outbox_id = emails_to(&all, "reader@example.com", "CSV export")[0]["Metadata"]["outbox_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bounce = |kind: &str, code: i64, description: &str| {
+        json!({
+            "RecordType": "Bounce", "MessageStream": "broadcast", "ID": 4323372036854775807i64,
+            "Type": kind, "TypeCode": code, "Name": kind, "Tag": "",
+            "MessageID": "0a129aee-e1cd-480d-b08d-4f48548ff48d",
+            "Metadata": {"outbox_id": outbox_id}, "ServerID": 23,
+            "Description": description, "Details": "smtp;452 4.2.2 Mailbox full",
+            "Email": "reader@example.com", "From": "barkeep@127.0.0.1",
+            "BouncedAt": "2026-12-07T10:00:00Z", "DumpAvailable": true, "Inactive": false,
+            "CanActivate": true, "Subject": "New in barkeep: CSV export"
+        })
+    };
+    // A full mailbox, and a temporary problem: Postmark retries those itself.
+    for report in [
+        bounce(
+            "SoftBounce",
+            4096,
+            "The server was unable to deliver your message (ex: unknown user, mailbox not found).",
+        ),
+        bounce(
+            "Transient",
+            2,
+            "The server could not temporarily deliver your message (ex: Message is delayed due to network troubles).",
+        ),
+    ] {
+        assert_eq!(feedback(&app, &report).await["status"], "ignored");
+    }
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM email_suppressions").await,
+        0
+    );
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM email_events").await, 0);
+    let r = alert_report(&app, &operator, first).await;
+    assert_eq!(
+        (r["sent"].as_i64(), r["bounced"].as_i64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(
+        suppressed_as(&app, &operator, "reader@example.com").await,
+        Value::Null
+    );
+    alert(&app, &operator, news("Dark mode")).await;
+    app.deliver_mail().await;
+    assert_eq!(
+        emails_to(&handed_over(&api).await, "reader@example.com", "Dark mode").len(),
+        1,
+        "news still reaches the address"
+    );
+
+    // The same report as a hard bounce does suppress (what this test would see if a
+    // soft bounce were taken for one).
+    assert_eq!(
+        feedback(
+            &app,
+            &bounce(
+                "HardBounce",
+                1,
+                "The server was unable to deliver your message."
+            )
+        )
+        .await["status"],
+        "suppressed"
+    );
+    let r = alert_report(&app, &operator, first).await;
+    assert_eq!(r["bounced"], 1, "{r}");
+    alert(&app, &operator, news("Team accounts")).await;
+    app.deliver_mail().await;
+    assert!(
+        emails_to(
+            &handed_over(&api).await,
+            "reader@example.com",
+            "Team accounts"
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        suppressed_as(&app, &operator, "reader@example.com").await,
+        "hard_bounce"
+    );
+}
+
+#[tokio::test]
+async fn a_temporary_smtp_refusal_is_retried_and_suppresses_nothing() {
+    // The SMTP server greylists addresses starting with `soft`: 451 the first time.
+    let smtp = SmtpServer::start();
+    let mut opts = Options::default().var("BARKEEP_MAIL_URL", &smtp.url());
+    opts.mail.first_retry = Duration::from_secs(60);
+    opts.mail.max_retry = Duration::from_secs(600);
+    let app = TestApp::spawn_with(opts).await;
+    let email = "soft.reader@example.com";
+    assert_eq!(app.signup(email).await.status(), StatusCode::CREATED);
+    let row = || async { outbox::Entity::find().one(&app.db).await.unwrap().unwrap() };
+
+    app.deliver_mail().await;
+    let first = row().await;
+    assert_eq!((first.status, first.attempts), (Status::Pending, 1));
+    let error = first.last_error.clone().unwrap_or_default();
+    assert!(error.contains("451"), "{error}");
+    assert!(first.bounced_at.is_none());
+    assert!(smtp.messages().is_empty());
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM email_suppressions").await,
+        0
+    );
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM email_events").await, 0);
+
+    // Tried again when the backoff says, not before; then it goes.
+    app.deliver_mail().await;
+    assert_eq!(row().await.attempts, 1);
+    app.advance(chrono::Duration::seconds(61));
+    app.deliver_mail().await;
+    let sent = row().await;
+    assert_eq!((sent.status, sent.attempts), (Status::Sent, 2));
+    assert!(sent.bounced_at.is_none());
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1);
+
+    // The address gets subscription mail like any other.
+    let res = app
+        .client
+        .get(messages[0].link("/confirm-email"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE members SET is_operator = TRUE WHERE email = '{email}'"
+        ))
+        .await
+        .unwrap();
+    let operator = app.login(email, PASSWORD).await;
+    assert_eq!(suppressed_as(&app, &operator, email).await, Value::Null);
+    alert(&app, &operator, news("CSV export")).await;
+    app.deliver_mail().await;
+    assert_eq!(
+        smtp.messages()
+            .iter()
+            .filter(|m| m.to == email && m.subject.contains("CSV export"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM email_suppressions").await,
+        0
+    );
+}
+
+/// Starts the `barkeep` binary with `vars` (JSON logs) until it listens; returns its
+/// log lines so far.
+fn startup_log(vars: &[(&str, &str)]) -> Vec<Value> {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_barkeep"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BARKEEP_DATA_DIR", dir.path())
+        .env("BARKEEP_LISTEN", "127.0.0.1:0")
+        .env("BARKEEP_LOG_FORMAT", "json")
+        .envs(vars.iter().copied())
+        .arg("serve")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = Vec::new();
+    let mut listening = false;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        let v: Value = serde_json::from_str(&line).unwrap_or_default();
+        listening = v["message"] == "barkeep is listening";
+        lines.push(v);
+        if listening {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        listening,
+        "barkeep did not start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lines
+}
+
+#[test]
+fn with_an_http_email_api_the_dkim_key_is_not_used_and_startup_says_so() {
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("dkim.ed25519");
+    std::fs::write(&key_file, ed25519_seed()).unwrap();
+    let key_file = key_file.to_str().unwrap();
+    let dkim = [
+        ("BARKEEP_DKIM_KEY_FILE", key_file),
+        ("BARKEEP_DKIM_SELECTOR", "ed1"),
+    ];
+    let worker = |log: &[Value]| {
+        log.iter()
+            .find(|l| l["message"] == "mail worker ready")
+            .map(|l| l["transport"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    let dkim_warnings = |log: &[Value]| -> Vec<String> {
+        log.iter()
+            .filter(|l| l["level"] == "WARN")
+            .filter_map(|l| l["message"].as_str())
+            .filter(|m| m.contains("BARKEEP_DKIM_KEY_FILE"))
+            .map(str::to_string)
+            .collect()
+    };
+
+    // With the HTTP API the server starts, and says that the key is not used.
+    let mut http = dkim.to_vec();
+    http.push((
+        "BARKEEP_MAIL_URL",
+        "https://server-token-1@api.postmarkapp.com",
+    ));
+    let log = startup_log(&http);
+    let warnings = dkim_warnings(&log);
+    assert_eq!(warnings.len(), 1, "{log:#?}");
+    assert!(
+        warnings[0].contains("HTTP email API") && warnings[0].contains("provider signs"),
+        "{}",
+        warnings[0]
+    );
+    assert!(!warnings[0].contains("server-token-1"));
+    let transport = worker(&log);
+    assert!(
+        transport.contains("DKIM-signed by the provider"),
+        "{transport}"
+    );
+
+    // With SMTP the key signs, and nothing is said.
+    let mut smtp = dkim.to_vec();
+    smtp.push(("BARKEEP_MAIL_URL", "smtp://127.0.0.1:2525"));
+    let log = startup_log(&smtp);
+    assert!(dkim_warnings(&log).is_empty(), "{log:#?}");
+    assert_eq!(worker(&log), "SMTP, DKIM-signed");
+}

@@ -2,7 +2,9 @@
 """A real SMTP server for barkeep's tests (aiosmtpd). It keeps each message exactly as it
 arrived (so a DKIM signature can be checked on the received bytes) as a file in
 DIR/new/, refuses recipients whose address starts with `bounce` with a permanent 550,
-and with --discard keeps nothing (a sink for the benchmark).
+greylists recipients whose address starts with `soft` (a temporary 451 the first time
+each such address is seen, accepted after), and with --discard keeps nothing (a sink
+for the benchmark).
 
     server.py PORT DIR [--discard]
 """
@@ -19,12 +21,16 @@ class Keep:
     def __init__(self, folder, discard):
         self.folder = folder
         self.discard = discard
+        self.greylisted = set()
         os.makedirs(os.path.join(folder, "new"), exist_ok=True)
         os.makedirs(os.path.join(folder, "tmp"), exist_ok=True)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower().startswith("bounce"):
             return "550 5.1.1 No such user here"
+        if address.lower().startswith("soft") and address.lower() not in self.greylisted:
+            self.greylisted.add(address.lower())
+            return "451 4.7.1 Greylisted, please try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
