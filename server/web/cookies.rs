@@ -22,7 +22,6 @@ use subtle::ConstantTimeEq;
 use warp::http::{HeaderMap, HeaderValue};
 
 use super::Settings;
-use super::extract::cookie;
 use crate::accounts::{Device, SESSION_DAYS};
 use crate::domain::MemberId;
 
@@ -110,6 +109,19 @@ impl Settings {
     fn attributes(&self) -> &'static str {
         if self.secure_cookies { "; Secure" } else { "" }
     }
+}
+
+/// The value of the cookie `name`, if the request sent a non-empty one.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 fn header(value: String) -> HeaderValue {

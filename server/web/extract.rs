@@ -144,18 +144,6 @@ pub fn credentials(settings: &Settings, headers: &HeaderMap) -> Credentials {
     }
 }
 
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all("cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
 /// The address a connection came from, put on each request by `server`.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
@@ -248,7 +236,10 @@ mod tests {
     fn reads_the_session_cookie_among_others() {
         let mut h = HeaderMap::new();
         h.insert("cookie", "a=1; barkeep_session=tok; b=2".parse().unwrap());
-        assert_eq!(cookie(&h, cookies::SESSION).as_deref(), Some("tok"));
+        assert_eq!(
+            cookies::cookie(&h, cookies::SESSION).as_deref(),
+            Some("tok")
+        );
     }
 
     use proptest::prelude::*;
@@ -399,7 +390,7 @@ mod tests {
                     headers.append("authorization", v);
                 }
             }
-            if let Some(v) = cookie(&headers, &name) {
+            if let Some(v) = cookies::cookie(&headers, &name) {
                 prop_assert!(!v.is_empty() && v == v.trim(), "{:?}", v);
             }
             let c = credentials(&Settings::for_tests("http://127.0.0.1"), &headers);
@@ -423,7 +414,7 @@ mod tests {
                 vec![format!("{before}{pair}{after}")]
             };
             let headers = headers_with("cookie", &lines);
-            prop_assert_eq!(cookie(&headers, &name), Some(value.clone()), "{:?}", lines);
+            prop_assert_eq!(cookies::cookie(&headers, &name), Some(value.clone()), "{:?}", lines);
         }
 
         #[test]
