@@ -23,7 +23,8 @@ pub fn free_port() -> u16 {
 
 /// A real SMTP server (aiosmtpd, Debian's python3-aiosmtpd; `tests/smtp/server.py`)
 /// keeping each message exactly as received. Recipients starting with `bounce` are
-/// refused with a permanent 550.
+/// refused with a permanent 550; those starting with `soft` get a temporary 451 the first
+/// time they are seen (greylisting), and are accepted after.
 pub struct SmtpServer {
     child: std::process::Child,
     pub port: u16,
