@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::stripe::timestamp;
-use super::{Billing, day, erased_customer_hash};
+use super::{Billing, day};
 use crate::db::billing::{self as q, EventOwner};
 use crate::db::entities::stripe_event::{self, EventStatus};
 use crate::domain::MemberId;
@@ -214,7 +214,7 @@ impl Billing {
         };
         if member.is_none()
             && let Some(c) = customer
-            && q::customer_erased(&self.db, &erased_customer_hash(c)).await?
+            && q::customer_erased(&self.db, &self.erased_customer_hashes(c)).await?
         {
             q::insert_event(
                 &self.db,

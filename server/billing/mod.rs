@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Utc};
 use futures_util::future::BoxFuture;
+use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::clock::Clock;
@@ -22,7 +24,7 @@ use crate::db::entities::member;
 use crate::delivery::{Policy, SitePolicy};
 use crate::domain::{MemberId, Secret};
 use crate::error::{Error, Result};
-use crate::mail::Mailer;
+use crate::mail::{AddressKey, Mailer};
 use crate::plans::{Interval, Limits, Overage, Plan, Plans};
 
 mod events;
@@ -58,6 +60,8 @@ pub struct Billing {
     plans: Arc<Plans>,
     stripe: Option<Arc<Stripe>>,
     base_url: String,
+    /// The key of erased customers' hashes ([`erased_customer_key`]).
+    erased_key: Arc<str>,
 }
 
 /// The answer of every billing endpoint while billing is off.
@@ -98,6 +102,7 @@ impl Billing {
                 }
             }
         }
+        let erased_key = erased_customer_key(mailer.links().address_key()).into();
         Ok(Billing {
             db,
             clock,
@@ -105,7 +110,22 @@ impl Billing {
             plans: Arc::new(plans),
             stripe,
             base_url: base_url.to_string(),
+            erased_key,
         })
+    }
+
+    /// What erasure records for `customer`, an erased account's Stripe customer.
+    pub fn erased_customer_hash(&self, customer: &str) -> String {
+        erased_customer_hash(&self.erased_key, customer)
+    }
+
+    /// The hashes `customer` may be remembered by, if an erased account's: keyed, or
+    /// unkeyed by an erasure from before the hashes were keyed.
+    fn erased_customer_hashes(&self, customer: &str) -> Vec<String> {
+        vec![
+            self.erased_customer_hash(customer),
+            unkeyed_erased_customer_hash(customer),
+        ]
     }
 
     pub fn enabled(&self) -> bool {
@@ -355,15 +375,39 @@ fn unavailable(err: anyhow::Error) -> Error {
     Error::Unavailable
 }
 
-/// How the Stripe customer of an erased account is remembered: the SHA-256 of its id
-/// (Stripe's ids are random, so the hash does not give the id back), enough to
-/// recognise an event that names it later and keep nothing of that event.
-pub fn erased_customer_hash(customer: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(format!("barkeep erased Stripe customer {customer}").as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// What the key of erased customers' hashes is derived with (see [`erased_customer_key`]).
+/// It holds no `@`, so it is never the address of a member or of an email barkeep sent.
+const ERASED_CUSTOMERS: &str = "barkeep erased stripe customers v1";
+
+/// The key Stripe customers of erased accounts are hashed with, derived from the
+/// server's secret: an HMAC-SHA256, keyed with the suppression key (itself an HMAC of
+/// the secret, see `crate::mail::suppressions`), of [`ERASED_CUSTOMERS`]. Every process
+/// that shares the secret derives the same key.
+fn erased_customer_key(addresses: &AddressKey) -> String {
+    addresses.hash(ERASED_CUSTOMERS)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How the Stripe customer of an erased account is remembered: an HMAC-SHA256 of its id
+/// under `key` ([`erased_customer_key`]), enough to recognise an event that names it
+/// later and keep nothing of that event, and useless to whoever reads the table without
+/// the server's secret, even with a list of customer ids to try.
+fn erased_customer_hash(key: &str, customer: &str) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(customer.as_bytes());
+    hex(&mac.finalize().into_bytes())
+}
+
+/// How erasures before the hashes were keyed remembered a customer: a plain SHA-256.
+/// Only looked up, never written.
+fn unkeyed_erased_customer_hash(customer: &str) -> String {
+    hex(&Sha256::digest(
+        format!("barkeep erased Stripe customer {customer}").as_bytes(),
+    ))
 }
 
 /// `5000` as `5,000`.
@@ -478,11 +522,20 @@ mod tests {
     }
 
     #[test]
-    fn an_erased_customer_is_remembered_by_a_hash_that_does_not_hold_its_id() {
-        let hash = erased_customer_hash("cus_NffrFeUfNV2Hib");
+    fn an_erased_customer_is_remembered_by_a_keyed_hash_that_does_not_hold_its_id() {
+        let key = erased_customer_key(&AddressKey::derive(b"a secret of the server, long enough"));
+        let hash = erased_customer_hash(&key, "cus_NffrFeUfNV2Hib");
         assert_eq!(hash.len(), 64);
         assert!(!hash.contains("NffrFeUfNV2Hib"));
-        assert_eq!(hash, erased_customer_hash("cus_NffrFeUfNV2Hib"));
-        assert_ne!(hash, erased_customer_hash("cus_NffrFeUfNV2Hic"));
+        assert_eq!(hash, erased_customer_hash(&key, "cus_NffrFeUfNV2Hib"));
+        // Stripe's ids are case-sensitive, and so is the hash.
+        assert_ne!(hash, erased_customer_hash(&key, "cus_NffrFeUfNV2Hic"));
+        assert_ne!(hash, erased_customer_hash(&key, "cus_nffrfeufnv2hib"));
+        // Without the server's secret, the hash cannot be made from the id.
+        let other = erased_customer_key(&AddressKey::derive(b"another secret of another server"));
+        assert_ne!(hash, erased_customer_hash(&other, "cus_NffrFeUfNV2Hib"));
+        assert_ne!(hash, unkeyed_erased_customer_hash("cus_NffrFeUfNV2Hib"));
+        // The key is not the suppression key's hash of any address.
+        assert!(!ERASED_CUSTOMERS.contains('@'));
     }
 }

@@ -473,14 +473,18 @@ pub async fn record_erased_customers(
     Ok(())
 }
 
-/// Whether the customer with this hash belonged to an erased account.
-pub async fn customer_erased(db: &impl ConnectionTrait, hash: &str) -> Result<bool, DbErr> {
+/// Whether a customer with one of these hashes (the ways one id may have been hashed)
+/// belonged to an erased account.
+pub async fn customer_erased(db: &impl ConnectionTrait, hashes: &[String]) -> Result<bool, DbErr> {
     Ok(db
         .query_one(
             &Query::select()
                 .column(ErasedStripeCustomers::CustomerHash)
                 .from(ErasedStripeCustomers::Table)
-                .and_where(Expr::col(ErasedStripeCustomers::CustomerHash).eq(hash))
+                .and_where(
+                    Expr::col(ErasedStripeCustomers::CustomerHash).is_in(hashes.iter().cloned()),
+                )
+                .limit(1)
                 .to_owned(),
         )
         .await?

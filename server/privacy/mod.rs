@@ -2,8 +2,9 @@
 //! JSON files, at once; restricting processing (no bar served, no lead processed); and
 //! erasure, after which no row anywhere holds their email, name or an id leading back
 //! to them — their counts stay only as totals by day, goal and placement, and their
-//! Stripe customer only as a hash of its id, so that an event Stripe sends about it later
-//! is recorded without its content. The retention jobs delete what is past its period.
+//! Stripe customer only as a keyed hash of its id, so that an event Stripe sends about it
+//! later is recorded without its content. The retention jobs delete what is past its
+//! period.
 
 use std::io::Write;
 
@@ -47,6 +48,8 @@ impl EmailTemplate for AccountDeleted {
 enum Bind {
     Member,
     Email,
+    /// The address as suppressions keep it: its keyed hash (`crate::mail::suppressions`).
+    EmailHash,
     /// The audience of an alert addressed to the member alone, as alerts store it.
     Audience,
 }
@@ -89,8 +92,8 @@ const PARTS: &[Part] = &[
     Part {
         file: "login_attempts.json",
         tables: &["login_attempts"],
-        about: "sign-in attempts with your address, kept 90 days",
-        sql: "SELECT id, email, ip, user_agent, outcome, created_at FROM login_attempts WHERE member_id = ? OR lower(email) = ?",
+        about: "sign-in attempts with your address, kept 90 days: from which address and browser, how each ended, and the id of the browser's device cookie when it showed one of yours",
+        sql: "SELECT id, email, ip, user_agent, device, outcome, created_at FROM login_attempts WHERE member_id = ? OR lower(email) = ?",
         binds: &[Bind::Member, Bind::Email],
     },
     Part {
@@ -208,9 +211,9 @@ const PARTS: &[Part] = &[
     Part {
         file: "email_suppression.json",
         tables: &["email_suppressions"],
-        about: "whether your address stopped getting subscription mail after a bounce or complaint",
+        about: "whether your address stopped getting subscription mail after a bounce or complaint, and why (the address is kept there only as a keyed hash, which is what `address` shows)",
         sql: "SELECT * FROM email_suppressions WHERE address = ?",
-        binds: &[Bind::Email],
+        binds: &[Bind::EmailHash],
     },
     Part {
         file: "billing_customer.json",
@@ -340,6 +343,7 @@ impl Privacy {
     pub async fn export(&self, m: &member::Model) -> Result<Vec<u8>> {
         let backend = self.db.get_database_backend();
         let email = m.email.to_lowercase();
+        let email_hash = self.mailer.links().address_key().hash(&m.email);
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Stored);
         let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -357,6 +361,7 @@ impl Privacy {
                 .map(|b| match b {
                     Bind::Member => Value::from(m.id.0),
                     Bind::Email => Value::from(email.clone()),
+                    Bind::EmailHash => Value::from(email_hash.clone()),
                     Bind::Audience => Value::from(audience_of(m.id)),
                 })
                 .collect();
@@ -472,7 +477,7 @@ impl Privacy {
             .await?;
         let hashes: Vec<String> = customers
             .iter()
-            .map(|c| crate::billing::erased_customer_hash(c))
+            .map(|c| self.billing.erased_customer_hash(c))
             .collect();
         crate::db::billing::record_erased_customers(&txn, &hashes, now).await?;
         txn.commit().await?;

@@ -2,7 +2,7 @@
 //! order and any number, billing email exactly once, plan limits at their boundaries,
 //! and billing switched off.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
 
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Statement};
@@ -115,10 +115,19 @@ async fn checkout_then_webhooks_put_the_member_on_the_plan_and_email_one_receipt
         body_json(res).await["url"],
         "https://checkout.stripe.com/c/pay/cs_test_barkeep"
     );
-    // A second checkout reuses the customer.
+    // One checkout sends one customer create and one session create.
+    assert_eq!(stripe.sent_to("/v1/customers"), 1);
+    assert_eq!(stripe.sent_to("/v1/checkout/sessions"), 1);
+    // A second checkout reuses the customer: barkeep sends no second create (which the
+    // mock, like Stripe, would answer with the same customer for the same key).
     assert_eq!(
         checkout(&app, &cookie, "pro").await.status(),
         StatusCode::OK
+    );
+    assert_eq!(
+        stripe.keys_sent_to("/v1/customers"),
+        BTreeMap::from([(Some(format!("barkeep-customer-{member}")), 1)]),
+        "one customer create, under the member's key"
     );
     assert_eq!(
         stripe
@@ -126,6 +135,11 @@ async fn checkout_then_webhooks_put_the_member_on_the_plan_and_email_one_receipt
             .load(std::sync::atomic::Ordering::SeqCst),
         1
     );
+    // Each checkout is one session create under a key of its own: two checkouts are
+    // two sessions, never one answered twice.
+    let keys = stripe.keys_sent_to("/v1/checkout/sessions");
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.iter().all(|(k, n)| k.is_some() && *n == 1), "{keys:?}");
     let sessions = stripe.requests_to("/v1/checkout/sessions").await;
     assert_eq!(sessions.len(), 2);
     let customer = stripe.customer_id(member);
@@ -139,17 +153,7 @@ async fn checkout_then_webhooks_put_the_member_on_the_plan_and_email_one_receipt
             Some(member.to_string())
         );
         assert_eq!(form("line_items[0][price]").as_deref(), Some(PRO_MONTH));
-        assert!(
-            s.headers.get("idempotency-key").is_some(),
-            "every create has a key"
-        );
     }
-    assert!(
-        stripe.requests_to("/v1/customers").await[0]
-            .headers
-            .get("idempotency-key")
-            .is_some()
-    );
 
     // The member pays; Stripe tells barkeep.
     stripe.set_subscription(subscription(
@@ -210,17 +214,111 @@ async fn checkout_then_webhooks_put_the_member_on_the_plan_and_email_one_receipt
         "plan changed and receipt"
     );
 
-    // The portal opens for a member with a customer.
+    // The portal opens for a member with a customer: one session, for their customer,
+    // coming back to barkeep's billing page.
     let res = app
         .post_json("/api/v1/billing/portal", &json!({}), Some(&cookie))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(
-        body_json(res).await["url"]
-            .as_str()
-            .unwrap()
-            .starts_with("https://billing.stripe.com/")
+    assert_eq!(
+        body_json(res).await["url"],
+        "https://billing.stripe.com/p/session/test_barkeep"
     );
+    let portal = stripe.requests_to("/v1/billing_portal/sessions").await;
+    assert_eq!(portal.len(), 1);
+    assert_eq!(stripe.sent_to("/v1/billing_portal/sessions"), 1);
+    let form = |k: &str| crate::stripe_mock::form_value(&portal[0], k);
+    assert_eq!(form("customer"), Some(customer.clone()));
+    assert_eq!(form("return_url"), Some(app.url("/billing")));
+    assert!(portal[0].headers.get("idempotency-key").is_some());
+}
+
+/// Two checkouts at once (two tabs): one session each, and one customer, because both
+/// customer creates carry the member's key.
+#[tokio::test]
+async fn two_checkouts_at_once_make_two_sessions_and_one_customer() {
+    let stripe = StripeMock::start().await;
+    let app = TestApp::spawn_with(stripe.options()).await;
+    let cookie = app.member("tabs@example.com").await;
+    let member = member_id(&app, &cookie).await;
+    let (a, b) = tokio::join!(
+        checkout(&app, &cookie, "pro"),
+        checkout(&app, &cookie, "business")
+    );
+    assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
+
+    // Both may have found no customer yet; whatever they sent, they sent it under one key.
+    let customers = stripe.keys_sent_to("/v1/customers");
+    let key = Some(format!("barkeep-customer-{member}"));
+    assert_eq!(
+        customers.keys().collect::<Vec<_>>(),
+        [&key],
+        "{customers:?}"
+    );
+    assert!((1..=2).contains(&customers[&key]), "{customers:?}");
+    assert_eq!(
+        stripe
+            .customers_created
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert_eq!(
+        rows(&app, "SELECT COUNT(*) FROM billing_customers").await,
+        1
+    );
+    let sessions = stripe.keys_sent_to("/v1/checkout/sessions");
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert!(
+        sessions.iter().all(|(k, n)| k.is_some() && *n == 1),
+        "{sessions:?}"
+    );
+    let customer = stripe.customer_id(member);
+    let mut prices = Vec::new();
+    for s in stripe.requests_to("/v1/checkout/sessions").await {
+        assert_eq!(
+            crate::stripe_mock::form_value(&s, "customer"),
+            Some(customer.clone())
+        );
+        prices.push(crate::stripe_mock::form_value(&s, "line_items[0][price]").unwrap());
+    }
+    prices.sort();
+    assert_eq!(prices, [BUSINESS_MONTH, PRO_MONTH]);
+}
+
+/// A checkout that failed at Stripe is tried again by the member: the customer create is
+/// sent again under the same key (had Stripe made the customer, it answers that one),
+/// and only the checkout that went through made a session.
+#[tokio::test]
+async fn a_checkout_tried_again_after_stripe_failed_sends_the_customer_under_the_same_key() {
+    let stripe = StripeMock::start().await;
+    let app = TestApp::spawn_with(stripe.options()).await;
+    let cookie = app.member("again@example.com").await;
+    let member = member_id(&app, &cookie).await;
+    stripe.fail_next("/v1/customers", 1);
+    let res = checkout(&app, &cookie, "pro").await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(stripe.sent_to("/v1/checkout/sessions"), 0);
+    assert_eq!(
+        rows(&app, "SELECT COUNT(*) FROM billing_customers").await,
+        0
+    );
+
+    assert_eq!(
+        checkout(&app, &cookie, "pro").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        stripe.keys_sent_to("/v1/customers"),
+        BTreeMap::from([(Some(format!("barkeep-customer-{member}")), 2)])
+    );
+    assert_eq!(stripe.sent_to("/v1/checkout/sessions"), 1);
+    // From now on the customer is barkeep's own: no create is sent again.
+    assert_eq!(
+        checkout(&app, &cookie, "pro").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(stripe.sent_to("/v1/customers"), 2);
+    assert_eq!(stripe.sent_to("/v1/checkout/sessions"), 2);
 }
 
 #[tokio::test]
@@ -398,8 +496,8 @@ async fn an_older_read_that_arrives_late_never_replaces_a_newer_one() {
     )
     .await;
 
-    // The first delivery reads Pro, but Stripe's answer is slow to arrive…
-    stripe.delay_next_read(Duration::from_millis(1500));
+    // The first delivery reads Pro, and Stripe's answer is held on its way back…
+    let mut held = stripe.hold_next_read();
     let slow = {
         let body = event("evt_r1", "customer.subscription.updated", pro.clone());
         let app_url = app.url("/stripe/webhook");
@@ -416,8 +514,9 @@ async fn an_older_read_that_arrives_late_never_replaces_a_newer_one() {
                 .status()
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // …meanwhile the member upgrades and that event is read and applied at once.
+    // (The read began before it reached Stripe, and Stripe answered it with Pro.)
+    held.arrived().await;
+    // …meanwhile the member upgrades, and that event's later read is applied at once.
     let mut business = pro.clone();
     business["items"]["data"][0]["price"]["id"] = json!(BUSINESS_MONTH);
     stripe.set_subscription(business.clone());
@@ -427,8 +526,19 @@ async fn an_older_read_that_arrives_late_never_replaces_a_newer_one() {
         &event("evt_r2", "customer.subscription.updated", business),
     )
     .await;
+    assert_eq!(billing(&app, &cookie).await["plan"], "business");
+    // Only now does the older read's answer arrive: it is not applied.
+    held.release();
     assert_eq!(slow.await.unwrap(), StatusCode::OK);
     assert_eq!(billing(&app, &cookie).await["plan"], "business");
+    assert_eq!(
+        rows(
+            &app,
+            "SELECT COUNT(*) FROM stripe_events WHERE id IN ('evt_r1', 'evt_r2') AND status = 'processed'"
+        )
+        .await,
+        2
+    );
 }
 
 #[tokio::test]

@@ -533,7 +533,9 @@ async fn tables_referring_to_members(app: &TestApp) -> Vec<String> {
 
 #[tokio::test]
 async fn the_export_holds_every_kind_and_no_table_that_refers_to_a_member_is_forgotten() {
-    let app = TestApp::spawn_with(options()).await;
+    let app =
+        TestApp::spawn_with(options().var("BARKEEP_MAIL_WEBHOOK_SECRET", "a-long-webhook-secret"))
+            .await;
     let live = email_bar(&app, "export@example.com").await;
     app.send(
         reqwest::Method::PATCH,
@@ -544,6 +546,43 @@ async fn the_export_holds_every_kind_and_no_table_that_refers_to_a_member_is_for
     .await;
     lead(&app, live.deployment, "fan@example.net", "10.9.5.1").await;
     app.flush().await;
+    // A browser that signed in before signs in again, showing its device cookie
+    // (`<member>.<device id>.<MAC>`).
+    let login = |cookie: Option<String>| {
+        let mut req = app
+            .client
+            .post(app.url("/api/v1/login"))
+            .json(&json!({"email": "export@example.com", "password": PASSWORD}));
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    let res = login(None).await;
+    let device_cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("barkeep_device="))
+        .and_then(|v| v.split(';').next())
+        .expect("a device cookie")
+        .to_string();
+    let device = device_cookie.split('.').nth(1).unwrap().to_string();
+    assert_eq!(login(Some(device_cookie)).await.status(), StatusCode::OK);
+    // The email API reports a hard bounce of the address, in its own spelling.
+    let res = app
+        .client
+        .post(app.url("/mail/webhook"))
+        .basic_auth("postmark", Some("a-long-webhook-secret"))
+        .json(
+            &json!({"RecordType": "Bounce", "Type": "HardBounce", "Email": "Export@Example.COM",
+                      "Description": "550 no such user"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body_json(res).await["status"], "suppressed");
 
     let referring = tables_referring_to_members(&app).await;
     let exported = barkeep::privacy::exported_tables();
@@ -596,16 +635,31 @@ async fn the_export_holds_every_kind_and_no_table_that_refers_to_a_member_is_for
     assert_eq!(account[0]["name"], "Ada Export");
     assert!(account[0].get("password_hash").is_none());
     assert_eq!(read(&mut zip, "leads.json")[0]["email"], "fan@example.net");
+    let attempts = read(&mut zip, "login_attempts.json");
+    let attempts = attempts.as_array().unwrap();
+    assert!(attempts.len() >= 3, "{attempts:?}");
     assert!(
-        !read(&mut zip, "login_attempts.json")
-            .as_array()
-            .unwrap()
-            .is_empty()
+        attempts.iter().any(|a| a["device"] == device.as_str()),
+        "the sign-in from the known browser names its device: {attempts:?}"
     );
+    assert!(attempts.iter().any(|a| a["device"].is_null()));
     assert!(!read(&mut zip, "emails.json").as_array().unwrap().is_empty());
+    // The suppression is kept only as a hash of the address, and is still theirs.
+    let suppression = read(&mut zip, "email_suppression.json");
+    let suppression = suppression.as_array().unwrap();
+    assert_eq!(suppression.len(), 1, "{suppression:?}");
+    assert_eq!(suppression[0]["reason"], "hard_bounce");
+    assert_eq!(suppression[0]["address"].as_str().unwrap().len(), 64);
     let mut readme = String::new();
     std::io::Read::read_to_string(&mut zip.by_name("README.txt").unwrap(), &mut readme).unwrap();
     assert!(readme.contains("leads.json"));
+    assert!(
+        readme
+            .lines()
+            .any(|l| l.starts_with("- email_suppression.json:") && l.ends_with("(1 records)")),
+        "{readme}"
+    );
+    assert!(readme.contains("device cookie"));
 }
 
 /// Every row of every table with a text value containing `needle`.
@@ -1058,6 +1112,46 @@ async fn an_event_that_arrives_for_an_erased_customer_keeps_no_personal_data() {
         to_cleo(app.delivered().await),
         sent,
         "nothing more was sent to the erased address"
+    );
+
+    // The customer is remembered by a hash keyed from the server's secret, not by the
+    // plain SHA-256 of its id, which anyone holding a list of ids could compute…
+    let unkeyed = |c: &str| -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(format!("barkeep erased Stripe customer {c}").as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM erased_stripe_customers").await,
+        1
+    );
+    let stored = format!(
+        "SELECT COUNT(*) FROM erased_stripe_customers WHERE customer_hash = '{}'",
+        unkeyed(&customer)
+    );
+    assert_eq!(scalar(&app, &stored).await, 0);
+    // …and a customer that an erasure remembered before the hashes were keyed is still
+    // recognised.
+    app.db
+        .execute_unprepared(&format!(
+            "INSERT INTO erased_stripe_customers (customer_hash, erased_at) VALUES ('{}', '2026-01-01 00:00:00+00:00')",
+            unkeyed("cus_ErasedLongAgo")
+        ))
+        .await
+        .unwrap();
+    let res = app
+        .deliver(&stripe_mock::event(
+            "evt_late_4",
+            "customer.updated",
+            json!({"id": "cus_ErasedLongAgo", "object": "customer", "email": "lenny@example.com", "name": "Lenny Longago"}),
+        ))
+        .await;
+    assert_eq!(body_json(res).await["status"], "ignored");
+    assert_eq!(
+        rows_containing(&app, "Lenny Longago").await,
+        Vec::<String>::new()
     );
 }
 
