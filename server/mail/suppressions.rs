@@ -61,6 +61,19 @@ impl AddressKey {
         }
         out
     }
+
+    /// A key for another `purpose`, derived from this one the other way round (keyed by
+    /// the purpose, over this key), so that no suppression hash, of whatever text a bounce
+    /// report names, can ever equal it. 64 hex digits.
+    pub fn subkey(&self, purpose: &str) -> String {
+        let mut m = mac(purpose.as_bytes());
+        m.update(&self.0);
+        m.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 /// The length in bytes of `address` (as chars lowercased) at the start of `hay`, if it
