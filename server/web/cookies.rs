@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq;
 use warp::http::{HeaderMap, HeaderValue};
 
 use super::Settings;
-use crate::accounts::{Device, SESSION_DAYS};
+use crate::accounts::{Device, LoggedIn, SESSION_DAYS};
 use crate::domain::MemberId;
 
 /// The session cookie's name over plain http (the one the OpenAPI document names).
@@ -146,6 +146,12 @@ pub fn session(settings: &Settings, token: &str, max_age: i64) -> HeaderValue {
 /// A session cookie that lasts as long as a session.
 pub fn new_session(settings: &Settings, token: &str) -> HeaderValue {
     session(settings, token, SESSION_DAYS * 86_400)
+}
+
+/// The cookies of a login that succeeded: its session, and a renewed device cookie.
+pub fn logged_in(settings: &Settings, headers: &mut HeaderMap, done: &LoggedIn) {
+    headers.append("set-cookie", new_session(settings, &done.token));
+    headers.append("set-cookie", device(settings, done.member.id));
 }
 
 /// The form token of a browser that is not signed in, when it sent a well-formed one.

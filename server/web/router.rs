@@ -452,6 +452,22 @@ impl Req {
         self.auth.as_ref()
     }
 
+    /// Logs in with the client's address, user agent and device cookie (see
+    /// `Accounts::login`); the caller sets the cookies with `cookies::logged_in`.
+    pub async fn log_in(&self, email: &str, password: &str) -> Result<crate::accounts::LoggedIn> {
+        let client = self.client();
+        self.state
+            .accounts
+            .login(
+                email,
+                password,
+                client.ip,
+                client.user_agent.as_deref(),
+                super::cookies::device_of(&self.state.web, &self.headers).as_ref(),
+            )
+            .await
+    }
+
     /// The session token this browser is signed in with (its cookie), when it is signed
     /// in by cookie: what its pages' form tokens are bound to.
     pub fn session_token(&self) -> Option<String> {

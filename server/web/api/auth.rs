@@ -84,33 +84,14 @@ pub struct LoginRequest {
     responses((status = 200, description = "Logged in; the session cookie is set", body = MemberEnvelope)))]
 pub async fn login(req: Req) -> Result<Response> {
     let body: LoginRequest = req.json()?;
-    let client = req.client();
-    let done = req
-        .state
-        .accounts
-        .login(
-            &body.email,
-            &body.password,
-            client.ip,
-            client.user_agent.as_deref(),
-            cookies::device_of(&req.state.web, &req.headers).as_ref(),
-        )
-        .await?;
+    let done = req.log_in(&body.email, &body.password).await?;
     let mut res = json(
         StatusCode::OK,
         &MemberEnvelope {
             member: MemberView::from(&done.member),
         },
     );
-    let headers = res.headers_mut();
-    headers.append(
-        "set-cookie",
-        cookies::new_session(&req.state.web, &done.token),
-    );
-    headers.append(
-        "set-cookie",
-        cookies::device(&req.state.web, done.member.id),
-    );
+    cookies::logged_in(&req.state.web, res.headers_mut(), &done);
     Ok(res)
 }
 

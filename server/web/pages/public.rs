@@ -81,28 +81,9 @@ pub async fn signup(req: Req) -> Result<Response> {
 }
 
 async fn sign_in(req: &Req, email: &str, password: &str, to: &str) -> Result<Response> {
-    let client = req.client();
-    let done = req
-        .state
-        .accounts
-        .login(
-            email,
-            password,
-            client.ip,
-            client.user_agent.as_deref(),
-            cookies::device_of(&req.state.web, &req.headers).as_ref(),
-        )
-        .await?;
+    let done = req.log_in(email, password).await?;
     let mut res = see_other(to);
-    let headers = res.headers_mut();
-    headers.append(
-        "set-cookie",
-        cookies::new_session(&req.state.web, &done.token),
-    );
-    headers.append(
-        "set-cookie",
-        cookies::device(&req.state.web, done.member.id),
-    );
+    cookies::logged_in(&req.state.web, res.headers_mut(), &done);
     Ok(res)
 }
 
