@@ -63,10 +63,10 @@ pub fn check_origin(settings: &Settings, headers: &HeaderMap) -> Result<()> {
         .unwrap_or(false);
     let host = header(headers, "host").is_some_and(|host| {
         origin.host_str().is_some_and(|h| {
-            let port = origin.port_or_known_default();
-            let want = match (origin.port(), port) {
-                (Some(p), _) => format!("{h}:{p}"),
-                _ => h.to_string(),
+            // `url` drops a scheme's default port, as browsers do in `Host`.
+            let want = match origin.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
             };
             host.eq_ignore_ascii_case(&want)
         })
