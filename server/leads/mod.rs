@@ -24,7 +24,7 @@ use crate::db::leads as q;
 use crate::domain::{BarId, MemberId, SiteId};
 use crate::egress::{Egress, Failure, Refusal};
 use crate::error::{Error, Result};
-use crate::mail::{EmailTemplate, Mailer, Recipient, Sending};
+use crate::mail::{EmailKind, EmailTemplate, Mailer, Recipient, Sending};
 
 /// At most one lead email per bar this often.
 pub const EMAIL_EVERY_MINUTES: i64 = 10;
@@ -64,7 +64,9 @@ pub struct LeadNotification {
     pub leads_url: String,
 }
 impl EmailTemplate for LeadNotification {
-    const NAME: &'static str = "lead_notification";
+    fn kind(&self) -> EmailKind {
+        EmailKind::LeadNotification
+    }
 }
 
 #[derive(Serialize)]
@@ -77,7 +79,9 @@ pub struct LeadDeliveryFailing {
     pub settings_url: String,
 }
 impl EmailTemplate for LeadDeliveryFailing {
-    const NAME: &'static str = "lead_delivery_failing";
+    fn kind(&self) -> EmailKind {
+        EmailKind::LeadDeliveryFailing
+    }
 }
 
 /// What a webhook receives for each lead.
@@ -218,6 +222,11 @@ impl Leads {
 
     pub async fn leads(&self, site: SiteId) -> Result<Vec<lead::Model>> {
         Ok(q::leads_of_site(&self.db, site, 10_000).await?)
+    }
+
+    /// The lead `id` when it was left on `site`.
+    pub async fn lead_of(&self, site: SiteId, id: i64) -> Result<Option<lead::Model>> {
+        Ok(q::lead_of(&self.db, site, id).await?)
     }
 
     pub async fn delete_lead(&self, site: SiteId, id: i64) -> Result<()> {

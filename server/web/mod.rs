@@ -41,6 +41,7 @@ pub mod email;
 pub mod error;
 pub mod extract;
 pub mod hooks;
+pub mod guards;
 mod metrics;
 pub mod openapi;
 pub mod ops;

@@ -3,7 +3,15 @@
 //! for an unknown path, 405 for a known path and another method, 401 where a member is
 //! needed and none is signed in, 404 for an id in the path the member does not own, and
 //! only then the handler. A handler cannot be reached without what its route demands.
+//!
+//! A row is written `route!(GET "/api/v1/bars/{bar_id}", Member, bars::get)`. What a
+//! handler needs from the path it asks for by type — `bars::get(req, bar: OwnedBar)` —
+//! and the guard (`super::guards`) looks it up for the signed-in member before the
+//! handler runs. The guard names the path parameters it reads; a row whose template names
+//! other parameters than its handler's guard does not compile (`params_match` is
+//! evaluated by the compiler for every row).
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -19,9 +27,9 @@ use warp::reply::Response;
 
 use super::extract::{self, Client, Peer};
 use super::{RouteLabel, State, csrf, error};
+use super::guards::Guard;
 use crate::accounts::Auth;
-use crate::db::entities::{bar, deployment, member, site, variant};
-use crate::domain::{BarId, DeploymentId, SessionId, SiteId, TokenId, VariantId};
+use crate::db::entities::member;
 use crate::error::{Error, Result};
 
 /// Who may call a route.
@@ -36,7 +44,10 @@ pub enum Access {
     Operator,
 }
 
-pub type Handler = Arc<dyn Fn(Req) -> BoxFuture<'static, Result<Response>> + Send + Sync>;
+/// What a guard found, until the handler takes it.
+type Resolved = Box<dyn Any + Send>;
+type Resolve = for<'a> fn(&'a Req) -> BoxFuture<'a, Result<Resolved>>;
+type Erased = Arc<dyn Fn(Req, Resolved) -> BoxFuture<'static, Result<Response>> + Send + Sync>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Segment {
@@ -52,36 +63,151 @@ pub struct Route {
     /// In a table of pages, whether a form sent here must carry the CSRF token.
     csrf: bool,
     segments: Vec<Segment>,
-    handler: Handler,
+    resolve: Resolve,
+    handler: Erased,
 }
 
-/// One row of a table.
-pub fn route<F, Fut>(method: Method, path: &'static str, access: Access, handler: F) -> Route
+/// A row's path template, as a type: `route!` declares one per row so that the compiler
+/// can hold the template against the handler's guard.
+pub trait Template {
+    const PATH: &'static str;
+}
+
+/// A handler: `async fn(Req) -> Result<Response>`, or `async fn(Req, G)` where `G` is
+/// a [`Guard`] for what the path names. `M` only tells the two shapes apart.
+pub trait Handler<M>: Send + Sync + 'static {
+    /// The path parameters the handler's guard reads, in order.
+    const PARAMS: &'static [&'static str];
+    fn erase(self) -> (Resolve, Erased);
+}
+
+/// The shape of a handler that needs nothing from its path.
+pub struct Unguarded;
+
+impl<F, Fut> Handler<Unguarded> for F
 where
     F: Fn(Req) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Response>> + Send + 'static,
 {
-    let segments = path
-        .split('/')
-        .skip(1)
-        .map(
-            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) => Segment::Param(name),
-                None => Segment::Fixed(s),
-            },
-        )
-        .collect();
-    Route {
-        method,
-        path,
-        access,
-        csrf: true,
-        segments,
-        handler: Arc::new(move |req| Box::pin(handler(req))),
+    const PARAMS: &'static [&'static str] = &[];
+
+    fn erase(self) -> (Resolve, Erased) {
+        fn nothing(_: &Req) -> BoxFuture<'_, Result<Resolved>> {
+            Box::pin(async { Ok(Box::new(()) as Resolved) })
+        }
+        (nothing, Arc::new(move |req, _| Box::pin(self(req))))
     }
 }
 
+impl<F, Fut, G> Handler<(G,)> for F
+where
+    F: Fn(Req, G) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response>> + Send + 'static,
+    G: Guard,
+{
+    const PARAMS: &'static [&'static str] = G::PARAMS;
+
+    fn erase(self) -> (Resolve, Erased) {
+        fn resolve<G: Guard>(req: &Req) -> BoxFuture<'_, Result<Resolved>> {
+            Box::pin(async move { Ok(Box::new(G::resolve(req).await?) as Resolved) })
+        }
+        let handler: Erased = Arc::new(move |req, resolved: Resolved| {
+            match resolved.downcast::<G>() {
+                Ok(guard) => Box::pin(self(req, *guard)),
+                // `resolve::<G>` made it: the two halves are built together here.
+                Err(_) => Box::pin(async {
+                    Err(Error::Internal(anyhow::anyhow!("a guard of another type")))
+                }),
+            }
+        });
+        (resolve::<G>, handler)
+    }
+}
+
+/// Whether the `{name}` parameters of `path` are `params`, in order. Evaluated by the
+/// compiler for every row of every table.
+pub const fn params_match(path: &str, params: &[&str]) -> bool {
+    let p = path.as_bytes();
+    let (mut i, mut k) = (0, 0);
+    while i < p.len() {
+        if p[i] != b'{' {
+            i += 1;
+            continue;
+        }
+        let start = i + 1;
+        let mut end = start;
+        while end < p.len() && p[end] != b'}' {
+            end += 1;
+        }
+        if k >= params.len() {
+            return false;
+        }
+        let want = params[k].as_bytes();
+        if want.len() != end - start {
+            return false;
+        }
+        let mut j = 0;
+        while j < want.len() {
+            if want[j] != p[start + j] {
+                return false;
+            }
+            j += 1;
+        }
+        k += 1;
+        i = end + 1;
+    }
+    k == params.len()
+}
+
+/// One row of a table: `route!(METHOD "template", Access, handler)`.
+macro_rules! route {
+    ($method:ident $path:literal, $access:ident, $handler:expr) => {{
+        struct Path;
+        impl $crate::web::router::Template for Path {
+            const PATH: &'static str = $path;
+        }
+        $crate::web::router::Route::new::<Path, _, _>(
+            ::warp::http::Method::$method,
+            $crate::web::router::Access::$access,
+            $handler,
+        )
+    }};
+}
+pub(crate) use route;
+
 impl Route {
+    /// A row whose template `T` names exactly the parameters the handler's guard reads
+    /// (checked by the compiler); see `route!`.
+    pub fn new<T: Template, M, H: Handler<M>>(method: Method, access: Access, handler: H) -> Route {
+        const {
+            assert!(
+                params_match(T::PATH, H::PARAMS),
+                "the path's parameters are not the ones the handler's guard reads"
+            )
+        };
+        let path = T::PATH;
+        let segments = path
+            .split('/')
+            .skip(1)
+            .map(
+                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => Segment::Param(name),
+                    None => Segment::Fixed(s),
+                },
+            )
+            .collect();
+        let (resolve, handler) = handler.erase();
+        Route {
+            method,
+            path,
+            access,
+            csrf: true,
+            segments,
+            resolve,
+            handler,
+        }
+    }
+
     /// A page route whose form another site may send: it changes nothing, or a token in
     /// its URL is the proof (RFC 8058 one-click unsubscribe).
     pub fn without_csrf(mut self) -> Route {
@@ -273,8 +399,9 @@ impl Table {
                     ));
                 }
                 req.auth = Some(auth);
-                req.resolve_owned().await?;
             }
+            // What the path names, looked up for the member (404 when not theirs).
+            let resolved = (route.resolve)(&req).await?;
             if has_body(&req.method) {
                 if route.csrf {
                     csrf::check_origin(&req.state.web, &req.headers)?;
@@ -290,7 +417,7 @@ impl Table {
                     )?;
                 }
             }
-            (route.handler)(req).await
+            (route.handler)(req, resolved).await
         }
         .await;
         let mut res = match (result, page) {
@@ -318,20 +445,6 @@ struct Incoming {
     peer: Option<SocketAddr>,
 }
 
-/// The resources a route's path names, looked up for the signed-in member.
-#[derive(Default)]
-struct Owned {
-    site: Option<site::Model>,
-    bar: Option<bar::Model>,
-    variant: Option<variant::Model>,
-    deployment: Option<deployment::Model>,
-    session: Option<SessionId>,
-    token: Option<TokenId>,
-    alert: Option<i64>,
-    lead: Option<i64>,
-    mail: Option<i64>,
-}
-
 /// A request as a handler sees it.
 pub struct Req {
     pub state: State,
@@ -343,20 +456,7 @@ pub struct Req {
     pub peer: Option<SocketAddr>,
     params: Vec<(&'static str, String)>,
     auth: Option<Auth>,
-    owned: Owned,
     body: Option<Result<Bytes>>,
-}
-
-/// A path id: a positive number, or the resource is simply not there.
-fn id(raw: &str) -> Result<i64> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or(Error::NotFound)
-}
-
-fn declared<T>(value: Option<T>, what: &str) -> Result<T> {
-    value.ok_or_else(|| Error::Internal(anyhow::anyhow!("the route declares no {what}")))
 }
 
 impl Req {
@@ -370,77 +470,8 @@ impl Req {
             peer: incoming.peer,
             params,
             auth: None,
-            owned: Owned::default(),
             body: None,
         }
-    }
-
-    /// Looks up every resource a member route's path names; 404 for any the member does
-    /// not own.
-    async fn resolve_owned(&mut self) -> Result<()> {
-        let params = self.params.clone();
-        if params.is_empty() {
-            return Ok(());
-        }
-        let member = self.auth()?.member.id;
-        let catalog = &self.state.catalog;
-        for (name, raw) in params {
-            match name {
-                "site_id" => {
-                    self.owned.site = Some(
-                        catalog
-                            .site_of(member, SiteId(id(&raw)?))
-                            .await?
-                            .ok_or(Error::NotFound)?,
-                    );
-                }
-                "bar_id" => {
-                    self.owned.bar = Some(
-                        catalog
-                            .bar_of(member, BarId(id(&raw)?))
-                            .await?
-                            .ok_or(Error::NotFound)?,
-                    );
-                }
-                "variant_id" => {
-                    let bar = declared(self.owned.bar.as_ref(), "bar before its variant")?;
-                    self.owned.variant = Some(
-                        catalog
-                            .variant_of(bar.id, VariantId(id(&raw)?))
-                            .await?
-                            .ok_or(Error::NotFound)?,
-                    );
-                }
-                "deployment_id" => {
-                    self.owned.deployment = Some(
-                        catalog
-                            .deployment_of(member, DeploymentId(id(&raw)?))
-                            .await?
-                            .ok_or(Error::NotFound)?,
-                    );
-                }
-                // Sessions and tokens are looked up by the handler, scoped to the member.
-                "session_id" => self.owned.session = Some(SessionId(id(&raw)?)),
-                "token_id" => self.owned.token = Some(TokenId(id(&raw)?)),
-                "lead_id" => {
-                    let site = declared(self.owned.site.as_ref(), "site before its lead")?;
-                    let lead = id(&raw)?;
-                    crate::db::leads::lead_of(&self.state.db, site.id, lead)
-                        .await?
-                        .ok_or(Error::NotFound)?;
-                    self.owned.lead = Some(lead);
-                }
-                // Alerts and emails belong to no member; only operator routes name them.
-                "alert_id" => self.owned.alert = Some(id(&raw)?),
-                "mail_id" => self.owned.mail = Some(id(&raw)?),
-                other => {
-                    return Err(Error::Internal(anyhow::anyhow!(
-                        "no lookup for the path parameter {other}"
-                    )));
-                }
-            }
-        }
-        Ok(())
     }
 
     pub fn auth(&self) -> Result<&Auth> {
@@ -488,44 +519,8 @@ impl Req {
         Ok(&self.auth()?.member)
     }
 
-    pub fn site(&self) -> Result<&site::Model> {
-        declared(self.owned.site.as_ref(), "site")
-    }
-
-    pub fn bar(&self) -> Result<&bar::Model> {
-        declared(self.owned.bar.as_ref(), "bar")
-    }
-
-    pub fn variant(&self) -> Result<&variant::Model> {
-        declared(self.owned.variant.as_ref(), "variant")
-    }
-
-    pub fn deployment(&self) -> Result<&deployment::Model> {
-        declared(self.owned.deployment.as_ref(), "deployment")
-    }
-
-    pub fn session_id(&self) -> Result<SessionId> {
-        declared(self.owned.session, "session")
-    }
-
-    pub fn token_id(&self) -> Result<TokenId> {
-        declared(self.owned.token, "token")
-    }
-
-    pub fn lead_id(&self) -> Result<i64> {
-        declared(self.owned.lead, "lead")
-    }
-
-    pub fn alert_id(&self) -> Result<i64> {
-        declared(self.owned.alert, "alert")
-    }
-
-    pub fn mail_id(&self) -> Result<i64> {
-        declared(self.owned.mail, "email")
-    }
-
-    /// A path parameter of a public route, as it came (public routes look nothing up).
-    pub fn param(&self, name: &str) -> Option<&str> {
+    /// A parameter of the path as it came, for the guards (`super::guards`) that read it.
+    pub(super) fn path_param(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
             .find(|(n, _)| *n == name)
@@ -575,20 +570,16 @@ impl Req {
 
 #[cfg(test)]
 mod tests {
+    use super::super::guards::OwnedVariant;
     use super::*;
 
-    async fn nothing(_: Req) -> Result<Response> {
+    async fn nothing(_: Req, _: OwnedVariant) -> Result<Response> {
         Err(Error::NotFound)
     }
 
     #[test]
     fn templates_match_whole_paths_and_name_their_parameters() {
-        let r = route(
-            Method::GET,
-            "/api/v1/bars/{bar_id}/variants/{variant_id}",
-            Access::Member,
-            nothing,
-        );
+        let r = route!(GET "/api/v1/bars/{bar_id}/variants/{variant_id}", Member, nothing);
         assert_eq!(r.params().collect::<Vec<_>>(), ["bar_id", "variant_id"]);
         assert_eq!(
             r.matches("/api/v1/bars/3/variants/9"),
@@ -602,12 +593,7 @@ mod tests {
             10,
             vec![
                 r,
-                route(
-                    Method::POST,
-                    "/api/v1/bars/{bar_id}/variants/{variant_id}",
-                    Access::Member,
-                    nothing,
-                ),
+                route!(POST "/api/v1/bars/{bar_id}/variants/{variant_id}", Member, nothing),
             ],
         );
         assert!(
@@ -621,5 +607,19 @@ mod tests {
             t.lookup(&Method::GET, "/api/v1/bars"),
             Lookup::Unknown
         ));
+    }
+
+    /// What the compiler holds every row to (a row that fails it does not build).
+    #[test]
+    fn a_template_matches_a_guard_only_with_the_same_parameters_in_order() {
+        const BOTH: &[&str] = &["bar_id", "variant_id"];
+        assert!(params_match("/api/v1/bars/{bar_id}/variants/{variant_id}", BOTH));
+        assert!(params_match("/api/v1/me", &[]));
+        assert!(!params_match("/api/v1/bars/{bar_id}", BOTH));
+        assert!(!params_match("/api/v1/bars/{bar_id}/variants/{variant_id}", &["bar_id"]));
+        assert!(!params_match("/api/v1/variants/{variant_id}/bars/{bar_id}", BOTH));
+        assert!(!params_match("/api/v1/sites/{site_id}", &["site"]));
+        assert!(!params_match("/api/v1/sites/{site}", &["site_id"]));
+        assert!(!params_match("/api/v1/sites", &["site_id"]));
     }
 }

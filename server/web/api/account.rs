@@ -12,6 +12,7 @@ use crate::db::entities::{api_token, member};
 use crate::domain::{Email, INDUSTRIES, Industry, MemberId, SessionId, TokenId};
 use crate::error::{Error, Result};
 use crate::web::router::Req;
+use crate::web::guards::{SessionRef, TokenRef};
 use crate::web::{State, json, no_content};
 
 /// A member as the API shows them: never the password hash.
@@ -271,10 +272,10 @@ pub async fn list_sessions(req: Req) -> Result<Response> {
     params(("session_id" = i64, Path, description = "One of your sessions")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Ended")))]
-pub async fn end_session(req: Req) -> Result<Response> {
+pub async fn end_session(req: Req, SessionRef(session_id): SessionRef) -> Result<Response> {
     req.state
         .accounts
-        .end_session(req.auth()?, req.session_id()?)
+        .end_session(req.auth()?, session_id)
         .await?;
     Ok(no_content())
 }
@@ -364,10 +365,10 @@ pub async fn create_token(req: Req) -> Result<Response> {
     params(("token_id" = i64, Path, description = "One of your API tokens")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Deleted")))]
-pub async fn delete_token(req: Req) -> Result<Response> {
+pub async fn delete_token(req: Req, TokenRef(token_id): TokenRef) -> Result<Response> {
     req.state
         .accounts
-        .delete_api_token(req.auth()?, req.token_id()?)
+        .delete_api_token(req.auth()?, token_id)
         .await?;
     Ok(no_content())
 }

@@ -15,6 +15,7 @@ use crate::db::entities::stripe_event::{self, EventStatus};
 use crate::domain::MemberId;
 use crate::error::Result;
 use crate::web::router::Req;
+use crate::web::guards::AlertRef;
 use crate::web::{State, json};
 
 #[derive(Deserialize, IntoParams)]
@@ -261,8 +262,8 @@ pub async fn alerts(req: Req) -> Result<Response> {
     params(("alert_id" = i64, Path, description = "An alert")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The alert", body = AlertView)))]
-pub async fn alert(req: Req) -> Result<Response> {
-    let alert = req.state.alerts.get(req.alert_id()?).await?;
+pub async fn alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
+    let alert = req.state.alerts.get(alert_id).await?;
     Ok(json(StatusCode::OK, &AlertView::from(alert)))
 }
 
@@ -280,8 +281,8 @@ pub struct Preview {
     params(("alert_id" = i64, Path, description = "An alert")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Subject, text and HTML", body = Preview)))]
-pub async fn preview_alert(req: Req) -> Result<Response> {
-    let a = req.state.alerts.get(req.alert_id()?).await?;
+pub async fn preview_alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
+    let a = req.state.alerts.get(alert_id).await?;
     let (to, rendered) = req.state.alerts.preview(&a, Some(req.member()?)).await?;
     Ok(json(
         StatusCode::OK,
@@ -299,8 +300,8 @@ pub async fn preview_alert(req: Req) -> Result<Response> {
     params(("alert_id" = i64, Path, description = "An alert")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 202, description = "Sending", body = AlertView)))]
-pub async fn send_alert(req: Req) -> Result<Response> {
-    let alert = req.state.alerts.send(req.alert_id()?).await?;
+pub async fn send_alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
+    let alert = req.state.alerts.send(alert_id).await?;
     Ok(json(StatusCode::ACCEPTED, &AlertView::from(alert)))
 }
 
@@ -329,10 +330,10 @@ pub struct AlertReport {
     params(("alert_id" = i64, Path, description = "An alert")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The report", body = AlertReport)))]
-pub async fn alert_report(req: Req) -> Result<Response> {
+pub async fn alert_report(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
     Ok(json(
         StatusCode::OK,
-        &report_of(&req.state, req.alert_id()?).await?,
+        &report_of(&req.state, alert_id).await?,
     ))
 }
 

@@ -14,6 +14,7 @@ use crate::domain::bar::{
 use crate::domain::{BarId, DeploymentId, SiteId, VariantId};
 use crate::error::Result;
 use crate::web::router::Req;
+use crate::web::guards::{OwnedBar, OwnedSite, OwnedVariant};
 use crate::web::{json, no_content};
 
 #[derive(Serialize, ToSchema)]
@@ -145,8 +146,8 @@ pub struct Variants {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Bars", body = Bars)))]
-pub async fn list(req: Req) -> Result<Response> {
-    let bars = req.state.catalog.bars(req.site()?).await?;
+pub async fn list(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+    let bars = req.state.catalog.bars(&site).await?;
     Ok(json(
         StatusCode::OK,
         &Bars {
@@ -160,13 +161,13 @@ pub async fn list(req: Req) -> Result<Response> {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 201, description = "Created", body = BarView)))]
-pub async fn create(req: Req) -> Result<Response> {
+pub async fn create(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let body: BarInput = req.json()?;
     let limits = req.state.billing.limits_of(req.member()?.id).await?;
     let bar = req
         .state
         .catalog
-        .create_bar(req.site()?, &limits, body)
+        .create_bar(&site, &limits, body)
         .await?;
     Ok(json(StatusCode::CREATED, &BarView::from(bar)))
 }
@@ -176,8 +177,8 @@ pub async fn create(req: Req) -> Result<Response> {
     params(("bar_id" = i64, Path, description = "One of your bars")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The bar", body = BarView)))]
-pub async fn get(req: Req) -> Result<Response> {
-    let bar = req.state.catalog.bar(req.bar()?.clone()).await?;
+pub async fn get(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+    let bar = req.state.catalog.bar(bar.clone()).await?;
     Ok(json(StatusCode::OK, &BarView::from(bar)))
 }
 
@@ -186,13 +187,13 @@ pub async fn get(req: Req) -> Result<Response> {
     params(("bar_id" = i64, Path, description = "One of your bars")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The bar as changed", body = BarView)))]
-pub async fn patch(req: Req) -> Result<Response> {
+pub async fn patch(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let body: BarInput = req.json()?;
     let limits = req.state.billing.limits_of(req.member()?.id).await?;
     let bar = req
         .state
         .catalog
-        .update_bar(req.bar()?.clone(), &limits, body)
+        .update_bar(bar.clone(), &limits, body)
         .await?;
     Ok(json(StatusCode::OK, &BarView::from(bar)))
 }
@@ -202,8 +203,8 @@ pub async fn patch(req: Req) -> Result<Response> {
     params(("bar_id" = i64, Path, description = "One of your bars")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Deleted")))]
-pub async fn delete(req: Req) -> Result<Response> {
-    req.state.catalog.delete_bar(req.bar()?.clone()).await?;
+pub async fn delete(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+    req.state.catalog.delete_bar(bar.clone()).await?;
     Ok(no_content())
 }
 
@@ -213,12 +214,12 @@ pub async fn delete(req: Req) -> Result<Response> {
     params(("bar_id" = i64, Path, description = "One of your bars")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Published", body = Published)))]
-pub async fn publish(req: Req) -> Result<Response> {
+pub async fn publish(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let catalog = &req.state.catalog;
     let member = req.member()?.id;
     let limits = req.state.billing.limits_of(member).await?;
-    let live = catalog.publish(req.bar()?.clone(), member, &limits).await?;
-    let bar = catalog.bar(req.bar()?.clone()).await?;
+    let live = catalog.publish(bar.clone(), member, &limits).await?;
+    let bar = catalog.bar(bar.clone()).await?;
     Ok(json(
         StatusCode::OK,
         &Published {
@@ -233,8 +234,8 @@ pub async fn publish(req: Req) -> Result<Response> {
     params(("bar_id" = i64, Path, description = "One of your bars")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Paused", body = BarView)))]
-pub async fn pause(req: Req) -> Result<Response> {
-    let bar = req.state.catalog.pause(req.bar()?.clone()).await?;
+pub async fn pause(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+    let bar = req.state.catalog.pause(bar.clone()).await?;
     Ok(json(StatusCode::OK, &BarView::from(bar)))
 }
 
@@ -243,8 +244,8 @@ pub async fn pause(req: Req) -> Result<Response> {
     params(("bar_id" = i64, Path, description = "One of your bars")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Deployments", body = Deployments)))]
-pub async fn deployments(req: Req) -> Result<Response> {
-    let list = req.state.catalog.deployments(req.bar()?).await?;
+pub async fn deployments(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+    let list = req.state.catalog.deployments(&bar).await?;
     Ok(json(
         StatusCode::OK,
         &Deployments {
@@ -258,8 +259,8 @@ pub async fn deployments(req: Req) -> Result<Response> {
     params(("bar_id" = i64, Path, description = "One of your bars")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Variants", body = Variants)))]
-pub async fn list_variants(req: Req) -> Result<Response> {
-    let list = req.state.catalog.variants(req.bar()?).await?;
+pub async fn list_variants(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+    let list = req.state.catalog.variants(&bar).await?;
     Ok(json(
         StatusCode::OK,
         &Variants {
@@ -273,13 +274,13 @@ pub async fn list_variants(req: Req) -> Result<Response> {
     params(("bar_id" = i64, Path, description = "One of your bars")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 201, description = "Created", body = VariantView)))]
-pub async fn create_variant(req: Req) -> Result<Response> {
+pub async fn create_variant(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let body: VariantInput = req.json()?;
     let limits = req.state.billing.limits_of(req.member()?.id).await?;
     let v = req
         .state
         .catalog
-        .create_variant(req.bar()?, &limits, body)
+        .create_variant(&bar, &limits, body)
         .await?;
     Ok(json(StatusCode::CREATED, &VariantView::from(v)))
 }
@@ -292,10 +293,10 @@ pub async fn create_variant(req: Req) -> Result<Response> {
     ),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The variant", body = VariantView)))]
-pub async fn get_variant(req: Req) -> Result<Response> {
+pub async fn get_variant(_req: Req, ov: OwnedVariant) -> Result<Response> {
     Ok(json(
         StatusCode::OK,
-        &VariantView::from(req.variant()?.clone()),
+        &VariantView::from(ov.variant.clone()),
     ))
 }
 
@@ -308,12 +309,12 @@ pub async fn get_variant(req: Req) -> Result<Response> {
     ),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The variant as changed", body = VariantView)))]
-pub async fn patch_variant(req: Req) -> Result<Response> {
+pub async fn patch_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
     let body: VariantInput = req.json()?;
     let v = req
         .state
         .catalog
-        .update_variant(req.bar()?, req.variant()?.clone(), body)
+        .update_variant(&ov.bar, ov.variant.clone(), body)
         .await?;
     Ok(json(StatusCode::OK, &VariantView::from(v)))
 }
@@ -326,10 +327,10 @@ pub async fn patch_variant(req: Req) -> Result<Response> {
     ),
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Removed")))]
-pub async fn delete_variant(req: Req) -> Result<Response> {
+pub async fn delete_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
     req.state
         .catalog
-        .delete_variant(req.bar()?, req.variant()?.clone())
+        .delete_variant(&ov.bar, ov.variant.clone())
         .await?;
     Ok(no_content())
 }

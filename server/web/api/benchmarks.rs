@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::reporting::benchmarks::MemberBenchmarks;
 use crate::web::json;
 use crate::web::router::Req;
+use crate::web::guards::OwnedBar;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -40,12 +41,12 @@ pub async fn mine(req: Req) -> Result<Response> {
     params(("bar_id" = i64, Path, description = "One of your bars"), WindowQuery),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The bar's benchmark", body = MemberBenchmarks)))]
-pub async fn bar(req: Req) -> Result<Response> {
+pub async fn bar(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let q: WindowQuery = req.query()?;
     let b = req
         .state
         .benchmarks
-        .read(req.member()?.id, Some(req.bar()?.id), q.window.as_deref())
+        .read(req.member()?.id, Some(bar.id), q.window.as_deref())
         .await?;
     Ok(json(StatusCode::OK, &b))
 }

@@ -12,6 +12,7 @@ use crate::domain::SiteId;
 use crate::error::{Error, Result};
 use crate::leads::Attempt;
 use crate::web::router::Req;
+use crate::web::guards::{OwnedLead, OwnedSite};
 use crate::web::{json, no_content};
 
 #[derive(Deserialize, ToSchema)]
@@ -53,12 +54,12 @@ impl WebhookView {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Set, with its secret", body = WebhookView)))]
-pub async fn put_webhook(req: Req) -> Result<Response> {
+pub async fn put_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let body: PutWebhook = req.json()?;
     let hook = req
         .state
         .leads
-        .set_webhook(req.site()?.id, &body.url)
+        .set_webhook(site.id, &body.url)
         .await?;
     Ok(json(StatusCode::OK, &WebhookView::new(hook, true)))
 }
@@ -68,11 +69,11 @@ pub async fn put_webhook(req: Req) -> Result<Response> {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The webhook", body = WebhookView)))]
-pub async fn get_webhook(req: Req) -> Result<Response> {
+pub async fn get_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let hook = req
         .state
         .leads
-        .webhook(req.site()?.id)
+        .webhook(site.id)
         .await?
         .ok_or(Error::NotFound)?;
     Ok(json(StatusCode::OK, &WebhookView::new(hook, false)))
@@ -83,8 +84,8 @@ pub async fn get_webhook(req: Req) -> Result<Response> {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Removed")))]
-pub async fn delete_webhook(req: Req) -> Result<Response> {
-    req.state.leads.delete_webhook(req.site()?.id).await?;
+pub async fn delete_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+    req.state.leads.delete_webhook(site.id).await?;
     Ok(no_content())
 }
 
@@ -93,8 +94,8 @@ pub async fn delete_webhook(req: Req) -> Result<Response> {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The webhook with its new secret", body = WebhookView)))]
-pub async fn rotate(req: Req) -> Result<Response> {
-    let hook = req.state.leads.rotate_secret(req.site()?.id).await?;
+pub async fn rotate(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+    let hook = req.state.leads.rotate_secret(site.id).await?;
     Ok(json(StatusCode::OK, &WebhookView::new(hook, true)))
 }
 
@@ -105,11 +106,11 @@ pub async fn rotate(req: Req) -> Result<Response> {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "How the post went", body = Attempt)))]
-pub async fn test(req: Req) -> Result<Response> {
+pub async fn test(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let attempt = req
         .state
         .leads
-        .test(req.member()?.id, req.site()?.id)
+        .test(req.member()?.id, site.id)
         .await?;
     Ok(json(StatusCode::OK, &attempt))
 }
@@ -151,11 +152,11 @@ pub struct Deliveries {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Newest first", body = Deliveries)))]
-pub async fn deliveries(req: Req) -> Result<Response> {
+pub async fn deliveries(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let deliveries = req
         .state
         .leads
-        .deliveries(req.site()?.id)
+        .deliveries(site.id)
         .await?
         .into_iter()
         .map(DeliveryView::from)
@@ -208,9 +209,9 @@ pub struct LeadsQuery {
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Newest first",
         content((LeadList = "application/json"), (String = "text/csv")))))]
-pub async fn list(req: Req) -> Result<Response> {
+pub async fn list(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let q: LeadsQuery = req.query()?;
-    let site = req.site()?.id;
+    let site = site.id;
     let leads = req.state.leads.leads(site).await?;
     let csv = match q.format.as_deref() {
         None | Some("json") => false,
@@ -270,8 +271,8 @@ pub async fn list(req: Req) -> Result<Response> {
     ),
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Deleted")))]
-pub async fn delete(req: Req) -> Result<Response> {
-    let id = req.lead_id()?;
-    req.state.leads.delete_lead(req.site()?.id, id).await?;
+pub async fn delete(req: Req, owned: OwnedLead) -> Result<Response> {
+    let id = owned.lead.id;
+    req.state.leads.delete_lead(owned.site.id, id).await?;
     Ok(no_content())
 }

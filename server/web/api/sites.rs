@@ -11,6 +11,7 @@ use crate::catalog::Site;
 use crate::domain::SiteId;
 use crate::error::Result;
 use crate::web::router::Req;
+use crate::web::guards::OwnedSite;
 use crate::web::{Settings, json, no_content};
 
 #[derive(Serialize, ToSchema)]
@@ -112,11 +113,11 @@ pub async fn create(req: Req) -> Result<Response> {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The site", body = SiteView)))]
-pub async fn get(req: Req) -> Result<Response> {
+pub async fn get(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let site = req
         .state
         .catalog
-        .site_with_hostnames(req.site()?.clone())
+        .site_with_hostnames(site.clone())
         .await?;
     Ok(json(StatusCode::OK, &SiteView::new(&req.state.web, site)))
 }
@@ -134,13 +135,13 @@ pub struct PatchSite {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The site as changed", body = SiteView)))]
-pub async fn patch(req: Req) -> Result<Response> {
+pub async fn patch(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let body: PatchSite = req.json()?;
     let site = req
         .state
         .catalog
         .update_site(
-            req.site()?.clone(),
+            site.clone(),
             body.name.as_deref(),
             body.hostnames.as_deref(),
         )
@@ -153,7 +154,7 @@ pub async fn patch(req: Req) -> Result<Response> {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Deleted")))]
-pub async fn delete(req: Req) -> Result<Response> {
-    req.state.catalog.delete_site(req.site()?.clone()).await?;
+pub async fn delete(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+    req.state.catalog.delete_site(site.clone()).await?;
     Ok(no_content())
 }

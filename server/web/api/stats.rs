@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::reporting::{self, BarReport, Range, Report, Scope, Usage};
 use crate::web::json;
 use crate::web::router::Req;
+use crate::web::guards::{OwnedBar, OwnedDeployment, OwnedSite, OwnedVariant};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -113,8 +114,8 @@ async fn answer(req: &Req, scope: Scope, name: String) -> Result<Response> {
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Totals and a series",
         content((Report = "application/json"), (String = "text/csv")))))]
-pub async fn deployment(req: Req) -> Result<Response> {
-    let id = req.deployment()?.id;
+pub async fn deployment(req: Req, OwnedDeployment(deployment): OwnedDeployment) -> Result<Response> {
+    let id = deployment.id;
     answer(&req, Scope::Deployment(id), format!("deployment-{id}")).await
 }
 
@@ -128,8 +129,8 @@ pub async fn deployment(req: Req) -> Result<Response> {
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Totals and a series",
         content((Report = "application/json"), (String = "text/csv")))))]
-pub async fn variant(req: Req) -> Result<Response> {
-    let id = req.variant()?.id;
+pub async fn variant(req: Req, ov: OwnedVariant) -> Result<Response> {
+    let id = ov.variant.id;
     answer(&req, Scope::Variant(id), format!("variant-{id}")).await
 }
 
@@ -139,8 +140,8 @@ pub async fn variant(req: Req) -> Result<Response> {
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Totals, a series, the variants and the A/B comparison",
         content((BarReport = "application/json"), (String = "text/csv")))))]
-pub async fn bar(req: Req) -> Result<Response> {
-    let id = req.bar()?.id;
+pub async fn bar(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+    let id = bar.id;
     let asked = req.stats_query()?;
     if asked.csv {
         let report = reporting::report(&req.state.db, Scope::Bar(id), asked.range).await?;
@@ -156,8 +157,8 @@ pub async fn bar(req: Req) -> Result<Response> {
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Totals and a series",
         content((Report = "application/json"), (String = "text/csv")))))]
-pub async fn site(req: Req) -> Result<Response> {
-    let id = req.site()?.id;
+pub async fn site(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+    let id = site.id;
     answer(&req, Scope::Site(id), format!("site-{id}")).await
 }
 
@@ -173,8 +174,8 @@ pub struct SiteUsage {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Usage this month", body = SiteUsage)))]
-pub async fn usage(req: Req) -> Result<Response> {
-    let site_id = req.site()?.id;
+pub async fn usage(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+    let site_id = site.id;
     let usage =
         reporting::usage(&req.state.db, Scope::Site(site_id), req.state.clock.now()).await?;
     Ok(json(StatusCode::OK, &SiteUsage { site_id, usage }))

@@ -6,7 +6,8 @@ use warp::http::{HeaderValue, Method, StatusCode};
 use warp::reply::Response;
 
 use super::pages::message;
-use super::router::{Access::Public, Req, Table, route};
+use super::guards::LinkToken;
+use super::router::{Req, Table, route};
 use crate::error::Result;
 use crate::mail::Fetch;
 
@@ -21,8 +22,8 @@ pub fn table() -> Table {
     Table::new(
         0,
         vec![
-            route(Method::GET, "/t/o/{token}", Public, open),
-            route(Method::GET, "/t/c/{token}", Public, click),
+            route!(GET "/t/o/{token}", Public, open),
+            route!(GET "/t/c/{token}", Public, click),
         ],
     )
 }
@@ -37,9 +38,8 @@ fn fetch(req: &Req) -> Fetch {
     }
 }
 
-async fn open(req: Req) -> Result<Response> {
-    let token = req.param("token").unwrap_or_default();
-    req.state.tracker.open(token, &fetch(&req)).await;
+async fn open(req: Req, LinkToken(token): LinkToken) -> Result<Response> {
+    req.state.tracker.open(&token, &fetch(&req)).await;
     let mut res = Response::new(PIXEL.into());
     let h = res.headers_mut();
     h.insert("content-type", HeaderValue::from_static("image/gif"));
@@ -50,9 +50,8 @@ async fn open(req: Req) -> Result<Response> {
     Ok(res)
 }
 
-async fn click(req: Req) -> Result<Response> {
-    let token = req.param("token").unwrap_or_default();
-    match req.state.tracker.click(token, &fetch(&req)).await {
+async fn click(req: Req, LinkToken(token): LinkToken) -> Result<Response> {
+    match req.state.tracker.click(&token, &fetch(&req)).await {
         Some(url) => {
             let mut res = Response::new(Default::default());
             *res.status_mut() = StatusCode::FOUND;

@@ -3,11 +3,11 @@
 //! the email API's bounces and complaints at `POST /mail/webhook`.
 
 use serde::Serialize;
-use warp::http::{Method, StatusCode};
+use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::json;
-use super::router::{Access::Public, Req, Table, route};
+use super::router::{Req, Table, route};
 use crate::error::{Error, Result};
 use crate::mail::feedback::{self, Feedback, Recorded};
 
@@ -18,8 +18,8 @@ pub fn table() -> Table {
     Table::new(
         BODY_LIMIT,
         vec![
-            route(Method::POST, "/stripe/webhook", Public, stripe),
-            route(Method::POST, "/mail/webhook", Public, mail),
+            route!(POST "/stripe/webhook", Public, stripe),
+            route!(POST "/mail/webhook", Public, mail),
         ],
     )
 }

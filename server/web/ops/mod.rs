@@ -1,11 +1,11 @@
 //! Operations: liveness, readiness and Prometheus metrics.
 
 use serde::Serialize;
-use warp::http::{HeaderValue, Method, StatusCode};
+use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 
 use super::json;
-use super::router::{Access::Public, Req, Table, route};
+use super::router::{Req, Table, route};
 use crate::db;
 use crate::error::{Error, Result};
 
@@ -13,9 +13,9 @@ pub fn table() -> Table {
     Table::new(
         0,
         vec![
-            route(Method::GET, "/healthz", Public, healthz),
-            route(Method::GET, "/readyz", Public, readyz),
-            route(Method::GET, "/metrics", Public, metrics),
+            route!(GET "/healthz", Public, healthz),
+            route!(GET "/readyz", Public, readyz),
+            route!(GET "/metrics", Public, metrics),
         ],
     )
 }

@@ -15,6 +15,7 @@ use crate::domain::{Email, INDUSTRIES};
 use crate::error::{Error, Result};
 use crate::web::api::account::{MemberView, PatchMe, update_profile};
 use crate::web::router::Req;
+use crate::web::guards::{SessionRef, TokenRef};
 
 #[derive(Serialize)]
 struct SessionRow {
@@ -248,10 +249,10 @@ pub async fn resend_confirmation(req: Req) -> Result<Response> {
     }
 }
 
-pub async fn end_session(req: Req) -> Result<Response> {
+pub async fn end_session(req: Req, SessionRef(session_id): SessionRef) -> Result<Response> {
     req.state
         .accounts
-        .end_session(req.auth()?, req.session_id()?)
+        .end_session(req.auth()?, session_id)
         .await?;
     Ok(done("/account#sessions", "session_ended"))
 }
@@ -279,10 +280,10 @@ pub async fn create_token(req: Req) -> Result<Response> {
     }
 }
 
-pub async fn delete_token(req: Req) -> Result<Response> {
+pub async fn delete_token(req: Req, TokenRef(token_id): TokenRef) -> Result<Response> {
     req.state
         .accounts
-        .delete_api_token(req.auth()?, req.token_id()?)
+        .delete_api_token(req.auth()?, token_id)
         .await?;
     Ok(done("/account#tokens", "token_deleted"))
 }

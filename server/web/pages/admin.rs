@@ -18,6 +18,7 @@ use crate::web::api::admin::{
     AlertReport, AlertView, MemberRow, StripeEventView, member_rows, report_of,
 };
 use crate::web::router::Req;
+use crate::web::guards::{AlertRef, MailRef};
 
 #[derive(Serialize)]
 struct JobRow {
@@ -305,8 +306,7 @@ struct PreviewView {
     text: String,
 }
 
-async fn alert_page(req: &Req, errors: Errors) -> Result<Response> {
-    let id = req.alert_id()?;
+async fn alert_page(req: &Req, id: i64, errors: Errors) -> Result<Response> {
     let report = report_of(&req.state, id).await?;
     let a = req.state.alerts.get(id).await?;
     let preview = match req.state.alerts.preview(&a, Some(req.member()?)).await {
@@ -335,12 +335,12 @@ async fn alert_page(req: &Req, errors: Errors) -> Result<Response> {
     )
 }
 
-pub async fn alert(req: Req) -> Result<Response> {
-    alert_page(&req, Errors::default()).await
+pub async fn alert(req: Req, AlertRef(id): AlertRef) -> Result<Response> {
+    alert_page(&req, id, Errors::default()).await
 }
 
-pub async fn send_alert(req: Req) -> Result<Response> {
-    let id = req.alert_id()?;
+pub async fn send_alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
+    let id = alert_id;
     match req.state.alerts.send(id).await {
         Ok(_) => Ok(done(&format!("/admin/alerts/{id}"), "alert_sent")),
         Err(err) => {
@@ -348,7 +348,7 @@ pub async fn send_alert(req: Req) -> Result<Response> {
             if let Some((_, m)) = errors.0.pop_first() {
                 errors.add(FORM, m);
             }
-            alert_page(&req, errors).await
+            alert_page(&req, id, errors).await
         }
     }
 }
@@ -548,8 +548,8 @@ struct MailOne {
     body: Option<Vec<Piece>>,
 }
 
-pub async fn mail_one(req: Req) -> Result<Response> {
-    let id = req.mail_id()?;
+pub async fn mail_one(req: Req, MailRef(mail_id): MailRef) -> Result<Response> {
+    let id = mail_id;
     let m = crate::db::outbox::by_id(&req.state.db, id)
         .await?
         .ok_or(Error::NotFound)?;

@@ -14,13 +14,14 @@ use warp::reply::Response;
 use super::forms::{Errors, FORM, Fields};
 use super::view::{done, render};
 use crate::catalog::{self, Bar, BarInput, Status, VariantInput};
-use crate::db::entities::{bar, deployment, variant};
+use crate::db::entities::{bar, deployment, site, variant};
 use crate::domain::bar::{BarSettings, HideFor, Trigger, VariantContent};
 use crate::domain::{Colour, MIN_CONTRAST};
 use crate::domain::{Invalid, SiteId};
 use crate::error::{Error, Result};
 use crate::web::extract::parse_json;
 use crate::web::router::Req;
+use crate::web::guards::{OwnedBar, OwnedSite, OwnedVariant};
 
 /// Which parts of a bar a form edits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -333,8 +334,28 @@ struct Editor {
 }
 
 struct Loaded {
+    site_id: SiteId,
     bar: Option<Bar>,
     variant: Option<variant::Model>,
+}
+
+impl Loaded {
+    /// A bar not made yet, on `site`.
+    fn new_on(site: &site::Model) -> Loaded {
+        Loaded {
+            site_id: site.id,
+            bar: None,
+            variant: None,
+        }
+    }
+
+    fn bar(b: Bar, variant: Option<variant::Model>) -> Loaded {
+        Loaded {
+            site_id: b.bar.site_id,
+            bar: Some(b),
+            variant,
+        }
+    }
 }
 
 async fn editor(
@@ -346,13 +367,9 @@ async fn editor(
 ) -> Result<Response> {
     let state = &req.state;
     let member = req.member()?.id;
-    let site_id = match &loaded.bar {
-        Some(b) => b.bar.site_id,
-        None => req.site()?.id,
-    };
     let site = state
         .catalog
-        .site_of(member, site_id)
+        .site_of(member, loaded.site_id)
         .await?
         .ok_or(Error::NotFound)?;
     let limits = state.billing.limits_of(member).await?;
@@ -495,19 +512,16 @@ fn part_of(b: &Bar) -> Part {
     }
 }
 
-async fn load(req: &Req) -> Result<Bar> {
-    req.state.catalog.bar(req.bar()?.clone()).await
+async fn load(req: &Req, bar: &bar::Model) -> Result<Bar> {
+    req.state.catalog.bar(bar.clone()).await
 }
 
-pub async fn new_page(req: Req) -> Result<Response> {
-    let none = Loaded {
-        bar: None,
-        variant: None,
-    };
+pub async fn new_page(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+    let none = Loaded::new_on(&site);
     editor(&req, Part::New, none, None, Errors::default()).await
 }
 
-pub async fn create(req: Req) -> Result<Response> {
+pub async fn create(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let member = req.member()?.id;
     let created = async {
@@ -515,7 +529,7 @@ pub async fn create(req: Req) -> Result<Response> {
         let limits = req.state.billing.limits_of(member).await?;
         req.state
             .catalog
-            .create_bar(req.site()?, &limits, input)
+            .create_bar(&site, &limits, input)
             .await
     }
     .await;
@@ -523,28 +537,20 @@ pub async fn create(req: Req) -> Result<Response> {
         Ok(b) => Ok(done(&format!("/bars/{}", b.bar.id), "bar_created")),
         Err(err) => {
             let errors = Errors::of(err)?;
-            let none = Loaded {
-                bar: None,
-                variant: None,
-            };
-            editor(&req, Part::New, none, Some(f), errors).await
+            editor(&req, Part::New, Loaded::new_on(&site), Some(f), errors).await
         }
     }
 }
 
-pub async fn edit_page(req: Req) -> Result<Response> {
-    let b = load(&req).await?;
+pub async fn edit_page(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+    let b = load(&req, &bar).await?;
     let part = part_of(&b);
-    let loaded = Loaded {
-        bar: Some(b),
-        variant: None,
-    };
-    editor(&req, part, loaded, None, Errors::default()).await
+    editor(&req, part, Loaded::bar(b, None), None, Errors::default()).await
 }
 
-pub async fn save(req: Req) -> Result<Response> {
+pub async fn save(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
-    let b = load(&req).await?;
+    let b = load(&req, &bar).await?;
     let part = part_of(&b);
     let member = req.member()?.id;
     let saved = async {
@@ -560,34 +566,26 @@ pub async fn save(req: Req) -> Result<Response> {
         Ok(_) => Ok(done(&format!("/bars/{}", b.bar.id), "bar_saved")),
         Err(err) => {
             let errors = Errors::of(err)?;
-            let loaded = Loaded {
-                bar: Some(b),
-                variant: None,
-            };
-            editor(&req, part, loaded, Some(f), errors).await
+            editor(&req, part, Loaded::bar(b, None), Some(f), errors).await
         }
     }
 }
 
 /// A refusal of a button (publish, pause, a variant) shown above the editor.
-async fn refused(req: &Req, err: Error) -> Result<Response> {
+async fn refused(req: &Req, bar: &bar::Model, err: Error) -> Result<Response> {
     let mut errors = Errors::of(err)?;
     // A field-level refusal here (no variant with a weight) belongs above the form.
     if let Some((_, message)) = errors.0.pop_first() {
         errors.add(FORM, message);
     }
-    let b = load(req).await?;
+    let b = load(req, bar).await?;
     let part = part_of(&b);
-    let loaded = Loaded {
-        bar: Some(b),
-        variant: None,
-    };
-    editor(req, part, loaded, None, errors).await
+    editor(req, part, Loaded::bar(b, None), None, errors).await
 }
 
-pub async fn publish(req: Req) -> Result<Response> {
+pub async fn publish(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let member = req.member()?.id;
-    let b = req.bar()?.clone();
+    let b = bar.clone();
     let id = b.id;
     let before = req.state.catalog.bar(b.clone()).await?;
     let limits = req.state.billing.limits_of(member).await?;
@@ -599,29 +597,29 @@ pub async fn publish(req: Req) -> Result<Response> {
                 if unchanged { "unchanged" } else { "published" },
             ))
         }
-        Err(err) => refused(&req, err).await,
+        Err(err) => refused(&req, &bar, err).await,
     }
 }
 
-pub async fn pause(req: Req) -> Result<Response> {
-    let b: bar::Model = req.bar()?.clone();
+pub async fn pause(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+    let b: bar::Model = bar.clone();
     let id = b.id;
     req.state.catalog.pause(b).await?;
     Ok(done(&format!("/bars/{id}"), "paused"))
 }
 
-pub async fn delete(req: Req) -> Result<Response> {
-    let b = req.bar()?.clone();
+pub async fn delete(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+    let b = bar.clone();
     let site = b.site_id;
     req.state.catalog.delete_bar(b).await?;
     Ok(done(&format!("/sites/{site}"), "bar_deleted"))
 }
 
 /// Adds a variant copied from the first one; its page opens to change it.
-pub async fn add_variant(req: Req) -> Result<Response> {
+pub async fn add_variant(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let member = req.member()?.id;
     let limits = req.state.billing.limits_of(member).await?;
-    let b = req.bar()?;
+    let b = &bar;
     match req
         .state
         .catalog
@@ -632,23 +630,20 @@ pub async fn add_variant(req: Req) -> Result<Response> {
             &format!("/bars/{}/variants/{}", b.id, v.id),
             "variant_created",
         )),
-        Err(err) => refused(&req, err).await,
+        Err(err) => refused(&req, &bar, err).await,
     }
 }
 
-pub async fn variant_page(req: Req) -> Result<Response> {
-    let b = load(&req).await?;
-    let loaded = Loaded {
-        bar: Some(b),
-        variant: Some(req.variant()?.clone()),
-    };
+pub async fn variant_page(req: Req, ov: OwnedVariant) -> Result<Response> {
+    let b = load(&req, &ov.bar).await?;
+    let loaded = Loaded::bar(b, Some(ov.variant));
     editor(&req, Part::Variant, loaded, None, Errors::default()).await
 }
 
-pub async fn save_variant(req: Req) -> Result<Response> {
+pub async fn save_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
-    let b = req.bar()?;
-    let v = req.variant()?.clone();
+    let b = &ov.bar;
+    let v = ov.variant.clone();
     let saved = async {
         let input = variant_input(&f)?;
         req.state.catalog.update_variant(b, v.clone(), input).await
@@ -661,25 +656,22 @@ pub async fn save_variant(req: Req) -> Result<Response> {
         )),
         Err(err) => {
             let errors = Errors::of(err)?;
-            let loaded = Loaded {
-                bar: Some(load(&req).await?),
-                variant: Some(v),
-            };
+            let loaded = Loaded::bar(load(&req, b).await?, Some(v));
             editor(&req, Part::Variant, loaded, Some(f), errors).await
         }
     }
 }
 
-pub async fn delete_variant(req: Req) -> Result<Response> {
-    let b = req.bar()?;
+pub async fn delete_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
+    let b = &ov.bar;
     match req
         .state
         .catalog
-        .delete_variant(b, req.variant()?.clone())
+        .delete_variant(b, ov.variant.clone())
         .await
     {
         Ok(()) => Ok(done(&format!("/bars/{}", b.id), "variant_deleted")),
-        Err(err) => refused(&req, err).await,
+        Err(err) => refused(&req, b, err).await,
     }
 }
 

@@ -11,6 +11,8 @@ use crate::catalog::Status;
 use crate::error::Result;
 use crate::web::api::sites::SiteView;
 use crate::web::router::Req;
+use crate::db::entities::site;
+use crate::web::guards::OwnedSite;
 
 #[derive(Serialize)]
 struct SiteRow {
@@ -116,12 +118,14 @@ struct SitePage {
     errors: Errors,
 }
 
-async fn site_page(req: &Req, form: Option<Fields>, errors: Errors) -> Result<Response> {
+async fn site_page(
+    req: &Req,
+    site: &site::Model,
+    form: Option<Fields>,
+    errors: Errors,
+) -> Result<Response> {
     let state = &req.state;
-    let site = state
-        .catalog
-        .site_with_hostnames(req.site()?.clone())
-        .await?;
+    let site = state.catalog.site_with_hostnames(site.clone()).await?;
     let bars = state
         .catalog
         .bars(&site.site)
@@ -175,19 +179,18 @@ async fn site_page(req: &Req, form: Option<Fields>, errors: Errors) -> Result<Re
     )
 }
 
-pub async fn show(req: Req) -> Result<Response> {
-    site_page(&req, None, Errors::default()).await
+pub async fn show(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+    site_page(&req, &site, None, Errors::default()).await
 }
 
-pub async fn save(req: Req) -> Result<Response> {
+pub async fn save(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
-    let site = req.site()?.clone();
     let id = site.id;
     match req
         .state
         .catalog
         .update_site(
-            site,
+            site.clone(),
             Some(f.get("name")),
             Some(&hostnames(f.get("hostnames"))),
         )
@@ -196,13 +199,13 @@ pub async fn save(req: Req) -> Result<Response> {
         Ok(_) => Ok(done(&format!("/sites/{id}"), "site_saved")),
         Err(err) => {
             let errors = Errors::of(err)?;
-            site_page(&req, Some(f), errors).await
+            site_page(&req, &site, Some(f), errors).await
         }
     }
 }
 
-pub async fn delete(req: Req) -> Result<Response> {
-    req.state.catalog.delete_site(req.site()?.clone()).await?;
+pub async fn delete(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+    req.state.catalog.delete_site(site.clone()).await?;
     Ok(done("/sites", "site_deleted"))
 }
 

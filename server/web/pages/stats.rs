@@ -13,6 +13,7 @@ use super::view::{percent, render, thousands};
 use crate::error::{Error, Result};
 use crate::reporting::{self, Interval, Numbers, Range, Report, Scope};
 use crate::web::router::Req;
+use crate::web::guards::{OwnedBar, OwnedSite};
 
 /// What the range form asks for.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -473,8 +474,8 @@ fn summary(
     text
 }
 
-pub async fn bar(req: Req) -> Result<Response> {
-    let b = req.bar()?.clone();
+pub async fn bar(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+    let b = bar.clone();
     let site = req
         .state
         .catalog
@@ -495,8 +496,8 @@ pub async fn bar(req: Req) -> Result<Response> {
     .await
 }
 
-pub async fn site(req: Req) -> Result<Response> {
-    let s = req.site()?.clone();
+pub async fn site(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+    let s = site.clone();
     stats_page(
         &req,
         Subject {
