@@ -17,8 +17,9 @@ SCHEMATHESIS := $(VENV)/bin/schemathesis
 run:
 	$(CARGO) run --bin barkeep -- serve
 
-## test: the whole suite, on SQLite and (when BARKEEP_TEST_POSTGRES_URL is set) on PostgreSQL
-test: test-deps
+## test: the whole suite, on SQLite and (when BARKEEP_TEST_POSTGRES_URL is set) on PostgreSQL,
+## after the lints (formatting and clippy)
+test: test-deps lint
 	$(CARGO) build --tests --bins
 	@$(MAKE) --no-print-directory test-sqlite
 	@$(MAKE) --no-print-directory test-widget

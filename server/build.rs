@@ -1,7 +1,11 @@
 //! Builds the bar runtime (`widget/src/bar.js`) with esbuild, so the server embeds the
 //! minified script, and copies the user-agent pattern list of the pinned npm `isbot`
-//! package, which the event endpoint uses to tell bots from people. The first build
-//! installs the widget's pinned npm packages.
+//! package, which the event endpoint uses to tell bots from people.
+//!
+//! A build needs Node.js and npm: the first one installs the widget's pinned npm
+//! packages (`widget/package-lock.json`) under the target directory
+//! (`target/widget-npm/`), never into the source tree, and installs them again only
+//! when the lockfile changes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,31 +15,19 @@ fn main() {
     println!("cargo:rerun-if-changed=widget/package.json");
     println!("cargo:rerun-if-changed=widget/package-lock.json");
 
-    let widget = Path::new("widget");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("bar.min.js");
+    let widget = std::fs::canonicalize("widget").expect("the widget folder");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    let out = out_dir.join("bar.min.js");
+    let npm = install_packages(&widget, &out_dir);
     // Either the native binary or npm's launcher for it, depending on how npm installed
     // it; both run directly.
-    let esbuild = widget.join("node_modules/.bin/esbuild");
-    let isbot = widget.join("node_modules/isbot/package.json");
-
-    if !esbuild.exists() || !isbot.exists() {
-        run(
-            Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(widget),
-            "npm ci (in widget/)",
-        );
-    }
+    let esbuild = npm.join("node_modules/.bin/esbuild");
     run(
         Command::new(std::fs::canonicalize(&esbuild).expect("esbuild installed"))
-            .args([
-                "src/bar.js",
-                "--minify",
-                "--target=es2020",
-                "--legal-comments=none",
-            ])
+            .arg(widget.join("src/bar.js"))
+            .args(["--minify", "--target=es2020", "--legal-comments=none"])
             .arg(format!("--outfile={}", out.display()))
-            .current_dir(widget),
+            .current_dir(&widget),
         "esbuild",
     );
 
@@ -51,7 +43,7 @@ fn main() {
              const {version} = require('isbot/package.json'); \
              process.stdout.write(JSON.stringify({version, list}))",
         ])
-        .current_dir(widget)
+        .current_dir(&npm)
         .output()
         .expect("node runs");
     if !patterns.status.success() {
@@ -60,9 +52,36 @@ fn main() {
             String::from_utf8_lossy(&patterns.stderr)
         );
     }
-    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     std::fs::write(out_dir.join("isbot-patterns.json"), patterns.stdout)
         .expect("write the isbot pattern list");
+}
+
+/// The widget's pinned npm packages, installed under the target directory (`OUT_DIR` is
+/// `<target>/<profile>/build/<package>/out`, so every profile shares one install).
+fn install_packages(widget: &Path, out_dir: &Path) -> PathBuf {
+    let dir = out_dir
+        .ancestors()
+        .nth(4)
+        .unwrap_or(out_dir)
+        .join("widget-npm");
+    std::fs::create_dir_all(&dir).expect("create the npm folder under target/");
+    let lock = std::fs::read(widget.join("package-lock.json")).expect("widget/package-lock.json");
+    let installed = std::fs::read(dir.join("package-lock.json")).ok();
+    let complete = dir.join("node_modules/.bin/esbuild").exists()
+        && dir.join("node_modules/isbot/package.json").exists();
+    if installed.as_deref() != Some(&lock[..]) || !complete {
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(widget.join(file), dir.join(file))
+                .expect("copy the widget's npm manifest");
+        }
+        run(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir),
+            "npm ci (under target/widget-npm)",
+        );
+    }
+    dir
 }
 
 fn run(cmd: &mut Command, what: &str) {
