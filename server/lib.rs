@@ -3,7 +3,7 @@
 //!
 //! Dependencies point one way: `app` (the shell) builds everything; `web` (every route,
 //! by audience) calls the subsystems; the subsystems (`accounts`, `catalog`, `delivery`,
-//! `ingest`, `reporting`, `mail`, `plans`, `billing`, `alerts`, `leads`, `privacy`) use `db`, `domain` and the shared `clock`,
+//! `ingest`, `reporting`, `mail`, `plans`, `billing`, `alerts`, `digest`, `leads`, `privacy`) use `db`, `domain` and the shared `clock`,
 //! `error` and `jobs`, and never `web` or `app`. `egress` (outgoing HTTP to URLs members
 //! give) depends on none of them.
 
@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod clock;
 pub mod db;
 pub mod delivery;
+pub mod digest;
 pub mod domain;
 pub mod egress;
 pub mod error;

@@ -6,56 +6,14 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
 
+use crate::db::entities::outbox::EmailKind;
 use crate::domain::{Invalid, SafeUrl};
 use crate::mail::{EmailTemplate, List};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    PlannedOutage,
-    NewFeature,
-    VersionUpdate,
-    PointRelease,
-    MajorRelease,
-    AbuseWarning,
-    PolicyChange,
-    SecurityBreach,
-    Promotion,
-}
+pub use crate::db::entities::alert::Kind;
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
-        Kind::PlannedOutage,
-        Kind::NewFeature,
-        Kind::VersionUpdate,
-        Kind::PointRelease,
-        Kind::MajorRelease,
-        Kind::AbuseWarning,
-        Kind::PolicyChange,
-        Kind::SecurityBreach,
-        Kind::Promotion,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::PlannedOutage => "planned_outage",
-            Kind::NewFeature => "new_feature",
-            Kind::VersionUpdate => "version_update",
-            Kind::PointRelease => "point_release",
-            Kind::MajorRelease => "major_release",
-            Kind::AbuseWarning => "abuse_warning",
-            Kind::PolicyChange => "policy_change",
-            Kind::SecurityBreach => "security_breach",
-            Kind::Promotion => "promotion",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
     /// The subscription list the kind goes out on; `None` for transactional mail, which
     /// every member gets whatever their preferences (outages, abuse, policy, security).
     pub fn list(self) -> Option<List> {
@@ -71,17 +29,18 @@ impl Kind {
         }
     }
 
-    fn template(self) -> &'static str {
+    /// The email the kind becomes.
+    fn email_kind(self) -> EmailKind {
         match self {
-            Kind::PlannedOutage => "alert_planned_outage",
-            Kind::NewFeature => "alert_new_feature",
-            Kind::VersionUpdate => "alert_version_update",
-            Kind::PointRelease => "alert_point_release",
-            Kind::MajorRelease => "alert_major_release",
-            Kind::AbuseWarning => "alert_abuse_warning",
-            Kind::PolicyChange => "alert_policy_change",
-            Kind::SecurityBreach => "alert_security_breach",
-            Kind::Promotion => "alert_promotion",
+            Kind::PlannedOutage => EmailKind::AlertPlannedOutage,
+            Kind::NewFeature => EmailKind::AlertNewFeature,
+            Kind::VersionUpdate => EmailKind::AlertVersionUpdate,
+            Kind::PointRelease => EmailKind::AlertPointRelease,
+            Kind::MajorRelease => EmailKind::AlertMajorRelease,
+            Kind::AbuseWarning => EmailKind::AlertAbuseWarning,
+            Kind::PolicyChange => EmailKind::AlertPolicyChange,
+            Kind::SecurityBreach => EmailKind::AlertSecurityBreach,
+            Kind::Promotion => EmailKind::AlertPromotion,
         }
     }
 }
@@ -254,10 +213,8 @@ pub struct AlertEmail {
 }
 
 impl EmailTemplate for AlertEmail {
-    const NAME: &'static str = "alert";
-
-    fn name(&self) -> &'static str {
-        self.kind.template()
+    fn kind(&self) -> EmailKind {
+        self.kind.email_kind()
     }
 }
 

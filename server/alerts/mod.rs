@@ -3,49 +3,33 @@
 //! breach, promotion) for all members, one plan or one member, previews it as a member
 //! will get it, and sends it. Sending fans out through the outbox in batches, in member
 //! order, with a checkpoint committed beside each batch, and one outbox key per alert and
-//! member, so a crash or a second process never mails anyone twice. Privacy-policy
-//! versions (with the 20-day objection window) and the weekly digest live here too.
+//! member, so a crash or a second process never mails anyone twice. A privacy-policy
+//! version is announced by an alert of its own (`crate::privacy::policies`).
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Utc};
+use sea_orm::ConnectionTrait;
 use serde_json::Value;
 use tokio::sync::Notify;
-use utoipa::ToSchema;
 
 use crate::billing::Billing;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::db::alerts::{self as q, Audience, Report};
-use crate::db::entities::{alert, member};
+use crate::db::entities::alert::{self, Status};
+use crate::db::entities::{member, policy_version};
 use crate::domain::MemberId;
 use crate::error::{Error, Result};
 use crate::mail::{List, Mailer, Recipient, Rendered, Sending};
 
-pub mod digest;
 pub mod kinds;
-pub mod policies;
 
+pub use crate::db::entities::alert::{AudienceSpec, Everyone};
 pub use kinds::Kind;
 
 /// Members queued per batch (and per transaction) of a fan-out.
 pub const BATCH: u64 = 500;
-
-/// `"all"`, `{"plan": ID}` or `{"member": ID}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(untagged)]
-pub enum AudienceSpec {
-    Everyone(Everyone),
-    Plan { plan: String },
-    Member { member: MemberId },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Everyone {
-    All,
-}
 
 /// An alert as the operator drafts it.
 pub struct Draft {
@@ -139,7 +123,10 @@ impl Alerts {
         }
         if d.kind == Kind::PolicyChange {
             let version = d.fields["version"].as_str().unwrap_or_default();
-            if q::policy_by_version(&self.db, version).await?.is_none() {
+            if crate::db::policies::policy_by_version(&self.db, version)
+                .await?
+                .is_none()
+            {
                 return Err(Error::invalid(
                     "fields.version",
                     "publish the policy version first (POST /api/v1/admin/policies sends its alert)",
@@ -155,17 +142,45 @@ impl Alerts {
         };
         let alert = q::insert_alert(
             &self.db,
-            d.kind.as_str(),
-            serde_json::to_string(&d.audience).map_err(anyhow::Error::from)?,
+            d.kind,
+            d.audience,
             d.fields.to_string(),
             message,
-            "draft",
+            Status::Draft,
             by,
             now,
         )
         .await?;
         tracing::info!(alert_id = alert.id, kind = %alert.kind, "alert drafted");
         Ok(alert)
+    }
+
+    /// Queues, on `conn` (the transaction that publishes the version), the alert that
+    /// tells every member of a new privacy-policy version. It is not drafted first: it
+    /// starts sending at once. Call [`Alerts::wake`] once `conn` is committed.
+    pub async fn insert_policy_change(
+        &self,
+        conn: &impl ConnectionTrait,
+        by: MemberId,
+        version: &str,
+    ) -> Result<alert::Model> {
+        let alert = q::insert_alert(
+            conn,
+            Kind::PolicyChange,
+            AudienceSpec::Everyone(Everyone::All),
+            serde_json::json!({ "version": version }).to_string(),
+            None,
+            Status::Sending,
+            Some(by),
+            self.clock.now(),
+        )
+        .await?;
+        Ok(alert)
+    }
+
+    /// Tells the fan-out job to look now (after committing an alert that is sending).
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
     pub async fn get(&self, id: i64) -> Result<alert::Model> {
@@ -183,10 +198,16 @@ impl Alerts {
         a: &alert::Model,
         operator: Option<&member::Model>,
     ) -> Result<(String, Rendered)> {
-        let spec: AudienceSpec = parse_audience(a)?;
-        let first = q::audience_batch(&self.db, &self.audience(&spec), MemberId(0), 1, None, false)
-            .await?
-            .pop();
+        let first = q::audience_batch(
+            &self.db,
+            &self.audience(&a.audience),
+            MemberId(0),
+            1,
+            None,
+            false,
+        )
+        .await?
+        .pop();
         let reader = first.as_ref().or(operator).ok_or_else(|| {
             Error::conflict(
                 "empty_audience",
@@ -203,12 +224,11 @@ impl Alerts {
         a: &alert::Model,
         m: &member::Model,
     ) -> Result<(kinds::AlertEmail, Sending)> {
-        let kind = Kind::parse(&a.kind)
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown alert kind {}", a.kind)))?;
+        let kind = a.kind;
         let fields: Value = serde_json::from_str(&a.fields).map_err(anyhow::Error::from)?;
         let policy = if kind == Kind::PolicyChange {
             let version = fields["version"].as_str().unwrap_or_default();
-            q::policy_by_version(&self.db, version)
+            crate::db::policies::policy_by_version(&self.db, version)
                 .await?
                 .map(|p| self.policy_facts(&p, self.clock.now()))
         } else {
@@ -260,18 +280,16 @@ impl Alerts {
         let Some(a) = q::alert(&self.db, id).await? else {
             return Ok(true);
         };
-        if a.status != "sending" {
-            return Ok(true);
+        match a.status {
+            Status::Sending => {}
+            Status::Draft | Status::Sent => return Ok(true),
         }
-        let kind =
-            Kind::parse(&a.kind).ok_or_else(|| anyhow::anyhow!("unknown alert kind {}", a.kind))?;
-        let spec = parse_audience(&a)?;
-        let list = kind.list();
+        let list = a.kind.list();
         // Subscription mail goes to confirmed addresses of members on the list only;
         // transactional alerts reach everyone.
         let members = q::audience_batch(
             &self.db,
-            &self.audience(&spec),
+            &self.audience(&a.audience),
             MemberId(a.cursor),
             BATCH,
             list.map(list_column),
@@ -328,20 +346,16 @@ impl Alerts {
         Ok(q::report(&self.db, id).await?)
     }
 
-    fn policy_facts(
-        &self,
-        p: &crate::db::entities::policy_version::Model,
-        now: DateTime<Utc>,
-    ) -> kinds::PolicyFacts {
+    fn policy_facts(&self, p: &policy_version::Model, now: DateTime<Utc>) -> kinds::PolicyFacts {
         kinds::PolicyFacts {
             effective_at: p.effective_at,
             summary: None,
             policy_url: p.url.clone().unwrap_or_else(|| {
                 format!("{}/privacy-policy?version={}", self.base_url, p.version)
             }),
-            // The email goes out about now; the window runs 20 days from the later of
-            // the email and the publication.
-            objection_deadline: now.max(p.published_at) + Duration::days(policies::OBJECTION_DAYS),
+            // The email goes out about now; the window runs from the later of the email
+            // and the publication.
+            objection_deadline: p.objection_deadline(now),
             account_url: format!("{}/account#policy", self.base_url),
         }
     }
@@ -353,8 +367,4 @@ fn list_column(list: List) -> member::Column {
         List::Digest => member::Column::DigestOptIn,
         List::Promo => member::Column::PromoOptIn,
     }
-}
-
-fn parse_audience(a: &alert::Model) -> Result<AudienceSpec> {
-    Ok(serde_json::from_str(&a.audience).map_err(anyhow::Error::from)?)
 }

@@ -8,6 +8,7 @@ use crate::billing::Billing;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::delivery::Delivery;
+use crate::digest::Digest;
 use crate::ingest::Ingest;
 use crate::jobs::{Job, work};
 use crate::leads::Leads;
@@ -24,6 +25,7 @@ pub struct Parts {
     pub mail: Arc<MailWorker>,
     pub billing: Billing,
     pub alerts: Alerts,
+    pub digest: Digest,
     pub benchmarks: Benchmarks,
     pub leads: Leads,
     pub privacy: Privacy,
@@ -39,6 +41,7 @@ pub fn table(p: &Parts) -> Vec<Job> {
         mail,
         billing,
         alerts,
+        digest,
         benchmarks,
         leads,
         privacy,
@@ -121,10 +124,10 @@ pub fn table(p: &Parts) -> Vec<Job> {
             "from Monday 08:00 UTC, emails last week's views, clicks, CTR and best bar to members on the digest list",
             Duration::from_secs(600),
             work({
-                let alerts = alerts.clone();
+                let digest = digest.clone();
                 move || {
-                    let alerts = alerts.clone();
-                    async move { alerts.send_digests().await }
+                    let digest = digest.clone();
+                    async move { digest.send_due().await }
                 }
             }),
         ),

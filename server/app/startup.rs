@@ -23,6 +23,7 @@ use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::db;
 use crate::delivery::{Delivery, Policies};
+use crate::digest::Digest;
 use crate::egress::{Egress, Resolver};
 use crate::ingest::{Bots, Ingest, IngestMetrics, Limits};
 use crate::jobs::Jobs;
@@ -30,6 +31,7 @@ use crate::leads::Leads;
 use crate::mail::{
     Links, MailMetrics, MailWorker, Mailer, Senders, Templates, Tracker, Transport, WorkerSettings,
 };
+use crate::privacy::policies::PolicyVersions;
 use crate::privacy::{Privacy, Restrictions};
 use crate::reporting::benchmarks::Benchmarks;
 use crate::web::{self, HttpMetrics, State};
@@ -169,6 +171,8 @@ impl Application {
             billing.clone(),
             &config.base_url,
         );
+        let policy_versions = PolicyVersions::new(db.clone(), clock.clone(), alerts.clone());
+        let digest = Digest::new(db.clone(), clock.clone(), mailer.clone(), &config.base_url);
         let benchmarks = Benchmarks::new(db.clone(), clock.clone(), config.benchmarks.clone());
         let egress = Egress::new(
             settings.resolver.unwrap_or_default(),
@@ -198,6 +202,7 @@ impl Application {
             mail,
             billing: billing.clone(),
             alerts: alerts.clone(),
+            digest,
             benchmarks: benchmarks.clone(),
             leads: leads.clone(),
             privacy: privacy.clone(),
@@ -230,6 +235,7 @@ impl Application {
             clock,
             accounts,
             alerts,
+            policy_versions,
             benchmarks,
             billing,
             catalog,

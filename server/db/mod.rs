@@ -22,10 +22,12 @@ pub mod alerts;
 pub mod benchmarks;
 pub mod billing;
 pub mod catalog;
+pub mod digest;
 pub mod entities;
 pub mod jobs;
 pub mod leads;
 pub mod outbox;
+pub mod policies;
 pub mod tables;
 
 pub type Db = DatabaseConnection;

@@ -6,9 +6,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use utoipa::ToSchema;
 
 use super::suppressions::AddressKey;
 use crate::domain::MemberId;
@@ -16,34 +14,9 @@ use crate::domain::MemberId;
 /// Bytes of MAC kept in a token: 96 bits, far beyond guessing.
 const MAC_LEN: usize = 12;
 
-/// The subscription lists a member can leave one by one. Transactional mail (account,
-/// billing, outages, abuse, policy, security) belongs to none and always goes out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum List {
-    /// New features and releases (on unless turned off).
-    News,
-    /// The weekly digest (on unless turned off).
-    Digest,
-    /// Promotions (off unless turned on).
-    Promo,
-}
+pub use crate::db::entities::outbox::List;
 
 impl List {
-    pub const ALL: [List; 3] = [List::News, List::Digest, List::Promo];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            List::News => "news",
-            List::Digest => "digest",
-            List::Promo => "promo",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<List> {
-        List::ALL.into_iter().find(|l| l.as_str() == s)
-    }
-
     /// As a person names it: "product news".
     pub fn title(self) -> &'static str {
         match self {

@@ -5,8 +5,10 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
+use crate::db::entities::outbox::EmailKind;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Kind {
+struct KindLabel {
     kind: String,
 }
 
@@ -18,7 +20,7 @@ struct Failure {
 
 #[derive(Clone)]
 pub struct MailMetrics {
-    sent: Family<Kind, Counter>,
+    sent: Family<KindLabel, Counter>,
     failures: Family<Failure, Counter>,
 }
 
@@ -41,14 +43,18 @@ impl MailMetrics {
         m
     }
 
-    pub fn sent(&self, kind: &str) {
-        self.sent.get_or_create(&Kind { kind: kind.into() }).inc();
+    pub fn sent(&self, kind: EmailKind) {
+        self.sent
+            .get_or_create(&KindLabel {
+                kind: kind.as_str().into(),
+            })
+            .inc();
     }
 
-    pub fn failed(&self, kind: &str, gave_up: bool) {
+    pub fn failed(&self, kind: EmailKind, gave_up: bool) {
         self.failures
             .get_or_create(&Failure {
-                kind: kind.into(),
+                kind: kind.as_str().into(),
                 gave_up,
             })
             .inc();

@@ -115,7 +115,7 @@ impl Mailer {
         Ok(outbox::ActiveModel {
             dedupe_key: Set(dedupe_key.to_string()),
             member_id: Set(to.member_id),
-            kind: Set(email.name().to_string()),
+            kind: Set(email.kind()),
             to_address: Set(to.address.to_string()),
             subject: Set(rendered.subject),
             body_text: Set(rendered.text),
@@ -132,7 +132,7 @@ impl Mailer {
             } else {
                 Stream::Transactional
             }),
-            list: Set(sending.list.map(|l| l.as_str().to_string())),
+            list: Set(sending.list),
             alert_id: Set(sending.alert),
             tracked: Set(sending.tracked),
             links: Set(None),

@@ -5,6 +5,8 @@ use anyhow::Context as _;
 use rust_embed::RustEmbed;
 use serde::Serialize;
 
+pub use crate::db::entities::outbox::EmailKind;
+
 #[derive(RustEmbed)]
 #[folder = "templates/"]
 #[include = "email/*"]
@@ -18,14 +20,10 @@ pub struct Rendered {
     pub html: String,
 }
 
-/// A typed email: its context struct and the name of its template files.
+/// A typed email: its context struct and which email it is, which names its template
+/// files (one context type may serve several: the alert kinds).
 pub trait EmailTemplate: Serialize {
-    const NAME: &'static str;
-
-    /// The template files' name; one context type may serve several (the alert kinds).
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
+    fn kind(&self) -> EmailKind;
 }
 
 /// Sent after signup: confirms the address belongs to the member.
@@ -35,7 +33,9 @@ pub struct ConfirmEmail {
     pub valid_hours: u32,
 }
 impl EmailTemplate for ConfirmEmail {
-    const NAME: &'static str = "confirm_email";
+    fn kind(&self) -> EmailKind {
+        EmailKind::ConfirmEmail
+    }
 }
 
 /// Sent to a new address the member wants to switch to.
@@ -46,7 +46,9 @@ pub struct ChangeEmail {
     pub valid_hours: u32,
 }
 impl EmailTemplate for ChangeEmail {
-    const NAME: &'static str = "change_email";
+    fn kind(&self) -> EmailKind {
+        EmailKind::ChangeEmail
+    }
 }
 
 /// Sent to the old address once the change is done, so a hijack does not go unseen.
@@ -55,7 +57,9 @@ pub struct EmailChanged {
     pub new_email: String,
 }
 impl EmailTemplate for EmailChanged {
-    const NAME: &'static str = "email_changed";
+    fn kind(&self) -> EmailKind {
+        EmailKind::EmailChanged
+    }
 }
 
 /// The single-use link for a forgotten password.
@@ -65,7 +69,9 @@ pub struct ResetPassword {
     pub valid_minutes: u32,
 }
 impl EmailTemplate for ResetPassword {
-    const NAME: &'static str = "reset_password";
+    fn kind(&self) -> EmailKind {
+        EmailKind::ResetPassword
+    }
 }
 
 /// Sent whenever the password changes, by reset or from the account page.
@@ -74,7 +80,9 @@ pub struct PasswordChanged {
     pub sessions_ended: bool,
 }
 impl EmailTemplate for PasswordChanged {
-    const NAME: &'static str = "password_changed";
+    fn kind(&self) -> EmailKind {
+        EmailKind::PasswordChanged
+    }
 }
 
 /// An invoice was paid: the receipt.
@@ -90,7 +98,9 @@ pub struct BillingReceipt {
     pub billing_url: String,
 }
 impl EmailTemplate for BillingReceipt {
-    const NAME: &'static str = "billing_receipt";
+    fn kind(&self) -> EmailKind {
+        EmailKind::BillingReceipt
+    }
 }
 
 /// A payment failed: asks for a different card.
@@ -103,7 +113,9 @@ pub struct BillingPaymentFailed {
     pub billing_url: String,
 }
 impl EmailTemplate for BillingPaymentFailed {
-    const NAME: &'static str = "billing_payment_failed";
+    fn kind(&self) -> EmailKind {
+        EmailKind::BillingPaymentFailed
+    }
 }
 
 /// The subscription turned `past_due` or `unpaid`.
@@ -114,7 +126,9 @@ pub struct BillingDelinquent {
     pub billing_url: String,
 }
 impl EmailTemplate for BillingDelinquent {
-    const NAME: &'static str = "billing_delinquent";
+    fn kind(&self) -> EmailKind {
+        EmailKind::BillingDelinquent
+    }
 }
 
 /// The subscription was canceled because payments failed.
@@ -124,7 +138,9 @@ pub struct BillingCanceled {
     pub billing_url: String,
 }
 impl EmailTemplate for BillingCanceled {
-    const NAME: &'static str = "billing_canceled";
+    fn kind(&self) -> EmailKind {
+        EmailKind::BillingCanceled
+    }
 }
 
 /// A trial ends soon.
@@ -136,7 +152,9 @@ pub struct BillingTrialEnding {
     pub billing_url: String,
 }
 impl EmailTemplate for BillingTrialEnding {
-    const NAME: &'static str = "billing_trial_ending";
+    fn kind(&self) -> EmailKind {
+        EmailKind::BillingTrialEnding
+    }
 }
 
 /// The card on file expires before the next payment.
@@ -149,7 +167,9 @@ pub struct BillingCardExpiring {
     pub billing_url: String,
 }
 impl EmailTemplate for BillingCardExpiring {
-    const NAME: &'static str = "billing_card_expiring";
+    fn kind(&self) -> EmailKind {
+        EmailKind::BillingCardExpiring
+    }
 }
 
 /// The plan changed; lists what was paused because it exceeds the new plan.
@@ -161,7 +181,9 @@ pub struct BillingPlanChanged {
     pub billing_url: String,
 }
 impl EmailTemplate for BillingPlanChanged {
-    const NAME: &'static str = "billing_plan_changed";
+    fn kind(&self) -> EmailKind {
+        EmailKind::BillingPlanChanged
+    }
 }
 
 /// This month's views reached 80 % or 100 % of the plan's limit.
@@ -178,7 +200,9 @@ pub struct UsageWarning {
     pub billing_url: String,
 }
 impl EmailTemplate for UsageWarning {
-    const NAME: &'static str = "usage_warning";
+    fn kind(&self) -> EmailKind {
+        EmailKind::UsageWarning
+    }
 }
 
 /// Every template set, loaded once at start-up.
@@ -225,7 +249,7 @@ impl Templates {
         if let Some(url) = unsubscribe_url {
             context.insert("unsubscribe_url", url);
         }
-        let template = email.name();
+        let template = email.kind().as_str();
         let part = |suffix: &str| {
             let name = format!("email/{template}.{suffix}");
             self.tera
@@ -262,17 +286,55 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
-    fn samples(t: &Templates) -> Vec<(&'static str, Rendered)> {
-        fn r<T: EmailTemplate>(t: &Templates, e: T) -> (&'static str, Rendered) {
-            (
-                e.name(),
-                t.render_for(&e, Some("https://b.example/unsubscribe?t=x"))
-                    .unwrap(),
-            )
-        }
+    const UNSUBSCRIBE: &str = "https://b.example/unsubscribe?t=x";
+    const BILLING_URL: &str = "https://b.example/billing";
+
+    /// One of every email, rendered as subscription mail (with an unsubscribe link), for
+    /// the tests below: every template with its typed context.
+    fn samples(t: &Templates) -> Vec<(EmailKind, Rendered)> {
+        let mut out = alert_samples(t);
+        out.push(digest_sample(t));
+        out.extend(lead_samples(t));
+        out.extend(account_samples(t));
+        out.extend(payment_samples(t));
+        out.extend(plan_samples(t));
+        out
+    }
+
+    fn rendered<T: EmailTemplate>(t: &Templates, e: T) -> (EmailKind, Rendered) {
+        (e.kind(), t.render_for(&e, Some(UNSUBSCRIBE)).unwrap())
+    }
+
+    /// Every alert kind, with each of its fields set, for a member in Berlin.
+    fn alert_samples(t: &Templates) -> Vec<(EmailKind, Rendered)> {
         use crate::alerts::kinds::{self, Kind, PolicyFacts};
+        let policy = PolicyFacts {
+            effective_at: "2027-01-01T00:00:00Z".parse().unwrap(),
+            summary: Some("Shorter retention.".into()),
+            policy_url: "https://b.example/privacy-policy?version=2026-12".into(),
+            objection_deadline: "2026-12-23T00:00:00Z".parse().unwrap(),
+            account_url: "https://b.example/account#policy".into(),
+        };
+        Kind::ALL
+            .into_iter()
+            .map(|k| {
+                let email = kinds::email(
+                    k,
+                    &alert_fields(k),
+                    Some("First paragraph.\n\nSecond."),
+                    Some("Ada".into()),
+                    Some("Europe/Berlin"),
+                    Some(&policy),
+                );
+                rendered(t, email)
+            })
+            .collect()
+    }
+
+    fn alert_fields(k: crate::alerts::Kind) -> serde_json::Value {
+        use crate::alerts::Kind;
         use serde_json::json;
-        let fields = |k: Kind| match k {
+        match k {
             Kind::PlannedOutage => {
                 json!({"starts_at": "2026-12-08T01:00:00Z", "ends_at": "2026-12-08T03:00:00Z", "affected": "the dashboard"})
             }
@@ -295,39 +357,20 @@ mod tests {
             Kind::Promotion => {
                 json!({"headline": "Half off", "summary": "This week.", "url": "https://b.example/pricing"})
             }
-        };
-        let policy = PolicyFacts {
-            effective_at: "2027-01-01T00:00:00Z".parse().unwrap(),
-            summary: Some("Shorter retention.".into()),
-            policy_url: "https://b.example/privacy-policy?version=2026-12".into(),
-            objection_deadline: "2026-12-23T00:00:00Z".parse().unwrap(),
-            account_url: "https://b.example/account#policy".into(),
-        };
-        let mut alerts: Vec<(&'static str, Rendered)> = Kind::ALL
-            .into_iter()
-            .map(|k| {
-                r(
-                    t,
-                    kinds::email(
-                        k,
-                        &fields(k),
-                        Some("First paragraph.\n\nSecond."),
-                        Some("Ada".into()),
-                        Some("Europe/Berlin"),
-                        Some(&policy),
-                    ),
-                )
-            })
-            .collect();
-        alerts.push(r(
+        }
+    }
+
+    fn digest_sample(t: &Templates) -> (EmailKind, Rendered) {
+        use crate::digest::{BestBar, WeeklyDigest};
+        rendered(
             t,
-            crate::alerts::digest::WeeklyDigest {
+            WeeklyDigest {
                 week: "30 November – 6 December 2026".into(),
                 views: "1,204".into(),
                 clicks: "41".into(),
                 ctr: "3.4 %".into(),
                 leads: "3".into(),
-                best_bar: Some(crate::alerts::digest::BestBar {
+                best_bar: Some(BestBar {
                     name: "Sale".into(),
                     site: "Shop".into(),
                     views: "900".into(),
@@ -336,47 +379,57 @@ mod tests {
                 }),
                 stats_url: "https://b.example/sites".into(),
             },
-        ));
-        alerts.push(r(
-            t,
-            crate::leads::LeadNotification {
-                site: "Shop".into(),
-                bar: "Newsletter".into(),
-                leads: vec![crate::leads::LeadLine {
-                    email: "visitor@example.org".into(),
-                    at: "3 December 2026, 10:00 UTC".into(),
-                }],
-                count: 1,
-                kept_days: 0,
-                leads_url: "https://b.example/sites/1#leads".into(),
-            },
-        ));
-        alerts.push(r(
-            t,
-            crate::leads::LeadDeliveryFailing {
-                site: "Shop".into(),
-                webhook_host: "hooks.example".into(),
-                failures: 12,
-                since: "2 December 2026".into(),
-                last_status: Some("HTTP 500".into()),
-                settings_url: "https://b.example/sites/1#leads".into(),
-            },
-        ));
-        alerts.push(r(
-            t,
-            crate::privacy::AccountDeleted {
-                deleted_at: "3 December 2026".into(),
-            },
-        ));
-        alerts.extend(vec![
-            r(
+        )
+    }
+
+    fn lead_samples(t: &Templates) -> Vec<(EmailKind, Rendered)> {
+        use crate::leads::{LeadDeliveryFailing, LeadLine, LeadNotification};
+        vec![
+            rendered(
+                t,
+                LeadNotification {
+                    site: "Shop".into(),
+                    bar: "Newsletter".into(),
+                    leads: vec![LeadLine {
+                        email: "visitor@example.org".into(),
+                        at: "3 December 2026, 10:00 UTC".into(),
+                    }],
+                    count: 1,
+                    kept_days: 0,
+                    leads_url: "https://b.example/sites/1#leads".into(),
+                },
+            ),
+            rendered(
+                t,
+                LeadDeliveryFailing {
+                    site: "Shop".into(),
+                    webhook_host: "hooks.example".into(),
+                    failures: 12,
+                    since: "2 December 2026".into(),
+                    last_status: Some("HTTP 500".into()),
+                    settings_url: "https://b.example/sites/1#leads".into(),
+                },
+            ),
+        ]
+    }
+
+    /// The account's own emails: the address, the password, and its deletion.
+    fn account_samples(t: &Templates) -> Vec<(EmailKind, Rendered)> {
+        vec![
+            rendered(
+                t,
+                crate::privacy::AccountDeleted {
+                    deleted_at: "3 December 2026".into(),
+                },
+            ),
+            rendered(
                 t,
                 ConfirmEmail {
                     confirm_url: "https://b.example/confirm-email?token=abc".into(),
                     valid_hours: 48,
                 },
             ),
-            r(
+            rendered(
                 t,
                 ChangeEmail {
                     confirm_url: "https://b.example/confirm-email?token=def".into(),
@@ -384,26 +437,32 @@ mod tests {
                     valid_hours: 24,
                 },
             ),
-            r(
+            rendered(
                 t,
                 EmailChanged {
                     new_email: "new@example.com".into(),
                 },
             ),
-            r(
+            rendered(
                 t,
                 ResetPassword {
                     reset_url: "https://b.example/reset-password?token=ghi".into(),
                     valid_minutes: 60,
                 },
             ),
-            r(
+            rendered(
                 t,
                 PasswordChanged {
                     sessions_ended: true,
                 },
             ),
-            r(
+        ]
+    }
+
+    /// Billing's emails about payments: paid, failed, overdue, canceled.
+    fn payment_samples(t: &Templates) -> Vec<(EmailKind, Rendered)> {
+        vec![
+            rendered(
                 t,
                 BillingReceipt {
                     plan_name: "Pro".into(),
@@ -411,61 +470,67 @@ mod tests {
                     period_start: "3 December 2026".into(),
                     period_end: "3 January 2027".into(),
                     invoice_url: Some("https://invoice.stripe.com/i/acct_1/test".into()),
-                    billing_url: "https://b.example/billing".into(),
+                    billing_url: BILLING_URL.into(),
                 },
             ),
-            r(
+            rendered(
                 t,
                 BillingPaymentFailed {
                     plan_name: "Pro".into(),
                     amount: "$20.00".into(),
                     next_attempt: Some("6 December 2026".into()),
-                    billing_url: "https://b.example/billing".into(),
+                    billing_url: BILLING_URL.into(),
                 },
             ),
-            r(
+            rendered(
                 t,
                 BillingDelinquent {
                     plan_name: "Pro".into(),
                     status: "past_due".into(),
-                    billing_url: "https://b.example/billing".into(),
+                    billing_url: BILLING_URL.into(),
                 },
             ),
-            r(
+            rendered(
                 t,
                 BillingCanceled {
                     plan_name: "Pro".into(),
-                    billing_url: "https://b.example/billing".into(),
+                    billing_url: BILLING_URL.into(),
                 },
             ),
-            r(
+        ]
+    }
+
+    /// Billing's emails about the plan: the trial, the card, a change, the usage.
+    fn plan_samples(t: &Templates) -> Vec<(EmailKind, Rendered)> {
+        vec![
+            rendered(
                 t,
                 BillingTrialEnding {
                     plan_name: "Pro".into(),
                     trial_end: "10 December 2026".into(),
                     has_payment_method: false,
-                    billing_url: "https://b.example/billing".into(),
+                    billing_url: BILLING_URL.into(),
                 },
             ),
-            r(
+            rendered(
                 t,
                 BillingCardExpiring {
                     brand: "visa".into(),
                     last4: "4242".into(),
                     expires: "12/2026".into(),
-                    billing_url: "https://b.example/billing".into(),
+                    billing_url: BILLING_URL.into(),
                 },
             ),
-            r(
+            rendered(
                 t,
                 BillingPlanChanged {
                     old_plan: "Pro".into(),
                     new_plan: "Free".into(),
                     paused: vec!["\"Sale\" was paused: your plan allows 1 site".into()],
-                    billing_url: "https://b.example/billing".into(),
+                    billing_url: BILLING_URL.into(),
                 },
             ),
-            r(
+            rendered(
                 t,
                 UsageWarning {
                     percent: 100,
@@ -474,11 +539,10 @@ mod tests {
                     month: "December 2026".into(),
                     blocks: true,
                     resets_on: "1 January 2027".into(),
-                    billing_url: "https://b.example/billing".into(),
+                    billing_url: BILLING_URL.into(),
                 },
             ),
-        ]);
-        alerts
+        ]
     }
 
     #[test]
@@ -539,7 +603,7 @@ mod tests {
         let t = Templates::load("https://b.example").unwrap();
         let rendered: BTreeSet<String> = samples(&t)
             .into_iter()
-            .map(|(n, _)| n.to_string())
+            .map(|(kind, _)| kind.as_str().to_string())
             .collect();
         let on_disk: BTreeSet<String> = TemplateFiles::iter()
             .filter_map(|f| f.strip_prefix("email/").map(str::to_string))
@@ -549,6 +613,13 @@ mod tests {
         assert_eq!(
             on_disk, rendered,
             "templates on disk that no typed email renders (or the reverse)"
+        );
+        let kinds: BTreeSet<String> = <EmailKind as sea_orm::Iterable>::iter()
+            .map(|kind| kind.as_str().to_string())
+            .collect();
+        assert_eq!(
+            on_disk, kinds,
+            "email kinds without templates (or the reverse)"
         );
     }
 }

@@ -35,7 +35,7 @@ const DKIM_UNUSED_WITH_HTTP: &str = "BARKEEP_DKIM_KEY_FILE is not used with an H
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub outbox_id: i64,
-    pub kind: String,
+    pub kind: crate::db::entities::outbox::EmailKind,
     /// When it was queued: names its file in the folder transport, the same on a retry.
     pub created: DateTime<Utc>,
     pub from: String,

@@ -174,7 +174,7 @@ impl MailWorker {
                     queries::after_given_up(&txn, row.id, row.after_send).await?;
                 }
                 Outcome::Sent(links) => {
-                    self.metrics.sent(&row.kind);
+                    self.metrics.sent(row.kind);
                     tracing::info!(outbox_id = row.id, kind = %row.kind, "email sent");
                     queries::mark_sent(&txn, row.id, attempts, now, links.clone()).await?;
                     queries::after_sent(&txn, row.id, row.after_send).await?;
@@ -188,7 +188,7 @@ impl MailWorker {
                     // `to_address` only, which an erasure deletes or blanks.
                     let message =
                         suppressions::redact(&format!("{:#}", err.error()), &row.to_address);
-                    self.metrics.failed(&row.kind, give_up);
+                    self.metrics.failed(row.kind, give_up);
                     tracing::warn!(outbox_id = row.id, kind = %row.kind, attempts, give_up, error = %message, "email not sent");
                     let next = now
                         + chrono::Duration::from_std(self.backoff(attempts)).unwrap_or_default();
@@ -237,8 +237,7 @@ impl MailWorker {
         {
             return Ok(Some(format!("the address is suppressed ({})", s.reason)));
         }
-        let (Some(member), Some(list)) = (row.member_id, row.list.as_deref().and_then(List::parse))
-        else {
+        let (Some(member), Some(list)) = (row.member_id, row.list) else {
             return Ok(None);
         };
         let Some(m) = crate::db::accounts::member_by_id(&self.db, member).await? else {
@@ -270,9 +269,7 @@ impl MailWorker {
             (row.body_html.clone(), None)
         };
         let mut headers = Vec::new();
-        if let (Some(list), Some(member)) =
-            (row.list.as_deref().and_then(List::parse), row.member_id)
-        {
+        if let (Some(list), Some(member)) = (row.list, row.member_id) {
             headers.push((
                 "List-Id",
                 format!("barkeep {} <{}.{domain}>", list.as_str(), list.as_str()),
@@ -286,7 +283,7 @@ impl MailWorker {
         Ok((
             Outgoing {
                 outbox_id: row.id,
-                kind: row.kind.clone(),
+                kind: row.kind,
                 created: row.created_at,
                 from: from.clone(),
                 to: row.to_address.clone(),

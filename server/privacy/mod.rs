@@ -6,6 +6,8 @@
 //! later is recorded without its content. The retention jobs delete what is past its
 //! period.
 
+pub mod policies;
+
 use std::io::Write;
 
 use chrono::{DateTime, Duration, Utc};
@@ -25,7 +27,7 @@ use crate::db::entities::{member, outbox::AfterSend, stripe_event};
 use crate::delivery::{Policy, SitePolicy};
 use crate::domain::MemberId;
 use crate::error::Result;
-use crate::mail::{EmailTemplate, Mailer, Recipient, Sending};
+use crate::mail::{EmailKind, EmailTemplate, Mailer, Recipient, Sending};
 
 /// Login attempts are kept this long (they show a member who tried to get in).
 pub const LOGIN_ATTEMPT_DAYS: i64 = 90;
@@ -40,7 +42,9 @@ pub struct AccountDeleted {
     pub deleted_at: String,
 }
 impl EmailTemplate for AccountDeleted {
-    const NAME: &'static str = "account_deleted";
+    fn kind(&self) -> EmailKind {
+        EmailKind::AccountDeleted
+    }
 }
 
 /// What the member's id and address are bound as in an export query.

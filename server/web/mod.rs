@@ -31,6 +31,7 @@ use crate::jobs::Jobs;
 use crate::leads::Leads;
 use crate::mail::{Mailer, Tracker};
 use crate::privacy::Privacy;
+use crate::privacy::policies::PolicyVersions;
 use crate::reporting::benchmarks::Benchmarks;
 
 pub mod api;
@@ -97,6 +98,8 @@ pub struct State {
     pub clock: Clock,
     pub accounts: Accounts,
     pub alerts: Alerts,
+    /// Privacy-policy versions and objections to them.
+    pub policy_versions: PolicyVersions,
     pub benchmarks: Benchmarks,
     pub billing: Billing,
     pub catalog: Catalog,

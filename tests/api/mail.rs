@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use barkeep::db::entities::outbox::{self, Status};
+use barkeep::db::entities::outbox::{self, EmailKind, Status};
 
 use crate::columns::values_containing;
 use crate::helpers::{Options, PASSWORD, SmtpServer, TestApp, body_json, free_port, read_mail_dir};
@@ -151,7 +151,7 @@ async fn two_workers_on_one_database_never_send_an_email_twice() {
         outbox::ActiveModel {
             dedupe_key: Set(format!("race-{i}")),
             member_id: Set(None),
-            kind: Set("race".into()),
+            kind: Set(EmailKind::ConfirmEmail),
             to_address: Set(format!("r{i}@example.com")),
             subject: Set(format!("race {i}")),
             body_text: Set("text".into()),
@@ -403,7 +403,7 @@ async fn the_migration_blanks_the_given_up_last_emails_of_erased_accounts() {
         Vec::<String>::new()
     );
     let rows = outbox::Entity::find().all(&app.db).await.unwrap();
-    let erased = rows.iter().find(|r| r.kind == "account_deleted").unwrap();
+    let erased = rows.iter().find(|r| r.kind == EmailKind::AccountDeleted).unwrap();
     assert_eq!(
         (
             erased.to_address.as_str(),
@@ -414,7 +414,7 @@ async fn the_migration_blanks_the_given_up_last_emails_of_erased_accounts() {
         ("", "", "", Status::Failed)
     );
     // Any other email is as it was.
-    let kept = rows.iter().find(|r| r.kind == "confirm_email").unwrap();
+    let kept = rows.iter().find(|r| r.kind == EmailKind::ConfirmEmail).unwrap();
     assert_eq!(
         (kept.to_address.as_str(), kept.last_error.as_deref()),
         ("kept@example.com", Some("refused kept@example.com"))

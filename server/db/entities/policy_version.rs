@@ -1,4 +1,8 @@
+use chrono::Duration;
 use sea_orm::entity::prelude::*;
+
+/// A member may object to a version for this many days from when they were told.
+pub const OBJECTION_DAYS: i64 = 20;
 
 /// A published version of the privacy policy.
 #[sea_orm::model]
@@ -20,3 +24,11 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// The last moment an objection is taken from a member told at `told`: the window
+    /// runs [`OBJECTION_DAYS`] from the later of that and the publication.
+    pub fn objection_deadline(&self, told: DateTimeUtc) -> DateTimeUtc {
+        told.max(self.published_at) + Duration::days(OBJECTION_DAYS)
+    }
+}

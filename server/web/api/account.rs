@@ -397,7 +397,7 @@ pub async fn industries(_req: Req) -> Result<Response> {
 
 #[derive(Serialize, ToSchema)]
 pub struct Policies {
-    pub policies: Vec<crate::alerts::policies::MemberPolicy>,
+    pub policies: Vec<crate::privacy::policies::MemberPolicy>,
 }
 
 /// Every privacy-policy version, newest first, with your objection deadline and whether
@@ -406,7 +406,7 @@ pub struct Policies {
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Versions", body = Policies)))]
 pub async fn policies(req: Req) -> Result<Response> {
-    let policies = req.state.alerts.policies_for(req.member()?).await?;
+    let policies = req.state.policy_versions.for_member(req.member()?).await?;
     Ok(json(StatusCode::OK, &Policies { policies }))
 }
 
@@ -422,12 +422,12 @@ pub struct ObjectTo {
 /// of its publication, if later); 409 `objection_window_closed` with the deadline after.
 #[utoipa::path(post, path = "/api/v1/me/policy-objection", tag = "account", request_body = ObjectTo,
     security(("session" = []), ("bearer" = [])),
-    responses((status = 201, description = "Recorded", body = crate::alerts::policies::MemberPolicy)))]
+    responses((status = 201, description = "Recorded", body = crate::privacy::policies::MemberPolicy)))]
 pub async fn object(req: Req) -> Result<Response> {
     let body: ObjectTo = req.json()?;
     let recorded = req
         .state
-        .alerts
+        .policy_versions
         .object(req.member()?, body.version.as_deref())
         .await?;
     Ok(json(StatusCode::CREATED, &recorded))

@@ -7,13 +7,13 @@ use utoipa::{IntoParams, ToSchema};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use crate::alerts::policies::{Objection, PolicyView};
 use crate::alerts::{AudienceSpec, Draft, Kind};
 use crate::billing::AccountState;
 use crate::db::entities::alert;
 use crate::db::entities::stripe_event::{self, EventStatus};
 use crate::domain::MemberId;
 use crate::error::Result;
+use crate::privacy::policies::{Objection, PolicyView};
 use crate::web::router::Req;
 use crate::web::guards::AlertRef;
 use crate::web::{State, json};
@@ -203,11 +203,11 @@ impl From<alert::Model> for AlertView {
     fn from(a: alert::Model) -> Self {
         AlertView {
             id: a.id,
-            kind: a.kind,
-            audience: serde_json::from_str(&a.audience).unwrap_or_default(),
+            kind: a.kind.to_string(),
+            audience: serde_json::to_value(&a.audience).unwrap_or_default(),
             message: a.message,
             fields: serde_json::from_str(&a.fields).unwrap_or_default(),
-            status: a.status,
+            status: a.status.to_string(),
             created_at: a.created_at,
             send_requested_at: a.send_requested_at,
             queued_at: a.queued_at,
@@ -379,8 +379,8 @@ pub async fn publish_policy(req: Req) -> Result<Response> {
     let body: NewPolicy = req.json()?;
     let policy = req
         .state
-        .alerts
-        .publish_policy(
+        .policy_versions
+        .publish(
             req.member()?.id,
             &body.version,
             body.url,
@@ -409,8 +409,8 @@ pub struct PolicyList {
 pub async fn policies(req: Req) -> Result<Response> {
     let policies = req
         .state
-        .alerts
-        .policies_with_objections()
+        .policy_versions
+        .with_objections()
         .await?
         .into_iter()
         .map(|(policy, objections)| PolicyObjections { policy, objections })

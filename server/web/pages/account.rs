@@ -10,9 +10,9 @@ use warp::reply::Response;
 
 use super::forms::{Errors, FORM, Fields};
 use super::view::{done, message, render};
-use crate::alerts::policies::MemberPolicy;
 use crate::domain::{Email, INDUSTRIES};
 use crate::error::{Error, Result};
+use crate::privacy::policies::MemberPolicy;
 use crate::web::api::account::{MemberView, PatchMe, update_profile};
 use crate::web::router::Req;
 use crate::web::guards::{SessionRef, TokenRef};
@@ -101,8 +101,8 @@ async fn account_page(
         .collect();
     let now = state.clock.now();
     let policies = state
-        .alerts
-        .policies_for(&member)
+        .policy_versions
+        .for_member(&member)
         .await?
         .into_iter()
         .map(|p| PolicyRow {
@@ -292,7 +292,7 @@ pub async fn object(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     match req
         .state
-        .alerts
+        .policy_versions
         .object(req.member()?, f.text("version"))
         .await
     {

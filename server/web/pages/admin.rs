@@ -11,7 +11,7 @@ use super::forms::{Errors, FORM, Fields, sentence};
 use super::ok;
 use super::view::{done, render};
 use crate::alerts::{AudienceSpec, Draft, Everyone, Kind};
-use crate::db::entities::outbox;
+use crate::db::entities::{alert, outbox};
 use crate::domain::{Invalid, MemberId};
 use crate::error::{Error, Result};
 use crate::web::api::admin::{
@@ -326,7 +326,7 @@ async fn alert_page(req: &Req, id: i64, errors: Errors) -> Result<Response> {
         req,
         "pages/admin/alert.html",
         &AlertPage {
-            draft: report.alert.status == "draft",
+            draft: a.status == alert::Status::Draft,
             report,
             preview,
             errors,
@@ -355,7 +355,7 @@ pub async fn send_alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Respon
 
 #[derive(Serialize)]
 struct PoliciesPage {
-    policies: Vec<(crate::alerts::policies::PolicyView, usize)>,
+    policies: Vec<(crate::privacy::policies::PolicyView, usize)>,
     v: Fields,
     errors: Errors,
 }
@@ -363,8 +363,8 @@ struct PoliciesPage {
 async fn policies_page(req: &Req, v: Fields, errors: Errors) -> Result<Response> {
     let policies = req
         .state
-        .alerts
-        .policies_with_objections()
+        .policy_versions
+        .with_objections()
         .await?
         .into_iter()
         .map(|(p, o)| (p, o.len()))
@@ -395,8 +395,8 @@ pub async fn publish_policy(req: Req) -> Result<Response> {
             })?
             .and_utc();
         req.state
-            .alerts
-            .publish_policy(
+            .policy_versions
+            .publish(
                 req.member()?.id,
                 f.get("version"),
                 f.text("url").map(str::to_string),
@@ -464,7 +464,7 @@ impl From<outbox::Model> for MailRow {
             id: m.id,
             to: m.to_address,
             subject: m.subject,
-            kind: m.kind,
+            kind: m.kind.to_string(),
             status: format!("{:?}", m.status).to_lowercase(),
             created_at: m.created_at,
             sent_at: m.sent_at,

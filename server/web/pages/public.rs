@@ -331,7 +331,7 @@ struct PolicyPage {
 /// A published privacy-policy version, for the link in the email that announced it.
 pub async fn privacy_policy(req: Req) -> Result<Response> {
     let q: VersionQuery = req.query().unwrap_or_default();
-    let p = req.state.alerts.policy(&q.version).await?;
+    let p = req.state.policy_versions.published(&q.version).await?;
     view::render(
         &req,
         "pages/privacy_policy.html",

@@ -1,20 +1,21 @@
 //! Privacy-policy versions. Publishing one emails every member's current address (a
 //! `policy_change` alert); a member may object within 20 days of that email being sent
 //! (of the publication while it is not, or if it never is), and the objection is
-//! recorded with its time. After the
-//! window the answer is 409 with the deadline.
+//! recorded with its time. After the window the answer is 409 with the deadline.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Alerts, AudienceSpec, Everyone, Kind};
-use crate::db::alerts as q;
+use crate::alerts::Alerts;
+use crate::clock::Clock;
+use crate::db::Db;
 use crate::db::entities::{member, policy_version};
+use crate::db::policies as q;
 use crate::domain::{MemberId, SafeUrl};
 use crate::error::{Error, Result};
 
-pub const OBJECTION_DAYS: i64 = 20;
+pub use crate::db::entities::policy_version::OBJECTION_DAYS;
 
 /// A policy version as members and operators see it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -58,9 +59,22 @@ pub struct Objection {
     pub objected_at: DateTime<Utc>,
 }
 
-impl Alerts {
+/// The published versions of the privacy policy and members' objections to them.
+#[derive(Clone)]
+pub struct PolicyVersions {
+    db: Db,
+    clock: Clock,
+    /// Announces each new version to every member.
+    alerts: Alerts,
+}
+
+impl PolicyVersions {
+    pub fn new(db: Db, clock: Clock, alerts: Alerts) -> PolicyVersions {
+        PolicyVersions { db, clock, alerts }
+    }
+
     /// Publishes a version and starts emailing every member about it.
-    pub async fn publish_policy(
+    pub async fn publish(
         &self,
         by: MemberId,
         version: &str,
@@ -106,22 +120,11 @@ impl Alerts {
         }
         let txn = crate::db::begin(&self.db).await?;
         let policy = q::insert_policy(&txn, version, url, text, effective_at, now).await?;
-        let alert = q::insert_alert(
-            &txn,
-            Kind::PolicyChange.as_str(),
-            serde_json::to_string(&AudienceSpec::Everyone(Everyone::All))
-                .map_err(anyhow::Error::from)?,
-            serde_json::json!({ "version": version }).to_string(),
-            None,
-            "sending",
-            Some(by),
-            now,
-        )
-        .await?;
+        let alert = self.alerts.insert_policy_change(&txn, by, version).await?;
         q::set_policy_alert(&txn, policy.id, alert.id).await?;
         txn.commit().await?;
         tracing::info!(version, alert_id = alert.id, "privacy policy published");
-        self.wake.notify_one();
+        self.alerts.wake();
         Ok(PolicyView::from(policy))
     }
 
@@ -136,7 +139,7 @@ impl Alerts {
         m: &member::Model,
     ) -> Result<DateTime<Utc>> {
         let email = match p.alert_id {
-            Some(alert) => q::alert_email_sent_at(&self.db, alert, m.id).await?,
+            Some(alert) => crate::db::alerts::alert_email_sent_at(&self.db, alert, m.id).await?,
             None => None,
         };
         let from = match email {
@@ -144,10 +147,11 @@ impl Alerts {
             Some(None) => p.published_at,
             None => m.created_at,
         };
-        Ok(from.max(p.published_at) + Duration::days(OBJECTION_DAYS))
+        Ok(p.objection_deadline(from))
     }
 
-    pub async fn policies_for(&self, m: &member::Model) -> Result<Vec<MemberPolicy>> {
+    /// Every version, newest first, with the member's own standing towards it.
+    pub async fn for_member(&self, m: &member::Model) -> Result<Vec<MemberPolicy>> {
         let objections = q::objections(&self.db, None, Some(m.id)).await?;
         let mut out = Vec::new();
         for p in q::policies(&self.db).await? {
@@ -197,7 +201,7 @@ impl Alerts {
     }
 
     /// Every version, newest first, with who objected to each.
-    pub async fn policies_with_objections(&self) -> Result<Vec<(PolicyView, Vec<Objection>)>> {
+    pub async fn with_objections(&self) -> Result<Vec<(PolicyView, Vec<Objection>)>> {
         let mut out = Vec::new();
         for p in q::policies(&self.db).await? {
             let mut list = Vec::new();
@@ -217,7 +221,7 @@ impl Alerts {
     }
 
     /// A published version, for its public page.
-    pub async fn policy(&self, version: &str) -> Result<PolicyView> {
+    pub async fn published(&self, version: &str) -> Result<PolicyView> {
         q::policy_by_version(&self.db, version)
             .await?
             .map(PolicyView::from)

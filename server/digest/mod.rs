@@ -8,11 +8,25 @@ use std::collections::HashMap;
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc};
 use serde::Serialize;
 
-use super::{Alerts, BATCH};
-use crate::db::alerts::{self as q, Audience};
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::db::alerts::{Audience, audience_batch};
+use crate::db::digest as q;
 use crate::db::entities::member;
 use crate::domain::MemberId;
-use crate::mail::{EmailTemplate, List, Recipient, Sending};
+use crate::mail::{EmailKind, EmailTemplate, List, Mailer, Recipient, Sending};
+
+/// Members queued per batch (and per transaction) of a week's fan-out.
+const BATCH: u64 = 500;
+
+/// Sends the weekly digest.
+#[derive(Clone)]
+pub struct Digest {
+    db: Db,
+    clock: Clock,
+    mailer: Mailer,
+    base_url: String,
+}
 
 #[derive(Serialize)]
 pub struct WeeklyDigest {
@@ -35,7 +49,9 @@ pub struct BestBar {
 }
 
 impl EmailTemplate for WeeklyDigest {
-    const NAME: &'static str = "weekly_digest";
+    fn kind(&self) -> EmailKind {
+        EmailKind::WeeklyDigest
+    }
 }
 
 /// The Monday 00:00 UTC that starts the week `t` is in.
@@ -67,9 +83,19 @@ fn count(n: i64) -> String {
     crate::billing::thousands(u64::try_from(n).unwrap_or(0))
 }
 
-impl Alerts {
-    /// The `weekly_digest` job.
-    pub async fn send_digests(&self) -> anyhow::Result<()> {
+impl Digest {
+    pub fn new(db: Db, clock: Clock, mailer: Mailer, base_url: &str) -> Digest {
+        Digest {
+            db,
+            clock,
+            mailer,
+            base_url: base_url.to_string(),
+        }
+    }
+
+    /// The `weekly_digest` job: queues the due week's digest for every member who has
+    /// not had it yet.
+    pub async fn send_due(&self) -> anyhow::Result<()> {
         let now = self.clock.now();
         let Some((from, to)) = due_week(now) else {
             return Ok(());
@@ -78,7 +104,7 @@ impl Alerts {
         let key = format!("{}-W{:02}", iso.year(), iso.week());
         let mut week = q::digest_week(&self.db, &key).await?;
         while week.done_at.is_none() {
-            let members = q::audience_batch(
+            let members = audience_batch(
                 &self.db,
                 &Audience::All,
                 MemberId(week.cursor),
