@@ -22,7 +22,10 @@ use crate::mail::{
     ResetPassword,
 };
 
+mod profile;
 pub mod secrets;
+
+pub use profile::ProfileChange;
 
 pub use secrets::Passwords;
 

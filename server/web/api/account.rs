@@ -7,13 +7,13 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::Message;
-use crate::db::accounts as q;
+use crate::accounts::ProfileChange;
 use crate::db::entities::{api_token, member};
-use crate::domain::{Email, INDUSTRIES, Industry, MemberId, SessionId, TokenId};
-use crate::error::{Error, Result};
+use crate::domain::{Email, INDUSTRIES, MemberId, SessionId, TokenId};
+use crate::error::Result;
 use crate::web::router::Req;
 use crate::web::guards::{SessionRef, TokenRef};
-use crate::web::{State, json, no_content};
+use crate::web::{json, no_content};
 
 /// A member as the API shows them: never the password hash.
 #[derive(Debug, Serialize, ToSchema)]
@@ -72,111 +72,21 @@ pub async fn get_me(req: Req) -> Result<Response> {
     Ok(json(StatusCode::OK, &MemberView::from(req.member()?)))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PatchMe {
-    /// Up to 100 characters; `null` or empty clears it.
-    #[serde(default, deserialize_with = "crate::domain::present")]
-    pub name: Option<Option<String>>,
-    /// `null` clears it.
-    #[serde(default, deserialize_with = "crate::domain::present")]
-    pub industry: Option<Option<String>>,
-    #[serde(default)]
-    pub promo_opt_in: Option<bool>,
-    #[serde(default)]
-    pub news_opt_in: Option<bool>,
-    #[serde(default)]
-    pub digest_opt_in: Option<bool>,
-    /// An IANA time zone (`Europe/Berlin`); `null` for UTC.
-    #[serde(default, deserialize_with = "crate::domain::present")]
-    pub time_zone: Option<Option<String>>,
-    #[serde(default)]
-    pub lead_email: Option<bool>,
-    /// Up to your plan's limit.
-    #[serde(default)]
-    pub lead_retention_days: Option<u32>,
-}
-
 /// Change the name, industry, time zone, which emails arrive (security, billing,
 /// outage, abuse and policy mail always do) and what becomes of leads.
-#[utoipa::path(patch, path = "/api/v1/me", tag = "account", request_body = PatchMe,
+#[utoipa::path(patch, path = "/api/v1/me", tag = "account", request_body = ProfileChange,
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The member as changed", body = MemberView)))]
 pub async fn patch_me(req: Req) -> Result<Response> {
-    let body: PatchMe = req.json()?;
-    let member = update_profile(&req.state, req.member()?, body).await?;
+    let change: ProfileChange = req.json()?;
+    let member = req.member()?;
+    let limits = req.state.billing.limits_of(member.id).await?;
+    let member = req
+        .state
+        .accounts
+        .update_profile(member, change, limits.lead_retention_days)
+        .await?;
     Ok(json(StatusCode::OK, &MemberView::from(&member)))
-}
-
-/// Applies a profile change, checked field by field (the account page uses it too).
-pub async fn update_profile(
-    state: &State,
-    member: &member::Model,
-    body: PatchMe,
-) -> Result<member::Model> {
-    let name = match body.name {
-        Some(Some(n)) => {
-            let n = n.trim().to_string();
-            if n.chars().count() > 100 || n.chars().any(char::is_control) {
-                return Err(Error::invalid(
-                    "name",
-                    "the name must be at most 100 characters of text",
-                ));
-            }
-            Some((!n.is_empty()).then_some(n))
-        }
-        other => other,
-    };
-    let industry = match body.industry {
-        Some(Some(i)) => Some(Some(Industry::parse(&i)?.code().to_string())),
-        other => other,
-    };
-    let now = state.clock.now();
-    let db = &state.db;
-    let time_zone = match body.time_zone {
-        Some(Some(z)) => {
-            let zone: chrono_tz::Tz = z.trim().parse().map_err(|_| {
-                Error::invalid("time_zone", "an IANA time zone such as Europe/Berlin")
-            })?;
-            Some(Some(zone.name().to_string()))
-        }
-        other => other,
-    };
-    let retention = match body.lead_retention_days {
-        Some(days) => {
-            let limit = state
-                .billing
-                .limits_of(member.id)
-                .await?
-                .lead_retention_days;
-            if let Some((limit, _)) = limit.filter(|l| u64::from(days) > *l).map(|l| (l, days)) {
-                return Err(Error::Limit {
-                    code: "lead_retention_limit",
-                    message: format!(
-                        "your plan keeps leads at most {limit} days after delivery; upgrade the plan to keep them longer"
-                    ),
-                    limit,
-                    current: u64::from(days),
-                });
-            }
-            Some(i32::try_from(days.min(3650)).unwrap_or(3650))
-        }
-        None => None,
-    };
-    let member = q::update_profile(db, member.clone(), name, industry, now).await?;
-    let member = q::set_preferences(
-        db,
-        member,
-        q::Preferences {
-            news: body.news_opt_in,
-            digest: body.digest_opt_in,
-            promo: body.promo_opt_in,
-            time_zone,
-        },
-        now,
-    )
-    .await?;
-    Ok(q::set_lead_settings(db, member, body.lead_email, retention, now).await?)
 }
 
 #[derive(Deserialize, ToSchema)]

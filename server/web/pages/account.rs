@@ -13,7 +13,8 @@ use super::view::{done, message, render};
 use crate::domain::{Email, INDUSTRIES};
 use crate::error::{Error, Result};
 use crate::privacy::policies::MemberPolicy;
-use crate::web::api::account::{MemberView, PatchMe, update_profile};
+use crate::accounts::ProfileChange;
+use crate::web::api::account::MemberView;
 use crate::web::router::Req;
 use crate::web::guards::{SessionRef, TokenRef};
 
@@ -70,9 +71,7 @@ async fn account_page(
     let state = &req.state;
     let auth = req.auth()?;
     // The member as stored now (a form may just have changed it).
-    let member = crate::db::accounts::member_by_id(&state.db, auth.member.id)
-        .await?
-        .ok_or(Error::Unauthorized)?;
+    let member = state.accounts.current(auth.member.id).await?;
     let sessions = state
         .accounts
         .sessions(auth)
@@ -180,7 +179,7 @@ pub async fn profile(req: Req) -> Result<Response> {
                 Error::invalid("lead_retention_days", "a whole number of days, 0 or more")
             })?),
         };
-        let body = PatchMe {
+        let change = ProfileChange {
             name: optional(&f, "name"),
             industry: optional(&f, "industry"),
             time_zone: optional(&f, "time_zone"),
@@ -190,7 +189,12 @@ pub async fn profile(req: Req) -> Result<Response> {
             lead_email: Some(f.ticked("lead_email")),
             lead_retention_days: retention,
         };
-        update_profile(&req.state, req.member()?, body).await
+        let member = req.member()?;
+        let limits = req.state.billing.limits_of(member.id).await?;
+        req.state
+            .accounts
+            .update_profile(member, change, limits.lead_retention_days)
+            .await
     }
     .await;
     match changed {

@@ -1,0 +1,140 @@
+//! A member's profile and preferences: name, industry, time zone, which emails arrive,
+//! and what becomes of their leads. Checked field by field, written in one transaction.
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::Accounts;
+use crate::db::accounts as q;
+use crate::db::entities::member;
+use crate::domain::{Industry, MemberId};
+use crate::error::{Error, Result};
+
+/// A change of profile: absent fields stay as they are.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = PatchMe)]
+pub struct ProfileChange {
+    /// Up to 100 characters; `null` or empty clears it.
+    #[serde(default, deserialize_with = "crate::domain::present")]
+    pub name: Option<Option<String>>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "crate::domain::present")]
+    pub industry: Option<Option<String>>,
+    #[serde(default)]
+    pub promo_opt_in: Option<bool>,
+    #[serde(default)]
+    pub news_opt_in: Option<bool>,
+    #[serde(default)]
+    pub digest_opt_in: Option<bool>,
+    /// An IANA time zone (`Europe/Berlin`); `null` for UTC.
+    #[serde(default, deserialize_with = "crate::domain::present")]
+    pub time_zone: Option<Option<String>>,
+    #[serde(default)]
+    pub lead_email: Option<bool>,
+    /// Up to your plan's limit.
+    #[serde(default)]
+    pub lead_retention_days: Option<u32>,
+}
+
+/// The change, checked: what the database is given.
+struct Checked {
+    name: Option<Option<String>>,
+    industry: Option<Option<String>>,
+    time_zone: Option<Option<String>>,
+    retention: Option<i32>,
+}
+
+fn name(raw: Option<Option<String>>) -> Result<Option<Option<String>>> {
+    match raw {
+        Some(Some(n)) => {
+            let n = n.trim().to_string();
+            if n.chars().count() > 100 || n.chars().any(char::is_control) {
+                return Err(Error::invalid(
+                    "name",
+                    "the name must be at most 100 characters of text",
+                ));
+            }
+            Ok(Some((!n.is_empty()).then_some(n)))
+        }
+        other => Ok(other),
+    }
+}
+
+fn industry(raw: Option<Option<String>>) -> Result<Option<Option<String>>> {
+    match raw {
+        Some(Some(i)) => Ok(Some(Some(Industry::parse(&i)?.code().to_string()))),
+        other => Ok(other),
+    }
+}
+
+fn time_zone(raw: Option<Option<String>>) -> Result<Option<Option<String>>> {
+    match raw {
+        Some(Some(z)) => {
+            let zone: chrono_tz::Tz = z.trim().parse().map_err(|_| {
+                Error::invalid("time_zone", "an IANA time zone such as Europe/Berlin")
+            })?;
+            Ok(Some(Some(zone.name().to_string())))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Days to keep leads after delivery, within the plan's limit (`None`: no limit).
+fn retention(days: Option<u32>, limit: Option<u64>) -> Result<Option<i32>> {
+    let Some(days) = days else {
+        return Ok(None);
+    };
+    if let Some(limit) = limit.filter(|l| u64::from(days) > *l) {
+        return Err(Error::Limit {
+            code: "lead_retention_limit",
+            message: format!(
+                "your plan keeps leads at most {limit} days after delivery; upgrade the plan to keep them longer"
+            ),
+            limit,
+            current: u64::from(days),
+        });
+    }
+    Ok(Some(i32::try_from(days.min(3650)).unwrap_or(3650)))
+}
+
+impl Accounts {
+    /// The member as stored now (a form may just have changed them); 401 when the
+    /// account is gone.
+    pub async fn current(&self, member: MemberId) -> Result<member::Model> {
+        q::member_by_id(&self.db, member)
+            .await?
+            .ok_or(Error::Unauthorized)
+    }
+
+    /// Applies a profile change, checked field by field; `lead_retention_limit` is the
+    /// member's plan's limit on `lead_retention_days`. All of it or nothing is written.
+    pub async fn update_profile(
+        &self,
+        member: &member::Model,
+        change: ProfileChange,
+        lead_retention_limit: Option<u64>,
+    ) -> Result<member::Model> {
+        let checked = Checked {
+            name: name(change.name)?,
+            industry: industry(change.industry)?,
+            time_zone: time_zone(change.time_zone)?,
+            retention: retention(change.lead_retention_days, lead_retention_limit)?,
+        };
+        let now = self.clock.now();
+        let txn = crate::db::begin(&self.db).await?;
+        let member =
+            q::update_profile(&txn, member.clone(), checked.name, checked.industry, now).await?;
+        let preferences = q::Preferences {
+            news: change.news_opt_in,
+            digest: change.digest_opt_in,
+            promo: change.promo_opt_in,
+            time_zone: checked.time_zone,
+        };
+        let member = q::set_preferences(&txn, member, preferences, now).await?;
+        let member =
+            q::set_lead_settings(&txn, member, change.lead_email, checked.retention, now).await?;
+        txn.commit().await?;
+        Ok(member)
+    }
+}
