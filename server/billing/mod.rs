@@ -21,6 +21,7 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::db::billing as q;
 use crate::db::entities::member;
+use crate::db::entities::subscription::SubscriptionStatus;
 use crate::delivery::{Policy, SitePolicy};
 use crate::domain::{MemberId, Secret};
 use crate::error::{Error, Result};
@@ -28,12 +29,15 @@ use crate::mail::{AddressKey, Mailer};
 use crate::plans::{Interval, Limits, Overage, Plan, Plans};
 
 mod events;
+mod notices;
 pub mod stripe;
 mod subscriptions;
 mod usage;
+mod webhook;
 
-pub use events::{EVENTS, Received};
+pub use events::Received;
 pub use usage::PlanUsage;
+pub use webhook::EVENTS;
 
 use self::stripe::{CheckoutRequest, StripeApi};
 
@@ -245,7 +249,7 @@ impl Billing {
             return Ok(());
         };
         for s in q::subscriptions_of(&self.db, member).await? {
-            if !matches!(s.status.as_str(), "canceled" | "incomplete_expired") {
+            if !s.status.has_ended() {
                 stripe.api.cancel(&s.id).await.map_err(unavailable)?;
             }
         }
@@ -263,7 +267,7 @@ impl Billing {
                         *m,
                         AccountState {
                             plan: crate::plans::SELF_HOSTED.into(),
-                            status: crate::plans::SELF_HOSTED.into(),
+                            status: BillingStatus::SelfHosted,
                             over_views_month: None,
                         },
                     )
@@ -286,8 +290,9 @@ impl Billing {
                 let mine = subs.get(m).map(Vec::as_slice).unwrap_or_default();
                 let status = subscriptions::governing(&self.plans, mine)
                     .or_else(|| mine.first())
-                    .map(|s| s.status.clone())
-                    .unwrap_or_else(|| "free".into());
+                    .map_or(BillingStatus::Free, |s| {
+                        BillingStatus::Subscription(s.status)
+                    });
                 (
                     *m,
                     AccountState {
@@ -308,13 +313,13 @@ impl Billing {
         let subs = q::subscriptions_of(&self.db, member).await?;
         let governing = subscriptions::governing(&self.plans, &subs);
         let status = match governing {
-            Some(s) => s.status.clone(),
-            // Not entitling, but worth telling: a payment that never went through.
+            Some(s) => BillingStatus::Subscription(s.status),
             None => subs
                 .first()
-                .filter(|s| matches!(s.status.as_str(), "unpaid" | "incomplete" | "paused"))
-                .map(|s| s.status.clone())
-                .unwrap_or_else(|| "free".into()),
+                .filter(|s| worth_telling_without_a_plan(s.status))
+                .map_or(BillingStatus::Free, |s| {
+                    BillingStatus::Subscription(s.status)
+                }),
         };
         let usage = usage::usage_of(&self.db, member, &plan.limits, now).await?;
         let account = q::account(&self.db, member).await?;
@@ -344,7 +349,7 @@ impl Billing {
             plan: plan.id.clone(),
             plan_name: plan.name.clone(),
             status,
-            interval: governing.and_then(|s| s.interval.clone()),
+            interval: governing.and_then(|s| s.interval),
             current_period_end: governing.and_then(|s| s.current_period_end),
             cancel_at_period_end: governing.is_some_and(|s| s.cancel_at_period_end),
             limits: plan.limits.clone(),
@@ -367,6 +372,21 @@ impl Billing {
                 })
                 .collect(),
         })
+    }
+}
+
+/// A status that keeps no plan but is worth telling the member: a payment that never went
+/// through, or a trial that ended without a card.
+fn worth_telling_without_a_plan(status: SubscriptionStatus) -> bool {
+    match status {
+        SubscriptionStatus::Unpaid
+        | SubscriptionStatus::Incomplete
+        | SubscriptionStatus::Paused => true,
+        SubscriptionStatus::IncompleteExpired
+        | SubscriptionStatus::Trialing
+        | SubscriptionStatus::Active
+        | SubscriptionStatus::PastDue
+        | SubscriptionStatus::Canceled => false,
     }
 }
 
@@ -454,12 +474,27 @@ impl Policy for Billing {
     }
 }
 
+/// Where a member's billing stands, written as Stripe writes a subscription's status
+/// (`active`, `past_due`, …), `free` or `self_hosted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingStatus {
+    /// No subscription worth telling: the free plan.
+    Free,
+    /// Billing is off: every account is on the self-hosted plan.
+    SelfHosted,
+    /// The status of the subscription that decides the plan, or of the newest one.
+    #[serde(untagged)]
+    Subscription(SubscriptionStatus),
+}
+
 /// A member's billing as operators see it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AccountState {
     pub plan: String,
     /// The subscription's status with Stripe, `free`, or `self_hosted` with billing off.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: BillingStatus,
     /// The month (`2026-12`) in which the account's views last passed its plan's limit.
     pub over_views_month: Option<String>,
 }
@@ -472,8 +507,10 @@ pub struct Summary {
     pub plan: String,
     pub plan_name: String,
     /// Stripe's subscription status (`active`, `trialing`, `past_due`, …), or `free`.
-    pub status: String,
-    pub interval: Option<String>,
+    #[schema(value_type = String)]
+    pub status: BillingStatus,
+    #[schema(value_type = Option<String>)]
+    pub interval: Option<Interval>,
     pub current_period_end: Option<DateTime<Utc>>,
     pub cancel_at_period_end: bool,
     pub limits: Limits,
@@ -509,6 +546,20 @@ pub struct PlanView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_billing_status_reads_as_stripe_writes_a_subscription_status() {
+        for (status, text) in [
+            (BillingStatus::Free, "free"),
+            (BillingStatus::SelfHosted, "self_hosted"),
+            (
+                BillingStatus::Subscription(SubscriptionStatus::PastDue),
+                "past_due",
+            ),
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), text);
+        }
+    }
 
     #[test]
     fn numbers_and_days_read_as_people_write_them() {

@@ -17,6 +17,7 @@ use stripe_checkout::checkout_session::{
 use stripe_core::customer::CreateCustomer;
 
 use super::StripeConfig;
+use crate::db::entities::subscription::{CancellationReason, SubscriptionStatus};
 use crate::domain::MemberId;
 
 /// Each call to Stripe gets this long.
@@ -32,12 +33,12 @@ pub struct StripeApi {
 pub struct SubscriptionState {
     pub id: String,
     pub customer: String,
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub price_id: Option<String>,
     pub current_period_end: Option<DateTime<Utc>>,
     pub cancel_at_period_end: bool,
     pub trial_end: Option<DateTime<Utc>>,
-    pub cancellation_reason: Option<String>,
+    pub cancellation_reason: Option<CancellationReason>,
     pub created: DateTime<Utc>,
     /// The member and plan barkeep wrote into the subscription's metadata at checkout.
     pub metadata_member: Option<MemberId>,
@@ -53,6 +54,45 @@ pub struct Card {
     pub last4: String,
     pub exp_month: i64,
     pub exp_year: i64,
+}
+
+/// A subscription's status in barkeep's terms. Stripe adds a status only with a new API
+/// version, and barkeep's requests name the version they were written for; a status it
+/// does not know is an error, so no plan is decided from a guess.
+fn status(status: &stripe_shared::SubscriptionStatus) -> anyhow::Result<SubscriptionStatus> {
+    use stripe_shared::SubscriptionStatus as Stripe;
+    Ok(match status {
+        Stripe::Incomplete => SubscriptionStatus::Incomplete,
+        Stripe::IncompleteExpired => SubscriptionStatus::IncompleteExpired,
+        Stripe::Trialing => SubscriptionStatus::Trialing,
+        Stripe::Active => SubscriptionStatus::Active,
+        Stripe::PastDue => SubscriptionStatus::PastDue,
+        Stripe::Unpaid => SubscriptionStatus::Unpaid,
+        Stripe::Canceled => SubscriptionStatus::Canceled,
+        Stripe::Paused => SubscriptionStatus::Paused,
+        other => anyhow::bail!(
+            "Stripe answered a subscription status barkeep does not know: {}",
+            other.as_str()
+        ),
+    })
+}
+
+/// Why a subscription was canceled, in barkeep's terms; a reason barkeep does not know
+/// is kept as none (it only decides whether the cancellation for non-payment is emailed).
+fn cancellation_reason(
+    reason: &stripe_shared::CancellationDetailsReason,
+) -> Option<CancellationReason> {
+    use stripe_shared::CancellationDetailsReason as Stripe;
+    match reason {
+        Stripe::CancellationRequested => Some(CancellationReason::CancellationRequested),
+        Stripe::PaymentDisputed => Some(CancellationReason::PaymentDisputed),
+        Stripe::PaymentFailed => Some(CancellationReason::PaymentFailed),
+        Stripe::CanceledByRetentionPolicy => Some(CancellationReason::CanceledByRetentionPolicy),
+        other => {
+            tracing::warn!(reason = %other.as_str(), "a cancellation reason barkeep does not know");
+            None
+        }
+    }
 }
 
 /// What a Checkout Session is made of.
@@ -168,7 +208,7 @@ impl StripeApi {
         Ok(SubscriptionState {
             id: s.id.as_str().to_string(),
             customer: s.customer.id().as_str().to_string(),
-            status: s.status.as_str().to_string(),
+            status: status(&s.status)?,
             price_id: item.map(|i| i.price.id.as_str().to_string()),
             current_period_end: item.map(|i| timestamp(i.current_period_end)),
             cancel_at_period_end: s.cancel_at_period_end,
@@ -177,7 +217,7 @@ impl StripeApi {
                 .cancellation_details
                 .as_ref()
                 .and_then(|d| d.reason.as_ref())
-                .map(|r| r.as_str().to_string()),
+                .and_then(cancellation_reason),
             created: timestamp(s.created),
             metadata_member: s
                 .metadata

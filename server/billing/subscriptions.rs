@@ -11,16 +11,12 @@ use super::stripe::SubscriptionState;
 use crate::db::accounts::{lock_member, member_by_id};
 use crate::db::billing as q;
 use crate::db::catalog::bump_scripts_of_member;
-use crate::db::entities::subscription;
+use crate::db::entities::subscription::{self, CancellationReason, SubscriptionStatus};
 use crate::domain::MemberId;
 use crate::mail::{
     BillingCanceled, BillingDelinquent, BillingPlanChanged, EmailTemplate, Recipient,
 };
-use crate::plans::{FREE, Plans};
-
-/// Statuses that keep the subscription's plan: `past_due` is the grace while Stripe
-/// retries a payment.
-const ENTITLING: [&str; 3] = ["active", "trialing", "past_due"];
+use crate::plans::{FREE, Interval, Plans};
 
 /// The subscription that decides the member's plan: the biggest plan among those that
 /// entitle, the newest if two are alike.
@@ -29,7 +25,7 @@ pub(super) fn governing<'a>(
     subs: &'a [subscription::Model],
 ) -> Option<&'a subscription::Model> {
     subs.iter()
-        .filter(|s| ENTITLING.contains(&s.status.as_str()))
+        .filter(|s| s.status.entitles())
         .filter(|s| s.plan_id.as_deref().is_some_and(|p| plans.get(p).is_some()))
         .max_by_key(|s| {
             (
@@ -37,6 +33,14 @@ pub(super) fn governing<'a>(
                 s.stripe_created_at,
             )
         })
+}
+
+/// The plan and interval a subscription's price stands for.
+struct Priced {
+    /// `None`: a price no plan names, and no plan named at checkout either.
+    plan: Option<String>,
+    /// `None`: a price no plan names.
+    interval: Option<Interval>,
 }
 
 impl Billing {
@@ -106,81 +110,104 @@ impl Billing {
             return Ok(Some(member));
         }
         let now = self.clock.now();
-        let (plan_id, interval) = match state
+        let priced = self.priced(state);
+        save(conn, member, state, &priced, read_at, now).await?;
+        if existing.map(|e| e.status) != Some(state.status) {
+            self.email_status(conn, member, state, priced.plan.as_deref(), cause)
+                .await?;
+        }
+        self.decide_plan(conn, member, cause, now).await?;
+        Ok(Some(member))
+    }
+
+    /// The plan of the subscription's price; for a price no plan names, the plan barkeep
+    /// wrote into its metadata at checkout, if that plan still exists.
+    fn priced(&self, state: &SubscriptionState) -> Priced {
+        let by_price = state
             .price_id
             .as_deref()
-            .and_then(|p| self.plans.by_price(p))
-        {
-            Some((plan, interval)) => (Some(plan.id.clone()), Some(interval.as_str().to_string())),
-            None => {
-                let fallback = state
-                    .metadata_plan
-                    .clone()
-                    .filter(|p| self.plans.get(p).is_some());
-                tracing::error!(
-                    subscription = %state.id,
-                    price = ?state.price_id,
-                    fallback = ?fallback,
-                    "the subscription's price belongs to no configured plan; using the plan named at checkout"
-                );
-                (fallback, None)
-            }
-        };
-        q::save_subscription(
-            conn,
-            subscription::Model {
-                id: state.id.clone(),
-                member_id: member,
-                stripe_customer_id: state.customer.clone(),
-                plan_id: plan_id.clone(),
-                price_id: state.price_id.clone(),
-                interval,
-                status: state.status.clone(),
-                current_period_end: state.current_period_end,
-                cancel_at_period_end: state.cancel_at_period_end,
-                trial_end: state.trial_end,
-                cancellation_reason: state.cancellation_reason.clone(),
-                stripe_created_at: state.created,
-                read_at,
-                updated_at: now,
-            },
-        )
-        .await?;
-
-        let plan_name = self.plan_named(plan_id.as_deref()).name;
-        let old_status = existing.as_ref().map(|e| e.status.as_str());
-        let billing_url = self.billing_url();
-        if old_status != Some(state.status.as_str()) {
-            match state.status.as_str() {
-                "past_due" | "unpaid" => {
-                    self.email(
-                        conn,
-                        member,
-                        &format!("billing_delinquent:{}:{}:{cause}", state.id, state.status),
-                        &BillingDelinquent {
-                            plan_name: plan_name.clone(),
-                            status: state.status.clone(),
-                            billing_url: billing_url.clone(),
-                        },
-                    )
-                    .await?;
-                }
-                "canceled" if state.cancellation_reason.as_deref() == Some("payment_failed") => {
-                    self.email(
-                        conn,
-                        member,
-                        &format!("billing_canceled:{}", state.id),
-                        &BillingCanceled {
-                            plan_name: plan_name.clone(),
-                            billing_url: billing_url.clone(),
-                        },
-                    )
-                    .await?;
-                }
-                _ => {}
-            }
+            .and_then(|p| self.plans.by_price(p));
+        if let Some((plan, interval)) = by_price {
+            return Priced {
+                plan: Some(plan.id.clone()),
+                interval: Some(interval),
+            };
         }
+        let fallback = state
+            .metadata_plan
+            .clone()
+            .filter(|p| self.plans.get(p).is_some());
+        tracing::error!(
+            subscription = %state.id,
+            price = ?state.price_id,
+            fallback = ?fallback,
+            "the subscription's price belongs to no configured plan; using the plan named at checkout"
+        );
+        Priced {
+            plan: fallback,
+            interval: None,
+        }
+    }
 
+    /// Emails what a new status asks of the member: a payment fallen behind, or a
+    /// cancellation for non-payment.
+    async fn email_status(
+        &self,
+        conn: &impl ConnectionTrait,
+        member: MemberId,
+        state: &SubscriptionState,
+        plan: Option<&str>,
+        cause: &str,
+    ) -> anyhow::Result<()> {
+        let plan_name = self.plan_named(plan).name;
+        let billing_url = self.billing_url();
+        match state.status {
+            SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid => {
+                let status = state.status.as_str();
+                self.email(
+                    conn,
+                    member,
+                    &format!("billing_delinquent:{}:{status}:{cause}", state.id),
+                    &BillingDelinquent {
+                        plan_name,
+                        status: status.to_string(),
+                        billing_url,
+                    },
+                )
+                .await
+            }
+            SubscriptionStatus::Canceled
+                if state.cancellation_reason == Some(CancellationReason::PaymentFailed) =>
+            {
+                self.email(
+                    conn,
+                    member,
+                    &format!("billing_canceled:{}", state.id),
+                    &BillingCanceled {
+                        plan_name,
+                        billing_url,
+                    },
+                )
+                .await
+            }
+            SubscriptionStatus::Incomplete
+            | SubscriptionStatus::IncompleteExpired
+            | SubscriptionStatus::Trialing
+            | SubscriptionStatus::Active
+            | SubscriptionStatus::Canceled
+            | SubscriptionStatus::Paused => Ok(()),
+        }
+    }
+
+    /// Decides the member's plan again from all their subscriptions, and changes it if it
+    /// differs from the one applied.
+    async fn decide_plan(
+        &self,
+        conn: &impl ConnectionTrait,
+        member: MemberId,
+        cause: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
         let subs = q::subscriptions_of(conn, member).await?;
         let new_plan = governing(&self.plans, &subs)
             .and_then(|s| s.plan_id.clone())
@@ -189,27 +216,73 @@ impl Billing {
             .await?
             .map(|a| a.plan_id)
             .unwrap_or_else(|| FREE.to_string());
-        if new_plan != old_plan {
-            q::set_plan(conn, member, &new_plan, now).await?;
-            let new = self.plan_named(Some(&new_plan));
-            let paused =
-                crate::catalog::limits::pause_excess(conn, member, &new.limits, now).await?;
-            // Branding and the monthly views may differ: every script is built again.
-            bump_scripts_of_member(conn, member, now).await?;
-            tracing::info!(member_id = %member, from = %old_plan, to = %new_plan, paused = paused.len(), "plan changed");
-            self.email(
-                conn,
-                member,
-                &format!("billing_plan_changed:{member}:{cause}"),
-                &BillingPlanChanged {
-                    old_plan: self.plan_named(Some(&old_plan)).name,
-                    new_plan: new.name,
-                    paused,
-                    billing_url,
-                },
-            )
-            .await?;
+        if new_plan == old_plan {
+            return Ok(());
         }
-        Ok(Some(member))
+        self.change_plan(conn, member, &old_plan, &new_plan, cause, now)
+            .await
     }
+
+    /// Puts the member on `new_plan`: what the plan has no room for is paused, every
+    /// script is built again, and the member is emailed.
+    async fn change_plan(
+        &self,
+        conn: &impl ConnectionTrait,
+        member: MemberId,
+        old_plan: &str,
+        new_plan: &str,
+        cause: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        q::set_plan(conn, member, new_plan, now).await?;
+        let new = self.plan_named(Some(new_plan));
+        let paused = crate::catalog::limits::pause_excess(conn, member, &new.limits, now).await?;
+        // Branding and the monthly views may differ: every script is built again.
+        bump_scripts_of_member(conn, member, now).await?;
+        tracing::info!(member_id = %member, from = %old_plan, to = %new_plan, paused = paused.len(), "plan changed");
+        self.email(
+            conn,
+            member,
+            &format!("billing_plan_changed:{member}:{cause}"),
+            &BillingPlanChanged {
+                old_plan: self.plan_named(Some(old_plan)).name,
+                new_plan: new.name,
+                paused,
+                billing_url: self.billing_url(),
+            },
+        )
+        .await
+    }
+}
+
+/// Writes the subscription's row as read.
+async fn save(
+    conn: &impl ConnectionTrait,
+    member: MemberId,
+    state: &SubscriptionState,
+    priced: &Priced,
+    read_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    q::save_subscription(
+        conn,
+        subscription::Model {
+            id: state.id.clone(),
+            member_id: member,
+            stripe_customer_id: state.customer.clone(),
+            plan_id: priced.plan.clone(),
+            price_id: state.price_id.clone(),
+            interval: priced.interval,
+            status: state.status,
+            current_period_end: state.current_period_end,
+            cancel_at_period_end: state.cancel_at_period_end,
+            trial_end: state.trial_end,
+            cancellation_reason: state.cancellation_reason,
+            stripe_created_at: state.created,
+            read_at,
+            updated_at: now,
+        },
+    )
+    .await?;
+    Ok(())
 }

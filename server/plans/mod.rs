@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use sea_orm::{DeriveActiveEnum, EnumIter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -46,11 +47,24 @@ pub enum Overage {
     Serve,
 }
 
-/// How often a subscription renews.
+/// How often a subscription renews; stored as `month` or `year`.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
 )]
 #[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
 #[schema(as = BillingInterval)]
 pub enum Interval {
     Month,
@@ -355,6 +369,13 @@ mod tests {
         assert_eq!(plans.free().limits.monthly_views, Some(5_000));
         assert!(!plans.free().limits.branding_removable);
         assert_eq!(plans.free().overage, Overage::Block);
+    }
+
+    #[test]
+    fn intervals_are_stored_as_they_are_written() {
+        for interval in Interval::ALL {
+            assert_eq!(sea_orm::ActiveEnum::to_value(&interval), interval.as_str());
+        }
     }
 
     #[test]

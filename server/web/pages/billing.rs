@@ -7,7 +7,7 @@ use warp::reply::Response;
 
 use super::forms::{Errors, Fields};
 use super::view::{redirect_out, render};
-use crate::billing::Summary;
+use crate::billing::{BillingStatus, Summary};
 use crate::error::{Error, Result};
 use crate::plans::Interval;
 use crate::web::router::Req;
@@ -68,7 +68,7 @@ async fn billing_page(req: &Req, errors: Errors) -> Result<Response> {
         .unwrap_or_default();
     let has_customer = summary
         .as_ref()
-        .is_some_and(|s| s.plan != crate::plans::FREE || s.status != "free");
+        .is_some_and(|s| s.plan != crate::plans::FREE || s.status != BillingStatus::Free);
     let status = errors.status();
     render(
         req,
