@@ -14,7 +14,7 @@ pub mod billing;
 pub mod catalog;
 pub mod clock;
 pub mod db;
-pub mod delivery;
+pub mod scripts;
 pub mod digest;
 pub mod domain;
 pub mod egress;

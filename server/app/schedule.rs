@@ -7,7 +7,7 @@ use crate::alerts::Alerts;
 use crate::billing::Billing;
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::delivery::Delivery;
+use crate::scripts::Delivery;
 use crate::digest::Digest;
 use crate::ingest::Ingest;
 use crate::jobs::{Job, work};

@@ -22,7 +22,7 @@ use crate::billing::Billing;
 use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::db;
-use crate::delivery::{Delivery, Policies};
+use crate::scripts::{Delivery, Policies};
 use crate::digest::Digest;
 use crate::egress::{Egress, Resolver};
 use crate::ingest::{Bots, Ingest, IngestMetrics, Limits};

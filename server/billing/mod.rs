@@ -22,7 +22,7 @@ use crate::db::Db;
 use crate::db::billing as q;
 use crate::db::entities::member;
 use crate::db::entities::subscription::SubscriptionStatus;
-use crate::delivery::{Policy, SitePolicy};
+use crate::scripts::{Policy, SitePolicy};
 use crate::domain::{MemberId, Secret};
 use crate::error::{Error, Result};
 use crate::mail::{AddressKey, Mailer};

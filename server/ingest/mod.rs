@@ -25,7 +25,7 @@ pub use salt::{Salts, day_of, hour_of, purge};
 pub use writer::{Batch, add_counts};
 
 use crate::clock::Clock;
-use crate::delivery::{DeploymentInfo, LATE_EVENTS, Registry};
+use crate::scripts::{DeploymentInfo, LATE_EVENTS, Registry};
 use crate::domain::bar::Goal;
 use crate::domain::{AddressBlock, Email};
 use buffer::{Buffer, NewLead};

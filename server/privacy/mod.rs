@@ -24,7 +24,7 @@ use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::db::entities::{member, outbox::AfterSend, stripe_event};
-use crate::delivery::{Policy, SitePolicy};
+use crate::scripts::{Policy, SitePolicy};
 use crate::domain::MemberId;
 use crate::error::Result;
 use crate::mail::{EmailKind, EmailTemplate, Mailer, Recipient, Sending};

@@ -25,7 +25,7 @@ use crate::billing::Billing;
 use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::delivery::Delivery;
+use crate::scripts::Delivery;
 use crate::ingest::Ingest;
 use crate::jobs::Jobs;
 use crate::leads::Leads;
@@ -38,7 +38,7 @@ pub mod api;
 pub mod conn;
 pub mod cookies;
 pub mod csrf;
-pub mod email;
+pub mod tracking;
 pub mod error;
 pub mod extract;
 pub mod guards;
@@ -129,7 +129,7 @@ pub fn app(state: &State) -> BoxedFilter<(Response,)> {
         .unify()
         .or(hooks::table().filter(state))
         .unify()
-        .or(email::table().filter(state))
+        .or(tracking::table().filter(state))
         .unify()
         .or(ops::table().filter(state))
         .unify()

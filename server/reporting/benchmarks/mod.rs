@@ -1,6 +1,6 @@
 //! Industry benchmarks: where a member's click-through rate (and, for email bars, lead
 //! and dismissal rates) stands among comparable accounts. The `benchmarks` job computes
-//! dated snapshots over a rolling window; the API only reads them. docs/benchmarks.md
+//! dated snapshots over a rolling window; the API only reads them. docs/industry-benchmarks.md
 //! says in a member's words how the numbers are computed and protected.
 //!
 //! A cell is industry × goal × placement; the wider groups are every industry (goal ×

@@ -12,7 +12,7 @@ use warp::reply::Response;
 use super::assets::compressed;
 use super::bars::previewed;
 use super::forms::{Fields, sentence};
-use crate::delivery::scripts::splice;
+use crate::scripts::compiled::splice;
 use crate::domain::bar::{RuntimeBar, Snapshot};
 use crate::domain::{BarId, DeploymentId, VariantId};
 use crate::error::{Error, Result};
@@ -131,7 +131,7 @@ pub async fn beacon(_req: Req) -> Result<Response> {
 mod tests {
     #[test]
     fn the_runtime_can_sit_in_a_script_element() {
-        assert!(!crate::delivery::scripts::RUNTIME.contains("</script"));
-        assert!(!crate::delivery::scripts::RUNTIME.contains("<!--"));
+        assert!(!crate::scripts::compiled::RUNTIME.contains("</script"));
+        assert!(!crate::scripts::compiled::RUNTIME.contains("<!--"));
     }
 }

@@ -6,7 +6,7 @@ use warp::Reply;
 use warp::http::{HeaderMap, StatusCode, header};
 use warp::reply::Response;
 
-use crate::delivery::{Encoding, Lookup, Scripts};
+use crate::scripts::{Encoding, Lookup, Scripts};
 use crate::error::Error;
 use crate::web::error;
 

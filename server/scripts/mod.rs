@@ -1,5 +1,5 @@
-//! Delivering bars to visitors: each site's compiled script and the registry of
-//! deployments that may receive events, both held in memory and kept in step with the
+//! What each site's script tag loads: the site's compiled script (`compiled.rs`) and the
+//! registry of deployments that may receive events (`registry.rs`), both held in memory and kept in step with the
 //! database. A change made in this process arrives through the catalogue's
 //! [`Listener`](crate::catalog::Listener) and applies at once; a change made by another
 //! process is found by the `site_sync` job within about a second (each site carries a
@@ -15,10 +15,10 @@ use crate::db::Db;
 use crate::domain::{MemberId, SiteId};
 
 pub mod registry;
-pub mod scripts;
+pub mod compiled;
 
 pub use registry::{DeploymentInfo, LATE_EVENTS, Registry};
-pub use scripts::{Compiled, Encoding, Lookup, Scripts};
+pub use compiled::{Compiled, Encoding, Lookup, Scripts};
 
 /// What a member's plan lets their sites' scripts do. Delivery asks each time it builds
 /// a script; billing answers. Whoever changes the answer bumps the sites' script versions.
