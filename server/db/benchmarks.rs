@@ -4,11 +4,12 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ActiveEnum, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, Statement,
 };
 
 use super::entities::{benchmark_cell, benchmark_result, benchmark_snapshot};
+use crate::domain::bar::{Goal, Placement};
 use crate::domain::{BarId, MemberId};
 
 /// One bar's counts over the window, with whose it is.
@@ -17,8 +18,8 @@ pub struct BarCounts {
     pub member: MemberId,
     pub industry: Option<String>,
     pub bar: BarId,
-    pub goal: String,
-    pub placement: String,
+    pub goal: Goal,
+    pub placement: Placement,
     pub views: i64,
     pub clicks: i64,
     pub leads: i64,
@@ -38,8 +39,9 @@ fn snapshot_fields(backend: DbBackend) -> (&'static str, &'static str) {
 
 /// Every bar's counts within `[from, to)` (days' first seconds) for the members with ids
 /// in `members`, one row per member, bar, goal and placement; bars live now but without
-/// views come with zeros. Read a range of members at a time, so the rows in memory stay
-/// few.
+/// views come with zeros. Deployments whose snapshot names no goal or placement (or one
+/// barkeep does not know) are left out. Read a range of members at a time, so the rows in
+/// memory stay few.
 pub async fn window_counts(
     db: &impl ConnectionTrait,
     from: DateTime<Utc>,
@@ -85,21 +87,32 @@ pub async fn window_counts(
             ],
         ))
         .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(BarCounts {
-                member: MemberId(r.try_get_by_index(0)?),
-                industry: r.try_get_by_index(1)?,
-                bar: BarId(r.try_get_by_index(2)?),
-                goal: r.try_get_by_index::<Option<String>>(3)?.unwrap_or_default(),
-                placement: r.try_get_by_index::<Option<String>>(4)?.unwrap_or_default(),
-                views: r.try_get_by_index(5)?,
-                clicks: r.try_get_by_index(6)?,
-                leads: r.try_get_by_index(7)?,
-                dismissals: r.try_get_by_index(8)?,
-            })
-        })
+    rows.iter()
+        .filter_map(|r| bar_counts(r).transpose())
         .collect()
+}
+
+/// One row of [`window_counts`]; `None` without a goal or placement it knows.
+fn bar_counts(r: &QueryResult) -> Result<Option<BarCounts>, DbErr> {
+    let goal = r.try_get_by_index::<Option<String>>(3)?;
+    let placement = r.try_get_by_index::<Option<String>>(4)?;
+    let (Some(Ok(goal)), Some(Ok(placement))) = (
+        goal.map(|g| Goal::try_from_value(&g)),
+        placement.map(|p| Placement::try_from_value(&p)),
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(BarCounts {
+        member: MemberId(r.try_get_by_index(0)?),
+        industry: r.try_get_by_index(1)?,
+        bar: BarId(r.try_get_by_index(2)?),
+        goal,
+        placement,
+        views: r.try_get_by_index(5)?,
+        clicks: r.try_get_by_index(6)?,
+        leads: r.try_get_by_index(7)?,
+        dismissals: r.try_get_by_index(8)?,
+    }))
 }
 
 /// The highest member id there is (0 without members).

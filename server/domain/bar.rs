@@ -20,6 +20,8 @@ use super::url::SafeUrl;
     PartialEq,
     Eq,
     Hash,
+    PartialOrd,
+    Ord,
     Serialize,
     Deserialize,
     ToSchema,
@@ -46,6 +48,8 @@ pub enum Goal {
     PartialEq,
     Eq,
     Hash,
+    PartialOrd,
+    Ord,
     Serialize,
     Deserialize,
     ToSchema,
@@ -57,6 +61,19 @@ pub enum Goal {
 pub enum Placement {
     Top,
     Bottom,
+}
+
+/// The stored (and serialised) name: `email`, `top`.
+impl std::fmt::Display for Goal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&sea_orm::ActiveEnum::to_value(self))
+    }
+}
+
+impl std::fmt::Display for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&sea_orm::ActiveEnum::to_value(self))
+    }
 }
 
 #[derive(

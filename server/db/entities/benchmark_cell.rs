@@ -1,4 +1,8 @@
 use sea_orm::entity::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::bar::{Goal, Placement};
 
 /// A cell's distribution over every account in it, as published (or why not). Members
 /// outside the cell are compared with this; members inside it with the others only (see
@@ -10,12 +14,12 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub snapshot_id: i64,
-    /// `industry`, `all_industries` or `all` (every industry and placement).
-    pub level: String,
+    pub level: Level,
     pub industry: Option<String>,
-    pub goal: String,
-    pub placement: Option<String>,
-    pub metric: String,
+    pub goal: Goal,
+    /// `None` at [`Level::All`] (every placement).
+    pub placement: Option<Placement>,
+    pub metric: Metric,
     pub accounts: i32,
     pub p10: Option<f64>,
     pub p25: Option<f64>,
@@ -28,3 +32,55 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// How wide a group of accounts is, from the narrowest to the widest.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
+)]
+#[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+pub enum Level {
+    /// One industry × goal × placement.
+    Industry,
+    /// Every industry, one goal × placement.
+    AllIndustries,
+    /// Every account, one goal (every industry and placement).
+    All,
+}
+
+/// The rates compared.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
+)]
+#[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+pub enum Metric {
+    /// Clicks ÷ views, for every goal.
+    Ctr,
+    /// Leads ÷ views, for email bars.
+    LeadRate,
+    /// Dismissals ÷ views, for email bars.
+    DismissRate,
+}

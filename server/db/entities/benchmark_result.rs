@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use super::benchmark_cell::{Level, Metric};
+use crate::domain::bar::{Goal, Placement};
 use crate::domain::{BarId, MemberId};
 
 /// A member's (or one of their bars') rate in one goal × placement group, beside the
@@ -15,13 +17,13 @@ pub struct Model {
     pub member_id: MemberId,
     /// Set for a bar's own row; `None` for the account's.
     pub bar_id: Option<BarId>,
-    pub goal: String,
-    pub placement: String,
-    pub metric: String,
+    pub goal: Goal,
+    pub placement: Placement,
+    pub metric: Metric,
     pub own_rate: Option<f64>,
     pub own_views: i64,
-    /// `industry`, `all_industries` or `all`; `None` when nothing could be published.
-    pub compared_with: Option<String>,
+    /// The group compared with; `None` when nothing could be published.
+    pub compared_with: Option<Level>,
     pub industry: Option<String>,
     pub accounts: i32,
     pub p10: Option<f64>,

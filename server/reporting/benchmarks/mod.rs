@@ -9,7 +9,7 @@
 //! distribution is shown only when at least `min_accounts` accounts stand behind it and
 //! no one of them holds more than half of its views, no two more than three quarters.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc};
 use sea_orm::ActiveValue::Set;
@@ -20,6 +20,7 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::db::benchmarks as q;
 use crate::db::entities::{benchmark_cell, benchmark_result, benchmark_snapshot};
+use crate::domain::bar::{Goal, Placement};
 use crate::domain::{BarId, MemberId};
 use crate::error::{Error, Result};
 
@@ -59,70 +60,38 @@ impl Default for BenchmarkSettings {
     }
 }
 
-/// The rates compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Metric {
-    /// Clicks ÷ views, for every goal.
-    Ctr,
-    /// Leads ÷ views, for email bars.
-    LeadRate,
-    /// Dismissals ÷ views, for email bars.
-    DismissRate,
-}
+pub use crate::db::entities::benchmark_cell::{Level, Metric};
 
 impl Metric {
-    fn as_str(self) -> &'static str {
-        match self {
-            Metric::Ctr => "ctr",
-            Metric::LeadRate => "lead_rate",
-            Metric::DismissRate => "dismiss_rate",
+    /// The rates compared for bars of a goal.
+    fn of_goal(goal: Goal) -> &'static [Metric] {
+        match goal {
+            Goal::Email => &[Metric::Ctr, Metric::LeadRate, Metric::DismissRate],
+            Goal::Link | Goal::Announcement | Goal::Call => &[Metric::Ctr],
         }
     }
-
-    fn of_goal(goal: &str) -> &'static [Metric] {
-        if goal == "email" {
-            &[Metric::Ctr, Metric::LeadRate, Metric::DismissRate]
-        } else {
-            &[Metric::Ctr]
-        }
-    }
-}
-
-/// The narrowest to the widest group a member is compared with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Level {
-    Industry,
-    AllIndustries,
-    All,
 }
 
 impl Level {
+    /// The narrowest to the widest.
     const ORDER: [Level; 3] = [Level::Industry, Level::AllIndustries, Level::All];
 
-    fn as_str(self) -> &'static str {
-        match self {
-            Level::Industry => "industry",
-            Level::AllIndustries => "all_industries",
-            Level::All => "all",
+    /// A cell's key at this level, with what the level leaves out as `None`.
+    fn key(self, industry: &str, goal: Goal, placement: Placement) -> CellKey {
+        let (industry, placement) = match self {
+            Level::Industry => (Some(industry.to_string()), Some(placement)),
+            Level::AllIndustries => (None, Some(placement)),
+            Level::All => (None, None),
+        };
+        CellKey {
+            level: self,
+            industry,
+            goal,
+            placement,
         }
     }
 
-    /// A cell's key at this level: (industry, goal, placement), with what the level
-    /// leaves out as `None`.
-    fn key(self, industry: &str, goal: &str, placement: &str) -> CellKey {
-        match self {
-            Level::Industry => (
-                self,
-                Some(industry.to_string()),
-                goal.to_string(),
-                Some(placement.to_string()),
-            ),
-            Level::AllIndustries => (self, None, goal.to_string(), Some(placement.to_string())),
-            Level::All => (self, None, goal.to_string(), None),
-        }
-    }
-
-    fn describe(self, industry: &str, goal: &str, placement: &str) -> String {
+    fn describe(self, industry: &str, goal: Goal, placement: Placement) -> String {
         match self {
             Level::Industry => format!("{industry} × {goal} × {placement}"),
             Level::AllIndustries => format!("all industries × {goal} × {placement}"),
@@ -131,7 +100,17 @@ impl Level {
     }
 }
 
-type CellKey = (Level, Option<String>, String, Option<String>);
+/// A cell: industry × goal × placement, or a wider group that leaves some out.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CellKey {
+    level: Level,
+    industry: Option<String>,
+    goal: Goal,
+    placement: Option<Placement>,
+}
+
+/// A cell and one of its rates: what a distribution is computed over.
+type CellMetric = (CellKey, Metric);
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Counts {
@@ -160,6 +139,128 @@ impl Counts {
         };
         Some((n as f64 / self.views as f64).clamp(0.0, 1.0))
     }
+
+    /// The account's entry in a cell's distribution, when it has the views to enter.
+    fn entry(&self, rate: f64) -> Option<Entry> {
+        (self.views >= MIN_VIEWS).then_some(Entry {
+            rate,
+            views: self.views as u64,
+        })
+    }
+}
+
+/// Each account's counts per goal and placement, with its industry.
+type AccountCounts = BTreeMap<(MemberId, Goal, Placement), (String, Counts)>;
+/// Each bar's counts per goal and placement, with its member.
+type BarCountsByKey = BTreeMap<(BarId, Goal, Placement), (MemberId, Counts)>;
+
+/// The window's counts, summed per account and per bar.
+#[derive(Default)]
+struct WindowCounts {
+    accounts: AccountCounts,
+    bars: BarCountsByKey,
+}
+
+impl WindowCounts {
+    fn add(&mut self, r: &q::BarCounts) {
+        self.accounts
+            .entry((r.member, r.goal, r.placement))
+            .or_insert_with(|| (industry_of(&r.industry), Counts::default()))
+            .1
+            .add(r);
+        self.bars
+            .entry((r.bar, r.goal, r.placement))
+            .or_insert((r.member, Counts::default()))
+            .1
+            .add(r);
+    }
+
+    /// Accounts with any views in the window.
+    fn accounts_with_views(&self) -> usize {
+        let members: HashSet<MemberId> = self
+            .accounts
+            .iter()
+            .filter(|(_, (_, c))| c.views > 0)
+            .map(|((m, _, _), _)| *m)
+            .collect();
+        members.len()
+    }
+}
+
+/// Laplace noise on published quantiles, when the settings ask for it.
+struct Noise {
+    epsilon: Option<f64>,
+    // A seeded generator of its own: the thread's cannot be held across an await.
+    rng: rand::rngs::StdRng,
+}
+
+impl Noise {
+    fn new(epsilon: Option<f64>) -> Noise {
+        Noise {
+            epsilon,
+            rng: <rand::rngs::StdRng as rand::SeedableRng>::from_rng(&mut rand::rng()),
+        }
+    }
+
+    fn apply(&mut self, q: Option<Quantiles>, count: usize) -> Option<Quantiles> {
+        match (q, self.epsilon) {
+            (Some(q), Some(eps)) => Some(stats::with_noise(q, eps, count, &mut self.rng)),
+            (q, _) => q,
+        }
+    }
+}
+
+/// The group a member's rate is compared with: the first, narrowest first, that may be
+/// shown without them in it.
+struct Chosen {
+    level: Level,
+    key: CellMetric,
+    /// The member's own entry in the cell, left out.
+    skip: Option<usize>,
+    quantiles: Option<Quantiles>,
+}
+
+/// The groups chosen per account, goal, placement and rate; a bar is compared with its
+/// account's.
+type ChosenGroups = HashMap<(MemberId, Goal, Placement, Metric), Chosen>;
+
+/// Result rows are written a thousand at a time rather than held: 10,000 accounts make
+/// about 90,000 of them.
+struct ResultRows<'t> {
+    txn: &'t crate::db::Write,
+    snapshot: i64,
+    rows: Vec<benchmark_result::ActiveModel>,
+    written: usize,
+}
+
+impl<'t> ResultRows<'t> {
+    fn new(txn: &'t crate::db::Write, snapshot: i64) -> ResultRows<'t> {
+        ResultRows {
+            txn,
+            snapshot,
+            rows: Vec::with_capacity(FLUSH_EVERY),
+            written: 0,
+        }
+    }
+
+    async fn push(&mut self, row: benchmark_result::ActiveModel) -> anyhow::Result<()> {
+        self.rows.push(benchmark_result::ActiveModel {
+            snapshot_id: Set(self.snapshot),
+            ..row
+        });
+        if self.rows.len() >= FLUSH_EVERY {
+            self.written += self.rows.len();
+            q::insert_results(self.txn, std::mem::take(&mut self.rows)).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is left; how many rows were written in all.
+    async fn finish(mut self) -> anyhow::Result<usize> {
+        self.written += self.rows.len();
+        q::insert_results(self.txn, self.rows).await?;
+        Ok(self.written)
+    }
 }
 
 /// The industry an account is grouped by; members who picked none form their own.
@@ -177,15 +278,15 @@ pub struct Benchmarks {
 /// One group of a member (or a bar) beside its comparison.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Group {
-    pub goal: String,
-    pub placement: String,
+    pub goal: Goal,
+    pub placement: Placement,
     /// `ctr` (clicks ÷ views), or for email bars also `lead_rate` and `dismiss_rate`.
-    pub metric: String,
+    pub metric: Metric,
     /// Your rate over the window (`null` without views).
     pub own_rate: Option<f64>,
     pub own_views: i64,
     /// `industry`, `all_industries` or `all`; `null` when nothing could be shown.
-    pub compared_with: Option<String>,
+    pub compared_with: Option<Level>,
     /// The industry compared with, when `compared_with` is `industry`.
     pub industry: Option<String>,
     /// How many other accounts the distribution is made of.
@@ -247,6 +348,263 @@ fn quantile_fields(q: Option<Quantiles>) -> [Option<f64>; 5] {
     }
 }
 
+/// The window of `days` whole days that ends with today: `[from, to)`, days' first
+/// seconds.
+fn window_bounds(now: DateTime<Utc>, days: i32) -> (DateTime<Utc>, DateTime<Utc>) {
+    let today = Utc.from_utc_datetime(&now.date_naive().and_time(NaiveTime::MIN));
+    let to = today + Duration::days(1);
+    (to - Duration::days(i64::from(days)), to)
+}
+
+/// Each cell's distribution: the accounts with enough views in it, their rate and their
+/// views, at every level.
+fn cells_of(accounts: &AccountCounts) -> HashMap<CellMetric, Cell> {
+    let mut entries: HashMap<CellMetric, Vec<Entry>> = HashMap::new();
+    for ((_, goal, placement), (industry, c)) in accounts {
+        for &m in Metric::of_goal(*goal) {
+            let Some(e) = c.rate(m).and_then(|rate| c.entry(rate)) else {
+                continue;
+            };
+            for level in Level::ORDER {
+                entries
+                    .entry((level.key(industry, *goal, *placement), m))
+                    .or_default()
+                    .push(e);
+            }
+        }
+    }
+    entries
+        .into_iter()
+        .map(|(k, v)| (k, Cell::new(v)))
+        .collect()
+}
+
+/// Writes the cells, over every account in them (for members outside them); how many
+/// may be published.
+async fn write_cells(
+    txn: &crate::db::Write,
+    snapshot: i64,
+    cells: &HashMap<CellMetric, Cell>,
+    min_accounts: usize,
+    noise: &mut Noise,
+) -> anyhow::Result<usize> {
+    let mut rows = Vec::with_capacity(cells.len());
+    let mut published = 0;
+    for ((key, metric), cell) in cells {
+        let why = withheld(cell.count(None), cell.dominance(None), min_accounts);
+        let qs = if why.is_none() {
+            published += 1;
+            noise.apply(cell.quantiles(None), cell.len())
+        } else {
+            None
+        };
+        let [p10, p25, median, p75, p90] = quantile_fields(qs);
+        rows.push(benchmark_cell::ActiveModel {
+            snapshot_id: Set(snapshot),
+            level: Set(key.level),
+            industry: Set(key.industry.clone()),
+            goal: Set(key.goal),
+            placement: Set(key.placement),
+            metric: Set(*metric),
+            accounts: Set(i32::try_from(cell.len()).unwrap_or(i32::MAX)),
+            p10: Set(p10),
+            p25: Set(p25),
+            median: Set(median),
+            p75: Set(p75),
+            p90: Set(p90),
+            published: Set(why.is_none()),
+            reason: Set(why.map(|w| w.reason())),
+            ..Default::default()
+        });
+    }
+    q::insert_cells(txn, rows).await?;
+    Ok(published)
+}
+
+/// Writes each account's groups beside their comparison; the groups chosen, for the bars.
+async fn write_account_results(
+    results: &mut ResultRows<'_>,
+    accounts: &AccountCounts,
+    cells: &HashMap<CellMetric, Cell>,
+    min_accounts: usize,
+    noise: &mut Noise,
+) -> anyhow::Result<ChosenGroups> {
+    let mut chosen = ChosenGroups::new();
+    for (&(member, goal, placement), (industry, c)) in accounts {
+        for &m in Metric::of_goal(goal) {
+            let group = AccountGroup::new(industry, goal, placement, m, c);
+            let (picked, reasons) = group.choose(cells, min_accounts, noise);
+            results
+                .push(group.account_row(member, cells, picked.as_ref(), reasons))
+                .await?;
+            if let Some(p) = picked {
+                chosen.insert((member, goal, placement, m), p);
+            }
+        }
+    }
+    Ok(chosen)
+}
+
+/// Writes each bar beside the same comparison as its account's group.
+async fn write_bar_results(
+    results: &mut ResultRows<'_>,
+    bars: &BarCountsByKey,
+    cells: &HashMap<CellMetric, Cell>,
+    chosen: &ChosenGroups,
+) -> anyhow::Result<()> {
+    for (&(bar, goal, placement), (member, c)) in bars {
+        for &m in Metric::of_goal(goal) {
+            let Some(own) = c.rate(m) else { continue };
+            let picked = chosen.get(&(*member, goal, placement, m));
+            let cell = picked.and_then(|p| cells.get(&p.key));
+            let [p10, p25, median, p75, p90] = quantile_fields(picked.and_then(|p| p.quantiles));
+            results
+                .push(benchmark_result::ActiveModel {
+                    member_id: Set(*member),
+                    bar_id: Set(Some(bar)),
+                    goal: Set(goal),
+                    placement: Set(placement),
+                    metric: Set(m),
+                    own_rate: Set(Some(own)),
+                    own_views: Set(c.views),
+                    compared_with: Set(picked.map(|p| p.level)),
+                    industry: Set(None),
+                    accounts: Set(accounts_behind(cell, picked)),
+                    p10: Set(p10),
+                    p25: Set(p25),
+                    median: Set(median),
+                    p75: Set(p75),
+                    p90: Set(p90),
+                    percentile: Set(cell
+                        .zip(picked)
+                        .and_then(|(cell, p)| cell.percentile(own, p.skip))),
+                    reason: Set(picked
+                        .is_none()
+                        .then(|| "the account's group has no benchmark that may be shown".into())),
+                    ..Default::default()
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// How many other accounts stand behind the comparison chosen.
+fn accounts_behind(cell: Option<&Cell>, picked: Option<&Chosen>) -> i32 {
+    cell.zip(picked)
+        .map(|(cell, p)| i32::try_from(cell.count(p.skip)).unwrap_or(i32::MAX))
+        .unwrap_or(0)
+}
+
+/// One account's rate in one goal × placement group.
+struct AccountGroup<'a> {
+    industry: &'a str,
+    goal: Goal,
+    placement: Placement,
+    metric: Metric,
+    counts: &'a Counts,
+    own: Option<f64>,
+}
+
+impl<'a> AccountGroup<'a> {
+    fn new(
+        industry: &'a str,
+        goal: Goal,
+        placement: Placement,
+        metric: Metric,
+        counts: &'a Counts,
+    ) -> AccountGroup<'a> {
+        AccountGroup {
+            industry,
+            goal,
+            placement,
+            metric,
+            counts,
+            own: counts.rate(metric),
+        }
+    }
+
+    /// The first level, narrowest first, whose cell may be shown without the account in
+    /// it; and why each narrower one may not.
+    fn choose(
+        &self,
+        cells: &HashMap<CellMetric, Cell>,
+        min_accounts: usize,
+        noise: &mut Noise,
+    ) -> (Option<Chosen>, Vec<String>) {
+        let mut reasons = Vec::new();
+        for level in Level::ORDER {
+            let described = || level.describe(self.industry, self.goal, self.placement);
+            let key = (
+                level.key(self.industry, self.goal, self.placement),
+                self.metric,
+            );
+            let Some(cell) = cells.get(&key) else {
+                reasons.push(format!(
+                    "{}: no account has {MIN_VIEWS} views yet",
+                    described()
+                ));
+                continue;
+            };
+            // Leave the account out of its own benchmark.
+            let skip = self
+                .own
+                .and_then(|rate| self.counts.entry(rate))
+                .and_then(|e| cell.position(e));
+            match withheld(cell.count(skip), cell.dominance(skip), min_accounts) {
+                Some(w) => reasons.push(format!("{}: {}", described(), w.reason())),
+                None => {
+                    let chosen = Chosen {
+                        level,
+                        key,
+                        skip,
+                        quantiles: noise.apply(cell.quantiles(skip), cell.count(skip)),
+                    };
+                    return (Some(chosen), reasons);
+                }
+            }
+        }
+        (None, reasons)
+    }
+
+    fn account_row(
+        &self,
+        member: MemberId,
+        cells: &HashMap<CellMetric, Cell>,
+        picked: Option<&Chosen>,
+        reasons: Vec<String>,
+    ) -> benchmark_result::ActiveModel {
+        let cell = picked.and_then(|p| cells.get(&p.key));
+        let [p10, p25, median, p75, p90] = quantile_fields(picked.and_then(|p| p.quantiles));
+        let percentile = match (self.own, cell, picked) {
+            (Some(rate), Some(cell), Some(p)) => cell.percentile(rate, p.skip),
+            _ => None,
+        };
+        benchmark_result::ActiveModel {
+            member_id: Set(member),
+            bar_id: Set(None),
+            goal: Set(self.goal),
+            placement: Set(self.placement),
+            metric: Set(self.metric),
+            own_rate: Set(self.own),
+            own_views: Set(self.counts.views),
+            compared_with: Set(picked.map(|p| p.level)),
+            industry: Set(picked
+                .filter(|p| p.level == Level::Industry)
+                .map(|_| self.industry.to_string())),
+            accounts: Set(accounts_behind(cell, picked)),
+            p10: Set(p10),
+            p25: Set(p25),
+            median: Set(median),
+            p75: Set(p75),
+            p90: Set(p90),
+            percentile: Set(percentile),
+            reason: Set((!reasons.is_empty()).then(|| reasons.join("; "))),
+            ..Default::default()
+        }
+    }
+}
+
 impl Benchmarks {
     pub fn new(db: Db, clock: Clock, settings: BenchmarkSettings) -> Benchmarks {
         Benchmarks {
@@ -274,275 +632,72 @@ impl Benchmarks {
         Ok(out)
     }
 
+    /// One snapshot over the last `days` whole days: the cells, then each account's
+    /// groups, then each bar's, in one transaction.
     async fn compute_window(&self, days: i32) -> anyhow::Result<Computed> {
         let now = self.clock.now();
-        let today = Utc.from_utc_datetime(&now.date_naive().and_time(NaiveTime::MIN));
-        let to = today + Duration::days(1);
-        let from = to - Duration::days(i64::from(days));
-        // Accounts per (member, goal, placement), and bars per (bar, goal, placement),
-        // read a range of members at a time so few rows are held at once.
-        let mut accounts: BTreeMap<(MemberId, String, String), (String, Counts)> = BTreeMap::new();
-        let mut bars: BTreeMap<(BarId, String, String), (MemberId, Counts)> = BTreeMap::new();
+        let (from, to) = window_bounds(now, days);
+        let counts = self.read_counts(from, to).await?;
+        let cells = cells_of(&counts.accounts);
+        let min_accounts = self.settings.min_accounts;
+        let mut noise = Noise::new(self.settings.epsilon);
+
+        let txn = crate::db::begin(&self.db).await?;
+        let accounts = i32::try_from(counts.accounts_with_views()).unwrap_or(i32::MAX);
+        let snapshot = q::insert_snapshot(&txn, now, days, from, to, accounts).await?;
+        let published_cells =
+            write_cells(&txn, snapshot.id, &cells, min_accounts, &mut noise).await?;
+        let mut results = ResultRows::new(&txn, snapshot.id);
+        let chosen = write_account_results(
+            &mut results,
+            &counts.accounts,
+            &cells,
+            min_accounts,
+            &mut noise,
+        )
+        .await?;
+        write_bar_results(&mut results, &counts.bars, &cells, &chosen).await?;
+        let results = results.finish().await?;
+        txn.commit().await?;
+
+        let computed = Computed {
+            snapshot_id: snapshot.id,
+            window_days: days,
+            accounts: snapshot.accounts,
+            cells: cells.len(),
+            published_cells,
+            results,
+        };
+        tracing::info!(
+            snapshot = computed.snapshot_id,
+            window_days = days,
+            accounts = computed.accounts,
+            cells = computed.cells,
+            published_cells,
+            results,
+            "benchmarks computed"
+        );
+        Ok(computed)
+    }
+
+    /// Accounts per (member, goal, placement), and bars per (bar, goal, placement), read
+    /// a range of members at a time so few rows are held at once.
+    async fn read_counts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> anyhow::Result<WindowCounts> {
+        let mut counts = WindowCounts::default();
         let last = q::last_member(&self.db).await?;
         let mut first = 1;
         while first <= last {
             let end = first + MEMBERS_PER_READ - 1;
             for r in q::window_counts(&self.db, from, to, first..=end).await? {
-                if r.goal.is_empty() || r.placement.is_empty() {
-                    continue;
-                }
-                let a = accounts
-                    .entry((r.member, r.goal.clone(), r.placement.clone()))
-                    .or_insert_with(|| (industry_of(&r.industry), Counts::default()));
-                a.1.add(&r);
-                bars.entry((r.bar, r.goal.clone(), r.placement.clone()))
-                    .or_insert((r.member, Counts::default()))
-                    .1
-                    .add(&r);
+                counts.add(&r);
             }
             first = end + 1;
         }
-        let with_views: std::collections::HashSet<MemberId> = accounts
-            .iter()
-            .filter(|(_, (_, c))| c.views > 0)
-            .map(|((m, _, _), _)| *m)
-            .collect();
-
-        // Each cell's entries: accounts with enough views, their rate and their views.
-        let mut entries: HashMap<(CellKey, Metric), Vec<Entry>> = HashMap::new();
-        for ((_, goal, placement), (industry, c)) in &accounts {
-            if c.views < MIN_VIEWS {
-                continue;
-            }
-            for &m in Metric::of_goal(goal) {
-                let Some(rate) = c.rate(m) else { continue };
-                let e = Entry {
-                    rate,
-                    views: c.views as u64,
-                };
-                for level in Level::ORDER {
-                    entries
-                        .entry((level.key(industry, goal, placement), m))
-                        .or_default()
-                        .push(e);
-                }
-            }
-        }
-        let cells: HashMap<(CellKey, Metric), Cell> = entries
-            .into_iter()
-            .map(|(k, v)| (k, Cell::new(v)))
-            .collect();
-
-        let k = self.settings.min_accounts;
-        // A seeded generator of its own: the thread's cannot be held across an await.
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_rng(&mut rand::rng());
-        let mut noise = |q: Option<Quantiles>, n: usize| match (q, self.settings.epsilon) {
-            (Some(q), Some(eps)) => Some(stats::with_noise(q, eps, n, &mut rng)),
-            (q, _) => q,
-        };
-
-        let txn = crate::db::begin(&self.db).await?;
-        let snapshot = q::insert_snapshot(
-            &txn,
-            now,
-            days,
-            from,
-            to,
-            i32::try_from(with_views.len()).unwrap_or(i32::MAX),
-        )
-        .await?;
-
-        // The cells, over every account in them, for members outside them.
-        let mut cell_rows = Vec::with_capacity(cells.len());
-        let mut published_cells = 0;
-        for (((level, industry, goal, placement), m), cell) in &cells {
-            let why = withheld(cell.count(None), cell.dominance(None), k);
-            let qs = if why.is_none() {
-                published_cells += 1;
-                noise(cell.quantiles(None), cell.len())
-            } else {
-                None
-            };
-            let [p10, p25, median, p75, p90] = quantile_fields(qs);
-            cell_rows.push(benchmark_cell::ActiveModel {
-                snapshot_id: Set(snapshot.id),
-                level: Set(level.as_str().into()),
-                industry: Set(industry.clone()),
-                goal: Set(goal.clone()),
-                placement: Set(placement.clone()),
-                metric: Set(m.as_str().into()),
-                accounts: Set(i32::try_from(cell.len()).unwrap_or(i32::MAX)),
-                p10: Set(p10),
-                p25: Set(p25),
-                median: Set(median),
-                p75: Set(p75),
-                p90: Set(p90),
-                published: Set(why.is_none()),
-                reason: Set(why.map(|w| w.reason())),
-                ..Default::default()
-            });
-        }
-        let cells_total = cell_rows.len();
-        q::insert_cells(&txn, cell_rows).await?;
-
-        // Each member's groups: the first group, narrowest first, that may be shown
-        // without them in it.
-        struct Chosen {
-            level: Level,
-            key: (CellKey, Metric),
-            skip: Option<usize>,
-            quantiles: Option<Quantiles>,
-        }
-        // Rows are written a thousand at a time rather than held: 10,000 accounts make
-        // about 90,000 of them.
-        let mut results = Vec::with_capacity(FLUSH_EVERY);
-        let mut results_total = 0;
-        let mut chosen: HashMap<(MemberId, String, String, Metric), Chosen> = HashMap::new();
-        for ((member, goal, placement), (industry, c)) in &accounts {
-            for &m in Metric::of_goal(goal) {
-                let own = c.rate(m);
-                let mut reasons = Vec::new();
-                let mut picked = None;
-                for level in Level::ORDER {
-                    let key = (level.key(industry, goal, placement), m);
-                    let Some(cell) = cells.get(&key) else {
-                        reasons.push(format!(
-                            "{}: no account has {MIN_VIEWS} views yet",
-                            level.describe(industry, goal, placement)
-                        ));
-                        continue;
-                    };
-                    // Leave the member out of their own benchmark.
-                    let skip = match own {
-                        Some(rate) if c.views >= MIN_VIEWS => cell.position(Entry {
-                            rate,
-                            views: c.views as u64,
-                        }),
-                        _ => None,
-                    };
-                    match withheld(cell.count(skip), cell.dominance(skip), k) {
-                        Some(w) => reasons.push(format!(
-                            "{}: {}",
-                            level.describe(industry, goal, placement),
-                            w.reason()
-                        )),
-                        None => {
-                            picked = Some(Chosen {
-                                level,
-                                key: key.clone(),
-                                skip,
-                                quantiles: noise(cell.quantiles(skip), cell.count(skip)),
-                            });
-                            break;
-                        }
-                    }
-                }
-                let cell = picked.as_ref().and_then(|p| cells.get(&p.key));
-                let [p10, p25, median, p75, p90] =
-                    quantile_fields(picked.as_ref().and_then(|p| p.quantiles));
-                let percentile = match (own, cell, &picked) {
-                    (Some(rate), Some(cell), Some(p)) => cell.percentile(rate, p.skip),
-                    _ => None,
-                };
-                results.push(benchmark_result::ActiveModel {
-                    snapshot_id: Set(snapshot.id),
-                    member_id: Set(*member),
-                    bar_id: Set(None),
-                    goal: Set(goal.clone()),
-                    placement: Set(placement.clone()),
-                    metric: Set(m.as_str().into()),
-                    own_rate: Set(own),
-                    own_views: Set(c.views),
-                    compared_with: Set(picked.as_ref().map(|p| p.level.as_str().into())),
-                    industry: Set(picked
-                        .as_ref()
-                        .filter(|p| p.level == Level::Industry)
-                        .map(|_| industry.clone())),
-                    accounts: Set(cell
-                        .zip(picked.as_ref())
-                        .map(|(cell, p)| i32::try_from(cell.count(p.skip)).unwrap_or(i32::MAX))
-                        .unwrap_or(0)),
-                    p10: Set(p10),
-                    p25: Set(p25),
-                    median: Set(median),
-                    p75: Set(p75),
-                    p90: Set(p90),
-                    percentile: Set(percentile),
-                    reason: Set((!reasons.is_empty()).then(|| reasons.join("; "))),
-                    ..Default::default()
-                });
-                if let Some(p) = picked {
-                    chosen.insert((*member, goal.clone(), placement.clone(), m), p);
-                }
-                if results.len() >= FLUSH_EVERY {
-                    results_total += results.len();
-                    q::insert_results(&txn, std::mem::take(&mut results)).await?;
-                }
-            }
-        }
-
-        // Each bar beside the same comparison as its account's group.
-        for ((bar, goal, placement), (member, c)) in &bars {
-            for &m in Metric::of_goal(goal) {
-                let Some(own) = c.rate(m) else { continue };
-                let picked = chosen.get(&(*member, goal.clone(), placement.clone(), m));
-                let cell = picked.and_then(|p| cells.get(&p.key));
-                let [p10, p25, median, p75, p90] =
-                    quantile_fields(picked.and_then(|p| p.quantiles));
-                results.push(benchmark_result::ActiveModel {
-                    snapshot_id: Set(snapshot.id),
-                    member_id: Set(*member),
-                    bar_id: Set(Some(*bar)),
-                    goal: Set(goal.clone()),
-                    placement: Set(placement.clone()),
-                    metric: Set(m.as_str().into()),
-                    own_rate: Set(Some(own)),
-                    own_views: Set(c.views),
-                    compared_with: Set(picked.map(|p| p.level.as_str().into())),
-                    industry: Set(None),
-                    accounts: Set(cell
-                        .zip(picked)
-                        .map(|(cell, p)| i32::try_from(cell.count(p.skip)).unwrap_or(i32::MAX))
-                        .unwrap_or(0)),
-                    p10: Set(p10),
-                    p25: Set(p25),
-                    median: Set(median),
-                    p75: Set(p75),
-                    p90: Set(p90),
-                    percentile: Set(cell
-                        .zip(picked)
-                        .and_then(|(cell, p)| cell.percentile(own, p.skip))),
-                    reason: Set(picked
-                        .is_none()
-                        .then(|| "the account's group has no benchmark that may be shown".into())),
-                    ..Default::default()
-                });
-                if results.len() >= FLUSH_EVERY {
-                    results_total += results.len();
-                    q::insert_results(&txn, std::mem::take(&mut results)).await?;
-                }
-            }
-        }
-        results_total += results.len();
-        q::insert_results(&txn, results).await?;
-        txn.commit().await?;
-        tracing::info!(
-            snapshot = snapshot.id,
-            window_days = days,
-            accounts = with_views.len(),
-            cells = cells_total,
-            published_cells,
-            results = results_total,
-            "benchmarks computed"
-        );
-        Ok(Computed {
-            snapshot_id: snapshot.id,
-            window_days: days,
-            accounts: snapshot.accounts,
-            cells: cells_total,
-            published_cells,
-            results: results_total,
-        })
+        Ok(counts)
     }
 
     fn window_of(&self, window: Option<&str>) -> Result<i32> {
@@ -592,10 +747,10 @@ impl Benchmarks {
         let rows = q::results(&self.db, &ids, member, bar).await?;
         let computed: HashMap<i64, DateTime<Utc>> =
             snapshots.iter().map(|s| (s.id, s.computed_at)).collect();
-        let mut trends: HashMap<(String, String, String), Vec<TrendPoint>> = HashMap::new();
+        let mut trends: HashMap<(Goal, Placement, Metric), Vec<TrendPoint>> = HashMap::new();
         for r in rows.iter().filter(|r| r.snapshot_id != latest.id) {
             trends
-                .entry((r.goal.clone(), r.placement.clone(), r.metric.clone()))
+                .entry((r.goal, r.placement, r.metric))
                 .or_default()
                 .push(TrendPoint {
                     computed_at: computed.get(&r.snapshot_id).copied().unwrap_or_default(),
@@ -606,7 +761,7 @@ impl Benchmarks {
             .into_iter()
             .filter(|r| r.snapshot_id == latest.id)
             .map(|r| {
-                let key = (r.goal.clone(), r.placement.clone(), r.metric.clone());
+                let key = (r.goal, r.placement, r.metric);
                 let mut trend = trends.remove(&key).unwrap_or_default();
                 trend.push(TrendPoint {
                     computed_at: latest.computed_at,

@@ -446,11 +446,11 @@ pub async fn run_benchmarks(req: Req) -> Result<Response> {
 
 #[derive(Serialize, ToSchema)]
 pub struct BenchmarkCell {
-    pub level: String,
+    pub level: crate::reporting::benchmarks::Level,
     pub industry: Option<String>,
-    pub goal: String,
-    pub placement: Option<String>,
-    pub metric: String,
+    pub goal: crate::domain::bar::Goal,
+    pub placement: Option<crate::domain::bar::Placement>,
+    pub metric: crate::reporting::benchmarks::Metric,
     pub accounts: i32,
     pub published: bool,
     pub reason: Option<String>,

@@ -9,7 +9,7 @@ use super::chart::{self, Distribution};
 use super::ok;
 use super::view::{percent, thousands};
 use crate::error::Result;
-use crate::reporting::benchmarks::Group;
+use crate::reporting::benchmarks::{Group, Level, Metric};
 use crate::web::router::Req;
 
 #[derive(Serialize)]
@@ -48,31 +48,31 @@ struct BenchmarksPage {
     window: String,
 }
 
-fn metric_name(metric: &str) -> &'static str {
+fn metric_name(metric: Metric) -> &'static str {
     match metric {
-        "lead_rate" => "lead rate",
-        "dismiss_rate" => "dismissal rate",
-        _ => "click-through rate",
+        Metric::LeadRate => "lead rate",
+        Metric::DismissRate => "dismissal rate",
+        Metric::Ctr => "click-through rate",
     }
 }
 
 fn compared(g: &Group) -> String {
-    match (g.compared_with.as_deref(), g.industry.as_deref()) {
-        (Some("industry"), Some(industry)) => format!(
+    match (g.compared_with, g.industry.as_deref()) {
+        (Some(Level::Industry), Some(industry)) => format!(
             "{} bars at the {} in your industry ({})",
             g.goal, g.placement, industry
         ),
-        (Some("all_industries"), _) => {
+        (Some(Level::AllIndustries), _) => {
             format!("{} bars at the {} in every industry", g.goal, g.placement)
         }
-        (Some("all"), _) => format!("{} bars anywhere on the page, in every industry", g.goal),
+        (Some(Level::All), _) => format!("{} bars anywhere on the page, in every industry", g.goal),
         _ => format!("{} bars at the {}", g.goal, g.placement),
     }
 }
 
 fn view(i: usize, g: Group) -> GroupView {
     let id = format!("bench-{i}");
-    let metric = metric_name(&g.metric);
+    let metric = metric_name(g.metric);
     let title = format!(
         "{} of your {} bars at the {}",
         super::forms::sentence(metric).trim_end_matches('.'),
