@@ -237,16 +237,6 @@ pub async fn bar_of(
         .await
 }
 
-pub async fn bar_by_id(
-    db: &impl ConnectionTrait,
-    bar_id: BarId,
-) -> Result<Option<bar::Model>, DbErr> {
-    bar::Entity::find_by_id(bar_id)
-        .filter(bar::Column::DeletedAt.is_null())
-        .one(db)
-        .await
-}
-
 /// Locks the bar's row until the transaction ends; see [`lock_site`].
 pub async fn lock_bar(db: &impl ConnectionTrait, bar_id: BarId) -> Result<(), DbErr> {
     bar::Entity::find_by_id(bar_id)

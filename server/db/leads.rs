@@ -401,24 +401,6 @@ pub async fn flag(db: &impl ConnectionTrait, id: i64, at: DateTime<Utc>) -> Resu
     Ok(())
 }
 
-/// Leads whose every configured forward succeeded: deleted, or (for members who keep
-/// leads) marked with when, so retention can count from it.
-pub async fn forwarded(
-    db: &impl ConnectionTrait,
-    keep: &[i64],
-    delete: &[i64],
-    at: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    if !keep.is_empty() {
-        lead::Entity::update_many()
-            .col_expr(lead::Column::ForwardedAt, Expr::value(at))
-            .filter(lead::Column::Id.is_in(keep.iter().copied()))
-            .exec(db)
-            .await?;
-    }
-    delete_leads(db, delete).await
-}
-
 pub async fn delete_leads(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
     if ids.is_empty() {
         return Ok(());
@@ -431,16 +413,6 @@ pub async fn delete_leads(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), 
 }
 
 // ---- lead emails ----
-
-pub async fn last_email(
-    db: &impl ConnectionTrait,
-    bar: BarId,
-) -> Result<Option<DateTime<Utc>>, DbErr> {
-    Ok(lead_email_batch::Entity::find_by_id(bar)
-        .one(db)
-        .await?
-        .map(|b| b.last_sent_at))
-}
 
 pub async fn set_last_email(
     db: &impl ConnectionTrait,

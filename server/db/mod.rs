@@ -18,17 +18,17 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use crate::domain::Secret;
 
 pub mod accounts;
-pub mod alerts;
-pub mod benchmarks;
+pub(crate) mod alerts;
+pub(crate) mod benchmarks;
 pub mod billing;
-pub mod catalog;
-pub mod digest;
+pub(crate) mod catalog;
+pub(crate) mod digest;
 pub mod entities;
-pub mod jobs;
-pub mod leads;
-pub mod outbox;
-pub mod policies;
-pub mod tables;
+pub(crate) mod jobs;
+pub(crate) mod leads;
+pub(crate) mod outbox;
+pub(crate) mod policies;
+pub(crate) mod tables;
 
 pub type Db = DatabaseConnection;
 

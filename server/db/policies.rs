@@ -52,13 +52,6 @@ pub async fn policies(db: &impl ConnectionTrait) -> Result<Vec<policy_version::M
         .await
 }
 
-pub async fn policy(
-    db: &impl ConnectionTrait,
-    id: i64,
-) -> Result<Option<policy_version::Model>, DbErr> {
-    policy_version::Entity::find_by_id(id).one(db).await
-}
-
 pub async fn policy_by_version(
     db: &impl ConnectionTrait,
     version: &str,

@@ -7,15 +7,15 @@ use utoipa::ToSchema;
 
 use super::router::{Table, route};
 
-pub mod account;
-pub mod admin;
-pub mod auth;
-pub mod bars;
-pub mod benchmarks;
-pub mod billing;
-pub mod leads;
-pub mod sites;
-pub mod stats;
+pub(crate) mod account;
+pub(crate) mod admin;
+pub(crate) mod auth;
+pub(crate) mod bars;
+pub(crate) mod benchmarks;
+pub(crate) mod billing;
+pub(crate) mod leads;
+pub(crate) mod sites;
+pub(crate) mod stats;
 
 /// Member API bodies are small JSON documents.
 pub const BODY_LIMIT: usize = 64 * 1024;
