@@ -35,21 +35,21 @@ use crate::privacy::policies::PolicyVersions;
 use crate::reporting::benchmarks::Benchmarks;
 
 pub mod api;
-pub mod conn;
-pub mod cookies;
-pub mod csrf;
-pub mod tracking;
-pub mod error;
-pub mod extract;
-pub mod guards;
-pub mod hooks;
+pub(crate) mod conn;
+pub(crate) mod cookies;
+pub(crate) mod csrf;
+pub(crate) mod tracking;
+pub(crate) mod error;
+pub(crate) mod extract;
+pub(crate) mod guards;
+pub(crate) mod hooks;
 mod metrics;
-pub mod openapi;
-pub mod ops;
-pub mod pages;
+pub(crate) mod openapi;
+pub(crate) mod ops;
+pub(crate) mod pages;
 pub mod router;
-pub mod server;
-pub mod visitor;
+pub(crate) mod server;
+pub(crate) mod visitor;
 
 pub use metrics::{HttpLabels, HttpMetrics};
 
