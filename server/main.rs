@@ -112,122 +112,103 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&anyhow::Error::new(e).context("starting the async runtime")),
     };
-    let result = runtime.block_on(async move {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => {
-                let signal = shutdown_signal();
-                let app = Application::build(config).await?;
-                app.run_until(signal).await
-            }
-            Command::Migrate => {
-                connect(&config).await?;
-                tracing::info!("migrations applied");
-                Ok(())
-            }
-            Command::Admin { command } => {
-                let conn = connect(&config).await?;
-                let (email, grant) = match &command {
-                    AdminCommand::Grant { email } => (email, true),
-                    AdminCommand::Revoke { email } => (email, false),
-                };
-                let email = barkeep::domain::Email::parse(email)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                if !db::accounts::set_operator(&conn, email.as_str(), grant).await? {
-                    anyhow::bail!("no member has the address {email}");
-                }
-                println!(
-                    "{email} {} the operator role",
-                    if grant { "now has" } else { "no longer has" }
-                );
-                Ok(())
-            }
-            Command::Alert { command } => alert_command(&config, command).await,
-            Command::Benchmarks {
-                command: BenchmarksCommand::Run,
-            } => {
-                let tools =
-                    barkeep::app::operator_tools(&config, barkeep::clock::Clock::system()).await?;
-                for c in tools.benchmarks.compute().await? {
-                    println!(
-                        "snapshot {} over {} days: {} accounts, {} cells ({} published), {} results",
-                        c.snapshot_id, c.window_days, c.accounts, c.cells, c.published_cells, c.results
-                    );
-                }
-                Ok(())
-            }
-            Command::Stripe {
-                command: StripeCommand::Events { status, limit },
-            } => {
-                use barkeep::db::entities::stripe_event::EventStatus;
-                let conn = connect(&config).await?;
-                let status = status
-                    .map(|s| {
-                        serde_json::from_value::<EventStatus>(serde_json::Value::String(s.clone()))
-                            .map_err(|_| anyhow::anyhow!("`{s}` is not a status: received, processed, ignored, failed or gave_up"))
-                    })
-                    .transpose()?;
-                for e in db::billing::recent_events(&conn, status, limit).await? {
-                    println!(
-                        "{}\t{}\t{}\t{:?}\t{}\t{}",
-                        e.received_at.format("%Y-%m-%dT%H:%M:%SZ"),
-                        e.id,
-                        e.kind,
-                        e.status,
-                        e.attempts,
-                        e.last_error.unwrap_or_default()
-                    );
-                }
-                Ok(())
-            }
-        }
-    });
-    match result {
+    let command = cli.command.unwrap_or(Command::Serve);
+    match runtime.block_on(run(command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
 }
 
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let signal = shutdown_signal();
+            let app = Application::build(config).await?;
+            app.run_until(signal).await
+        }
+        Command::Migrate => {
+            connect(&config).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Admin { command } => admin_command(&config, command).await,
+        Command::Alert { command } => alert_command(&config, command).await,
+        Command::Benchmarks {
+            command: BenchmarksCommand::Run,
+        } => run_benchmarks(&config).await,
+        Command::Stripe {
+            command: StripeCommand::Events { status, limit },
+        } => stripe_events(&config, status, limit).await,
+    }
+}
+
+async fn admin_command(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
+    let conn = connect(config).await?;
+    let (email, grant) = match &command {
+        AdminCommand::Grant { email } => (email, true),
+        AdminCommand::Revoke { email } => (email, false),
+    };
+    let email = barkeep::domain::Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !db::accounts::set_operator(&conn, email.as_str(), grant).await? {
+        anyhow::bail!("no member has the address {email}");
+    }
+    println!(
+        "{email} {} the operator role",
+        if grant { "now has" } else { "no longer has" }
+    );
+    Ok(())
+}
+
+async fn run_benchmarks(config: &Config) -> anyhow::Result<()> {
+    let tools = barkeep::app::operator_tools(config, barkeep::clock::Clock::system()).await?;
+    for c in tools.benchmarks.compute().await? {
+        println!(
+            "snapshot {} over {} days: {} accounts, {} cells ({} published), {} results",
+            c.snapshot_id, c.window_days, c.accounts, c.cells, c.published_cells, c.results
+        );
+    }
+    Ok(())
+}
+
+async fn stripe_events(config: &Config, status: Option<String>, limit: u64) -> anyhow::Result<()> {
+    use barkeep::db::entities::stripe_event::EventStatus;
+    let conn = connect(config).await?;
+    let status = status
+        .map(|s| {
+            serde_json::from_value::<EventStatus>(serde_json::Value::String(s.clone())).map_err(
+                |_| {
+                    anyhow::anyhow!(
+                        "`{s}` is not a status: received, processed, ignored, failed or gave_up"
+                    )
+                },
+            )
+        })
+        .transpose()?;
+    for e in db::billing::recent_events(&conn, status, limit).await? {
+        println!(
+            "{}\t{}\t{}\t{:?}\t{}\t{}",
+            e.received_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            e.id,
+            e.kind,
+            e.status,
+            e.attempts,
+            e.last_error.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
 async fn alert_command(config: &Config, command: AlertCommand) -> anyhow::Result<()> {
-    use barkeep::alerts::{AudienceSpec, Draft, Everyone, Kind};
     let alerts = barkeep::app::operator_tools(config, barkeep::clock::Clock::system())
         .await?
         .alerts;
-    let shown = |e: barkeep::error::Error| anyhow::anyhow!("{e}");
     match command {
         AlertCommand::Draft {
             kind,
             audience,
             fields,
             message,
-        } => {
-            let kind = Kind::parse(&kind)
-                .ok_or_else(|| anyhow::anyhow!("there is no alert kind `{kind}`"))?;
-            let audience = match audience.split_once(':') {
-                None if audience == "all" => AudienceSpec::Everyone(Everyone::All),
-                Some(("plan", plan)) => AudienceSpec::Plan {
-                    plan: plan.to_string(),
-                },
-                Some(("member", id)) => AudienceSpec::Member {
-                    member: barkeep::domain::MemberId(id.parse()?),
-                },
-                _ => anyhow::bail!("the audience is all, plan:ID or member:ID"),
-            };
-            let fields: serde_json::Value = serde_json::from_str(&fields)
-                .map_err(|e| anyhow::anyhow!("--fields is not JSON: {e}"))?;
-            let a = alerts
-                .draft(
-                    None,
-                    Draft {
-                        kind,
-                        audience,
-                        message,
-                        fields,
-                    },
-                )
-                .await
-                .map_err(shown)?;
-            println!("{}", a.id);
-        }
+        } => draft_alert(&alerts, &kind, &audience, &fields, message).await,
         AlertCommand::Preview { id } => {
             let a = alerts.get(id).await.map_err(shown)?;
             let (to, r) = alerts.preview(&a, None).await.map_err(shown)?;
@@ -235,6 +216,7 @@ async fn alert_command(config: &Config, command: AlertCommand) -> anyhow::Result
                 "To: {to}\nSubject: {}\n\n{}\n\n{}",
                 r.subject, r.text, r.html
             );
+            Ok(())
         }
         AlertCommand::Send { id } => {
             alerts.send(id).await.map_err(shown)?;
@@ -244,23 +226,9 @@ async fn alert_command(config: &Config, command: AlertCommand) -> anyhow::Result
                 "alert {id}: {} emails queued; the servers send them",
                 a.queued
             );
+            Ok(())
         }
-        AlertCommand::Report { id } => {
-            let r = alerts.report(id).await.map_err(shown)?;
-            println!(
-                "queued {}\nsent {}\nfailed {}\nskipped {}\nbounced {}\ncomplained {}\nopened by people {}\nclicked by people {}\nopened by machines {}\nclicked by machines {}",
-                r.queued,
-                r.sent,
-                r.failed,
-                r.skipped,
-                r.bounced,
-                r.complained,
-                r.opened,
-                r.clicked,
-                r.opened_by_machines,
-                r.clicked_by_machines
-            );
-        }
+        AlertCommand::Report { id } => print_alert_report(&alerts, id).await,
         AlertCommand::List => {
             for a in alerts.recent(50).await.map_err(shown)? {
                 println!(
@@ -272,19 +240,79 @@ async fn alert_command(config: &Config, command: AlertCommand) -> anyhow::Result
                     a.queued
                 );
             }
+            Ok(())
         }
     }
+}
+
+/// An error of barkeep's, as the API would word it.
+fn shown(e: barkeep::error::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+async fn draft_alert(
+    alerts: &barkeep::alerts::Alerts,
+    kind: &str,
+    audience: &str,
+    fields: &str,
+    message: Option<String>,
+) -> anyhow::Result<()> {
+    use barkeep::alerts::{Draft, Kind};
+    let kind =
+        Kind::parse(kind).ok_or_else(|| anyhow::anyhow!("there is no alert kind `{kind}`"))?;
+    let audience = parse_audience(audience)?;
+    let fields: serde_json::Value =
+        serde_json::from_str(fields).map_err(|e| anyhow::anyhow!("--fields is not JSON: {e}"))?;
+    let draft = Draft {
+        kind,
+        audience,
+        message,
+        fields,
+    };
+    let a = alerts.draft(None, draft).await.map_err(shown)?;
+    println!("{}", a.id);
     Ok(())
 }
 
-/// The database, migrated, for a command that is not the server.
+/// `all`, `plan:ID` or `member:ID`.
+fn parse_audience(audience: &str) -> anyhow::Result<barkeep::alerts::AudienceSpec> {
+    use barkeep::alerts::{AudienceSpec, Everyone};
+    Ok(match audience.split_once(':') {
+        None if audience == "all" => AudienceSpec::Everyone(Everyone::All),
+        Some(("plan", plan)) => AudienceSpec::Plan {
+            plan: plan.to_string(),
+        },
+        Some(("member", id)) => AudienceSpec::Member {
+            member: barkeep::domain::MemberId(id.parse()?),
+        },
+        _ => anyhow::bail!("the audience is all, plan:ID or member:ID"),
+    })
+}
+
+async fn print_alert_report(alerts: &barkeep::alerts::Alerts, id: i64) -> anyhow::Result<()> {
+    let r = alerts.report(id).await.map_err(shown)?;
+    println!(
+        "queued {}\nsent {}\nfailed {}\nskipped {}\nbounced {}\ncomplained {}\nopened by people {}\nclicked by people {}\nopened by machines {}\nclicked by machines {}",
+        r.queued,
+        r.sent,
+        r.failed,
+        r.skipped,
+        r.bounced,
+        r.complained,
+        r.opened,
+        r.clicked,
+        r.opened_by_machines,
+        r.clicked_by_machines
+    );
+    Ok(())
+}
+
+/// The database, migrated, for a command that is not the server (the data folder is
+/// made first, as the server makes it).
 async fn connect(config: &Config) -> anyhow::Result<db::Db> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let conn = db::connect(&config.database)
-        .await
-        .map_err(|e| ConfigError::new("BARKEEP_DATABASE_URL", e.to_string()))?;
-    db::migrate(&conn).await?;
-    Ok(conn)
+    config.prepare()?;
+    barkeep::app::startup::open_database(config).await
 }
 
 /// One clear line on stderr; a configuration problem leads with its variable.

@@ -58,7 +58,8 @@ pub struct Config {
     pub mail_tracking: bool,
     /// The shared secret the email API's bounce and complaint webhook presents.
     pub mail_webhook_secret: Option<Secret<String>>,
-    pub secret_key: Secret<Vec<u8>>,
+    /// Read (or made) by [`Config::prepare`].
+    pub secret_key: SecretKey,
     pub trusted_proxies: Vec<IpNet>,
     pub log_filter: String,
     pub log_format: LogFormat,
@@ -80,66 +81,37 @@ pub struct Config {
     pub metrics_token: Option<Secret<String>>,
 }
 
+/// Where the key that signs cookies and links (and keys stored hashes) comes from.
+#[derive(Debug, Clone)]
+pub enum SecretKey {
+    /// `BARKEEP_SECRET_KEY`.
+    Given(Secret<Vec<u8>>),
+    /// A file in the data folder, made on first start by [`Config::prepare`].
+    Kept(PathBuf),
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads configuration through `lookup`, so tests can supply their own values.
+    /// Reads configuration through `lookup`, so tests can supply their own values. It
+    /// creates and writes nothing: [`Config::prepare`] does, when the process starts.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
-        let listen: SocketAddr = match get("BARKEEP_LISTEN") {
-            Some(v) => v.trim().parse().map_err(|_| {
-                ConfigError::new(
-                    "BARKEEP_LISTEN",
-                    format!("`{v}` is not an address such as 127.0.0.1:8080"),
-                )
-            })?,
-            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
-        };
-
+        let listen = parse_listen(&get)?;
         let base_url = match get("BARKEEP_BASE_URL") {
             Some(v) => parse_base_url(&v).map_err(|m| ConfigError::new("BARKEEP_BASE_URL", m))?,
             None => format!("http://{listen}"),
         };
-
         let data_dir = PathBuf::from(get("BARKEEP_DATA_DIR").unwrap_or_else(|| "./data".into()));
-        std::fs::create_dir_all(&data_dir).map_err(|e| {
-            ConfigError::new(
-                "BARKEEP_DATA_DIR",
-                format!("cannot create {}: {e}", data_dir.display()),
-            )
-        })?;
-
-        let database = match get("BARKEEP_DATABASE_URL") {
-            Some(v) => parse_database_url(v.trim())
-                .map_err(|m| ConfigError::new("BARKEEP_DATABASE_URL", m))?,
-            None => DatabaseConfig {
-                url: Secret::new(format!(
-                    "sqlite://{}?mode=rwc",
-                    data_dir.join("barkeep.db").display()
-                )),
-                kind: DatabaseKind::Sqlite,
-            },
-        };
-
+        let database = parse_database(&get, &data_dir)?;
         let mail = match get("BARKEEP_MAIL_URL") {
             Some(v) => parse_mail_url(v.trim(), &data_dir)
                 .map_err(|m| ConfigError::new("BARKEEP_MAIL_URL", m))?,
             None => MailTransportConfig::Folder(data_dir.join("mail-out")),
-        };
-
-        let mailbox = |var: &'static str, v: String| -> Result<String, ConfigError> {
-            let v = v.trim().to_string();
-            v.parse::<lettre::message::Mailbox>().map_err(|_| {
-                ConfigError::new(
-                    var,
-                    format!("`{v}` is not a mailbox such as `barkeep <bars@example.com>`"),
-                )
-            })?;
-            Ok(v)
         };
         let mail_from = match get("BARKEEP_MAIL_FROM") {
             Some(v) => mailbox("BARKEEP_MAIL_FROM", v)?,
@@ -149,149 +121,192 @@ impl Config {
             Some(v) => mailbox("BARKEEP_MAIL_FROM_NEWS", v)?,
             None => mail_from.clone(),
         };
-        let dkim = parse_dkim(&get, &mail_from)?;
-        let mail_tracking = match get("BARKEEP_MAIL_TRACKING").as_deref().map(str::trim) {
-            None | Some("on") => true,
-            Some("off") => false,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "BARKEEP_MAIL_TRACKING",
-                    format!("`{other}` is neither `on` nor `off`"),
-                ));
-            }
+        let secret_key = match long_secret(&get, "BARKEEP_SECRET_KEY", 32)? {
+            Some(v) => SecretKey::Given(Secret::new(v.into_bytes())),
+            None => SecretKey::Kept(data_dir.join("secret.key")),
         };
-        let mail_webhook_secret = match get("BARKEEP_MAIL_WEBHOOK_SECRET") {
-            Some(v) if v.trim().len() < 16 => {
-                return Err(ConfigError::new(
-                    "BARKEEP_MAIL_WEBHOOK_SECRET",
-                    "must be at least 16 characters long",
-                ));
-            }
-            Some(v) => Some(Secret::new(v.trim().to_string())),
-            None => None,
-        };
-
-        let secret_key = match get("BARKEEP_SECRET_KEY") {
-            Some(v) if v.trim().len() < 32 => {
-                return Err(ConfigError::new(
-                    "BARKEEP_SECRET_KEY",
-                    "must be at least 32 characters long",
-                ));
-            }
-            Some(v) => Secret::new(v.trim().as_bytes().to_vec()),
-            None => load_or_create_secret(&data_dir.join("secret.key"))
-                .map_err(|m| ConfigError::new("BARKEEP_SECRET_KEY", m))?,
-        };
-
-        let trusted_proxies = match get("BARKEEP_TRUSTED_PROXIES") {
-            Some(v) => {
-                parse_cidrs(&v).map_err(|m| ConfigError::new("BARKEEP_TRUSTED_PROXIES", m))?
-            }
-            None => Vec::new(),
-        };
-
-        let log_filter =
-            get("BARKEEP_LOG").unwrap_or_else(|| "info,warp::filters::trace=off".into());
-        if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
-            return Err(ConfigError::new(
-                "BARKEEP_LOG",
-                format!("`{log_filter}` is not a log filter such as `info` or `barkeep=debug`"),
-            ));
-        }
-        let log_format = match get("BARKEEP_LOG_FORMAT").as_deref().map(str::trim) {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "BARKEEP_LOG_FORMAT",
-                    format!("`{other}` is neither `text` nor `json`"),
-                ));
-            }
-        };
-
-        let event_rate_per_ip = positive(&get, "BARKEEP_EVENT_RATE_PER_IP")?.unwrap_or(20);
-        let event_buffer_limit = positive(&get, "BARKEEP_EVENT_BUFFER_LIMIT")?.unwrap_or(1_000_000);
-        let defaults = Timeouts::default();
-        let seconds = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-            Ok(positive::<u64>(&get, var)?.map_or(default, Duration::from_secs))
-        };
-        let timeouts = Timeouts {
-            header_read: seconds("BARKEEP_HEADER_TIMEOUT", defaults.header_read)?,
-            body_read: seconds("BARKEEP_BODY_TIMEOUT", defaults.body_read)?,
-            idle: seconds("BARKEEP_IDLE_TIMEOUT", defaults.idle)?,
-        };
-
-        let billing = parse_stripe(&get)?;
-
-        let plans = match get("BARKEEP_PLANS_FILE") {
-            Some(path) => {
-                let path = path.trim();
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError::new("BARKEEP_PLANS_FILE", format!("cannot read {path}: {e}"))
-                })?;
-                Plans::parse_toml(&text)
-                    .map_err(|e| ConfigError::new("BARKEEP_PLANS_FILE", format!("{path}: {e}")))?
-            }
-            None => Plans::defaults(),
-        }
-        .with_env_prices(|k| get(k));
-
-        let benchmarks = parse_benchmarks(&get)?;
-        let lead_webhook_private = match get("BARKEEP_LEAD_WEBHOOK_PRIVATE")
-            .as_deref()
-            .map(str::trim)
-        {
-            None | Some("deny") => false,
-            Some("allow") => true,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "BARKEEP_LEAD_WEBHOOK_PRIVATE",
-                    format!("`{other}` is neither `deny` nor `allow`"),
-                ));
-            }
-        };
-
-        let metrics_token = match get("BARKEEP_METRICS_TOKEN") {
-            Some(v) if v.trim().len() < 16 => {
-                return Err(ConfigError::new(
-                    "BARKEEP_METRICS_TOKEN",
-                    "must be at least 16 characters long",
-                ));
-            }
-            Some(v) => Some(Secret::new(v.trim().to_string())),
-            None => None,
-        };
+        let log_filter = parse_log_filter(&get)?;
 
         Ok(Config {
             listen,
             base_url,
+            dkim: parse_dkim(&get, &mail_from)?,
             data_dir,
             database,
             mail,
             mail_from,
             mail_from_news,
-            dkim,
-            mail_tracking,
-            mail_webhook_secret,
+            mail_tracking: either(&get, "BARKEEP_MAIL_TRACKING", ("on", true), ("off", false))?,
+            mail_webhook_secret: long_secret(&get, "BARKEEP_MAIL_WEBHOOK_SECRET", 16)?
+                .map(Secret::new),
             secret_key,
-            trusted_proxies,
+            trusted_proxies: match get("BARKEEP_TRUSTED_PROXIES") {
+                Some(v) => {
+                    parse_cidrs(&v).map_err(|m| ConfigError::new("BARKEEP_TRUSTED_PROXIES", m))?
+                }
+                None => Vec::new(),
+            },
             log_filter,
-            log_format,
-            event_rate_per_ip,
-            event_buffer_limit,
-            timeouts,
-            billing,
-            plans,
-            benchmarks,
-            lead_webhook_private,
-            metrics_token,
+            log_format: either(
+                &get,
+                "BARKEEP_LOG_FORMAT",
+                ("text", LogFormat::Text),
+                ("json", LogFormat::Json),
+            )?,
+            event_rate_per_ip: positive(&get, "BARKEEP_EVENT_RATE_PER_IP")?.unwrap_or(20),
+            event_buffer_limit: positive(&get, "BARKEEP_EVENT_BUFFER_LIMIT")?.unwrap_or(1_000_000),
+            timeouts: parse_timeouts(&get)?,
+            billing: parse_stripe(&get)?,
+            plans: parse_plans(&get)?,
+            benchmarks: parse_benchmarks(&get)?,
+            lead_webhook_private: either(
+                &get,
+                "BARKEEP_LEAD_WEBHOOK_PRIVATE",
+                ("deny", false),
+                ("allow", true),
+            )?,
+            metrics_token: long_secret(&get, "BARKEEP_METRICS_TOKEN", 16)?.map(Secret::new),
         })
+    }
+
+    /// What a process does with its configuration before anything else: creates the data
+    /// folder, and reads the secret key kept there (making it on first start) unless one
+    /// is given. Returns the secret key.
+    pub fn prepare(&self) -> Result<Secret<Vec<u8>>, ConfigError> {
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+            ConfigError::new(
+                "BARKEEP_DATA_DIR",
+                format!("cannot create {}: {e}", self.data_dir.display()),
+            )
+        })?;
+        match &self.secret_key {
+            SecretKey::Given(key) => Ok(key.clone()),
+            SecretKey::Kept(path) => {
+                load_or_create_secret(path).map_err(|m| ConfigError::new("BARKEEP_SECRET_KEY", m))
+            }
+        }
     }
 
     /// Cookies get the `Secure` flag when the public URL is https.
     pub fn secure_cookies(&self) -> bool {
         self.base_url.starts_with("https://")
     }
+}
+
+fn parse_listen(get: &impl Fn(&str) -> Option<String>) -> Result<SocketAddr, ConfigError> {
+    match get("BARKEEP_LISTEN") {
+        Some(v) => v.trim().parse().map_err(|_| {
+            ConfigError::new(
+                "BARKEEP_LISTEN",
+                format!("`{v}` is not an address such as 127.0.0.1:8080"),
+            )
+        }),
+        None => Ok(SocketAddr::from(([127, 0, 0, 1], 8080))),
+    }
+}
+
+/// `BARKEEP_DATABASE_URL`, or SQLite in the data folder.
+fn parse_database(
+    get: &impl Fn(&str) -> Option<String>,
+    data_dir: &Path,
+) -> Result<DatabaseConfig, ConfigError> {
+    match get("BARKEEP_DATABASE_URL") {
+        Some(v) => {
+            parse_database_url(v.trim()).map_err(|m| ConfigError::new("BARKEEP_DATABASE_URL", m))
+        }
+        None => Ok(DatabaseConfig {
+            url: Secret::new(format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("barkeep.db").display()
+            )),
+            kind: DatabaseKind::Sqlite,
+        }),
+    }
+}
+
+fn mailbox(var: &'static str, v: String) -> Result<String, ConfigError> {
+    let v = v.trim().to_string();
+    v.parse::<lettre::message::Mailbox>().map_err(|_| {
+        ConfigError::new(
+            var,
+            format!("`{v}` is not a mailbox such as `barkeep <bars@example.com>`"),
+        )
+    })?;
+    Ok(v)
+}
+
+/// A variable with two allowed words; the first is the default.
+fn either<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    (default_word, default): (&str, T),
+    (other_word, other): (&str, T),
+) -> Result<T, ConfigError> {
+    match get(var).as_deref().map(str::trim) {
+        None => Ok(default),
+        Some(w) if w == default_word => Ok(default),
+        Some(w) if w == other_word => Ok(other),
+        Some(w) => Err(ConfigError::new(
+            var,
+            format!("`{w}` is neither `{default_word}` nor `{other_word}`"),
+        )),
+    }
+}
+
+/// A secret of at least `min_chars` characters, trimmed, if the variable is set.
+fn long_secret(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    min_chars: usize,
+) -> Result<Option<String>, ConfigError> {
+    match get(var) {
+        Some(v) if v.trim().len() < min_chars => Err(ConfigError::new(
+            var,
+            format!("must be at least {min_chars} characters long"),
+        )),
+        Some(v) => Ok(Some(v.trim().to_string())),
+        None => Ok(None),
+    }
+}
+
+fn parse_log_filter(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let log_filter = get("BARKEEP_LOG").unwrap_or_else(|| "info,warp::filters::trace=off".into());
+    if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
+        return Err(ConfigError::new(
+            "BARKEEP_LOG",
+            format!("`{log_filter}` is not a log filter such as `info` or `barkeep=debug`"),
+        ));
+    }
+    Ok(log_filter)
+}
+
+fn parse_timeouts(get: &impl Fn(&str) -> Option<String>) -> Result<Timeouts, ConfigError> {
+    let defaults = Timeouts::default();
+    let seconds = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+        Ok(positive::<u64>(get, var)?.map_or(default, Duration::from_secs))
+    };
+    Ok(Timeouts {
+        header_read: seconds("BARKEEP_HEADER_TIMEOUT", defaults.header_read)?,
+        body_read: seconds("BARKEEP_BODY_TIMEOUT", defaults.body_read)?,
+        idle: seconds("BARKEEP_IDLE_TIMEOUT", defaults.idle)?,
+    })
+}
+
+/// The plans on offer: `BARKEEP_PLANS_FILE`, or the defaults; with prices from the
+/// environment.
+fn parse_plans(get: &impl Fn(&str) -> Option<String>) -> Result<Plans, ConfigError> {
+    let plans = match get("BARKEEP_PLANS_FILE") {
+        Some(path) => {
+            let path = path.trim();
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new("BARKEEP_PLANS_FILE", format!("cannot read {path}: {e}"))
+            })?;
+            Plans::parse_toml(&text)
+                .map_err(|e| ConfigError::new("BARKEEP_PLANS_FILE", format!("{path}: {e}")))?
+        }
+        None => Plans::defaults(),
+    };
+    Ok(plans.with_env_prices(|k| get(k)))
 }
 
 /// A whole number above zero, if the variable is set.
@@ -742,10 +757,34 @@ mod tests {
     #[test]
     fn a_generated_secret_is_kept_between_starts() {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().display().to_string();
-        let first = Config::from_lookup(|k| (k == "BARKEEP_DATA_DIR").then(|| d.clone())).unwrap();
-        let second = Config::from_lookup(|k| (k == "BARKEEP_DATA_DIR").then(|| d.clone())).unwrap();
-        assert_eq!(first.secret_key.expose(), second.secret_key.expose());
-        assert!(first.secret_key.expose().len() >= 32);
+        let d = dir.path().join("data").display().to_string();
+        let start = || {
+            Config::from_lookup(|k| (k == "BARKEEP_DATA_DIR").then(|| d.clone()))
+                .unwrap()
+                .prepare()
+                .unwrap()
+        };
+        let (first, second) = (start(), start());
+        assert_eq!(first.expose(), second.expose());
+        assert!(first.expose().len() >= 32);
+    }
+
+    #[test]
+    fn reading_the_configuration_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let d = data.display().to_string();
+        let c = Config::from_lookup(|k| (k == "BARKEEP_DATA_DIR").then(|| d.clone())).unwrap();
+        assert!(!data.exists());
+        assert!(matches!(&c.secret_key, SecretKey::Kept(p) if *p == data.join("secret.key")));
+        c.prepare().unwrap();
+        assert!(data.join("secret.key").is_file());
+    }
+
+    #[test]
+    fn a_given_secret_key_is_used_as_is() {
+        let key = "k".repeat(32);
+        let c = config(&[("BARKEEP_SECRET_KEY", &format!(" {key} "))]).unwrap();
+        assert!(matches!(&c.secret_key, SecretKey::Given(k) if k.expose() == key.as_bytes()));
     }
 }

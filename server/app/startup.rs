@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::db;
 use crate::scripts::{Delivery, Policies};
 use crate::digest::Digest;
+use crate::domain::Secret;
 use crate::egress::{Egress, Resolver};
 use crate::ingest::{Bots, Ingest, IngestMetrics, Limits};
 use crate::jobs::Jobs;
@@ -86,171 +87,25 @@ impl Application {
     pub async fn build_with(mut config: Config, settings: Settings) -> anyhow::Result<Self> {
         // reqwest, lettre and sqlx share rustls; pick its crypto once per process.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let clock = settings.clock;
-
-        let db = db::connect(&config.database)
-            .await
-            .map_err(|e| ConfigError::new("BARKEEP_DATABASE_URL", e.to_string()))?;
-        db::migrate(&db).await?;
-
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| {
-                ConfigError::new(
-                    "BARKEEP_LISTEN",
-                    format!("cannot listen on {}: {e}", config.listen),
-                )
-            })?;
-        // With port 0 the system picks the port; the default public URL follows it.
-        if config.listen.port() == 0 && config.base_url == format!("http://{}", config.listen) {
-            config.base_url = format!("http://{}", listener.local_addr()?);
-        }
-
+        let secret_key = config.prepare()?;
+        let db = open_database(&config).await?;
+        let listener = bind(&mut config).await?;
         let mut registry = Registry::with_prefix("barkeep");
-        let templates = Arc::new(Templates::load(&config.base_url)?);
-        let links = Arc::new(Links::new(config.secret_key.expose(), &config.base_url));
-        // Suppressions are kept as keyed hashes; the key is the server's, so rows still
-        // holding an address (from before) are hashed here rather than by a migration.
-        crate::mail::hash_plain_suppressions(&db, links.address_key()).await?;
-        let mailer = Mailer::new(templates, links.clone(), clock.clone());
-        let dkim = config.dkim.as_ref().map(|d| d.signer()).transpose()?;
-        let transport = Transport::from_config(&config.mail, dkim)?;
-        let tracker = Tracker::new(
-            db.clone(),
-            clock.clone(),
-            links.clone(),
-            config.mail_tracking,
-        );
-        let accounts = Accounts::new(
-            db.clone(),
-            clock.clone(),
-            mailer.clone(),
-            &config.base_url,
-            Passwords::new()?,
-        );
-        let billing = Billing::new(
-            db.clone(),
-            clock.clone(),
-            mailer.clone(),
-            config.plans.clone(),
-            config.billing.as_ref(),
-            &config.base_url,
-        )?;
-        let policy = Arc::new(Policies(vec![
-            Arc::new(billing.clone()),
-            Arc::new(Restrictions::new(db.clone())),
-        ]));
-        let delivery =
-            Arc::new(Delivery::load(db.clone(), clock.clone(), policy, &config.base_url).await?);
-        let catalog = Catalog::new(db.clone(), clock.clone(), vec![delivery.clone()]);
-        let ingest = Arc::new(Ingest::new(
-            clock.clone(),
-            delivery.registry.clone(),
-            Bots::load()?,
-            IngestMetrics::register(&mut registry),
-            Limits::new(config.event_rate_per_ip, config.event_buffer_limit),
-        ));
-        ingest.salts.load(&db, clock.now()).await?;
-        let mail = Arc::new(MailWorker::new(
-            db.clone(),
-            clock.clone(),
-            transport,
-            Senders {
-                transactional: config.mail_from.clone(),
-                subscription: config.mail_from_news.clone(),
-            },
-            links,
-            config.mail_tracking,
-            MailMetrics::register(&mut registry),
-            settings.mail,
-        ));
-        let alerts = Alerts::new(
-            db.clone(),
-            clock.clone(),
-            mailer.clone(),
-            billing.clone(),
-            &config.base_url,
-        );
-        let policy_versions = PolicyVersions::new(db.clone(), clock.clone(), alerts.clone());
-        let digest = Digest::new(db.clone(), clock.clone(), mailer.clone(), &config.base_url);
-        let benchmarks = Benchmarks::new(db.clone(), clock.clone(), config.benchmarks.clone());
-        let egress = Egress::new(
-            settings.resolver.unwrap_or_default(),
-            config.lead_webhook_private,
-        )?;
-        let leads = Leads::new(
-            db.clone(),
-            clock.clone(),
-            mailer.clone(),
-            &config.base_url,
-            egress,
-        );
-        let privacy = Privacy::new(
-            db.clone(),
-            clock.clone(),
-            mailer.clone(),
-            accounts.clone(),
-            billing.clone(),
-            catalog.clone(),
-        );
-        let table = schedule::table(&Parts {
-            db: db.clone(),
-            clock: clock.clone(),
-            delivery: delivery.clone(),
-            ingest: ingest.clone(),
-            mailer: mailer.clone(),
-            mail,
-            billing: billing.clone(),
-            alerts: alerts.clone(),
-            digest,
-            benchmarks: benchmarks.clone(),
-            leads: leads.clone(),
-            privacy: privacy.clone(),
-        });
+        let subsystems =
+            Subsystems::build(&config, &settings, &secret_key, db, &mut registry).await?;
         let jobs = Arc::new(Jobs::new(
-            db.clone(),
-            clock.clone(),
-            table,
+            subsystems.db.clone(),
+            subsystems.clock.clone(),
+            schedule::table(&subsystems.parts()),
             settings.once_poll,
             &mut registry,
         ));
-        let http = Arc::new(HttpMetrics::register(&mut registry));
-        web::openapi::prepare()?;
+        let state = subsystems.state(&config, &secret_key, jobs, registry)?;
+        Ok(Self::start(listener, state))
+    }
 
-        let state = State {
-            web: Arc::new(web::Settings {
-                base_url: config.base_url.clone(),
-                secure_cookies: config.secure_cookies(),
-                trusted_proxies: config.trusted_proxies.clone(),
-                mail_webhook_secret: config.mail_webhook_secret.clone(),
-                mail_folder: match &config.mail {
-                    crate::mail::MailTransportConfig::Folder(dir) => Some(dir.clone()),
-                    _ => None,
-                },
-                timeouts: config.timeouts,
-                keys: web::cookies::Keys::derive(config.secret_key.expose()),
-                metrics_token: config.metrics_token.clone(),
-            }),
-            db,
-            clock,
-            accounts,
-            alerts,
-            policy_versions,
-            benchmarks,
-            billing,
-            catalog,
-            leads,
-            privacy,
-            tracker,
-            delivery,
-            ingest,
-            mailer,
-            jobs,
-            metrics: Arc::new(registry),
-            http,
-            views: Arc::new(web::pages::Views::load(&config.base_url)?),
-        };
-
+    /// Starts the background jobs; the counted events are written at shutdown.
+    fn start(listener: tokio::net::TcpListener, state: State) -> Self {
         let stop = CancellationToken::new();
         let tasks = state.jobs.spawn(stop.clone());
         let mut app = Application {
@@ -264,7 +119,7 @@ impl Application {
         app.on_shutdown("write counted events", async move {
             ingest.drain(&db, INGEST_DRAIN_TIMEOUT).await
         });
-        Ok(app)
+        app
     }
 
     /// Registers work to do after the HTTP server has drained and before background
@@ -335,17 +190,290 @@ impl Application {
     }
 }
 
+/// The database, connected and migrated.
+pub async fn open_database(config: &Config) -> anyhow::Result<db::Db> {
+    let db = db::connect(&config.database)
+        .await
+        .map_err(|e| ConfigError::new("BARKEEP_DATABASE_URL", e.to_string()))?;
+    db::migrate(&db).await?;
+    Ok(db)
+}
+
+/// Binds the listener. With port 0 the system picks the port, and the default public URL
+/// follows it.
+async fn bind(config: &mut Config) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| {
+            ConfigError::new(
+                "BARKEEP_LISTEN",
+                format!("cannot listen on {}: {e}", config.listen),
+            )
+        })?;
+    if config.listen.port() == 0 && config.base_url == format!("http://{}", config.listen) {
+        config.base_url = format!("http://{}", listener.local_addr()?);
+    }
+    Ok(listener)
+}
+
+/// Every subsystem of a server process, wired together.
+struct Subsystems {
+    db: db::Db,
+    clock: Clock,
+    mailer: Mailer,
+    mail: Arc<MailWorker>,
+    tracker: Tracker,
+    accounts: Accounts,
+    billing: Billing,
+    delivery: Arc<Delivery>,
+    catalog: Catalog,
+    ingest: Arc<Ingest>,
+    alerts: Alerts,
+    policy_versions: PolicyVersions,
+    digest: Digest,
+    benchmarks: Benchmarks,
+    leads: Leads,
+    privacy: Privacy,
+}
+
+/// What email is made and sent with: the mailer that queues it, the tracker of opens and
+/// clicks, and what the worker that sends it needs.
+struct MailParts {
+    mailer: Mailer,
+    tracker: Tracker,
+    links: Arc<Links>,
+    transport: Transport,
+}
+
+impl Subsystems {
+    /// Builds them in the order they depend on one another.
+    async fn build(
+        config: &Config,
+        settings: &Settings,
+        secret_key: &Secret<Vec<u8>>,
+        db: db::Db,
+        registry: &mut Registry,
+    ) -> anyhow::Result<Subsystems> {
+        let clock = settings.clock.clone();
+        let MailParts {
+            mailer,
+            tracker,
+            links,
+            transport,
+        } = MailParts::build(config, clock.clone(), secret_key, &db).await?;
+        let accounts = Accounts::new(
+            db.clone(),
+            clock.clone(),
+            mailer.clone(),
+            &config.base_url,
+            Passwords::new()?,
+        );
+        let billing = Billing::new(
+            db.clone(),
+            clock.clone(),
+            mailer.clone(),
+            config.plans.clone(),
+            config.billing.as_ref(),
+            &config.base_url,
+        )?;
+        let policy = Arc::new(Policies(vec![
+            Arc::new(billing.clone()),
+            Arc::new(Restrictions::new(db.clone())),
+        ]));
+        let delivery =
+            Arc::new(Delivery::load(db.clone(), clock.clone(), policy, &config.base_url).await?);
+        let catalog = Catalog::new(db.clone(), clock.clone(), vec![delivery.clone()]);
+        let ingest = build_ingest(config, &db, &clock, &delivery, registry).await?;
+        let mail = mail_worker(config, settings, &db, transport, links, registry);
+        let alerts = Alerts::new(
+            db.clone(),
+            clock.clone(),
+            mailer.clone(),
+            billing.clone(),
+            &config.base_url,
+        );
+        let egress = Egress::new(
+            settings.resolver.clone().unwrap_or_default(),
+            config.lead_webhook_private,
+        )?;
+        Ok(Subsystems {
+            policy_versions: PolicyVersions::new(db.clone(), clock.clone(), alerts.clone()),
+            digest: Digest::new(db.clone(), clock.clone(), mailer.clone(), &config.base_url),
+            benchmarks: Benchmarks::new(db.clone(), clock.clone(), config.benchmarks.clone()),
+            leads: Leads::new(
+                db.clone(),
+                clock.clone(),
+                mailer.clone(),
+                &config.base_url,
+                egress,
+            ),
+            privacy: Privacy::new(
+                db.clone(),
+                clock.clone(),
+                mailer.clone(),
+                accounts.clone(),
+                billing.clone(),
+                catalog.clone(),
+            ),
+            db,
+            clock,
+            mailer,
+            mail,
+            tracker,
+            accounts,
+            billing,
+            delivery,
+            catalog,
+            ingest,
+            alerts,
+        })
+    }
+
+    /// What the job table runs.
+    fn parts(&self) -> Parts {
+        Parts {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            delivery: self.delivery.clone(),
+            ingest: self.ingest.clone(),
+            mailer: self.mailer.clone(),
+            mail: self.mail.clone(),
+            billing: self.billing.clone(),
+            alerts: self.alerts.clone(),
+            digest: self.digest.clone(),
+            benchmarks: self.benchmarks.clone(),
+            leads: self.leads.clone(),
+            privacy: self.privacy.clone(),
+        }
+    }
+
+    /// What the HTTP handlers share.
+    fn state(
+        self,
+        config: &Config,
+        secret_key: &Secret<Vec<u8>>,
+        jobs: Arc<Jobs>,
+        mut registry: Registry,
+    ) -> anyhow::Result<State> {
+        let http = Arc::new(HttpMetrics::register(&mut registry));
+        web::openapi::prepare()?;
+        Ok(State {
+            web: Arc::new(web_settings(config, secret_key)),
+            db: self.db,
+            clock: self.clock,
+            accounts: self.accounts,
+            alerts: self.alerts,
+            policy_versions: self.policy_versions,
+            benchmarks: self.benchmarks,
+            billing: self.billing,
+            catalog: self.catalog,
+            leads: self.leads,
+            privacy: self.privacy,
+            tracker: self.tracker,
+            delivery: self.delivery,
+            ingest: self.ingest,
+            mailer: self.mailer,
+            jobs,
+            metrics: Arc::new(registry),
+            http,
+            views: Arc::new(web::pages::Views::load(&config.base_url)?),
+        })
+    }
+}
+
+impl MailParts {
+    async fn build(
+        config: &Config,
+        clock: Clock,
+        secret_key: &Secret<Vec<u8>>,
+        db: &db::Db,
+    ) -> anyhow::Result<MailParts> {
+        let templates = Arc::new(Templates::load(&config.base_url)?);
+        let links = Arc::new(Links::new(secret_key.expose(), &config.base_url));
+        // Suppressions are kept as keyed hashes; the key is the server's, so rows still
+        // holding an address (from before) are hashed here rather than by a migration.
+        crate::mail::hash_plain_suppressions(db, links.address_key()).await?;
+        let mailer = Mailer::new(templates, links.clone(), clock.clone());
+        let dkim = config.dkim.as_ref().map(|d| d.signer()).transpose()?;
+        let transport = Transport::from_config(&config.mail, dkim)?;
+        let tracker = Tracker::new(db.clone(), clock, links.clone(), config.mail_tracking);
+        Ok(MailParts {
+            mailer,
+            tracker,
+            links,
+            transport,
+        })
+    }
+}
+
+/// The worker that sends what is due from the outbox.
+fn mail_worker(
+    config: &Config,
+    settings: &Settings,
+    db: &db::Db,
+    transport: Transport,
+    links: Arc<Links>,
+    registry: &mut Registry,
+) -> Arc<MailWorker> {
+    Arc::new(MailWorker::new(
+        db.clone(),
+        settings.clock.clone(),
+        transport,
+        Senders {
+            transactional: config.mail_from.clone(),
+            subscription: config.mail_from_news.clone(),
+        },
+        links,
+        config.mail_tracking,
+        MailMetrics::register(registry),
+        settings.mail.clone(),
+    ))
+}
+
+/// The event counter, with today's salts loaded.
+async fn build_ingest(
+    config: &Config,
+    db: &db::Db,
+    clock: &Clock,
+    delivery: &Delivery,
+    registry: &mut Registry,
+) -> anyhow::Result<Arc<Ingest>> {
+    let ingest = Arc::new(Ingest::new(
+        clock.clone(),
+        delivery.registry.clone(),
+        Bots::load()?,
+        IngestMetrics::register(registry),
+        Limits::new(config.event_rate_per_ip, config.event_buffer_limit),
+    ));
+    ingest.salts.load(db, clock.now()).await?;
+    Ok(ingest)
+}
+
+fn web_settings(config: &Config, secret_key: &Secret<Vec<u8>>) -> web::Settings {
+    web::Settings {
+        base_url: config.base_url.clone(),
+        secure_cookies: config.secure_cookies(),
+        trusted_proxies: config.trusted_proxies.clone(),
+        mail_webhook_secret: config.mail_webhook_secret.clone(),
+        mail_folder: match &config.mail {
+            crate::mail::MailTransportConfig::Folder(dir) => Some(dir.clone()),
+            _ => None,
+        },
+        timeouts: config.timeouts,
+        keys: web::cookies::Keys::derive(secret_key.expose()),
+        metrics_token: config.metrics_token.clone(),
+    }
+}
+
 /// The subsystems an operator's command needs, without HTTP or background jobs: the
 /// database (migrated), the alerts (which queue email for the servers to send) and the
 /// benchmarks.
 pub async fn operator_tools(config: &Config, clock: Clock) -> anyhow::Result<OperatorTools> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let db = db::connect(&config.database)
-        .await
-        .map_err(|e| ConfigError::new("BARKEEP_DATABASE_URL", e.to_string()))?;
-    db::migrate(&db).await?;
+    let secret_key = config.prepare()?;
+    let db = open_database(config).await?;
     let templates = Arc::new(Templates::load(&config.base_url)?);
-    let links = Arc::new(Links::new(config.secret_key.expose(), &config.base_url));
+    let links = Arc::new(Links::new(secret_key.expose(), &config.base_url));
     let mailer = Mailer::new(templates, links, clock.clone());
     let billing = Billing::new(
         db.clone(),
