@@ -258,14 +258,45 @@ pub async fn add_counts(
     Ok(())
 }
 
+/// Writes a batch in one transaction: claims its id, then adds its counters, unique
+/// visitors, leads and hostnames seen, for the deployments that still exist.
 async fn write(db: &Db, batch: &Batch, now: DateTime<Utc>) -> Result<Written, DbErr> {
     let txn = crate::db::begin(db).await?;
-    let claimed = txn
+    if !claim(&txn, &batch.id, now).await? {
+        txn.commit().await?;
+        return Ok(Written::AlreadyAdded);
+    }
+    let buffer = &batch.buffer;
+    // Counts for a deployment deleted since (its site was deleted) have nowhere to go.
+    let existing = existing_deployments(&txn, buffer).await?;
+    let mut counters: HashMap<(i64, i64), Counts> = buffer
+        .counters
+        .iter()
+        .filter(|((d, _), _)| existing.contains(d))
+        .map(|(k, v)| (*k, *v))
+        .collect();
+    count_unique_visitors(&txn, buffer, &existing, &mut counters).await?;
+    add_counts(&txn, &counters).await?;
+    insert_leads(&txn, buffer, &existing).await?;
+    note_hostnames_seen(&txn, buffer).await?;
+    txn.commit().await?;
+
+    let mut total = Counts::default();
+    for c in counters.values() {
+        total.add(c);
+    }
+    Ok(Written::Added(total))
+}
+
+/// Records the batch's id; `false` when an earlier attempt had recorded it (and so had
+/// written the batch) already.
+async fn claim(db: &impl ConnectionTrait, id: &str, now: DateTime<Utc>) -> Result<bool, DbErr> {
+    let claimed = db
         .execute(
             &Query::insert()
                 .into_table(IngestBatches::Table)
                 .columns([IngestBatches::Id, IngestBatches::CreatedAt])
-                .values_panic([batch.id.clone().into(), now.into()])
+                .values_panic([id.into(), now.into()])
                 .on_conflict(
                     OnConflict::column(IngestBatches::Id)
                         .do_nothing()
@@ -274,13 +305,15 @@ async fn write(db: &Db, batch: &Batch, now: DateTime<Utc>) -> Result<Written, Db
                 .to_owned(),
         )
         .await?;
-    if claimed.rows_affected() == 0 {
-        txn.commit().await?;
-        return Ok(Written::AlreadyAdded);
-    }
+    Ok(claimed.rows_affected() > 0)
+}
 
-    // Counts for a deployment deleted since (its site was deleted) have nowhere to go.
-    let mut ids: Vec<i64> = batch.buffer.counters.keys().map(|(d, _)| *d).collect();
+/// The deployments the buffer counted for that still exist.
+async fn existing_deployments(
+    db: &impl ConnectionTrait,
+    buffer: &Buffer,
+) -> Result<HashSet<i64>, DbErr> {
+    let mut ids: Vec<i64> = buffer.counters.keys().map(|(d, _)| *d).collect();
     ids.sort_unstable();
     ids.dedup();
     let mut existing: HashSet<i64> = HashSet::with_capacity(ids.len());
@@ -290,21 +323,22 @@ async fn write(db: &Db, batch: &Batch, now: DateTime<Utc>) -> Result<Written, Db
             .column(deployment::Column::Id)
             .filter(deployment::Column::Id.is_in(chunk.iter().map(|id| DeploymentId(*id))))
             .into_tuple()
-            .all(&txn)
+            .all(db)
             .await?;
         existing.extend(found.into_iter().map(|id| id.0));
     }
+    Ok(existing)
+}
 
-    let mut counters: HashMap<(i64, i64), Counts> = batch
-        .buffer
-        .counters
-        .iter()
-        .filter(|((d, _), _)| existing.contains(d))
-        .map(|(k, v)| (*k, *v))
-        .collect();
-
-    // A visitor is unique for the day the first time any process writes their hash.
-    for ((deployment_id, day), hashes) in &batch.buffer.visitors {
+/// Stores the visitor hashes; a visitor is unique for the day the first time any process
+/// writes their hash, and is then added to the hour they were first seen in.
+async fn count_unique_visitors(
+    db: &impl ConnectionTrait,
+    buffer: &Buffer,
+    existing: &HashSet<i64>,
+    counters: &mut HashMap<(i64, i64), Counts>,
+) -> Result<(), DbErr> {
+    for ((deployment_id, day), hashes) in &buffer.visitors {
         if !existing.contains(deployment_id) {
             continue;
         }
@@ -329,7 +363,7 @@ async fn write(db: &Db, batch: &Batch, now: DateTime<Utc>) -> Result<Written, Db
                 .to_owned(),
             )
             .returning_col(VisitorHashes::Hash);
-            for row in txn.query_all(&stmt).await? {
+            for row in db.query_all(&stmt).await? {
                 let hash: i64 = row.try_get("", "hash")?;
                 if let Some(hour) = hashes.get(&hash) {
                     counters
@@ -340,11 +374,16 @@ async fn write(db: &Db, batch: &Batch, now: DateTime<Utc>) -> Result<Written, Db
             }
         }
     }
+    Ok(())
+}
 
-    add_counts(&txn, &counters).await?;
-
-    let leads: Vec<_> = batch
-        .buffer
+/// Stores the leads left on deployments that still exist.
+async fn insert_leads(
+    db: &impl ConnectionTrait,
+    buffer: &Buffer,
+    existing: &HashSet<i64>,
+) -> Result<(), DbErr> {
+    let leads: Vec<_> = buffer
         .leads
         .iter()
         .filter(|l| existing.contains(&l.deployment_id))
@@ -365,12 +404,16 @@ async fn write(db: &Db, batch: &Batch, now: DateTime<Utc>) -> Result<Written, Db
                 l.at.into(),
             ]);
         }
-        txn.execute(&stmt).await?;
+        db.execute(&stmt).await?;
     }
+    Ok(())
+}
 
-    for (site_id, hosts) in &batch.buffer.seen {
+/// Moves each hostname's last event time forward (never back).
+async fn note_hostnames_seen(db: &impl ConnectionTrait, buffer: &Buffer) -> Result<(), DbErr> {
+    for (site_id, hosts) in &buffer.seen {
         for (hostname, at) in hosts {
-            txn.execute(
+            db.execute(
                 &Query::update()
                     .table(SiteHostnames::Table)
                     .value(SiteHostnames::LastEventAt, *at)
@@ -386,11 +429,5 @@ async fn write(db: &Db, batch: &Batch, now: DateTime<Utc>) -> Result<Written, Db
             .await?;
         }
     }
-
-    txn.commit().await?;
-    let mut total = Counts::default();
-    for c in counters.values() {
-        total.add(c);
-    }
-    Ok(Written::Added(total))
+    Ok(())
 }
