@@ -15,8 +15,6 @@ use crate::db::policies as q;
 use crate::domain::{MemberId, SafeUrl};
 use crate::error::{Error, Result};
 
-pub use crate::db::entities::policy_version::OBJECTION_DAYS;
-
 /// A policy version as members and operators see it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PolicyView {
