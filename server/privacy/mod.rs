@@ -24,10 +24,10 @@ use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::db::entities::{member, outbox::AfterSend, stripe_event};
-use crate::scripts::{Policy, SitePolicy};
 use crate::domain::MemberId;
 use crate::error::Result;
 use crate::mail::{EmailKind, EmailTemplate, Mailer, Recipient, Sending};
+use crate::scripts::{Policy, SitePolicy};
 
 /// Login attempts are kept this long (they show a member who tried to get in).
 pub const LOGIN_ATTEMPT_DAYS: i64 = 90;
@@ -416,74 +416,13 @@ impl Privacy {
         self.accounts.check_password(m, password).await?;
         self.billing.cancel_all(m.id).await?;
         let now = self.clock.now();
-        let backend = self.db.get_database_backend();
-        let email = m.email.to_lowercase();
         let customers = crate::db::billing::customers_of_member(&self.db, m.id).await?;
 
         let txn = crate::db::begin(&self.db).await?;
-        // Counts stay only as totals by day, goal and placement, linked to no one.
-        let (goal, placement) = match backend {
-            DbBackend::Postgres => ("d.snapshot->>'goal'", "d.snapshot->>'placement'"),
-            _ => (
-                "json_extract(d.snapshot, '$.goal')",
-                "json_extract(d.snapshot, '$.placement')",
-            ),
-        };
-        txn.execute_raw(statement(
-            backend,
-            &format!(
-                "INSERT INTO retired_counts (day, goal, placement, views, clicks, dismissals, leads) \
-                 SELECT c.day, COALESCE({goal}, ''), COALESCE({placement}, ''), SUM(c.views), SUM(c.clicks), SUM(c.dismissals), SUM(c.leads) \
-                 FROM deployment_stats_daily c JOIN deployments d ON d.id = c.deployment_id \
-                 WHERE d.site_id IN {OF_SITES} \
-                 GROUP BY c.day, {goal}, {placement} \
-                 ON CONFLICT (day, goal, placement) DO UPDATE SET \
-                   views = retired_counts.views + excluded.views, clicks = retired_counts.clicks + excluded.clicks, \
-                   dismissals = retired_counts.dismissals + excluded.dismissals, leads = retired_counts.leads + excluded.leads"
-            ),
-            vec![m.id.0.into()],
-        ))
-        .await?;
-        // Rows that hold the address or the id without a foreign key to the member.
-        for (sql, values) in [
-            (
-                "DELETE FROM login_attempts WHERE member_id = ? OR lower(email) = ?",
-                vec![Value::from(m.id.0), Value::from(email.clone())],
-            ),
-            (
-                "DELETE FROM outbox WHERE member_id = ? OR lower(to_address) = ?",
-                vec![Value::from(m.id.0), Value::from(email.clone())],
-            ),
-            (
-                "DELETE FROM email_suppressions WHERE address = ?",
-                vec![Value::from(email.clone())],
-            ),
-            // Alerts written for this member alone say nothing of them any more.
-            (
-                "UPDATE alerts SET audience = '{\"member\":0}', fields = '{}', message = NULL WHERE audience = ?",
-                vec![Value::from(audience_of(m.id))],
-            ),
-        ] {
-            txn.execute_raw(statement(backend, sql, values)).await?;
-        }
-        // Stripe's events about the member, found by the ids recorded on each (never by
-        // searching their text), whatever their state: one waiting for a retry too.
-        // Their customers are remembered as hashes, so what Stripe sends about them
-        // later is recorded without its content.
-        let mut theirs = Condition::any().add(stripe_event::Column::MemberId.eq(m.id));
-        if !customers.is_empty() {
-            theirs =
-                theirs.add(stripe_event::Column::StripeCustomerId.is_in(customers.iter().cloned()));
-        }
-        stripe_event::Entity::delete_many()
-            .filter(theirs)
-            .exec(&txn)
+        retire_counts(&txn, m.id).await?;
+        forget_unlinked_rows(&txn, m).await?;
+        self.forget_stripe_events(&txn, m.id, &customers, now)
             .await?;
-        let hashes: Vec<String> = customers
-            .iter()
-            .map(|c| self.billing.erased_customer_hash(c))
-            .collect();
-        crate::db::billing::record_erased_customers(&txn, &hashes, now).await?;
         txn.commit().await?;
 
         // The sites through the catalogue, so every process stops serving them; then the
@@ -493,10 +432,45 @@ impl Privacy {
         }
         crate::db::accounts::delete_member(&self.db, m.id).await?;
         crate::mail::suppressions::forget_address(&self.db, &m.email, m.id).await?;
+        self.send_account_deleted(&m.email, now).await?;
+        tracing::info!("an account was erased");
+        Ok(())
+    }
 
+    /// Stripe's events about the member, found by the ids recorded on each (never by
+    /// searching their text), whatever their state: one waiting for a retry too.
+    /// Their customers are remembered as hashes, so what Stripe sends about them
+    /// later is recorded without its content.
+    async fn forget_stripe_events(
+        &self,
+        txn: &crate::db::Write,
+        member: MemberId,
+        customers: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut theirs = Condition::any().add(stripe_event::Column::MemberId.eq(member));
+        if !customers.is_empty() {
+            theirs =
+                theirs.add(stripe_event::Column::StripeCustomerId.is_in(customers.iter().cloned()));
+        }
+        stripe_event::Entity::delete_many()
+            .filter(theirs)
+            .exec(txn)
+            .await?;
+        let hashes: Vec<String> = customers
+            .iter()
+            .map(|c| self.billing.erased_customer_hash(c))
+            .collect();
+        crate::db::billing::record_erased_customers(txn, &hashes, now).await?;
+        Ok(())
+    }
+
+    /// The last email to the erased address: that the account is gone. The row is
+    /// deleted once sent.
+    async fn send_account_deleted(&self, address: &str, now: DateTime<Utc>) -> Result<()> {
         let mut row = self.mailer.row(
             Recipient {
-                address: &m.email,
+                address,
                 member_id: None,
             },
             &format!("account_deleted:{}", uuid::Uuid::new_v4().simple()),
@@ -508,7 +482,6 @@ impl Privacy {
         row.after_send = sea_orm::ActiveValue::Set(AfterSend::Delete);
         self.mailer.insert(&self.db, vec![row]).await?;
         self.mailer.wake();
-        tracing::info!("an account was erased");
         Ok(())
     }
 
@@ -574,4 +547,61 @@ impl Policy for Restrictions {
             })
         })
     }
+}
+
+/// Keeps the member's counts only as totals by day, goal and placement, linked to no one.
+async fn retire_counts(txn: &crate::db::Write, member: MemberId) -> Result<()> {
+    let backend = txn.get_database_backend();
+    let (goal, placement) = match backend {
+        DbBackend::Postgres => ("d.snapshot->>'goal'", "d.snapshot->>'placement'"),
+        _ => (
+            "json_extract(d.snapshot, '$.goal')",
+            "json_extract(d.snapshot, '$.placement')",
+        ),
+    };
+    txn.execute_raw(statement(
+        backend,
+        &format!(
+            "INSERT INTO retired_counts (day, goal, placement, views, clicks, dismissals, leads) \
+             SELECT c.day, COALESCE({goal}, ''), COALESCE({placement}, ''), SUM(c.views), SUM(c.clicks), SUM(c.dismissals), SUM(c.leads) \
+             FROM deployment_stats_daily c JOIN deployments d ON d.id = c.deployment_id \
+             WHERE d.site_id IN {OF_SITES} \
+             GROUP BY c.day, {goal}, {placement} \
+             ON CONFLICT (day, goal, placement) DO UPDATE SET \
+               views = retired_counts.views + excluded.views, clicks = retired_counts.clicks + excluded.clicks, \
+               dismissals = retired_counts.dismissals + excluded.dismissals, leads = retired_counts.leads + excluded.leads"
+        ),
+        vec![member.0.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Deletes the rows that hold the member's address or id without a foreign key to the
+/// member (so deleting the member would leave them).
+async fn forget_unlinked_rows(txn: &crate::db::Write, m: &member::Model) -> Result<()> {
+    let backend = txn.get_database_backend();
+    let email = m.email.to_lowercase();
+    for (sql, values) in [
+        (
+            "DELETE FROM login_attempts WHERE member_id = ? OR lower(email) = ?",
+            vec![Value::from(m.id.0), Value::from(email.clone())],
+        ),
+        (
+            "DELETE FROM outbox WHERE member_id = ? OR lower(to_address) = ?",
+            vec![Value::from(m.id.0), Value::from(email.clone())],
+        ),
+        (
+            "DELETE FROM email_suppressions WHERE address = ?",
+            vec![Value::from(email.clone())],
+        ),
+        // Alerts written for this member alone say nothing of them any more.
+        (
+            "UPDATE alerts SET audience = '{\"member\":0}', fields = '{}', message = NULL WHERE audience = ?",
+            vec![Value::from(audience_of(m.id))],
+        ),
+    ] {
+        txn.execute_raw(statement(backend, sql, values)).await?;
+    }
+    Ok(())
 }
