@@ -21,12 +21,12 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::db::billing as q;
 use crate::db::entities::member;
-use crate::db::entities::subscription::SubscriptionStatus;
-use crate::scripts::{Policy, SitePolicy};
+use crate::db::entities::subscription::{self, SubscriptionStatus};
 use crate::domain::{MemberId, Secret};
 use crate::error::{Error, Result};
 use crate::mail::{AddressKey, Mailer};
 use crate::plans::{Interval, Limits, Overage, Plan, Plans};
+use crate::scripts::{Policy, SitePolicy};
 
 mod events;
 mod notices;
@@ -312,15 +312,6 @@ impl Billing {
         let plan = self.plan_of(member).await?;
         let subs = q::subscriptions_of(&self.db, member).await?;
         let governing = subscriptions::governing(&self.plans, &subs);
-        let status = match governing {
-            Some(s) => BillingStatus::Subscription(s.status),
-            None => subs
-                .first()
-                .filter(|s| worth_telling_without_a_plan(s.status))
-                .map_or(BillingStatus::Free, |s| {
-                    BillingStatus::Subscription(s.status)
-                }),
-        };
         let usage = usage::usage_of(&self.db, member, &plan.limits, now).await?;
         let account = q::account(&self.db, member).await?;
         let month = usage::month_key(now);
@@ -334,21 +325,10 @@ impl Billing {
                 reason: e.reason,
             })
             .collect();
-        let at_limit = match (plan.limits.monthly_views, plan.overage) {
-            (None, _) => "this plan has no monthly view limit".to_string(),
-            (Some(l), Overage::Block) => format!(
-                "past {} views in a calendar month (UTC) your bars stop showing until the 1st of the next month or an upgrade; you are emailed at 80 % and 100 %",
-                thousands(l)
-            ),
-            (Some(l), Overage::Serve) => format!(
-                "past {} views in a calendar month (UTC) your bars keep showing and the operator is told; nothing is billed for it; you are emailed at 80 % and 100 %",
-                thousands(l)
-            ),
-        };
         Ok(Summary {
             plan: plan.id.clone(),
             plan_name: plan.name.clone(),
-            status,
+            status: members_status(governing, &subs),
             interval: governing.and_then(|s| s.interval),
             current_period_end: governing.and_then(|s| s.current_period_end),
             cancel_at_period_end: governing.is_some_and(|s| s.cancel_at_period_end),
@@ -357,21 +337,41 @@ impl Billing {
             usage,
             over_views_limit: over,
             serving_paused,
-            at_limit,
+            at_limit: at_limit(&plan),
             paused_by_plan,
-            plans: self
-                .plans
-                .all()
-                .iter()
-                .map(|p| PlanView {
-                    id: p.id.clone(),
-                    name: p.name.clone(),
-                    intervals: p.prices.keys().copied().collect(),
-                    limits: p.limits.clone(),
-                    overage: p.overage,
-                })
-                .collect(),
+            plans: self.plans.all().iter().map(PlanView::of).collect(),
         })
+    }
+}
+
+/// The status a member reads: their governing subscription's, else that of their newest
+/// one if it is worth telling, else free.
+fn members_status(
+    governing: Option<&subscription::Model>,
+    subs: &[subscription::Model],
+) -> BillingStatus {
+    governing
+        .or_else(|| {
+            subs.first()
+                .filter(|s| worth_telling_without_a_plan(s.status))
+        })
+        .map_or(BillingStatus::Free, |s| {
+            BillingStatus::Subscription(s.status)
+        })
+}
+
+/// What happens at the plan's monthly view limit, in words.
+fn at_limit(plan: &Plan) -> String {
+    match (plan.limits.monthly_views, plan.overage) {
+        (None, _) => "this plan has no monthly view limit".to_string(),
+        (Some(l), Overage::Block) => format!(
+            "past {} views in a calendar month (UTC) your bars stop showing until the 1st of the next month or an upgrade; you are emailed at 80 % and 100 %",
+            thousands(l)
+        ),
+        (Some(l), Overage::Serve) => format!(
+            "past {} views in a calendar month (UTC) your bars keep showing and the operator is told; nothing is billed for it; you are emailed at 80 % and 100 %",
+            thousands(l)
+        ),
     }
 }
 
@@ -541,6 +541,18 @@ pub struct PlanView {
     pub intervals: Vec<Interval>,
     pub limits: Limits,
     pub overage: Overage,
+}
+
+impl PlanView {
+    fn of(plan: &Plan) -> PlanView {
+        PlanView {
+            id: plan.id.clone(),
+            name: plan.name.clone(),
+            intervals: plan.prices.keys().copied().collect(),
+            limits: plan.limits.clone(),
+            overage: plan.overage,
+        }
+    }
 }
 
 #[cfg(test)]

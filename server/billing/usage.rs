@@ -17,7 +17,7 @@ use crate::db::catalog::{self as catalog_q, bump_scripts_of_member};
 use crate::domain::{BarId, MemberId, SiteId};
 use crate::error::Result;
 use crate::mail::UsageWarning;
-use crate::plans::{Limits, Overage};
+use crate::plans::{Limits, Overage, Plan};
 use crate::reporting::report::Scope;
 use crate::reporting::usage::{month_of, usage};
 
@@ -93,8 +93,7 @@ impl Billing {
             return Ok(());
         }
         let now = self.clock.now();
-        let (start, end) = month_of(now)?;
-        let month = month_key(now);
+        let (start, _) = month_of(now)?;
         let views: HashMap<MemberId, i64> = q::views_by_member(&self.db, start)
             .await?
             .into_iter()
@@ -118,47 +117,65 @@ impl Billing {
                 .get(&member)
                 .and_then(|v| u64::try_from(*v).ok())
                 .unwrap_or(0);
-            let limit = plan.limits.monthly_views;
-            let over = limit.is_some_and(|l| used >= l);
-            let percent = match limit {
-                Some(_) if over => 100,
-                Some(l) if used.saturating_mul(100) >= l.saturating_mul(80) => 80,
-                _ => 0,
-            };
-            let mark = over.then_some(month.as_str());
-            if percent == 0 && marked.as_deref() == mark {
-                continue;
-            }
-            let txn = crate::db::begin(&self.db).await?;
-            if q::set_over_views(&txn, member, &plan.id, mark, now).await? {
-                // Whether the scripts serve bars may have changed either way.
-                bump_scripts_of_member(&txn, member, now).await?;
-                if over {
-                    tracing::warn!(member_id = %member, plan = %plan.id, views = used, blocks = plan.overage == Overage::Block, "an account passed its monthly views");
-                } else {
-                    tracing::info!(member_id = %member, "an account's monthly views are within its plan again");
-                }
-            }
-            if let Some(limit) = limit.filter(|_| percent > 0) {
-                self.email(
-                    &txn,
-                    member,
-                    &format!("usage_warning:{member}:{month}:{percent}"),
-                    &UsageWarning {
-                        percent,
-                        views: thousands(used),
-                        limit: thousands(limit),
-                        month: now.format("%B %Y").to_string(),
-                        blocks: plan.overage == Overage::Block,
-                        resets_on: super::day(end),
-                        billing_url: self.billing_url(),
-                    },
-                )
+            self.check_member_usage(member, &plan, used, marked.as_deref(), now)
                 .await?;
-            }
-            txn.commit().await?;
         }
         self.mailer.wake();
+        Ok(())
+    }
+
+    /// One account's `used` views in the month of `now` against its plan: records
+    /// whether it is over (`marked`: the month recorded so far), rebuilds its scripts
+    /// when that changes, and emails at 80 % and 100 %.
+    async fn check_member_usage(
+        &self,
+        member: MemberId,
+        plan: &Plan,
+        used: u64,
+        marked: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let month = month_key(now);
+        let limit = plan.limits.monthly_views;
+        let over = limit.is_some_and(|l| used >= l);
+        let percent = match limit {
+            Some(_) if over => 100,
+            Some(l) if used.saturating_mul(100) >= l.saturating_mul(80) => 80,
+            _ => 0,
+        };
+        let mark = over.then_some(month.as_str());
+        if percent == 0 && marked == mark {
+            return Ok(());
+        }
+        let txn = crate::db::begin(&self.db).await?;
+        if q::set_over_views(&txn, member, &plan.id, mark, now).await? {
+            // Whether the scripts serve bars may have changed either way.
+            bump_scripts_of_member(&txn, member, now).await?;
+            if over {
+                tracing::warn!(member_id = %member, plan = %plan.id, views = used, blocks = plan.overage == Overage::Block, "an account passed its monthly views");
+            } else {
+                tracing::info!(member_id = %member, "an account's monthly views are within its plan again");
+            }
+        }
+        if let Some(limit) = limit.filter(|_| percent > 0) {
+            let (_, end) = month_of(now)?;
+            self.email(
+                &txn,
+                member,
+                &format!("usage_warning:{member}:{month}:{percent}"),
+                &UsageWarning {
+                    percent,
+                    views: thousands(used),
+                    limit: thousands(limit),
+                    month: now.format("%B %Y").to_string(),
+                    blocks: plan.overage == Overage::Block,
+                    resets_on: super::day(end),
+                    billing_url: self.billing_url(),
+                },
+            )
+            .await?;
+        }
+        txn.commit().await?;
         Ok(())
     }
 }

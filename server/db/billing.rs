@@ -170,14 +170,6 @@ pub async fn set_over_views(
     Ok(true)
 }
 
-/// Members recorded as over their views in some month.
-pub async fn over_views(db: &impl ConnectionTrait) -> Result<Vec<billing_account::Model>, DbErr> {
-    billing_account::Entity::find()
-        .filter(billing_account::Column::OverViewsMonth.is_not_null())
-        .all(db)
-        .await
-}
-
 pub async fn accounts_of(
     db: &impl ConnectionTrait,
     members: &[MemberId],

@@ -247,54 +247,15 @@ impl Plans {
     }
 
     fn validate(&self) -> Result<(), PlanError> {
-        if self.plans.is_empty() {
+        let Some(free) = self.plans.first() else {
             return Err(err("plan", "name at least the free plan"));
-        }
+        };
         let mut prices: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, p) in self.plans.iter().enumerate() {
-            let at = |f: &str| format!("plan[{i}].{f}");
-            if p.id.is_empty()
-                || p.id.len() > 40
-                || !p
-                    .id
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_".contains(&b))
-            {
-                return Err(err(
-                    at("id"),
-                    "use 1 to 40 lower-case letters, digits, - or _",
-                ));
-            }
-            if p.id == SELF_HOSTED {
-                return Err(err(
-                    at("id"),
-                    "self_hosted is the plan of billing switched off",
-                ));
-            }
-            if self.plans[..i].iter().any(|q| q.id == p.id) {
-                return Err(err(at("id"), format!("`{}` is named twice", p.id)));
-            }
-            if p.name.trim().is_empty() || p.name.chars().count() > 60 {
-                return Err(err(
-                    at("name"),
-                    "give the plan a name of 1 to 60 characters",
-                ));
-            }
-            for (field, value) in [
-                ("sites", p.limits.sites),
-                ("bars_per_site", p.limits.bars_per_site),
-                ("variants_per_bar", p.limits.variants_per_bar),
-                ("monthly_views", p.limits.monthly_views),
-            ] {
-                if value == Some(0) {
-                    return Err(err(
-                        at(&format!("limits.{field}")),
-                        "must be at least 1 (leave it out for no limit)",
-                    ));
-                }
-            }
+            check_id(i, p, &self.plans[..i])?;
+            check_name_and_limits(i, p)?;
             for (interval, price) in &p.prices {
-                let field = at(&format!("prices.{}", interval.as_str()));
+                let field = format!("plan[{i}].prices.{}", interval.as_str());
                 if !price.starts_with("price_") || price.len() > 255 {
                     return Err(err(field, "a Stripe price id starts with price_"));
                 }
@@ -306,7 +267,6 @@ impl Plans {
                 }
             }
         }
-        let free = &self.plans[0];
         if free.id != FREE {
             return Err(err(
                 "plan[0].id",
@@ -346,6 +306,50 @@ impl Plans {
     pub fn rank(&self, id: &str) -> usize {
         self.plans.iter().position(|p| p.id == id).unwrap_or(0)
     }
+}
+
+/// The id of `plan`, the `i`th of the file, after the plans `before` it.
+fn check_id(i: usize, plan: &Plan, before: &[Plan]) -> Result<(), PlanError> {
+    let field = format!("plan[{i}].id");
+    let id = plan.id.as_str();
+    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_".contains(&b);
+    if id.is_empty() || id.len() > 40 || !id.bytes().all(allowed) {
+        return Err(err(field, "use 1 to 40 lower-case letters, digits, - or _"));
+    }
+    if id == SELF_HOSTED {
+        return Err(err(
+            field,
+            "self_hosted is the plan of billing switched off",
+        ));
+    }
+    if before.iter().any(|q| q.id == id) {
+        return Err(err(field, format!("`{id}` is named twice")));
+    }
+    Ok(())
+}
+
+/// The name and limits of `plan`, the `i`th of the file.
+fn check_name_and_limits(i: usize, plan: &Plan) -> Result<(), PlanError> {
+    if plan.name.trim().is_empty() || plan.name.chars().count() > 60 {
+        return Err(err(
+            format!("plan[{i}].name"),
+            "give the plan a name of 1 to 60 characters",
+        ));
+    }
+    for (field, value) in [
+        ("sites", plan.limits.sites),
+        ("bars_per_site", plan.limits.bars_per_site),
+        ("variants_per_bar", plan.limits.variants_per_bar),
+        ("monthly_views", plan.limits.monthly_views),
+    ] {
+        if value == Some(0) {
+            return Err(err(
+                format!("plan[{i}].limits.{field}"),
+                "must be at least 1 (leave it out for no limit)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The variable that names a default plan's price, e.g. `BARKEEP_STRIPE_PRICE_PRO_MONTH`.

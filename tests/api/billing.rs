@@ -664,6 +664,45 @@ async fn forged_stale_and_altered_webhooks_are_refused_and_write_nothing() {
 }
 
 #[tokio::test]
+async fn any_event_type_is_acknowledged_and_one_barkeep_cannot_read_is_kept_for_a_retry() {
+    let stripe = StripeMock::start().await;
+    let app = TestApp::spawn_with(stripe.options()).await;
+    // A type no version of Stripe's library knows yet is recorded under its own name.
+    let brand_new = event(
+        "evt_new",
+        "billing.something_new",
+        json!({"id": "bsn_1", "object": "billing.something_new"}),
+    );
+    assert_eq!(deliver_ok(&app, &brand_new).await["status"], "ignored");
+    assert_eq!(
+        rows(
+            &app,
+            "SELECT COUNT(*) FROM stripe_events WHERE id = 'evt_new' AND kind = 'billing.something_new' AND status = 'ignored'"
+        )
+        .await,
+        1
+    );
+    // An invoice.paid whose object is not an invoice as Stripe writes one: recorded,
+    // refused with a 500 so Stripe delivers it again, and kept with its error.
+    let broken = event(
+        "evt_broken",
+        "invoice.paid",
+        json!({"id": "in_b", "object": "invoice", "customer": "cus_b"}),
+    );
+    let res = app.deliver(&broken).await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        rows(
+            &app,
+            "SELECT COUNT(*) FROM stripe_events WHERE id = 'evt_broken' AND status = 'failed' \
+             AND stripe_customer_id = 'cus_b' AND last_error LIKE '%does not read as Stripe%'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
 async fn a_rotated_secret_is_accepted_beside_the_old_one() {
     let stripe = StripeMock::start().await;
     let app = TestApp::spawn_with(stripe.options().var(
