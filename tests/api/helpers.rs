@@ -243,9 +243,29 @@ impl TestApp {
     }
 
     /// Sends the email that is due, after detached work (a reset link) has queued its own.
+    /// The process's own mail job (woken whenever mail is queued) may hold the lease on
+    /// some of it while this run skips those rows: then this waits until that job has
+    /// sent them or backed off, so what is due is sent when this returns.
     pub async fn deliver_mail(&self) {
+        use barkeep::db::entities::outbox::{Column, Entity, Status};
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
         self.state.accounts.settled().await;
         self.run_job("mail").await;
+        for _ in 0..250 {
+            let now = self.clock.now();
+            let leased = Entity::find()
+                .filter(Column::Status.eq(Status::Pending))
+                .filter(Column::NextAttemptAt.lte(now))
+                .filter(Column::LockedUntil.gte(now))
+                .count(&self.db)
+                .await
+                .expect("count the outbox");
+            if leased == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("mail due now is still leased after five seconds");
     }
 
     /// Shuts the server down the way SIGTERM does and waits for it.
