@@ -25,9 +25,9 @@ pub use salt::{Salts, day_of, hour_of, purge};
 pub use writer::{Batch, add_counts};
 
 use crate::clock::Clock;
-use crate::scripts::{DeploymentInfo, LATE_EVENTS, Registry};
 use crate::domain::bar::Goal;
 use crate::domain::{AddressBlock, Email};
+use crate::scripts::{DeploymentInfo, LATE_EVENTS, Registry};
 use buffer::{Buffer, NewLead};
 
 /// What a visitor's event says happened.

@@ -14,11 +14,11 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::domain::{MemberId, SiteId};
 
-pub mod registry;
 pub mod compiled;
+pub mod registry;
 
-pub use registry::{DeploymentInfo, LATE_EVENTS, Registry};
 pub use compiled::{Compiled, Encoding, Lookup, Scripts};
+pub use registry::{DeploymentInfo, LATE_EVENTS, Registry};
 
 /// What a member's plan lets their sites' scripts do. Delivery asks each time it builds
 /// a script; billing answers. Whoever changes the answer bumps the sites' script versions.

@@ -26,8 +26,8 @@ use warp::http::{HeaderMap, Method};
 use warp::reply::Response;
 
 use super::extract::{self, Client, Peer};
-use super::{RouteLabel, State, csrf, error};
 use super::guards::Guard;
+use super::{RouteLabel, State, csrf, error};
 use crate::accounts::Auth;
 use crate::db::entities::member;
 use crate::error::{Error, Result};
@@ -613,11 +613,20 @@ mod tests {
     #[test]
     fn a_template_matches_a_guard_only_with_the_same_parameters_in_order() {
         const BOTH: &[&str] = &["bar_id", "variant_id"];
-        assert!(params_match("/api/v1/bars/{bar_id}/variants/{variant_id}", BOTH));
+        assert!(params_match(
+            "/api/v1/bars/{bar_id}/variants/{variant_id}",
+            BOTH
+        ));
         assert!(params_match("/api/v1/me", &[]));
         assert!(!params_match("/api/v1/bars/{bar_id}", BOTH));
-        assert!(!params_match("/api/v1/bars/{bar_id}/variants/{variant_id}", &["bar_id"]));
-        assert!(!params_match("/api/v1/variants/{variant_id}/bars/{bar_id}", BOTH));
+        assert!(!params_match(
+            "/api/v1/bars/{bar_id}/variants/{variant_id}",
+            &["bar_id"]
+        ));
+        assert!(!params_match(
+            "/api/v1/variants/{variant_id}/bars/{bar_id}",
+            BOTH
+        ));
         assert!(!params_match("/api/v1/sites/{site_id}", &["site"]));
         assert!(!params_match("/api/v1/sites/{site}", &["site_id"]));
         assert!(!params_match("/api/v1/sites", &["site_id"]));

@@ -403,7 +403,10 @@ async fn the_migration_blanks_the_given_up_last_emails_of_erased_accounts() {
         Vec::<String>::new()
     );
     let rows = outbox::Entity::find().all(&app.db).await.unwrap();
-    let erased = rows.iter().find(|r| r.kind == EmailKind::AccountDeleted).unwrap();
+    let erased = rows
+        .iter()
+        .find(|r| r.kind == EmailKind::AccountDeleted)
+        .unwrap();
     assert_eq!(
         (
             erased.to_address.as_str(),
@@ -414,7 +417,10 @@ async fn the_migration_blanks_the_given_up_last_emails_of_erased_accounts() {
         ("", "", "", Status::Failed)
     );
     // Any other email is as it was.
-    let kept = rows.iter().find(|r| r.kind == EmailKind::ConfirmEmail).unwrap();
+    let kept = rows
+        .iter()
+        .find(|r| r.kind == EmailKind::ConfirmEmail)
+        .unwrap();
     assert_eq!(
         (kept.to_address.as_str(), kept.last_error.as_deref()),
         ("kept@example.com", Some("refused kept@example.com"))

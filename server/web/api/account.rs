@@ -11,8 +11,8 @@ use crate::accounts::ProfileChange;
 use crate::db::entities::{api_token, member};
 use crate::domain::{Email, INDUSTRIES, MemberId, SessionId, TokenId};
 use crate::error::Result;
-use crate::web::router::Req;
 use crate::web::guards::{SessionRef, TokenRef};
+use crate::web::router::Req;
 use crate::web::{json, no_content};
 
 /// A member as the API shows them: never the password hash.

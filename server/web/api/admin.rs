@@ -14,8 +14,8 @@ use crate::db::entities::stripe_event::{self, EventStatus};
 use crate::domain::MemberId;
 use crate::error::Result;
 use crate::privacy::policies::{Objection, PolicyView};
-use crate::web::router::Req;
 use crate::web::guards::AlertRef;
+use crate::web::router::Req;
 use crate::web::{State, json};
 
 #[derive(Deserialize, IntoParams)]

@@ -13,8 +13,8 @@ use crate::domain::bar::{
 };
 use crate::domain::{BarId, DeploymentId, SiteId, VariantId};
 use crate::error::Result;
-use crate::web::router::Req;
 use crate::web::guards::{OwnedBar, OwnedSite, OwnedVariant};
+use crate::web::router::Req;
 use crate::web::{json, no_content};
 
 #[derive(Serialize, ToSchema)]
@@ -164,11 +164,7 @@ pub async fn list(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
 pub async fn create(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let body: BarInput = req.json()?;
     let limits = req.state.billing.limits_of(req.member()?.id).await?;
-    let bar = req
-        .state
-        .catalog
-        .create_bar(&site, &limits, body)
-        .await?;
+    let bar = req.state.catalog.create_bar(&site, &limits, body).await?;
     Ok(json(StatusCode::CREATED, &BarView::from(bar)))
 }
 
@@ -294,10 +290,7 @@ pub async fn create_variant(req: Req, OwnedBar(bar): OwnedBar) -> Result<Respons
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The variant", body = VariantView)))]
 pub async fn get_variant(_req: Req, ov: OwnedVariant) -> Result<Response> {
-    Ok(json(
-        StatusCode::OK,
-        &VariantView::from(ov.variant.clone()),
-    ))
+    Ok(json(StatusCode::OK, &VariantView::from(ov.variant.clone())))
 }
 
 /// Change a variant.

@@ -8,9 +8,9 @@ use warp::reply::Response;
 
 use crate::error::Result;
 use crate::reporting::benchmarks::MemberBenchmarks;
+use crate::web::guards::OwnedBar;
 use crate::web::json;
 use crate::web::router::Req;
-use crate::web::guards::OwnedBar;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

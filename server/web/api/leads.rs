@@ -11,8 +11,8 @@ use crate::db::entities::{lead, lead_delivery, lead_webhook};
 use crate::domain::SiteId;
 use crate::error::{Error, Result};
 use crate::leads::Attempt;
-use crate::web::router::Req;
 use crate::web::guards::{OwnedLead, OwnedSite};
+use crate::web::router::Req;
 use crate::web::{json, no_content};
 
 #[derive(Deserialize, ToSchema)]
@@ -56,11 +56,7 @@ impl WebhookView {
     responses((status = 200, description = "Set, with its secret", body = WebhookView)))]
 pub async fn put_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let body: PutWebhook = req.json()?;
-    let hook = req
-        .state
-        .leads
-        .set_webhook(site.id, &body.url)
-        .await?;
+    let hook = req.state.leads.set_webhook(site.id, &body.url).await?;
     Ok(json(StatusCode::OK, &WebhookView::new(hook, true)))
 }
 
@@ -107,11 +103,7 @@ pub async fn rotate(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "How the post went", body = Attempt)))]
 pub async fn test(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
-    let attempt = req
-        .state
-        .leads
-        .test(req.member()?.id, site.id)
-        .await?;
+    let attempt = req.state.leads.test(req.member()?.id, site.id).await?;
     Ok(json(StatusCode::OK, &attempt))
 }
 

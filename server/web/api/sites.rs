@@ -10,8 +10,8 @@ use warp::reply::Response;
 use crate::catalog::Site;
 use crate::domain::SiteId;
 use crate::error::Result;
-use crate::web::router::Req;
 use crate::web::guards::OwnedSite;
+use crate::web::router::Req;
 use crate::web::{Settings, json, no_content};
 
 #[derive(Serialize, ToSchema)]
@@ -114,11 +114,7 @@ pub async fn create(req: Req) -> Result<Response> {
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The site", body = SiteView)))]
 pub async fn get(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
-    let site = req
-        .state
-        .catalog
-        .site_with_hostnames(site.clone())
-        .await?;
+    let site = req.state.catalog.site_with_hostnames(site.clone()).await?;
     Ok(json(StatusCode::OK, &SiteView::new(&req.state.web, site)))
 }
 

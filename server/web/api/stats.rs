@@ -9,9 +9,9 @@ use warp::reply::Response;
 use crate::domain::SiteId;
 use crate::error::{Error, Result};
 use crate::reporting::{self, BarReport, Range, Report, Scope, Usage};
+use crate::web::guards::{OwnedBar, OwnedDeployment, OwnedSite, OwnedVariant};
 use crate::web::json;
 use crate::web::router::Req;
-use crate::web::guards::{OwnedBar, OwnedDeployment, OwnedSite, OwnedVariant};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -114,7 +114,10 @@ async fn answer(req: &Req, scope: Scope, name: String) -> Result<Response> {
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Totals and a series",
         content((Report = "application/json"), (String = "text/csv")))))]
-pub async fn deployment(req: Req, OwnedDeployment(deployment): OwnedDeployment) -> Result<Response> {
+pub async fn deployment(
+    req: Req,
+    OwnedDeployment(deployment): OwnedDeployment,
+) -> Result<Response> {
     let id = deployment.id;
     answer(&req, Scope::Deployment(id), format!("deployment-{id}")).await
 }

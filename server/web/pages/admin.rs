@@ -17,8 +17,8 @@ use crate::error::{Error, Result};
 use crate::web::api::admin::{
     AlertReport, AlertView, MemberRow, StripeEventView, member_rows, report_of,
 };
-use crate::web::router::Req;
 use crate::web::guards::{AlertRef, MailRef};
+use crate::web::router::Req;
 
 #[derive(Serialize)]
 struct JobRow {

@@ -12,10 +12,10 @@ use warp::reply::Response;
 use super::assets::compressed;
 use super::bars::previewed;
 use super::forms::{Fields, sentence};
-use crate::scripts::compiled::splice;
 use crate::domain::bar::{RuntimeBar, Snapshot};
 use crate::domain::{BarId, DeploymentId, VariantId};
 use crate::error::{Error, Result};
+use crate::scripts::compiled::splice;
 use crate::web::no_content;
 use crate::web::router::Req;
 

@@ -8,11 +8,11 @@ use warp::reply::Response;
 use super::forms::{Errors, Fields};
 use super::view::{done, render};
 use crate::catalog::Status;
+use crate::db::entities::site;
 use crate::error::Result;
 use crate::web::api::sites::SiteView;
-use crate::web::router::Req;
-use crate::db::entities::site;
 use crate::web::guards::OwnedSite;
+use crate::web::router::Req;
 
 #[derive(Serialize)]
 struct SiteRow {

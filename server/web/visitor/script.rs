@@ -6,8 +6,8 @@ use warp::Reply;
 use warp::http::{HeaderMap, StatusCode, header};
 use warp::reply::Response;
 
-use crate::scripts::{Encoding, Lookup, Scripts};
 use crate::error::Error;
+use crate::scripts::{Encoding, Lookup, Scripts};
 use crate::web::error;
 
 /// `GET` or `HEAD /s/{file}`; `server` hands these over straight from hyper.
