@@ -74,68 +74,67 @@ fn tick_label(v: f64, percent: bool) -> String {
     }
 }
 
-/// Draws a line chart. Missing values (a rate without views) break the line.
-pub fn line(c: &LineChart<'_>) -> String {
-    let points = c.series.iter().map(|s| s.values.len()).max().unwrap_or(0);
-    let max = c
-        .series
-        .iter()
-        .flat_map(|s| s.values.iter().flatten())
-        .fold(0.0f64, |m, v| m.max(*v));
-    // Counts step by whole numbers; rates by whatever fits.
-    let mut step = nice_step(max, 4.0);
-    if !c.percent {
-        step = step.max(1.0);
-    }
-    let top = if max <= 0.0 {
-        step * 4.0
-    } else {
-        (max / step).ceil() * step
-    };
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = HEIGHT - TOP - BOTTOM;
-    let x = |i: usize| {
-        if points <= 1 {
-            LEFT + plot_w / 2.0
-        } else {
-            LEFT + plot_w * i as f64 / (points - 1) as f64
-        }
-    };
-    let y = |v: f64| TOP + plot_h * (1.0 - v / top);
+/// Where values land on the plot: the number of points along x, the y axis's step and
+/// top.
+struct Scale {
+    points: usize,
+    step: f64,
+    top: f64,
+}
 
-    let mut svg = String::with_capacity(4096 + points * 40);
-    let _ = write!(
-        svg,
-        r#"<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{}" focusable="false">"#,
-        esc(c.labelled_by)
-    );
-    // Horizontal grid lines with the y axis's labels.
-    svg.push_str(r#"<g class="grid">"#);
-    let mut v = 0.0;
-    let mut ticks = Vec::new();
-    while v <= top + step / 2.0 {
-        let _ = write!(
-            svg,
-            r#"<line x1="{LEFT}" x2="{}" y1="{:.1}" y2="{:.1}"/>"#,
-            WIDTH - RIGHT,
-            y(v),
-            y(v)
-        );
-        ticks.push(v);
-        v += step;
+const PLOT_W: f64 = WIDTH - LEFT - RIGHT;
+const PLOT_H: f64 = HEIGHT - TOP - BOTTOM;
+
+impl Scale {
+    fn of(c: &LineChart<'_>) -> Scale {
+        let points = c.series.iter().map(|s| s.values.len()).max().unwrap_or(0);
+        let max = c
+            .series
+            .iter()
+            .flat_map(|s| s.values.iter().flatten())
+            .fold(0.0f64, |m, v| m.max(*v));
+        // Counts step by whole numbers; rates by whatever fits.
+        let mut step = nice_step(max, 4.0);
+        if !c.percent {
+            step = step.max(1.0);
+        }
+        let top = if max <= 0.0 {
+            step * 4.0
+        } else {
+            (max / step).ceil() * step
+        };
+        Scale { points, step, top }
     }
-    svg.push_str("</g><g class=\"axis\">");
-    for v in ticks {
-        let _ = write!(
-            svg,
-            r#"<text x="{}" y="{:.1}" text-anchor="end" dominant-baseline="middle">{}</text>"#,
-            LEFT - 8.0,
-            y(v),
-            esc(&tick_label(v, c.percent))
-        );
+
+    fn x(&self, i: usize) -> f64 {
+        if self.points <= 1 {
+            LEFT + PLOT_W / 2.0
+        } else {
+            LEFT + PLOT_W * i as f64 / (self.points - 1) as f64
+        }
     }
-    // About six labels along the x axis, first and last included.
-    if points > 0 {
+
+    fn y(&self, v: f64) -> f64 {
+        TOP + PLOT_H * (1.0 - v / self.top)
+    }
+
+    /// The y axis's ticks, 0 to the top.
+    fn ticks(&self) -> Vec<f64> {
+        let mut ticks = Vec::new();
+        let mut v = 0.0;
+        while v <= self.top + self.step / 2.0 {
+            ticks.push(v);
+            v += self.step;
+        }
+        ticks
+    }
+
+    /// About six of the points get a label along the x axis, first and last included.
+    fn labelled(&self) -> Vec<usize> {
+        let points = self.points;
+        if points == 0 {
+            return Vec::new();
+        }
         let every = points.div_ceil(6).max(1);
         let mut shown: Vec<usize> = (0..points).step_by(every).collect();
         if shown.last() != Some(&(points - 1)) {
@@ -144,81 +143,138 @@ pub fn line(c: &LineChart<'_>) -> String {
             }
             shown.push(points - 1);
         }
-        for i in shown {
-            let anchor = if points == 1 {
-                "middle"
-            } else if i == 0 {
-                "start"
-            } else if i == points - 1 {
-                "end"
-            } else {
-                "middle"
-            };
-            let label = c.labels.get(i).map(String::as_str).unwrap_or("");
-            let _ = write!(
-                svg,
-                r#"<text x="{:.1}" y="{}" text-anchor="{anchor}">{}</text>"#,
-                x(i),
-                HEIGHT - BOTTOM + 18.0,
-                esc(label)
-            );
-        }
+        shown
     }
+}
+
+/// Horizontal grid lines, then (opening the axis group) the y axis's labels.
+fn y_axis(svg: &mut String, s: &Scale, percent: bool) {
+    let ticks = s.ticks();
+    svg.push_str(r#"<g class="grid">"#);
+    for &v in &ticks {
+        let _ = write!(
+            svg,
+            r#"<line x1="{LEFT}" x2="{}" y1="{:.1}" y2="{:.1}"/>"#,
+            WIDTH - RIGHT,
+            s.y(v),
+            s.y(v)
+        );
+    }
+    svg.push_str("</g><g class=\"axis\">");
+    for v in ticks {
+        let _ = write!(
+            svg,
+            r#"<text x="{}" y="{:.1}" text-anchor="end" dominant-baseline="middle">{}</text>"#,
+            LEFT - 8.0,
+            s.y(v),
+            esc(&tick_label(v, percent))
+        );
+    }
+}
+
+fn x_axis(svg: &mut String, s: &Scale, labels: &[String]) {
+    let points = s.points;
+    for i in s.labelled() {
+        let anchor = if points == 1 {
+            "middle"
+        } else if i == 0 {
+            "start"
+        } else if i == points - 1 {
+            "end"
+        } else {
+            "middle"
+        };
+        let label = labels.get(i).map(String::as_str).unwrap_or("");
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{}" text-anchor="{anchor}">{}</text>"#,
+            s.x(i),
+            HEIGHT - BOTTOM + 18.0,
+            esc(label)
+        );
+    }
+}
+
+fn axis_titles(svg: &mut String, c: &LineChart<'_>) {
     let _ = write!(
         svg,
         r#"<text class="title" x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
-        LEFT + plot_w / 2.0,
+        LEFT + PLOT_W / 2.0,
         HEIGHT - 6.0,
         esc(c.x_title)
     );
     let _ = write!(
         svg,
         r#"<text class="title" transform="translate(14 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
-        TOP + plot_h / 2.0,
+        TOP + PLOT_H / 2.0,
         esc(c.y_title)
     );
-    svg.push_str("</g>");
-    // The lines, the previous period first so the current one is drawn over it.
-    for s in c.series.iter().rev() {
-        let mut d = String::new();
-        let mut pen_down = false;
-        for (i, v) in s.values.iter().enumerate() {
-            match v {
-                Some(v) => {
-                    let _ = write!(
-                        d,
-                        "{}{:.1} {:.1}",
-                        if pen_down { " L" } else { " M" },
-                        x(i),
-                        y(*v)
-                    );
-                    pen_down = true;
-                }
-                None => pen_down = false,
+}
+
+/// One series as a path; a missing value lifts the pen.
+fn series_path(svg: &mut String, s: &Scale, series: &Series<'_>) {
+    let mut d = String::new();
+    let mut pen_down = false;
+    for (i, v) in series.values.iter().enumerate() {
+        match v {
+            Some(v) => {
+                let _ = write!(
+                    d,
+                    "{}{:.1} {:.1}",
+                    if pen_down { " L" } else { " M" },
+                    s.x(i),
+                    s.y(*v)
+                );
+                pen_down = true;
             }
+            None => pen_down = false,
         }
-        if !d.is_empty() {
+    }
+    if !d.is_empty() {
+        let _ = write!(
+            svg,
+            r#"<path class="line {}" d="{}"/>"#,
+            series.class,
+            d.trim_start()
+        );
+    }
+}
+
+/// With few points, a dot on each, so one day's numbers are visible too.
+fn series_dots(svg: &mut String, s: &Scale, series: &Series<'_>) {
+    if series.values.len() > 45 {
+        return;
+    }
+    for (i, v) in series.values.iter().enumerate() {
+        if let Some(v) = v {
             let _ = write!(
                 svg,
-                r#"<path class="line {}" d="{}"/>"#,
-                s.class,
-                d.trim_start()
+                r#"<circle class="dot {}" cx="{:.1}" cy="{:.1}" r="3"/>"#,
+                series.class,
+                s.x(i),
+                s.y(*v)
             );
         }
-        // Few points: dots, so one day's numbers are visible too.
-        if s.values.len() <= 45 {
-            for (i, v) in s.values.iter().enumerate() {
-                if let Some(v) = v {
-                    let _ = write!(
-                        svg,
-                        r#"<circle class="dot {}" cx="{:.1}" cy="{:.1}" r="3"/>"#,
-                        s.class,
-                        x(i),
-                        y(*v)
-                    );
-                }
-            }
-        }
+    }
+}
+
+/// Draws a line chart. Missing values (a rate without views) break the line.
+pub fn line(c: &LineChart<'_>) -> String {
+    let scale = Scale::of(c);
+    let mut svg = String::with_capacity(4096 + scale.points * 40);
+    let _ = write!(
+        svg,
+        r#"<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{}" focusable="false">"#,
+        esc(c.labelled_by)
+    );
+    y_axis(&mut svg, &scale, c.percent);
+    x_axis(&mut svg, &scale, c.labels);
+    axis_titles(&mut svg, c);
+    svg.push_str("</g>");
+    // The lines, the previous period first so the current one is drawn over it.
+    for series in c.series.iter().rev() {
+        series_path(&mut svg, &scale, series);
+        series_dots(&mut svg, &scale, series);
     }
     svg.push_str("</svg>");
     svg
