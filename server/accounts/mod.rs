@@ -15,7 +15,7 @@ use crate::db::accounts as q;
 use crate::db::entities::email_token::Purpose;
 use crate::db::entities::login_attempt::Outcome;
 use crate::db::entities::{api_token, member, session};
-use crate::domain::{AddressBlock, Email, MemberId, Password, SessionId, TokenId};
+use crate::domain::{AddressBlock, Email, MemberId, Password, SessionId, TokenId, text};
 use crate::error::{Error, Result};
 use crate::mail::{
     ChangeEmail, ConfirmEmail, EmailChanged, List, Mailer, PasswordChanged, Recipient,
@@ -501,19 +501,18 @@ impl Accounts {
 
     pub async fn create_api_token(&self, auth: &Auth, name: &str) -> Result<NewApiToken> {
         unconfirmed(&auth.member)?;
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(Error::invalid(
-                "name",
-                "give the token a name of 1 to 100 characters",
-            ));
-        }
+        let name = text::name(
+            "name",
+            name,
+            100,
+            "give the token a name of 1 to 100 characters",
+        )?;
         // The prefix lets secret scanners and people recognise a leaked barkeep token.
         let token = format!("bk_{}", secrets::new_token());
         let row = q::insert_api_token(
             &self.db,
             auth.member.id,
-            name.to_string(),
+            name,
             secrets::hash_token(&token),
             self.clock.now(),
         )

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use super::Accounts;
 use crate::db::accounts as q;
 use crate::db::entities::member;
+use crate::domain::text::{self, Fault};
 use crate::domain::{Industry, MemberId};
 use crate::error::{Error, Result};
 
@@ -47,16 +48,14 @@ struct Checked {
 
 fn name(raw: Option<Option<String>>) -> Result<Option<Option<String>>> {
     match raw {
-        Some(Some(n)) => {
-            let n = n.trim().to_string();
-            if n.chars().count() > 100 || n.chars().any(char::is_control) {
-                return Err(Error::invalid(
-                    "name",
-                    "the name must be at most 100 characters of text",
-                ));
-            }
-            Ok(Some((!n.is_empty()).then_some(n)))
-        }
+        Some(Some(n)) => match text::line(&n, 100) {
+            Ok(n) => Ok(Some(Some(n.to_string()))),
+            Err(Fault::Empty) => Ok(Some(None)),
+            Err(Fault::TooLong | Fault::NotOneLine) => Err(Error::invalid(
+                "name",
+                "the name must be at most 100 characters of text",
+            )),
+        },
         other => Ok(other),
     }
 }

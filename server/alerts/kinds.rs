@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::db::entities::outbox::EmailKind;
-use crate::domain::{Invalid, SafeUrl};
+use crate::domain::text::{self, Fault};
+use crate::domain::{Invalid, SafeUrl, misfit_field};
 use crate::mail::{EmailTemplate, List};
 
 pub use crate::db::entities::alert::Kind;
@@ -104,7 +105,23 @@ struct Promotion {
     url: Option<String>,
 }
 
-fn text(field: &str, value: &str, max: usize) -> Result<String, Invalid> {
+/// A field of one line: a title, a version, a name.
+fn label(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
+    match text::line(value, max) {
+        Ok(_) => Ok(()),
+        Err(Fault::NotOneLine) => Err(Invalid::new(
+            format!("fields.{field}"),
+            format!("give {field} as one line of text"),
+        )),
+        Err(Fault::Empty | Fault::TooLong) => Err(Invalid::new(
+            format!("fields.{field}"),
+            format!("give {field} as 1 to {max} characters"),
+        )),
+    }
+}
+
+/// A field of prose, which may run over several lines.
+fn paragraph(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
     let v = value.trim();
     if v.is_empty() || v.chars().count() > max {
         return Err(Invalid::new(
@@ -112,7 +129,7 @@ fn text(field: &str, value: &str, max: usize) -> Result<String, Invalid> {
             format!("give {field} as 1 to {max} characters"),
         ));
     }
-    Ok(v.to_string())
+    Ok(())
 }
 
 fn url(field: &str, value: &Option<String>) -> Result<(), Invalid> {
@@ -124,14 +141,16 @@ fn url(field: &str, value: &Option<String>) -> Result<(), Invalid> {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(fields: &Value) -> Result<T, Invalid> {
-    T::deserialize(fields).map_err(|e| {
-        let message = e.to_string();
-        let field = message
-            .split('`')
-            .nth(1)
-            .map(|f| format!("fields.{f}"))
-            .unwrap_or_else(|| "fields".into());
-        Invalid::new(field, format!("the fields do not fit this kind: {message}"))
+    serde_path_to_error::deserialize(fields).map_err(|e| {
+        let field = match misfit_field(&e) {
+            Some(f) if f.starts_with('[') => format!("fields{f}"),
+            Some(f) => format!("fields.{f}"),
+            None => "fields".into(),
+        };
+        Invalid::new(
+            field,
+            format!("the fields do not fit this kind: {}", e.inner()),
+        )
     })
 }
 
@@ -150,50 +169,50 @@ pub fn check(kind: Kind, fields: &Value, now: DateTime<Utc>) -> Result<(), Inval
                 return Err(Invalid::new("fields.ends_at", "the window is over already"));
             }
             if let Some(a) = &o.affected {
-                text("affected", a, 300)?;
+                label("affected", a, 300)?;
             }
         }
         Kind::NewFeature => {
             let f: Feature = parse(fields)?;
-            text("feature", &f.feature, 120)?;
-            text("summary", &f.summary, 2000)?;
+            label("feature", &f.feature, 120)?;
+            paragraph("summary", &f.summary, 2000)?;
             url("url", &f.url)?;
         }
         Kind::VersionUpdate | Kind::PointRelease | Kind::MajorRelease => {
             let r: Release = parse(fields)?;
-            text("version", &r.version, 40)?;
-            text("summary", &r.summary, 2000)?;
+            label("version", &r.version, 40)?;
+            paragraph("summary", &r.summary, 2000)?;
             url("url", &r.url)?;
             if r.highlights.len() > 20 {
                 return Err(Invalid::new("fields.highlights", "at most 20 highlights"));
             }
             for h in &r.highlights {
-                text("highlights", h, 300)?;
+                label("highlights", h, 300)?;
             }
         }
         Kind::AbuseWarning => {
             let a: Abuse = parse(fields)?;
-            text("seen", &a.seen, 2000)?;
-            text("action", &a.action, 2000)?;
+            paragraph("seen", &a.seen, 2000)?;
+            paragraph("action", &a.action, 2000)?;
             if let Some(s) = &a.site {
-                text("site", s, 120)?;
+                label("site", s, 120)?;
             }
         }
         Kind::PolicyChange => {
             let p: Policy = parse(fields)?;
-            text("version", &p.version, 40)?;
+            label("version", &p.version, 40)?;
         }
         Kind::SecurityBreach => {
             let b: Breach = parse(fields)?;
-            text("happened", &b.happened, 4000)?;
-            text("data", &b.data, 2000)?;
-            text("done", &b.done, 4000)?;
-            text("todo", &b.todo, 2000)?;
+            paragraph("happened", &b.happened, 4000)?;
+            paragraph("data", &b.data, 2000)?;
+            paragraph("done", &b.done, 4000)?;
+            paragraph("todo", &b.todo, 2000)?;
         }
         Kind::Promotion => {
             let p: Promotion = parse(fields)?;
-            text("headline", &p.headline, 120)?;
-            text("summary", &p.summary, 2000)?;
+            label("headline", &p.headline, 120)?;
+            paragraph("summary", &p.summary, 2000)?;
             url("url", &p.url)?;
         }
     }

@@ -16,7 +16,7 @@ use crate::domain::bar::{
     BarSettings, Display, Frequency, Goal, Placement, Snapshot, Targeting, Trigger, VariantContent,
     check_variant,
 };
-use crate::domain::{BarId, Invalid, MemberId};
+use crate::domain::{BarId, Invalid, MemberId, text};
 use crate::error::{Error, Result};
 use crate::plans::Limits;
 
@@ -112,12 +112,9 @@ pub fn default_settings() -> BarSettings {
     }
 }
 
+/// A bar's or a variant's name.
 pub(super) fn check_name(raw: &str, field: &'static str) -> Result<String, Invalid> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(Invalid::new(field, "a name is 1 to 100 characters"));
-    }
-    Ok(name.to_string())
+    text::name(field, raw, 100, "a name is 1 to 100 characters")
 }
 
 /// A name from the message when none was given.

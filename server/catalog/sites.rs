@@ -3,7 +3,7 @@
 
 use crate::db::catalog as q;
 use crate::db::entities::{site, site_hostname};
-use crate::domain::{Hostname, Invalid, MemberId, SiteKey};
+use crate::domain::{Hostname, Invalid, MemberId, SiteKey, text};
 use crate::error::Result;
 use crate::plans::Limits;
 
@@ -20,14 +20,12 @@ pub struct Site {
 
 /// Checks a site name: 1 to 100 characters of text.
 pub fn check_name(raw: &str) -> Result<String, Invalid> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(Invalid::new(
-            "name",
-            "give the site a name of 1 to 100 characters",
-        ));
-    }
-    Ok(name.to_string())
+    text::name(
+        "name",
+        raw,
+        100,
+        "give the site a name of 1 to 100 characters",
+    )
 }
 
 /// Parses, normalises and de-duplicates a hostname list.

@@ -11,6 +11,7 @@ use super::Invalid;
 use super::colour::{Colour, require_contrast};
 use super::hostname::Hostname;
 use super::ids::{BarId, DeploymentId, VariantId};
+use super::text::{self, Fault};
 use super::url::SafeUrl;
 
 #[derive(
@@ -257,13 +258,11 @@ impl Targeting {
             (&mut self.utm_source, "targeting.utm_source"),
             (&mut self.utm_campaign, "targeting.utm_campaign"),
         ] {
-            *value = value
-                .take()
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty());
-            if value.as_ref().is_some_and(|v| v.chars().count() > 100) {
-                return Err(Invalid::new(field, "at most 100 characters"));
-            }
+            *value = match value.take().as_deref().map(|v| text::line(v, 100)) {
+                None | Some(Err(Fault::Empty)) => None,
+                Some(Ok(v)) => Some(v.to_string()),
+                Some(Err(fault)) => return Err(Invalid::new(field, fault.message(100))),
+            };
         }
         Ok(self)
     }
@@ -340,21 +339,11 @@ fn text(
     max: usize,
     required: bool,
 ) -> Result<Option<String>, Invalid> {
-    let v = value.trim();
-    if v.is_empty() {
-        return if required {
-            Err(Invalid::new(field, "must not be empty"))
-        } else {
-            Ok(None)
-        };
+    match text::line(value, max) {
+        Ok(v) => Ok(Some(v.to_string())),
+        Err(Fault::Empty) if !required => Ok(None),
+        Err(fault) => Err(Invalid::new(field, fault.message(max))),
     }
-    if v.chars().count() > max {
-        return Err(Invalid::new(field, format!("at most {max} characters")));
-    }
-    if v.chars().any(|c| c.is_control()) {
-        return Err(Invalid::new(field, "must be a single line of text"));
-    }
-    Ok(Some(v.to_string()))
 }
 
 /// Checks a variant against its bar's goal and tidies it: trimmed text, normalised
@@ -1173,7 +1162,10 @@ mod tests {
         }
         for v in [&t.utm_source, &t.utm_campaign].into_iter().flatten() {
             prop_assert!(
-                !v.is_empty() && v.as_str() == v.trim() && v.chars().count() <= 100,
+                !v.is_empty()
+                    && v.as_str() == v.trim()
+                    && v.chars().count() <= 100
+                    && !v.chars().any(char::is_control),
                 "utm value {:?}",
                 v
             );

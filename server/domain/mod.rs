@@ -14,6 +14,7 @@ mod invalid;
 mod password;
 mod secret;
 mod site_key;
+pub mod text;
 mod url;
 
 pub use address_block::AddressBlock;
@@ -23,7 +24,7 @@ pub use email::Email;
 pub use hostname::Hostname;
 pub use ids::{BarId, DeploymentId, MemberId, SessionId, SiteId, TokenId, VariantId};
 pub use industry::{INDUSTRIES, Industry};
-pub use invalid::Invalid;
+pub use invalid::{Invalid, misfit_field};
 pub use password::{MIN_CHARS as PASSWORD_MIN_CHARS, Password};
 pub use secret::Secret;
 pub use site_key::SiteKey;

@@ -12,6 +12,7 @@ use warp::http::HeaderMap;
 
 use super::{Settings, cookies};
 use crate::accounts::Credentials;
+use crate::domain::misfit_field;
 use crate::error::Error;
 
 /// Reads a body of at most `limit` bytes; a larger one (declared or sent) is a 413.
@@ -83,34 +84,20 @@ pub fn is_json(headers: &HeaderMap) -> bool {
 /// unknown field, a wrong type, an unknown option) is a 422 naming the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = match (path.as_str(), missing_field(&inner)) {
-                    (".", Some(missing)) => missing,
-                    (".", None) => "body".to_string(),
-                    (p, Some(missing)) => format!("{p}.{missing}"),
-                    (p, None) => p.to_string(),
-                };
-                Error::invalid(field, strip_position(&inner.to_string()))
-            }
-            _ => not_json(&inner),
-        }
-    })?;
+    let value =
+        serde_path_to_error::deserialize(&mut de).map_err(|err| match err.inner().classify() {
+            serde_json::error::Category::Data => Error::invalid(
+                misfit_field(&err).unwrap_or_else(|| "body".to_string()),
+                strip_position(&err.inner().to_string()),
+            ),
+            _ => not_json(err.inner()),
+        })?;
     de.end().map_err(|e| not_json(&e))?;
     Ok(value)
 }
 
 fn not_json(err: &serde_json::Error) -> Error {
     Error::bad_request("invalid_json", format!("the body is not valid JSON: {err}"))
-}
-
-fn missing_field(err: &serde_json::Error) -> Option<String> {
-    let text = err.to_string();
-    let rest = text.strip_prefix("missing field `")?;
-    Some(rest.split('`').next()?.to_string())
 }
 
 /// "… at line 1 column 30" means nothing to someone who sent a one-line body.
