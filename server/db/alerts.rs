@@ -200,11 +200,7 @@ pub struct Report {
 
 pub async fn report(db: &impl ConnectionTrait, alert: i64) -> Result<Report, DbErr> {
     let backend = db.get_database_backend();
-    let p = if backend == sea_orm::DbBackend::Sqlite {
-        "?"
-    } else {
-        "$1"
-    };
+    let p = super::placeholder(backend, 1);
     // Everything summed in SQL: one pass over the alert's rows, one over their events.
     let (pending, sent, failed, skipped) = (
         literal(outbox::Status::Pending),

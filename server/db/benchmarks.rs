@@ -50,10 +50,7 @@ pub async fn window_counts(
 ) -> Result<Vec<BarCounts>, DbErr> {
     let backend = db.get_database_backend();
     let (goal, placement) = snapshot_fields(backend);
-    let p = |n: usize| match backend {
-        DbBackend::Postgres => format!("${n}"),
-        _ => "?".to_string(),
-    };
+    let p = |n: usize| super::placeholder(backend, n);
     let (p1, p2, p3, p4, p5, p6) = (p(1), p(2), p(3), p(4), p(5), p(6));
     let sql = format!(
         "SELECT s.member_id, m.industry, d.bar_id, {goal} AS goal, {placement} AS placement, \

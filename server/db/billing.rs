@@ -201,21 +201,16 @@ pub async fn views_by_member(
     db: &impl ConnectionTrait,
     since: DateTime<Utc>,
 ) -> Result<Vec<(MemberId, i64)>, DbErr> {
-    let sql = "SELECT s.member_id, CAST(SUM(c.views) AS BIGINT) \
-               FROM deployment_stats_daily c \
-               JOIN deployments d ON d.id = c.deployment_id \
-               JOIN sites s ON s.id = d.site_id \
-               WHERE c.day >= $1 GROUP BY s.member_id";
     let backend = db.get_database_backend();
-    let stmt = sea_orm::Statement::from_sql_and_values(
-        backend,
-        if backend == sea_orm::DbBackend::Sqlite {
-            sql.replace("$1", "?")
-        } else {
-            sql.to_string()
-        },
-        [since.timestamp().into()],
+    let sql = format!(
+        "SELECT s.member_id, CAST(SUM(c.views) AS BIGINT) \
+         FROM deployment_stats_daily c \
+         JOIN deployments d ON d.id = c.deployment_id \
+         JOIN sites s ON s.id = d.site_id \
+         WHERE c.day >= {} GROUP BY s.member_id",
+        super::placeholder(backend, 1)
     );
+    let stmt = sea_orm::Statement::from_sql_and_values(backend, sql, [since.timestamp().into()]);
     let rows = db.query_all_raw(stmt).await?;
     rows.into_iter()
         .map(|r| Ok((MemberId(r.try_get_by_index(0)?), r.try_get_by_index(1)?)))

@@ -71,13 +71,7 @@ pub async fn bar_weeks(
     to: DateTime<Utc>,
 ) -> Result<Vec<BarWeek>, DbErr> {
     let backend = db.get_database_backend();
-    let ph = |n: usize| {
-        if backend == sea_orm::DbBackend::Sqlite {
-            "?".to_string()
-        } else {
-            format!("${n}")
-        }
-    };
+    let ph = |n: usize| super::placeholder(backend, n);
     let sql = format!(
         "SELECT s.member_id, b.name, s.name, \
            CAST(SUM(c.views) AS BIGINT), CAST(SUM(c.clicks) AS BIGINT), CAST(SUM(c.leads) AS BIGINT) \

@@ -9,6 +9,7 @@ use sea_orm::{
 
 use super::entities::outbox::{self, Status};
 use super::entities::{lead, lead_delivery, lead_email_batch, lead_webhook, site};
+use super::placeholder;
 use crate::domain::{BarId, MemberId, SiteId};
 
 // ---- webhooks ----
@@ -586,13 +587,4 @@ pub async fn purge_past_retention(
             .rows_affected();
     }
     Ok(deleted)
-}
-
-/// The `n`th bound value of a statement: `$n` on PostgreSQL, `?n` on SQLite; either may
-/// appear more than once.
-pub fn placeholder(backend: DbBackend, n: usize) -> String {
-    match backend {
-        DbBackend::Postgres => format!("${n}"),
-        _ => format!("?{n}"),
-    }
 }

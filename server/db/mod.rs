@@ -166,6 +166,16 @@ pub async fn migrate(db: &Db) -> anyhow::Result<()> {
     Migrator::up(db, None).await.context("applying migrations")
 }
 
+/// The `n`th value bound to a hand-written statement, counted from 1: `$n` on PostgreSQL,
+/// `?n` on SQLite. Either may appear more than once in a statement. Every raw statement
+/// in `db` numbers its values with this.
+pub(crate) fn placeholder(backend: DbBackend, n: usize) -> String {
+    match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    }
+}
+
 /// Whether the database answers a trivial query.
 pub async fn ping(db: &Db) -> bool {
     db.ping().await.is_ok()
