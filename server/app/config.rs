@@ -97,7 +97,9 @@ impl Config {
     }
 
     /// Reads configuration through `lookup`, so tests can supply their own values. It
-    /// creates and writes nothing: [`Config::prepare`] does, when the process starts.
+    /// creates and writes nothing ([`Config::prepare`] does, when the process starts);
+    /// the only files it reads are those `BARKEEP_PLANS_FILE` and `BARKEEP_DKIM_KEY_FILE`
+    /// name, so a bad one stops start-up naming its variable.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 

@@ -22,7 +22,6 @@ use crate::billing::Billing;
 use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::db;
-use crate::scripts::{Delivery, Policies};
 use crate::digest::Digest;
 use crate::domain::Secret;
 use crate::egress::{Egress, Resolver};
@@ -35,6 +34,7 @@ use crate::mail::{
 use crate::privacy::policies::PolicyVersions;
 use crate::privacy::{Privacy, Restrictions};
 use crate::reporting::benchmarks::Benchmarks;
+use crate::scripts::{Delivery, Policies};
 use crate::web::{self, HttpMetrics, State};
 
 /// In-flight requests get this long to finish after a shutdown signal.
@@ -118,6 +118,14 @@ impl Application {
         let (ingest, db) = (app.state.ingest.clone(), app.state.db.clone());
         app.on_shutdown("write counted events", async move {
             ingest.drain(&db, INGEST_DRAIN_TIMEOUT).await
+        });
+        let accounts = app.state.accounts.clone();
+        app.on_shutdown("finish password-reset emails", async move {
+            if !accounts.finish_detached(TASK_STOP_TIMEOUT).await {
+                tracing::warn!(
+                    "password-reset emails still being made after {TASK_STOP_TIMEOUT:?}"
+                );
+            }
         });
         app
     }
@@ -276,12 +284,7 @@ impl Subsystems {
             config.billing.as_ref(),
             &config.base_url,
         )?;
-        let policy = Arc::new(Policies(vec![
-            Arc::new(billing.clone()),
-            Arc::new(Restrictions::new(db.clone())),
-        ]));
-        let delivery =
-            Arc::new(Delivery::load(db.clone(), clock.clone(), policy, &config.base_url).await?);
+        let delivery = load_scripts(config, &db, &clock, &billing).await?;
         let catalog = Catalog::new(db.clone(), clock.clone(), vec![delivery.clone()]);
         let ingest = build_ingest(config, &db, &clock, &delivery, registry).await?;
         let mail = mail_worker(config, settings, &db, transport, links, registry);
@@ -292,21 +295,11 @@ impl Subsystems {
             billing.clone(),
             &config.base_url,
         );
-        let egress = Egress::new(
-            settings.resolver.clone().unwrap_or_default(),
-            config.lead_webhook_private,
-        )?;
         Ok(Subsystems {
             policy_versions: PolicyVersions::new(db.clone(), clock.clone(), alerts.clone()),
             digest: Digest::new(db.clone(), clock.clone(), mailer.clone(), &config.base_url),
             benchmarks: Benchmarks::new(db.clone(), clock.clone(), config.benchmarks.clone()),
-            leads: Leads::new(
-                db.clone(),
-                clock.clone(),
-                mailer.clone(),
-                &config.base_url,
-                egress,
-            ),
+            leads: build_leads(config, settings, &db, &clock, &mailer)?,
             privacy: Privacy::new(
                 db.clone(),
                 clock.clone(),
@@ -427,6 +420,44 @@ fn mail_worker(
         config.mail_tracking,
         MailMetrics::register(registry),
         settings.mail.clone(),
+    ))
+}
+
+/// What each site's script tag loads, with the policies that may stop a site's bars:
+/// its plan's, and restrictions on its member.
+async fn load_scripts(
+    config: &Config,
+    db: &db::Db,
+    clock: &Clock,
+    billing: &Billing,
+) -> anyhow::Result<Arc<Delivery>> {
+    let policy = Arc::new(Policies(vec![
+        Arc::new(billing.clone()),
+        Arc::new(Restrictions::new(db.clone())),
+    ]));
+    Ok(Arc::new(
+        Delivery::load(db.clone(), clock.clone(), policy, &config.base_url).await?,
+    ))
+}
+
+/// Leads and their forwarding, whose webhooks go out through the egress filter.
+fn build_leads(
+    config: &Config,
+    settings: &Settings,
+    db: &db::Db,
+    clock: &Clock,
+    mailer: &Mailer,
+) -> anyhow::Result<Leads> {
+    let egress = Egress::new(
+        settings.resolver.clone().unwrap_or_default(),
+        config.lead_webhook_private,
+    )?;
+    Ok(Leads::new(
+        db.clone(),
+        clock.clone(),
+        mailer.clone(),
+        &config.base_url,
+        egress,
     ))
 }
 

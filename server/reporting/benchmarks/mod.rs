@@ -745,47 +745,21 @@ impl Benchmarks {
         let weekly = weekly(&snapshots);
         let ids: Vec<i64> = weekly.iter().map(|s| s.id).collect();
         let rows = q::results(&self.db, &ids, member, bar).await?;
-        let computed: HashMap<i64, DateTime<Utc>> =
-            snapshots.iter().map(|s| (s.id, s.computed_at)).collect();
-        let mut trends: HashMap<(Goal, Placement, Metric), Vec<TrendPoint>> = HashMap::new();
-        for r in rows.iter().filter(|r| r.snapshot_id != latest.id) {
-            trends
-                .entry((r.goal, r.placement, r.metric))
-                .or_default()
-                .push(TrendPoint {
-                    computed_at: computed.get(&r.snapshot_id).copied().unwrap_or_default(),
-                    percentile: r.percentile,
-                });
-        }
-        let groups: Vec<Group> = rows
+        let (latest_rows, older): (Vec<_>, Vec<_>) =
+            rows.into_iter().partition(|r| r.snapshot_id == latest.id);
+        let mut trends = trends(&snapshots, &older);
+        let groups: Vec<Group> = latest_rows
             .into_iter()
-            .filter(|r| r.snapshot_id == latest.id)
             .map(|r| {
-                let key = (r.goal, r.placement, r.metric);
-                let mut trend = trends.remove(&key).unwrap_or_default();
+                let mut trend = trends
+                    .remove(&(r.goal, r.placement, r.metric))
+                    .unwrap_or_default();
                 trend.push(TrendPoint {
                     computed_at: latest.computed_at,
                     percentile: r.percentile,
                 });
                 trend.sort_by_key(|t| t.computed_at);
-                Group {
-                    goal: r.goal,
-                    placement: r.placement,
-                    metric: r.metric,
-                    own_rate: r.own_rate,
-                    own_views: r.own_views,
-                    compared_with: r.compared_with,
-                    industry: r.industry,
-                    accounts: r.accounts,
-                    p10: r.p10,
-                    p25: r.p25,
-                    median: r.median,
-                    p75: r.p75,
-                    p90: r.p90,
-                    percentile: r.percentile,
-                    trend,
-                    reason: r.reason,
-                }
+                group(r, trend)
             })
             .collect();
         let note = groups.is_empty().then(|| {
@@ -812,6 +786,48 @@ impl Benchmarks {
             Some(s) => Ok(q::cells(&self.db, s.id).await?),
             None => Ok(Vec::new()),
         }
+    }
+}
+
+/// The percentiles of older snapshots, per goal, placement and rate.
+fn trends(
+    snapshots: &[benchmark_snapshot::Model],
+    older: &[benchmark_result::Model],
+) -> HashMap<(Goal, Placement, Metric), Vec<TrendPoint>> {
+    let computed: HashMap<i64, DateTime<Utc>> =
+        snapshots.iter().map(|s| (s.id, s.computed_at)).collect();
+    let mut trends: HashMap<(Goal, Placement, Metric), Vec<TrendPoint>> = HashMap::new();
+    for r in older {
+        trends
+            .entry((r.goal, r.placement, r.metric))
+            .or_default()
+            .push(TrendPoint {
+                computed_at: computed.get(&r.snapshot_id).copied().unwrap_or_default(),
+                percentile: r.percentile,
+            });
+    }
+    trends
+}
+
+/// A result row as the API shows it, with its trend.
+fn group(r: benchmark_result::Model, trend: Vec<TrendPoint>) -> Group {
+    Group {
+        goal: r.goal,
+        placement: r.placement,
+        metric: r.metric,
+        own_rate: r.own_rate,
+        own_views: r.own_views,
+        compared_with: r.compared_with,
+        industry: r.industry,
+        accounts: r.accounts,
+        p10: r.p10,
+        p25: r.p25,
+        median: r.median,
+        p75: r.p75,
+        p90: r.p90,
+        percentile: r.percentile,
+        trend,
+        reason: r.reason,
     }
 }
 
