@@ -8,7 +8,6 @@ use crate::alerts::Alerts;
 use crate::billing::Billing;
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::scripts::Delivery;
 use crate::digest::Digest;
 use crate::ingest::Ingest;
 use crate::jobs::{Job, Work, work};
@@ -16,6 +15,7 @@ use crate::leads::Leads;
 use crate::mail::{MailWorker, Mailer};
 use crate::privacy::Privacy;
 use crate::reporting::benchmarks::Benchmarks;
+use crate::scripts::Delivery;
 
 pub struct Parts {
     pub db: Db,
