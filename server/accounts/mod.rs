@@ -3,11 +3,9 @@
 //! thin wrappers around these methods.
 
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
-use tokio::sync::Notify;
+use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::db::Db;
@@ -53,8 +51,8 @@ pub struct Accounts {
     mailer: Mailer,
     base_url: String,
     passwords: Passwords,
-    /// Work detached from a request (so its answer cannot tell anything), still running.
-    detached: Arc<(AtomicUsize, Notify)>,
+    /// Work detached from a request (so its answer cannot tell anything).
+    detached: TaskTracker,
 }
 
 /// Who is making a request, and through which session (none for an API token).
@@ -167,30 +165,31 @@ impl Accounts {
             mailer,
             base_url: base_url.to_string(),
             passwords,
-            detached: Arc::new((AtomicUsize::new(0), Notify::new())),
+            detached: TaskTracker::new(),
         }
     }
 
     /// Runs `send_password_reset` detached from the request.
     pub fn send_password_reset_detached(self, email: Email) {
-        self.detached.0.fetch_add(1, Ordering::SeqCst);
-        tokio::spawn(async move {
-            let detached = self.detached.clone();
-            self.send_password_reset(email).await;
-            detached.0.fetch_sub(1, Ordering::SeqCst);
-            detached.1.notify_waiters();
-        });
+        let detached = self.detached.clone();
+        detached.spawn(async move { self.send_password_reset(email).await });
     }
 
-    /// Waits until no detached work is running (tests call this instead of sleeping).
+    /// Waits until no detached work is running (tests call this instead of sleeping);
+    /// work may still be detached after.
     pub async fn settled(&self) {
-        loop {
-            let done = self.detached.1.notified();
-            if self.detached.0.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            done.await;
-        }
+        self.detached.close();
+        self.detached.wait().await;
+        self.detached.reopen();
+    }
+
+    /// Waits, at shutdown (after the last request), for the detached work to finish;
+    /// `false` if it did not within `limit`.
+    pub async fn finish_detached(&self, limit: std::time::Duration) -> bool {
+        self.detached.close();
+        tokio::time::timeout(limit, self.detached.wait())
+            .await
+            .is_ok()
     }
 
     fn link(&self, path: &str, token: &str) -> String {
