@@ -12,8 +12,8 @@ use super::forms::sentence;
 use super::view::{percent, render, thousands};
 use crate::error::{Error, Result};
 use crate::reporting::{self, Interval, Numbers, Range, Report, Scope};
-use crate::web::router::Req;
 use crate::web::guards::{OwnedBar, OwnedSite};
+use crate::web::router::Req;
 
 /// What the range form asks for.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -214,91 +214,105 @@ struct Subject {
     api_path: String,
 }
 
-async fn stats_page(req: &Req, subject: Subject) -> Result<Response> {
-    let mut asked: Asked = req.query().unwrap_or_default();
-    let metric = METRICS
+type Metric = (&'static str, &'static str);
+
+/// The number the chart shows: the one asked for, or views.
+fn chosen_metric(asked: &str) -> Metric {
+    METRICS
         .iter()
-        .find(|(k, _)| *k == asked.metric)
+        .find(|(k, _)| *k == asked)
         .copied()
-        .unwrap_or(METRICS[0]);
-    asked.metric = metric.0.to_string();
-    let comparing = asked.compare == "on";
-    let range = asked.range(req.state.clock.now());
-    let query_of = |a: &Asked, metric: &str| {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        q.append_pair("range", &a.range);
-        if a.range == "custom" {
-            q.append_pair("from", &a.from);
-            q.append_pair("to", &a.to);
-        }
-        q.append_pair("interval", &a.interval);
-        if a.compare == "on" {
-            q.append_pair("compare", "on");
-        }
-        q.append_pair("metric", metric);
-        q.finish()
-    };
-    let metrics = METRICS
+        .unwrap_or(METRICS[0])
+}
+
+/// The page's own query for the same range with another metric.
+fn query_of(a: &Asked, metric: &str) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("range", &a.range);
+    if a.range == "custom" {
+        q.append_pair("from", &a.from);
+        q.append_pair("to", &a.to);
+    }
+    q.append_pair("interval", &a.interval);
+    if a.compare == "on" {
+        q.append_pair("compare", "on");
+    }
+    q.append_pair("metric", metric);
+    q.finish()
+}
+
+fn metric_links(path: &str, asked: &Asked, metric: Metric) -> Vec<MetricLink> {
+    METRICS
         .iter()
         .map(|(k, label)| MetricLink {
             key: k,
             label,
             current: *k == metric.0,
-            href: format!("{}?{}", req.path, query_of(&asked, k)),
+            href: format!("{path}?{}", query_of(asked, k)),
         })
-        .collect();
-    let mut page = StatsPage {
-        title: subject.title,
-        site_id: subject.site_id,
-        site_name: subject.site_name,
-        bar: subject.bar,
-        ranges: RANGES,
-        error: None,
-        kpis: Vec::new(),
-        metric: metric.0,
-        metric_label: metric.1,
-        metrics,
-        chart: String::new(),
-        caption: String::new(),
-        summary: String::new(),
-        comparing,
-        interval_label: "Day (UTC)",
-        rows: Vec::new(),
-        variants: Vec::new(),
-        verdict: None,
-        csv_url: String::new(),
-        json_url: String::new(),
-        asked,
-    };
-    let range = match range {
-        Ok(r) => r,
-        Err(invalid) => {
-            page.error = Some(sentence(&invalid.message));
-            return render(
-                req,
-                "pages/stats.html",
-                &page,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            );
+        .collect()
+}
+
+impl StatsPage {
+    /// The page before any numbers: the subject, the form as asked, the metric links.
+    fn empty(subject: Subject, asked: Asked, metric: Metric, metrics: Vec<MetricLink>) -> Self {
+        StatsPage {
+            title: subject.title,
+            site_id: subject.site_id,
+            site_name: subject.site_name,
+            bar: subject.bar,
+            ranges: RANGES,
+            error: None,
+            kpis: Vec::new(),
+            metric: metric.0,
+            metric_label: metric.1,
+            metrics,
+            chart: String::new(),
+            caption: String::new(),
+            summary: String::new(),
+            comparing: asked.compare == "on",
+            interval_label: "Day (UTC)",
+            rows: Vec::new(),
+            variants: Vec::new(),
+            verdict: None,
+            csv_url: String::new(),
+            json_url: String::new(),
+            asked,
         }
-    };
+    }
+}
+
+/// The API's address of the same numbers: as CSV, and as JSON.
+fn api_urls(api_path: &str, range: &Range, interval: &str, comparing: bool) -> (String, String) {
     let api_query = format!(
         "from={}&to={}&interval={}",
         range
             .from
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         range.to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        page.asked.interval
+        interval
     );
     let api_query: String = api_query.replace('+', "%2B");
-    page.csv_url = format!("{}?{api_query}&format=csv", subject.api_path);
-    page.json_url = format!(
-        "{}?{api_query}{}",
-        subject.api_path,
-        if comparing { "&compare=previous" } else { "" }
-    );
+    (
+        format!("{api_path}?{api_query}&format=csv"),
+        format!(
+            "{api_path}?{api_query}{}",
+            if comparing { "&compare=previous" } else { "" }
+        ),
+    )
+}
 
-    let (report, ab) = match subject.scope {
+/// A bar's per-variant numbers and the A/B verdict on them.
+type Variants = (Vec<reporting::VariantNumbers>, reporting::AbTest);
+
+/// The report of the subject over the range; for a bar, its variants too.
+async fn load_report(
+    req: &Req,
+    scope: Scope,
+    range: Range,
+    comparing: bool,
+) -> Result<(Report, Option<Variants>)> {
+    Ok(match scope {
         Scope::Bar(bar) => {
             let r = reporting::bar_report(&req.state.db, bar, range, comparing).await?;
             (r.report, Some((r.variants, r.ab_test)))
@@ -307,13 +321,20 @@ async fn stats_page(req: &Req, subject: Subject) -> Result<Response> {
             reporting::report_compared(&req.state.db, scope, range, comparing).await?,
             None,
         ),
-    };
-    page.interval_label = match report.interval {
+    })
+}
+
+fn interval_label(interval: Interval) -> &'static str {
+    match interval {
         Interval::Hour => "Hour (UTC)",
         Interval::Day => "Day (UTC)",
-    };
+    }
+}
+
+/// Each number over the period, beside the period before when compared.
+fn kpis(report: &Report) -> Vec<Kpi> {
     let previous = report.previous.as_ref();
-    page.kpis = METRICS
+    METRICS
         .iter()
         .map(|(k, label)| {
             let now = value(&report.totals, k);
@@ -326,77 +347,105 @@ async fn stats_page(req: &Req, subject: Subject) -> Result<Response> {
                 change: previous.and_then(|_| change(now, before)),
             }
         })
-        .collect();
+        .collect()
+}
 
-    let labels: Vec<String> = report
-        .series
-        .iter()
-        .map(|p| axis_label(report.interval, p.start))
-        .collect();
-    let current: Vec<Option<f64>> = report
-        .series
-        .iter()
-        .map(|p| value(&p.numbers, metric.0))
-        .collect();
-    let before: Vec<Option<f64>> = previous
-        .map(|p| {
-            p.series
+/// The chosen number per bucket, now and (when compared) in the period before, with
+/// the buckets' axis labels.
+struct Plotted {
+    labels: Vec<String>,
+    current: Vec<Option<f64>>,
+    before: Vec<Option<f64>>,
+}
+
+impl Plotted {
+    fn of(report: &Report, metric: &str) -> Plotted {
+        let values = |series: &[reporting::Point]| {
+            series
                 .iter()
-                .map(|p| value(&p.numbers, metric.0))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut series = vec![Series {
-        class: "current",
-        values: &current,
-    }];
-    if previous.is_some() {
-        series.push(Series {
-            class: "previous",
-            values: &before,
-        });
-    }
-    page.chart = chart::line(&LineChart {
-        labelled_by: "chart-caption",
-        x_title: page.interval_label,
-        y_title: metric.1,
-        labels: &labels,
-        series: &series,
-        percent: metric.0 == "ctr",
-    });
-    let span = |r: &Report| {
-        let last = r.to - Duration::seconds(1);
-        match r.interval {
-            Interval::Hour => format!(
-                "{} to {} UTC",
-                r.from.format("%b %-d, %H:00"),
-                r.to.format("%b %-d, %H:00")
-            ),
-            Interval::Day => format!(
-                "{} to {}",
-                r.from.format("%b %-d, %Y"),
-                last.format("%b %-d, %Y")
-            ),
+                .map(|p| value(&p.numbers, metric))
+                .collect::<Vec<_>>()
+        };
+        Plotted {
+            labels: report
+                .series
+                .iter()
+                .map(|p| axis_label(report.interval, p.start))
+                .collect(),
+            current: values(&report.series),
+            before: report
+                .previous
+                .as_ref()
+                .map(|p| values(&p.series))
+                .unwrap_or_default(),
         }
-    };
-    page.caption = format!(
+    }
+
+    fn chart(&self, report: &Report, metric: Metric) -> String {
+        let mut series = vec![Series {
+            class: "current",
+            values: &self.current,
+        }];
+        if report.previous.is_some() {
+            series.push(Series {
+                class: "previous",
+                values: &self.before,
+            });
+        }
+        chart::line(&LineChart {
+            labelled_by: "chart-caption",
+            x_title: interval_label(report.interval),
+            y_title: metric.1,
+            labels: &self.labels,
+            series: &series,
+            percent: metric.0 == "ctr",
+        })
+    }
+}
+
+fn per(interval: Interval) -> &'static str {
+    if interval == Interval::Hour {
+        "hour"
+    } else {
+        "day"
+    }
+}
+
+/// The period a report covers, in words.
+fn span(r: &Report) -> String {
+    let last = r.to - Duration::seconds(1);
+    match r.interval {
+        Interval::Hour => format!(
+            "{} to {} UTC",
+            r.from.format("%b %-d, %H:00"),
+            r.to.format("%b %-d, %H:00")
+        ),
+        Interval::Day => format!(
+            "{} to {}",
+            r.from.format("%b %-d, %Y"),
+            last.format("%b %-d, %Y")
+        ),
+    }
+}
+
+fn caption(report: &Report, metric: Metric) -> String {
+    format!(
         "{} per {}, {}",
         metric.1,
-        if report.interval == Interval::Hour {
-            "hour"
-        } else {
-            "day"
-        },
-        span(&report)
-    );
-    page.summary = summary(&report, metric, &current, &labels);
+        per(report.interval),
+        span(report)
+    )
+}
 
-    page.rows = report
+/// The chart's table: every number per bucket, and the chosen one in the period before.
+fn rows(report: &Report, metric: &str, before: &[Option<f64>]) -> Vec<Row> {
+    let previous = report.previous.as_ref();
+    report
         .series
         .iter()
         .enumerate()
         .map(|(i, p)| Row {
-            label: bucket_label(&report, p.start),
+            label: bucket_label(report, p.start),
             start: p.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             views: p.numbers.views,
             unique_visitors: p.numbers.unique_visitors,
@@ -404,35 +453,69 @@ async fn stats_page(req: &Req, subject: Subject) -> Result<Response> {
             dismissals: p.numbers.dismissals,
             leads: p.numbers.leads,
             ctr: p.numbers.ctr.map(percent).unwrap_or_else(|| "–".into()),
-            previous: previous.map(|_| shown(before.get(i).copied().flatten(), metric.0)),
+            previous: previous.map(|_| shown(before.get(i).copied().flatten(), metric)),
+        })
+        .collect()
+}
+
+fn variant_lines((variants, ab): Variants) -> (Vec<VariantLine>, String) {
+    let lines = variants
+        .into_iter()
+        .map(|v| VariantLine {
+            leader: ab.leader == Some(v.variant_id) && v.numbers.views > 0,
+            name: v.name,
+            views: v.numbers.views,
+            clicks: v.numbers.clicks,
+            leads: v.numbers.leads,
+            dismissals: v.numbers.dismissals,
+            ctr: v.numbers.ctr.map(percent).unwrap_or_else(|| "–".into()),
         })
         .collect();
-    if let Some((variants, ab)) = ab {
-        page.verdict = Some(ab.verdict.clone());
-        page.variants = variants
-            .into_iter()
-            .map(|v| VariantLine {
-                leader: ab.leader == Some(v.variant_id) && v.numbers.views > 0,
-                name: v.name,
-                views: v.numbers.views,
-                clicks: v.numbers.clicks,
-                leads: v.numbers.leads,
-                dismissals: v.numbers.dismissals,
-                ctr: v.numbers.ctr.map(percent).unwrap_or_else(|| "–".into()),
-            })
-            .collect();
+    (lines, ab.verdict)
+}
+
+/// Fills the page with a report: numbers, chart, caption, sentence, table, variants.
+fn fill(page: &mut StatsPage, metric: Metric, report: &Report, variants: Option<Variants>) {
+    page.interval_label = interval_label(report.interval);
+    page.kpis = kpis(report);
+    let plotted = Plotted::of(report, metric.0);
+    page.chart = plotted.chart(report, metric);
+    page.caption = caption(report, metric);
+    page.summary = summary(report, metric, &plotted.current, &plotted.labels);
+    page.rows = rows(report, metric.0, &plotted.before);
+    if let Some(variants) = variants {
+        let (lines, verdict) = variant_lines(variants);
+        page.verdict = Some(verdict);
+        page.variants = lines;
     }
+}
+
+async fn stats_page(req: &Req, subject: Subject) -> Result<Response> {
+    let mut asked: Asked = req.query().unwrap_or_default();
+    let metric = chosen_metric(&asked.metric);
+    asked.metric = metric.0.to_string();
+    let comparing = asked.compare == "on";
+    let range = asked.range(req.state.clock.now());
+    let metrics = metric_links(&req.path, &asked, metric);
+    let (scope, api_path) = (subject.scope, subject.api_path.clone());
+    let mut page = StatsPage::empty(subject, asked, metric, metrics);
+    let range = match range {
+        Ok(r) => r,
+        Err(invalid) => {
+            page.error = Some(sentence(&invalid.message));
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return render(req, "pages/stats.html", &page, status);
+        }
+    };
+    (page.csv_url, page.json_url) = api_urls(&api_path, &range, &page.asked.interval, comparing);
+    let (report, variants) = load_report(req, scope, range, comparing).await?;
+    fill(&mut page, metric, &report, variants);
     render(req, "pages/stats.html", &page, StatusCode::OK)
 }
 
 /// The chart in one or two sentences: the total (or the rate), the best bucket, and the
 /// change on the previous period.
-fn summary(
-    report: &Report,
-    metric: (&'static str, &'static str),
-    values: &[Option<f64>],
-    labels: &[String],
-) -> String {
+fn summary(report: &Report, metric: Metric, values: &[Option<f64>], labels: &[String]) -> String {
     let total = value(&report.totals, metric.0);
     let mut text = match metric.0 {
         "ctr" => format!(
@@ -450,11 +533,7 @@ fn summary(
         Some((i, v)) if v > 0.0 => {
             text.push_str(&format!(
                 " The highest {} was {} ({}).",
-                if report.interval == Interval::Hour {
-                    "hour"
-                } else {
-                    "day"
-                },
+                per(report.interval),
                 labels.get(i).map(String::as_str).unwrap_or(""),
                 shown(Some(v), metric.0)
             ));
