@@ -10,13 +10,14 @@ use warp::reply::Response;
 
 use super::forms::{Errors, FORM, Fields};
 use super::view::{done, message, render};
+use crate::accounts::{Auth, ProfileChange};
+use crate::db::entities::member;
 use crate::domain::{Email, INDUSTRIES};
 use crate::error::{Error, Result};
 use crate::privacy::policies::MemberPolicy;
-use crate::accounts::ProfileChange;
 use crate::web::api::account::MemberView;
-use crate::web::router::Req;
 use crate::web::guards::{SessionRef, TokenRef};
+use crate::web::router::Req;
 
 #[derive(Serialize)]
 struct SessionRow {
@@ -60,19 +61,10 @@ struct AccountPage {
     new_token: Option<String>,
 }
 
-/// Renders the page; `section` names the form the fields and errors belong to.
-async fn account_page(
-    req: &Req,
-    section: &'static str,
-    v: Option<Fields>,
-    errors: Errors,
-    new_token: Option<String>,
-) -> Result<Response> {
-    let state = &req.state;
-    let auth = req.auth()?;
-    // The member as stored now (a form may just have changed it).
-    let member = state.accounts.current(auth.member.id).await?;
-    let sessions = state
+/// The member's sessions, the one making this request marked.
+async fn session_rows(req: &Req, auth: &Auth) -> Result<Vec<SessionRow>> {
+    Ok(req
+        .state
         .accounts
         .sessions(auth)
         .await?
@@ -85,8 +77,12 @@ async fn account_page(
             ip: s.ip,
             user_agent: s.user_agent,
         })
-        .collect();
-    let tokens = state
+        .collect())
+}
+
+async fn token_rows(req: &Req, auth: &Auth) -> Result<Vec<TokenRow>> {
+    Ok(req
+        .state
         .accounts
         .api_tokens(auth)
         .await?
@@ -97,58 +93,78 @@ async fn account_page(
             created_at: t.created_at,
             last_used_at: t.last_used_at,
         })
-        .collect();
-    let now = state.clock.now();
-    let policies = state
+        .collect())
+}
+
+/// The policy versions the member was told of, open while they may still object.
+async fn policy_rows(req: &Req, member: &member::Model) -> Result<Vec<PolicyRow>> {
+    let now = req.state.clock.now();
+    Ok(req
+        .state
         .policy_versions
-        .for_member(&member)
+        .for_member(member)
         .await?
         .into_iter()
         .map(|p| PolicyRow {
             open: p.objected_at.is_none() && p.objection_deadline > now,
             policy: p,
         })
-        .collect();
-    let limits = state.billing.limits_of(member.id).await?;
-    let v = v.unwrap_or_else(|| {
-        let mut f = Fields::default();
-        f.set("name", member.name.clone().unwrap_or_default());
-        f.set("industry", member.industry.clone().unwrap_or_default());
-        f.set("time_zone", member.time_zone.clone().unwrap_or_default());
-        for (name, on) in [
-            ("news_opt_in", member.news_opt_in),
-            ("digest_opt_in", member.digest_opt_in),
-            ("promo_opt_in", member.promo_opt_in),
-            ("lead_email", member.lead_email),
-        ] {
-            if on {
-                f.set(name, "on");
-            }
+        .collect())
+}
+
+/// The profile form's values as stored.
+fn profile_fields(member: &member::Model) -> Fields {
+    let mut f = Fields::default();
+    f.set("name", member.name.clone().unwrap_or_default());
+    f.set("industry", member.industry.clone().unwrap_or_default());
+    f.set("time_zone", member.time_zone.clone().unwrap_or_default());
+    for (name, on) in [
+        ("news_opt_in", member.news_opt_in),
+        ("digest_opt_in", member.digest_opt_in),
+        ("promo_opt_in", member.promo_opt_in),
+        ("lead_email", member.lead_email),
+    ] {
+        if on {
+            f.set(name, "on");
         }
-        f.set(
-            "lead_retention_days",
-            member.lead_retention_days.to_string(),
-        );
-        f
-    });
+    }
+    f.set(
+        "lead_retention_days",
+        member.lead_retention_days.to_string(),
+    );
+    f
+}
+
+/// Renders the page; `section` names the form the fields and errors belong to.
+async fn account_page(
+    req: &Req,
+    section: &'static str,
+    v: Option<Fields>,
+    errors: Errors,
+    new_token: Option<String>,
+) -> Result<Response> {
+    let auth = req.auth()?;
+    // The member as stored now (a form may just have changed it).
+    let member = req.state.accounts.current(auth.member.id).await?;
+    let sessions = session_rows(req, auth).await?;
+    let tokens = token_rows(req, auth).await?;
+    let policies = policy_rows(req, &member).await?;
+    let limits = req.state.billing.limits_of(member.id).await?;
+    let v = v.unwrap_or_else(|| profile_fields(&member));
     let status = errors.status();
-    render(
-        req,
-        "pages/account.html",
-        &AccountPage {
-            me: MemberView::from(&member),
-            industries: INDUSTRIES.to_vec(),
-            sessions,
-            tokens,
-            policies,
-            max_retention: limits.lead_retention_days,
-            section,
-            v,
-            errors,
-            new_token,
-        },
-        status,
-    )
+    let page = AccountPage {
+        me: MemberView::from(&member),
+        industries: INDUSTRIES.to_vec(),
+        sessions,
+        tokens,
+        policies,
+        max_retention: limits.lead_retention_days,
+        section,
+        v,
+        errors,
+        new_token,
+    };
+    render(req, "pages/account.html", &page, status)
 }
 
 pub async fn page(req: Req) -> Result<Response> {
