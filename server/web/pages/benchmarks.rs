@@ -70,16 +70,9 @@ fn compared(g: &Group) -> String {
     }
 }
 
-fn view(i: usize, g: Group) -> GroupView {
-    let id = format!("bench-{i}");
-    let metric = metric_name(g.metric);
-    let title = format!(
-        "{} of your {} bars at the {}",
-        super::forms::sentence(metric).trim_end_matches('.'),
-        g.goal,
-        g.placement
-    );
-    let q = match (g.p10, g.p25, g.median, g.p75, g.p90) {
+/// The group's five points, when it has them all.
+fn distribution_of(g: &Group) -> Option<Distribution> {
+    match (g.p10, g.p25, g.median, g.p75, g.p90) {
         (Some(p10), Some(p25), Some(median), Some(p75), Some(p90)) => Some(Distribution {
             p10,
             p25,
@@ -88,10 +81,13 @@ fn view(i: usize, g: Group) -> GroupView {
             p90,
         }),
         _ => None,
-    };
-    let own = g.own_rate.map(percent).unwrap_or_else(|| "–".into());
-    let compared = compared(&g);
-    let summary = match (&q, g.own_rate, g.percentile) {
+    }
+}
+
+/// The chart in a sentence: where the member's rate stands among the others', or why
+/// there is no chart.
+fn summary(g: &Group, q: Option<&Distribution>, metric: &str, compared: &str) -> String {
+    match (q, g.own_rate, g.percentile) {
         (Some(q), Some(rate), Some(pct)) => format!(
             "Your {metric} of {} is higher than {:.0} % of the {} other accounts with {compared}; their median is {}.",
             percent(rate),
@@ -108,24 +104,23 @@ fn view(i: usize, g: Group) -> GroupView {
             .reason
             .clone()
             .unwrap_or_else(|| "Not enough comparable accounts to show this group yet.".into()),
-    };
-    let chart = q
-        .as_ref()
-        .map(|d| chart::distribution(&format!("{id}-title"), d, g.own_rate));
-    let quantiles = q
-        .as_ref()
-        .map(|d| {
-            vec![
-                ("10th percentile", percent(d.p10)),
-                ("25th percentile", percent(d.p25)),
-                ("Median", percent(d.median)),
-                ("75th percentile", percent(d.p75)),
-                ("90th percentile", percent(d.p90)),
-            ]
-        })
-        .unwrap_or_default();
-    let trend = g
-        .trend
+    }
+}
+
+/// The chart's table.
+fn quantiles(d: &Distribution) -> Vec<(&'static str, String)> {
+    vec![
+        ("10th percentile", percent(d.p10)),
+        ("25th percentile", percent(d.p25)),
+        ("Median", percent(d.median)),
+        ("75th percentile", percent(d.p75)),
+        ("90th percentile", percent(d.p90)),
+    ]
+}
+
+/// The member's percentile at each earlier computation.
+fn trend(g: &Group) -> Vec<(String, String)> {
+    g.trend
         .iter()
         .map(|t| {
             (
@@ -135,24 +130,42 @@ fn view(i: usize, g: Group) -> GroupView {
                     .unwrap_or_else(|| "–".into()),
             )
         })
-        .collect();
-    let rank = g.percentile.filter(|_| g.own_rate.is_some()).map(|p| {
+        .collect()
+}
+
+fn rank(g: &Group) -> Option<String> {
+    g.percentile.filter(|_| g.own_rate.is_some()).map(|p| {
         format!(
             "the {} percentile",
             ordinal(p.round().clamp(0.0, 100.0) as u32)
         )
-    });
+    })
+}
+
+fn view(i: usize, g: Group) -> GroupView {
+    let id = format!("bench-{i}");
+    let metric = metric_name(g.metric);
+    let title = format!(
+        "{} of your {} bars at the {}",
+        super::forms::sentence(metric).trim_end_matches('.'),
+        g.goal,
+        g.placement
+    );
+    let q = distribution_of(&g);
+    let compared = compared(&g);
     GroupView {
-        rank,
+        summary: summary(&g, q.as_ref(), metric, &compared),
+        chart: q
+            .as_ref()
+            .map(|d| chart::distribution(&format!("{id}-title"), d, g.own_rate)),
+        quantiles: q.as_ref().map(quantiles).unwrap_or_default(),
+        own: g.own_rate.map(percent).unwrap_or_else(|| "–".into()),
+        trend: trend(&g),
+        rank: rank(&g),
         id,
         title,
         metric,
         compared,
-        chart,
-        summary,
-        quantiles,
-        own,
-        trend,
         group: g,
     }
 }
