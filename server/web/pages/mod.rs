@@ -12,7 +12,7 @@
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::router::{Req, Table, route};
+use super::router::{Req, Route, Table, route};
 use crate::error::Result;
 
 mod account;
@@ -61,83 +61,118 @@ pub fn not_found(state: &crate::web::State) -> warp::filters::BoxedFilter<(Respo
 const FORM_LIMIT: usize = 16 * 1024;
 
 pub fn table() -> Table {
+    let areas = [
+        public_rows(),
+        site_rows(),
+        bar_rows(),
+        preview_rows(),
+        member_rows(),
+        operator_rows(),
+    ];
     Table::pages(
         FORM_LIMIT,
-        vec![
-            route!(GET "/", Public, home),
-            route!(GET "/assets/app.css", Public, css),
-            route!(GET "/assets/app.js", Public, js),
-            // Signing up and in, and the pages emailed links open.
-            route!(GET "/signup", Public, public::signup_page),
-            route!(POST "/signup", Public, public::signup),
-            route!(GET "/login", Public, public::login_page),
-            route!(POST "/login", Public, public::login),
-            route!(POST "/logout", Member, public::logout),
-            route!(GET "/confirm-email", Public, public::confirm_page),
-            route!(GET "/forgot-password", Public, public::forgot_page),
-            route!(POST "/forgot-password", Public, public::forgot_submit),
-            route!(GET "/reset-password", Public, public::reset_page),
-            route!(POST "/reset-password", Public, public::reset_submit),
-            route!(GET "/unsubscribe", Public, public::unsubscribe_page),
-            route!(POST "/unsubscribe", Public, public::unsubscribe).without_csrf(),
-            route!(GET "/privacy-policy", Public, public::privacy_policy),
-            // Sites.
-            route!(GET "/sites", Member, sites::list),
-            route!(POST "/sites", Member, sites::create),
-            route!(GET "/sites/{site_id}", Member, sites::show),
-            route!(POST "/sites/{site_id}", Member, sites::save),
-            route!(POST "/sites/{site_id}/delete", Member, sites::delete),
-            route!(GET "/sites/{site_id}/stats", Member, stats::site),
-            // Bars: the editor, variants, publishing.
-            route!(GET "/sites/{site_id}/bars/new", Member, bars::new_page),
-            route!(POST "/sites/{site_id}/bars", Member, bars::create),
-            route!(GET "/bars/{bar_id}", Member, bars::edit_page),
-            route!(POST "/bars/{bar_id}", Member, bars::save),
-            route!(POST "/bars/{bar_id}/publish", Member, bars::publish),
-            route!(POST "/bars/{bar_id}/pause", Member, bars::pause),
-            route!(POST "/bars/{bar_id}/delete", Member, bars::delete),
-            route!(POST "/bars/{bar_id}/variants", Member, bars::add_variant),
-            route!(GET "/bars/{bar_id}/variants/{variant_id}", Member, bars::variant_page),
-            route!(POST "/bars/{bar_id}/variants/{variant_id}", Member, bars::save_variant),
-            route!(POST "/bars/{bar_id}/variants/{variant_id}/delete", Member, bars::delete_variant),
-            route!(GET "/bars/{bar_id}/stats", Member, stats::bar),
-            // The editor's preview frame, and where its runtime's beacons go (nowhere).
-            route!(GET "/preview", Member, preview::page),
-            route!(POST "/preview/e", Public, preview::beacon).without_csrf(),
-            route!(POST "/preview/l", Public, preview::beacon).without_csrf(),
-            // Benchmarks, billing, the account.
-            route!(GET "/benchmarks", Member, benchmarks::page),
-            route!(GET "/billing", Member, billing::page),
-            route!(POST "/billing/checkout", Member, billing::checkout),
-            route!(POST "/billing/portal", Member, billing::portal),
-            route!(GET "/account", Member, account::page),
-            route!(POST "/account/profile", Member, account::profile),
-            route!(POST "/account/password", Member, account::password),
-            route!(POST "/account/email", Member, account::email),
-            route!(POST "/account/confirmation", Member, account::resend_confirmation),
-            route!(POST "/account/sessions/{session_id}/end", Member, account::end_session),
-            route!(POST "/account/tokens", Member, account::create_token),
-            route!(POST "/account/tokens/{token_id}/delete", Member, account::delete_token),
-            route!(POST "/account/objection", Member, account::object),
-            route!(POST "/account/restriction", Member, account::restrict),
-            route!(GET "/account/export", Member, account::export),
-            route!(POST "/account/delete", Member, account::delete),
-            // Operators.
-            route!(GET "/admin", Operator, admin::overview),
-            route!(GET "/admin/members", Operator, admin::members),
-            route!(GET "/admin/alerts", Operator, admin::alerts),
-            route!(POST "/admin/alerts", Operator, admin::draft_alert),
-            route!(GET "/admin/alerts/{alert_id}", Operator, admin::alert),
-            route!(POST "/admin/alerts/{alert_id}/send", Operator, admin::send_alert),
-            route!(GET "/admin/policies", Operator, admin::policies),
-            route!(POST "/admin/policies", Operator, admin::publish_policy),
-            route!(GET "/admin/stripe-events", Operator, admin::stripe_events),
-            route!(POST "/admin/benchmarks", Operator, admin::run_benchmarks),
-            route!(GET "/admin/mail", Operator, admin::mail),
-            route!(GET "/admin/mail/{mail_id}", Operator, admin::mail_one),
-        ],
+        areas.into_iter().flatten().collect(),
         view::error_page,
     )
+}
+
+/// The address, the assets, signing up and in, and the pages emailed links open.
+fn public_rows() -> Vec<Route> {
+    vec![
+        route!(GET "/", Public, home),
+        route!(GET "/assets/app.css", Public, css),
+        route!(GET "/assets/app.js", Public, js),
+        route!(GET "/signup", Public, public::signup_page),
+        route!(POST "/signup", Public, public::signup),
+        route!(GET "/login", Public, public::login_page),
+        route!(POST "/login", Public, public::login),
+        route!(POST "/logout", Member, public::logout),
+        route!(GET "/confirm-email", Public, public::confirm_page),
+        route!(GET "/forgot-password", Public, public::forgot_page),
+        route!(POST "/forgot-password", Public, public::forgot_submit),
+        route!(GET "/reset-password", Public, public::reset_page),
+        route!(POST "/reset-password", Public, public::reset_submit),
+        route!(GET "/unsubscribe", Public, public::unsubscribe_page),
+        route!(POST "/unsubscribe", Public, public::unsubscribe).without_csrf(),
+        route!(GET "/privacy-policy", Public, public::privacy_policy),
+    ]
+}
+
+fn site_rows() -> Vec<Route> {
+    vec![
+        route!(GET "/sites", Member, sites::list),
+        route!(POST "/sites", Member, sites::create),
+        route!(GET "/sites/{site_id}", Member, sites::show),
+        route!(POST "/sites/{site_id}", Member, sites::save),
+        route!(POST "/sites/{site_id}/delete", Member, sites::delete),
+        route!(GET "/sites/{site_id}/stats", Member, stats::site),
+    ]
+}
+
+/// Bars: the editor, variants, publishing, stats.
+fn bar_rows() -> Vec<Route> {
+    vec![
+        route!(GET "/sites/{site_id}/bars/new", Member, bars::new_page),
+        route!(POST "/sites/{site_id}/bars", Member, bars::create),
+        route!(GET "/bars/{bar_id}", Member, bars::edit_page),
+        route!(POST "/bars/{bar_id}", Member, bars::save),
+        route!(POST "/bars/{bar_id}/publish", Member, bars::publish),
+        route!(POST "/bars/{bar_id}/pause", Member, bars::pause),
+        route!(POST "/bars/{bar_id}/delete", Member, bars::delete),
+        route!(POST "/bars/{bar_id}/variants", Member, bars::add_variant),
+        route!(GET "/bars/{bar_id}/variants/{variant_id}", Member, bars::variant_page),
+        route!(POST "/bars/{bar_id}/variants/{variant_id}", Member, bars::save_variant),
+        route!(POST "/bars/{bar_id}/variants/{variant_id}/delete", Member, bars::delete_variant),
+        route!(GET "/bars/{bar_id}/stats", Member, stats::bar),
+    ]
+}
+
+/// The editor's preview frame, and where its runtime's beacons go (nowhere).
+fn preview_rows() -> Vec<Route> {
+    vec![
+        route!(GET "/preview", Member, preview::page),
+        route!(POST "/preview/e", Public, preview::beacon).without_csrf(),
+        route!(POST "/preview/l", Public, preview::beacon).without_csrf(),
+    ]
+}
+
+/// Benchmarks, billing, the account.
+fn member_rows() -> Vec<Route> {
+    vec![
+        route!(GET "/benchmarks", Member, benchmarks::page),
+        route!(GET "/billing", Member, billing::page),
+        route!(POST "/billing/checkout", Member, billing::checkout),
+        route!(POST "/billing/portal", Member, billing::portal),
+        route!(GET "/account", Member, account::page),
+        route!(POST "/account/profile", Member, account::profile),
+        route!(POST "/account/password", Member, account::password),
+        route!(POST "/account/email", Member, account::email),
+        route!(POST "/account/confirmation", Member, account::resend_confirmation),
+        route!(POST "/account/sessions/{session_id}/end", Member, account::end_session),
+        route!(POST "/account/tokens", Member, account::create_token),
+        route!(POST "/account/tokens/{token_id}/delete", Member, account::delete_token),
+        route!(POST "/account/objection", Member, account::object),
+        route!(POST "/account/restriction", Member, account::restrict),
+        route!(GET "/account/export", Member, account::export),
+        route!(POST "/account/delete", Member, account::delete),
+    ]
+}
+
+fn operator_rows() -> Vec<Route> {
+    vec![
+        route!(GET "/admin", Operator, admin::overview),
+        route!(GET "/admin/members", Operator, admin::members),
+        route!(GET "/admin/alerts", Operator, admin::alerts),
+        route!(POST "/admin/alerts", Operator, admin::draft_alert),
+        route!(GET "/admin/alerts/{alert_id}", Operator, admin::alert),
+        route!(POST "/admin/alerts/{alert_id}/send", Operator, admin::send_alert),
+        route!(GET "/admin/policies", Operator, admin::policies),
+        route!(POST "/admin/policies", Operator, admin::publish_policy),
+        route!(GET "/admin/stripe-events", Operator, admin::stripe_events),
+        route!(POST "/admin/benchmarks", Operator, admin::run_benchmarks),
+        route!(GET "/admin/mail", Operator, admin::mail),
+        route!(GET "/admin/mail/{mail_id}", Operator, admin::mail_one),
+    ]
 }
 
 /// The address alone: members go to their sites, everyone else to the login page.
