@@ -7,21 +7,23 @@
 //! `trigger.seconds`, …), so a refusal names the field to show it by.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde::de::value::{MapDeserializer, StrDeserializer};
+use serde::de::{self, DeserializeOwned};
+use serde::{Deserialize, Serialize};
 use warp::reply::Response;
 
 use super::forms::{Errors, FORM, Fields};
 use super::view::{done, render};
 use crate::catalog::{self, Bar, BarInput, Status, VariantInput};
 use crate::db::entities::{bar, deployment, site, variant};
-use crate::domain::bar::{BarSettings, HideFor, Trigger, VariantContent};
+use crate::domain::bar::{
+    BarSettings, ForeverWord, Frequency, HideFor, Targeting, Trigger, VariantContent,
+};
 use crate::domain::{Colour, MIN_CONTRAST};
 use crate::domain::{Invalid, SiteId};
 use crate::error::{Error, Result};
-use crate::web::extract::parse_json;
-use crate::web::router::Req;
 use crate::web::guards::{OwnedBar, OwnedSite, OwnedVariant};
+use crate::web::router::Req;
 
 /// Which parts of a bar a form edits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -136,115 +138,144 @@ fn number<T: std::str::FromStr>(f: &Fields, name: &'static str, what: &str) -> R
         .map_err(|_| Invalid::new(name, what.to_string()))
 }
 
-fn hide_json(f: &Fields, name: &'static str) -> Result<Value, Invalid> {
+/// One of a field's options (`goal=email`, `targeting.device=mobile`), read by the
+/// option type's own serde names and refused as the API refuses an unknown one.
+fn choice<T: DeserializeOwned>(name: &'static str, raw: &str) -> Result<T, Invalid> {
+    T::deserialize(StrDeserializer::<de::value::Error>::new(raw))
+        .map_err(|e| Invalid::new(name, e.to_string()))
+}
+
+fn hide_for_field(f: &Fields, name: &'static str) -> Result<HideFor, Invalid> {
     let raw = f.get(name).trim();
     if raw.eq_ignore_ascii_case("forever") {
-        return Ok(json!("forever"));
+        return Ok(HideFor::Forever(ForeverWord::Forever));
     }
     raw.parse::<u16>()
-        .map(|d| json!(d))
+        .map(HideFor::Days)
         .map_err(|_| Invalid::new(name, "a number of days (0 to 3650), or forever"))
 }
 
-fn date_json(f: &Fields, name: &'static str) -> Result<Value, Invalid> {
+fn date_field(f: &Fields, name: &'static str) -> Result<Option<DateTime<Utc>>, Invalid> {
     let Some(raw) = f.text(name) else {
-        return Ok(Value::Null);
+        return Ok(None);
     };
     NaiveDateTime::parse_from_str(raw, DATE_FORMAT)
         .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S"))
-        .map(|d| json!(d.and_utc().to_rfc3339()))
+        .map(|d| Some(d.and_utc()))
         .map_err(|_| Invalid::new(name, "a date and time such as 2026-12-24T09:00 (UTC)"))
 }
 
-fn lines(raw: &str) -> Vec<&str> {
+fn lines(raw: &str) -> Vec<String> {
     raw.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
+        .map(str::to_string)
         .collect()
 }
 
-/// The form as the API's JSON body: what the editor sends is checked by exactly the
-/// code that checks an API request.
-fn input_json(f: &Fields, part: Part) -> Result<Value, Invalid> {
-    let mut body = Map::new();
-    let optional = |name: &str| f.text(name).map_or(Value::Null, |v| json!(v));
-    if let Some(name) = f.text("name") {
-        body.insert("name".into(), json!(name));
-    }
+fn optional_text(f: &Fields, name: &str) -> Option<String> {
+    f.text(name).map(str::to_string)
+}
+
+fn targeting_fields(f: &Fields) -> Result<Targeting, Invalid> {
+    Ok(Targeting {
+        paths_include: lines(f.get("targeting.paths_include")),
+        paths_exclude: lines(f.get("targeting.paths_exclude")),
+        device: choice(
+            "targeting.device",
+            f.text("targeting.device").unwrap_or("any"),
+        )?,
+        starts_at: date_field(f, "targeting.starts_at")?,
+        ends_at: date_field(f, "targeting.ends_at")?,
+        referrer_domain: optional_text(f, "targeting.referrer_domain"),
+        utm_source: optional_text(f, "targeting.utm_source"),
+        utm_campaign: optional_text(f, "targeting.utm_campaign"),
+    })
+}
+
+/// The trigger's type with the number that type needs; a type without one is read as
+/// the API reads `{"type": …}`.
+fn trigger_fields(f: &Fields) -> Result<Trigger, Invalid> {
+    Ok(match f.get("trigger.type") {
+        "delay" => Trigger::Delay {
+            seconds: number(f, "trigger.seconds", "a whole number of seconds, 1 to 600")?,
+        },
+        "scroll" => Trigger::Scroll {
+            percent: number(f, "trigger.percent", "a whole percentage, 1 to 100")?,
+        },
+        other => {
+            let tag = MapDeserializer::<_, de::value::Error>::new(std::iter::once(("type", other)));
+            Trigger::deserialize(tag).map_err(|e| Invalid::new("trigger.type", e.to_string()))?
+        }
+    })
+}
+
+/// The bar's settings from the form; the plan's limits and the rules of each setting are
+/// checked when the input is applied, as for an API request.
+fn settings_input(f: &Fields, input: &mut BarInput) -> Result<(), Invalid> {
+    input.goal = Some(choice("goal", f.get("goal"))?);
+    input.placement = Some(choice("placement", f.get("placement"))?);
+    input.display = Some(choice("display", f.get("display"))?);
+    input.sticky = Some(f.ticked("sticky"));
+    input.closable = Some(f.ticked("closable"));
+    input.powered_by = Some(f.ticked("powered_by"));
+    input.targeting = Some(targeting_fields(f)?);
+    input.trigger = Some(trigger_fields(f)?);
+    input.frequency = Some(Frequency {
+        after_dismiss_days: hide_for_field(f, "frequency.after_dismiss_days")?,
+        after_conversion_days: hide_for_field(f, "frequency.after_conversion_days")?,
+    });
+    Ok(())
+}
+
+/// Sets the content fields of a `BarInput` or a `VariantInput` (both declare the same
+/// eight) from the form: an empty optional text removes it, colours are trimmed.
+macro_rules! set_content {
+    ($input:expr, $f:expr) => {{
+        let (input, f) = (&mut $input, $f);
+        input.message = Some(f.get("message").to_string());
+        input.button_label = Some(optional_text(f, "button_label"));
+        input.link_url = Some(optional_text(f, "link_url"));
+        input.thanks_message = Some(optional_text(f, "thanks_message"));
+        input.background_color = Some(f.get("background_color").trim().to_string());
+        input.text_color = Some(f.get("text_color").trim().to_string());
+        input.button_color = Some(f.get("button_color").trim().to_string());
+        input.button_text_color = Some(f.get("button_text_color").trim().to_string());
+    }};
+}
+
+/// The form as a bar request: the API's own input type, so the editor's changes are
+/// checked by exactly the code that checks an API request; a field the form cannot
+/// read (a date, a number, an unknown option) is refused under its own name.
+pub fn bar_input(f: &Fields, part: Part) -> Result<BarInput> {
+    let mut input = BarInput {
+        name: optional_text(f, "name"),
+        ..BarInput::default()
+    };
     if part.settings() {
-        for name in ["goal", "placement", "display"] {
-            body.insert(name.into(), json!(f.get(name)));
-        }
-        for name in ["sticky", "closable", "powered_by"] {
-            body.insert(name.into(), json!(f.ticked(name)));
-        }
-        body.insert(
-            "targeting".into(),
-            json!({
-                "paths_include": lines(f.get("targeting.paths_include")),
-                "paths_exclude": lines(f.get("targeting.paths_exclude")),
-                "device": f.text("targeting.device").unwrap_or("any"),
-                "starts_at": date_json(f, "targeting.starts_at")?,
-                "ends_at": date_json(f, "targeting.ends_at")?,
-                "referrer_domain": optional("targeting.referrer_domain"),
-                "utm_source": optional("targeting.utm_source"),
-                "utm_campaign": optional("targeting.utm_campaign"),
-            }),
-        );
-        let trigger = match f.get("trigger.type") {
-            "delay" => {
-                json!({"type": "delay", "seconds": number::<u32>(f, "trigger.seconds", "a whole number of seconds, 1 to 600")?})
-            }
-            "scroll" => {
-                json!({"type": "scroll", "percent": number::<u8>(f, "trigger.percent", "a whole percentage, 1 to 100")?})
-            }
-            other => json!({ "type": other }),
-        };
-        body.insert("trigger".into(), trigger);
-        body.insert(
-            "frequency".into(),
-            json!({
-                "after_dismiss_days": hide_json(f, "frequency.after_dismiss_days")?,
-                "after_conversion_days": hide_json(f, "frequency.after_conversion_days")?,
-            }),
-        );
+        settings_input(f, &mut input)?;
     }
     if part.content() {
-        body.insert("message".into(), json!(f.get("message")));
-        for name in ["button_label", "link_url", "thanks_message"] {
-            body.insert(name.into(), optional(name));
-        }
-        for name in [
-            "background_color",
-            "text_color",
-            "button_color",
-            "button_text_color",
-        ] {
-            body.insert(name.into(), json!(f.get(name).trim()));
-        }
+        set_content!(input, f);
     }
-    if part == Part::Variant && f.text("weight").is_some() {
-        body.insert(
-            "weight".into(),
-            json!(number::<u16>(
-                f,
-                "weight",
-                "a whole number, 0 to 1000 (0 keeps the variant off the page)"
-            )?),
-        );
-    }
-    Ok(Value::Object(body))
+    Ok(input)
 }
 
-/// The form as a bar request.
-pub fn bar_input(f: &Fields, part: Part) -> Result<BarInput> {
-    let body = input_json(f, part)?;
-    parse_json(&serde_json::to_vec(&body).unwrap_or_default())
-}
-
+/// The form as a variant request: its name, content and weight.
 fn variant_input(f: &Fields) -> Result<VariantInput> {
-    let body = input_json(f, Part::Variant)?;
-    parse_json(&serde_json::to_vec(&body).unwrap_or_default())
+    let mut input = VariantInput {
+        name: optional_text(f, "name"),
+        ..VariantInput::default()
+    };
+    set_content!(input, f);
+    if f.text("weight").is_some() {
+        input.weight = Some(number(
+            f,
+            "weight",
+            "a whole number, 0 to 1000 (0 keeps the variant off the page)",
+        )?);
+    }
+    Ok(input)
 }
 
 /// What the contrast readout next to a pair of colours says before any script runs.
@@ -358,6 +389,99 @@ impl Loaded {
     }
 }
 
+impl Loaded {
+    /// The form's values before anything was sent: the saved bar (and the variant being
+    /// edited, or the first), or a new bar's defaults with sample content.
+    fn fields(&self, part: Part) -> Fields {
+        let mut f = Fields::default();
+        let Some(b) = &self.bar else {
+            settings_fields(&mut f, &catalog::default_settings());
+            content_fields(&mut f, &sample_content());
+            return f;
+        };
+        settings_fields(&mut f, &b.settings);
+        let shown = self.variant.as_ref().or(b.variants.first());
+        if let Some(v) = shown {
+            content_fields(&mut f, &catalog::content_of(v));
+        }
+        match (&self.variant, part) {
+            (Some(v), Part::Variant) => {
+                f.set("name", v.name.clone());
+                f.set("weight", v.weight.to_string());
+            }
+            _ => f.set("name", b.bar.name.clone()),
+        }
+        f
+    }
+
+    /// The bar's variants with their shares, and the one being edited.
+    fn variant_rows(&self) -> (Vec<VariantRow>, Option<VariantRow>) {
+        let variants = self.bar.as_ref().map_or(&[][..], |b| &b.variants[..]);
+        let total: i32 = variants.iter().map(|v| v.weight.max(0)).sum();
+        let row = |v: &variant::Model| VariantRow {
+            id: v.id,
+            name: v.name.clone(),
+            weight: v.weight,
+            share: (total > 0).then(|| f64::from(v.weight.max(0)) * 100.0 / f64::from(total)),
+            current: self.variant.as_ref().is_some_and(|c| c.id == v.id),
+        };
+        (
+            variants.iter().map(row).collect(),
+            self.variant.as_ref().map(row),
+        )
+    }
+
+    /// Where the form is sent, and the preview frame's address of what is saved.
+    fn addresses(&self, site: SiteId, part: Part) -> (String, String) {
+        match (&self.bar, &self.variant, part) {
+            (None, _, _) => (format!("/sites/{site}/bars"), "/preview".to_string()),
+            (Some(b), Some(v), Part::Variant) => (
+                format!("/bars/{}/variants/{}", b.bar.id, v.id),
+                format!("/preview?bar={}&variant={}", b.bar.id, v.id),
+            ),
+            (Some(b), _, _) => (
+                format!("/bars/{}", b.bar.id),
+                format!("/preview?bar={}", b.bar.id),
+            ),
+        }
+    }
+}
+
+impl BarRef {
+    fn of(b: &Bar) -> BarRef {
+        BarRef {
+            id: b.bar.id,
+            name: b.bar.name.clone(),
+            status: b.status,
+            has_unpublished_changes: b.has_unpublished_changes,
+            paused_reason: b.bar.paused_reason.clone(),
+            published_at: b.bar.published_at,
+        }
+    }
+}
+
+/// Every version of the bar that was published.
+async fn deployment_rows(req: &Req, bar: Option<&Bar>) -> Result<Vec<DeploymentRow>> {
+    let Some(b) = bar else {
+        return Ok(Vec::new());
+    };
+    let rows = req.state.catalog.deployments(&b.bar).await?;
+    Ok(rows
+        .into_iter()
+        .map(|d: deployment::Model| DeploymentRow {
+            id: d.id,
+            variant_name: d.snapshot.variant_name.clone(),
+            weight: d.snapshot.weight,
+            message: d.snapshot.content.message.clone(),
+            live: d.ended_at.is_none(),
+            started_at: d.started_at,
+            ended_at: d.ended_at,
+        })
+        .collect())
+}
+
+/// Renders the editor for `part` of what is loaded: with the form as sent and its
+/// refusals, or (with no form) with what is saved.
 async fn editor(
     req: &Req,
     part: Part,
@@ -365,103 +489,29 @@ async fn editor(
     form: Option<Fields>,
     errors: Errors,
 ) -> Result<Response> {
-    let state = &req.state;
     let member = req.member()?.id;
-    let site = state
+    let site = req
+        .state
         .catalog
         .site_of(member, loaded.site_id)
         .await?
         .ok_or(Error::NotFound)?;
-    let limits = state.billing.limits_of(member).await?;
+    let limits = req.state.billing.limits_of(member).await?;
     let sent = form.is_some();
-    let v = form.unwrap_or_else(|| {
-        let mut f = Fields::default();
-        match &loaded.bar {
-            Some(b) => {
-                settings_fields(&mut f, &b.settings);
-                let shown = loaded.variant.as_ref().or(b.variants.first());
-                if let Some(v) = shown {
-                    content_fields(&mut f, &catalog::content_of(v));
-                }
-                match (&loaded.variant, part) {
-                    (Some(v), Part::Variant) => {
-                        f.set("name", v.name.clone());
-                        f.set("weight", v.weight.to_string());
-                    }
-                    _ => f.set("name", b.bar.name.clone()),
-                }
-            }
-            None => {
-                settings_fields(&mut f, &catalog::default_settings());
-                content_fields(&mut f, &sample_content());
-            }
-        }
-        f
-    });
-    let total: i32 = loaded
-        .bar
-        .as_ref()
-        .map(|b| b.variants.iter().map(|v| v.weight.max(0)).sum())
-        .unwrap_or(0);
-    let row = |v: &variant::Model| VariantRow {
-        id: v.id,
-        name: v.name.clone(),
-        weight: v.weight,
-        share: (total > 0).then(|| f64::from(v.weight.max(0)) * 100.0 / f64::from(total)),
-        current: loaded.variant.as_ref().is_some_and(|c| c.id == v.id),
-    };
-    let variants: Vec<VariantRow> = loaded
-        .bar
-        .as_ref()
-        .map(|b| b.variants.iter().map(row).collect())
-        .unwrap_or_default();
-    let deployments = match &loaded.bar {
-        Some(b) => state
-            .catalog
-            .deployments(&b.bar)
-            .await?
-            .into_iter()
-            .map(|d: deployment::Model| DeploymentRow {
-                id: d.id,
-                variant_name: d.snapshot.variant_name.clone(),
-                weight: d.snapshot.weight,
-                message: d.snapshot.content.message.clone(),
-                live: d.ended_at.is_none(),
-                started_at: d.started_at,
-                ended_at: d.ended_at,
-            })
-            .collect(),
-        None => Vec::new(),
-    };
-    let (action, preview_url) = match (&loaded.bar, &loaded.variant, part) {
-        (None, _, _) => (format!("/sites/{}/bars", site.id), "/preview".to_string()),
-        (Some(b), Some(v), Part::Variant) => (
-            format!("/bars/{}/variants/{}", b.bar.id, v.id),
-            format!("/preview?bar={}&variant={}", b.bar.id, v.id),
-        ),
-        (Some(b), _, _) => (
-            format!("/bars/{}", b.bar.id),
-            format!("/preview?bar={}", b.bar.id),
-        ),
-    };
+    let v = form.unwrap_or_else(|| loaded.fields(part));
+    let (variants, variant) = loaded.variant_rows();
+    let deployments = deployment_rows(req, loaded.bar.as_ref()).await?;
+    let (action, preview_url) = loaded.addresses(site.id, part);
     let status = errors.status();
-    let frame_url = frame_url(&preview_url, sent.then_some(&v));
     let ctx = Editor {
-        frame_url,
+        frame_url: frame_url(&preview_url, sent.then_some(&v)),
         part,
         site: SiteRef {
             id: site.id,
             name: site.name,
         },
-        variant: loaded.variant.as_ref().map(row),
-        bar: loaded.bar.as_ref().map(|b| BarRef {
-            id: b.bar.id,
-            name: b.bar.name.clone(),
-            status: b.status,
-            has_unpublished_changes: b.has_unpublished_changes,
-            paused_reason: b.bar.paused_reason.clone(),
-            published_at: b.bar.published_at,
-        }),
+        variant,
+        bar: loaded.bar.as_ref().map(BarRef::of),
         variants,
         show_settings: part.settings(),
         show_content: part.content(),
@@ -527,10 +577,7 @@ pub async fn create(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let created = async {
         let input = bar_input(&f, Part::New)?;
         let limits = req.state.billing.limits_of(member).await?;
-        req.state
-            .catalog
-            .create_bar(&site, &limits, input)
-            .await
+        req.state.catalog.create_bar(&site, &limits, input).await
     }
     .await;
     match created {
@@ -811,6 +858,57 @@ mod tests {
         let err = bar_input(&f, Part::Settings).unwrap_err();
         assert!(
             matches!(&err, Error::Invalid(i) if i.field == "goal"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_option_is_refused_as_the_api_refuses_it() {
+        let mut f = form(&[
+            ("goal", "email"),
+            ("placement", "bottom"),
+            ("display", "push_down"),
+            ("trigger.type", "exit_intent"),
+            ("frequency.after_dismiss_days", " Forever "),
+            ("frequency.after_conversion_days", "0"),
+            ("targeting.device", "mobile"),
+        ]);
+        let input = bar_input(&f, Part::Settings).unwrap();
+        assert_eq!(input.trigger, Some(Trigger::ExitIntent));
+        assert_eq!(
+            input
+                .frequency
+                .map(|q| (q.after_dismiss_days, q.after_conversion_days)),
+            Some((HideFor::Forever(ForeverWord::Forever), HideFor::Days(0)))
+        );
+        f.set("targeting.device", "tablet");
+        let err = bar_input(&f, Part::Settings).unwrap_err();
+        assert!(
+            matches!(&err, Error::Invalid(i) if i.field == "targeting.device"
+                && i.message == "unknown variant `tablet`, expected one of `any`, `mobile`, `desktop`"),
+            "{err:?}"
+        );
+        f.set("targeting.device", "");
+        f.set("trigger.type", "");
+        let err = bar_input(&f, Part::Settings).unwrap_err();
+        assert!(
+            matches!(&err, Error::Invalid(i) if i.field == "trigger.type"
+                && i.message.starts_with("unknown variant ``, expected one of `immediate`")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_variant_form_carries_its_weight_and_content() {
+        let f = form(&[("name", " B "), ("weight", "7"), ("button_label", " ")]);
+        let input = variant_input(&f).unwrap();
+        assert_eq!(input.name.as_deref(), Some("B"));
+        assert_eq!(input.weight, Some(7));
+        assert_eq!(input.button_label, Some(None), "an empty label removes it");
+        let f = form(&[("weight", "heavy")]);
+        let err = variant_input(&f).unwrap_err();
+        assert!(
+            matches!(&err, Error::Invalid(i) if i.field == "weight"),
             "{err:?}"
         );
     }
