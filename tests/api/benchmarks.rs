@@ -123,6 +123,46 @@ async fn the_numbers_are_exactly_what_the_planted_rates_give() {
     close(&me["percentile"], 50.0);
     assert_eq!(me["trend"].as_array().unwrap().len(), 1);
 
+    // Levels, goals, placements and rates are stored as the words the API shows.
+    let stored = app
+        .db
+        .query_all_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT DISTINCT level, goal, placement, metric FROM benchmark_cells ORDER BY level",
+        ))
+        .await
+        .unwrap();
+    let stored: Vec<(String, String, Option<String>, String)> = stored
+        .iter()
+        .map(|r| {
+            (
+                r.try_get_by_index(0).unwrap(),
+                r.try_get_by_index(1).unwrap(),
+                r.try_get_by_index(2).unwrap(),
+                r.try_get_by_index(3).unwrap(),
+            )
+        })
+        .collect();
+    let word = |s: &str| s.to_string();
+    assert_eq!(
+        stored,
+        [
+            (word("all"), word("link"), None, word("ctr")),
+            (
+                word("all_industries"),
+                word("link"),
+                Some(word("top")),
+                word("ctr")
+            ),
+            (
+                word("industry"),
+                word("link"),
+                Some(word("top")),
+                word("ctr")
+            ),
+        ]
+    );
+
     // The top account: better than all ten others.
     close(
         &ctr_group(&benchmarks(&app, &saas[10].cookie).await)["percentile"],
