@@ -290,20 +290,7 @@ fn parse_audience(audience: &str) -> anyhow::Result<barkeep::alerts::AudienceSpe
 }
 
 async fn print_alert_report(alerts: &barkeep::alerts::Alerts, id: i64) -> anyhow::Result<()> {
-    let r = alerts.report(id).await.map_err(shown)?;
-    println!(
-        "queued {}\nsent {}\nfailed {}\nskipped {}\nbounced {}\ncomplained {}\nopened by people {}\nclicked by people {}\nopened by machines {}\nclicked by machines {}",
-        r.queued,
-        r.sent,
-        r.failed,
-        r.skipped,
-        r.bounced,
-        r.complained,
-        r.opened,
-        r.clicked,
-        r.opened_by_machines,
-        r.clicked_by_machines
-    );
+    println!("{}", alerts.report(id).await.map_err(shown)?);
     Ok(())
 }
 

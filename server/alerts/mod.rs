@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use crate::billing::Billing;
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::db::alerts::{self as q, Audience, Report};
+use crate::db::alerts::{self as q, Audience};
 use crate::db::entities::alert::{self, Status};
 use crate::db::entities::{member, policy_version};
 use crate::domain::MemberId;
@@ -25,6 +25,7 @@ use crate::mail::{List, Mailer, Recipient, Rendered, Sending};
 
 pub mod kinds;
 
+pub use crate::db::alerts::Report;
 pub use crate::db::entities::alert::{AudienceSpec, Everyone};
 pub use kinds::Kind;
 

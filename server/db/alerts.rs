@@ -183,7 +183,8 @@ pub async fn audience_batch(
     q.all(db).await
 }
 
-/// An alert's emails by where they stand, and what their readers did.
+/// An alert's emails by where they stand, and what their readers did: people apart from
+/// machines (image proxies, scanners, privacy protection).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     pub queued: i64,
@@ -196,6 +197,28 @@ pub struct Report {
     pub clicked: i64,
     pub opened_by_machines: i64,
     pub clicked_by_machines: i64,
+}
+
+/// One line per count, as the `alert report` command prints it.
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "queued {}\nsent {}\nfailed {}\nskipped {}\nbounced {}\ncomplained {}\n\
+             opened by people {}\nclicked by people {}\n\
+             opened by machines {}\nclicked by machines {}",
+            self.queued,
+            self.sent,
+            self.failed,
+            self.skipped,
+            self.bounced,
+            self.complained,
+            self.opened,
+            self.clicked,
+            self.opened_by_machines,
+            self.clicked_by_machines
+        )
+    }
 }
 
 pub async fn report(db: &impl ConnectionTrait, alert: i64) -> Result<Report, DbErr> {

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use crate::alerts::{AudienceSpec, Draft, Kind};
+use crate::alerts::{AudienceSpec, Draft, Kind, Report};
 use crate::billing::AccountState;
 use crate::db::entities::alert;
 use crate::db::entities::stripe_event::{self, EventStatus};
@@ -339,21 +339,39 @@ pub async fn alert_report(req: Req, AlertRef(alert_id): AlertRef) -> Result<Resp
 
 /// An alert with what became of its emails.
 pub async fn report_of(state: &State, id: i64) -> Result<AlertReport> {
-    let r = state.alerts.report(id).await?;
+    let counts = state.alerts.report(id).await?;
     let alert = state.alerts.get(id).await?;
-    Ok(AlertReport {
-        alert: AlertView::from(alert),
-        queued: r.queued,
-        sent: r.sent,
-        failed: r.failed,
-        skipped: r.skipped,
-        bounced: r.bounced,
-        complained: r.complained,
-        opened: r.opened,
-        clicked: r.clicked,
-        opened_by_machines: r.opened_by_machines,
-        clicked_by_machines: r.clicked_by_machines,
-    })
+    Ok(AlertReport::from((alert, counts)))
+}
+
+impl From<(alert::Model, Report)> for AlertReport {
+    fn from((alert, r): (alert::Model, Report)) -> Self {
+        let Report {
+            queued,
+            sent,
+            failed,
+            skipped,
+            bounced,
+            complained,
+            opened,
+            clicked,
+            opened_by_machines,
+            clicked_by_machines,
+        } = r;
+        AlertReport {
+            alert: AlertView::from(alert),
+            queued,
+            sent,
+            failed,
+            skipped,
+            bounced,
+            complained,
+            opened,
+            clicked,
+            opened_by_machines,
+            clicked_by_machines,
+        }
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
