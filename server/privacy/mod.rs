@@ -294,24 +294,16 @@ pub fn exported_files() -> Vec<(&'static str, &'static [&'static str])> {
     PARTS.iter().map(|p| (p.file, p.tables)).collect()
 }
 
-/// A statement with `?` placeholders, numbered for PostgreSQL.
+/// A statement written with `?` for each value, numbered as `db::placeholder` numbers
+/// them.
 fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = if backend == DbBackend::Postgres {
-        let mut n = 0;
-        sql.chars()
-            .map(|c| {
-                if c == '?' {
-                    n += 1;
-                    format!("${n}")
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect()
-    } else {
-        sql.to_string()
-    };
-    Statement::from_sql_and_values(backend, sql, values)
+    let mut parts = sql.split('?');
+    let mut numbered = parts.next().unwrap_or_default().to_string();
+    for (i, part) in parts.enumerate() {
+        numbered.push_str(&crate::db::placeholder(backend, i + 1));
+        numbered.push_str(part);
+    }
+    Statement::from_sql_and_values(backend, numbered, values)
 }
 
 #[derive(Clone)]
