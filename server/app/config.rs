@@ -115,14 +115,7 @@ impl Config {
                 .map_err(|m| ConfigError::new("BARKEEP_MAIL_URL", m))?,
             None => MailTransportConfig::Folder(data_dir.join("mail-out")),
         };
-        let mail_from = match get("BARKEEP_MAIL_FROM") {
-            Some(v) => mailbox("BARKEEP_MAIL_FROM", v)?,
-            None => format!("barkeep <barkeep@{}>", mail_domain(&base_url)),
-        };
-        let mail_from_news = match get("BARKEEP_MAIL_FROM_NEWS") {
-            Some(v) => mailbox("BARKEEP_MAIL_FROM_NEWS", v)?,
-            None => mail_from.clone(),
-        };
+        let (mail_from, mail_from_news) = parse_senders(&get, &base_url)?;
         let secret_key = match long_secret(&get, "BARKEEP_SECRET_KEY", 32)? {
             Some(v) => SecretKey::Given(Secret::new(v.into_bytes())),
             None => SecretKey::Kept(data_dir.join("secret.key")),
@@ -142,12 +135,12 @@ impl Config {
             mail_webhook_secret: long_secret(&get, "BARKEEP_MAIL_WEBHOOK_SECRET", 16)?
                 .map(Secret::new),
             secret_key,
-            trusted_proxies: match get("BARKEEP_TRUSTED_PROXIES") {
-                Some(v) => {
-                    parse_cidrs(&v).map_err(|m| ConfigError::new("BARKEEP_TRUSTED_PROXIES", m))?
-                }
-                None => Vec::new(),
-            },
+            trusted_proxies: get("BARKEEP_TRUSTED_PROXIES")
+                .map(|v| {
+                    parse_cidrs(&v).map_err(|m| ConfigError::new("BARKEEP_TRUSTED_PROXIES", m))
+                })
+                .transpose()?
+                .unwrap_or_default(),
             log_filter,
             log_format: either(
                 &get,
@@ -224,6 +217,23 @@ fn parse_database(
             kind: DatabaseKind::Sqlite,
         }),
     }
+}
+
+/// The senders of transactional and of subscription mail; the second is the first
+/// unless set.
+fn parse_senders(
+    get: &impl Fn(&str) -> Option<String>,
+    base_url: &str,
+) -> Result<(String, String), ConfigError> {
+    let mail_from = match get("BARKEEP_MAIL_FROM") {
+        Some(v) => mailbox("BARKEEP_MAIL_FROM", v)?,
+        None => format!("barkeep <barkeep@{}>", mail_domain(base_url)),
+    };
+    let mail_from_news = match get("BARKEEP_MAIL_FROM_NEWS") {
+        Some(v) => mailbox("BARKEEP_MAIL_FROM_NEWS", v)?,
+        None => mail_from.clone(),
+    };
+    Ok((mail_from, mail_from_news))
 }
 
 fn mailbox(var: &'static str, v: String) -> Result<String, ConfigError> {
