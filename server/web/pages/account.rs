@@ -9,7 +9,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::forms::{Errors, FORM, Fields};
-use super::view::{done, message, render};
+use super::view::{Notice, done, message, render};
 use crate::accounts::{Auth, ProfileChange};
 use crate::db::entities::member;
 use crate::domain::{Email, INDUSTRIES};
@@ -214,7 +214,7 @@ pub async fn profile(req: Req) -> Result<Response> {
     }
     .await;
     match changed {
-        Ok(_) => Ok(done("/account#profile", "profile_saved")),
+        Ok(_) => Ok(done("/account#profile", Notice::ProfileSaved)),
         Err(err) => refused(&req, "profile", Some(f), err).await,
     }
 }
@@ -231,7 +231,7 @@ pub async fn password(req: Req) -> Result<Response> {
         )
         .await
     {
-        Ok(()) => Ok(done("/account#password", "password_changed")),
+        Ok(()) => Ok(done("/account#password", Notice::PasswordChanged)),
         Err(Error::BadCredentials) => {
             let mut errors = Errors::default();
             errors.add("current_password", "That is not your current password.");
@@ -252,7 +252,7 @@ pub async fn email(req: Req) -> Result<Response> {
     }
     .await;
     match asked {
-        Ok(()) => Ok(done("/account#email-address", "email_change_sent")),
+        Ok(()) => Ok(done("/account#email-address", Notice::EmailChangeSent)),
         Err(Error::BadCredentials) => {
             let mut errors = Errors::default();
             errors.add("password", "That is not your current password.");
@@ -264,7 +264,7 @@ pub async fn email(req: Req) -> Result<Response> {
 
 pub async fn resend_confirmation(req: Req) -> Result<Response> {
     match req.state.accounts.resend_confirmation(req.member()?).await {
-        Ok(()) => Ok(done("/account", "confirmation_sent")),
+        Ok(()) => Ok(done("/account", Notice::ConfirmationSent)),
         Err(err) => refused(&req, "email", None, err).await,
     }
 }
@@ -274,7 +274,7 @@ pub async fn end_session(req: Req, SessionRef(session_id): SessionRef) -> Result
         .accounts
         .end_session(req.auth()?, session_id)
         .await?;
-    Ok(done("/account#sessions", "session_ended"))
+    Ok(done("/account#sessions", Notice::SessionEnded))
 }
 
 /// Makes an API token and shows it on the page this once (it is not kept in clear).
@@ -305,7 +305,7 @@ pub async fn delete_token(req: Req, TokenRef(token_id): TokenRef) -> Result<Resp
         .accounts
         .delete_api_token(req.auth()?, token_id)
         .await?;
-    Ok(done("/account#tokens", "token_deleted"))
+    Ok(done("/account#tokens", Notice::TokenDeleted))
 }
 
 pub async fn object(req: Req) -> Result<Response> {
@@ -316,7 +316,7 @@ pub async fn object(req: Req) -> Result<Response> {
         .object(req.member()?, f.text("version"))
         .await
     {
-        Ok(_) => Ok(done("/account#policies", "objection_recorded")),
+        Ok(_) => Ok(done("/account#policies", Notice::ObjectionRecorded)),
         Err(err) => refused(&req, "policies", None, err).await,
     }
 }
@@ -327,7 +327,11 @@ pub async fn restrict(req: Req) -> Result<Response> {
     req.state.privacy.restrict(req.member()?, on).await?;
     Ok(done(
         "/account#data",
-        if on { "restricted" } else { "unrestricted" },
+        if on {
+            Notice::Restricted
+        } else {
+            Notice::Unrestricted
+        },
     ))
 }
 

@@ -9,7 +9,7 @@ use warp::reply::Response;
 
 use super::forms::{Errors, FORM, Fields, sentence};
 use super::ok;
-use super::view::{done, render};
+use super::view::{Notice, done, render};
 use crate::alerts::{AudienceSpec, Draft, Everyone, Kind};
 use crate::db::entities::{alert, outbox};
 use crate::domain::{Invalid, MemberId};
@@ -283,7 +283,10 @@ pub async fn draft_alert(req: Req) -> Result<Response> {
     }
     .await;
     match drafted {
-        Ok(a) => Ok(done(&format!("/admin/alerts/{}", a.id), "alert_drafted")),
+        Ok(a) => Ok(done(
+            &format!("/admin/alerts/{}", a.id),
+            Notice::AlertDrafted,
+        )),
         Err(err) => {
             let errors = Errors::of(err)?;
             alerts_page(&req, f, errors).await
@@ -342,7 +345,7 @@ pub async fn alert(req: Req, AlertRef(id): AlertRef) -> Result<Response> {
 pub async fn send_alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
     let id = alert_id;
     match req.state.alerts.send(id).await {
-        Ok(_) => Ok(done(&format!("/admin/alerts/{id}"), "alert_sent")),
+        Ok(_) => Ok(done(&format!("/admin/alerts/{id}"), Notice::AlertSent)),
         Err(err) => {
             let mut errors = Errors::of(err)?;
             if let Some((_, m)) = errors.0.pop_first() {
@@ -407,7 +410,7 @@ pub async fn publish_policy(req: Req) -> Result<Response> {
     }
     .await;
     match published {
-        Ok(_) => Ok(done("/admin/policies", "policy_published")),
+        Ok(_) => Ok(done("/admin/policies", Notice::PolicyPublished)),
         Err(err) => {
             let errors = Errors::of(err)?;
             policies_page(&req, f, errors).await
@@ -444,7 +447,7 @@ pub async fn run_benchmarks(req: Req) -> Result<Response> {
         .run_now("benchmarks")
         .await
         .map_err(Error::Internal)?;
-    Ok(done("/admin", "benchmarks_run"))
+    Ok(done("/admin", Notice::BenchmarksRun))
 }
 
 #[derive(Serialize)]

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use warp::reply::Response;
 
 use super::forms::{Errors, FORM, Fields};
-use super::view::{done, render};
+use super::view::{Notice, done, render};
 use crate::catalog::{self, Bar, BarInput, Status, VariantInput};
 use crate::db::entities::{bar, deployment, site, variant};
 use crate::domain::bar::{
@@ -581,7 +581,7 @@ pub async fn create(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     }
     .await;
     match created {
-        Ok(b) => Ok(done(&format!("/bars/{}", b.bar.id), "bar_created")),
+        Ok(b) => Ok(done(&format!("/bars/{}", b.bar.id), Notice::BarCreated)),
         Err(err) => {
             let errors = Errors::of(err)?;
             editor(&req, Part::New, Loaded::new_on(&site), Some(f), errors).await
@@ -610,7 +610,7 @@ pub async fn save(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     }
     .await;
     match saved {
-        Ok(_) => Ok(done(&format!("/bars/{}", b.bar.id), "bar_saved")),
+        Ok(_) => Ok(done(&format!("/bars/{}", b.bar.id), Notice::BarSaved)),
         Err(err) => {
             let errors = Errors::of(err)?;
             editor(&req, part, Loaded::bar(b, None), Some(f), errors).await
@@ -641,7 +641,11 @@ pub async fn publish(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
             let unchanged = before.status == Status::Live && !before.has_unpublished_changes;
             Ok(done(
                 &format!("/bars/{id}"),
-                if unchanged { "unchanged" } else { "published" },
+                if unchanged {
+                    Notice::Unchanged
+                } else {
+                    Notice::Published
+                },
             ))
         }
         Err(err) => refused(&req, &bar, err).await,
@@ -652,14 +656,14 @@ pub async fn pause(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let b: bar::Model = bar.clone();
     let id = b.id;
     req.state.catalog.pause(b).await?;
-    Ok(done(&format!("/bars/{id}"), "paused"))
+    Ok(done(&format!("/bars/{id}"), Notice::Paused))
 }
 
 pub async fn delete(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let b = bar.clone();
     let site = b.site_id;
     req.state.catalog.delete_bar(b).await?;
-    Ok(done(&format!("/sites/{site}"), "bar_deleted"))
+    Ok(done(&format!("/sites/{site}"), Notice::BarDeleted))
 }
 
 /// Adds a variant copied from the first one; its page opens to change it.
@@ -675,7 +679,7 @@ pub async fn add_variant(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> 
     {
         Ok(v) => Ok(done(
             &format!("/bars/{}/variants/{}", b.id, v.id),
-            "variant_created",
+            Notice::VariantCreated,
         )),
         Err(err) => refused(&req, &bar, err).await,
     }
@@ -699,7 +703,7 @@ pub async fn save_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
     match saved {
         Ok(v) => Ok(done(
             &format!("/bars/{}/variants/{}", b.id, v.id),
-            "variant_saved",
+            Notice::VariantSaved,
         )),
         Err(err) => {
             let errors = Errors::of(err)?;
@@ -717,7 +721,7 @@ pub async fn delete_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
         .delete_variant(b, ov.variant.clone())
         .await
     {
-        Ok(()) => Ok(done(&format!("/bars/{}", b.id), "variant_deleted")),
+        Ok(()) => Ok(done(&format!("/bars/{}", b.id), Notice::VariantDeleted)),
         Err(err) => refused(&req, b, err).await,
     }
 }

@@ -7,7 +7,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::forms::{Errors, FORM, Fields};
-use super::view::{self, done, local_path, message, render, see_other};
+use super::view::{self, Notice, done, local_path, message, render, see_other};
 use crate::domain::{Email, PASSWORD_MIN_CHARS, Password};
 use crate::error::{Error, Result};
 use crate::web::cookies;
@@ -77,7 +77,13 @@ pub async fn signup(req: Req) -> Result<Response> {
     if let Err(err) = created {
         return auth_form(&req, "pages/signup.html", email, "", Errors::of(err)?);
     }
-    sign_in(&req, email, password, "/sites?done=signed_up").await
+    sign_in(
+        &req,
+        email,
+        password,
+        &format!("/sites?done={}", Notice::SignedUp.code()),
+    )
+    .await
 }
 
 async fn sign_in(req: &Req, email: &str, password: &str, to: &str) -> Result<Response> {
@@ -118,7 +124,7 @@ pub async fn login(req: Req) -> Result<Response> {
 
 pub async fn logout(req: Req) -> Result<Response> {
     req.state.accounts.logout(req.auth()?).await?;
-    let mut res = done("/login", "logged_out");
+    let mut res = done("/login", Notice::LoggedOut);
     res.headers_mut()
         .append("set-cookie", cookies::session(&req.state.web, "", 0));
     Ok(res)

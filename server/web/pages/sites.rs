@@ -6,7 +6,7 @@ use serde::Serialize;
 use warp::reply::Response;
 
 use super::forms::{Errors, Fields};
-use super::view::{done, render};
+use super::view::{Notice, done, render};
 use crate::catalog::Status;
 use crate::db::entities::site;
 use crate::error::Result;
@@ -83,7 +83,10 @@ pub async fn create(req: Req) -> Result<Response> {
         )
         .await
     {
-        Ok(site) => Ok(done(&format!("/sites/{}", site.site.id), "site_created")),
+        Ok(site) => Ok(done(
+            &format!("/sites/{}", site.site.id),
+            Notice::SiteCreated,
+        )),
         Err(err) => {
             let errors = Errors::of(err)?;
             sites_page(&req, f, errors).await
@@ -196,7 +199,7 @@ pub async fn save(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
         )
         .await
     {
-        Ok(_) => Ok(done(&format!("/sites/{id}"), "site_saved")),
+        Ok(_) => Ok(done(&format!("/sites/{id}"), Notice::SiteSaved)),
         Err(err) => {
             let errors = Errors::of(err)?;
             site_page(&req, &site, Some(f), errors).await
@@ -206,7 +209,7 @@ pub async fn save(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
 
 pub async fn delete(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     req.state.catalog.delete_site(site.clone()).await?;
-    Ok(done("/sites", "site_deleted"))
+    Ok(done("/sites", Notice::SiteDeleted))
 }
 
 #[cfg(test)]

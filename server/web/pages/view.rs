@@ -160,86 +160,147 @@ pub struct ChromeMember<'a> {
     pub confirmed: bool,
 }
 
-/// The notices a redirect may ask for, by code: fixed texts, so a link cannot make a page
-/// say something barkeep did not write.
-const NOTICES: &[(&str, &str)] = &[
-    (
-        "signed_up",
-        "Welcome to barkeep. We sent you a link to confirm your email address.",
-    ),
-    ("logged_out", "You are logged out."),
-    (
-        "site_created",
-        "Site added. Paste the snippet into your pages, then create a bar.",
-    ),
-    ("site_saved", "Site saved."),
-    ("site_deleted", "Site deleted."),
-    (
-        "bar_created",
-        "Bar created. It is a draft until you publish it.",
-    ),
-    (
-        "bar_saved",
-        "Saved. Publish to show the changes to visitors.",
-    ),
-    (
-        "published",
-        "Published: visitors see this version within a minute.",
-    ),
-    (
-        "unchanged",
-        "Already live: nothing changed since the last publish.",
-    ),
-    ("paused", "Paused: the bar left the site."),
-    (
-        "bar_deleted",
-        "Bar deleted. Its counts stay in the site's totals.",
-    ),
-    (
-        "variant_created",
-        "Variant added. Publish to start the test.",
-    ),
-    (
-        "variant_saved",
-        "Variant saved. Publish to show the changes to visitors.",
-    ),
-    ("variant_deleted", "Variant deleted."),
-    ("profile_saved", "Saved."),
-    (
-        "password_changed",
-        "Password changed. Your other sessions were logged out.",
-    ),
-    (
-        "email_change_sent",
-        "We sent a link to the new address; the change happens when it is opened.",
-    ),
-    ("session_ended", "Session ended."),
-    ("token_deleted", "Token deleted."),
-    ("objection_recorded", "Your objection is recorded."),
-    (
-        "restricted",
-        "Processing is restricted: your bars are paused and nothing new is collected.",
-    ),
-    (
-        "unrestricted",
-        "Processing is allowed again. Publish your bars to show them.",
-    ),
-    ("confirmation_sent", "We sent a new confirmation link."),
-    (
-        "checkout_done",
-        "Thank you. Your plan changes as soon as Stripe confirms the payment.",
-    ),
-    (
-        "alert_drafted",
-        "Draft saved. Check the preview, then send it.",
-    ),
-    ("alert_sent", "The alert is on its way to its recipients."),
-    ("policy_published", "Policy version published."),
-    ("benchmarks_run", "Benchmarks recomputed."),
-];
+/// The notices a redirect may ask for (`?done=code`): fixed texts, so a link cannot make a
+/// page say something barkeep did not write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    SignedUp,
+    LoggedOut,
+    SiteCreated,
+    SiteSaved,
+    SiteDeleted,
+    BarCreated,
+    BarSaved,
+    Published,
+    Unchanged,
+    Paused,
+    BarDeleted,
+    VariantCreated,
+    VariantSaved,
+    VariantDeleted,
+    ProfileSaved,
+    PasswordChanged,
+    EmailChangeSent,
+    SessionEnded,
+    TokenDeleted,
+    ObjectionRecorded,
+    Restricted,
+    Unrestricted,
+    ConfirmationSent,
+    AlertDrafted,
+    AlertSent,
+    PolicyPublished,
+    BenchmarksRun,
+}
 
-pub fn notice(code: &str) -> Option<&'static str> {
-    NOTICES.iter().find(|(c, _)| *c == code).map(|(_, t)| *t)
+impl Notice {
+    const ALL: [Notice; 27] = [
+        Notice::SignedUp,
+        Notice::LoggedOut,
+        Notice::SiteCreated,
+        Notice::SiteSaved,
+        Notice::SiteDeleted,
+        Notice::BarCreated,
+        Notice::BarSaved,
+        Notice::Published,
+        Notice::Unchanged,
+        Notice::Paused,
+        Notice::BarDeleted,
+        Notice::VariantCreated,
+        Notice::VariantSaved,
+        Notice::VariantDeleted,
+        Notice::ProfileSaved,
+        Notice::PasswordChanged,
+        Notice::EmailChangeSent,
+        Notice::SessionEnded,
+        Notice::TokenDeleted,
+        Notice::ObjectionRecorded,
+        Notice::Restricted,
+        Notice::Unrestricted,
+        Notice::ConfirmationSent,
+        Notice::AlertDrafted,
+        Notice::AlertSent,
+        Notice::PolicyPublished,
+        Notice::BenchmarksRun,
+    ];
+
+    /// The code in the address.
+    pub fn code(self) -> &'static str {
+        match self {
+            Notice::SignedUp => "signed_up",
+            Notice::LoggedOut => "logged_out",
+            Notice::SiteCreated => "site_created",
+            Notice::SiteSaved => "site_saved",
+            Notice::SiteDeleted => "site_deleted",
+            Notice::BarCreated => "bar_created",
+            Notice::BarSaved => "bar_saved",
+            Notice::Published => "published",
+            Notice::Unchanged => "unchanged",
+            Notice::Paused => "paused",
+            Notice::BarDeleted => "bar_deleted",
+            Notice::VariantCreated => "variant_created",
+            Notice::VariantSaved => "variant_saved",
+            Notice::VariantDeleted => "variant_deleted",
+            Notice::ProfileSaved => "profile_saved",
+            Notice::PasswordChanged => "password_changed",
+            Notice::EmailChangeSent => "email_change_sent",
+            Notice::SessionEnded => "session_ended",
+            Notice::TokenDeleted => "token_deleted",
+            Notice::ObjectionRecorded => "objection_recorded",
+            Notice::Restricted => "restricted",
+            Notice::Unrestricted => "unrestricted",
+            Notice::ConfirmationSent => "confirmation_sent",
+            Notice::AlertDrafted => "alert_drafted",
+            Notice::AlertSent => "alert_sent",
+            Notice::PolicyPublished => "policy_published",
+            Notice::BenchmarksRun => "benchmarks_run",
+        }
+    }
+
+    /// What the page says.
+    pub fn text(self) -> &'static str {
+        match self {
+            Notice::SignedUp => {
+                "Welcome to barkeep. We sent you a link to confirm your email address."
+            }
+            Notice::LoggedOut => "You are logged out.",
+            Notice::SiteCreated => {
+                "Site added. Paste the snippet into your pages, then create a bar."
+            }
+            Notice::SiteSaved => "Site saved.",
+            Notice::SiteDeleted => "Site deleted.",
+            Notice::BarCreated => "Bar created. It is a draft until you publish it.",
+            Notice::BarSaved => "Saved. Publish to show the changes to visitors.",
+            Notice::Published => "Published: visitors see this version within a minute.",
+            Notice::Unchanged => "Already live: nothing changed since the last publish.",
+            Notice::Paused => "Paused: the bar left the site.",
+            Notice::BarDeleted => "Bar deleted. Its counts stay in the site's totals.",
+            Notice::VariantCreated => "Variant added. Publish to start the test.",
+            Notice::VariantSaved => "Variant saved. Publish to show the changes to visitors.",
+            Notice::VariantDeleted => "Variant deleted.",
+            Notice::ProfileSaved => "Saved.",
+            Notice::PasswordChanged => "Password changed. Your other sessions were logged out.",
+            Notice::EmailChangeSent => {
+                "We sent a link to the new address; the change happens when it is opened."
+            }
+            Notice::SessionEnded => "Session ended.",
+            Notice::TokenDeleted => "Token deleted.",
+            Notice::ObjectionRecorded => "Your objection is recorded.",
+            Notice::Restricted => {
+                "Processing is restricted: your bars are paused and nothing new is collected."
+            }
+            Notice::Unrestricted => "Processing is allowed again. Publish your bars to show them.",
+            Notice::ConfirmationSent => "We sent a new confirmation link.",
+            Notice::AlertDrafted => "Draft saved. Check the preview, then send it.",
+            Notice::AlertSent => "The alert is on its way to its recipients.",
+            Notice::PolicyPublished => "Policy version published.",
+            Notice::BenchmarksRun => "Benchmarks recomputed.",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Notice> {
+        Notice::ALL.into_iter().find(|n| n.code() == code)
+    }
 }
 
 /// The navigation entry a path belongs to.
@@ -280,7 +341,7 @@ pub fn render<T: Serialize>(
         }),
         csrf: &token,
         section: section_of(&req.path),
-        notice: notice(&done.done),
+        notice: Notice::from_code(&done.done).map(Notice::text),
         css: assets::CSS.url(),
         js: assets::JS.url(),
     };
@@ -326,10 +387,9 @@ pub fn redirect_out(url: &str) -> Result<Response> {
 }
 
 /// `path?done=code`: where a form sends the browser, with the notice to show there.
-pub fn done(path: &str, code: &str) -> Response {
-    debug_assert!(notice(code).is_some(), "no notice for {code}");
+pub fn done(path: &str, notice: Notice) -> Response {
     let sep = if path.contains('?') { '&' } else { '?' };
-    see_other(&format!("{path}{sep}done={code}"))
+    see_other(&format!("{path}{sep}done={}", notice.code()))
 }
 
 #[derive(Serialize)]
@@ -488,9 +548,12 @@ mod tests {
     }
 
     #[test]
-    fn every_redirect_code_has_a_notice_and_sections_follow_the_path() {
-        assert!(notice("published").is_some());
-        assert!(notice("<script>").is_none());
+    fn notices_are_read_back_from_their_codes_and_sections_follow_the_path() {
+        for n in Notice::ALL {
+            assert_eq!(Notice::from_code(n.code()), Some(n));
+        }
+        assert_eq!(Notice::from_code("published"), Some(Notice::Published));
+        assert_eq!(Notice::from_code("<script>"), None);
         assert_eq!(section_of("/bars/3/variants/2"), "sites");
         assert_eq!(section_of("/admin/alerts"), "admin");
         assert_eq!(section_of("/login"), "");
