@@ -330,7 +330,7 @@ fn check_id(i: usize, plan: &Plan, before: &[Plan]) -> Result<(), PlanError> {
 
 /// The name and limits of `plan`, the `i`th of the file.
 fn check_name_and_limits(i: usize, plan: &Plan) -> Result<(), PlanError> {
-    if plan.name.trim().is_empty() || plan.name.chars().count() > 60 {
+    if crate::domain::text::line(&plan.name, 60).is_err() {
         return Err(err(
             format!("plan[{i}].name"),
             "give the plan a name of 1 to 60 characters",
