@@ -2,10 +2,15 @@
 //! member stats.
 //!
 //! Dependencies point one way: `app` (the shell) builds everything; `web` (every route,
-//! by audience) calls the subsystems; the subsystems (`accounts`, `catalog`, `delivery`,
-//! `ingest`, `reporting`, `mail`, `plans`, `billing`, `alerts`, `digest`, `leads`, `privacy`) use `db`, `domain` and the shared `clock`,
-//! `error` and `jobs`, and never `web` or `app`. `egress` (outgoing HTTP to URLs members
-//! give) depends on none of them.
+//! by audience) calls the subsystems; the subsystems (`accounts`, `catalog`, `scripts`,
+//! `ingest`, `reporting`, `mail`, `plans`, `billing`, `alerts`, `digest`, `leads`,
+//! `privacy`) use `db`, `domain` and the shared `clock`, `error` and `jobs`, and never
+//! `web` or `app`. `egress` (outgoing HTTP to URLs members give) depends on none of them.
+//!
+//! What nothing outside the crate reads is `pub(crate)`, so rustc sees dead code; the
+//! `unreachable_pub` lint keeps it that way.
+
+#![warn(unreachable_pub)]
 
 pub mod accounts;
 pub mod alerts;

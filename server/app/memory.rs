@@ -4,7 +4,7 @@
 //! resident for good; the `return_memory` job asks for it every ten seconds.
 
 /// Returns the allocator's free memory to the system.
-pub fn release() {
+pub(super) fn release() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists; it is safe to call
     // from any thread at any time.

@@ -41,7 +41,7 @@ pub struct PlanUsage {
 }
 
 /// `2026-12`
-pub fn month_key(now: DateTime<Utc>) -> String {
+pub(super) fn month_key(now: DateTime<Utc>) -> String {
     now.format("%Y-%m").to_string()
 }
 

@@ -123,7 +123,7 @@ pub fn content_of(v: &variant::Model) -> VariantContent {
     }
 }
 
-pub fn write_content(active: &mut variant::ActiveModel, c: VariantContent) {
+pub(super) fn write_content(active: &mut variant::ActiveModel, c: VariantContent) {
     active.message = Set(c.message);
     active.button_label = Set(c.button_label);
     active.link_url = Set(c.link_url);

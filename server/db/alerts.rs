@@ -16,7 +16,7 @@ use crate::domain::MemberId;
 // ---- alerts ----
 
 #[allow(clippy::too_many_arguments)]
-pub async fn insert_alert(
+pub(crate) async fn insert_alert(
     db: &impl ConnectionTrait,
     kind: Kind,
     audience: AudienceSpec,
@@ -48,11 +48,14 @@ pub async fn insert_alert(
     .await
 }
 
-pub async fn alert(db: &impl ConnectionTrait, id: i64) -> Result<Option<alert::Model>, DbErr> {
+pub(crate) async fn alert(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<alert::Model>, DbErr> {
     alert::Entity::find_by_id(id).one(db).await
 }
 
-pub async fn recent_alerts(
+pub(crate) async fn recent_alerts(
     db: &impl ConnectionTrait,
     limit: u64,
 ) -> Result<Vec<alert::Model>, DbErr> {
@@ -63,7 +66,7 @@ pub async fn recent_alerts(
         .await
 }
 
-pub async fn sending_alerts(db: &impl ConnectionTrait) -> Result<Vec<alert::Model>, DbErr> {
+pub(crate) async fn sending_alerts(db: &impl ConnectionTrait) -> Result<Vec<alert::Model>, DbErr> {
     alert::Entity::find()
         .filter(alert::Column::Status.eq(Status::Sending))
         .order_by_asc(alert::Column::Id)
@@ -72,7 +75,7 @@ pub async fn sending_alerts(db: &impl ConnectionTrait) -> Result<Vec<alert::Mode
 }
 
 /// A draft starts sending; false when it is not a draft (sent already, or sending).
-pub async fn start_sending(
+pub(crate) async fn start_sending(
     db: &impl ConnectionTrait,
     id: i64,
     now: DateTime<Utc>,
@@ -89,7 +92,7 @@ pub async fn start_sending(
 
 /// Moves the fan-out's checkpoint forward past `cursor` (never back), counting what it
 /// queued; `done` marks the fan-out finished.
-pub async fn advance_alert(
+pub(crate) async fn advance_alert(
     db: &impl ConnectionTrait,
     id: i64,
     cursor: i64,
@@ -125,7 +128,7 @@ pub async fn advance_alert(
 
 /// Who an alert goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Audience {
+pub(crate) enum Audience {
     All,
     /// Members on this plan (recorded in `billing_accounts`).
     Plan(String),
@@ -136,7 +139,7 @@ pub enum Audience {
 
 /// The next members of an audience after `after`, in id order. `confirmed` keeps only
 /// confirmed addresses; `list` only members on that subscription list.
-pub async fn audience_batch(
+pub(crate) async fn audience_batch(
     db: &impl ConnectionTrait,
     audience: &Audience,
     after: MemberId,
@@ -221,7 +224,7 @@ impl std::fmt::Display for Report {
     }
 }
 
-pub async fn report(db: &impl ConnectionTrait, alert: i64) -> Result<Report, DbErr> {
+pub(crate) async fn report(db: &impl ConnectionTrait, alert: i64) -> Result<Report, DbErr> {
     let backend = db.get_database_backend();
     let p = super::placeholder(backend, 1);
     // Everything summed in SQL: one pass over the alert's rows, one over their events.
@@ -287,7 +290,7 @@ fn literal(value: impl ActiveEnum<Value = String>) -> String {
 /// (`None` inside while it waits in the outbox).
 /// Whether the alert was emailed to the member (`None`: never queued for them), and when
 /// it was sent (`Some(None)`: queued, and not sent — yet, or ever).
-pub async fn alert_email_sent_at(
+pub(crate) async fn alert_email_sent_at(
     db: &impl ConnectionTrait,
     alert: i64,
     member: MemberId,

@@ -14,7 +14,7 @@ use crate::domain::{BarId, MemberId};
 
 /// One bar's counts over the window, with whose it is.
 #[derive(Debug, Clone)]
-pub struct BarCounts {
+pub(crate) struct BarCounts {
     pub member: MemberId,
     pub industry: Option<String>,
     pub bar: BarId,
@@ -42,7 +42,7 @@ fn snapshot_fields(backend: DbBackend) -> (&'static str, &'static str) {
 /// views come with zeros. Deployments whose snapshot names no goal or placement (or one
 /// barkeep does not know) are left out. Read a range of members at a time, so the rows in
 /// memory stay few.
-pub async fn window_counts(
+pub(crate) async fn window_counts(
     db: &impl ConnectionTrait,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -113,7 +113,7 @@ fn bar_counts(r: &QueryResult) -> Result<Option<BarCounts>, DbErr> {
 }
 
 /// The highest member id there is (0 without members).
-pub async fn last_member(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+pub(crate) async fn last_member(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
     use super::entities::member;
     let id: Option<Option<MemberId>> = member::Entity::find()
         .select_only()
@@ -124,7 +124,7 @@ pub async fn last_member(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
     Ok(id.flatten().map_or(0, |m| m.0))
 }
 
-pub async fn insert_snapshot(
+pub(crate) async fn insert_snapshot(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     window_days: i32,
@@ -147,7 +147,7 @@ pub async fn insert_snapshot(
 /// Rows per insert statement (each row binds about twenty values).
 const ROWS_PER_INSERT: usize = 1000;
 
-pub async fn insert_cells(
+pub(crate) async fn insert_cells(
     db: &impl ConnectionTrait,
     cells: Vec<benchmark_cell::ActiveModel>,
 ) -> Result<(), DbErr> {
@@ -161,7 +161,7 @@ pub async fn insert_cells(
     Ok(())
 }
 
-pub async fn insert_results(
+pub(crate) async fn insert_results(
     db: &impl ConnectionTrait,
     results: Vec<benchmark_result::ActiveModel>,
 ) -> Result<(), DbErr> {
@@ -176,7 +176,7 @@ pub async fn insert_results(
 }
 
 /// The newest snapshots over a window, newest first.
-pub async fn snapshots(
+pub(crate) async fn snapshots(
     db: &impl ConnectionTrait,
     window_days: i32,
     limit: u64,
@@ -191,7 +191,7 @@ pub async fn snapshots(
 }
 
 /// A member's rows (the account's, or one bar's) in some snapshots.
-pub async fn results(
+pub(crate) async fn results(
     db: &impl ConnectionTrait,
     snapshot_ids: &[i64],
     member: MemberId,
@@ -211,7 +211,7 @@ pub async fn results(
         .await
 }
 
-pub async fn cells(
+pub(crate) async fn cells(
     db: &impl ConnectionTrait,
     snapshot: i64,
 ) -> Result<Vec<benchmark_cell::Model>, DbErr> {
@@ -222,7 +222,7 @@ pub async fn cells(
 }
 
 /// Drops snapshots computed before `before` (their cells and results go with them).
-pub async fn purge_snapshots(
+pub(crate) async fn purge_snapshots(
     db: &impl ConnectionTrait,
     before: DateTime<Utc>,
 ) -> Result<u64, DbErr> {

@@ -17,7 +17,7 @@ use crate::domain::{BarId, DeploymentId, MemberId, SiteId, VariantId};
 
 // ---- sites ----
 
-pub async fn insert_site(
+pub(crate) async fn insert_site(
     db: &impl ConnectionTrait,
     member_id: MemberId,
     name: String,
@@ -38,7 +38,7 @@ pub async fn insert_site(
     .await
 }
 
-pub async fn site_of(
+pub(crate) async fn site_of(
     db: &impl ConnectionTrait,
     member_id: MemberId,
     site_id: SiteId,
@@ -49,7 +49,7 @@ pub async fn site_of(
         .await
 }
 
-pub async fn sites_of(
+pub(crate) async fn sites_of(
     db: &impl ConnectionTrait,
     member_id: MemberId,
 ) -> Result<Vec<site::Model>, DbErr> {
@@ -60,7 +60,10 @@ pub async fn sites_of(
         .await
 }
 
-pub async fn count_sites(db: &impl ConnectionTrait, member_id: MemberId) -> Result<u64, DbErr> {
+pub(crate) async fn count_sites(
+    db: &impl ConnectionTrait,
+    member_id: MemberId,
+) -> Result<u64, DbErr> {
     site::Entity::find()
         .filter(site::Column::MemberId.eq(member_id))
         .count(db)
@@ -68,7 +71,7 @@ pub async fn count_sites(db: &impl ConnectionTrait, member_id: MemberId) -> Resu
 }
 
 /// How many of the member's sites are older than `site`.
-pub async fn count_sites_before(
+pub(crate) async fn count_sites_before(
     db: &impl ConnectionTrait,
     member_id: MemberId,
     site: SiteId,
@@ -80,7 +83,7 @@ pub async fn count_sites_before(
         .await
 }
 
-pub async fn site_by_id(
+pub(crate) async fn site_by_id(
     db: &impl ConnectionTrait,
     site_id: SiteId,
 ) -> Result<Option<site::Model>, DbErr> {
@@ -90,7 +93,7 @@ pub async fn site_by_id(
 /// Locks the site's row until the transaction ends (PostgreSQL), so two transactions that
 /// count what the site holds cannot both see room for one more. On SQLite the write
 /// transaction already holds the database's lock.
-pub async fn lock_site(db: &impl ConnectionTrait, site_id: SiteId) -> Result<(), DbErr> {
+pub(crate) async fn lock_site(db: &impl ConnectionTrait, site_id: SiteId) -> Result<(), DbErr> {
     site::Entity::find_by_id(site_id)
         .lock_exclusive()
         .one(db)
@@ -98,7 +101,7 @@ pub async fn lock_site(db: &impl ConnectionTrait, site_id: SiteId) -> Result<(),
     Ok(())
 }
 
-pub async fn rename_site(
+pub(crate) async fn rename_site(
     db: &impl ConnectionTrait,
     site: site::Model,
     name: String,
@@ -110,13 +113,13 @@ pub async fn rename_site(
     active.update(db).await
 }
 
-pub async fn delete_site(db: &impl ConnectionTrait, site_id: SiteId) -> Result<(), DbErr> {
+pub(crate) async fn delete_site(db: &impl ConnectionTrait, site_id: SiteId) -> Result<(), DbErr> {
     site::Entity::delete_by_id(site_id).exec(db).await?;
     Ok(())
 }
 
 /// Marks the site's script as changed. Additive, so processes never overwrite each other.
-pub async fn bump_script(
+pub(crate) async fn bump_script(
     db: &impl ConnectionTrait,
     site_id: SiteId,
     now: DateTime<Utc>,
@@ -134,7 +137,7 @@ pub async fn bump_script(
 }
 
 /// Marks every script of the member's sites as changed (what their plan allows changed).
-pub async fn bump_scripts_of_member(
+pub(crate) async fn bump_scripts_of_member(
     db: &impl ConnectionTrait,
     member_id: MemberId,
     now: DateTime<Utc>,
@@ -152,7 +155,7 @@ pub async fn bump_scripts_of_member(
 }
 
 /// (id, key, script version) of every site, or of those changed since `since`.
-pub async fn script_versions(
+pub(crate) async fn script_versions(
     db: &impl ConnectionTrait,
     since: Option<DateTime<Utc>>,
 ) -> Result<Vec<(SiteId, String, i64)>, DbErr> {
@@ -169,7 +172,7 @@ pub async fn script_versions(
 
 // ---- hostnames ----
 
-pub async fn hostnames_of(
+pub(crate) async fn hostnames_of(
     db: &impl ConnectionTrait,
     site_ids: &[SiteId],
 ) -> Result<Vec<site_hostname::Model>, DbErr> {
@@ -182,7 +185,7 @@ pub async fn hostnames_of(
 
 /// Makes the site's hostnames exactly `names`, keeping the install-check time of those
 /// that stay.
-pub async fn set_hostnames(
+pub(crate) async fn set_hostnames(
     db: &impl ConnectionTrait,
     site_id: SiteId,
     names: &[String],
@@ -224,7 +227,7 @@ fn bar_site() -> RelationDef {
 }
 
 /// A member's live (not deleted) bar.
-pub async fn bar_of(
+pub(crate) async fn bar_of(
     db: &impl ConnectionTrait,
     member_id: MemberId,
     bar_id: BarId,
@@ -238,7 +241,7 @@ pub async fn bar_of(
 }
 
 /// Locks the bar's row until the transaction ends; see [`lock_site`].
-pub async fn lock_bar(db: &impl ConnectionTrait, bar_id: BarId) -> Result<(), DbErr> {
+pub(crate) async fn lock_bar(db: &impl ConnectionTrait, bar_id: BarId) -> Result<(), DbErr> {
     bar::Entity::find_by_id(bar_id)
         .lock_exclusive()
         .one(db)
@@ -246,7 +249,7 @@ pub async fn lock_bar(db: &impl ConnectionTrait, bar_id: BarId) -> Result<(), Db
     Ok(())
 }
 
-pub async fn bars_of_site(
+pub(crate) async fn bars_of_site(
     db: &impl ConnectionTrait,
     site_id: SiteId,
 ) -> Result<Vec<bar::Model>, DbErr> {
@@ -259,7 +262,7 @@ pub async fn bars_of_site(
 }
 
 /// The live (not deleted) bars of several sites, oldest first.
-pub async fn bars_of_sites(
+pub(crate) async fn bars_of_sites(
     db: &impl ConnectionTrait,
     site_ids: &[SiteId],
 ) -> Result<Vec<bar::Model>, DbErr> {
@@ -272,7 +275,7 @@ pub async fn bars_of_sites(
 }
 
 /// Why the plan paused the bar (`None`: it was not the plan).
-pub async fn set_paused_reason(
+pub(crate) async fn set_paused_reason(
     db: &impl ConnectionTrait,
     bar_id: BarId,
     reason: Option<&str>,
@@ -288,7 +291,7 @@ pub async fn set_paused_reason(
     Ok(())
 }
 
-pub async fn count_bars(db: &impl ConnectionTrait, site_id: SiteId) -> Result<u64, DbErr> {
+pub(crate) async fn count_bars(db: &impl ConnectionTrait, site_id: SiteId) -> Result<u64, DbErr> {
     bar::Entity::find()
         .filter(bar::Column::SiteId.eq(site_id))
         .filter(bar::Column::DeletedAt.is_null())
@@ -297,7 +300,7 @@ pub async fn count_bars(db: &impl ConnectionTrait, site_id: SiteId) -> Result<u6
 }
 
 /// How many of the site's bars are older than `bar`.
-pub async fn count_bars_before(
+pub(crate) async fn count_bars_before(
     db: &impl ConnectionTrait,
     site_id: SiteId,
     bar: BarId,
@@ -310,14 +313,14 @@ pub async fn count_bars_before(
         .await
 }
 
-pub async fn count_variants(db: &impl ConnectionTrait, bar: BarId) -> Result<u64, DbErr> {
+pub(crate) async fn count_variants(db: &impl ConnectionTrait, bar: BarId) -> Result<u64, DbErr> {
     variant::Entity::find()
         .filter(variant::Column::BarId.eq(bar))
         .count(db)
         .await
 }
 
-pub async fn touch_bar(
+pub(crate) async fn touch_bar(
     db: &impl ConnectionTrait,
     bar_id: BarId,
     column: bar::Column,
@@ -334,7 +337,7 @@ pub async fn touch_bar(
 // ---- variants ----
 
 /// The live variants of some bars, in creation order.
-pub async fn variants_of(
+pub(crate) async fn variants_of(
     db: &impl ConnectionTrait,
     bar_ids: &[BarId],
 ) -> Result<Vec<variant::Model>, DbErr> {
@@ -346,7 +349,7 @@ pub async fn variants_of(
         .await
 }
 
-pub async fn variant_of(
+pub(crate) async fn variant_of(
     db: &impl ConnectionTrait,
     bar_id: BarId,
     variant_id: VariantId,
@@ -359,7 +362,7 @@ pub async fn variant_of(
 }
 
 /// Every variant the bar has or had, deleted ones included.
-pub async fn all_variants_of(
+pub(crate) async fn all_variants_of(
     db: &impl ConnectionTrait,
     bar_id: BarId,
 ) -> Result<Vec<variant::Model>, DbErr> {
@@ -370,7 +373,7 @@ pub async fn all_variants_of(
         .await
 }
 
-pub async fn soft_delete_variant(
+pub(crate) async fn soft_delete_variant(
     db: &impl ConnectionTrait,
     variant_id: VariantId,
     now: DateTime<Utc>,
@@ -393,7 +396,7 @@ fn deployment_site() -> RelationDef {
 }
 
 /// One of the member's deployments (of a live or deleted bar).
-pub async fn deployment_of(
+pub(crate) async fn deployment_of(
     db: &impl ConnectionTrait,
     member_id: MemberId,
     deployment_id: DeploymentId,
@@ -406,7 +409,7 @@ pub async fn deployment_of(
 }
 
 /// The live deployments of some bars.
-pub async fn live_deployments_of_bars(
+pub(crate) async fn live_deployments_of_bars(
     db: &impl ConnectionTrait,
     bar_ids: &[BarId],
 ) -> Result<Vec<deployment::Model>, DbErr> {
@@ -418,7 +421,7 @@ pub async fn live_deployments_of_bars(
         .await
 }
 
-pub async fn live_deployments_of_sites(
+pub(crate) async fn live_deployments_of_sites(
     db: &impl ConnectionTrait,
     site_ids: &[SiteId],
 ) -> Result<Vec<deployment::Model>, DbErr> {
@@ -430,7 +433,7 @@ pub async fn live_deployments_of_sites(
         .await
 }
 
-pub async fn deployments_of_bar(
+pub(crate) async fn deployments_of_bar(
     db: &impl ConnectionTrait,
     bar_id: BarId,
 ) -> Result<Vec<deployment::Model>, DbErr> {
@@ -442,7 +445,7 @@ pub async fn deployments_of_bar(
 }
 
 /// Which of these bars were ever published.
-pub async fn deployed_bars(
+pub(crate) async fn deployed_bars(
     db: &impl ConnectionTrait,
     bar_ids: &[BarId],
 ) -> Result<HashSet<BarId>, DbErr> {
@@ -457,7 +460,7 @@ pub async fn deployed_bars(
     Ok(ids.into_iter().collect())
 }
 
-pub async fn end_deployments_of_bar(
+pub(crate) async fn end_deployments_of_bar(
     db: &impl ConnectionTrait,
     bar_id: BarId,
     now: DateTime<Utc>,
@@ -471,7 +474,7 @@ pub async fn end_deployments_of_bar(
     Ok(r.rows_affected)
 }
 
-pub async fn insert_deployment(
+pub(crate) async fn insert_deployment(
     db: &impl ConnectionTrait,
     site_id: SiteId,
     snapshot: Snapshot,

@@ -10,7 +10,7 @@ use sea_orm::{
 use super::entities::digest_week;
 use crate::domain::MemberId;
 
-pub async fn digest_week(
+pub(crate) async fn digest_week(
     db: &impl ConnectionTrait,
     week: &str,
 ) -> Result<digest_week::Model, DbErr> {
@@ -29,7 +29,7 @@ pub async fn digest_week(
         .ok_or_else(|| DbErr::RecordNotFound(week.to_string()))
 }
 
-pub async fn advance_digest(
+pub(crate) async fn advance_digest(
     db: &impl ConnectionTrait,
     week: &str,
     cursor: i64,
@@ -52,7 +52,7 @@ pub async fn advance_digest(
 
 /// One bar's counts over a range, with its member, for the digest.
 #[derive(Debug, Clone)]
-pub struct BarWeek {
+pub(crate) struct BarWeek {
     pub member: MemberId,
     pub bar: String,
     pub site: String,
@@ -63,7 +63,7 @@ pub struct BarWeek {
 
 /// Every bar's counts between `from` and `to` (days' first seconds) for the members
 /// with ids in `[first, last]`, summed in SQL.
-pub async fn bar_weeks(
+pub(crate) async fn bar_weeks(
     db: &impl ConnectionTrait,
     first: MemberId,
     last: MemberId,
@@ -113,7 +113,7 @@ pub async fn bar_weeks(
 }
 
 /// Which of `members` have at least one site.
-pub async fn members_with_sites(
+pub(crate) async fn members_with_sites(
     db: &impl ConnectionTrait,
     members: &[MemberId],
 ) -> Result<Vec<MemberId>, DbErr> {

@@ -11,7 +11,7 @@ use sea_orm::{
 use super::entities::job_lease::{self, Column};
 
 /// Makes sure the job has its row; a new job is due at once.
-pub async fn ensure(
+pub(crate) async fn ensure(
     db: &impl ConnectionTrait,
     name: &str,
     now: DateTime<Utc>,
@@ -41,7 +41,7 @@ fn free_at(now: DateTime<Utc>) -> Condition {
 
 /// Takes the job for this period if it is due (or, with `force`, whenever no one holds
 /// it). True when this process should run it now.
-pub async fn claim(
+pub(crate) async fn claim(
     db: &impl ConnectionTrait,
     name: &str,
     holder: &str,
@@ -66,7 +66,7 @@ pub async fn claim(
 
 /// Extends the lease of a run that is still going. False when this process no longer
 /// holds it (another took it after it ran out).
-pub async fn renew(
+pub(crate) async fn renew(
     db: &impl ConnectionTrait,
     name: &str,
     holder: &str,
@@ -82,7 +82,7 @@ pub async fn renew(
 
 /// Records how a run ended and lets the lease go. A failed run is due again soon rather
 /// than a whole period later.
-pub async fn finish(
+pub(crate) async fn finish(
     db: &impl ConnectionTrait,
     name: &str,
     holder: &str,
@@ -110,7 +110,7 @@ pub async fn finish(
     Ok(())
 }
 
-pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<job_lease::Model>, DbErr> {
+pub(crate) async fn all(db: &impl ConnectionTrait) -> Result<Vec<job_lease::Model>, DbErr> {
     job_lease::Entity::find()
         .order_by_asc(Column::Name)
         .all(db)

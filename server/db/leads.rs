@@ -14,7 +14,7 @@ use crate::domain::{BarId, MemberId, SiteId};
 
 // ---- webhooks ----
 
-pub async fn webhook(
+pub(crate) async fn webhook(
     db: &impl ConnectionTrait,
     site: SiteId,
 ) -> Result<Option<lead_webhook::Model>, DbErr> {
@@ -23,7 +23,7 @@ pub async fn webhook(
 
 /// Sets the site's webhook (a new URL, or a new secret). Leads that gave up on the old
 /// one are tried again.
-pub async fn put_webhook(
+pub(crate) async fn put_webhook(
     db: &impl ConnectionTrait,
     site: SiteId,
     url: &str,
@@ -70,12 +70,12 @@ pub async fn put_webhook(
         .ok_or_else(|| DbErr::RecordNotFound("lead webhook".into()))
 }
 
-pub async fn delete_webhook(db: &impl ConnectionTrait, site: SiteId) -> Result<bool, DbErr> {
+pub(crate) async fn delete_webhook(db: &impl ConnectionTrait, site: SiteId) -> Result<bool, DbErr> {
     let r = lead_webhook::Entity::delete_by_id(site).exec(db).await?;
     Ok(r.rows_affected == 1)
 }
 
-pub async fn set_failing_notified(
+pub(crate) async fn set_failing_notified(
     db: &impl ConnectionTrait,
     site: SiteId,
     at: Option<DateTime<Utc>>,
@@ -97,7 +97,7 @@ pub async fn set_failing_notified(
 /// Settles leads whose notification email has left the outbox: sent means delivered;
 /// given up (failed or skipped) or gone means the lead waits for another email.
 /// Returns how many were delivered and how many wait again.
-pub async fn settle_emails(db: &impl ConnectionTrait) -> Result<(u64, u64), DbErr> {
+pub(crate) async fn settle_emails(db: &impl ConnectionTrait) -> Result<(u64, u64), DbErr> {
     let with_status = |status: Status| {
         Query::select()
             .column(outbox::Column::Id)
@@ -141,7 +141,7 @@ fn booleans(sql: &str, backend: DbBackend) -> String {
 
 /// Bars with leads waiting for an email whose last lead email went before `cutoff`, the
 /// bar whose oldest waiting lead is oldest first.
-pub async fn bars_due_for_email(
+pub(crate) async fn bars_due_for_email(
     db: &impl ConnectionTrait,
     cutoff: DateTime<Utc>,
     limit: u64,
@@ -173,7 +173,7 @@ pub async fn bars_due_for_email(
 }
 
 /// The oldest leads of a bar waiting for an email, with the member who gets it.
-pub async fn waiting_for_email(
+pub(crate) async fn waiting_for_email(
     db: &impl ConnectionTrait,
     bar: BarId,
     limit: u64,
@@ -215,7 +215,7 @@ pub async fn waiting_for_email(
 }
 
 /// Ties leads to the queued email (named by its key) that lists them.
-pub async fn email_queued(
+pub(crate) async fn email_queued(
     db: &impl ConnectionTrait,
     ids: &[i64],
     dedupe_key: &str,
@@ -238,7 +238,7 @@ pub async fn email_queued(
 
 /// A lead whose webhook post is due, with what the post needs.
 #[derive(Debug, Clone)]
-pub struct DueWebhook {
+pub(crate) struct DueWebhook {
     pub lead: lead::Model,
     pub bar: BarId,
     pub member: MemberId,
@@ -247,7 +247,7 @@ pub struct DueWebhook {
 /// Leads whose webhook post is due now: at most `per_site` of each site, and `limit` in
 /// all, taken a site at a time in turn (every site's oldest, then every site's second…),
 /// so one site's backlog never holds back another's leads.
-pub async fn due_webhooks(
+pub(crate) async fn due_webhooks(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     per_site: u64,
@@ -301,7 +301,7 @@ pub async fn due_webhooks(
 }
 
 /// The webhooks of these sites.
-pub async fn webhooks_of(
+pub(crate) async fn webhooks_of(
     db: &impl ConnectionTrait,
     sites: &[SiteId],
 ) -> Result<Vec<lead_webhook::Model>, DbErr> {
@@ -314,7 +314,7 @@ pub async fn webhooks_of(
 /// Leads every configured forward has delivered (and with at least one forward
 /// configured): deleted, or for members who keep leads, marked with when, so retention
 /// counts from it. Returns how many were deleted and how many kept.
-pub async fn finish_forwarded(
+pub(crate) async fn finish_forwarded(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
 ) -> Result<(u64, u64), DbErr> {
@@ -357,7 +357,7 @@ pub async fn finish_forwarded(
     Ok((deleted, kept))
 }
 
-pub async fn set_done(
+pub(crate) async fn set_done(
     db: &impl ConnectionTrait,
     ids: &[i64],
     column: lead::Column,
@@ -373,7 +373,7 @@ pub async fn set_done(
     Ok(())
 }
 
-pub async fn webhook_failed(
+pub(crate) async fn webhook_failed(
     db: &impl ConnectionTrait,
     id: i64,
     attempts: i32,
@@ -393,7 +393,11 @@ pub async fn webhook_failed(
     Ok(())
 }
 
-pub async fn flag(db: &impl ConnectionTrait, id: i64, at: DateTime<Utc>) -> Result<(), DbErr> {
+pub(crate) async fn flag(
+    db: &impl ConnectionTrait,
+    id: i64,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
     lead::Entity::update_many()
         .col_expr(lead::Column::FlaggedAt, Expr::value(at))
         .filter(lead::Column::Id.eq(id))
@@ -402,7 +406,7 @@ pub async fn flag(db: &impl ConnectionTrait, id: i64, at: DateTime<Utc>) -> Resu
     Ok(())
 }
 
-pub async fn delete_leads(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
+pub(crate) async fn delete_leads(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -415,7 +419,7 @@ pub async fn delete_leads(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), 
 
 // ---- lead emails ----
 
-pub async fn set_last_email(
+pub(crate) async fn set_last_email(
     db: &impl ConnectionTrait,
     bar: BarId,
     at: DateTime<Utc>,
@@ -437,7 +441,7 @@ pub async fn set_last_email(
 // ---- delivery attempts ----
 
 #[allow(clippy::too_many_arguments)]
-pub async fn record_delivery(
+pub(crate) async fn record_delivery(
     db: &impl ConnectionTrait,
     site: SiteId,
     lead: Option<i64>,
@@ -464,7 +468,7 @@ pub async fn record_delivery(
     Ok(())
 }
 
-pub async fn deliveries(
+pub(crate) async fn deliveries(
     db: &impl ConnectionTrait,
     site: SiteId,
     limit: u64,
@@ -479,7 +483,7 @@ pub async fn deliveries(
 }
 
 /// When the member's test posts of every site were made since `since`, oldest first.
-pub async fn tests_since(
+pub(crate) async fn tests_since(
     db: &impl ConnectionTrait,
     member: MemberId,
     since: DateTime<Utc>,
@@ -504,7 +508,7 @@ pub async fn tests_since(
         .await
 }
 
-pub async fn purge_deliveries(
+pub(crate) async fn purge_deliveries(
     db: &impl ConnectionTrait,
     before: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
@@ -517,7 +521,7 @@ pub async fn purge_deliveries(
 
 // ---- kept leads ----
 
-pub async fn leads_of_site(
+pub(crate) async fn leads_of_site(
     db: &impl ConnectionTrait,
     site: SiteId,
     limit: u64,
@@ -530,7 +534,7 @@ pub async fn leads_of_site(
         .await
 }
 
-pub async fn lead_of(
+pub(crate) async fn lead_of(
     db: &impl ConnectionTrait,
     site: SiteId,
     id: i64,
@@ -544,7 +548,7 @@ pub async fn lead_of(
 /// Deletes leads past their member's retention: kept leads counted from when they were
 /// forwarded, and leads with no forward configured (no lead email, no webhook) counted
 /// from when they arrived. Returns how many went.
-pub async fn purge_past_retention(
+pub(crate) async fn purge_past_retention(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {

@@ -22,7 +22,7 @@ fn free_at(now: DateTime<Utc>) -> Condition {
 
 /// Takes the lease on up to `limit` due rows at once and returns them; rows another
 /// worker took first are not among them.
-pub async fn claim_due(
+pub(crate) async fn claim_due(
     db: &Db,
     now: DateTime<Utc>,
     until: DateTime<Utc>,
@@ -50,7 +50,7 @@ pub async fn claim_due(
 }
 
 /// Records a delivery, with the links the HTML part carried as sent (tracked mail).
-pub async fn mark_sent(
+pub(crate) async fn mark_sent(
     db: &impl ConnectionTrait,
     id: i64,
     attempts: i32,
@@ -73,7 +73,7 @@ pub async fn mark_sent(
     Ok(())
 }
 
-pub async fn mark_failed(
+pub(crate) async fn mark_failed(
     db: &impl ConnectionTrait,
     id: i64,
     attempts: i32,
@@ -106,7 +106,11 @@ pub async fn mark_failed(
 
 /// Records that an email was not sent, and why (the member left its list, or the
 /// address is suppressed).
-pub async fn mark_skipped(db: &impl ConnectionTrait, id: i64, why: &str) -> Result<(), DbErr> {
+pub(crate) async fn mark_skipped(
+    db: &impl ConnectionTrait,
+    id: i64,
+    why: &str,
+) -> Result<(), DbErr> {
     outbox::Entity::update_many()
         .col_expr(Column::Status, Expr::value(Status::Skipped))
         .col_expr(
@@ -121,7 +125,10 @@ pub async fn mark_skipped(db: &impl ConnectionTrait, id: i64, why: &str) -> Resu
 }
 
 /// The links a sent email carried (JSON), if it was tracked.
-pub async fn sent_links(db: &impl ConnectionTrait, id: i64) -> Result<Option<String>, DbErr> {
+pub(crate) async fn sent_links(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<String>, DbErr> {
     let row: Option<Option<String>> = outbox::Entity::find_by_id(id)
         .select_only()
         .column(Column::Links)
@@ -131,7 +138,10 @@ pub async fn sent_links(db: &impl ConnectionTrait, id: i64) -> Result<Option<Str
     Ok(row.flatten())
 }
 
-pub async fn sent_at(db: &impl ConnectionTrait, id: i64) -> Result<Option<DateTime<Utc>>, DbErr> {
+pub(crate) async fn sent_at(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
     let row: Option<Option<DateTime<Utc>>> = outbox::Entity::find_by_id(id)
         .select_only()
         .column(Column::SentAt)
@@ -141,7 +151,7 @@ pub async fn sent_at(db: &impl ConnectionTrait, id: i64) -> Result<Option<DateTi
     Ok(row.flatten())
 }
 
-pub async fn insert_event(
+pub(crate) async fn insert_event(
     db: &impl ConnectionTrait,
     outbox_id: i64,
     kind: EmailEventKind,
@@ -164,7 +174,7 @@ pub async fn insert_event(
     Ok(())
 }
 
-pub async fn row_exists(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
+pub(crate) async fn row_exists(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
     Ok(outbox::Entity::find_by_id(id)
         .select_only()
         .column(Column::Id)
@@ -174,7 +184,7 @@ pub async fn row_exists(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbEr
         .is_some())
 }
 
-pub async fn mark_bounced(
+pub(crate) async fn mark_bounced(
     db: &impl ConnectionTrait,
     id: i64,
     at: DateTime<Utc>,
@@ -189,7 +199,7 @@ pub async fn mark_bounced(
 
 /// No more subscription mail to the address whose hash this is (see
 /// `crate::mail::suppressions`); the first reason stays.
-pub async fn suppress(
+pub(crate) async fn suppress(
     db: &impl ConnectionTrait,
     hash: &str,
     reason: &str,
@@ -212,7 +222,7 @@ pub async fn suppress(
     Ok(())
 }
 
-pub async fn suppression(
+pub(crate) async fn suppression(
     db: &impl ConnectionTrait,
     hash: &str,
 ) -> Result<Option<email_suppression::Model>, DbErr> {
@@ -221,7 +231,7 @@ pub async fn suppression(
         .await
 }
 
-pub async fn suppressions_of(
+pub(crate) async fn suppressions_of(
     db: &impl ConnectionTrait,
     hashes: &[String],
 ) -> Result<Vec<email_suppression::Model>, DbErr> {
@@ -232,7 +242,7 @@ pub async fn suppressions_of(
 }
 
 /// Suppressions still stored with their address rather than its hash (a hash has no `@`).
-pub async fn plain_suppressions(
+pub(crate) async fn plain_suppressions(
     db: &impl ConnectionTrait,
 ) -> Result<Vec<email_suppression::Model>, DbErr> {
     email_suppression::Entity::find()
@@ -243,7 +253,7 @@ pub async fn plain_suppressions(
 
 /// Puts `hashed` in place of the row stored under `plain` (if the hash is there already,
 /// that row stays).
-pub async fn replace_suppression(
+pub(crate) async fn replace_suppression(
     db: &impl ConnectionTrait,
     plain: &str,
     hashed: email_suppression::Model,
@@ -269,7 +279,7 @@ pub async fn replace_suppression(
 
 /// Deletes the outbox rows of `member` or to `address` (lowercased); their events go
 /// with them.
-pub async fn delete_rows_to(
+pub(crate) async fn delete_rows_to(
     db: &impl ConnectionTrait,
     address: &str,
     member: MemberId,
@@ -289,7 +299,10 @@ pub async fn delete_rows_to(
 }
 
 /// Blanks the bodies of emails queued before `before`; who, what and when stay.
-pub async fn purge_bodies(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64, DbErr> {
+pub(crate) async fn purge_bodies(
+    db: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+) -> Result<u64, DbErr> {
     Ok(outbox::Entity::update_many()
         .col_expr(Column::BodyText, Expr::value(""))
         .col_expr(Column::BodyHtml, Expr::value(""))
@@ -306,7 +319,7 @@ pub async fn purge_bodies(db: &impl ConnectionTrait, before: DateTime<Utc>) -> R
 }
 
 /// What an email's row becomes once it is sent (see [`outbox::AfterSend`]).
-pub async fn after_sent(
+pub(crate) async fn after_sent(
     db: &impl ConnectionTrait,
     id: i64,
     after: outbox::AfterSend,
@@ -331,7 +344,7 @@ pub async fn after_sent(
 /// What an email's row becomes once it is given up or skipped: a row that must not
 /// outlive its sending (an erased account's last email) keeps no address, subject or
 /// body; the row stays so the failure shows.
-pub async fn after_given_up(
+pub(crate) async fn after_given_up(
     db: &impl ConnectionTrait,
     id: i64,
     after: outbox::AfterSend,
@@ -351,7 +364,10 @@ pub async fn after_given_up(
 }
 
 /// The newest emails of the outbox, for the operator's mail page.
-pub async fn recent(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<outbox::Model>, DbErr> {
+pub(crate) async fn recent(
+    db: &impl ConnectionTrait,
+    limit: u64,
+) -> Result<Vec<outbox::Model>, DbErr> {
     outbox::Entity::find()
         .order_by_desc(Column::Id)
         .limit(limit)
@@ -359,6 +375,9 @@ pub async fn recent(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<outbox:
         .await
 }
 
-pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<outbox::Model>, DbErr> {
+pub(crate) async fn by_id(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<outbox::Model>, DbErr> {
     outbox::Entity::find_by_id(id).one(db).await
 }

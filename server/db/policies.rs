@@ -10,7 +10,7 @@ use sea_orm::{
 use super::entities::{policy_objection, policy_version};
 use crate::domain::MemberId;
 
-pub async fn insert_policy(
+pub(crate) async fn insert_policy(
     db: &impl ConnectionTrait,
     version: &str,
     url: Option<String>,
@@ -31,7 +31,7 @@ pub async fn insert_policy(
     .await
 }
 
-pub async fn set_policy_alert(
+pub(crate) async fn set_policy_alert(
     db: &impl ConnectionTrait,
     policy: i64,
     alert: i64,
@@ -44,7 +44,9 @@ pub async fn set_policy_alert(
     Ok(())
 }
 
-pub async fn policies(db: &impl ConnectionTrait) -> Result<Vec<policy_version::Model>, DbErr> {
+pub(crate) async fn policies(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<policy_version::Model>, DbErr> {
     policy_version::Entity::find()
         .order_by_desc(policy_version::Column::PublishedAt)
         .order_by_desc(policy_version::Column::Id)
@@ -52,7 +54,7 @@ pub async fn policies(db: &impl ConnectionTrait) -> Result<Vec<policy_version::M
         .await
 }
 
-pub async fn policy_by_version(
+pub(crate) async fn policy_by_version(
     db: &impl ConnectionTrait,
     version: &str,
 ) -> Result<Option<policy_version::Model>, DbErr> {
@@ -63,7 +65,7 @@ pub async fn policy_by_version(
 }
 
 /// Records an objection unless there is one; the first time stays.
-pub async fn object(
+pub(crate) async fn object(
     db: &impl ConnectionTrait,
     policy: i64,
     member: MemberId,
@@ -80,7 +82,7 @@ pub async fn object(
     Ok(())
 }
 
-pub async fn objections(
+pub(crate) async fn objections(
     db: &impl ConnectionTrait,
     policy: Option<i64>,
     member: Option<MemberId>,

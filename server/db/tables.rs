@@ -4,7 +4,7 @@
 use sea_orm::DeriveIden;
 
 #[derive(DeriveIden, Clone, Copy)]
-pub enum DeploymentStats {
+pub(crate) enum DeploymentStats {
     Table,
     DeploymentId,
     Hour,
@@ -17,7 +17,7 @@ pub enum DeploymentStats {
 
 impl DeploymentStats {
     /// Every column of a row, key first, in the order of [`crate::domain::Counts`].
-    pub const ROW: [DeploymentStats; 7] = [
+    pub(crate) const ROW: [DeploymentStats; 7] = [
         DeploymentStats::DeploymentId,
         DeploymentStats::Hour,
         DeploymentStats::Views,
@@ -30,7 +30,7 @@ impl DeploymentStats {
 
 /// The same counts summed by UTC day (`day` is the day's first second).
 #[derive(DeriveIden, Clone, Copy)]
-pub enum DailyStats {
+pub(crate) enum DailyStats {
     #[sea_orm(iden = "deployment_stats_daily")]
     Table,
     DeploymentId,
@@ -43,7 +43,7 @@ pub enum DailyStats {
 }
 
 impl DailyStats {
-    pub const ROW: [DailyStats; 7] = [
+    pub(crate) const ROW: [DailyStats; 7] = [
         DailyStats::DeploymentId,
         DailyStats::Day,
         DailyStats::Views,
@@ -55,7 +55,7 @@ impl DailyStats {
 }
 
 #[derive(DeriveIden, Clone, Copy)]
-pub enum VisitorHashes {
+pub(crate) enum VisitorHashes {
     Table,
     DeploymentId,
     Day,
@@ -63,7 +63,7 @@ pub enum VisitorHashes {
 }
 
 #[derive(DeriveIden, Clone, Copy)]
-pub enum DailySalts {
+pub(crate) enum DailySalts {
     Table,
     Day,
     Salt,
@@ -71,14 +71,14 @@ pub enum DailySalts {
 }
 
 #[derive(DeriveIden, Clone, Copy)]
-pub enum IngestBatches {
+pub(crate) enum IngestBatches {
     Table,
     Id,
     CreatedAt,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
-pub enum Leads {
+pub(crate) enum Leads {
     Table,
     SiteId,
     DeploymentId,
@@ -87,7 +87,7 @@ pub enum Leads {
 }
 
 #[derive(DeriveIden, Clone, Copy)]
-pub enum SiteHostnames {
+pub(crate) enum SiteHostnames {
     Table,
     SiteId,
     Hostname,
@@ -95,7 +95,7 @@ pub enum SiteHostnames {
 }
 
 #[derive(DeriveIden, Clone, Copy)]
-pub enum Deployments {
+pub(crate) enum Deployments {
     Table,
     Id,
     SiteId,
@@ -104,7 +104,7 @@ pub enum Deployments {
 }
 
 #[derive(DeriveIden, Clone, Copy)]
-pub enum Sites {
+pub(crate) enum Sites {
     Table,
     Id,
     MemberId,

@@ -62,7 +62,7 @@ impl fmt::Display for Colour {
 }
 
 /// Refuses `fg` on `bg` below the WCAG AA ratio, naming the foreground field.
-pub fn require_contrast(
+pub(super) fn require_contrast(
     fg: Colour,
     bg: Colour,
     field: &'static str,

@@ -13,7 +13,7 @@ static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 
 pub const MIN_CHARS: usize = 10;
 /// Hashing cost grows with length; nobody needs more than this.
-pub const MAX_BYTES: usize = 1024;
+pub(super) const MAX_BYTES: usize = 1024;
 
 /// A new password that meets the rules. Its value never prints.
 #[derive(Clone)]

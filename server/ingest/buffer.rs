@@ -14,7 +14,7 @@ pub use crate::domain::Counts;
 use crate::domain::SiteId;
 
 #[derive(Debug, Clone)]
-pub struct NewLead {
+pub(super) struct NewLead {
     pub site_id: SiteId,
     pub deployment_id: i64,
     pub email: String,
@@ -23,7 +23,7 @@ pub struct NewLead {
 
 /// One batch's worth of counting.
 #[derive(Debug, Default)]
-pub struct Buffer {
+pub(super) struct Buffer {
     pub counters: Map<(i64, i64), Counts>,
     /// (deployment, day) → visitor hash → hour it was first seen in this batch.
     pub visitors: Map<(i64, i64), Map<i64, i64>>,
@@ -35,15 +35,15 @@ pub struct Buffer {
 
 impl Buffer {
     /// Counters, hashes and leads held; what the memory bound is measured in.
-    pub fn entries(&self) -> usize {
+    pub(super) fn entries(&self) -> usize {
         self.entries
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.counters.is_empty() && self.leads.is_empty() && self.seen.is_empty()
     }
 
-    pub fn count(&mut self, deployment_id: i64, hour: i64, f: impl FnOnce(&mut Counts)) {
+    pub(super) fn count(&mut self, deployment_id: i64, hour: i64, f: impl FnOnce(&mut Counts)) {
         let entry = self
             .counters
             .entry((deployment_id, hour))
@@ -54,7 +54,7 @@ impl Buffer {
         f(entry);
     }
 
-    pub fn visitor(&mut self, deployment_id: i64, day: i64, hash: i64, hour: i64) {
+    pub(super) fn visitor(&mut self, deployment_id: i64, day: i64, hash: i64, hour: i64) {
         let set = self.visitors.entry((deployment_id, day)).or_default();
         if let std::collections::hash_map::Entry::Vacant(v) = set.entry(hash) {
             v.insert(hour);
@@ -62,12 +62,12 @@ impl Buffer {
         }
     }
 
-    pub fn lead(&mut self, lead: NewLead) {
+    pub(super) fn lead(&mut self, lead: NewLead) {
         self.leads.push(lead);
         self.entries += 1;
     }
 
-    pub fn seen(&mut self, site_id: SiteId, hostname: &str, at: DateTime<Utc>) {
+    pub(super) fn seen(&mut self, site_id: SiteId, hostname: &str, at: DateTime<Utc>) {
         let hosts = self.seen.entry(site_id).or_default();
         match hosts.get_mut(hostname) {
             Some(t) => *t = (*t).max(at),
@@ -78,7 +78,7 @@ impl Buffer {
         }
     }
 
-    pub fn total(&self) -> Counts {
+    pub(super) fn total(&self) -> Counts {
         let mut t = Counts::default();
         for c in self.counters.values() {
             t.add(c);

@@ -18,7 +18,7 @@ use crate::db::Db;
 use crate::db::tables::{DailySalts, IngestBatches, VisitorHashes};
 use crate::domain::SiteId;
 
-pub type Salt = [u8; 16];
+pub(super) type Salt = [u8; 16];
 
 /// The UTC day number of a time.
 pub fn day_of(at: DateTime<Utc>) -> i64 {
@@ -32,7 +32,7 @@ pub fn hour_of(at: DateTime<Utc>) -> i64 {
 
 /// A digest of the connection (IP and user agent) under the day's salt. It lives in
 /// memory only, and means nothing without the salt.
-pub fn connection_digest(salt: &Salt, ip: IpAddr, user_agent: &str) -> u64 {
+pub(super) fn connection_digest(salt: &Salt, ip: IpAddr, user_agent: &str) -> u64 {
     let mut h = SipHasher13::new_with_key(salt);
     match ip {
         IpAddr::V4(v4) => h.write(&v4.octets()),
@@ -45,7 +45,7 @@ pub fn connection_digest(salt: &Salt, ip: IpAddr, user_agent: &str) -> u64 {
 
 /// The visitor hash that is stored: per site, so one visitor on two sites cannot be
 /// linked.
-pub fn visitor_hash(salt: &Salt, site_id: SiteId, digest: u64) -> i64 {
+pub(super) fn visitor_hash(salt: &Salt, site_id: SiteId, digest: u64) -> i64 {
     let mut h = SipHasher13::new_with_key(salt);
     h.write_i64(site_id.0);
     h.write_u64(digest);

@@ -264,7 +264,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Paced<T> {
 /// A request body that must arrive within a time limit, counted from the first time the
 /// server is left waiting for it. Most bodies come with their headers, and then no timer
 /// is ever made.
-pub struct RequestBody {
+pub(crate) struct RequestBody {
     inner: Incoming,
     /// Made the first time the body is not all there yet. In a mutex only so the body
     /// is `Sync`, as warp wants; it is never contended.
@@ -285,7 +285,7 @@ impl RequestBody {
 /// The body did not arrive in time.
 #[derive(Debug, thiserror::Error)]
 #[error("the body did not arrive within {0:?}")]
-pub struct BodyTimeout(Duration);
+pub(crate) struct BodyTimeout(Duration);
 
 impl Body for RequestBody {
     type Data = Bytes;

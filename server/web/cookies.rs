@@ -26,7 +26,7 @@ use crate::accounts::{Device, LoggedIn, SESSION_DAYS};
 use crate::domain::MemberId;
 
 /// The session cookie's name over plain http (the one the OpenAPI document names).
-pub const SESSION: &str = "barkeep_session";
+pub(crate) const SESSION: &str = "barkeep_session";
 const CSRF: &str = "barkeep_csrf";
 const DEVICE: &str = "barkeep_device";
 /// A device cookie lasts this long, and is renewed at every login.
@@ -112,7 +112,7 @@ impl Settings {
 }
 
 /// The value of the cookie `name`, if the request sent a non-empty one.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all("cookie")
         .iter()
@@ -130,12 +130,12 @@ fn header(value: String) -> HeaderValue {
 }
 
 /// The session token the browser sent.
-pub fn session_of(settings: &Settings, headers: &HeaderMap) -> Option<String> {
+pub(crate) fn session_of(settings: &Settings, headers: &HeaderMap) -> Option<String> {
     cookie(headers, settings.name(SESSION))
 }
 
 /// Sets (or, with `max_age` 0 and an empty token, clears) the session cookie.
-pub fn session(settings: &Settings, token: &str, max_age: i64) -> HeaderValue {
+pub(crate) fn session(settings: &Settings, token: &str, max_age: i64) -> HeaderValue {
     header(format!(
         "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
         settings.name(SESSION),
@@ -144,18 +144,18 @@ pub fn session(settings: &Settings, token: &str, max_age: i64) -> HeaderValue {
 }
 
 /// A session cookie that lasts as long as a session.
-pub fn new_session(settings: &Settings, token: &str) -> HeaderValue {
+pub(crate) fn new_session(settings: &Settings, token: &str) -> HeaderValue {
     session(settings, token, SESSION_DAYS * 86_400)
 }
 
 /// The cookies of a login that succeeded: its session, and a renewed device cookie.
-pub fn logged_in(settings: &Settings, headers: &mut HeaderMap, done: &LoggedIn) {
+pub(crate) fn logged_in(settings: &Settings, headers: &mut HeaderMap, done: &LoggedIn) {
     headers.append("set-cookie", new_session(settings, &done.token));
     headers.append("set-cookie", device(settings, done.member.id));
 }
 
 /// The form token of a browser that is not signed in, when it sent a well-formed one.
-pub fn csrf_of(settings: &Settings, headers: &HeaderMap) -> Option<String> {
+pub(crate) fn csrf_of(settings: &Settings, headers: &HeaderMap) -> Option<String> {
     cookie(headers, settings.name(CSRF)).filter(|t| {
         t.len() == 43
             && t.bytes()
@@ -164,7 +164,7 @@ pub fn csrf_of(settings: &Settings, headers: &HeaderMap) -> Option<String> {
 }
 
 /// The form token's cookie: for this browser session, never sent cross-site.
-pub fn csrf(settings: &Settings, token: &str) -> HeaderValue {
+pub(crate) fn csrf(settings: &Settings, token: &str) -> HeaderValue {
     header(format!(
         "{}={token}; Path=/; HttpOnly; SameSite=Strict{}",
         settings.name(CSRF),
@@ -173,12 +173,12 @@ pub fn csrf(settings: &Settings, token: &str) -> HeaderValue {
 }
 
 /// The device this browser proves it is, when it sent a token barkeep signed.
-pub fn device_of(settings: &Settings, headers: &HeaderMap) -> Option<Device> {
+pub(crate) fn device_of(settings: &Settings, headers: &HeaderMap) -> Option<Device> {
     cookie(headers, settings.name(DEVICE)).and_then(|t| settings.keys.device_of(&t))
 }
 
 /// A fresh device cookie for `member`, set at a successful login.
-pub fn device(settings: &Settings, member: MemberId) -> HeaderValue {
+pub(crate) fn device(settings: &Settings, member: MemberId) -> HeaderValue {
     header(format!(
         "{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
         settings.name(DEVICE),

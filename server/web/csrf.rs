@@ -25,7 +25,7 @@ use super::cookies;
 use crate::error::{Error, Result};
 
 /// A fresh random token (also the preview frame's script nonce).
-pub fn issue() -> String {
+pub(crate) fn issue() -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
@@ -38,7 +38,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Refuses a write a browser sent from another site (see the module's notes).
-pub fn check_origin(settings: &Settings, headers: &HeaderMap) -> Result<()> {
+pub(crate) fn check_origin(settings: &Settings, headers: &HeaderMap) -> Result<()> {
     let refuse = || {
         Err(Error::forbidden(
             "cross_site",
@@ -76,7 +76,7 @@ pub fn check_origin(settings: &Settings, headers: &HeaderMap) -> Result<()> {
 
 /// The token the forms of this page carry, and the cookie to set with it (for a browser
 /// that is not signed in and has none yet).
-pub fn form_token(
+pub(crate) fn form_token(
     settings: &Settings,
     headers: &HeaderMap,
     session: Option<&str>,
@@ -102,7 +102,7 @@ struct Field {
 
 /// Refuses a form whose `csrf` field is not this browser's token: the MAC of its session
 /// when `session` is the session it is signed in with, else its cookie's value.
-pub fn check(
+pub(crate) fn check(
     settings: &Settings,
     headers: &HeaderMap,
     body: &[u8],

@@ -14,7 +14,7 @@ use crate::error::Error;
 
 /// Every error answer of the API.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// A stable code to branch on, such as `invalid`, `not_found` or `email_taken`.
     pub error: String,
     /// What went wrong, for a person.
@@ -30,7 +30,7 @@ pub struct ErrorBody {
     pub current: Option<u64>,
 }
 
-pub fn status(err: &Error) -> StatusCode {
+pub(crate) fn status(err: &Error) -> StatusCode {
     match err {
         Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -48,7 +48,7 @@ pub fn status(err: &Error) -> StatusCode {
 }
 
 /// What the client may read about an error.
-pub fn body(err: &Error) -> ErrorBody {
+pub(crate) fn body(err: &Error) -> ErrorBody {
     let message = match err {
         Error::Internal(cause) => {
             tracing::error!(error = format!("{cause:#}"), "request failed");
@@ -73,7 +73,7 @@ pub fn body(err: &Error) -> ErrorBody {
     }
 }
 
-pub fn respond(err: Error) -> Response {
+pub(crate) fn respond(err: Error) -> Response {
     let status = status(&err);
     let mut res = warp::reply::with_status(warp::reply::json(&body(&err)), status).into_response();
     if let Error::TooManyRequests { retry_after_secs } = err {
@@ -83,7 +83,7 @@ pub fn respond(err: Error) -> Response {
     res
 }
 
-pub fn method_not_allowed(allow: &str) -> Response {
+pub(crate) fn method_not_allowed(allow: &str) -> Response {
     let body = ErrorBody {
         error: "method_not_allowed".into(),
         message: "this path does not accept that method".into(),
@@ -102,7 +102,7 @@ pub fn method_not_allowed(allow: &str) -> Response {
 
 /// The single `recover` at the outside: rejections only ever mean "no route matched"
 /// (or one of warp's own request checks failed).
-pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
+pub(crate) async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
     use warp::reject;
     let err = if rejection.is_not_found() {
         Error::NotFound

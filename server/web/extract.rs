@@ -16,7 +16,7 @@ use crate::domain::misfit_field;
 use crate::error::Error;
 
 /// Reads a body of at most `limit` bytes; a larger one (declared or sent) is a 413.
-pub async fn read_limited<S, B, E>(
+pub(crate) async fn read_limited<S, B, E>(
     headers: &HeaderMap,
     stream: S,
     limit: usize,
@@ -66,7 +66,7 @@ where
 }
 
 /// Whether the request says its body is `application/json`.
-pub fn is_json(headers: &HeaderMap) -> bool {
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -82,7 +82,7 @@ pub fn is_json(headers: &HeaderMap) -> bool {
 
 /// Parses a JSON body. Malformed JSON is a 400; JSON of the wrong shape (a missing or
 /// unknown field, a wrong type, an unknown option) is a 422 naming the field.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value =
         serde_path_to_error::deserialize(&mut de).map_err(|err| match err.inner().classify() {
@@ -109,13 +109,13 @@ fn strip_position(message: &str) -> String {
 }
 
 /// Form fields of an `application/x-www-form-urlencoded` body.
-pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+pub(crate) fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     serde_urlencoded::from_bytes(bytes)
         .map_err(|e| Error::bad_request("invalid_form", format!("the form could not be read: {e}")))
 }
 
 /// The session cookie and bearer token, if any.
-pub fn credentials(settings: &Settings, headers: &HeaderMap) -> Credentials {
+pub(crate) fn credentials(settings: &Settings, headers: &HeaderMap) -> Credentials {
     Credentials {
         cookie: cookies::session_of(settings, headers),
         bearer: headers
@@ -133,7 +133,7 @@ pub fn credentials(settings: &Settings, headers: &HeaderMap) -> Credentials {
 
 /// The address a connection came from, put on each request by `server`.
 #[derive(Debug, Clone, Copy)]
-pub struct Peer(pub SocketAddr);
+pub(crate) struct Peer(pub SocketAddr);
 
 /// Who is on the other end: the client IP (believing `X-Forwarded-For` only from
 /// trusted proxies) and the user agent.
@@ -157,7 +157,11 @@ impl Client {
 
 /// Walks `X-Forwarded-For` from the right, skipping trusted proxies; the first address
 /// that is not a trusted proxy is the client.
-pub fn client_ip(remote: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+pub(crate) fn client_ip(
+    remote: Option<SocketAddr>,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+) -> IpAddr {
     let peer = remote
         .map(|a| a.ip().to_canonical())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));

@@ -28,7 +28,7 @@ fn id(req: &Req, name: &str) -> Result<i64> {
 }
 
 /// `{site_id}`: one of the member's sites.
-pub struct OwnedSite(pub site::Model);
+pub(crate) struct OwnedSite(pub site::Model);
 
 impl Guard for OwnedSite {
     const PARAMS: &'static [&'static str] = &["site_id"];
@@ -46,7 +46,7 @@ impl Guard for OwnedSite {
 }
 
 /// `{bar_id}`: one of the member's bars.
-pub struct OwnedBar(pub bar::Model);
+pub(crate) struct OwnedBar(pub bar::Model);
 
 async fn bar_of(req: &Req) -> Result<bar::Model> {
     let member = req.member()?.id;
@@ -65,7 +65,7 @@ impl Guard for OwnedBar {
 }
 
 /// `{bar_id}/…/{variant_id}`: a variant of one of the member's bars.
-pub struct OwnedVariant {
+pub(crate) struct OwnedVariant {
     pub bar: bar::Model,
     pub variant: variant::Model,
 }
@@ -87,7 +87,7 @@ impl Guard for OwnedVariant {
 }
 
 /// `{deployment_id}`: a published version of one of the member's bars.
-pub struct OwnedDeployment(pub deployment::Model);
+pub(crate) struct OwnedDeployment(pub deployment::Model);
 
 impl Guard for OwnedDeployment {
     const PARAMS: &'static [&'static str] = &["deployment_id"];
@@ -105,7 +105,7 @@ impl Guard for OwnedDeployment {
 }
 
 /// `{site_id}/…/{lead_id}`: a lead left on one of the member's sites.
-pub struct OwnedLead {
+pub(crate) struct OwnedLead {
     pub site: site::Model,
     pub lead: lead::Model,
 }
@@ -127,7 +127,7 @@ impl Guard for OwnedLead {
 }
 
 /// `{session_id}`: the id of a session; the handler ends it only among the member's own.
-pub struct SessionRef(pub SessionId);
+pub(crate) struct SessionRef(pub SessionId);
 
 impl Guard for SessionRef {
     const PARAMS: &'static [&'static str] = &["session_id"];
@@ -137,7 +137,7 @@ impl Guard for SessionRef {
 }
 
 /// `{token_id}`: the id of an API token; the handler looks only among the member's own.
-pub struct TokenRef(pub TokenId);
+pub(crate) struct TokenRef(pub TokenId);
 
 impl Guard for TokenRef {
     const PARAMS: &'static [&'static str] = &["token_id"];
@@ -147,7 +147,7 @@ impl Guard for TokenRef {
 }
 
 /// `{alert_id}`: an alert (alerts belong to no member; only operator routes name them).
-pub struct AlertRef(pub i64);
+pub(crate) struct AlertRef(pub i64);
 
 impl Guard for AlertRef {
     const PARAMS: &'static [&'static str] = &["alert_id"];
@@ -157,7 +157,7 @@ impl Guard for AlertRef {
 }
 
 /// `{mail_id}`: an email of the outbox (operator routes only).
-pub struct MailRef(pub i64);
+pub(crate) struct MailRef(pub i64);
 
 impl Guard for MailRef {
     const PARAMS: &'static [&'static str] = &["mail_id"];
@@ -168,7 +168,7 @@ impl Guard for MailRef {
 
 /// `{token}`: an opaque token in a public link (an email's tracked open or click),
 /// as it came; the handler verifies it.
-pub struct LinkToken(pub String);
+pub(crate) struct LinkToken(pub String);
 
 impl Guard for LinkToken {
     const PARAMS: &'static [&'static str] = &["token"];

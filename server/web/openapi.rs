@@ -58,7 +58,7 @@ use crate::error::{Error, Result};
         (name = "admin", description = "Operators only"),
     ),
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 struct Security;
 
@@ -164,14 +164,14 @@ impl Modify for Errors {
 static DOCUMENT: OnceLock<String> = OnceLock::new();
 
 /// Builds the document; start-up fails if it cannot.
-pub fn prepare() -> anyhow::Result<()> {
+pub(crate) fn prepare() -> anyhow::Result<()> {
     let json = ApiDoc::openapi().to_pretty_json()?;
     let _ = DOCUMENT.set(json);
     Ok(())
 }
 
 /// `GET /api/v1/openapi.json`
-pub async fn serve(_req: Req) -> Result<Response> {
+pub(crate) async fn serve(_req: Req) -> Result<Response> {
     let document = DOCUMENT
         .get()
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("the OpenAPI document was not prepared")))?;

@@ -28,7 +28,11 @@ use super::{State, visitor};
 
 /// Serves until `shutdown` completes, then stops accepting and waits for the requests in
 /// flight (the caller bounds that wait).
-pub async fn serve(listener: TcpListener, state: &State, shutdown: impl Future<Output = ()>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    state: &State,
+    shutdown: impl Future<Output = ()>,
+) {
     let routes = warp::service(super::app(state));
     let lane = Arc::new(state.clone());
     let handler = move |req, peer| dispatch(req, peer, lane.clone(), routes.clone());

@@ -17,7 +17,7 @@ use crate::web::{json, no_content};
 
 /// A member as the API shows them: never the password hash.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MemberView {
+pub(crate) struct MemberView {
     pub id: MemberId,
     pub email: String,
     pub email_confirmed: bool,
@@ -68,7 +68,7 @@ impl From<&member::Model> for MemberView {
 #[utoipa::path(get, path = "/api/v1/me", tag = "account",
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The member", body = MemberView)))]
-pub async fn get_me(req: Req) -> Result<Response> {
+pub(crate) async fn get_me(req: Req) -> Result<Response> {
     Ok(json(StatusCode::OK, &MemberView::from(req.member()?)))
 }
 
@@ -77,7 +77,7 @@ pub async fn get_me(req: Req) -> Result<Response> {
 #[utoipa::path(patch, path = "/api/v1/me", tag = "account", request_body = ProfileChange,
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The member as changed", body = MemberView)))]
-pub async fn patch_me(req: Req) -> Result<Response> {
+pub(crate) async fn patch_me(req: Req) -> Result<Response> {
     let change: ProfileChange = req.json()?;
     let member = req.member()?;
     let limits = req.state.billing.limits_of(member.id).await?;
@@ -91,7 +91,7 @@ pub async fn patch_me(req: Req) -> Result<Response> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ChangePassword {
+pub(crate) struct ChangePassword {
     pub current_password: String,
     pub new_password: String,
 }
@@ -100,7 +100,7 @@ pub struct ChangePassword {
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "account", request_body = ChangePassword,
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Changed")))]
-pub async fn change_password(req: Req) -> Result<Response> {
+pub(crate) async fn change_password(req: Req) -> Result<Response> {
     let body: ChangePassword = req.json()?;
     req.state
         .accounts
@@ -111,7 +111,7 @@ pub async fn change_password(req: Req) -> Result<Response> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ChangeEmail {
+pub(crate) struct ChangeEmail {
     pub email: String,
     /// The current password.
     pub password: String,
@@ -122,7 +122,7 @@ pub struct ChangeEmail {
 #[utoipa::path(post, path = "/api/v1/me/email", tag = "account", request_body = ChangeEmail,
     security(("session" = []), ("bearer" = [])),
     responses((status = 202, description = "A link went to the new address", body = Message)))]
-pub async fn change_email(req: Req) -> Result<Response> {
+pub(crate) async fn change_email(req: Req) -> Result<Response> {
     let body: ChangeEmail = req.json()?;
     let email = Email::parse(&body.email)?;
     req.state
@@ -136,7 +136,7 @@ pub async fn change_email(req: Req) -> Result<Response> {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct SessionView {
+pub(crate) struct SessionView {
     pub id: SessionId,
     /// The session this request came with.
     pub current: bool,
@@ -148,7 +148,7 @@ pub struct SessionView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     pub sessions: Vec<SessionView>,
 }
 
@@ -156,7 +156,7 @@ pub struct Sessions {
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "account",
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Live sessions", body = Sessions)))]
-pub async fn list_sessions(req: Req) -> Result<Response> {
+pub(crate) async fn list_sessions(req: Req) -> Result<Response> {
     let auth = req.auth()?;
     let sessions = req
         .state
@@ -182,7 +182,7 @@ pub async fn list_sessions(req: Req) -> Result<Response> {
     params(("session_id" = i64, Path, description = "One of your sessions")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Ended")))]
-pub async fn end_session(req: Req, SessionRef(session_id): SessionRef) -> Result<Response> {
+pub(crate) async fn end_session(req: Req, SessionRef(session_id): SessionRef) -> Result<Response> {
     req.state
         .accounts
         .end_session(req.auth()?, session_id)
@@ -191,7 +191,7 @@ pub async fn end_session(req: Req, SessionRef(session_id): SessionRef) -> Result
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct TokenView {
+pub(crate) struct TokenView {
     pub id: TokenId,
     pub name: String,
     pub created_at: DateTime<Utc>,
@@ -210,7 +210,7 @@ impl From<&api_token::Model> for TokenView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Tokens {
+pub(crate) struct Tokens {
     pub tokens: Vec<TokenView>,
 }
 
@@ -218,7 +218,7 @@ pub struct Tokens {
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "account",
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "API tokens", body = Tokens)))]
-pub async fn list_tokens(req: Req) -> Result<Response> {
+pub(crate) async fn list_tokens(req: Req) -> Result<Response> {
     let tokens = req
         .state
         .accounts
@@ -232,13 +232,13 @@ pub async fn list_tokens(req: Req) -> Result<Response> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateToken {
+pub(crate) struct CreateToken {
     /// 1 to 100 characters, to tell tokens apart.
     pub name: String,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct TokenCreated {
+pub(crate) struct TokenCreated {
     pub id: TokenId,
     pub name: String,
     pub created_at: DateTime<Utc>,
@@ -251,7 +251,7 @@ pub struct TokenCreated {
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "account", request_body = CreateToken,
     security(("session" = []), ("bearer" = [])),
     responses((status = 201, description = "Created; the token is shown this once", body = TokenCreated)))]
-pub async fn create_token(req: Req) -> Result<Response> {
+pub(crate) async fn create_token(req: Req) -> Result<Response> {
     let body: CreateToken = req.json()?;
     let created = req
         .state
@@ -275,7 +275,7 @@ pub async fn create_token(req: Req) -> Result<Response> {
     params(("token_id" = i64, Path, description = "One of your API tokens")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Deleted")))]
-pub async fn delete_token(req: Req, TokenRef(token_id): TokenRef) -> Result<Response> {
+pub(crate) async fn delete_token(req: Req, TokenRef(token_id): TokenRef) -> Result<Response> {
     req.state
         .accounts
         .delete_api_token(req.auth()?, token_id)
@@ -284,20 +284,20 @@ pub async fn delete_token(req: Req, TokenRef(token_id): TokenRef) -> Result<Resp
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct IndustryView {
+pub(crate) struct IndustryView {
     pub code: &'static str,
     pub label: &'static str,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Industries {
+pub(crate) struct Industries {
     pub industries: Vec<IndustryView>,
 }
 
 /// The industries a member can pick; benchmarks compare accounts within them.
 #[utoipa::path(get, path = "/api/v1/industries", tag = "account",
     responses((status = 200, description = "Industries", body = Industries)))]
-pub async fn industries(_req: Req) -> Result<Response> {
+pub(crate) async fn industries(_req: Req) -> Result<Response> {
     let industries = INDUSTRIES
         .iter()
         .map(|(code, label)| IndustryView { code, label })
@@ -306,7 +306,7 @@ pub async fn industries(_req: Req) -> Result<Response> {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Policies {
+pub(crate) struct Policies {
     pub policies: Vec<crate::privacy::policies::MemberPolicy>,
 }
 
@@ -315,14 +315,14 @@ pub struct Policies {
 #[utoipa::path(get, path = "/api/v1/me/policies", tag = "account",
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Versions", body = Policies)))]
-pub async fn policies(req: Req) -> Result<Response> {
+pub(crate) async fn policies(req: Req) -> Result<Response> {
     let policies = req.state.policy_versions.for_member(req.member()?).await?;
     Ok(json(StatusCode::OK, &Policies { policies }))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ObjectTo {
+pub(crate) struct ObjectTo {
     /// The version objected to; the newest when left out.
     #[serde(default)]
     pub version: Option<String>,
@@ -333,7 +333,7 @@ pub struct ObjectTo {
 #[utoipa::path(post, path = "/api/v1/me/policy-objection", tag = "account", request_body = ObjectTo,
     security(("session" = []), ("bearer" = [])),
     responses((status = 201, description = "Recorded", body = crate::privacy::policies::MemberPolicy)))]
-pub async fn object(req: Req) -> Result<Response> {
+pub(crate) async fn object(req: Req) -> Result<Response> {
     let body: ObjectTo = req.json()?;
     let recorded = req
         .state
@@ -345,7 +345,7 @@ pub async fn object(req: Req) -> Result<Response> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Restriction {
+pub(crate) struct Restriction {
     /// True pauses every bar and all lead processing; false resumes them.
     pub restricted: bool,
 }
@@ -354,7 +354,7 @@ pub struct Restriction {
 #[utoipa::path(post, path = "/api/v1/me/restriction", tag = "account", request_body = Restriction,
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The member as changed", body = MemberView)))]
-pub async fn restrict(req: Req) -> Result<Response> {
+pub(crate) async fn restrict(req: Req) -> Result<Response> {
     let body: Restriction = req.json()?;
     let member = req
         .state
@@ -368,7 +368,7 @@ pub async fn restrict(req: Req) -> Result<Response> {
 #[utoipa::path(get, path = "/api/v1/me/export", tag = "account",
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The archive", content_type = "application/zip", body = Vec<u8>)))]
-pub async fn export(req: Req) -> Result<Response> {
+pub(crate) async fn export(req: Req) -> Result<Response> {
     let member = req.member()?;
     let archive = req.state.privacy.export(member).await?;
     let mut res = Response::new(archive.into());
@@ -389,7 +389,7 @@ pub async fn export(req: Req) -> Result<Response> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DeleteAccount {
+pub(crate) struct DeleteAccount {
     /// Your password, once more.
     pub password: String,
 }
@@ -400,7 +400,7 @@ pub struct DeleteAccount {
 #[utoipa::path(delete, path = "/api/v1/me", tag = "account", request_body = DeleteAccount,
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Deleted")))]
-pub async fn delete_me(req: Req) -> Result<Response> {
+pub(crate) async fn delete_me(req: Req) -> Result<Response> {
     let body: DeleteAccount = req.json()?;
     req.state
         .privacy

@@ -21,7 +21,7 @@ use crate::web::{State, json};
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct EventsQuery {
+pub(crate) struct EventsQuery {
     /// Only events of this status.
     pub status: Option<EventStatus>,
     /// At most this many, newest first (default 50, at most 500).
@@ -29,7 +29,7 @@ pub struct EventsQuery {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct StripeEventView {
+pub(crate) struct StripeEventView {
     pub id: String,
     /// Stripe's event type.
     #[serde(rename = "type")]
@@ -62,7 +62,7 @@ impl From<stripe_event::Model> for StripeEventView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct StripeEvents {
+pub(crate) struct StripeEvents {
     pub events: Vec<StripeEventView>,
 }
 
@@ -71,7 +71,7 @@ pub struct StripeEvents {
     params(EventsQuery),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Newest first", body = StripeEvents)))]
-pub async fn stripe_events(req: Req) -> Result<Response> {
+pub(crate) async fn stripe_events(req: Req) -> Result<Response> {
     let q: EventsQuery = req.query()?;
     let events = req
         .state
@@ -87,7 +87,7 @@ pub async fn stripe_events(req: Req) -> Result<Response> {
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct MembersQuery {
+pub(crate) struct MembersQuery {
     /// Part of an email address.
     pub q: Option<String>,
     /// At most this many, newest first (default 50, at most 500).
@@ -95,7 +95,7 @@ pub struct MembersQuery {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct MemberRow {
+pub(crate) struct MemberRow {
     pub id: MemberId,
     pub email: String,
     pub email_confirmed: bool,
@@ -107,7 +107,7 @@ pub struct MemberRow {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Members {
+pub(crate) struct Members {
     pub members: Vec<MemberRow>,
 }
 
@@ -117,7 +117,7 @@ pub struct Members {
     params(MembersQuery),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Newest first", body = Members)))]
-pub async fn members(req: Req) -> Result<Response> {
+pub(crate) async fn members(req: Req) -> Result<Response> {
     let q: MembersQuery = req.query()?;
     let members = member_rows(
         &req.state,
@@ -130,7 +130,7 @@ pub async fn members(req: Req) -> Result<Response> {
 
 /// Members whose address contains `search`, newest first, with their billing state (the
 /// operator pages list them too).
-pub async fn member_rows(
+pub(crate) async fn member_rows(
     state: &State,
     search: Option<&str>,
     limit: u64,
@@ -164,7 +164,7 @@ pub async fn member_rows(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewAlert {
+pub(crate) struct NewAlert {
     pub kind: Kind,
     /// `"all"`, `{"plan": ID}` or `{"member": ID}`.
     pub audience: AudienceSpec,
@@ -183,7 +183,7 @@ fn empty_fields() -> serde_json::Value {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct AlertView {
+pub(crate) struct AlertView {
     pub id: i64,
     pub kind: String,
     #[schema(value_type = Object)]
@@ -217,7 +217,7 @@ impl From<alert::Model> for AlertView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct AlertList {
+pub(crate) struct AlertList {
     pub alerts: Vec<AlertView>,
 }
 
@@ -225,7 +225,7 @@ pub struct AlertList {
 #[utoipa::path(post, path = "/api/v1/admin/alerts", tag = "admin", request_body = NewAlert,
     security(("session" = []), ("bearer" = [])),
     responses((status = 201, description = "Drafted", body = AlertView)))]
-pub async fn draft_alert(req: Req) -> Result<Response> {
+pub(crate) async fn draft_alert(req: Req) -> Result<Response> {
     let body: NewAlert = req.json()?;
     let alert = req
         .state
@@ -247,7 +247,7 @@ pub async fn draft_alert(req: Req) -> Result<Response> {
 #[utoipa::path(get, path = "/api/v1/admin/alerts", tag = "admin",
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Newest first", body = AlertList)))]
-pub async fn alerts(req: Req) -> Result<Response> {
+pub(crate) async fn alerts(req: Req) -> Result<Response> {
     let alerts = req.state.alerts.recent(100).await?;
     Ok(json(
         StatusCode::OK,
@@ -262,13 +262,13 @@ pub async fn alerts(req: Req) -> Result<Response> {
     params(("alert_id" = i64, Path, description = "An alert")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The alert", body = AlertView)))]
-pub async fn alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
+pub(crate) async fn alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
     let alert = req.state.alerts.get(alert_id).await?;
     Ok(json(StatusCode::OK, &AlertView::from(alert)))
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Preview {
+pub(crate) struct Preview {
     /// Whom the preview was rendered for (the audience's first member, or you).
     pub to: String,
     pub subject: String,
@@ -281,7 +281,7 @@ pub struct Preview {
     params(("alert_id" = i64, Path, description = "An alert")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Subject, text and HTML", body = Preview)))]
-pub async fn preview_alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
+pub(crate) async fn preview_alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
     let a = req.state.alerts.get(alert_id).await?;
     let (to, rendered) = req.state.alerts.preview(&a, Some(req.member()?)).await?;
     Ok(json(
@@ -300,13 +300,13 @@ pub async fn preview_alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Res
     params(("alert_id" = i64, Path, description = "An alert")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 202, description = "Sending", body = AlertView)))]
-pub async fn send_alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
+pub(crate) async fn send_alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
     let alert = req.state.alerts.send(alert_id).await?;
     Ok(json(StatusCode::ACCEPTED, &AlertView::from(alert)))
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct AlertReport {
+pub(crate) struct AlertReport {
     pub alert: AlertView,
     /// Queued, not sent yet.
     pub queued: i64,
@@ -330,7 +330,7 @@ pub struct AlertReport {
     params(("alert_id" = i64, Path, description = "An alert")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The report", body = AlertReport)))]
-pub async fn alert_report(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
+pub(crate) async fn alert_report(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
     Ok(json(
         StatusCode::OK,
         &report_of(&req.state, alert_id).await?,
@@ -338,7 +338,7 @@ pub async fn alert_report(req: Req, AlertRef(alert_id): AlertRef) -> Result<Resp
 }
 
 /// An alert with what became of its emails.
-pub async fn report_of(state: &State, id: i64) -> Result<AlertReport> {
+pub(crate) async fn report_of(state: &State, id: i64) -> Result<AlertReport> {
     let counts = state.alerts.report(id).await?;
     let alert = state.alerts.get(id).await?;
     Ok(AlertReport::from((alert, counts)))
@@ -376,7 +376,7 @@ impl From<(alert::Model, Report)> for AlertReport {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewPolicy {
+pub(crate) struct NewPolicy {
     /// `2026-12`, `3.1`, …
     pub version: String,
     /// Where the policy is published; or give its `text`.
@@ -393,7 +393,7 @@ pub struct NewPolicy {
 #[utoipa::path(post, path = "/api/v1/admin/policies", tag = "admin", request_body = NewPolicy,
     security(("session" = []), ("bearer" = [])),
     responses((status = 201, description = "Published", body = PolicyView)))]
-pub async fn publish_policy(req: Req) -> Result<Response> {
+pub(crate) async fn publish_policy(req: Req) -> Result<Response> {
     let body: NewPolicy = req.json()?;
     let policy = req
         .state
@@ -410,13 +410,13 @@ pub async fn publish_policy(req: Req) -> Result<Response> {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct PolicyObjections {
+pub(crate) struct PolicyObjections {
     pub policy: PolicyView,
     pub objections: Vec<Objection>,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct PolicyList {
+pub(crate) struct PolicyList {
     pub policies: Vec<PolicyObjections>,
 }
 
@@ -424,7 +424,7 @@ pub struct PolicyList {
 #[utoipa::path(get, path = "/api/v1/admin/policies", tag = "admin",
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Versions", body = PolicyList)))]
-pub async fn policies(req: Req) -> Result<Response> {
+pub(crate) async fn policies(req: Req) -> Result<Response> {
     let policies = req
         .state
         .policy_versions
@@ -437,7 +437,7 @@ pub async fn policies(req: Req) -> Result<Response> {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct BenchmarkRun {
+pub(crate) struct BenchmarkRun {
     /// False when another process was computing at that moment.
     pub ran: bool,
 }
@@ -447,7 +447,7 @@ pub struct BenchmarkRun {
 #[utoipa::path(post, path = "/api/v1/admin/benchmarks/run", tag = "admin",
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Computed, or another process is at it", body = BenchmarkRun)))]
-pub async fn run_benchmarks(req: Req) -> Result<Response> {
+pub(crate) async fn run_benchmarks(req: Req) -> Result<Response> {
     let ran = req
         .state
         .jobs
@@ -463,7 +463,7 @@ pub async fn run_benchmarks(req: Req) -> Result<Response> {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct BenchmarkCell {
+pub(crate) struct BenchmarkCell {
     pub level: crate::reporting::benchmarks::Level,
     pub industry: Option<String>,
     pub goal: crate::domain::bar::Goal,
@@ -480,7 +480,7 @@ pub struct BenchmarkCell {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct BenchmarkCells {
+pub(crate) struct BenchmarkCells {
     pub cells: Vec<BenchmarkCell>,
 }
 
@@ -489,7 +489,7 @@ pub struct BenchmarkCells {
     params(crate::web::api::benchmarks::WindowQuery),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Cells", body = BenchmarkCells)))]
-pub async fn benchmark_cells(req: Req) -> Result<Response> {
+pub(crate) async fn benchmark_cells(req: Req) -> Result<Response> {
     let q: crate::web::api::benchmarks::WindowQuery = req.query()?;
     let cells = req
         .state

@@ -15,28 +15,28 @@ use crate::web::{cookies, json, no_content};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SignupRequest {
+pub(crate) struct SignupRequest {
     pub email: String,
     /// At least 10 characters, not a commonly used password, not the email address.
     pub password: String,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct SignedUp {
+pub(crate) struct SignedUp {
     pub member: MemberView,
     pub message: String,
 }
 
 /// The member, as a login or confirmation answers.
 #[derive(Serialize, ToSchema)]
-pub struct MemberEnvelope {
+pub(crate) struct MemberEnvelope {
     pub member: MemberView,
 }
 
 /// Create an account; a link to confirm the address is emailed.
 #[utoipa::path(post, path = "/api/v1/signup", tag = "auth", request_body = SignupRequest,
     responses((status = 201, description = "Account created", body = SignedUp)))]
-pub async fn signup(req: Req) -> Result<Response> {
+pub(crate) async fn signup(req: Req) -> Result<Response> {
     let body: SignupRequest = req.json()?;
     let email = Email::parse(&body.email)?;
     let password = Password::parse(&body.password, "password", Some(email.as_str()))?;
@@ -52,7 +52,7 @@ pub async fn signup(req: Req) -> Result<Response> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TokenRequest {
+pub(crate) struct TokenRequest {
     /// The token from the emailed link.
     pub token: String,
 }
@@ -60,7 +60,7 @@ pub struct TokenRequest {
 /// Confirm an email address (after signup or an email change) by the emailed token.
 #[utoipa::path(post, path = "/api/v1/email/confirm", tag = "auth", request_body = TokenRequest,
     responses((status = 200, description = "Confirmed", body = MemberEnvelope)))]
-pub async fn confirm(req: Req) -> Result<Response> {
+pub(crate) async fn confirm(req: Req) -> Result<Response> {
     let body: TokenRequest = req.json()?;
     let member = req.state.accounts.confirm_email(&body.token).await?;
     Ok(json(
@@ -73,7 +73,7 @@ pub async fn confirm(req: Req) -> Result<Response> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LoginRequest {
+pub(crate) struct LoginRequest {
     pub email: String,
     pub password: String,
 }
@@ -82,7 +82,7 @@ pub struct LoginRequest {
 /// from one address, answer 429 with `Retry-After`.
 #[utoipa::path(post, path = "/api/v1/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, description = "Logged in; the session cookie is set", body = MemberEnvelope)))]
-pub async fn login(req: Req) -> Result<Response> {
+pub(crate) async fn login(req: Req) -> Result<Response> {
     let body: LoginRequest = req.json()?;
     let done = req.log_in(&body.email, &body.password).await?;
     let mut res = json(
@@ -99,7 +99,7 @@ pub async fn login(req: Req) -> Result<Response> {
 #[utoipa::path(post, path = "/api/v1/logout", tag = "auth",
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Logged out")))]
-pub async fn logout(req: Req) -> Result<Response> {
+pub(crate) async fn logout(req: Req) -> Result<Response> {
     req.state.accounts.logout(req.auth()?).await?;
     let mut res = no_content();
     res.headers_mut()
@@ -109,7 +109,7 @@ pub async fn logout(req: Req) -> Result<Response> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ForgotRequest {
+pub(crate) struct ForgotRequest {
     pub email: String,
 }
 
@@ -117,7 +117,7 @@ pub struct ForgotRequest {
 /// an account; a known one gets a single-use link valid for an hour.
 #[utoipa::path(post, path = "/api/v1/password/forgot", tag = "auth", request_body = ForgotRequest,
     responses((status = 202, description = "A link was sent if the address is known", body = Message)))]
-pub async fn forgot(req: Req) -> Result<Response> {
+pub(crate) async fn forgot(req: Req) -> Result<Response> {
     let body: ForgotRequest = req.json()?;
     let email = Email::parse(&body.email)?;
     // Detached: the answer must not depend on whether the address has an account.
@@ -133,7 +133,7 @@ pub async fn forgot(req: Req) -> Result<Response> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ResetRequest {
+pub(crate) struct ResetRequest {
     pub token: String,
     pub password: String,
 }
@@ -141,7 +141,7 @@ pub struct ResetRequest {
 /// Set a new password by the emailed token; every session is logged out.
 #[utoipa::path(post, path = "/api/v1/password/reset", tag = "auth", request_body = ResetRequest,
     responses((status = 200, description = "Password changed", body = Message)))]
-pub async fn reset(req: Req) -> Result<Response> {
+pub(crate) async fn reset(req: Req) -> Result<Response> {
     let body: ResetRequest = req.json()?;
     req.state
         .accounts

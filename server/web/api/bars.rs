@@ -18,7 +18,7 @@ use crate::web::router::Req;
 use crate::web::{json, no_content};
 
 #[derive(Serialize, ToSchema)]
-pub struct VariantView {
+pub(crate) struct VariantView {
     pub id: VariantId,
     pub name: String,
     pub weight: i32,
@@ -42,7 +42,7 @@ impl From<variant::Model> for VariantView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct BarView {
+pub(crate) struct BarView {
     pub id: BarId,
     pub site_id: SiteId,
     pub name: String,
@@ -94,7 +94,7 @@ impl From<Bar> for BarView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct DeploymentView {
+pub(crate) struct DeploymentView {
     pub id: DeploymentId,
     pub bar_id: BarId,
     pub variant_id: VariantId,
@@ -120,24 +120,24 @@ impl From<deployment::Model> for DeploymentView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Bars {
+pub(crate) struct Bars {
     pub bars: Vec<BarView>,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Deployments {
+pub(crate) struct Deployments {
     pub deployments: Vec<DeploymentView>,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Published {
+pub(crate) struct Published {
     pub bar: BarView,
     /// What is live now.
     pub deployments: Vec<DeploymentView>,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Variants {
+pub(crate) struct Variants {
     pub variants: Vec<VariantView>,
 }
 
@@ -146,7 +146,7 @@ pub struct Variants {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Bars", body = Bars)))]
-pub async fn list(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(crate) async fn list(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let bars = req.state.catalog.bars(&site).await?;
     Ok(json(
         StatusCode::OK,
@@ -161,7 +161,7 @@ pub async fn list(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 201, description = "Created", body = BarView)))]
-pub async fn create(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(crate) async fn create(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let body: BarInput = req.json()?;
     let limits = req.state.billing.limits_of(req.member()?.id).await?;
     let bar = req.state.catalog.create_bar(&site, &limits, body).await?;
@@ -173,7 +173,7 @@ pub async fn create(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     params(("bar_id" = i64, Path, description = "One of your bars")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The bar", body = BarView)))]
-pub async fn get(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+pub(crate) async fn get(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let bar = req.state.catalog.bar(bar.clone()).await?;
     Ok(json(StatusCode::OK, &BarView::from(bar)))
 }
@@ -183,7 +183,7 @@ pub async fn get(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     params(("bar_id" = i64, Path, description = "One of your bars")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The bar as changed", body = BarView)))]
-pub async fn patch(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+pub(crate) async fn patch(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let body: BarInput = req.json()?;
     let limits = req.state.billing.limits_of(req.member()?.id).await?;
     let bar = req
@@ -199,7 +199,7 @@ pub async fn patch(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     params(("bar_id" = i64, Path, description = "One of your bars")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Deleted")))]
-pub async fn delete(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+pub(crate) async fn delete(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     req.state.catalog.delete_bar(bar.clone()).await?;
     Ok(no_content())
 }
@@ -210,7 +210,7 @@ pub async fn delete(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     params(("bar_id" = i64, Path, description = "One of your bars")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Published", body = Published)))]
-pub async fn publish(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+pub(crate) async fn publish(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let catalog = &req.state.catalog;
     let member = req.member()?.id;
     let limits = req.state.billing.limits_of(member).await?;
@@ -230,7 +230,7 @@ pub async fn publish(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     params(("bar_id" = i64, Path, description = "One of your bars")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Paused", body = BarView)))]
-pub async fn pause(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+pub(crate) async fn pause(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let bar = req.state.catalog.pause(bar.clone()).await?;
     Ok(json(StatusCode::OK, &BarView::from(bar)))
 }
@@ -240,7 +240,7 @@ pub async fn pause(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     params(("bar_id" = i64, Path, description = "One of your bars")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Deployments", body = Deployments)))]
-pub async fn deployments(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+pub(crate) async fn deployments(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let list = req.state.catalog.deployments(&bar).await?;
     Ok(json(
         StatusCode::OK,
@@ -255,7 +255,7 @@ pub async fn deployments(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> 
     params(("bar_id" = i64, Path, description = "One of your bars")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Variants", body = Variants)))]
-pub async fn list_variants(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+pub(crate) async fn list_variants(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let list = req.state.catalog.variants(&bar).await?;
     Ok(json(
         StatusCode::OK,
@@ -270,7 +270,7 @@ pub async fn list_variants(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response
     params(("bar_id" = i64, Path, description = "One of your bars")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 201, description = "Created", body = VariantView)))]
-pub async fn create_variant(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+pub(crate) async fn create_variant(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let body: VariantInput = req.json()?;
     let limits = req.state.billing.limits_of(req.member()?.id).await?;
     let v = req
@@ -289,7 +289,7 @@ pub async fn create_variant(req: Req, OwnedBar(bar): OwnedBar) -> Result<Respons
     ),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The variant", body = VariantView)))]
-pub async fn get_variant(_req: Req, ov: OwnedVariant) -> Result<Response> {
+pub(crate) async fn get_variant(_req: Req, ov: OwnedVariant) -> Result<Response> {
     Ok(json(StatusCode::OK, &VariantView::from(ov.variant.clone())))
 }
 
@@ -302,7 +302,7 @@ pub async fn get_variant(_req: Req, ov: OwnedVariant) -> Result<Response> {
     ),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The variant as changed", body = VariantView)))]
-pub async fn patch_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
+pub(crate) async fn patch_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
     let body: VariantInput = req.json()?;
     let v = req
         .state
@@ -320,7 +320,7 @@ pub async fn patch_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
     ),
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Removed")))]
-pub async fn delete_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
+pub(crate) async fn delete_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
     req.state
         .catalog
         .delete_variant(&ov.bar, ov.variant.clone())

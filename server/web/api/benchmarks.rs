@@ -15,7 +15,7 @@ use crate::web::router::Req;
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct WindowQuery {
+pub(crate) struct WindowQuery {
     /// A computed window such as `30d` (the default).
     pub window: Option<String>,
 }
@@ -26,7 +26,7 @@ pub struct WindowQuery {
     params(WindowQuery),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Your benchmarks", body = MemberBenchmarks)))]
-pub async fn mine(req: Req) -> Result<Response> {
+pub(crate) async fn mine(req: Req) -> Result<Response> {
     let q: WindowQuery = req.query()?;
     let b = req
         .state
@@ -41,7 +41,7 @@ pub async fn mine(req: Req) -> Result<Response> {
     params(("bar_id" = i64, Path, description = "One of your bars"), WindowQuery),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The bar's benchmark", body = MemberBenchmarks)))]
-pub async fn bar(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+pub(crate) async fn bar(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let q: WindowQuery = req.query()?;
     let b = req
         .state

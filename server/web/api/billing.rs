@@ -17,14 +17,14 @@ use crate::web::router::Req;
 #[utoipa::path(get, path = "/api/v1/billing", tag = "billing",
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Billing", body = Summary)))]
-pub async fn get(req: Req) -> Result<Response> {
+pub(crate) async fn get(req: Req) -> Result<Response> {
     let summary = req.state.billing.summary(req.member()?.id).await?;
     Ok(json(StatusCode::OK, &summary))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Checkout {
+pub(crate) struct Checkout {
     /// A plan's id from `GET /api/v1/billing` (`plans`).
     pub plan: String,
     /// `month` or `year`.
@@ -32,7 +32,7 @@ pub struct Checkout {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Redirect {
+pub(crate) struct Redirect {
     /// Send the member's browser here.
     pub url: String,
 }
@@ -41,7 +41,7 @@ pub struct Redirect {
 #[utoipa::path(post, path = "/api/v1/billing/checkout", tag = "billing", request_body = Checkout,
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The Checkout Session's URL", body = Redirect)))]
-pub async fn checkout(req: Req) -> Result<Response> {
+pub(crate) async fn checkout(req: Req) -> Result<Response> {
     let body: Checkout = req.json()?;
     let interval = Interval::parse(&body.interval)
         .ok_or_else(|| Error::invalid("interval", "`month` or `year`"))?;
@@ -57,7 +57,7 @@ pub async fn checkout(req: Req) -> Result<Response> {
 #[utoipa::path(post, path = "/api/v1/billing/portal", tag = "billing",
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The portal session's URL", body = Redirect)))]
-pub async fn portal(req: Req) -> Result<Response> {
+pub(crate) async fn portal(req: Req) -> Result<Response> {
     let url = req.state.billing.portal(req.member()?.id).await?;
     Ok(json(StatusCode::OK, &Redirect { url }))
 }

@@ -17,13 +17,13 @@ use crate::web::{json, no_content};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PutWebhook {
+pub(crate) struct PutWebhook {
     /// Where each lead is posted: `https://…`.
     pub url: String,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct WebhookView {
+pub(crate) struct WebhookView {
     pub site_id: SiteId,
     pub url: String,
     pub created_at: DateTime<Utc>,
@@ -54,7 +54,7 @@ impl WebhookView {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Set, with its secret", body = WebhookView)))]
-pub async fn put_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(crate) async fn put_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let body: PutWebhook = req.json()?;
     let hook = req.state.leads.set_webhook(site.id, &body.url).await?;
     Ok(json(StatusCode::OK, &WebhookView::new(hook, true)))
@@ -65,7 +65,7 @@ pub async fn put_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<Respons
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The webhook", body = WebhookView)))]
-pub async fn get_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(crate) async fn get_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let hook = req
         .state
         .leads
@@ -80,7 +80,7 @@ pub async fn get_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<Respons
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Removed")))]
-pub async fn delete_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(crate) async fn delete_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     req.state.leads.delete_webhook(site.id).await?;
     Ok(no_content())
 }
@@ -90,7 +90,7 @@ pub async fn delete_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<Resp
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The webhook with its new secret", body = WebhookView)))]
-pub async fn rotate(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(crate) async fn rotate(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let hook = req.state.leads.rotate_secret(site.id).await?;
     Ok(json(StatusCode::OK, &WebhookView::new(hook, true)))
 }
@@ -102,13 +102,13 @@ pub async fn rotate(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "How the post went", body = Attempt)))]
-pub async fn test(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(crate) async fn test(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let attempt = req.state.leads.test(req.member()?.id, site.id).await?;
     Ok(json(StatusCode::OK, &attempt))
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct DeliveryView {
+pub(crate) struct DeliveryView {
     pub id: i64,
     pub lead_id: Option<i64>,
     pub attempt: i32,
@@ -135,7 +135,7 @@ impl From<lead_delivery::Model> for DeliveryView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Deliveries {
+pub(crate) struct Deliveries {
     pub deliveries: Vec<DeliveryView>,
 }
 
@@ -144,7 +144,7 @@ pub struct Deliveries {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Newest first", body = Deliveries)))]
-pub async fn deliveries(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(crate) async fn deliveries(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let deliveries = req
         .state
         .leads
@@ -157,7 +157,7 @@ pub async fn deliveries(req: Req, OwnedSite(site): OwnedSite) -> Result<Response
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct LeadView {
+pub(crate) struct LeadView {
     pub id: i64,
     pub email: String,
     pub deployment_id: i64,
@@ -182,14 +182,14 @@ impl From<lead::Model> for LeadView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct LeadList {
+pub(crate) struct LeadList {
     pub leads: Vec<LeadView>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct LeadsQuery {
+pub(crate) struct LeadsQuery {
     /// `json` (the default) or `csv`.
     pub format: Option<String>,
 }
@@ -201,7 +201,7 @@ pub struct LeadsQuery {
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Newest first",
         content((LeadList = "application/json"), (String = "text/csv")))))]
-pub async fn list(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(crate) async fn list(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let q: LeadsQuery = req.query()?;
     let site = site.id;
     let leads = req.state.leads.leads(site).await?;
@@ -263,7 +263,7 @@ pub async fn list(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     ),
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Deleted")))]
-pub async fn delete(req: Req, owned: OwnedLead) -> Result<Response> {
+pub(crate) async fn delete(req: Req, owned: OwnedLead) -> Result<Response> {
     let id = owned.lead.id;
     req.state.leads.delete_lead(owned.site.id, id).await?;
     Ok(no_content())

@@ -15,14 +15,14 @@ use crate::web::router::Req;
 use crate::web::{Settings, json, no_content};
 
 #[derive(Serialize, ToSchema)]
-pub struct HostnameView {
+pub(crate) struct HostnameView {
     pub hostname: String,
     /// When the bar last reported an event from a page on this hostname.
     pub last_event_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct SiteView {
+pub(crate) struct SiteView {
     pub id: SiteId,
     pub name: String,
     /// The public key in the script's URL.
@@ -36,7 +36,7 @@ pub struct SiteView {
 }
 
 impl SiteView {
-    pub fn new(settings: &Settings, s: Site) -> SiteView {
+    pub(crate) fn new(settings: &Settings, s: Site) -> SiteView {
         let script_url = format!("{}/s/{}.js", settings.base_url, s.site.key);
         SiteView {
             id: s.site.id,
@@ -59,7 +59,7 @@ impl SiteView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Sites {
+pub(crate) struct Sites {
     pub sites: Vec<SiteView>,
 }
 
@@ -67,7 +67,7 @@ pub struct Sites {
 #[utoipa::path(get, path = "/api/v1/sites", tag = "sites",
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Sites", body = Sites)))]
-pub async fn list(req: Req) -> Result<Response> {
+pub(crate) async fn list(req: Req) -> Result<Response> {
     let sites = req
         .state
         .catalog
@@ -81,7 +81,7 @@ pub async fn list(req: Req) -> Result<Response> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateSite {
+pub(crate) struct CreateSite {
     /// 1 to 100 characters.
     pub name: String,
     /// Where the bar may run: `shop.example.com`, or `*.example.com` for a domain and
@@ -93,7 +93,7 @@ pub struct CreateSite {
 #[utoipa::path(post, path = "/api/v1/sites", tag = "sites", request_body = CreateSite,
     security(("session" = []), ("bearer" = [])),
     responses((status = 201, description = "Created", body = SiteView)))]
-pub async fn create(req: Req) -> Result<Response> {
+pub(crate) async fn create(req: Req) -> Result<Response> {
     let body: CreateSite = req.json()?;
     let member = req.member()?.id;
     let limits = req.state.billing.limits_of(member).await?;
@@ -113,14 +113,14 @@ pub async fn create(req: Req) -> Result<Response> {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The site", body = SiteView)))]
-pub async fn get(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(crate) async fn get(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let site = req.state.catalog.site_with_hostnames(site.clone()).await?;
     Ok(json(StatusCode::OK, &SiteView::new(&req.state.web, site)))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PatchSite {
+pub(crate) struct PatchSite {
     pub name: Option<String>,
     /// Replaces the whole list.
     pub hostnames: Option<Vec<String>>,
@@ -131,7 +131,7 @@ pub struct PatchSite {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The site as changed", body = SiteView)))]
-pub async fn patch(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(crate) async fn patch(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let body: PatchSite = req.json()?;
     let site = req
         .state
@@ -150,7 +150,7 @@ pub async fn patch(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Deleted")))]
-pub async fn delete(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(crate) async fn delete(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     req.state.catalog.delete_site(site.clone()).await?;
     Ok(no_content())
 }

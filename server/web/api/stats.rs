@@ -16,7 +16,7 @@ use crate::web::router::Req;
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct StatsQuery {
+pub(crate) struct StatsQuery {
     /// A date (`2026-11-01`) or an RFC 3339 time; by default 7 days (or 24 hours by hour)
     /// before `to`.
     pub from: Option<String>,
@@ -114,7 +114,7 @@ async fn answer(req: &Req, scope: Scope, name: String) -> Result<Response> {
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Totals and a series",
         content((Report = "application/json"), (String = "text/csv")))))]
-pub async fn deployment(
+pub(crate) async fn deployment(
     req: Req,
     OwnedDeployment(deployment): OwnedDeployment,
 ) -> Result<Response> {
@@ -132,7 +132,7 @@ pub async fn deployment(
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Totals and a series",
         content((Report = "application/json"), (String = "text/csv")))))]
-pub async fn variant(req: Req, ov: OwnedVariant) -> Result<Response> {
+pub(crate) async fn variant(req: Req, ov: OwnedVariant) -> Result<Response> {
     let id = ov.variant.id;
     answer(&req, Scope::Variant(id), format!("variant-{id}")).await
 }
@@ -143,7 +143,7 @@ pub async fn variant(req: Req, ov: OwnedVariant) -> Result<Response> {
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Totals, a series, the variants and the A/B comparison",
         content((BarReport = "application/json"), (String = "text/csv")))))]
-pub async fn bar(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+pub(crate) async fn bar(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let id = bar.id;
     let asked = req.stats_query()?;
     if asked.csv {
@@ -160,13 +160,13 @@ pub async fn bar(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Totals and a series",
         content((Report = "application/json"), (String = "text/csv")))))]
-pub async fn site(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(crate) async fn site(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let id = site.id;
     answer(&req, Scope::Site(id), format!("site-{id}")).await
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct SiteUsage {
+pub(crate) struct SiteUsage {
     pub site_id: SiteId,
     #[serde(flatten)]
     pub usage: Usage,
@@ -177,7 +177,7 @@ pub struct SiteUsage {
     params(("site_id" = i64, Path, description = "One of your sites")),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Usage this month", body = SiteUsage)))]
-pub async fn usage(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(crate) async fn usage(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let site_id = site.id;
     let usage =
         reporting::usage(&req.state.db, Scope::Site(site_id), req.state.clock.now()).await?;

@@ -14,7 +14,7 @@ use crate::mail::feedback::{self, Feedback, Recorded};
 /// Stripe's events are JSON documents well under this.
 const BODY_LIMIT: usize = 1024 * 1024;
 
-pub fn table() -> Table {
+pub(crate) fn table() -> Table {
     Table::new(
         BODY_LIMIT,
         vec![

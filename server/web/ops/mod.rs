@@ -9,7 +9,7 @@ use super::router::{Req, Table, route};
 use crate::db;
 use crate::error::{Error, Result};
 
-pub fn table() -> Table {
+pub(crate) fn table() -> Table {
     Table::new(
         0,
         vec![

@@ -167,7 +167,7 @@ async fn account_page(
     render(req, "pages/account.html", &page, status)
 }
 
-pub async fn page(req: Req) -> Result<Response> {
+pub(super) async fn page(req: Req) -> Result<Response> {
     account_page(&req, "", None, Errors::default(), None).await
 }
 
@@ -186,7 +186,7 @@ fn optional(f: &Fields, name: &str) -> Option<Option<String>> {
     Some(f.text(name).map(str::to_string))
 }
 
-pub async fn profile(req: Req) -> Result<Response> {
+pub(super) async fn profile(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let changed = async {
         let retention = match f.text("lead_retention_days") {
@@ -219,7 +219,7 @@ pub async fn profile(req: Req) -> Result<Response> {
     }
 }
 
-pub async fn password(req: Req) -> Result<Response> {
+pub(super) async fn password(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     match req
         .state
@@ -241,7 +241,7 @@ pub async fn password(req: Req) -> Result<Response> {
     }
 }
 
-pub async fn email(req: Req) -> Result<Response> {
+pub(super) async fn email(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let asked = async {
         let email = Email::parse(f.get("email"))?;
@@ -262,14 +262,14 @@ pub async fn email(req: Req) -> Result<Response> {
     }
 }
 
-pub async fn resend_confirmation(req: Req) -> Result<Response> {
+pub(super) async fn resend_confirmation(req: Req) -> Result<Response> {
     match req.state.accounts.resend_confirmation(req.member()?).await {
         Ok(()) => Ok(done("/account", Notice::ConfirmationSent)),
         Err(err) => refused(&req, "email", None, err).await,
     }
 }
 
-pub async fn end_session(req: Req, SessionRef(session_id): SessionRef) -> Result<Response> {
+pub(super) async fn end_session(req: Req, SessionRef(session_id): SessionRef) -> Result<Response> {
     req.state
         .accounts
         .end_session(req.auth()?, session_id)
@@ -278,7 +278,7 @@ pub async fn end_session(req: Req, SessionRef(session_id): SessionRef) -> Result
 }
 
 /// Makes an API token and shows it on the page this once (it is not kept in clear).
-pub async fn create_token(req: Req) -> Result<Response> {
+pub(super) async fn create_token(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     match req
         .state
@@ -300,7 +300,7 @@ pub async fn create_token(req: Req) -> Result<Response> {
     }
 }
 
-pub async fn delete_token(req: Req, TokenRef(token_id): TokenRef) -> Result<Response> {
+pub(super) async fn delete_token(req: Req, TokenRef(token_id): TokenRef) -> Result<Response> {
     req.state
         .accounts
         .delete_api_token(req.auth()?, token_id)
@@ -308,7 +308,7 @@ pub async fn delete_token(req: Req, TokenRef(token_id): TokenRef) -> Result<Resp
     Ok(done("/account#tokens", Notice::TokenDeleted))
 }
 
-pub async fn object(req: Req) -> Result<Response> {
+pub(super) async fn object(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     match req
         .state
@@ -321,7 +321,7 @@ pub async fn object(req: Req) -> Result<Response> {
     }
 }
 
-pub async fn restrict(req: Req) -> Result<Response> {
+pub(super) async fn restrict(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let on = f.get("restricted") == "true";
     req.state.privacy.restrict(req.member()?, on).await?;
@@ -336,12 +336,12 @@ pub async fn restrict(req: Req) -> Result<Response> {
 }
 
 /// The data export: the same archive as the API's.
-pub async fn export(req: Req) -> Result<Response> {
+pub(super) async fn export(req: Req) -> Result<Response> {
     crate::web::api::account::export(req).await
 }
 
 /// Deletes the account after the password, once more; the session goes with it.
-pub async fn delete(mut req: Req) -> Result<Response> {
+pub(super) async fn delete(mut req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     match req
         .state

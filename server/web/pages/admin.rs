@@ -48,7 +48,7 @@ struct Overview {
     jobs: Vec<JobRow>,
 }
 
-pub async fn overview(req: Req) -> Result<Response> {
+pub(super) async fn overview(req: Req) -> Result<Response> {
     let jobs = req
         .state
         .jobs
@@ -84,7 +84,7 @@ struct MembersPage {
     members: Vec<MemberRow>,
 }
 
-pub async fn members(req: Req) -> Result<Response> {
+pub(super) async fn members(req: Req) -> Result<Response> {
     let search: Search = req.query().unwrap_or_default();
     let members = member_rows(
         &req.state,
@@ -254,14 +254,14 @@ async fn alerts_page(req: &Req, v: Fields, errors: Errors) -> Result<Response> {
     )
 }
 
-pub async fn alerts(req: Req) -> Result<Response> {
+pub(super) async fn alerts(req: Req) -> Result<Response> {
     let mut v = Fields::default();
     v.set("kind", "planned_outage");
     v.set("audience", "all");
     alerts_page(&req, v, Errors::default()).await
 }
 
-pub async fn draft_alert(req: Req) -> Result<Response> {
+pub(super) async fn draft_alert(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let drafted = async {
         let draft = draft_of(&f)?;
@@ -338,11 +338,11 @@ async fn alert_page(req: &Req, id: i64, errors: Errors) -> Result<Response> {
     )
 }
 
-pub async fn alert(req: Req, AlertRef(id): AlertRef) -> Result<Response> {
+pub(super) async fn alert(req: Req, AlertRef(id): AlertRef) -> Result<Response> {
     alert_page(&req, id, Errors::default()).await
 }
 
-pub async fn send_alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
+pub(super) async fn send_alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
     let id = alert_id;
     match req.state.alerts.send(id).await {
         Ok(_) => Ok(done(&format!("/admin/alerts/{id}"), Notice::AlertSent)),
@@ -385,11 +385,11 @@ async fn policies_page(req: &Req, v: Fields, errors: Errors) -> Result<Response>
     )
 }
 
-pub async fn policies(req: Req) -> Result<Response> {
+pub(super) async fn policies(req: Req) -> Result<Response> {
     policies_page(&req, Fields::default(), Errors::default()).await
 }
 
-pub async fn publish_policy(req: Req) -> Result<Response> {
+pub(super) async fn publish_policy(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let published = async {
         let effective = NaiveDateTime::parse_from_str(f.get("effective_at"), "%Y-%m-%dT%H:%M")
@@ -424,7 +424,7 @@ struct EventsPage {
     billing_on: bool,
 }
 
-pub async fn stripe_events(req: Req) -> Result<Response> {
+pub(super) async fn stripe_events(req: Req) -> Result<Response> {
     let events = match req.state.billing.recent_events(None, 100).await {
         Ok(events) => events.into_iter().map(StripeEventView::from).collect(),
         // With billing off there is no event to list, and the page says why.
@@ -441,7 +441,7 @@ pub async fn stripe_events(req: Req) -> Result<Response> {
     )
 }
 
-pub async fn run_benchmarks(req: Req) -> Result<Response> {
+pub(super) async fn run_benchmarks(req: Req) -> Result<Response> {
     req.state
         .jobs
         .run_now("benchmarks")
@@ -483,7 +483,7 @@ struct MailPage {
 
 /// The emails barkeep wrote. Their bodies are shown only with the folder transport (a
 /// development setup): elsewhere they hold members' links, which are theirs alone.
-pub async fn mail(req: Req) -> Result<Response> {
+pub(super) async fn mail(req: Req) -> Result<Response> {
     let mails = crate::db::outbox::recent(&req.state.db, 100)
         .await?
         .into_iter()
@@ -551,7 +551,7 @@ struct MailOne {
     body: Option<Vec<Piece>>,
 }
 
-pub async fn mail_one(req: Req, MailRef(mail_id): MailRef) -> Result<Response> {
+pub(super) async fn mail_one(req: Req, MailRef(mail_id): MailRef) -> Result<Response> {
     let id = mail_id;
     let m = crate::db::outbox::by_id(&req.state.db, id)
         .await?

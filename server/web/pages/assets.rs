@@ -20,7 +20,7 @@ use warp::reply::Response;
 #[include = "assets/*"]
 pub(crate) struct PageFiles;
 
-pub struct Asset {
+pub(super) struct Asset {
     /// `/assets/app.css?v=…`
     url: String,
     content_type: &'static str,
@@ -52,13 +52,13 @@ impl Asset {
         }
     }
 
-    pub fn url(&'static self) -> &'static str {
+    pub(super) fn url(&'static self) -> &'static str {
         &self.url
     }
 
     /// The file in the best encoding the request takes; cached for a year when asked for
     /// by its current version.
-    pub fn answer(&self, request: &HeaderMap, query: &str) -> Response {
+    pub(super) fn answer(&self, request: &HeaderMap, query: &str) -> Response {
         let (body, encoding) = match accepted(request) {
             Some("br") => (self.brotli.clone(), Some("br")),
             Some("gzip") => (self.gzip.clone(), Some("gzip")),
@@ -88,13 +88,13 @@ impl Asset {
     }
 }
 
-pub static CSS: LazyLock<Asset> =
+pub(super) static CSS: LazyLock<Asset> =
     LazyLock::new(|| Asset::load("app.css", "text/css; charset=utf-8"));
-pub static JS: LazyLock<Asset> =
+pub(super) static JS: LazyLock<Asset> =
     LazyLock::new(|| Asset::load("app.js", "text/javascript; charset=utf-8"));
 
 /// Which compression the request accepts, best first.
-pub fn accepted(request: &HeaderMap) -> Option<&'static str> {
+pub(super) fn accepted(request: &HeaderMap) -> Option<&'static str> {
     let accept = request
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -116,7 +116,7 @@ pub fn accepted(request: &HeaderMap) -> Option<&'static str> {
     }
 }
 
-pub fn compress(body: &[u8], encoding: &str, best: bool) -> Option<Vec<u8>> {
+pub(super) fn compress(body: &[u8], encoding: &str, best: bool) -> Option<Vec<u8>> {
     match encoding {
         "br" => {
             let quality = if best { 11 } else { 5 };
@@ -140,7 +140,11 @@ pub fn compress(body: &[u8], encoding: &str, best: bool) -> Option<Vec<u8>> {
 }
 
 /// A body in the best encoding the request accepts (small bodies go as they are).
-pub fn compressed(request: &HeaderMap, body: Vec<u8>, content_type: &'static str) -> Response {
+pub(super) fn compressed(
+    request: &HeaderMap,
+    body: Vec<u8>,
+    content_type: &'static str,
+) -> Response {
     let encoding = accepted(request).filter(|_| body.len() > 1024);
     let (body, encoding) = match encoding.and_then(|e| Some((compress(&body, e, false)?, e))) {
         Some((packed, e)) => (packed, Some(e)),

@@ -28,7 +28,7 @@ use crate::web::router::Req;
 /// Which parts of a bar a form edits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Part {
+pub(super) enum Part {
     /// A new bar: settings and the first variant's content.
     New,
     /// A bar with one variant: its settings and that variant's content together.
@@ -247,7 +247,7 @@ macro_rules! set_content {
 /// The form as a bar request: the API's own input type, so the editor's changes are
 /// checked by exactly the code that checks an API request; a field the form cannot
 /// read (a date, a number, an unknown option) is refused under its own name.
-pub fn bar_input(f: &Fields, part: Part) -> Result<BarInput> {
+pub(super) fn bar_input(f: &Fields, part: Part) -> Result<BarInput> {
     let mut input = BarInput {
         name: optional_text(f, "name"),
         ..BarInput::default()
@@ -566,12 +566,12 @@ async fn load(req: &Req, bar: &bar::Model) -> Result<Bar> {
     req.state.catalog.bar(bar.clone()).await
 }
 
-pub async fn new_page(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(super) async fn new_page(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let none = Loaded::new_on(&site);
     editor(&req, Part::New, none, None, Errors::default()).await
 }
 
-pub async fn create(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(super) async fn create(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let member = req.member()?.id;
     let created = async {
@@ -589,13 +589,13 @@ pub async fn create(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     }
 }
 
-pub async fn edit_page(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+pub(super) async fn edit_page(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let b = load(&req, &bar).await?;
     let part = part_of(&b);
     editor(&req, part, Loaded::bar(b, None), None, Errors::default()).await
 }
 
-pub async fn save(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+pub(super) async fn save(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let b = load(&req, &bar).await?;
     let part = part_of(&b);
@@ -630,7 +630,7 @@ async fn refused(req: &Req, bar: &bar::Model, err: Error) -> Result<Response> {
     editor(req, part, Loaded::bar(b, None), None, errors).await
 }
 
-pub async fn publish(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+pub(super) async fn publish(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let member = req.member()?.id;
     let b = bar.clone();
     let id = b.id;
@@ -652,14 +652,14 @@ pub async fn publish(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     }
 }
 
-pub async fn pause(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+pub(super) async fn pause(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let b: bar::Model = bar.clone();
     let id = b.id;
     req.state.catalog.pause(b).await?;
     Ok(done(&format!("/bars/{id}"), Notice::Paused))
 }
 
-pub async fn delete(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+pub(super) async fn delete(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let b = bar.clone();
     let site = b.site_id;
     req.state.catalog.delete_bar(b).await?;
@@ -667,7 +667,7 @@ pub async fn delete(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
 }
 
 /// Adds a variant copied from the first one; its page opens to change it.
-pub async fn add_variant(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+pub(super) async fn add_variant(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let member = req.member()?.id;
     let limits = req.state.billing.limits_of(member).await?;
     let b = &bar;
@@ -685,13 +685,13 @@ pub async fn add_variant(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> 
     }
 }
 
-pub async fn variant_page(req: Req, ov: OwnedVariant) -> Result<Response> {
+pub(super) async fn variant_page(req: Req, ov: OwnedVariant) -> Result<Response> {
     let b = load(&req, &ov.bar).await?;
     let loaded = Loaded::bar(b, Some(ov.variant));
     editor(&req, Part::Variant, loaded, None, Errors::default()).await
 }
 
-pub async fn save_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
+pub(super) async fn save_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let b = &ov.bar;
     let v = ov.variant.clone();
@@ -713,7 +713,7 @@ pub async fn save_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
     }
 }
 
-pub async fn delete_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
+pub(super) async fn delete_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
     let b = &ov.bar;
     match req
         .state
@@ -728,7 +728,7 @@ pub async fn delete_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
 
 /// What the preview frame draws for a request: the saved bar (and variant) with the
 /// form's edits on top, checked as saving would check them.
-pub async fn previewed(
+pub(super) async fn previewed(
     req: &Req,
     f: &Fields,
 ) -> Result<std::result::Result<(BarSettings, VariantContent), Invalid>> {

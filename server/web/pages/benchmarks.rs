@@ -170,7 +170,7 @@ fn view(i: usize, g: Group) -> GroupView {
     }
 }
 
-pub async fn page(req: Req) -> Result<Response> {
+pub(super) async fn page(req: Req) -> Result<Response> {
     let b = req
         .state
         .benchmarks

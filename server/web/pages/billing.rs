@@ -85,12 +85,12 @@ async fn billing_page(req: &Req, errors: Errors) -> Result<Response> {
     )
 }
 
-pub async fn page(req: Req) -> Result<Response> {
+pub(super) async fn page(req: Req) -> Result<Response> {
     billing_page(&req, Errors::default()).await
 }
 
 /// Starts Stripe Checkout for the plan and interval of the button pressed.
-pub async fn checkout(req: Req) -> Result<Response> {
+pub(super) async fn checkout(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let started = async {
         let interval = Interval::parse(f.get("interval"))
@@ -107,7 +107,7 @@ pub async fn checkout(req: Req) -> Result<Response> {
     }
 }
 
-pub async fn portal(req: Req) -> Result<Response> {
+pub(super) async fn portal(req: Req) -> Result<Response> {
     match req.state.billing.portal(req.member()?.id).await {
         Ok(url) => redirect_out(&url),
         Err(err) => billing_page(&req, refusal(err)?).await,

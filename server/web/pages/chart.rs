@@ -15,13 +15,13 @@ const TOP: f64 = 16.0;
 const BOTTOM: f64 = 48.0;
 
 /// One line of a chart.
-pub struct Series<'a> {
+pub(super) struct Series<'a> {
     /// The CSS class that colours it: `current`, `previous`, `s2`, …
     pub class: &'static str,
     pub values: &'a [Option<f64>],
 }
 
-pub struct LineChart<'a> {
+pub(super) struct LineChart<'a> {
     /// The id of the element that names the chart (its caption).
     pub labelled_by: &'a str,
     /// What the x axis shows ("Day (UTC)").
@@ -259,7 +259,7 @@ fn series_dots(svg: &mut String, s: &Scale, series: &Series<'_>) {
 }
 
 /// Draws a line chart. Missing values (a rate without views) break the line.
-pub fn line(c: &LineChart<'_>) -> String {
+pub(super) fn line(c: &LineChart<'_>) -> String {
     let scale = Scale::of(c);
     let mut svg = String::with_capacity(4096 + scale.points * 40);
     let _ = write!(
@@ -281,7 +281,7 @@ pub fn line(c: &LineChart<'_>) -> String {
 }
 
 /// Five points of a distribution, lowest first: p10, p25, median, p75, p90.
-pub struct Distribution {
+pub(super) struct Distribution {
     pub p10: f64,
     pub p25: f64,
     pub median: f64,
@@ -291,7 +291,7 @@ pub struct Distribution {
 
 /// A distribution of rates as a strip: the middle half as a box, the middle 80 % as a
 /// line through it, the median as a tick, and "you" as a marked line.
-pub fn distribution(labelled_by: &str, d: &Distribution, you: Option<f64>) -> String {
+pub(super) fn distribution(labelled_by: &str, d: &Distribution, you: Option<f64>) -> String {
     let w = 720.0;
     let h = 120.0;
     let (left, right) = (24.0, 24.0);

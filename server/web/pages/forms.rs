@@ -9,36 +9,36 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 /// The field under which a refusal that names no field is shown: above the form.
-pub const FORM: &str = "_form";
+pub(super) const FORM: &str = "_form";
 
 /// The fields of a form, by name (a repeated name keeps its last value).
 #[derive(Debug, Default, Clone, Serialize)]
 #[serde(transparent)]
-pub struct Fields(pub HashMap<String, String>);
+pub(super) struct Fields(pub HashMap<String, String>);
 
 impl Fields {
-    pub fn parse(body: &[u8]) -> Result<Fields> {
+    pub(super) fn parse(body: &[u8]) -> Result<Fields> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|e| {
             Error::bad_request("invalid_form", format!("the form could not be read: {e}"))
         })?;
         Ok(Fields(pairs.into_iter().collect()))
     }
 
-    pub fn get(&self, name: &str) -> &str {
+    pub(super) fn get(&self, name: &str) -> &str {
         self.0.get(name).map(String::as_str).unwrap_or("")
     }
 
     /// A text field, trimmed; `None` when empty.
-    pub fn text(&self, name: &str) -> Option<&str> {
+    pub(super) fn text(&self, name: &str) -> Option<&str> {
         Some(self.get(name).trim()).filter(|v| !v.is_empty())
     }
 
     /// A checkbox: present when ticked.
-    pub fn ticked(&self, name: &str) -> bool {
+    pub(super) fn ticked(&self, name: &str) -> bool {
         self.0.contains_key(name)
     }
 
-    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+    pub(super) fn set(&mut self, name: &str, value: impl Into<String>) {
         self.0.insert(name.to_string(), value.into());
     }
 }
@@ -46,15 +46,15 @@ impl Fields {
 /// Messages by field name.
 #[derive(Debug, Default, Serialize)]
 #[serde(transparent)]
-pub struct Errors(pub BTreeMap<String, String>);
+pub(super) struct Errors(pub BTreeMap<String, String>);
 
 impl Errors {
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// A form page's status: 422 when it comes back with refusals.
-    pub fn status(&self) -> warp::http::StatusCode {
+    pub(super) fn status(&self) -> warp::http::StatusCode {
         if self.is_empty() {
             warp::http::StatusCode::OK
         } else {
@@ -62,7 +62,7 @@ impl Errors {
         }
     }
 
-    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+    pub(super) fn add(&mut self, field: &str, message: impl Into<String>) {
         self.0
             .entry(field.to_string())
             .or_insert_with(|| message.into());
@@ -70,7 +70,7 @@ impl Errors {
 
     /// One refusal: a form can show it (a wrong field, a clash, a limit, a wrong
     /// password), or it is an error of the request (passed on).
-    pub fn of(err: Error) -> Result<Errors> {
+    pub(super) fn of(err: Error) -> Result<Errors> {
         let mut errors = Errors::default();
         match err {
             Error::Invalid(invalid) => errors.add(&invalid.field, sentence(&invalid.message)),
@@ -87,7 +87,7 @@ impl Errors {
 }
 
 /// Subsystem messages are written lower-case for JSON; a page shows them as sentences.
-pub fn sentence(message: &str) -> String {
+pub(super) fn sentence(message: &str) -> String {
     let mut chars = message.chars();
     match chars.next() {
         Some(first) => {

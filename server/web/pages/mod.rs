@@ -29,11 +29,11 @@ mod sites;
 mod stats;
 mod view;
 
-pub use view::{Views, message};
+pub(crate) use view::{Views, message};
 
 /// After every route table: a browser asking for a page that does not exist gets one
 /// saying so; anything else falls through to the JSON 404.
-pub fn not_found(state: &crate::web::State) -> warp::filters::BoxedFilter<(Response,)> {
+pub(crate) fn not_found(state: &crate::web::State) -> warp::filters::BoxedFilter<(Response,)> {
     use warp::Filter;
     let state = state.clone();
     warp::get()
@@ -60,7 +60,7 @@ pub fn not_found(state: &crate::web::State) -> warp::filters::BoxedFilter<(Respo
 /// Forms are small.
 const FORM_LIMIT: usize = 16 * 1024;
 
-pub fn table() -> Table {
+pub(crate) fn table() -> Table {
     let areas = [
         public_rows(),
         site_rows(),

@@ -54,7 +54,7 @@ fn frame_host(req: &Req, base_url: &str) -> String {
     host.to_ascii_lowercase()
 }
 
-pub async fn page(req: Req) -> Result<Response> {
+pub(super) async fn page(req: Req) -> Result<Response> {
     let f: Fields = Fields(req.query().unwrap_or_default());
     let base = req.state.web.base_url.clone();
     let nonce = crate::web::csrf::issue();
@@ -123,7 +123,7 @@ pub async fn page(req: Req) -> Result<Response> {
 }
 
 /// A view, click or lead in the preview: accepted, and forgotten.
-pub async fn beacon(_req: Req) -> Result<Response> {
+pub(super) async fn beacon(_req: Req) -> Result<Response> {
     Ok(no_content())
 }
 

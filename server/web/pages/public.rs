@@ -57,7 +57,7 @@ fn already_in(req: &Req) -> Option<Response> {
     req.signed_in().map(|_| see_other("/sites"))
 }
 
-pub async fn signup_page(req: Req) -> Result<Response> {
+pub(super) async fn signup_page(req: Req) -> Result<Response> {
     if let Some(res) = already_in(&req) {
         return Ok(res);
     }
@@ -65,7 +65,7 @@ pub async fn signup_page(req: Req) -> Result<Response> {
 }
 
 /// Creates the account and signs it in at once; the confirmation link is emailed.
-pub async fn signup(req: Req) -> Result<Response> {
+pub(super) async fn signup(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let (email, password) = (f.get("email").trim(), f.get("password"));
     let created = async {
@@ -93,7 +93,7 @@ async fn sign_in(req: &Req, email: &str, password: &str, to: &str) -> Result<Res
     Ok(res)
 }
 
-pub async fn login_page(req: Req) -> Result<Response> {
+pub(super) async fn login_page(req: Req) -> Result<Response> {
     if let Some(res) = already_in(&req) {
         return Ok(res);
     }
@@ -102,7 +102,7 @@ pub async fn login_page(req: Req) -> Result<Response> {
     auth_form(&req, "pages/login.html", "", &next, Errors::default())
 }
 
-pub async fn login(req: Req) -> Result<Response> {
+pub(super) async fn login(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let email = f.get("email").trim();
     let next =
@@ -122,7 +122,7 @@ pub async fn login(req: Req) -> Result<Response> {
     }
 }
 
-pub async fn logout(req: Req) -> Result<Response> {
+pub(super) async fn logout(req: Req) -> Result<Response> {
     req.state.accounts.logout(req.auth()?).await?;
     let mut res = done("/login", Notice::LoggedOut);
     res.headers_mut()
@@ -136,7 +136,7 @@ struct TokenQuery {
     token: String,
 }
 
-pub async fn confirm_page(req: Req) -> Result<Response> {
+pub(super) async fn confirm_page(req: Req) -> Result<Response> {
     let q: TokenQuery = req.query().unwrap_or_default();
     match req.state.accounts.confirm_email(&q.token).await {
         Ok(member) => message(
@@ -181,12 +181,12 @@ fn reset_form(req: &Req, token: &str, errors: Errors) -> Result<Response> {
     )
 }
 
-pub async fn reset_page(req: Req) -> Result<Response> {
+pub(super) async fn reset_page(req: Req) -> Result<Response> {
     let q: TokenQuery = req.query().unwrap_or_default();
     reset_form(&req, &q.token, Errors::default())
 }
 
-pub async fn reset_submit(req: Req) -> Result<Response> {
+pub(super) async fn reset_submit(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let token = f.get("token");
     match req
@@ -212,7 +212,7 @@ pub async fn reset_submit(req: Req) -> Result<Response> {
     }
 }
 
-pub async fn forgot_page(req: Req) -> Result<Response> {
+pub(super) async fn forgot_page(req: Req) -> Result<Response> {
     auth_form(
         &req,
         "pages/forgot_password.html",
@@ -222,7 +222,7 @@ pub async fn forgot_page(req: Req) -> Result<Response> {
     )
 }
 
-pub async fn forgot_submit(req: Req) -> Result<Response> {
+pub(super) async fn forgot_submit(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let email = f.get("email").trim();
     match Email::parse(email) {
@@ -290,7 +290,7 @@ fn unsubscribe_answer(req: &Req, done: bool, all: bool) -> Result<Response> {
 }
 
 /// The unsubscribe link's page: asks, changes nothing.
-pub async fn unsubscribe_page(req: Req) -> Result<Response> {
+pub(super) async fn unsubscribe_page(req: Req) -> Result<Response> {
     unsubscribe_answer(&req, false, false)
 }
 
@@ -303,7 +303,7 @@ struct UnsubscribeForm {
 /// RFC 8058 one-click unsubscribe: a bare POST with the link's token, no cookie, leaves
 /// the email's list; the page's second button (`scope=all`) leaves every subscription
 /// list at once. The token in the link is the proof, so no CSRF token is asked for.
-pub async fn unsubscribe(req: Req) -> Result<Response> {
+pub(super) async fn unsubscribe(req: Req) -> Result<Response> {
     let q: UnsubscribeQuery = req.query().unwrap_or_default();
     let form: UnsubscribeForm = req.form().unwrap_or_default();
     let all = form.scope.as_deref() == Some("all");
@@ -335,7 +335,7 @@ struct PolicyPage {
 }
 
 /// A published privacy-policy version, for the link in the email that announced it.
-pub async fn privacy_policy(req: Req) -> Result<Response> {
+pub(super) async fn privacy_policy(req: Req) -> Result<Response> {
     let q: VersionQuery = req.query().unwrap_or_default();
     let p = req.state.policy_versions.published(&q.version).await?;
     view::render(

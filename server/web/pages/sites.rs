@@ -56,7 +56,7 @@ async fn sites_page(req: &Req, form: Fields, errors: Errors) -> Result<Response>
     )
 }
 
-pub async fn list(req: Req) -> Result<Response> {
+pub(super) async fn list(req: Req) -> Result<Response> {
     sites_page(&req, Fields::default(), Errors::default()).await
 }
 
@@ -68,7 +68,7 @@ fn hostnames(raw: &str) -> Vec<String> {
         .collect()
 }
 
-pub async fn create(req: Req) -> Result<Response> {
+pub(super) async fn create(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let member = req.member()?.id;
     let limits = req.state.billing.limits_of(member).await?;
@@ -182,11 +182,11 @@ async fn site_page(
     )
 }
 
-pub async fn show(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(super) async fn show(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     site_page(&req, &site, None, Errors::default()).await
 }
 
-pub async fn save(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(super) async fn save(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let id = site.id;
     match req
@@ -207,7 +207,7 @@ pub async fn save(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     }
 }
 
-pub async fn delete(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(super) async fn delete(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     req.state.catalog.delete_site(site.clone()).await?;
     Ok(done("/sites", Notice::SiteDeleted))
 }

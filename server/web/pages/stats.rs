@@ -553,7 +553,7 @@ fn summary(report: &Report, metric: Metric, values: &[Option<f64>], labels: &[St
     text
 }
 
-pub async fn bar(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+pub(super) async fn bar(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let b = bar.clone();
     let site = req
         .state
@@ -575,7 +575,7 @@ pub async fn bar(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     .await
 }
 
-pub async fn site(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+pub(super) async fn site(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let s = site.clone();
     stats_page(
         &req,

@@ -19,7 +19,7 @@ use crate::web::{State, csrf, error};
 /// Every page: scripts and styles from barkeep's own files only, nothing inline, no
 /// plug-ins, framed by no one; forms post to barkeep, or on to Stripe's checkout and
 /// billing portal after a redirect.
-pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; form-action 'self' https://checkout.stripe.com https://billing.stripe.com; base-uri 'none'; frame-ancestors 'none'";
+pub(super) const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; form-action 'self' https://checkout.stripe.com https://billing.stripe.com; base-uri 'none'; frame-ancestors 'none'";
 
 /// The page templates, parsed once.
 pub struct Views {
@@ -106,11 +106,11 @@ fn when_filter(value: &tera::Value, _: &HashMap<String, tera::Value>) -> tera::R
     }))
 }
 
-pub fn percent(rate: f64) -> String {
+pub(super) fn percent(rate: f64) -> String {
     format!("{:.2} %", rate * 100.0)
 }
 
-pub fn thousands(n: i64) -> String {
+pub(super) fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
     if n < 0 {
@@ -163,7 +163,7 @@ pub struct ChromeMember<'a> {
 /// The notices a redirect may ask for (`?done=code`): fixed texts, so a link cannot make a
 /// page say something barkeep did not write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Notice {
+pub(super) enum Notice {
     SignedUp,
     LoggedOut,
     SiteCreated,
@@ -225,7 +225,7 @@ impl Notice {
     ];
 
     /// The code in the address.
-    pub fn code(self) -> &'static str {
+    pub(super) fn code(self) -> &'static str {
         match self {
             Notice::SignedUp => "signed_up",
             Notice::LoggedOut => "logged_out",
@@ -258,7 +258,7 @@ impl Notice {
     }
 
     /// What the page says.
-    pub fn text(self) -> &'static str {
+    pub(super) fn text(self) -> &'static str {
         match self {
             Notice::SignedUp => {
                 "Welcome to barkeep. We sent you a link to confirm your email address."
@@ -298,7 +298,7 @@ impl Notice {
         }
     }
 
-    pub fn from_code(code: &str) -> Option<Notice> {
+    pub(super) fn from_code(code: &str) -> Option<Notice> {
         Notice::ALL.into_iter().find(|n| n.code() == code)
     }
 }
@@ -324,7 +324,7 @@ struct Done {
 
 /// Renders a page for this request: 200 unless the handler says otherwise (a form sent
 /// back with its errors is a 422).
-pub fn render<T: Serialize>(
+pub(super) fn render<T: Serialize>(
     req: &Req,
     template: &str,
     ctx: &T,
@@ -358,7 +358,7 @@ pub fn render<T: Serialize>(
 }
 
 /// An HTML body with the page policy, compressed when the browser takes it.
-pub fn html_response(request: &HeaderMap, html: String, status: StatusCode) -> Response {
+pub(super) fn html_response(request: &HeaderMap, html: String, status: StatusCode) -> Response {
     let mut res = compressed(request, html.into_bytes(), "text/html; charset=utf-8");
     *res.status_mut() = status;
     res.headers_mut().insert(
@@ -369,7 +369,7 @@ pub fn html_response(request: &HeaderMap, html: String, status: StatusCode) -> R
 }
 
 /// 303 See Other to a path of barkeep (after a form, or to log in).
-pub fn see_other(location: &str) -> Response {
+pub(super) fn see_other(location: &str) -> Response {
     let mut res = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
         res.headers_mut().insert(header::LOCATION, v);
@@ -378,7 +378,7 @@ pub fn see_other(location: &str) -> Response {
 }
 
 /// 303 to an outside address (Stripe's checkout and portal).
-pub fn redirect_out(url: &str) -> Result<Response> {
+pub(super) fn redirect_out(url: &str) -> Result<Response> {
     let v = HeaderValue::from_str(url)
         .map_err(|_| Error::Internal(anyhow::anyhow!("a redirect URL that is no header")))?;
     let mut res = StatusCode::SEE_OTHER.into_response();
@@ -387,7 +387,7 @@ pub fn redirect_out(url: &str) -> Result<Response> {
 }
 
 /// `path?done=code`: where a form sends the browser, with the notice to show there.
-pub fn done(path: &str, notice: Notice) -> Response {
+pub(super) fn done(path: &str, notice: Notice) -> Response {
     let sep = if path.contains('?') { '&' } else { '?' };
     see_other(&format!("{path}{sep}done={}", notice.code()))
 }
@@ -400,7 +400,7 @@ struct Message<'a> {
 }
 
 /// The page for an address nothing answers, to a browser (an API client gets JSON).
-pub fn not_found_page(state: &State, request: &HeaderMap) -> Option<Response> {
+pub(super) fn not_found_page(state: &State, request: &HeaderMap) -> Option<Response> {
     let html = state
         .views
         .render(
@@ -417,7 +417,7 @@ pub fn not_found_page(state: &State, request: &HeaderMap) -> Option<Response> {
 }
 
 /// A page that only says something.
-pub fn message(req: &Req, status: StatusCode, title: &str, text: &str) -> Result<Response> {
+pub(crate) fn message(req: &Req, status: StatusCode, title: &str, text: &str) -> Result<Response> {
     render(
         req,
         "pages/message.html",
@@ -435,7 +435,7 @@ pub fn message(req: &Req, status: StatusCode, title: &str, text: &str) -> Result
 /// the browser will be sent to. Control characters and backslashes are refused outright
 /// (browsers drop a tab or a newline and read a backslash as `/`, so `/\t/evil.example` would
 /// lead away).
-pub fn local_path(next: &str, base_url: &str) -> Option<String> {
+pub(super) fn local_path(next: &str, base_url: &str) -> Option<String> {
     if !next.starts_with('/') || next.chars().any(|c| c.is_control() || c == '\\') {
         return None;
     }
@@ -454,7 +454,7 @@ pub fn local_path(next: &str, base_url: &str) -> Option<String> {
 
 /// How the pages answer an error: a member page asked for without a session goes to the
 /// login page (and comes back after); everything else is a page saying what went wrong.
-pub fn error_page(state: &State, method: &Method, at: &str, err: Error) -> Response {
+pub(super) fn error_page(state: &State, method: &Method, at: &str, err: Error) -> Response {
     if matches!(err, Error::Unauthorized) {
         return if *method == Method::GET || *method == Method::HEAD {
             let next: String = url::form_urlencoded::byte_serialize(at.as_bytes()).collect();

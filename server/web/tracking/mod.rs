@@ -12,7 +12,7 @@ use super::visitor::events::PIXEL;
 use crate::error::Result;
 use crate::mail::Fetch;
 
-pub fn table() -> Table {
+pub(crate) fn table() -> Table {
     Table::new(
         0,
         vec![

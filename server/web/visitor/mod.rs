@@ -13,11 +13,11 @@ use super::conn::RequestBody;
 use super::{RequestContext, State, error, finish, incoming_request_id};
 use crate::error::Error;
 
-pub mod events;
-pub mod script;
+pub(crate) mod events;
+pub(crate) mod script;
 
 /// The visitor routes, all fixed.
-pub const ROUTES: [(Method, &str); 5] = [
+pub(crate) const ROUTES: [(Method, &str); 5] = [
     (Method::GET, "/s/{key}.js"),
     (Method::HEAD, "/s/{key}.js"),
     (Method::POST, "/e"),
