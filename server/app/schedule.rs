@@ -15,12 +15,12 @@ use crate::leads::Leads;
 use crate::mail::{MailWorker, Mailer};
 use crate::privacy::Privacy;
 use crate::reporting::benchmarks::Benchmarks;
-use crate::scripts::Delivery;
+use crate::scripts::Live;
 
 pub struct Parts {
     pub db: Db,
     pub clock: Clock,
-    pub delivery: Arc<Delivery>,
+    pub live: Arc<Live>,
     pub ingest: Arc<Ingest>,
     pub mailer: Mailer,
     pub mail: Arc<MailWorker>,
@@ -65,7 +65,7 @@ fn counting_jobs(p: &Parts) -> Vec<Job> {
             "site_sync",
             "picks up sites, bars and hostnames other processes changed",
             Duration::from_secs(1),
-            run_on(&p.delivery, |delivery| async move { delivery.sync().await }),
+            run_on(&p.live, |live| async move { live.sync().await }),
         ),
         Job::each_process(
             "event_writer",

@@ -34,7 +34,7 @@ use crate::mail::{
 use crate::privacy::policies::PolicyVersions;
 use crate::privacy::{Privacy, Restrictions};
 use crate::reporting::benchmarks::Benchmarks;
-use crate::scripts::{Delivery, Policies};
+use crate::scripts::{Live, Policies};
 use crate::web::{self, HttpMetrics, State};
 
 /// In-flight requests get this long to finish after a shutdown signal.
@@ -233,7 +233,7 @@ struct Subsystems {
     tracker: Tracker,
     accounts: Accounts,
     billing: Billing,
-    delivery: Arc<Delivery>,
+    live: Arc<Live>,
     catalog: Catalog,
     ingest: Arc<Ingest>,
     alerts: Alerts,
@@ -284,9 +284,9 @@ impl Subsystems {
             config.billing.as_ref(),
             &config.base_url,
         )?;
-        let delivery = load_scripts(config, &db, &clock, &billing).await?;
-        let catalog = Catalog::new(db.clone(), clock.clone(), vec![delivery.clone()]);
-        let ingest = build_ingest(config, &db, &clock, &delivery, registry).await?;
+        let live = load_scripts(config, &db, &clock, &billing).await?;
+        let catalog = Catalog::new(db.clone(), clock.clone(), vec![live.clone()]);
+        let ingest = build_ingest(config, &db, &clock, &live, registry).await?;
         let mail = mail_worker(config, settings, &db, transport, links, registry);
         let alerts = Alerts::new(
             db.clone(),
@@ -315,7 +315,7 @@ impl Subsystems {
             tracker,
             accounts,
             billing,
-            delivery,
+            live,
             catalog,
             ingest,
             alerts,
@@ -327,7 +327,7 @@ impl Subsystems {
         Parts {
             db: self.db.clone(),
             clock: self.clock.clone(),
-            delivery: self.delivery.clone(),
+            live: self.live.clone(),
             ingest: self.ingest.clone(),
             mailer: self.mailer.clone(),
             mail: self.mail.clone(),
@@ -363,7 +363,7 @@ impl Subsystems {
             leads: self.leads,
             privacy: self.privacy,
             tracker: self.tracker,
-            delivery: self.delivery,
+            live: self.live,
             ingest: self.ingest,
             mailer: self.mailer,
             jobs,
@@ -430,13 +430,13 @@ async fn load_scripts(
     db: &db::Db,
     clock: &Clock,
     billing: &Billing,
-) -> anyhow::Result<Arc<Delivery>> {
+) -> anyhow::Result<Arc<Live>> {
     let policy = Arc::new(Policies(vec![
         Arc::new(billing.clone()),
         Arc::new(Restrictions::new(db.clone())),
     ]));
     Ok(Arc::new(
-        Delivery::load(db.clone(), clock.clone(), policy, &config.base_url).await?,
+        Live::load(db.clone(), clock.clone(), policy, &config.base_url).await?,
     ))
 }
 
@@ -466,12 +466,12 @@ async fn build_ingest(
     config: &Config,
     db: &db::Db,
     clock: &Clock,
-    delivery: &Delivery,
+    live: &Live,
     registry: &mut Registry,
 ) -> anyhow::Result<Arc<Ingest>> {
     let ingest = Arc::new(Ingest::new(
         clock.clone(),
-        delivery.registry.clone(),
+        live.registry.clone(),
         Bots::load()?,
         IngestMetrics::register(registry),
         Limits::new(config.event_rate_per_ip, config.event_buffer_limit),

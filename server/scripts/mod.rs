@@ -20,7 +20,7 @@ pub mod registry;
 pub use compiled::{Compiled, Encoding, Lookup, Scripts};
 pub use registry::{DeploymentInfo, LATE_EVENTS, Registry};
 
-/// What a member's plan lets their sites' scripts do. Delivery asks each time it builds
+/// What a member's plan lets their sites' scripts do. Live asks each time it builds
 /// a script; billing answers. Whoever changes the answer bumps the sites' script versions.
 pub trait Policy: Send + Sync {
     fn for_member(&self, member: MemberId) -> BoxFuture<'_, anyhow::Result<SitePolicy>>;
@@ -60,7 +60,9 @@ const POLL_OVERLAP: chrono::Duration = chrono::Duration::seconds(10);
 /// small columns per site, cheap even for many thousands of sites.
 const FULL_EVERY: chrono::Duration = chrono::Duration::seconds(5);
 
-pub struct Delivery {
+/// What is live on members' sites: each site's compiled script and the registry of the
+/// deployments that may receive events.
+pub struct Live {
     db: Db,
     clock: Clock,
     pub scripts: Scripts,
@@ -69,18 +71,18 @@ pub struct Delivery {
     polled: Mutex<Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>>,
 }
 
-impl Delivery {
+impl Live {
     /// Learns every site's script version and every deployment that can receive events.
     pub async fn load(
         db: Db,
         clock: Clock,
         policy: Arc<dyn Policy>,
         base_url: &str,
-    ) -> anyhow::Result<Delivery> {
+    ) -> anyhow::Result<Live> {
         let scripts = Scripts::load(db.clone(), policy, base_url).await?;
         let registry = Arc::new(Registry::new(clock.clone()));
         registry.load_all(&db).await?;
-        Ok(Delivery {
+        Ok(Live {
             db,
             clock,
             scripts,
@@ -113,7 +115,7 @@ impl Delivery {
     }
 }
 
-impl Listener for Delivery {
+impl Listener for Live {
     fn changed<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let (site, result) = match change {

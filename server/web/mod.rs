@@ -32,7 +32,7 @@ use crate::mail::{Mailer, Tracker};
 use crate::privacy::Privacy;
 use crate::privacy::policies::PolicyVersions;
 use crate::reporting::benchmarks::Benchmarks;
-use crate::scripts::Delivery;
+use crate::scripts::Live;
 
 pub mod api;
 pub(crate) mod conn;
@@ -106,7 +106,7 @@ pub struct State {
     pub leads: Leads,
     pub privacy: Privacy,
     pub tracker: Tracker,
-    pub delivery: Arc<Delivery>,
+    pub live: Arc<Live>,
     pub ingest: Arc<Ingest>,
     pub mailer: Mailer,
     pub jobs: Arc<Jobs>,
