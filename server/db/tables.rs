@@ -1,5 +1,6 @@
-//! Table and column names of the counting tables, for hand-built statements (additive
-//! upserts, RETURNING and aggregates are not entity operations).
+//! Table and column names of the counting tables, which have no entity (their rows are
+//! only ever written by additive upserts and read by aggregates); hand-built statements
+//! on tables that have one use the entity's own names.
 
 use sea_orm::DeriveIden;
 
@@ -75,37 +76,4 @@ pub(crate) enum IngestBatches {
     Table,
     Id,
     CreatedAt,
-}
-
-#[derive(DeriveIden, Clone, Copy)]
-pub(crate) enum Leads {
-    Table,
-    SiteId,
-    DeploymentId,
-    Email,
-    CreatedAt,
-}
-
-#[derive(DeriveIden, Clone, Copy)]
-pub(crate) enum SiteHostnames {
-    Table,
-    SiteId,
-    Hostname,
-    LastEventAt,
-}
-
-#[derive(DeriveIden, Clone, Copy)]
-pub(crate) enum Deployments {
-    Table,
-    Id,
-    SiteId,
-    BarId,
-    VariantId,
-}
-
-#[derive(DeriveIden, Clone, Copy)]
-pub(crate) enum Sites {
-    Table,
-    Id,
-    MemberId,
 }

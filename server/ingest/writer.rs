@@ -13,10 +13,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Que
 use super::buffer::{Buffer, Counts};
 use super::{Ingest, Pending, Rejected};
 use crate::db::Db;
-use crate::db::entities::deployment;
-use crate::db::tables::{
-    DailyStats, DeploymentStats as DS, IngestBatches, Leads, SiteHostnames, VisitorHashes,
-};
+use crate::db::entities::{deployment, lead, site_hostname};
+use crate::db::tables::{DailyStats, DeploymentStats as DS, IngestBatches, VisitorHashes};
 use crate::domain::DeploymentId;
 
 /// Rows per statement: well under SQLite's and PostgreSQL's limits on bound values.
@@ -390,11 +388,11 @@ async fn insert_leads(
         .collect();
     for chunk in leads.chunks(ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
-        stmt.into_table(Leads::Table).columns([
-            Leads::SiteId,
-            Leads::DeploymentId,
-            Leads::Email,
-            Leads::CreatedAt,
+        stmt.into_table(lead::Entity).columns([
+            lead::Column::SiteId,
+            lead::Column::DeploymentId,
+            lead::Column::Email,
+            lead::Column::CreatedAt,
         ]);
         for l in chunk {
             stmt.values_panic([
@@ -415,14 +413,14 @@ async fn note_hostnames_seen(db: &impl ConnectionTrait, buffer: &Buffer) -> Resu
         for (hostname, at) in hosts {
             db.execute(
                 &Query::update()
-                    .table(SiteHostnames::Table)
-                    .value(SiteHostnames::LastEventAt, *at)
-                    .and_where(Expr::col(SiteHostnames::SiteId).eq(*site_id))
-                    .and_where(Expr::col(SiteHostnames::Hostname).eq(hostname.as_str()))
+                    .table(site_hostname::Entity)
+                    .value(site_hostname::Column::LastEventAt, *at)
+                    .and_where(Expr::col(site_hostname::Column::SiteId).eq(*site_id))
+                    .and_where(Expr::col(site_hostname::Column::Hostname).eq(hostname.as_str()))
                     .and_where(
-                        Expr::col(SiteHostnames::LastEventAt)
+                        Expr::col(site_hostname::Column::LastEventAt)
                             .is_null()
-                            .or(Expr::col(SiteHostnames::LastEventAt).lt(*at)),
+                            .or(Expr::col(site_hostname::Column::LastEventAt).lt(*at)),
                     )
                     .to_owned(),
             )

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::range::{Interval, Range};
 use crate::db::Db;
-use crate::db::tables::{Deployments, Sites};
+use crate::db::entities::{deployment, site};
 use crate::domain::{BarId, Counts, DeploymentId, MemberId, SiteId, VariantId};
 use crate::error::{Error, Result};
 
@@ -43,20 +43,20 @@ impl Scope {
 
     fn select(self) -> SelectStatement {
         let mut q = Query::select();
-        q.column(Deployments::Id)
-            .column(Deployments::VariantId)
-            .from(Deployments::Table);
+        q.column(deployment::Column::Id)
+            .column(deployment::Column::VariantId)
+            .from(deployment::Entity);
         match self {
-            Scope::Deployment(id) => q.and_where(Expr::col(Deployments::Id).eq(id)),
-            Scope::Variant(id) => q.and_where(Expr::col(Deployments::VariantId).eq(id)),
-            Scope::Bar(id) => q.and_where(Expr::col(Deployments::BarId).eq(id)),
-            Scope::Site(id) => q.and_where(Expr::col(Deployments::SiteId).eq(id)),
+            Scope::Deployment(id) => q.and_where(Expr::col(deployment::Column::Id).eq(id)),
+            Scope::Variant(id) => q.and_where(Expr::col(deployment::Column::VariantId).eq(id)),
+            Scope::Bar(id) => q.and_where(Expr::col(deployment::Column::BarId).eq(id)),
+            Scope::Site(id) => q.and_where(Expr::col(deployment::Column::SiteId).eq(id)),
             Scope::Member(id) => q.and_where(
-                Expr::col(Deployments::SiteId).in_subquery(
+                Expr::col(deployment::Column::SiteId).in_subquery(
                     Query::select()
-                        .column(Sites::Id)
-                        .from(Sites::Table)
-                        .and_where(Expr::col(Sites::MemberId).eq(id))
+                        .column(site::Column::Id)
+                        .from(site::Entity)
+                        .and_where(Expr::col(site::Column::MemberId).eq(id))
                         .to_owned(),
                 ),
             ),
