@@ -7,17 +7,10 @@
 
 use futures_util::future::BoxFuture;
 
-use super::router::Req;
+use super::router::{Guard, Req};
 use crate::db::entities::{bar, deployment, lead, site, variant};
 use crate::domain::{BarId, DeploymentId, SessionId, SiteId, TokenId, VariantId};
 use crate::error::{Error, Result};
-
-/// What a handler asks for beside the request, found from the path's parameters.
-pub trait Guard: Sized + Send + 'static {
-    /// The path parameters this guard reads, in the order the template names them.
-    const PARAMS: &'static [&'static str];
-    fn resolve(req: &Req) -> BoxFuture<'_, Result<Self>>;
-}
 
 /// A path id: a positive number, or the resource is simply not there.
 fn id(req: &Req, name: &str) -> Result<i64> {

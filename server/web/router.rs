@@ -26,7 +26,6 @@ use warp::http::{HeaderMap, Method};
 use warp::reply::Response;
 
 use super::extract::{self, Client, Peer};
-use super::guards::Guard;
 use super::{RouteLabel, State, csrf, error};
 use crate::accounts::Auth;
 use crate::db::entities::member;
@@ -42,6 +41,14 @@ pub enum Access {
     /// A signed-in member with the operator role; 401 without credentials, 403 without
     /// the role.
     Operator,
+}
+
+/// What a handler asks for beside the request, found from the path's parameters; the
+/// guards themselves are in `super::guards`.
+pub trait Guard: Sized + Send + 'static {
+    /// The path parameters this guard reads, in the order the template names them.
+    const PARAMS: &'static [&'static str];
+    fn resolve(req: &Req) -> BoxFuture<'_, Result<Self>>;
 }
 
 /// What a guard found, until the handler takes it.
@@ -570,10 +577,19 @@ impl Req {
 
 #[cfg(test)]
 mod tests {
-    use super::super::guards::OwnedVariant;
     use super::*;
 
-    async fn nothing(_: Req, _: OwnedVariant) -> Result<Response> {
+    /// A guard reading what `guards::OwnedVariant` reads, without a database.
+    struct BarAndVariant;
+
+    impl Guard for BarAndVariant {
+        const PARAMS: &'static [&'static str] = &["bar_id", "variant_id"];
+        fn resolve(_: &Req) -> BoxFuture<'_, Result<Self>> {
+            Box::pin(async { Ok(BarAndVariant) })
+        }
+    }
+
+    async fn nothing(_: Req, _: BarAndVariant) -> Result<Response> {
         Err(Error::NotFound)
     }
 
