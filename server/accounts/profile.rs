@@ -98,6 +98,15 @@ fn retention(days: Option<u32>, limit: Option<u64>) -> Result<Option<i32>> {
 }
 
 impl Accounts {
+    /// Members whose address contains `search`, newest first (the operators' list).
+    pub(crate) async fn search(
+        &self,
+        search: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<member::Model>> {
+        Ok(q::search_members(&self.db, search, limit).await?)
+    }
+
     /// The member as stored now (a form may just have changed them); 401 when the
     /// account is gone.
     pub async fn current(&self, member: MemberId) -> Result<member::Model> {

@@ -135,7 +135,7 @@ pub(crate) async fn member_rows(
     search: Option<&str>,
     limit: u64,
 ) -> Result<Vec<MemberRow>> {
-    let found = crate::db::accounts::search_members(&state.db, search, limit).await?;
+    let found = state.accounts.search(search, limit).await?;
     let ids: Vec<MemberId> = found.iter().map(|m| m.id).collect();
     let mut states = state.billing.states(&ids).await?;
     let emails: Vec<String> = found.iter().map(|m| m.email.clone()).collect();
