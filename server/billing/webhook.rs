@@ -157,7 +157,7 @@ impl Event {
 fn typed<T: FromValueOpt>(kind: &EventType, object: Value) -> anyhow::Result<Box<T>> {
     T::from_value(object).map(Box::new).with_context(|| {
         format!(
-            "the object of a {kind} event does not read as Stripe's {} (barkeep reads Stripe's API version {})",
+            "the object of the {kind} event does not read as Stripe's {} (barkeep reads Stripe's API version {})",
             std::any::type_name::<T>(),
             stripe_shared::version::VERSION
         )
