@@ -236,8 +236,10 @@ export async function setup({ external = EXTERNAL } = {}) {
       contexts = [];
       pages.clear();
       defaults = {};
-      received.length = 0;
+      // Closed first: a page can still send a beacon while its context closes, and it
+      // belongs to this test, not the next.
       await Promise.all(open.map((c) => c.close().catch(() => {})));
+      received.length = 0;
       const p = problems;
       problems = [];
       assert.deepEqual(p, [], 'pages must log no console errors and throw nothing');
