@@ -229,11 +229,9 @@ impl Leads {
         Ok(q::lead_of(&self.db, site, id).await?)
     }
 
-    pub async fn delete_lead(&self, site: SiteId, id: i64) -> Result<()> {
-        q::lead_of(&self.db, site, id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        Ok(q::delete_leads(&self.db, &[id]).await?)
+    /// Deletes a lead found with [`Leads::lead_of`].
+    pub async fn delete_lead(&self, lead: &lead::Model) -> Result<()> {
+        Ok(q::delete_leads(&self.db, &[lead.id]).await?)
     }
 
     /// Posts `payload` to the webhook, signed; never fails outward.

@@ -98,10 +98,7 @@ impl Guard for OwnedDeployment {
 }
 
 /// `{site_id}/…/{lead_id}`: a lead left on one of the member's sites.
-pub(crate) struct OwnedLead {
-    pub site: site::Model,
-    pub lead: lead::Model,
-}
+pub(crate) struct OwnedLead(pub lead::Model);
 
 impl Guard for OwnedLead {
     const PARAMS: &'static [&'static str] = &["site_id", "lead_id"];
@@ -114,7 +111,7 @@ impl Guard for OwnedLead {
                 .lead_of(site.id, id(req, "lead_id")?)
                 .await?
                 .ok_or(Error::NotFound)?;
-            Ok(OwnedLead { site, lead })
+            Ok(OwnedLead(lead))
         })
     }
 }

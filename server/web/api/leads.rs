@@ -263,8 +263,7 @@ pub(crate) async fn list(req: Req, OwnedSite(site): OwnedSite) -> Result<Respons
     ),
     security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Deleted")))]
-pub(crate) async fn delete(req: Req, owned: OwnedLead) -> Result<Response> {
-    let id = owned.lead.id;
-    req.state.leads.delete_lead(owned.site.id, id).await?;
+pub(crate) async fn delete(req: Req, OwnedLead(lead): OwnedLead) -> Result<Response> {
+    req.state.leads.delete_lead(&lead).await?;
     Ok(no_content())
 }
