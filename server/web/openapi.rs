@@ -1,18 +1,21 @@
 //! The OpenAPI 3.1 document of the member API, generated from the request and response
-//! types and the handlers' annotations, served at `GET /api/v1/openapi.json`.
+//! types and the handlers' annotations, served at `GET /api/v1/openapi.json`. Its paths
+//! are the rows of the API's route table (`super::api::table`), each with the operation
+//! of its handler's `#[utoipa::path]`, and the security its row's `Access` demands.
 
 use std::sync::OnceLock;
 
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{Content, OpenApi as Document, Ref, Response as DocResponse};
 use utoipa::{Modify, OpenApi};
 use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 
-use super::api::{account, admin, auth, bars, benchmarks, billing, leads, sites, stats};
 use super::error::ErrorBody;
-use super::router::Req;
+use super::router::{Access, Req, Schemas};
 use crate::error::{Error, Result};
 
 #[derive(OpenApi)]
@@ -23,29 +26,8 @@ use crate::error::{Error, Result};
             the session cookie from `POST /api/v1/login`, or with `Authorization: Bearer` and an \
             API token. Errors are `{\"error\": code, \"message\": text}`, with `field` for a 422.",
     ),
-    paths(
-        auth::signup, auth::confirm, auth::login, auth::logout, auth::forgot, auth::reset,
-        account::get_me, account::patch_me, account::change_password, account::change_email,
-        account::list_sessions, account::end_session, account::list_tokens,
-        account::create_token, account::delete_token, account::industries,
-        account::policies, account::object, account::restrict, account::export,
-        account::delete_me,
-        leads::get_webhook, leads::put_webhook, leads::delete_webhook, leads::rotate,
-        leads::test, leads::deliveries, leads::list, leads::delete,
-        sites::list, sites::create, sites::get, sites::patch, sites::delete,
-        bars::list, bars::create, bars::get, bars::patch, bars::delete, bars::publish,
-        bars::pause, bars::deployments, bars::list_variants, bars::create_variant,
-        bars::get_variant, bars::patch_variant, bars::delete_variant,
-        stats::deployment, stats::variant, stats::bar, stats::site, stats::usage,
-        billing::get, billing::checkout, billing::portal,
-        benchmarks::mine, benchmarks::bar,
-        admin::run_benchmarks, admin::benchmark_cells,
-        admin::members, admin::stripe_events,
-        admin::alerts, admin::draft_alert, admin::alert, admin::preview_alert,
-        admin::send_alert, admin::alert_report, admin::policies, admin::publish_policy,
-    ),
     components(schemas(ErrorBody)),
-    modifiers(&Security, &Errors),
+    modifiers(&Routes, &Security, &Errors),
     tags(
         (name = "auth", description = "Signing up and in"),
         (name = "account", description = "The member's own account"),
@@ -59,6 +41,39 @@ use crate::error::{Error, Result};
     ),
 )]
 pub(crate) struct ApiDoc;
+
+/// The paths: every documented row of the API's table, and the schemas they refer to.
+struct Routes;
+
+impl Modify for Routes {
+    fn modify(&self, doc: &mut Document) {
+        let mut schemas = Schemas::new();
+        for route in super::api::table().routes() {
+            let Some(documented) = route.documented() else {
+                continue;
+            };
+            let mut operation = documented.operation.clone();
+            operation.security = security(route.access);
+            doc.paths
+                .add_path_operation(route.path, vec![documented.method.clone()], operation);
+            (documented.schemas)(&mut schemas);
+        }
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.schemas.extend(schemas);
+    }
+}
+
+/// What a route's `Access` asks of a caller: a session cookie or a bearer token for a
+/// member's or an operator's, nothing for a public one.
+fn security(access: Access) -> Option<Vec<SecurityRequirement>> {
+    match access {
+        Access::Public => None,
+        Access::Member | Access::Operator => Some(vec![
+            SecurityRequirement::new("session", Vec::<String>::new()),
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+        ]),
+    }
+}
 
 struct Security;
 

@@ -4,21 +4,32 @@
 //! needed and none is signed in, 404 for an id in the path the member does not own, and
 //! only then the handler. A handler cannot be reached without what its route demands.
 //!
-//! A row is written `route!(GET "/api/v1/bars/{bar_id}", Member, bars::get)`. What a
-//! handler needs from the path it asks for by type — `bars::get(req, bar: OwnedBar)` —
-//! and the guard (`super::guards`) looks it up for the signed-in member before the
-//! handler runs. The guard names the path parameters it reads; a row whose template names
+//! A row is written `route!(GET "/sites/{site_id}", Member, sites::show)`. What a handler
+//! needs from the path it asks for by type — `sites::show(req, site: OwnedSite)` — and the
+//! guard (`super::guards`) looks it up for the signed-in member before the handler runs.
+//! The guard names the path parameters it reads; a `route!` row whose template names
 //! other parameters than its handler's guard does not compile (`params_match` is
-//! evaluated by the compiler for every row).
+//! evaluated by the compiler for every such row).
+//!
+//! The member API's rows are written `api_route!(Member, bars::get)`: the method and path
+//! are the ones of the handler's `#[utoipa::path(get, path = "/api/v1/bars/{bar_id}")]`,
+//! the one place they are written, and the row keeps the operation for the OpenAPI
+//! document. utoipa gives the path only when the program runs, so these rows are checked
+//! when the table is built — at every start of the server, and in every API test — and a
+//! row whose template names other parameters than its handler's guard, or than the
+//! operation declares as `Path` parameters, panics there, naming the route.
 
 use std::any::Any;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Buf, Bytes};
 use futures_util::Stream;
 use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
+use utoipa::openapi::path::{HttpMethod, Operation, ParameterIn};
+use utoipa::openapi::{RefOr, schema::Schema};
 use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::filters::path::FullPath;
@@ -72,6 +83,22 @@ pub struct Route {
     segments: Vec<Segment>,
     resolve: Resolve,
     handler: Erased,
+    /// What the OpenAPI document says of the route: set for `api_route!` rows.
+    documented: Option<Documented>,
+}
+
+/// The schemas an operation refers to, by name.
+pub type Schemas = Vec<(String, RefOr<Schema>)>;
+
+/// What a route of the member API tells the OpenAPI document, from its handler's
+/// `#[utoipa::path]`.
+pub struct Documented {
+    pub method: HttpMethod,
+    /// The operation as annotated, with its tags; the security requirement is the
+    /// document's to add, from the row's [`Access`].
+    pub operation: Operation,
+    /// Adds the schemas the operation's bodies refer to.
+    pub schemas: fn(&mut Schemas),
 }
 
 /// A row's path template, as a type: `route!` declares one per row so that the compiler
@@ -182,6 +209,22 @@ macro_rules! route {
 }
 pub(crate) use route;
 
+/// One row of the member API: `api_route!(Access, module::handler)`. The method, the path
+/// and the operation are those of the handler's `#[utoipa::path]` (the type utoipa makes
+/// for it, `module::__path_handler`); see [`Route::api`].
+macro_rules! api_route {
+    ($access:ident, $module:ident :: $handler:ident) => {
+        ::pastey::paste! {
+            $crate::web::router::Route::api::<$module::[<__path_ $handler>], _, _>(
+                $crate::web::router::Access::$access,
+                stringify!($module),
+                $module::$handler,
+            )
+        }
+    };
+}
+pub(crate) use api_route;
+
 impl Route {
     /// A row whose template `T` names exactly the parameters the handler's guard reads
     /// (checked by the compiler); see `route!`.
@@ -192,7 +235,67 @@ impl Route {
                 "the path's parameters are not the ones the handler's guard reads"
             )
         };
-        let path = T::PATH;
+        Route::build(method, T::PATH, access, handler, None)
+    }
+
+    /// A row of the member API whose method, path and operation are those `P`, the
+    /// handler's `#[utoipa::path]`, declares; `module` is the handler's module, the tag of
+    /// an operation that names none (as utoipa's `paths(...)` would tag it). See
+    /// `api_route!`.
+    ///
+    /// Panics, naming the route, when the annotation gives other than one method, or when
+    /// the path's parameters are not, in order, the ones the handler's guard reads and the
+    /// ones the operation declares as `Path` parameters.
+    pub fn api<P, M, H>(access: Access, module: &'static str, handler: H) -> Route
+    where
+        P: utoipa::Path + utoipa::__dev::SchemaReferences + for<'t> utoipa::__dev::Tags<'t>,
+        H: Handler<M>,
+    {
+        let path = intern(P::path());
+        let method = match P::methods().as_slice() {
+            [method] => method.clone(),
+            _ => panic!("{path}: the handler's #[utoipa::path] must give one method"),
+        };
+        let name = method_of(&method);
+        let mut operation = P::operation();
+        let tags = operation.tags.get_or_insert_with(Vec::new);
+        tags.extend(P::tags().into_iter().map(String::from));
+        if tags.is_empty() && !module.is_empty() {
+            tags.push(module.to_string());
+        }
+        assert!(
+            params_match(path, H::PARAMS),
+            "{name} {path}: the path's parameters are not the ones the handler's guard reads ({:?})",
+            H::PARAMS
+        );
+        let declared: Vec<&str> = operation
+            .parameters
+            .iter()
+            .flatten()
+            .filter_map(|p| match p {
+                RefOr::T(p) if p.parameter_in == ParameterIn::Path => Some(p.name.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            params_match(path, &declared),
+            "{name} {path}: the path's parameters are not the ones its #[utoipa::path] declares in `params` ({declared:?})"
+        );
+        let documented = Documented {
+            method,
+            operation,
+            schemas: <P as utoipa::__dev::SchemaReferences>::schemas,
+        };
+        Route::build(name, path, access, handler, Some(documented))
+    }
+
+    fn build<M, H: Handler<M>>(
+        method: Method,
+        path: &'static str,
+        access: Access,
+        handler: H,
+        documented: Option<Documented>,
+    ) -> Route {
         let segments = path
             .split('/')
             .skip(1)
@@ -212,7 +315,13 @@ impl Route {
             segments,
             resolve,
             handler,
+            documented,
         }
+    }
+
+    /// What the OpenAPI document says of this route, for a row of the member API.
+    pub fn documented(&self) -> Option<&Documented> {
+        self.documented.as_ref()
     }
 
     /// A page route whose form another site may send: it changes nothing, or a token in
@@ -250,6 +359,34 @@ impl Route {
             }
         }
         parts.next().is_none().then_some(params)
+    }
+}
+
+/// A path utoipa gives as a `String`, kept for the life of the program like a literal
+/// template: each distinct path once, however often a table is built.
+fn intern(path: String) -> &'static str {
+    static PATHS: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut paths = PATHS.lock().unwrap_or_else(PoisonError::into_inner);
+    match paths.get(path.as_str()) {
+        Some(kept) => kept,
+        None => {
+            let kept: &'static str = Box::leak(path.into_boxed_str());
+            paths.insert(kept);
+            kept
+        }
+    }
+}
+
+fn method_of(method: &HttpMethod) -> Method {
+    match method {
+        HttpMethod::Get => Method::GET,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Delete => Method::DELETE,
+        HttpMethod::Options => Method::OPTIONS,
+        HttpMethod::Head => Method::HEAD,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Trace => Method::TRACE,
     }
 }
 
@@ -623,6 +760,89 @@ mod tests {
             t.lookup(&Method::GET, "/api/v1/bars"),
             Lookup::Unknown
         ));
+    }
+
+    /// Handlers as the member API writes them: the method and path are in the annotation.
+    mod handlers {
+        use super::*;
+
+        /// One variant.
+        #[utoipa::path(get, path = "/api/v1/bars/{bar_id}/variants/{variant_id}", tag = "bars",
+            params(("bar_id" = i64, Path), ("variant_id" = i64, Path)),
+            responses((status = 200, description = "The variant")))]
+        pub(super) async fn variant(_: Req, _: BarAndVariant) -> Result<Response> {
+            Err(Error::NotFound)
+        }
+
+        /// Not tagged.
+        #[utoipa::path(delete, path = "/api/v1/me", responses((status = 204, description = "Gone")))]
+        pub(super) async fn untagged(_: Req) -> Result<Response> {
+            Err(Error::NotFound)
+        }
+
+        /// A template with one parameter, a guard reading two.
+        #[utoipa::path(get, path = "/api/v1/bars/{bar_id}",
+            params(("bar_id" = i64, Path)),
+            responses((status = 200, description = "The bar")))]
+        pub(super) async fn fewer_than_the_guard(_: Req, _: BarAndVariant) -> Result<Response> {
+            Err(Error::NotFound)
+        }
+
+        /// The guard's parameters, but only one of them declared.
+        #[utoipa::path(get, path = "/api/v1/bars/{bar_id}/variants/{variant_id}",
+            params(("bar_id" = i64, Path)),
+            responses((status = 200, description = "The variant")))]
+        pub(super) async fn undeclared(_: Req, _: BarAndVariant) -> Result<Response> {
+            Err(Error::NotFound)
+        }
+    }
+
+    #[test]
+    fn an_api_row_takes_its_method_path_and_operation_from_the_annotation() {
+        let r = api_route!(Member, handlers::variant);
+        assert_eq!(r.method, Method::GET);
+        assert_eq!(r.path, "/api/v1/bars/{bar_id}/variants/{variant_id}");
+        assert_eq!(r.access, Access::Member);
+        assert_eq!(r.params().collect::<Vec<_>>(), ["bar_id", "variant_id"]);
+        assert!(r.matches("/api/v1/bars/3/variants/9").is_some());
+        let doc = r.documented().expect("an API row is documented");
+        assert!(doc.method == HttpMethod::Get);
+        assert_eq!(doc.operation.operation_id.as_deref(), Some("variant"));
+        assert_eq!(doc.operation.tags, Some(vec!["bars".to_string()]));
+        // The same path from another table build is the same kept string.
+        let again = api_route!(Member, handlers::variant);
+        assert!(std::ptr::eq(r.path, again.path));
+        // An operation that names no tag is tagged with its module, as `paths(...)` did.
+        let r = api_route!(Public, handlers::untagged);
+        assert_eq!(r.method, Method::DELETE);
+        let doc = r.documented().unwrap();
+        assert_eq!(doc.operation.tags, Some(vec!["handlers".to_string()]));
+        // Literal rows are not.
+        assert!(
+            route!(GET "/api/v1/me", Public, nothing_at_all)
+                .documented()
+                .is_none()
+        );
+    }
+
+    async fn nothing_at_all(_: Req) -> Result<Response> {
+        Err(Error::NotFound)
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "GET /api/v1/bars/{bar_id}: the path's parameters are not the ones the handler's guard reads"
+    )]
+    fn an_api_row_whose_guard_reads_other_parameters_panics_naming_it() {
+        let _ = api_route!(Member, handlers::fewer_than_the_guard);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "GET /api/v1/bars/{bar_id}/variants/{variant_id}: the path's parameters are not the ones its #[utoipa::path] declares"
+    )]
+    fn an_api_row_whose_operation_declares_other_path_parameters_panics_naming_it() {
+        let _ = api_route!(Member, handlers::undeclared);
     }
 
     /// What the compiler holds every row to (a row that fails it does not build).

@@ -180,6 +180,11 @@ fn refs(v: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// The document's paths are made from the table (`web::openapi`), so a row cannot be
+/// missing from it by oversight; what is checked here is what the table alone does not
+/// give: that every row is an annotated one, that each operation says what it answers
+/// and what it takes the way the router and the other tests of this file treat it, and
+/// that everything the operations refer to is in the document.
 #[tokio::test]
 async fn the_openapi_document_describes_every_route_of_the_table() {
     let app = TestApp::spawn().await;
@@ -193,15 +198,53 @@ async fn the_openapi_document_describes_every_route_of_the_table() {
     let doc = body_json(res).await;
     assert_eq!(doc["openapi"], "3.1.0");
     let schemas = &doc["components"]["schemas"];
-    for route in api::table().routes() {
+    let tags: Vec<&Value> = doc["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["name"])
+        .collect();
+    let table = api::table();
+    let mut documented = 0;
+    for route in table.routes() {
+        let method = route.method.as_str().to_lowercase();
         if route.path == "/api/v1/openapi.json" {
+            // The document does not describe itself.
+            assert!(route.documented().is_none());
+            assert!(doc["paths"][route.path].is_null());
             continue;
         }
-        let method = route.method.as_str().to_lowercase();
+        // A row written with a literal path (`route!`) instead of `api_route!` would be
+        // served and left out of the document.
+        assert!(
+            route.documented().is_some(),
+            "{method} {}: an API row is written `api_route!(Access, module::handler)`",
+            route.path
+        );
+        documented += 1;
         let op = &doc["paths"][route.path][&method];
         assert!(
             op.is_object(),
             "{method} {} is not in the document",
+            route.path
+        );
+        assert!(
+            op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+            "{method} {}: the handler's doc comment is the operation's summary",
+            route.path
+        );
+        assert!(
+            op["tags"]
+                .as_array()
+                .is_some_and(|ts| !ts.is_empty() && ts.iter().all(|t| tags.contains(&t))),
+            "{method} {}: its tags {} are not among the document's",
+            route.path,
+            op["tags"]
+        );
+        let responses = op["responses"].as_object().unwrap();
+        assert!(
+            responses.keys().any(|status| status.starts_with('2')),
+            "{method} {} documents no success",
             route.path
         );
         let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
@@ -211,21 +254,35 @@ async fn the_openapi_document_describes_every_route_of_the_table() {
             "{method} {}: the document's security must match the table",
             route.path
         );
-        for param in route.params() {
-            assert!(
-                op["parameters"]
-                    .as_array()
-                    .is_some_and(|ps| ps.iter().any(|p| p["name"] == param && p["in"] == "path")),
-                "{method} {} does not document {{{param}}}",
-                route.path
-            );
+        // What `every_member_route_answers_401_...` above expects of the route.
+        let mut expected = vec!["400", "404", "422", "500"];
+        if route.access != Access::Public {
+            expected.push("401");
         }
-        for status in ["400", "404", "422", "500"] {
+        if route.access == Access::Operator {
+            expected.push("403");
+        }
+        for status in expected {
             assert!(
-                op["responses"][status].is_object(),
+                responses.contains_key(status),
                 "{method} {} lacks {status}",
                 route.path
             );
+        }
+        // An `_id` parameter is a number: the router answers 404 for anything else.
+        for param in route.params() {
+            let declared = op["parameters"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p["name"] == param && p["in"] == "path"));
+            let declared = declared
+                .unwrap_or_else(|| panic!("{method} {} does not document {{{param}}}", route.path));
+            if param.ends_with("_id") {
+                assert_eq!(
+                    declared["schema"]["type"], "integer",
+                    "{method} {}: {{{param}}} is a number",
+                    route.path
+                );
+            }
         }
         // Request bodies refuse unknown fields, the same way for every body.
         if let Some(r) = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
@@ -239,7 +296,23 @@ async fn the_openapi_document_describes_every_route_of_the_table() {
             );
         }
     }
-    // Every reference resolves.
+    // And nothing in the document that the table does not serve.
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            operations += 1;
+            assert!(
+                table
+                    .routes()
+                    .iter()
+                    .any(|r| r.path == path && r.method.as_str().eq_ignore_ascii_case(method)),
+                "{method} {path} is in the document and not in the table"
+            );
+        }
+    }
+    assert_eq!(operations, documented, "a route is in the table twice");
+    assert!(documented >= 60, "{documented} documented routes");
+    // Every reference resolves: the schemas of each operation were collected.
     let mut all = Vec::new();
     refs(&doc, &mut all);
     assert!(!all.is_empty());

@@ -66,7 +66,6 @@ impl From<&member::Model> for MemberView {
 
 /// The signed-in member.
 #[utoipa::path(get, path = "/api/v1/me", tag = "account",
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The member", body = MemberView)))]
 pub(crate) async fn get_me(req: Req) -> Result<Response> {
     Ok(json(StatusCode::OK, &MemberView::from(req.member()?)))
@@ -75,7 +74,6 @@ pub(crate) async fn get_me(req: Req) -> Result<Response> {
 /// Change the name, industry, time zone, which emails arrive (security, billing,
 /// outage, abuse and policy mail always do) and what becomes of leads.
 #[utoipa::path(patch, path = "/api/v1/me", tag = "account", request_body = ProfileChange,
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The member as changed", body = MemberView)))]
 pub(crate) async fn patch_me(req: Req) -> Result<Response> {
     let change: ProfileChange = req.json()?;
@@ -98,7 +96,6 @@ pub(crate) struct ChangePassword {
 
 /// Change the password; every other session ends.
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "account", request_body = ChangePassword,
-    security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Changed")))]
 pub(crate) async fn change_password(req: Req) -> Result<Response> {
     let body: ChangePassword = req.json()?;
@@ -120,7 +117,6 @@ pub(crate) struct ChangeEmail {
 /// Change the email address: a link goes to the new address, and the change happens
 /// when it is opened.
 #[utoipa::path(post, path = "/api/v1/me/email", tag = "account", request_body = ChangeEmail,
-    security(("session" = []), ("bearer" = [])),
     responses((status = 202, description = "A link went to the new address", body = Message)))]
 pub(crate) async fn change_email(req: Req) -> Result<Response> {
     let body: ChangeEmail = req.json()?;
@@ -154,7 +150,6 @@ pub(crate) struct Sessions {
 
 /// The member's live sessions, most recently used first.
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "account",
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Live sessions", body = Sessions)))]
 pub(crate) async fn list_sessions(req: Req) -> Result<Response> {
     let auth = req.auth()?;
@@ -180,7 +175,6 @@ pub(crate) async fn list_sessions(req: Req) -> Result<Response> {
 /// End one of the member's sessions.
 #[utoipa::path(delete, path = "/api/v1/sessions/{session_id}", tag = "account",
     params(("session_id" = i64, Path, description = "One of your sessions")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Ended")))]
 pub(crate) async fn end_session(req: Req, SessionRef(session_id): SessionRef) -> Result<Response> {
     req.state
@@ -216,7 +210,6 @@ pub(crate) struct Tokens {
 
 /// The member's API tokens (never the tokens themselves).
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "account",
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "API tokens", body = Tokens)))]
 pub(crate) async fn list_tokens(req: Req) -> Result<Response> {
     let tokens = req
@@ -249,7 +242,6 @@ pub(crate) struct TokenCreated {
 
 /// Create an API token.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "account", request_body = CreateToken,
-    security(("session" = []), ("bearer" = [])),
     responses((status = 201, description = "Created; the token is shown this once", body = TokenCreated)))]
 pub(crate) async fn create_token(req: Req) -> Result<Response> {
     let body: CreateToken = req.json()?;
@@ -273,7 +265,6 @@ pub(crate) async fn create_token(req: Req) -> Result<Response> {
 /// Delete an API token.
 #[utoipa::path(delete, path = "/api/v1/tokens/{token_id}", tag = "account",
     params(("token_id" = i64, Path, description = "One of your API tokens")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete_token(req: Req, TokenRef(token_id): TokenRef) -> Result<Response> {
     req.state
@@ -313,7 +304,6 @@ pub(crate) struct Policies {
 /// Every privacy-policy version, newest first, with your objection deadline and whether
 /// you objected.
 #[utoipa::path(get, path = "/api/v1/me/policies", tag = "account",
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Versions", body = Policies)))]
 pub(crate) async fn policies(req: Req) -> Result<Response> {
     let policies = req.state.policy_versions.for_member(req.member()?).await?;
@@ -331,7 +321,6 @@ pub(crate) struct ObjectTo {
 /// Object to a privacy-policy version, within 20 days of the email that announced it (or
 /// of its publication, if later); 409 `objection_window_closed` with the deadline after.
 #[utoipa::path(post, path = "/api/v1/me/policy-objection", tag = "account", request_body = ObjectTo,
-    security(("session" = []), ("bearer" = [])),
     responses((status = 201, description = "Recorded", body = crate::privacy::policies::MemberPolicy)))]
 pub(crate) async fn object(req: Req) -> Result<Response> {
     let body: ObjectTo = req.json()?;
@@ -352,7 +341,6 @@ pub(crate) struct Restriction {
 
 /// Restrict processing: no bar of yours is served and no lead processed until lifted.
 #[utoipa::path(post, path = "/api/v1/me/restriction", tag = "account", request_body = Restriction,
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The member as changed", body = MemberView)))]
 pub(crate) async fn restrict(req: Req) -> Result<Response> {
     let body: Restriction = req.json()?;
@@ -366,7 +354,6 @@ pub(crate) async fn restrict(req: Req) -> Result<Response> {
 
 /// Everything barkeep holds about you, at once: a zip of JSON files with a README.
 #[utoipa::path(get, path = "/api/v1/me/export", tag = "account",
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The archive", content_type = "application/zip", body = Vec<u8>)))]
 pub(crate) async fn export(req: Req) -> Result<Response> {
     let member = req.member()?;
@@ -398,7 +385,6 @@ pub(crate) struct DeleteAccount {
 /// Stripe subscription is canceled, and a last email confirms it. Counts stay only as
 /// totals linked to no one.
 #[utoipa::path(delete, path = "/api/v1/me", tag = "account", request_body = DeleteAccount,
-    security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete_me(req: Req) -> Result<Response> {
     let body: DeleteAccount = req.json()?;

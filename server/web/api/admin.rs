@@ -69,7 +69,6 @@ pub(crate) struct StripeEvents {
 /// Recent Stripe webhook events and how their processing went.
 #[utoipa::path(get, path = "/api/v1/admin/stripe-events", tag = "admin",
     params(EventsQuery),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Newest first", body = StripeEvents)))]
 pub(crate) async fn stripe_events(req: Req) -> Result<Response> {
     let q: EventsQuery = req.query()?;
@@ -115,7 +114,6 @@ pub(crate) struct Members {
 /// passed the plan's limit.
 #[utoipa::path(get, path = "/api/v1/admin/members", tag = "admin",
     params(MembersQuery),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Newest first", body = Members)))]
 pub(crate) async fn members(req: Req) -> Result<Response> {
     let q: MembersQuery = req.query()?;
@@ -223,7 +221,6 @@ pub(crate) struct AlertList {
 
 /// Draft an alert.
 #[utoipa::path(post, path = "/api/v1/admin/alerts", tag = "admin", request_body = NewAlert,
-    security(("session" = []), ("bearer" = [])),
     responses((status = 201, description = "Drafted", body = AlertView)))]
 pub(crate) async fn draft_alert(req: Req) -> Result<Response> {
     let body: NewAlert = req.json()?;
@@ -245,7 +242,6 @@ pub(crate) async fn draft_alert(req: Req) -> Result<Response> {
 
 /// Recent alerts, newest first.
 #[utoipa::path(get, path = "/api/v1/admin/alerts", tag = "admin",
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Newest first", body = AlertList)))]
 pub(crate) async fn alerts(req: Req) -> Result<Response> {
     let alerts = req.state.alerts.recent(100).await?;
@@ -260,7 +256,6 @@ pub(crate) async fn alerts(req: Req) -> Result<Response> {
 /// One alert.
 #[utoipa::path(get, path = "/api/v1/admin/alerts/{alert_id}", tag = "admin",
     params(("alert_id" = i64, Path, description = "An alert")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The alert", body = AlertView)))]
 pub(crate) async fn alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
     let alert = req.state.alerts.get(alert_id).await?;
@@ -279,7 +274,6 @@ pub(crate) struct Preview {
 /// The alert exactly as a member of its audience gets it.
 #[utoipa::path(get, path = "/api/v1/admin/alerts/{alert_id}/preview", tag = "admin",
     params(("alert_id" = i64, Path, description = "An alert")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Subject, text and HTML", body = Preview)))]
 pub(crate) async fn preview_alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
     let a = req.state.alerts.get(alert_id).await?;
@@ -298,7 +292,6 @@ pub(crate) async fn preview_alert(req: Req, AlertRef(alert_id): AlertRef) -> Res
 /// Send a drafted alert to its audience (once; 409 `alert_not_draft` after).
 #[utoipa::path(post, path = "/api/v1/admin/alerts/{alert_id}/send", tag = "admin",
     params(("alert_id" = i64, Path, description = "An alert")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 202, description = "Sending", body = AlertView)))]
 pub(crate) async fn send_alert(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
     let alert = req.state.alerts.send(alert_id).await?;
@@ -328,7 +321,6 @@ pub(crate) struct AlertReport {
 /// Delivery, bounces, opens and clicks of an alert, people apart from machines.
 #[utoipa::path(get, path = "/api/v1/admin/alerts/{alert_id}/report", tag = "admin",
     params(("alert_id" = i64, Path, description = "An alert")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The report", body = AlertReport)))]
 pub(crate) async fn alert_report(req: Req, AlertRef(alert_id): AlertRef) -> Result<Response> {
     Ok(json(
@@ -391,7 +383,6 @@ pub(crate) struct NewPolicy {
 /// Publish a privacy-policy version: every member's current address is emailed, and
 /// each may object within 20 days.
 #[utoipa::path(post, path = "/api/v1/admin/policies", tag = "admin", request_body = NewPolicy,
-    security(("session" = []), ("bearer" = [])),
     responses((status = 201, description = "Published", body = PolicyView)))]
 pub(crate) async fn publish_policy(req: Req) -> Result<Response> {
     let body: NewPolicy = req.json()?;
@@ -422,7 +413,6 @@ pub(crate) struct PolicyList {
 
 /// Every policy version, newest first, with who objected and when.
 #[utoipa::path(get, path = "/api/v1/admin/policies", tag = "admin",
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Versions", body = PolicyList)))]
 pub(crate) async fn policies(req: Req) -> Result<Response> {
     let policies = req
@@ -445,7 +435,6 @@ pub(crate) struct BenchmarkRun {
 /// Compute the benchmarks now (they are computed once a day anyway), once across
 /// processes.
 #[utoipa::path(post, path = "/api/v1/admin/benchmarks/run", tag = "admin",
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Computed, or another process is at it", body = BenchmarkRun)))]
 pub(crate) async fn run_benchmarks(req: Req) -> Result<Response> {
     let ran = req
@@ -487,7 +476,6 @@ pub(crate) struct BenchmarkCells {
 /// Every cell of the newest snapshot: how many accounts, whether it may be published.
 #[utoipa::path(get, path = "/api/v1/admin/benchmarks", tag = "admin",
     params(crate::web::api::benchmarks::WindowQuery),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Cells", body = BenchmarkCells)))]
 pub(crate) async fn benchmark_cells(req: Req) -> Result<Response> {
     let q: crate::web::api::benchmarks::WindowQuery = req.query()?;

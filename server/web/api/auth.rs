@@ -97,7 +97,6 @@ pub(crate) async fn login(req: Req) -> Result<Response> {
 
 /// Log out: ends this session.
 #[utoipa::path(post, path = "/api/v1/logout", tag = "auth",
-    security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Logged out")))]
 pub(crate) async fn logout(req: Req) -> Result<Response> {
     req.state.accounts.logout(req.auth()?).await?;

@@ -144,7 +144,6 @@ pub(crate) struct Variants {
 /// A site's bars.
 #[utoipa::path(get, path = "/api/v1/sites/{site_id}/bars", tag = "bars",
     params(("site_id" = i64, Path, description = "One of your sites")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Bars", body = Bars)))]
 pub(crate) async fn list(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let bars = req.state.catalog.bars(&site).await?;
@@ -159,7 +158,6 @@ pub(crate) async fn list(req: Req, OwnedSite(site): OwnedSite) -> Result<Respons
 /// Create a bar (a draft, with one variant "A"); see docs/bars.md for every option.
 #[utoipa::path(post, path = "/api/v1/sites/{site_id}/bars", tag = "bars", request_body = BarInput,
     params(("site_id" = i64, Path, description = "One of your sites")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 201, description = "Created", body = BarView)))]
 pub(crate) async fn create(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let body: BarInput = req.json()?;
@@ -171,7 +169,6 @@ pub(crate) async fn create(req: Req, OwnedSite(site): OwnedSite) -> Result<Respo
 /// One bar.
 #[utoipa::path(get, path = "/api/v1/bars/{bar_id}", tag = "bars",
     params(("bar_id" = i64, Path, description = "One of your bars")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The bar", body = BarView)))]
 pub(crate) async fn get(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let bar = req.state.catalog.bar(bar.clone()).await?;
@@ -181,7 +178,6 @@ pub(crate) async fn get(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
 /// Change a bar; it reaches visitors when published.
 #[utoipa::path(patch, path = "/api/v1/bars/{bar_id}", tag = "bars", request_body = BarInput,
     params(("bar_id" = i64, Path, description = "One of your bars")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The bar as changed", body = BarView)))]
 pub(crate) async fn patch(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let body: BarInput = req.json()?;
@@ -197,7 +193,6 @@ pub(crate) async fn patch(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response>
 /// Delete a bar: it leaves the site's script at once; its deployments and counts stay.
 #[utoipa::path(delete, path = "/api/v1/bars/{bar_id}", tag = "bars",
     params(("bar_id" = i64, Path, description = "One of your bars")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     req.state.catalog.delete_bar(bar.clone()).await?;
@@ -208,7 +203,6 @@ pub(crate) async fn delete(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response
 /// previous ones end. Publishing an unchanged live bar changes nothing.
 #[utoipa::path(post, path = "/api/v1/bars/{bar_id}/publish", tag = "bars",
     params(("bar_id" = i64, Path, description = "One of your bars")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Published", body = Published)))]
 pub(crate) async fn publish(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let catalog = &req.state.catalog;
@@ -228,7 +222,6 @@ pub(crate) async fn publish(req: Req, OwnedBar(bar): OwnedBar) -> Result<Respons
 /// Take the bar off the site; publishing again brings it back.
 #[utoipa::path(post, path = "/api/v1/bars/{bar_id}/pause", tag = "bars",
     params(("bar_id" = i64, Path, description = "One of your bars")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Paused", body = BarView)))]
 pub(crate) async fn pause(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let bar = req.state.catalog.pause(bar.clone()).await?;
@@ -238,7 +231,6 @@ pub(crate) async fn pause(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response>
 /// Every deployment the bar had, newest first.
 #[utoipa::path(get, path = "/api/v1/bars/{bar_id}/deployments", tag = "bars",
     params(("bar_id" = i64, Path, description = "One of your bars")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Deployments", body = Deployments)))]
 pub(crate) async fn deployments(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let list = req.state.catalog.deployments(&bar).await?;
@@ -253,7 +245,6 @@ pub(crate) async fn deployments(req: Req, OwnedBar(bar): OwnedBar) -> Result<Res
 /// The bar's variants.
 #[utoipa::path(get, path = "/api/v1/bars/{bar_id}/variants", tag = "bars",
     params(("bar_id" = i64, Path, description = "One of your bars")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Variants", body = Variants)))]
 pub(crate) async fn list_variants(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let list = req.state.catalog.variants(&bar).await?;
@@ -268,7 +259,6 @@ pub(crate) async fn list_variants(req: Req, OwnedBar(bar): OwnedBar) -> Result<R
 /// Add an A/B variant; what is left out is copied from the first variant.
 #[utoipa::path(post, path = "/api/v1/bars/{bar_id}/variants", tag = "bars", request_body = VariantInput,
     params(("bar_id" = i64, Path, description = "One of your bars")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 201, description = "Created", body = VariantView)))]
 pub(crate) async fn create_variant(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let body: VariantInput = req.json()?;
@@ -287,7 +277,6 @@ pub(crate) async fn create_variant(req: Req, OwnedBar(bar): OwnedBar) -> Result<
         ("bar_id" = i64, Path, description = "One of your bars"),
         ("variant_id" = i64, Path, description = "One of the bar's variants"),
     ),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The variant", body = VariantView)))]
 pub(crate) async fn get_variant(_req: Req, ov: OwnedVariant) -> Result<Response> {
     Ok(json(StatusCode::OK, &VariantView::from(ov.variant.clone())))
@@ -300,7 +289,6 @@ pub(crate) async fn get_variant(_req: Req, ov: OwnedVariant) -> Result<Response>
         ("bar_id" = i64, Path, description = "One of your bars"),
         ("variant_id" = i64, Path, description = "One of the bar's variants"),
     ),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The variant as changed", body = VariantView)))]
 pub(crate) async fn patch_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
     let body: VariantInput = req.json()?;
@@ -318,7 +306,6 @@ pub(crate) async fn patch_variant(req: Req, ov: OwnedVariant) -> Result<Response
         ("bar_id" = i64, Path, description = "One of your bars"),
         ("variant_id" = i64, Path, description = "One of the bar's variants"),
     ),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Removed")))]
 pub(crate) async fn delete_variant(req: Req, ov: OwnedVariant) -> Result<Response> {
     req.state

@@ -24,7 +24,6 @@ pub(crate) struct WindowQuery {
 /// accounts it is compared with, your percentile and its trend.
 #[utoipa::path(get, path = "/api/v1/benchmarks", tag = "benchmarks",
     params(WindowQuery),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Your benchmarks", body = MemberBenchmarks)))]
 pub(crate) async fn mine(req: Req) -> Result<Response> {
     let q: WindowQuery = req.query()?;
@@ -39,7 +38,6 @@ pub(crate) async fn mine(req: Req) -> Result<Response> {
 /// One bar's rates beside the distribution its account's group is compared with.
 #[utoipa::path(get, path = "/api/v1/bars/{bar_id}/benchmark", tag = "benchmarks",
     params(("bar_id" = i64, Path, description = "One of your bars"), WindowQuery),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The bar's benchmark", body = MemberBenchmarks)))]
 pub(crate) async fn bar(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let q: WindowQuery = req.query()?;

@@ -15,7 +15,6 @@ use crate::web::router::Req;
 
 /// The plan, the subscription, the limits and this month's usage.
 #[utoipa::path(get, path = "/api/v1/billing", tag = "billing",
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Billing", body = Summary)))]
 pub(crate) async fn get(req: Req) -> Result<Response> {
     let summary = req.state.billing.summary(req.member()?.id).await?;
@@ -39,7 +38,6 @@ pub(crate) struct Redirect {
 
 /// Start Stripe Checkout for a plan; answers the Checkout page's URL.
 #[utoipa::path(post, path = "/api/v1/billing/checkout", tag = "billing", request_body = Checkout,
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The Checkout Session's URL", body = Redirect)))]
 pub(crate) async fn checkout(req: Req) -> Result<Response> {
     let body: Checkout = req.json()?;
@@ -55,7 +53,6 @@ pub(crate) async fn checkout(req: Req) -> Result<Response> {
 
 /// The Stripe customer portal, where the card, the plan and invoices are managed.
 #[utoipa::path(post, path = "/api/v1/billing/portal", tag = "billing",
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The portal session's URL", body = Redirect)))]
 pub(crate) async fn portal(req: Req) -> Result<Response> {
     let url = req.state.billing.portal(req.member()?.id).await?;

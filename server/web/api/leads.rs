@@ -52,7 +52,6 @@ impl WebhookView {
 /// Post the site's leads to this URL; answers the new signing secret, once.
 #[utoipa::path(put, path = "/api/v1/sites/{site_id}/lead-webhook", tag = "leads", request_body = PutWebhook,
     params(("site_id" = i64, Path, description = "One of your sites")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Set, with its secret", body = WebhookView)))]
 pub(crate) async fn put_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let body: PutWebhook = req.json()?;
@@ -63,7 +62,6 @@ pub(crate) async fn put_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<
 /// The site's lead webhook, without its secret.
 #[utoipa::path(get, path = "/api/v1/sites/{site_id}/lead-webhook", tag = "leads",
     params(("site_id" = i64, Path, description = "One of your sites")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The webhook", body = WebhookView)))]
 pub(crate) async fn get_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let hook = req
@@ -78,7 +76,6 @@ pub(crate) async fn get_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<
 /// Stop posting leads; leads wait for the email forward (or are kept).
 #[utoipa::path(delete, path = "/api/v1/sites/{site_id}/lead-webhook", tag = "leads",
     params(("site_id" = i64, Path, description = "One of your sites")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Removed")))]
 pub(crate) async fn delete_webhook(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     req.state.leads.delete_webhook(site.id).await?;
@@ -88,7 +85,6 @@ pub(crate) async fn delete_webhook(req: Req, OwnedSite(site): OwnedSite) -> Resu
 /// A new signing secret (the old one stops at once); answered once.
 #[utoipa::path(post, path = "/api/v1/sites/{site_id}/lead-webhook/rotate", tag = "leads",
     params(("site_id" = i64, Path, description = "One of your sites")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The webhook with its new secret", body = WebhookView)))]
 pub(crate) async fn rotate(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let hook = req.state.leads.rotate_secret(site.id).await?;
@@ -100,7 +96,6 @@ pub(crate) async fn rotate(req: Req, OwnedSite(site): OwnedSite) -> Result<Respo
 /// `Retry-After`.
 #[utoipa::path(post, path = "/api/v1/sites/{site_id}/lead-webhook/test", tag = "leads",
     params(("site_id" = i64, Path, description = "One of your sites")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "How the post went", body = Attempt)))]
 pub(crate) async fn test(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let attempt = req.state.leads.test(req.member()?.id, site.id).await?;
@@ -142,7 +137,6 @@ pub(crate) struct Deliveries {
 /// The latest delivery attempts to the site's webhook (never the leads themselves).
 #[utoipa::path(get, path = "/api/v1/sites/{site_id}/lead-webhook/deliveries", tag = "leads",
     params(("site_id" = i64, Path, description = "One of your sites")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Newest first", body = Deliveries)))]
 pub(crate) async fn deliveries(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let deliveries = req
@@ -198,7 +192,6 @@ pub(crate) struct LeadsQuery {
 /// chose, or flagged; as JSON or CSV.
 #[utoipa::path(get, path = "/api/v1/sites/{site_id}/leads", tag = "leads",
     params(("site_id" = i64, Path, description = "One of your sites"), LeadsQuery),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Newest first",
         content((LeadList = "application/json"), (String = "text/csv")))))]
 pub(crate) async fn list(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
@@ -261,7 +254,6 @@ pub(crate) async fn list(req: Req, OwnedSite(site): OwnedSite) -> Result<Respons
         ("site_id" = i64, Path, description = "One of your sites"),
         ("lead_id" = i64, Path, description = "One of the site's leads"),
     ),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete(req: Req, OwnedLead(lead): OwnedLead) -> Result<Response> {
     req.state.leads.delete_lead(&lead).await?;

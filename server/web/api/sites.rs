@@ -65,7 +65,6 @@ pub(crate) struct Sites {
 
 /// The member's sites.
 #[utoipa::path(get, path = "/api/v1/sites", tag = "sites",
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Sites", body = Sites)))]
 pub(crate) async fn list(req: Req) -> Result<Response> {
     let sites = req
@@ -91,7 +90,6 @@ pub(crate) struct CreateSite {
 
 /// Add a site.
 #[utoipa::path(post, path = "/api/v1/sites", tag = "sites", request_body = CreateSite,
-    security(("session" = []), ("bearer" = [])),
     responses((status = 201, description = "Created", body = SiteView)))]
 pub(crate) async fn create(req: Req) -> Result<Response> {
     let body: CreateSite = req.json()?;
@@ -111,7 +109,6 @@ pub(crate) async fn create(req: Req) -> Result<Response> {
 /// One site.
 #[utoipa::path(get, path = "/api/v1/sites/{site_id}", tag = "sites",
     params(("site_id" = i64, Path, description = "One of your sites")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The site", body = SiteView)))]
 pub(crate) async fn get(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let site = req.state.catalog.site_with_hostnames(site.clone()).await?;
@@ -129,7 +126,6 @@ pub(crate) struct PatchSite {
 /// Rename a site or change its hostnames.
 #[utoipa::path(patch, path = "/api/v1/sites/{site_id}", tag = "sites", request_body = PatchSite,
     params(("site_id" = i64, Path, description = "One of your sites")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The site as changed", body = SiteView)))]
 pub(crate) async fn patch(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let body: PatchSite = req.json()?;
@@ -148,7 +144,6 @@ pub(crate) async fn patch(req: Req, OwnedSite(site): OwnedSite) -> Result<Respon
 /// Delete a site with its bars, deployments and counts.
 #[utoipa::path(delete, path = "/api/v1/sites/{site_id}", tag = "sites",
     params(("site_id" = i64, Path, description = "One of your sites")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     req.state.catalog.delete_site(site.clone()).await?;

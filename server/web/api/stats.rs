@@ -111,7 +111,6 @@ async fn answer(req: &Req, scope: Scope, name: String) -> Result<Response> {
 /// Counts of one deployment.
 #[utoipa::path(get, path = "/api/v1/deployments/{deployment_id}/stats", tag = "stats",
     params(("deployment_id" = i64, Path, description = "One of your deployments"), StatsQuery),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Totals and a series",
         content((Report = "application/json"), (String = "text/csv")))))]
 pub(crate) async fn deployment(
@@ -129,7 +128,6 @@ pub(crate) async fn deployment(
         ("variant_id" = i64, Path, description = "One of the bar's variants"),
         StatsQuery,
     ),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Totals and a series",
         content((Report = "application/json"), (String = "text/csv")))))]
 pub(crate) async fn variant(req: Req, ov: OwnedVariant) -> Result<Response> {
@@ -140,7 +138,6 @@ pub(crate) async fn variant(req: Req, ov: OwnedVariant) -> Result<Response> {
 /// Counts of a bar, each variant's numbers, and which variant leads.
 #[utoipa::path(get, path = "/api/v1/bars/{bar_id}/stats", tag = "stats",
     params(("bar_id" = i64, Path, description = "One of your bars"), StatsQuery),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Totals, a series, the variants and the A/B comparison",
         content((BarReport = "application/json"), (String = "text/csv")))))]
 pub(crate) async fn bar(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
@@ -157,7 +154,6 @@ pub(crate) async fn bar(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
 /// Counts of a site, over all its bars.
 #[utoipa::path(get, path = "/api/v1/sites/{site_id}/stats", tag = "stats",
     params(("site_id" = i64, Path, description = "One of your sites"), StatsQuery),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Totals and a series",
         content((Report = "application/json"), (String = "text/csv")))))]
 pub(crate) async fn site(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
@@ -175,7 +171,6 @@ pub(crate) struct SiteUsage {
 /// A site's views this calendar month (UTC).
 #[utoipa::path(get, path = "/api/v1/sites/{site_id}/usage", tag = "stats",
     params(("site_id" = i64, Path, description = "One of your sites")),
-    security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Usage this month", body = SiteUsage)))]
 pub(crate) async fn usage(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let site_id = site.id;
