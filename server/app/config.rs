@@ -1,20 +1,21 @@
 //! Typed configuration, read once from the environment at start-up and passed down.
 //! Every variable is validated here; a bad value stops start-up with one line that
-//! names the variable.
+//! names the variable. Parsing reads no file: the files variables name (the plans, the
+//! DKIM key, the kept secret key) are read by start-up, in [`Config::prepare`]
+//! (`startup.rs`), and a file that cannot be used stops it the same way.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine;
 use ipnet::IpNet;
-use rand::RngCore;
 
 use crate::billing::StripeConfig;
 use crate::db::{DatabaseConfig, DatabaseKind};
 use crate::domain::Secret;
-use crate::mail::{DkimSettings, MailTransportConfig};
-use crate::plans::Plans;
+use crate::mail::MailTransportConfig;
+use crate::plans::{Interval, Plans, price_var};
 use crate::reporting::benchmarks::BenchmarkSettings;
 use crate::web::conn::Timeouts;
 
@@ -53,7 +54,8 @@ pub struct Config {
     pub mail_from: String,
     /// The sender of subscription mail (news, promotions, the digest).
     pub mail_from_news: String,
-    pub dkim: Option<DkimSettings>,
+    /// DKIM signing, when `BARKEEP_DKIM_KEY_FILE` is set.
+    pub dkim: Option<Dkim>,
     /// Opens and clicks of email to members are recorded.
     pub mail_tracking: bool,
     /// The shared secret the email API's bounce and complaint webhook presents.
@@ -72,8 +74,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Stripe, when `BARKEEP_STRIPE_SECRET_KEY` is set; `None` switches billing off.
     pub billing: Option<StripeConfig>,
-    /// The plans on offer (the defaults, or `BARKEEP_PLANS_FILE`), with their prices.
-    pub plans: Plans,
+    /// Where the plans on offer come from, and the prices the environment gives them.
+    pub plans: PlansConfig,
     pub benchmarks: BenchmarkSettings,
     /// Lead webhooks may point at loopback and private addresses.
     pub lead_webhook_private: bool,
@@ -90,16 +92,48 @@ pub enum SecretKey {
     Kept(PathBuf),
 }
 
+/// DKIM signing as configured: the selector and domain to sign as, and the file holding
+/// the private key, which [`Config::prepare`] reads and checks.
+#[derive(Debug, Clone)]
+pub struct Dkim {
+    pub selector: String,
+    pub domain: String,
+    /// `BARKEEP_DKIM_KEY_FILE`.
+    pub key_file: PathBuf,
+}
+
+/// The plans on offer as configured; [`Config::prepare`] reads the file and fills in the
+/// prices.
+#[derive(Debug, Clone)]
+pub struct PlansConfig {
+    /// `BARKEEP_PLANS_FILE`; the default plans without it.
+    pub file: Option<PathBuf>,
+    /// The `BARKEEP_STRIPE_PRICE_<PLAN>_<INTERVAL>` variables set, by name, for the
+    /// prices the plans do not name themselves.
+    pub prices: BTreeMap<String, String>,
+}
+
+/// How the variables that give plans their Stripe prices begin.
+const PRICE_VAR_PREFIX: &str = "BARKEEP_STRIPE_PRICE_";
+
 impl Config {
-    /// Reads the process environment.
+    /// Reads the process environment. Every price variable set is kept, so the plans
+    /// of a plans file get theirs whatever their ids.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        let mut config = Self::from_lookup(|name| std::env::var(name).ok())?;
+        let prices = std::env::vars_os().filter_map(|(name, value)| {
+            let name = name.into_string().ok()?;
+            let value = value.into_string().ok()?.trim().to_string();
+            (name.starts_with(PRICE_VAR_PREFIX) && !value.is_empty()).then_some((name, value))
+        });
+        config.plans.prices.extend(prices);
+        Ok(config)
     }
 
     /// Reads configuration through `lookup`, so tests can supply their own values. It
-    /// creates and writes nothing ([`Config::prepare`] does, when the process starts);
-    /// the only files it reads are those `BARKEEP_PLANS_FILE` and `BARKEEP_DKIM_KEY_FILE`
-    /// name, so a bad one stops start-up naming its variable.
+    /// reads no file and creates nothing: [`Config::prepare`] does, when the process
+    /// starts. A lookup cannot list what is set, so of the price variables it asks for
+    /// those of the default plans' ids ([`Config::from_env`] keeps every one set).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
@@ -152,7 +186,7 @@ impl Config {
             event_buffer_limit: positive(&get, "BARKEEP_EVENT_BUFFER_LIMIT")?.unwrap_or(1_000_000),
             timeouts: parse_timeouts(&get)?,
             billing: parse_stripe(&get)?,
-            plans: parse_plans(&get)?,
+            plans: parse_plans(&get),
             benchmarks: parse_benchmarks(&get)?,
             lead_webhook_private: either(
                 &get,
@@ -162,24 +196,6 @@ impl Config {
             )?,
             metrics_token: long_secret(&get, "BARKEEP_METRICS_TOKEN", 16)?.map(Secret::new),
         })
-    }
-
-    /// What a process does with its configuration before anything else: creates the data
-    /// folder, and reads the secret key kept there (making it on first start) unless one
-    /// is given. Returns the secret key.
-    pub fn prepare(&self) -> Result<Secret<Vec<u8>>, ConfigError> {
-        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
-            ConfigError::new(
-                "BARKEEP_DATA_DIR",
-                format!("cannot create {}: {e}", self.data_dir.display()),
-            )
-        })?;
-        match &self.secret_key {
-            SecretKey::Given(key) => Ok(key.clone()),
-            SecretKey::Kept(path) => {
-                load_or_create_secret(path).map_err(|m| ConfigError::new("BARKEEP_SECRET_KEY", m))
-            }
-        }
     }
 
     /// Cookies get the `Secure` flag when the public URL is https.
@@ -304,21 +320,18 @@ fn parse_timeouts(get: &impl Fn(&str) -> Option<String>) -> Result<Timeouts, Con
     })
 }
 
-/// The plans on offer: `BARKEEP_PLANS_FILE`, or the defaults; with prices from the
-/// environment.
-fn parse_plans(get: &impl Fn(&str) -> Option<String>) -> Result<Plans, ConfigError> {
-    let plans = match get("BARKEEP_PLANS_FILE") {
-        Some(path) => {
-            let path = path.trim();
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                ConfigError::new("BARKEEP_PLANS_FILE", format!("cannot read {path}: {e}"))
-            })?;
-            Plans::parse_toml(&text)
-                .map_err(|e| ConfigError::new("BARKEEP_PLANS_FILE", format!("{path}: {e}")))?
-        }
-        None => Plans::defaults(),
-    };
-    Ok(plans.with_env_prices(|k| get(k)))
+/// `BARKEEP_PLANS_FILE` (read by start-up), and the prices set for the default plans.
+fn parse_plans(get: &impl Fn(&str) -> Option<String>) -> PlansConfig {
+    let prices = Plans::defaults()
+        .all()
+        .iter()
+        .flat_map(|plan| Interval::ALL.map(|interval| price_var(&plan.id, interval)))
+        .filter_map(|var| get(&var).map(|v| (var, v.trim().to_string())))
+        .collect();
+    PlansConfig {
+        file: get("BARKEEP_PLANS_FILE").map(|path| PathBuf::from(path.trim())),
+        prices,
+    }
 }
 
 /// A whole number above zero, if the variable is set.
@@ -391,16 +404,10 @@ fn parse_benchmarks(
 fn parse_dkim(
     get: &impl Fn(&str) -> Option<String>,
     mail_from: &str,
-) -> Result<Option<DkimSettings>, ConfigError> {
+) -> Result<Option<Dkim>, ConfigError> {
     let Some(path) = get("BARKEEP_DKIM_KEY_FILE") else {
         return Ok(None);
     };
-    let key = std::fs::read_to_string(path.trim()).map_err(|e| {
-        ConfigError::new(
-            "BARKEEP_DKIM_KEY_FILE",
-            format!("cannot read {}: {e}", path.trim()),
-        )
-    })?;
     let selector = get("BARKEEP_DKIM_SELECTOR").ok_or_else(|| {
         ConfigError::new(
             "BARKEEP_DKIM_SELECTOR",
@@ -416,15 +423,11 @@ fn parse_dkim(
             .trim_end_matches('>')
             .to_string(),
     };
-    let settings = DkimSettings {
+    Ok(Some(Dkim {
         selector: selector.trim().to_string(),
         domain,
-        key: Secret::new(key),
-    };
-    settings
-        .signer()
-        .map_err(|e| ConfigError::new("BARKEEP_DKIM_KEY_FILE", format!("{e:#}")))?;
-    Ok(Some(settings))
+        key_file: PathBuf::from(path.trim()),
+    }))
 }
 
 fn parse_stripe(
@@ -598,42 +601,6 @@ fn parse_cidrs(v: &str) -> Result<Vec<IpNet>, String> {
         .collect()
 }
 
-fn load_or_create_secret(path: &Path) -> Result<Secret<Vec<u8>>, String> {
-    match std::fs::read_to_string(path) {
-        Ok(s) if s.trim().len() >= 32 => return Ok(Secret::new(s.trim().as_bytes().to_vec())),
-        Ok(_) => {
-            return Err(format!(
-                "{} is shorter than 32 characters; delete it to have a new one made",
-                path.display()
-            ));
-        }
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(format!("cannot read {}: {e}", path.display()));
-        }
-        Err(_) => {}
-    }
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    write_private(path, key.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(Secret::new(key.into_bytes()))
-}
-
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.write_all(b"\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -681,12 +648,10 @@ mod tests {
             ("BARKEEP_MAIL_FROM_NEWS", "news at example"),
             ("BARKEEP_MAIL_TRACKING", "sometimes"),
             ("BARKEEP_MAIL_WEBHOOK_SECRET", "short"),
-            ("BARKEEP_DKIM_KEY_FILE", "/nonexistent/dkim.pem"),
             ("BARKEEP_MAIL_URL", "https://api.postmarkapp.com"),
             ("BARKEEP_BENCHMARK_MIN_ACCOUNTS", "3"),
             ("BARKEEP_BENCHMARK_EPSILON", "-1"),
             ("BARKEEP_BENCHMARK_WINDOWS", "30,forever"),
-            ("BARKEEP_PLANS_FILE", "/nonexistent/plans.toml"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");
@@ -731,25 +696,34 @@ mod tests {
         let stripe = c.billing.unwrap();
         assert_eq!(stripe.webhook_secrets.len(), 2);
         assert_eq!(stripe.api_url.as_deref(), Some("http://127.0.0.1:9999/"));
-        assert!(c.plans.by_price("price_pro_y").is_some());
+        assert_eq!(
+            c.plans.prices.get("BARKEEP_STRIPE_PRICE_PRO_YEAR"),
+            Some(&"price_pro_y".to_string())
+        );
         assert!(!format!("{stripe:?}").contains("sk_test_123"));
     }
 
     #[test]
-    fn a_bad_plans_file_stops_start_up_naming_the_field() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("plans.toml");
-        std::fs::write(
-            &path,
-            "[[plan]]\nid = \"free\"\nname = \"Free\"\nlimits = { monthly_views = -5 }\n",
-        )
+    fn the_files_variables_name_are_only_named() {
+        let c = config(&[
+            ("BARKEEP_PLANS_FILE", " /nonexistent/plans.toml "),
+            ("BARKEEP_DKIM_KEY_FILE", "/nonexistent/dkim.pem"),
+            ("BARKEEP_DKIM_SELECTOR", "s1"),
+            ("BARKEEP_MAIL_FROM", "Bars <bars@example.com>"),
+        ])
         .unwrap();
-        let err = config(&[("BARKEEP_PLANS_FILE", path.to_str().unwrap())]).unwrap_err();
-        assert_eq!(err.var, "BARKEEP_PLANS_FILE");
-        assert!(
-            err.message.contains("plan[0].limits.monthly_views"),
-            "{err}"
+        assert_eq!(
+            c.plans.file.as_deref(),
+            Some(Path::new("/nonexistent/plans.toml"))
         );
+        let dkim = c.dkim.unwrap();
+        assert_eq!(dkim.key_file, Path::new("/nonexistent/dkim.pem"));
+        assert_eq!(
+            (dkim.selector.as_str(), dkim.domain.as_str()),
+            ("s1", "example.com")
+        );
+        let err = config(&[("BARKEEP_DKIM_KEY_FILE", "/etc/dkim.pem")]).unwrap_err();
+        assert_eq!(err.var, "BARKEEP_DKIM_SELECTOR");
     }
 
     #[test]
@@ -764,21 +738,6 @@ mod tests {
     fn proxies_accept_cidrs_and_plain_addresses() {
         let c = config(&[("BARKEEP_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1 ,::1")]).unwrap();
         assert_eq!(c.trusted_proxies.len(), 3);
-    }
-
-    #[test]
-    fn a_generated_secret_is_kept_between_starts() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().join("data").display().to_string();
-        let start = || {
-            Config::from_lookup(|k| (k == "BARKEEP_DATA_DIR").then(|| d.clone()))
-                .unwrap()
-                .prepare()
-                .unwrap()
-        };
-        let (first, second) = (start(), start());
-        assert_eq!(first.expose(), second.expose());
-        assert!(first.expose().len() >= 32);
     }
 
     #[test]

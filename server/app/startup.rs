@@ -1,20 +1,24 @@
-//! Building the application (database, migrations, subsystems, HTTP), running it, and
-//! shutting it down in order: stop accepting, finish in-flight requests, run the
-//! shutdown hooks subsystems registered, stop background tasks.
+//! Building the application (the files the configuration names, database, migrations,
+//! subsystems, HTTP), running it, and shutting it down in order: stop accepting, finish
+//! in-flight requests, run the shutdown hooks subsystems registered, stop background
+//! tasks.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use base64::Engine;
+use rand::RngCore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use prometheus_client::registry::Registry;
 
-use super::config::{Config, ConfigError};
+use super::config::{Config, ConfigError, Dkim, PlansConfig, SecretKey};
 use super::schedule::{self, Parts};
 use crate::accounts::{Accounts, Passwords};
 use crate::alerts::Alerts;
@@ -29,8 +33,10 @@ use crate::ingest::{Bots, Ingest, IngestMetrics, Limits};
 use crate::jobs::Jobs;
 use crate::leads::Leads;
 use crate::mail::{
-    Links, MailMetrics, MailWorker, Mailer, Senders, Templates, Tracker, Transport, WorkerSettings,
+    DkimSettings, Links, MailMetrics, MailWorker, Mailer, Senders, Templates, Tracker, Transport,
+    WorkerSettings,
 };
+use crate::plans::Plans;
 use crate::privacy::policies::PolicyVersions;
 use crate::privacy::{Privacy, Restrictions};
 use crate::reporting::benchmarks::Benchmarks;
@@ -87,12 +93,12 @@ impl Application {
     pub async fn build_with(mut config: Config, settings: Settings) -> anyhow::Result<Self> {
         // reqwest, lettre and sqlx share rustls; pick its crypto once per process.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let secret_key = config.prepare()?;
+        let prepared = config.prepare()?;
         let db = open_database(&config).await?;
         let listener = bind(&mut config).await?;
         let mut registry = Registry::with_prefix("barkeep");
         let subsystems =
-            Subsystems::build(&config, &settings, &secret_key, db, &mut registry).await?;
+            Subsystems::build(&config, &settings, &prepared, db, &mut registry).await?;
         let jobs = Arc::new(Jobs::new(
             subsystems.db.clone(),
             subsystems.clock.clone(),
@@ -100,7 +106,7 @@ impl Application {
             settings.once_poll,
             &mut registry,
         ));
-        let state = subsystems.state(&config, &secret_key, jobs, registry)?;
+        let state = subsystems.state(&config, &prepared.secret_key, jobs, registry)?;
         Ok(Self::start(listener, state))
     }
 
@@ -198,6 +204,108 @@ impl Application {
     }
 }
 
+/// What start-up reads from the files the configuration names.
+pub struct Prepared {
+    /// The key that signs cookies and links: given, or kept in the data folder.
+    pub secret_key: Secret<Vec<u8>>,
+    /// The plans on offer, with their prices.
+    pub plans: Plans,
+    /// DKIM signing, its key read and checked.
+    pub dkim: Option<DkimSettings>,
+}
+
+impl Config {
+    /// What a process does with its configuration before anything else: reads the DKIM
+    /// key and the plans file it names, creates the data folder, and reads the secret key
+    /// kept there (making it on first start) unless one is given. A file that cannot be
+    /// used stops start-up naming its variable, as a bad value does.
+    pub fn prepare(&self) -> Result<Prepared, ConfigError> {
+        let dkim = self.dkim.as_ref().map(read_dkim).transpose()?;
+        let plans = read_plans(&self.plans)?;
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+            ConfigError::new(
+                "BARKEEP_DATA_DIR",
+                format!("cannot create {}: {e}", self.data_dir.display()),
+            )
+        })?;
+        let secret_key = match &self.secret_key {
+            SecretKey::Given(key) => key.clone(),
+            SecretKey::Kept(path) => load_or_create_secret(path)
+                .map_err(|m| ConfigError::new("BARKEEP_SECRET_KEY", m))?,
+        };
+        Ok(Prepared {
+            secret_key,
+            plans,
+            dkim,
+        })
+    }
+}
+
+/// The DKIM key in `BARKEEP_DKIM_KEY_FILE`, read and checked.
+fn read_dkim(dkim: &Dkim) -> Result<DkimSettings, ConfigError> {
+    let fault = |message: String| ConfigError::new("BARKEEP_DKIM_KEY_FILE", message);
+    let key = std::fs::read_to_string(&dkim.key_file)
+        .map_err(|e| fault(format!("cannot read {}: {e}", dkim.key_file.display())))?;
+    let settings = DkimSettings {
+        selector: dkim.selector.clone(),
+        domain: dkim.domain.clone(),
+        key: Secret::new(key),
+    };
+    settings.signer().map_err(|e| fault(format!("{e:#}")))?;
+    Ok(settings)
+}
+
+/// The plans in `BARKEEP_PLANS_FILE`, or the defaults; with the prices the environment
+/// gives those that name none.
+fn read_plans(config: &PlansConfig) -> Result<Plans, ConfigError> {
+    let plans = match &config.file {
+        Some(path) => {
+            let fault = |message: String| ConfigError::new("BARKEEP_PLANS_FILE", message);
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| fault(format!("cannot read {}: {e}", path.display())))?;
+            Plans::parse_toml(&text).map_err(|e| fault(format!("{}: {e}", path.display())))?
+        }
+        None => Plans::defaults(),
+    };
+    Ok(plans.with_env_prices(|var| config.prices.get(var).cloned()))
+}
+
+fn load_or_create_secret(path: &Path) -> Result<Secret<Vec<u8>>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) if s.trim().len() >= 32 => return Ok(Secret::new(s.trim().as_bytes().to_vec())),
+        Ok(_) => {
+            return Err(format!(
+                "{} is shorter than 32 characters; delete it to have a new one made",
+                path.display()
+            ));
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("cannot read {}: {e}", path.display()));
+        }
+        Err(_) => {}
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    write_private(path, key.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(Secret::new(key.into_bytes()))
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.write_all(b"\n")
+}
+
 /// The database, connected and migrated.
 pub async fn open_database(config: &Config) -> anyhow::Result<db::Db> {
     let db = db::connect(&config.database)
@@ -258,7 +366,7 @@ impl Subsystems {
     async fn build(
         config: &Config,
         settings: &Settings,
-        secret_key: &Secret<Vec<u8>>,
+        prepared: &Prepared,
         db: db::Db,
         registry: &mut Registry,
     ) -> anyhow::Result<Subsystems> {
@@ -268,7 +376,7 @@ impl Subsystems {
             tracker,
             links,
             transport,
-        } = MailParts::build(config, clock.clone(), secret_key, &db).await?;
+        } = MailParts::build(config, clock.clone(), prepared, &db).await?;
         let accounts = Accounts::new(
             db.clone(),
             clock.clone(),
@@ -280,7 +388,7 @@ impl Subsystems {
             db.clone(),
             clock.clone(),
             mailer.clone(),
-            config.plans.clone(),
+            prepared.plans.clone(),
             config.billing.as_ref(),
             &config.base_url,
         )?;
@@ -378,16 +486,20 @@ impl MailParts {
     async fn build(
         config: &Config,
         clock: Clock,
-        secret_key: &Secret<Vec<u8>>,
+        prepared: &Prepared,
         db: &db::Db,
     ) -> anyhow::Result<MailParts> {
         let templates = Arc::new(Templates::load(&config.base_url)?);
-        let links = Arc::new(Links::new(secret_key.expose(), &config.base_url));
+        let links = Arc::new(Links::new(prepared.secret_key.expose(), &config.base_url));
         // Suppressions are kept as keyed hashes; the key is the server's, so rows still
         // holding an address (from before) are hashed here rather than by a migration.
         crate::mail::hash_plain_suppressions(db, links.address_key()).await?;
         let mailer = Mailer::new(templates, links.clone(), clock.clone());
-        let dkim = config.dkim.as_ref().map(|d| d.signer()).transpose()?;
+        let dkim = prepared
+            .dkim
+            .as_ref()
+            .map(DkimSettings::signer)
+            .transpose()?;
         let transport = Transport::from_config(&config.mail, dkim)?;
         let tracker = Tracker::new(db.clone(), clock, links.clone(), config.mail_tracking);
         Ok(MailParts {
@@ -501,7 +613,9 @@ fn web_settings(config: &Config, secret_key: &Secret<Vec<u8>>) -> web::Settings 
 /// benchmarks.
 pub async fn operator_tools(config: &Config, clock: Clock) -> anyhow::Result<OperatorTools> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let secret_key = config.prepare()?;
+    let Prepared {
+        secret_key, plans, ..
+    } = config.prepare()?;
     let db = open_database(config).await?;
     let templates = Arc::new(Templates::load(&config.base_url)?);
     let links = Arc::new(Links::new(secret_key.expose(), &config.base_url));
@@ -510,7 +624,7 @@ pub async fn operator_tools(config: &Config, clock: Clock) -> anyhow::Result<Ope
         db.clone(),
         clock.clone(),
         mailer.clone(),
-        config.plans.clone(),
+        plans,
         config.billing.as_ref(),
         &config.base_url,
     )?;
@@ -558,5 +672,138 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
 pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     async {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The configuration of `vars`, with its data folder in `dir`.
+    fn config(dir: &Path, vars: &[(&str, &str)]) -> Config {
+        let data = dir.join("data").display().to_string();
+        Config::from_lookup(|k| match k {
+            "BARKEEP_DATA_DIR" => Some(data.clone()),
+            k => vars
+                .iter()
+                .find(|(v, _)| *v == k)
+                .map(|(_, value)| value.to_string()),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_generated_secret_is_kept_between_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = || config(dir.path(), &[]).prepare().unwrap().secret_key;
+        let (first, second) = (start(), start());
+        assert_eq!(first.expose(), second.expose());
+        assert!(first.expose().len() >= 32);
+    }
+
+    #[test]
+    fn files_that_cannot_be_read_stop_start_up_naming_their_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        for (var, vars) in [
+            (
+                "BARKEEP_PLANS_FILE",
+                &[("BARKEEP_PLANS_FILE", "/nonexistent/plans.toml")][..],
+            ),
+            (
+                "BARKEEP_DKIM_KEY_FILE",
+                &[
+                    ("BARKEEP_DKIM_KEY_FILE", "/nonexistent/dkim.pem"),
+                    ("BARKEEP_DKIM_SELECTOR", "s1"),
+                ][..],
+            ),
+        ] {
+            let Err(err) = config(dir.path(), vars).prepare() else {
+                panic!("{var} was read");
+            };
+            assert_eq!(err.var, var);
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("{var}: cannot read /nonexistent/")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_plans_file_stops_start_up_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plans.toml");
+        std::fs::write(
+            &path,
+            "[[plan]]\nid = \"free\"\nname = \"Free\"\nlimits = { monthly_views = -5 }\n",
+        )
+        .unwrap();
+        let Err(err) = config(
+            dir.path(),
+            &[("BARKEEP_PLANS_FILE", path.to_str().unwrap())],
+        )
+        .prepare() else {
+            panic!("the plans file was used");
+        };
+        assert_eq!(err.var, "BARKEEP_PLANS_FILE");
+        assert!(
+            err.message.contains("plan[0].limits.monthly_views"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_plans_file_gets_the_prices_it_does_not_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plans.toml");
+        std::fs::write(
+            &path,
+            "[[plan]]\nid = \"free\"\nname = \"Free\"\nlimits = {}\n\
+             [[plan]]\nid = \"pro\"\nname = \"Pro\"\nprices = { month = \"price_m\" }\nlimits = {}\n",
+        )
+        .unwrap();
+        let plans = config(
+            dir.path(),
+            &[
+                ("BARKEEP_PLANS_FILE", path.to_str().unwrap()),
+                ("BARKEEP_STRIPE_PRICE_PRO_MONTH", "price_env_m"),
+                ("BARKEEP_STRIPE_PRICE_PRO_YEAR", "price_env_y"),
+            ],
+        )
+        .prepare()
+        .unwrap()
+        .plans;
+        assert_eq!(plans.all().len(), 2);
+        assert!(plans.by_price("price_m").is_some());
+        assert!(plans.by_price("price_env_m").is_none());
+        assert!(plans.by_price("price_env_y").is_some());
+    }
+
+    #[test]
+    fn a_dkim_key_is_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/dkim/test.key.pem"
+        );
+        let dkim = |key_file: &str| {
+            config(
+                dir.path(),
+                &[
+                    ("BARKEEP_DKIM_KEY_FILE", key_file),
+                    ("BARKEEP_DKIM_SELECTOR", "s1"),
+                ],
+            )
+            .prepare()
+            .map(|p| p.dkim)
+        };
+        let read = dkim(fixture).unwrap().unwrap();
+        assert_eq!(read.selector, "s1");
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a key").unwrap();
+        let Err(err) = dkim(junk.to_str().unwrap()) else {
+            panic!("a key that is no key was used");
+        };
+        assert_eq!(err.var, "BARKEEP_DKIM_KEY_FILE");
     }
 }

@@ -12,7 +12,7 @@ use crate::db::catalog as q;
 use crate::db::entities::bar;
 use crate::domain::{BarId, MemberId, SiteId};
 use crate::error::{Error, Result};
-use crate::plans::Limits;
+use crate::plans::{Limits, past};
 
 /// One bar that does not fit the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +52,8 @@ struct Place<'a> {
 }
 
 /// Whether the bar at `place` has no room under `limits`, and why. The oldest sites and
-/// bars are the ones kept.
+/// bars are the ones kept: a site or bar is past its limit when it and those older than
+/// it are more than the limit allows.
 fn judge(place: &Place<'_>, limits: &Limits) -> Option<(&'static str, u64, u64, String)> {
     let Place {
         site_name,
@@ -63,7 +64,7 @@ fn judge(place: &Place<'_>, limits: &Limits) -> Option<(&'static str, u64, u64, 
         variants: n_variants,
         ..
     } = *place;
-    if let Some(limit) = limits.sites.filter(|l| i >= *l) {
+    if let Some(limit) = past(limits.sites, i + 1) {
         return Some((
             "site_limit",
             limit,
@@ -75,7 +76,7 @@ fn judge(place: &Place<'_>, limits: &Limits) -> Option<(&'static str, u64, u64, 
             ),
         ));
     }
-    if let Some(limit) = limits.bars_per_site.filter(|l| j >= *l) {
+    if let Some(limit) = past(limits.bars_per_site, j + 1) {
         return Some((
             "bar_limit",
             limit,
@@ -86,10 +87,7 @@ fn judge(place: &Place<'_>, limits: &Limits) -> Option<(&'static str, u64, u64, 
             ),
         ));
     }
-    limits
-        .variants_per_bar
-        .filter(|l| n_variants > *l)
-        .map(|limit| {
+    past(limits.variants_per_bar, n_variants).map(|limit| {
             (
                 "variant_limit",
                 limit,

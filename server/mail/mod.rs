@@ -25,6 +25,7 @@ use crate::domain::Secret;
 
 pub use links::{Links, List, Tracked};
 pub use metrics::MailMetrics;
+pub(crate) use outbox::OutboxEmail;
 pub use outbox::{Mailer, Recipient, Sending};
 pub use suppressions::{AddressKey, hash_plain_suppressions};
 pub use templates::escape_html;

@@ -1,16 +1,19 @@
 //! Queueing email: a row in `outbox`, written on the caller's connection or transaction
 //! so the email exists exactly when the change that caused it does. Each row has a key
-//! naming that one email; queueing the same key again does nothing.
+//! naming that one email; queueing the same key again does nothing. The operator's pages
+//! read the outbox back as [`OutboxEmail`]s.
 
 use std::sync::Arc;
 
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 use tokio::sync::Notify;
 
 use super::links::{Links, List};
 use super::templates::{EmailTemplate, Rendered, Templates};
 use crate::clock::Clock;
-use crate::db::entities::outbox::{self, Stream};
+use crate::db::entities::outbox::{self, EmailKind, Status, Stream};
+use crate::db::{Db, outbox as q};
 use crate::domain::MemberId;
 
 /// Who an email goes to.
@@ -164,5 +167,50 @@ impl Mailer {
     /// Tells the worker to look now rather than at its next tick. Call after commit.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+}
+
+/// An email of the outbox as the operator sees it: to whom, what, and where it stands.
+#[derive(Debug, Clone)]
+pub(crate) struct OutboxEmail {
+    pub(crate) id: i64,
+    pub(crate) to: String,
+    pub(crate) subject: String,
+    pub(crate) kind: EmailKind,
+    pub(crate) status: Status,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) sent_at: Option<DateTime<Utc>>,
+    /// The text part, as it was queued (links included).
+    pub(crate) text: String,
+}
+
+impl OutboxEmail {
+    /// The newest `limit` emails, newest first.
+    pub(crate) async fn recent(db: &Db, limit: u64) -> Result<Vec<OutboxEmail>, DbErr> {
+        Ok(q::recent(db, limit)
+            .await?
+            .into_iter()
+            .map(OutboxEmail::from)
+            .collect())
+    }
+
+    /// The email with this id, if the outbox holds it.
+    pub(crate) async fn find(db: &Db, id: i64) -> Result<Option<OutboxEmail>, DbErr> {
+        Ok(q::by_id(db, id).await?.map(OutboxEmail::from))
+    }
+}
+
+impl From<outbox::Model> for OutboxEmail {
+    fn from(m: outbox::Model) -> Self {
+        OutboxEmail {
+            id: m.id,
+            to: m.to_address,
+            subject: m.subject,
+            kind: m.kind,
+            status: m.status,
+            created_at: m.created_at,
+            sent_at: m.sent_at,
+            text: m.body_text,
+        }
     }
 }

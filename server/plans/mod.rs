@@ -128,6 +128,12 @@ pub fn over(limit: Option<u64>, current: u64) -> Option<(u64, u64)> {
     limit.filter(|l| current >= *l).map(|l| (l, current))
 }
 
+/// One limit checked against what exists already (after a downgrade, say): the limit,
+/// when `count` is more than it allows.
+pub(crate) fn past(limit: Option<u64>, count: u64) -> Option<u64> {
+    limit.filter(|l| count > *l)
+}
+
 /// The plans on offer, in the order a member sees them; the first is Free.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plans {
@@ -373,6 +379,15 @@ mod tests {
         assert_eq!(plans.free().limits.monthly_views, Some(5_000));
         assert!(!plans.free().limits.branding_removable);
         assert_eq!(plans.free().overage, Overage::Block);
+    }
+
+    #[test]
+    fn one_more_passes_a_limit_that_what_exists_is_past() {
+        assert_eq!(over(Some(2), 2), Some((2, 2)));
+        assert_eq!(over(Some(2), 1), None);
+        assert_eq!(past(Some(2), 2), None);
+        assert_eq!(past(Some(2), 3), Some(2));
+        assert_eq!((over(None, 9), past(None, 9)), (None, None));
     }
 
     #[test]

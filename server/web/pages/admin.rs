@@ -11,9 +11,10 @@ use super::forms::{Errors, FORM, Fields, sentence};
 use super::ok;
 use super::view::{Notice, done, render};
 use crate::alerts::{AudienceSpec, Draft, Everyone, Kind};
-use crate::db::entities::{alert, outbox};
+use crate::db::entities::alert;
 use crate::domain::{Invalid, MemberId};
 use crate::error::{Error, Result};
+use crate::mail::OutboxEmail;
 use crate::web::api::admin::{
     AlertReport, AlertView, MemberRow, StripeEventView, member_rows, report_of,
 };
@@ -461,11 +462,11 @@ struct MailRow {
     sent_at: Option<DateTime<Utc>>,
 }
 
-impl From<outbox::Model> for MailRow {
-    fn from(m: outbox::Model) -> Self {
+impl From<OutboxEmail> for MailRow {
+    fn from(m: OutboxEmail) -> Self {
         MailRow {
             id: m.id,
-            to: m.to_address,
+            to: m.to,
             subject: m.subject,
             kind: m.kind.to_string(),
             status: format!("{:?}", m.status).to_lowercase(),
@@ -484,7 +485,7 @@ struct MailPage {
 /// The emails barkeep wrote. Their bodies are shown only with the folder transport (a
 /// development setup): elsewhere they hold members' links, which are theirs alone.
 pub(super) async fn mail(req: Req) -> Result<Response> {
-    let mails = crate::db::outbox::recent(&req.state.db, 100)
+    let mails = OutboxEmail::recent(&req.state.db, 100)
         .await?
         .into_iter()
         .map(MailRow::from)
@@ -553,15 +554,10 @@ struct MailOne {
 
 pub(super) async fn mail_one(req: Req, MailRef(mail_id): MailRef) -> Result<Response> {
     let id = mail_id;
-    let m = crate::db::outbox::by_id(&req.state.db, id)
+    let m = OutboxEmail::find(&req.state.db, id)
         .await?
         .ok_or(Error::NotFound)?;
-    let body = req
-        .state
-        .web
-        .mail_folder
-        .is_some()
-        .then(|| pieces(&m.body_text));
+    let body = req.state.web.mail_folder.is_some().then(|| pieces(&m.text));
     ok(
         &req,
         "pages/admin/mail_one.html",
