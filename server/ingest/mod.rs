@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::clock::DefaultClock;
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
 use tokio::sync::Notify;
 
 pub use bots::Bots;
@@ -150,8 +152,8 @@ pub struct Ingest {
     pending: Mutex<Vec<Pending>>,
     bots: Bots,
     /// Per client address block (an IPv4 address, an IPv6 /64).
-    events_per_ip: DefaultKeyedRateLimiter<AddressBlock>,
-    leads_per_ip: DefaultKeyedRateLimiter<AddressBlock>,
+    events_per_ip: PerBlock,
+    leads_per_ip: PerBlock,
     metrics: IngestMetrics,
     /// Wakes the writer when a buffer fills before the next tick.
     wake: Arc<Notify>,
@@ -159,6 +161,18 @@ pub struct Ingest {
     /// The batch being written; kept, with its id, until a write succeeds.
     writing: tokio::sync::Mutex<Option<Batch>>,
     last_full_warning: Mutex<Option<Instant>>,
+}
+
+/// A limiter per address block. The keys are hashed with foldhash (seeded per process)
+/// rather than SipHash: this runs for every event.
+type PerBlock = RateLimiter<
+    AddressBlock,
+    DashMapStateStore<AddressBlock, foldhash::fast::RandomState>,
+    DefaultClock,
+>;
+
+fn per_block(quota: Quota) -> PerBlock {
+    RateLimiter::dashmap_with_clock_and_hasher(quota, DefaultClock::default(), Default::default())
 }
 
 fn per_second(n: u32) -> NonZeroU32 {
@@ -184,8 +198,8 @@ impl Ingest {
             buffer: Mutex::new(Buffer::default()),
             pending: Mutex::new(Vec::new()),
             bots,
-            events_per_ip: RateLimiter::keyed(events),
-            leads_per_ip: RateLimiter::keyed(leads),
+            events_per_ip: per_block(events),
+            leads_per_ip: per_block(leads),
             metrics,
             wake: Arc::new(Notify::new()),
             limits,
