@@ -29,7 +29,9 @@ impl Hostname {
         let url =
             url::Url::parse(&format!("http://{host}")).map_err(|_| bad("is not a hostname"))?;
         let name = match url.host() {
-            Some(url::Host::Domain(d)) => d.trim_end_matches('.').to_string(),
+            // One final dot is the root (`example.com.`); more leave an empty label,
+            // refused below (`0..` is not `0`, which would read back as 0.0.0.0).
+            Some(url::Host::Domain(d)) => d.strip_suffix('.').unwrap_or(d).to_string(),
             Some(url::Host::Ipv4(ip)) if !wildcard => ip.to_string(),
             Some(url::Host::Ipv6(ip)) if !wildcard => format!("[{ip}]"),
             _ => return Err(bad("is not a hostname")),
@@ -350,6 +352,16 @@ mod tests {
             1 => proptest::collection::vec(hostile_char(), 0..8)
                 .prop_map(|v| v.into_iter().collect::<String>()),
         ]
+    }
+
+    #[test]
+    fn one_final_dot_is_the_root_and_more_are_refused() {
+        let parse = |raw| Hostname::parse(raw, "h").map(|h| h.as_str().to_string());
+        assert_eq!(parse("example.com.").unwrap(), "example.com");
+        assert_eq!(parse("0.").unwrap(), "0.0.0.0");
+        // Once read as `0`, which parses again as 0.0.0.0: a name that changed.
+        assert!(parse("0..:8443").is_err());
+        assert!(parse("example.com..").is_err());
     }
 
     proptest! {
