@@ -176,11 +176,6 @@ pub(crate) fn placeholder(backend: DbBackend, n: usize) -> String {
     }
 }
 
-/// Whether the database answers a trivial query.
-pub async fn ping(db: &Db) -> bool {
-    db.ping().await.is_ok()
-}
-
 /// Connection errors may echo the URL; never let a password through.
 fn redact(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
