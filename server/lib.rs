@@ -2,7 +2,7 @@
 //! member stats.
 //!
 //! Dependencies point one way: `app` (the shell) builds everything; `web` (every route,
-//! by audience) calls the subsystems; the subsystems (`accounts`, `catalog`, `scripts`,
+//! by audience) calls the subsystems; the subsystems (`accounts`, `teams`, `catalog`, `scripts`,
 //! `ingest`, `reporting`, `mail`, `plans`, `billing`, `alerts`, `digest`, `leads`,
 //! `privacy`) use `db`, `domain` and the shared `clock`, `error` and `jobs`, and never
 //! `web` or `app`. `egress` (outgoing HTTP to URLs members give) depends on none of them.
@@ -32,4 +32,5 @@ pub mod privacy;
 pub mod reporting;
 pub mod scripts;
 pub mod signature;
+pub mod teams;
 pub mod web;

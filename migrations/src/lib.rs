@@ -17,6 +17,7 @@ mod m20261206_000011_lead_emails_and_ip_blocks;
 mod m20261206_000012_stripe_event_owners;
 mod m20261206_000013_hashed_suppressions;
 mod m20261206_000014_login_devices;
+mod m20261207_000015_accounts_and_people;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_stripe_event_owners::Migration),
             Box::new(m20261206_000013_hashed_suppressions::Migration),
             Box::new(m20261206_000014_login_devices::Migration),
+            Box::new(m20261207_000015_accounts_and_people::Migration),
         ]
     }
 }

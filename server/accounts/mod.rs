@@ -13,7 +13,10 @@ use crate::db::accounts as q;
 use crate::db::entities::email_token::Purpose;
 use crate::db::entities::login_attempt::Outcome;
 use crate::db::entities::{api_token, member, session};
-use crate::domain::{AddressBlock, Email, MemberId, Password, SessionId, TokenId, text};
+use crate::db::teams;
+use crate::domain::{
+    AccountId, AddressBlock, Email, MemberId, Password, Role, SessionId, TokenId, text,
+};
 use crate::error::{Error, Result};
 use crate::mail::{
     ChangeEmail, ConfirmEmail, EmailChanged, List, Mailer, PasswordChanged, Recipient,
@@ -55,18 +58,59 @@ pub struct Accounts {
     detached: TaskTracker,
 }
 
-/// Who is making a request, and through which session (none for an API token).
+/// Who is making a request, through which session (none for an API token), and in
+/// which account.
 #[derive(Debug, Clone)]
 pub struct Auth {
     pub member: member::Model,
     pub session_id: Option<SessionId>,
+    /// `None` for a person in no account (they left their last one).
+    pub acting: Option<Acting>,
+    /// Every account the person is in, for the dashboard's switcher (signed in with a
+    /// session; empty for an API token).
+    pub accounts: Vec<AccountChoice>,
 }
 
-/// What a request presented to prove who it is.
+/// An account a person can switch to.
+#[derive(Debug, Clone)]
+pub struct AccountChoice {
+    pub id: AccountId,
+    pub name: String,
+    pub role: Role,
+}
+
+/// The account a request acts in and the role it acts with there: the person's role,
+/// or the narrower one of the API token it came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acting {
+    pub account: AccountId,
+    pub role: Role,
+}
+
+impl Acting {
+    /// 403 `role_forbidden` unless the role includes `needed`.
+    pub fn allow(self, needed: Role) -> Result<()> {
+        if self.role.allows(needed) {
+            return Ok(());
+        }
+        Err(Error::forbidden(
+            "role_forbidden",
+            format!(
+                "your role in this account ({}) cannot do this; it needs {} or above",
+                self.role.as_str(),
+                needed.as_str()
+            ),
+        ))
+    }
+}
+
+/// What a request presented to prove who it is, and the account it asks to act in.
 #[derive(Debug, Default, Clone)]
 pub struct Credentials {
     pub cookie: Option<String>,
     pub bearer: Option<String>,
+    /// The `Barkeep-Account` header: for a person in several accounts.
+    pub account: Option<AccountId>,
 }
 
 /// A browser that has logged in to an account before, as its device cookie proves (the
@@ -212,6 +256,8 @@ impl Accounts {
                 Error::Conflict { .. } => email_taken(),
                 other => other,
             })?;
+        // A person who signs up owns an account of their own.
+        teams::insert_account(&txn, email.as_str(), member.id, now).await?;
         self.send_confirmation(&txn, &member, now).await?;
         txn.commit().await?;
         self.mailer.wake();
@@ -449,20 +495,88 @@ impl Accounts {
                 let member = q::member_by_id(db, token.member_id)
                     .await?
                     .ok_or(Error::Unauthorized)?;
+                let acting = self.token_acting(&token, creds.account).await?;
                 return Ok(Auth {
                     member,
                     session_id: None,
+                    acting,
+                    accounts: Vec::new(),
                 });
             }
-            return self.session_auth(&hash, now).await;
+            return self.session_auth(&hash, creds.account, now).await;
         }
         if let Some(cookie) = creds.cookie.as_deref() {
-            return self.session_auth(&secrets::hash_token(cookie), now).await;
+            return self
+                .session_auth(&secrets::hash_token(cookie), creds.account, now)
+                .await;
         }
         Err(Error::Unauthorized)
     }
 
-    async fn session_auth(&self, hash: &str, now: DateTime<Utc>) -> Result<Auth> {
+    /// A token acts in the account it was made in, with the lesser of its own role and
+    /// its person's role there now; a person no longer in that account holds a token
+    /// that opens nothing of it.
+    async fn token_acting(
+        &self,
+        token: &api_token::Model,
+        asked: Option<AccountId>,
+    ) -> Result<Option<Acting>> {
+        let Some(account) = token.account_id else {
+            return Ok(None);
+        };
+        if asked.is_some_and(|a| a != account) {
+            return Err(not_in_account());
+        }
+        let Some(row) = teams::membership(&self.db, account, token.member_id).await? else {
+            return Err(Error::Unauthorized);
+        };
+        let role = token.role.map_or(row.role, |r| r.min(row.role));
+        Ok(Some(Acting { account, role }))
+    }
+
+    /// The account a session acts in: the one asked for, else the one its switcher
+    /// chose, else the person's first.
+    fn choose(
+        accounts: &[AccountChoice],
+        asked: Option<AccountId>,
+        chosen: Option<AccountId>,
+    ) -> Result<Option<Acting>> {
+        let acting = |c: &AccountChoice| Acting {
+            account: c.id,
+            role: c.role,
+        };
+        if let Some(account) = asked {
+            return accounts
+                .iter()
+                .find(|c| c.id == account)
+                .map(|c| Some(acting(c)))
+                .ok_or_else(not_in_account);
+        }
+        Ok(chosen
+            .and_then(|id| accounts.iter().find(|c| c.id == id))
+            .or(accounts.first())
+            .map(acting))
+    }
+
+    /// The accounts a person is in, oldest membership first.
+    pub async fn accounts_of(&self, member: MemberId) -> Result<Vec<AccountChoice>> {
+        Ok(teams::memberships_of(&self.db, member)
+            .await?
+            .into_iter()
+            .map(|(row, account)| AccountChoice {
+                id: account.id,
+                name: account.name,
+                role: row.role,
+            })
+            .collect())
+    }
+
+    async fn session_auth(
+        &self,
+        hash: &str,
+        asked: Option<AccountId>,
+        now: DateTime<Utc>,
+    ) -> Result<Auth> {
         let session = q::live_session(&self.db, hash, now)
             .await?
             .ok_or(Error::Unauthorized)?;
@@ -472,10 +586,33 @@ impl Accounts {
         let member = q::member_by_id(&self.db, session.member_id)
             .await?
             .ok_or(Error::Unauthorized)?;
+        let accounts = self.accounts_of(member.id).await?;
+        let acting = Self::choose(&accounts, asked, session.account_id)?;
         Ok(Auth {
             member,
             session_id: Some(session.id),
+            acting,
+            accounts,
         })
+    }
+
+    /// The switcher: the session acts in `account` from now on (the person must be in it).
+    /// An account as stored now.
+    pub async fn account(
+        &self,
+        id: AccountId,
+    ) -> Result<Option<crate::db::entities::account::Model>> {
+        Ok(teams::account_by_id(&self.db, id).await?)
+    }
+
+    pub async fn switch_account(&self, auth: &Auth, account: AccountId) -> Result<()> {
+        teams::membership(&self.db, account, auth.member.id)
+            .await?
+            .ok_or_else(not_in_account)?;
+        if let Some(id) = auth.session_id {
+            q::set_session_account(&self.db, id, account).await?;
+        }
+        Ok(())
     }
 
     pub async fn logout(&self, auth: &Auth) -> Result<()> {
@@ -498,8 +635,18 @@ impl Accounts {
         }
     }
 
-    pub async fn create_api_token(&self, auth: &Auth, name: &str) -> Result<NewApiToken> {
+    /// A token acting in the request's account, with at most `role` there (a token asked
+    /// for with a wider role than its person's is refused: it could never use it).
+    pub async fn create_api_token(
+        &self,
+        auth: &Auth,
+        name: &str,
+        role: Option<Role>,
+    ) -> Result<NewApiToken> {
         unconfirmed(&auth.member)?;
+        if let (Some(asked), Some(acting)) = (role, auth.acting) {
+            acting.allow(asked)?;
+        }
         let name = text::name(
             "name",
             name,
@@ -511,6 +658,8 @@ impl Accounts {
         let row = q::insert_api_token(
             &self.db,
             auth.member.id,
+            auth.acting.map(|a| a.account),
+            role,
             name,
             secrets::hash_token(&token),
             self.clock.now(),
@@ -812,6 +961,13 @@ impl Accounts {
             Err(Error::invalid("password", "the password is not right"))
         }
     }
+}
+
+fn not_in_account() -> Error {
+    Error::forbidden(
+        "not_in_account",
+        "you are not in that account (see GET /api/v1/accounts for yours)",
+    )
 }
 
 #[cfg(test)]

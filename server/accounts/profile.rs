@@ -1,14 +1,16 @@
-//! A member's profile and preferences: name, industry, time zone, which emails arrive,
-//! and what becomes of their leads. Checked field by field, written in one transaction.
+//! A person's profile and preferences (name, time zone, which emails arrive) and, for an
+//! admin, their account's industry and lead retention. Checked field by field, written
+//! in one transaction.
 
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::Accounts;
+use super::{Accounts, Acting};
 use crate::db::accounts as q;
 use crate::db::entities::member;
+use crate::db::teams;
 use crate::domain::text::{self, Fault};
-use crate::domain::{Industry, MemberId};
+use crate::domain::{Industry, MemberId, Role};
 use crate::error::{Error, Result};
 
 /// A change of profile: absent fields stay as they are.
@@ -115,11 +117,14 @@ impl Accounts {
             .ok_or(Error::Unauthorized)
     }
 
-    /// Applies a profile change, checked field by field; `lead_retention_limit` is the
-    /// member's plan's limit on `lead_retention_days`. All of it or nothing is written.
+    /// Applies a profile change, checked field by field. The industry and the lead
+    /// retention are the account's (`acting`): changing them takes an admin, and the
+    /// retention is bounded by `lead_retention_limit`, the account's plan's. All of it
+    /// or nothing is written.
     pub async fn update_profile(
         &self,
         member: &member::Model,
+        acting: Option<Acting>,
         change: ProfileChange,
         lead_retention_limit: Option<u64>,
     ) -> Result<member::Model> {
@@ -129,19 +134,38 @@ impl Accounts {
             time_zone: time_zone(change.time_zone)?,
             retention: retention(change.lead_retention_days, lead_retention_limit)?,
         };
+        let account_change = checked.industry.is_some() || checked.retention.is_some();
+        let acting = match acting {
+            Some(a) if account_change => {
+                a.allow(Role::Admin)?;
+                Some(a)
+            }
+            None if account_change => {
+                return Err(Error::forbidden(
+                    "no_account",
+                    "the industry and lead retention are an account's; you are in none",
+                ));
+            }
+            _ => None,
+        };
         let now = self.clock.now();
         let txn = crate::db::begin(&self.db).await?;
-        let member =
-            q::update_profile(&txn, member.clone(), checked.name, checked.industry, now).await?;
+        let member = q::update_profile(&txn, member.clone(), checked.name, now).await?;
         let preferences = q::Preferences {
             news: change.news_opt_in,
             digest: change.digest_opt_in,
             promo: change.promo_opt_in,
             time_zone: checked.time_zone,
         };
-        let member = q::set_preferences(&txn, member, preferences, now).await?;
-        let member =
-            q::set_lead_settings(&txn, member, change.lead_email, checked.retention, now).await?;
+        let mut member = q::set_preferences(&txn, member, preferences, now).await?;
+        if let Some(on) = change.lead_email {
+            member = q::set_lead_email(&txn, member, on, now).await?;
+        }
+        if let Some(acting) = acting
+            && let Some(account) = teams::account_by_id(&txn, acting.account).await?
+        {
+            teams::set_settings(&txn, account, checked.industry, checked.retention, now).await?;
+        }
         txn.commit().await?;
         Ok(member)
     }

@@ -16,6 +16,7 @@ use crate::mail::{MailWorker, Mailer};
 use crate::privacy::Privacy;
 use crate::reporting::benchmarks::Benchmarks;
 use crate::scripts::Live;
+use crate::teams::Teams;
 
 pub struct Parts {
     pub db: Db,
@@ -30,6 +31,7 @@ pub struct Parts {
     pub benchmarks: Benchmarks,
     pub leads: Leads,
     pub privacy: Privacy,
+    pub teams: Teams,
 }
 
 /// Every job, in the order they are listed.
@@ -186,6 +188,11 @@ fn retention_jobs(p: &Parts) -> Vec<Job> {
             run_on(&p.privacy, |privacy| async move {
                 privacy.purge_sessions().await
             }),
+        ),
+        hourly(
+            "purge_audit",
+            "deletes audit-log entries older than 365 days",
+            run_on(&p.teams, |teams| async move { teams.purge_audit().await }),
         ),
         hourly(
             "purge_login_attempts",

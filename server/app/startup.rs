@@ -41,6 +41,7 @@ use crate::privacy::policies::PolicyVersions;
 use crate::privacy::{Privacy, Restrictions};
 use crate::reporting::benchmarks::Benchmarks;
 use crate::scripts::{Live, Policies};
+use crate::teams::Teams;
 use crate::web::{self, HttpMetrics, State};
 
 /// In-flight requests get this long to finish after a shutdown signal.
@@ -340,6 +341,7 @@ struct Subsystems {
     mail: Arc<MailWorker>,
     tracker: Tracker,
     accounts: Accounts,
+    teams: Teams,
     billing: Billing,
     live: Arc<Live>,
     catalog: Catalog,
@@ -377,12 +379,20 @@ impl Subsystems {
             links,
             transport,
         } = MailParts::build(config, clock.clone(), prepared, &db).await?;
+        let passwords = Passwords::new()?;
         let accounts = Accounts::new(
             db.clone(),
             clock.clone(),
             mailer.clone(),
             &config.base_url,
-            Passwords::new()?,
+            passwords.clone(),
+        );
+        let teams = Teams::new(
+            db.clone(),
+            clock.clone(),
+            mailer.clone(),
+            passwords,
+            &config.base_url,
         );
         let billing = Billing::new(
             db.clone(),
@@ -422,6 +432,7 @@ impl Subsystems {
             mail,
             tracker,
             accounts,
+            teams,
             billing,
             live,
             catalog,
@@ -445,6 +456,7 @@ impl Subsystems {
             benchmarks: self.benchmarks.clone(),
             leads: self.leads.clone(),
             privacy: self.privacy.clone(),
+            teams: self.teams.clone(),
         }
     }
 
@@ -470,6 +482,7 @@ impl Subsystems {
             catalog: self.catalog,
             leads: self.leads,
             privacy: self.privacy,
+            teams: self.teams,
             tracker: self.tracker,
             live: self.live,
             ingest: self.ingest,

@@ -6,18 +6,18 @@
 //!
 //! The events barkeep acts on are in [`EVENTS`], read as Stripe's types
 //! ([`super::webhook`]); every other type is recorded as ignored and answered 200. Each
-//! event records the Stripe customer its object names and that customer's member, so
-//! erasure and the export find a member's events by id; an event that arrives for the
+//! event records the Stripe customer its object names and that customer's account, so
+//! erasure and the export find an account's events by id; an event that arrives for the
 //! customer of an erased account is recorded without its content and not acted on.
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::Billing;
 use super::stripe::{SubscriptionState, timestamp};
-use super::webhook::{EVENTS, Event, checkout_member, customer_named, envelope};
+use super::webhook::{EVENTS, Event, checkout_account, customer_named, envelope};
 use crate::db::billing::{self as q, EventOwner};
 use crate::db::entities::stripe_event::{self, EventStatus};
-use crate::domain::MemberId;
+use crate::domain::AccountId;
 use crate::error::{Error, Result};
 use crate::signature::{self, Refused};
 
@@ -57,11 +57,11 @@ impl Billing {
         self.check_signature(signature_header, body)?;
         let (payload, event) = read_envelope(body)?;
         let customer = customer_named(&event.data.object);
-        let member = match customer {
-            Some(c) => q::member_of_customer(&self.db, c).await?,
+        let account = match customer {
+            Some(c) => q::account_of_customer(&self.db, c).await?,
             None => None,
         };
-        if member.is_none()
+        if account.is_none()
             && let Some(c) = customer
             && q::customer_erased(&self.db, &self.erased_customer_hashes(c)).await?
         {
@@ -79,7 +79,7 @@ impl Billing {
             } else {
                 EventStatus::Ignored
             },
-            EventOwner { customer, member },
+            EventOwner { customer, account },
             self.clock.now(),
         )
         .await?;
@@ -203,7 +203,7 @@ impl Billing {
             return self.finish_ignored(row).await;
         };
         if let Event::CheckoutCompleted(session) = &event
-            && checkout_member(session).is_none()
+            && checkout_account(session).is_none()
         {
             tracing::warn!(
                 event = %row.id,
@@ -218,17 +218,17 @@ impl Billing {
         let state = self.read_subscription(&event).await?;
 
         let txn = crate::db::begin(&self.db).await?;
-        let member = self
+        let account = self
             .apply(&txn, &event, state.as_ref(), read_at, &row.id)
             .await?;
-        if let Some(member) = member {
-            self.notify(&txn, member, &event, state.as_ref(), &row.id)
+        if let Some(account) = account {
+            self.notify(&txn, account, &event, state.as_ref(), &row.id)
                 .await?;
         }
         let customer = event
             .customer()
             .or(state.as_ref().map(|s| s.customer.as_str()));
-        q::set_event_owner(&txn, &row.id, EventOwner { customer, member }).await?;
+        q::set_event_owner(&txn, &row.id, EventOwner { customer, account }).await?;
         q::finish_event(&txn, &row.id, EventStatus::Processed, self.clock.now()).await?;
         txn.commit().await?;
         self.mailer.wake();
@@ -253,7 +253,7 @@ impl Billing {
     }
 
     /// The event's effect on barkeep's records: a completed checkout links its customer
-    /// to the member, and the subscription read is applied. Answers the member the event
+    /// to the account, and the subscription read is applied. Answers the account the event
     /// is about, if barkeep knows them.
     async fn apply(
         &self,
@@ -262,22 +262,22 @@ impl Billing {
         state: Option<&SubscriptionState>,
         read_at: DateTime<Utc>,
         cause: &str,
-    ) -> anyhow::Result<Option<MemberId>> {
+    ) -> anyhow::Result<Option<AccountId>> {
         if let Event::CheckoutCompleted(session) = event
-            && let (Some(member), Some(customer)) = (checkout_member(session), event.customer())
-            && crate::db::accounts::member_by_id(conn, member)
+            && let (Some(account), Some(customer)) = (checkout_account(session), event.customer())
+            && crate::db::teams::account_by_id(conn, account)
                 .await?
                 .is_some()
         {
-            q::insert_customer(conn, member, customer, read_at).await?;
+            q::insert_customer(conn, account, customer, read_at).await?;
         }
         if let Some(state) = state
-            && let Some(member) = self.apply_subscription(conn, state, read_at, cause).await?
+            && let Some(account) = self.apply_subscription(conn, state, read_at, cause).await?
         {
-            return Ok(Some(member));
+            return Ok(Some(account));
         }
         match event.customer() {
-            Some(customer) => Ok(q::member_of_customer(conn, customer).await?),
+            Some(customer) => Ok(q::account_of_customer(conn, customer).await?),
             None => Ok(None),
         }
     }

@@ -1,4 +1,4 @@
-//! Billing through Stripe: which plan each member is on, Checkout and the customer
+//! Billing through Stripe: which plan each account is on, Checkout and the customer
 //! portal, the webhook events that keep the plan in step with the subscription, billing
 //! email, and the monthly views each plan allows. With no Stripe key, billing is off:
 //! every account is on the self-hosted plan, which has no limits.
@@ -22,7 +22,7 @@ use crate::db::Db;
 use crate::db::billing as q;
 use crate::db::entities::member;
 use crate::db::entities::subscription::{self, SubscriptionStatus};
-use crate::domain::{MemberId, Secret};
+use crate::domain::{AccountId, Secret};
 use crate::error::{Error, Result};
 use crate::mail::{AddressKey, Mailer};
 use crate::plans::{Interval, Limits, Overage, Plan, Plans};
@@ -144,18 +144,18 @@ impl Billing {
         &self.plans
     }
 
-    /// Where members manage billing: the page with the plan, the usage and the portal.
+    /// Where accounts manage billing: the page with the plan, the usage and the portal.
     fn billing_url(&self) -> String {
         format!("{}/billing", self.base_url)
     }
 
-    /// The plan barkeep applies to the member now.
-    pub async fn plan_of(&self, member: MemberId) -> Result<Plan> {
+    /// The plan barkeep applies to the account now.
+    pub async fn plan_of(&self, account: AccountId) -> Result<Plan> {
         if !self.enabled() {
             return Ok(Plan::self_hosted());
         }
-        let account = q::account(&self.db, member).await?;
-        Ok(self.plan_named(account.as_ref().map(|a| a.plan_id.as_str())))
+        let billing = q::billing_account(&self.db, account).await?;
+        Ok(self.plan_named(billing.as_ref().map(|a| a.plan_id.as_str())))
     }
 
     /// A plan by id; an unknown or missing id (a plan removed from the configuration) is
@@ -166,15 +166,17 @@ impl Billing {
             .clone()
     }
 
-    pub async fn limits_of(&self, member: MemberId) -> Result<Limits> {
-        Ok(self.plan_of(member).await?.limits)
+    pub async fn limits_of(&self, account: AccountId) -> Result<Limits> {
+        Ok(self.plan_of(account).await?.limits)
     }
 
-    /// A Checkout Session for `plan` at `interval`; the member's Stripe customer is made
-    /// the first time and reused after.
+    /// A Checkout Session for `plan` at `interval`; the account's Stripe customer is made
+    /// the first time (with the address of `payer`, the owner who asked) and reused
+    /// after.
     pub async fn checkout(
         &self,
-        member: &member::Model,
+        account: AccountId,
+        payer: &member::Model,
         plan: &str,
         interval: Interval,
     ) -> Result<String> {
@@ -193,12 +195,12 @@ impl Billing {
                 ),
             )
         })?;
-        let customer = self.customer_for(stripe, member).await?;
+        let customer = self.customer_for(stripe, account, &payer.email).await?;
         let url = stripe
             .api
             .checkout(CheckoutRequest {
                 customer: &customer,
-                member: member.id,
+                account,
                 plan: &chosen.id,
                 price,
                 success_url: format!("{}?checkout=success", self.billing_url()),
@@ -206,30 +208,33 @@ impl Billing {
             })
             .await
             .map_err(unavailable)?;
-        tracing::info!(member_id = %member.id, plan = %chosen.id, "checkout session created");
+        tracing::info!(account_id = %account, plan = %chosen.id, "checkout session created");
         Ok(url)
     }
 
-    async fn customer_for(&self, stripe: &Stripe, member: &member::Model) -> Result<String> {
-        if let Some(id) = q::customer_of(&self.db, member.id).await? {
+    async fn customer_for(
+        &self,
+        stripe: &Stripe,
+        account: AccountId,
+        email: &str,
+    ) -> Result<String> {
+        if let Some(id) = q::customer_of(&self.db, account).await? {
             return Ok(id);
         }
         let created = stripe
             .api
-            .create_customer(member.id, &member.email)
+            .create_customer(account, email)
             .await
             .map_err(unavailable)?;
-        q::insert_customer(&self.db, member.id, &created, self.clock.now()).await?;
+        q::insert_customer(&self.db, account, &created, self.clock.now()).await?;
         // Whoever recorded one first wins; Stripe's idempotency makes them the same.
-        Ok(q::customer_of(&self.db, member.id)
-            .await?
-            .unwrap_or(created))
+        Ok(q::customer_of(&self.db, account).await?.unwrap_or(created))
     }
 
-    /// The customer-portal URL, where the member changes card, plan or cancels.
-    pub async fn portal(&self, member: MemberId) -> Result<String> {
+    /// The customer-portal URL, where the account changes card, plan or cancels.
+    pub async fn portal(&self, account: AccountId) -> Result<String> {
         let stripe = self.stripe()?;
-        let customer = q::customer_of(&self.db, member).await?.ok_or_else(|| {
+        let customer = q::customer_of(&self.db, account).await?.ok_or_else(|| {
             Error::conflict(
                 "no_billing_account",
                 "there is no billing account yet: choose a plan first",
@@ -242,13 +247,13 @@ impl Billing {
             .map_err(unavailable)
     }
 
-    /// Cancels every subscription of the member at Stripe at once (an account being
+    /// Cancels every subscription of the account at Stripe at once (an account being
     /// erased). Nothing to do with billing off.
-    pub async fn cancel_all(&self, member: MemberId) -> Result<()> {
+    pub async fn cancel_all(&self, account: AccountId) -> Result<()> {
         let Some(stripe) = self.stripe.as_deref() else {
             return Ok(());
         };
-        for s in q::subscriptions_of(&self.db, member).await? {
+        for s in q::subscriptions_of(&self.db, account).await? {
             if !s.status.has_ended() {
                 stripe.api.cancel(&s.id).await.map_err(unavailable)?;
             }
@@ -256,11 +261,11 @@ impl Billing {
         Ok(())
     }
 
-    /// Each member's plan, subscription status and the month their views last passed
+    /// Each account's plan, subscription status and the month their views last passed
     /// the plan's limit, for operators.
-    pub async fn states(&self, members: &[MemberId]) -> Result<HashMap<MemberId, AccountState>> {
+    pub async fn states(&self, accounts: &[AccountId]) -> Result<HashMap<AccountId, AccountState>> {
         if !self.enabled() {
-            return Ok(members
+            return Ok(accounts
                 .iter()
                 .map(|m| {
                     (
@@ -274,19 +279,19 @@ impl Billing {
                 })
                 .collect());
         }
-        let accounts: HashMap<MemberId, _> = q::accounts_of(&self.db, members)
+        let plans: HashMap<AccountId, _> = q::accounts_of(&self.db, accounts)
             .await?
             .into_iter()
-            .map(|a| (a.member_id, a))
+            .map(|a| (a.account_id, a))
             .collect();
-        let mut subs: HashMap<MemberId, Vec<_>> = HashMap::new();
-        for s in q::subscriptions_of_members(&self.db, members).await? {
-            subs.entry(s.member_id).or_default().push(s);
+        let mut subs: HashMap<AccountId, Vec<_>> = HashMap::new();
+        for s in q::subscriptions_of_accounts(&self.db, accounts).await? {
+            subs.entry(s.account_id).or_default().push(s);
         }
-        Ok(members
+        Ok(accounts
             .iter()
             .map(|m| {
-                let account = accounts.get(m);
+                let account = plans.get(m);
                 let mine = subs.get(m).map(Vec::as_slice).unwrap_or_default();
                 let status = subscriptions::governing(&self.plans, mine)
                     .or_else(|| mine.first())
@@ -306,18 +311,18 @@ impl Billing {
     }
 
     /// The plan, the subscription's state, the limits and this month's usage.
-    pub async fn summary(&self, member: MemberId) -> Result<Summary> {
+    pub async fn summary(&self, account: AccountId) -> Result<Summary> {
         self.stripe()?;
         let now = self.clock.now();
-        let plan = self.plan_of(member).await?;
-        let subs = q::subscriptions_of(&self.db, member).await?;
+        let plan = self.plan_of(account).await?;
+        let subs = q::subscriptions_of(&self.db, account).await?;
         let governing = subscriptions::governing(&self.plans, &subs);
-        let usage = usage::usage_of(&self.db, member, &plan.limits, now).await?;
-        let account = q::account(&self.db, member).await?;
+        let usage = usage::usage_of(&self.db, account, &plan.limits, now).await?;
+        let billing = q::billing_account(&self.db, account).await?;
         let month = usage::month_key(now);
-        let over = account.and_then(|a| a.over_views_month).as_deref() == Some(month.as_str());
+        let over = billing.and_then(|a| a.over_views_month).as_deref() == Some(month.as_str());
         let serving_paused = over && plan.overage == Overage::Block;
-        let paused_by_plan = crate::catalog::limits::excess(&self.db, member, &plan.limits)
+        let paused_by_plan = crate::catalog::limits::excess(&self.db, account, &plan.limits)
             .await?
             .into_iter()
             .map(|e| PausedBar {
@@ -344,7 +349,7 @@ impl Billing {
     }
 }
 
-/// The status a member reads: their governing subscription's, else that of their newest
+/// The status an account reads: their governing subscription's, else that of their newest
 /// one if it is worth telling, else free.
 fn members_status(
     governing: Option<&subscription::Model>,
@@ -375,7 +380,7 @@ fn at_limit(plan: &Plan) -> String {
     }
 }
 
-/// A status that keeps no plan but is worth telling the member: a payment that never went
+/// A status that keeps no plan but is worth telling the account: a payment that never went
 /// through, or a trial that ended without a card.
 fn worth_telling_without_a_plan(status: SubscriptionStatus) -> bool {
     match status {
@@ -396,7 +401,7 @@ fn unavailable(err: anyhow::Error) -> Error {
 }
 
 /// What the key of erased customers' hashes is derived with (see [`erased_customer_key`]).
-/// It holds no `@`, so it is never the address of a member or of an email barkeep sent.
+/// It holds no `@`, so it is never the address of an account or of an email barkeep sent.
 const ERASED_CUSTOMERS: &str = "barkeep erased stripe customers v1";
 
 /// The key Stripe customers of erased accounts are hashed with, derived from the
@@ -449,18 +454,18 @@ pub fn day(t: DateTime<Utc>) -> String {
     format!("{} {}", t.day(), t.format("%B %Y"))
 }
 
-/// Scripts of members over their views serve nothing; plans without removable
+/// Scripts of accounts over their views serve nothing; plans without removable
 /// branding show the powered-by line.
 impl Policy for Billing {
-    fn for_member(&self, member: MemberId) -> BoxFuture<'_, anyhow::Result<SitePolicy>> {
+    fn for_account(&self, account: AccountId) -> BoxFuture<'_, anyhow::Result<SitePolicy>> {
         Box::pin(async move {
             if !self.enabled() {
                 return Ok(SitePolicy::default());
             }
-            let account = q::account(&self.db, member).await?;
-            let plan = self.plan_named(account.as_ref().map(|a| a.plan_id.as_str()));
+            let billing = q::billing_account(&self.db, account).await?;
+            let plan = self.plan_named(billing.as_ref().map(|a| a.plan_id.as_str()));
             let month = usage::month_key(self.clock.now());
-            let over = account.and_then(|a| a.over_views_month).as_deref() == Some(month.as_str());
+            let over = billing.and_then(|a| a.over_views_month).as_deref() == Some(month.as_str());
             Ok(SitePolicy {
                 branding_required: !plan.limits.branding_removable,
                 paused: (over && plan.overage == Overage::Block).then(|| {
@@ -474,7 +479,7 @@ impl Policy for Billing {
     }
 }
 
-/// Where a member's billing stands, written as Stripe writes a subscription's status
+/// Where an account's billing stands, written as Stripe writes a subscription's status
 /// (`active`, `past_due`, …), `free` or `self_hosted`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -488,7 +493,7 @@ pub enum BillingStatus {
     Subscription(SubscriptionStatus),
 }
 
-/// A member's billing as operators see it.
+/// An account's billing as operators see it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AccountState {
     pub plan: String,

@@ -13,7 +13,7 @@ use super::stripe::{SubscriptionState, timestamp};
 use super::webhook::Event;
 use super::{Billing, day};
 use crate::db::billing as q;
-use crate::domain::MemberId;
+use crate::domain::AccountId;
 use crate::mail::{BillingCardExpiring, BillingPaymentFailed, BillingReceipt, BillingTrialEnding};
 
 /// A card as the email about its expiry names it.
@@ -26,27 +26,27 @@ struct ExpiringCard<'a> {
 }
 
 impl Billing {
-    /// Emails `member` what `event` tells them; `state` is its subscription as read from
+    /// Emails `account` what `event` tells them; `state` is its subscription as read from
     /// Stripe, `event_id` names an invoice Stripe has not numbered yet.
     pub(super) async fn notify(
         &self,
         conn: &impl ConnectionTrait,
-        member: MemberId,
+        account: AccountId,
         event: &Event,
         state: Option<&SubscriptionState>,
         event_id: &str,
     ) -> anyhow::Result<()> {
         match event {
             Event::InvoicePaid(invoice) => {
-                self.email_receipt(conn, member, invoice, state, event_id)
+                self.email_receipt(conn, account, invoice, state, event_id)
                     .await
             }
             Event::PaymentFailed(invoice) => {
-                self.email_payment_failed(conn, member, invoice, state, event_id)
+                self.email_payment_failed(conn, account, invoice, state, event_id)
                     .await
             }
             Event::InvoiceUpcoming(invoice) => {
-                self.warn_card_before_payment(conn, member, invoice, state)
+                self.warn_card_before_payment(conn, account, invoice, state)
                     .await
             }
             Event::SourceExpiring(source) => match source.as_ref() {
@@ -58,21 +58,21 @@ impl Billing {
                         month: card.exp_month,
                         year: card.exp_year,
                     };
-                    self.email_card_expiring(conn, member, &card).await
+                    self.email_card_expiring(conn, account, &card).await
                 }
                 // A source of the older Sources API names no expiry of its own.
                 CustomerSourceExpiring::Source(_) => Ok(()),
             },
-            Event::TrialWillEnd(_) => self.email_trial_ending(conn, member, state).await,
+            Event::TrialWillEnd(_) => self.email_trial_ending(conn, account, state).await,
             Event::CheckoutCompleted(_) | Event::SubscriptionChanged(_) => Ok(()),
         }
     }
 
-    /// The name of the plan an email speaks of: the subscription's, or the member's now.
+    /// The name of the plan an email speaks of: the subscription's, or the account's now.
     async fn plan_name(
         &self,
         conn: &impl ConnectionTrait,
-        member: MemberId,
+        account: AccountId,
         state: Option<&SubscriptionState>,
     ) -> anyhow::Result<String> {
         let plan = match state {
@@ -82,7 +82,7 @@ impl Billing {
                 .and_then(|p| self.plans.by_price(p))
                 .map(|(p, _)| p.id.clone())
                 .or_else(|| s.metadata_plan.clone()),
-            None => q::account(conn, member).await?.map(|a| a.plan_id),
+            None => q::billing_account(conn, account).await?.map(|a| a.plan_id),
         };
         Ok(self.plan_named(plan.as_deref()).name)
     }
@@ -90,7 +90,7 @@ impl Billing {
     async fn email_receipt(
         &self,
         conn: &impl ConnectionTrait,
-        member: MemberId,
+        account: AccountId,
         invoice: &Invoice,
         state: Option<&SubscriptionState>,
         event_id: &str,
@@ -102,41 +102,41 @@ impl Billing {
             None => (invoice.period_start, invoice.period_end),
         };
         let receipt = BillingReceipt {
-            plan_name: self.plan_name(conn, member, state).await?,
+            plan_name: self.plan_name(conn, account, state).await?,
             amount: money(invoice.amount_paid, &invoice.currency),
             period_start: day(timestamp(start)),
             period_end: day(timestamp(end)),
             invoice_url: invoice.hosted_invoice_url.clone(),
             billing_url: self.billing_url(),
         };
-        self.email(conn, member, &format!("billing_receipt:{id}"), &receipt)
+        self.email(conn, account, &format!("billing_receipt:{id}"), &receipt)
             .await
     }
 
     async fn email_payment_failed(
         &self,
         conn: &impl ConnectionTrait,
-        member: MemberId,
+        account: AccountId,
         invoice: &Invoice,
         state: Option<&SubscriptionState>,
         event_id: &str,
     ) -> anyhow::Result<()> {
         let id = invoice.id.as_ref().map_or(event_id, |i| i.as_str());
         let failed = BillingPaymentFailed {
-            plan_name: self.plan_name(conn, member, state).await?,
+            plan_name: self.plan_name(conn, account, state).await?,
             amount: money(invoice.amount_due, &invoice.currency),
             next_attempt: invoice.next_payment_attempt.map(|t| day(timestamp(t))),
             billing_url: self.billing_url(),
         };
         let key = format!("billing_payment_failed:{id}:{}", invoice.attempt_count);
-        self.email(conn, member, &key, &failed).await
+        self.email(conn, account, &key, &failed).await
     }
 
     /// Warns when the subscription's card expires before the upcoming payment.
     async fn warn_card_before_payment(
         &self,
         conn: &impl ConnectionTrait,
-        member: MemberId,
+        account: AccountId,
         invoice: &Invoice,
         state: Option<&SubscriptionState>,
     ) -> anyhow::Result<()> {
@@ -154,19 +154,19 @@ impl Billing {
             month: card.exp_month,
             year: card.exp_year,
         };
-        self.email_card_expiring(conn, member, &card).await
+        self.email_card_expiring(conn, account, &card).await
     }
 
     async fn email_card_expiring(
         &self,
         conn: &impl ConnectionTrait,
-        member: MemberId,
+        account: AccountId,
         card: &ExpiringCard<'_>,
     ) -> anyhow::Result<()> {
         let expires = format!("{:02}/{}", card.month, card.year);
         self.email(
             conn,
-            member,
+            account,
             &format!("billing_card_expiring:{}:{expires}", card.id),
             &BillingCardExpiring {
                 brand: card.brand.to_string(),
@@ -181,20 +181,20 @@ impl Billing {
     async fn email_trial_ending(
         &self,
         conn: &impl ConnectionTrait,
-        member: MemberId,
+        account: AccountId,
         state: Option<&SubscriptionState>,
     ) -> anyhow::Result<()> {
         let Some((s, end)) = state.and_then(|s| Some((s, s.trial_end?))) else {
             return Ok(());
         };
         let ending = BillingTrialEnding {
-            plan_name: self.plan_name(conn, member, state).await?,
+            plan_name: self.plan_name(conn, account, state).await?,
             trial_end: day(end),
             has_payment_method: s.card.is_some(),
             billing_url: self.billing_url(),
         };
         let key = format!("billing_trial_ending:{}:{}", s.id, end.timestamp());
-        self.email(conn, member, &key, &ending).await
+        self.email(conn, account, &key, &ending).await
     }
 }
 

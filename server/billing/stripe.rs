@@ -1,4 +1,4 @@
-//! The calls barkeep makes to Stripe's API, through async-stripe: create a member's
+//! The calls barkeep makes to Stripe's API, through async-stripe: create an account's
 //! customer, a Checkout Session and a customer-portal session, read a subscription as it
 //! is now, cancel one. Every create carries an idempotency key; nothing here touches
 //! the database, so no transaction is ever held across a call.
@@ -18,7 +18,7 @@ use stripe_core::customer::CreateCustomer;
 
 use super::StripeConfig;
 use crate::db::entities::subscription::{CancellationReason, SubscriptionStatus};
-use crate::domain::MemberId;
+use crate::domain::AccountId;
 
 /// Each call to Stripe gets this long.
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -40,8 +40,8 @@ pub struct SubscriptionState {
     pub trial_end: Option<DateTime<Utc>>,
     pub cancellation_reason: Option<CancellationReason>,
     pub created: DateTime<Utc>,
-    /// The member and plan barkeep wrote into the subscription's metadata at checkout.
-    pub metadata_member: Option<MemberId>,
+    /// The account and plan barkeep wrote into the subscription's metadata at checkout.
+    pub metadata_account: Option<AccountId>,
     pub metadata_plan: Option<String>,
     /// The default card, when Stripe was asked to expand it.
     pub card: Option<Card>,
@@ -98,7 +98,7 @@ fn cancellation_reason(
 /// What a Checkout Session is made of.
 pub struct CheckoutRequest<'a> {
     pub customer: &'a str,
-    pub member: MemberId,
+    pub account: AccountId,
     pub plan: &'a str,
     pub price: &'a str,
     pub success_url: String,
@@ -127,17 +127,17 @@ impl StripeApi {
         Ok(StripeApi { client })
     }
 
-    /// Creates the member's customer. The key is the member's, so two requests at once
+    /// Creates the account's customer. The key is the account's, so two requests at once
     /// (two checkouts in two tabs) get one customer from Stripe.
-    pub async fn create_customer(&self, member: MemberId, email: &str) -> anyhow::Result<String> {
+    pub async fn create_customer(&self, account: AccountId, email: &str) -> anyhow::Result<String> {
         let customer = CreateCustomer::new()
             .email(email)
             .metadata(HashMap::from([(
-                "barkeep_member_id".to_string(),
-                member.to_string(),
+                ACCOUNT_KEY.to_string(),
+                account.to_string(),
             )]))
             .customize()
-            .request_strategy(key(format!("barkeep-customer-{member}"))?)
+            .request_strategy(key(format!("barkeep-customer-{account}"))?)
             .send(&self.client)
             .await
             .context("creating the Stripe customer")?;
@@ -147,7 +147,7 @@ impl StripeApi {
     /// Creates a subscription-mode Checkout Session and returns its URL.
     pub async fn checkout(&self, r: CheckoutRequest<'_>) -> anyhow::Result<String> {
         let metadata = HashMap::from([
-            ("barkeep_member_id".to_string(), r.member.to_string()),
+            (ACCOUNT_KEY.to_string(), r.account.to_string()),
             ("barkeep_plan".to_string(), r.plan.to_string()),
         ]);
         let mut item = CreateCheckoutSessionLineItems::new();
@@ -158,7 +158,7 @@ impl StripeApi {
         let session = CreateCheckoutSession::new()
             .mode(stripe_checkout::CheckoutSessionMode::Subscription)
             .customer(r.customer)
-            .client_reference_id(r.member.to_string())
+            .client_reference_id(r.account.to_string())
             .metadata(metadata)
             .line_items(vec![item])
             .subscription_data(subscription)
@@ -167,7 +167,7 @@ impl StripeApi {
             .customize()
             .request_strategy(key(format!(
                 "barkeep-checkout-{}-{}",
-                r.member,
+                r.account,
                 uuid::Uuid::new_v4().simple()
             ))?)
             .send(&self.client)
@@ -219,11 +219,7 @@ impl StripeApi {
                 .and_then(|d| d.reason.as_ref())
                 .and_then(cancellation_reason),
             created: timestamp(s.created),
-            metadata_member: s
-                .metadata
-                .get("barkeep_member_id")
-                .and_then(|v| v.parse().ok())
-                .map(MemberId),
+            metadata_account: metadata_account(&s.metadata).map(AccountId),
             metadata_plan: s.metadata.get("barkeep_plan").cloned(),
             card: s
                 .default_payment_method
@@ -249,4 +245,16 @@ impl StripeApi {
             .with_context(|| format!("canceling subscription {id}"))?;
         Ok(())
     }
+}
+
+/// The metadata key barkeep writes the account's id under, on customers and checkouts.
+pub(super) const ACCOUNT_KEY: &str = "barkeep_account_id";
+
+/// The account barkeep wrote into Stripe metadata. Before accounts were shared the key
+/// was `barkeep_member_id`, whose ids are the accounts' ids since.
+pub(super) fn metadata_account(metadata: &HashMap<String, String>) -> Option<i64> {
+    metadata
+        .get(ACCOUNT_KEY)
+        .or_else(|| metadata.get("barkeep_member_id"))
+        .and_then(|v| v.parse().ok())
 }

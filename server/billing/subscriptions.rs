@@ -1,5 +1,5 @@
 //! Applying a subscription as read from Stripe: its row is replaced only by a read that
-//! began later, the member's plan is decided again from all their subscriptions, and
+//! began later, the account's plan is decided again from all their subscriptions, and
 //! what changed (the plan, a payment falling behind, a cancellation for non-payment) is
 //! acted on and emailed, all in the caller's transaction.
 
@@ -8,17 +8,17 @@ use sea_orm::ConnectionTrait;
 
 use super::Billing;
 use super::stripe::SubscriptionState;
-use crate::db::accounts::{lock_member, member_by_id};
 use crate::db::billing as q;
-use crate::db::catalog::bump_scripts_of_member;
+use crate::db::catalog::bump_scripts_of_account;
 use crate::db::entities::subscription::{self, CancellationReason, SubscriptionStatus};
-use crate::domain::MemberId;
+use crate::db::teams::{account_by_id, lock_account, owners_of};
+use crate::domain::AccountId;
 use crate::mail::{
     BillingCanceled, BillingDelinquent, BillingPlanChanged, EmailTemplate, Recipient,
 };
 use crate::plans::{FREE, Interval, Plans};
 
-/// The subscription that decides the member's plan: the biggest plan among those that
+/// The subscription that decides the account's plan: the biggest plan among those that
 /// entitle, the newest if two are alike.
 pub(super) fn governing<'a>(
     plans: &Plans,
@@ -44,45 +44,45 @@ struct Priced {
 }
 
 impl Billing {
-    /// Queues a billing email to the member, once per `key`. Billing email is
-    /// transactional: no preference stops it.
+    /// Queues a billing email to each owner of the account, once per `key` and owner.
+    /// Billing email is transactional: no preference stops it.
     pub(super) async fn email<T: EmailTemplate>(
         &self,
         conn: &impl ConnectionTrait,
-        member: MemberId,
+        account: AccountId,
         key: &str,
         email: &T,
     ) -> anyhow::Result<()> {
-        let Some(m) = member_by_id(conn, member).await? else {
-            return Ok(());
-        };
-        self.mailer
-            .enqueue(
-                conn,
-                Recipient {
-                    address: &m.email,
-                    member_id: Some(member),
-                },
-                key,
-                email,
-            )
-            .await
+        for owner in owners_of(conn, account).await? {
+            self.mailer
+                .enqueue(
+                    conn,
+                    Recipient {
+                        address: &owner.email,
+                        member_id: Some(owner.id),
+                    },
+                    &format!("{key}:to:{}", owner.id),
+                    email,
+                )
+                .await?;
+        }
+        Ok(())
     }
 
-    /// The member a subscription belongs to: through barkeep's record of the customer,
-    /// or the member id barkeep wrote into its metadata at checkout.
+    /// The account a subscription belongs to: through barkeep's record of the customer,
+    /// or the account id barkeep wrote into its metadata at checkout.
     async fn owner(
         &self,
         conn: &impl ConnectionTrait,
         state: &SubscriptionState,
-    ) -> anyhow::Result<Option<MemberId>> {
-        if let Some(m) = q::member_of_customer(conn, &state.customer).await? {
+    ) -> anyhow::Result<Option<AccountId>> {
+        if let Some(m) = q::account_of_customer(conn, &state.customer).await? {
             return Ok(Some(m));
         }
-        let Some(m) = state.metadata_member else {
+        let Some(m) = state.metadata_account else {
             return Ok(None);
         };
-        if member_by_id(conn, m).await?.is_none() {
+        if account_by_id(conn, m).await?.is_none() {
             return Ok(None);
         }
         q::insert_customer(conn, m, &state.customer, self.clock.now()).await?;
@@ -90,34 +90,34 @@ impl Billing {
     }
 
     /// Applies `state`, read from Stripe starting at `read_at`, because of event `cause`.
-    /// Returns the member it belongs to (`None`: not a barkeep customer).
+    /// Returns the account it belongs to (`None`: not a barkeep customer).
     pub(super) async fn apply_subscription(
         &self,
         conn: &impl ConnectionTrait,
         state: &SubscriptionState,
         read_at: DateTime<Utc>,
         cause: &str,
-    ) -> anyhow::Result<Option<MemberId>> {
-        let Some(member) = self.owner(conn, state).await? else {
+    ) -> anyhow::Result<Option<AccountId>> {
+        let Some(account) = self.owner(conn, state).await? else {
             tracing::info!(subscription = %state.id, customer = %state.customer, "a subscription of a customer barkeep does not know; ignored");
             return Ok(None);
         };
-        // One member's billing is changed by one transaction at a time.
-        lock_member(conn, member).await?;
+        // One account's billing is changed by one transaction at a time.
+        lock_account(conn, account).await?;
         let existing = q::subscription(conn, &state.id).await?;
         if existing.as_ref().is_some_and(|e| e.read_at > read_at) {
             tracing::debug!(subscription = %state.id, "a later read is applied already");
-            return Ok(Some(member));
+            return Ok(Some(account));
         }
         let now = self.clock.now();
         let priced = self.priced(state);
-        save(conn, member, state, &priced, read_at, now).await?;
+        save(conn, account, state, &priced, read_at, now).await?;
         if existing.map(|e| e.status) != Some(state.status) {
-            self.email_status(conn, member, state, priced.plan.as_deref(), cause)
+            self.email_status(conn, account, state, priced.plan.as_deref(), cause)
                 .await?;
         }
-        self.decide_plan(conn, member, cause, now).await?;
-        Ok(Some(member))
+        self.decide_plan(conn, account, cause, now).await?;
+        Ok(Some(account))
     }
 
     /// The plan of the subscription's price; for a price no plan names, the plan barkeep
@@ -149,12 +149,12 @@ impl Billing {
         }
     }
 
-    /// Emails what a new status asks of the member: a payment fallen behind, or a
+    /// Emails what a new status asks of the account: a payment fallen behind, or a
     /// cancellation for non-payment.
     async fn email_status(
         &self,
         conn: &impl ConnectionTrait,
-        member: MemberId,
+        account: AccountId,
         state: &SubscriptionState,
         plan: Option<&str>,
         cause: &str,
@@ -166,7 +166,7 @@ impl Billing {
                 let status = state.status.as_str();
                 self.email(
                     conn,
-                    member,
+                    account,
                     &format!("billing_delinquent:{}:{status}:{cause}", state.id),
                     &BillingDelinquent {
                         plan_name,
@@ -181,7 +181,7 @@ impl Billing {
             {
                 self.email(
                     conn,
-                    member,
+                    account,
                     &format!("billing_canceled:{}", state.id),
                     &BillingCanceled {
                         plan_name,
@@ -199,51 +199,59 @@ impl Billing {
         }
     }
 
-    /// Decides the member's plan again from all their subscriptions, and changes it if it
+    /// Decides the account's plan again from all their subscriptions, and changes it if it
     /// differs from the one applied.
     async fn decide_plan(
         &self,
         conn: &impl ConnectionTrait,
-        member: MemberId,
+        account: AccountId,
         cause: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let subs = q::subscriptions_of(conn, member).await?;
+        let subs = q::subscriptions_of(conn, account).await?;
         let new_plan = governing(&self.plans, &subs)
             .and_then(|s| s.plan_id.clone())
             .unwrap_or_else(|| FREE.to_string());
-        let old_plan = q::account(conn, member)
+        let old_plan = q::billing_account(conn, account)
             .await?
             .map(|a| a.plan_id)
             .unwrap_or_else(|| FREE.to_string());
         if new_plan == old_plan {
             return Ok(());
         }
-        self.change_plan(conn, member, &old_plan, &new_plan, cause, now)
+        self.change_plan(conn, account, &old_plan, &new_plan, cause, now)
             .await
     }
 
-    /// Puts the member on `new_plan`: what the plan has no room for is paused, every
-    /// script is built again, and the member is emailed.
+    /// Puts the account on `new_plan`: what the plan has no room for is paused, every
+    /// script is built again, and the account is emailed.
     async fn change_plan(
         &self,
         conn: &impl ConnectionTrait,
-        member: MemberId,
+        account: AccountId,
         old_plan: &str,
         new_plan: &str,
         cause: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        q::set_plan(conn, member, new_plan, now).await?;
+        q::set_plan(conn, account, new_plan, now).await?;
         let new = self.plan_named(Some(new_plan));
-        let paused = crate::catalog::limits::pause_excess(conn, member, &new.limits, now).await?;
+        let paused = crate::catalog::limits::pause_excess(conn, account, &new.limits, now).await?;
         // Branding and the monthly views may differ: every script is built again.
-        bump_scripts_of_member(conn, member, now).await?;
-        tracing::info!(member_id = %member, from = %old_plan, to = %new_plan, paused = paused.len(), "plan changed");
+        bump_scripts_of_account(conn, account, now).await?;
+        tracing::info!(account_id = %account, from = %old_plan, to = %new_plan, paused = paused.len(), "plan changed");
+        let change = crate::teams::Change {
+            account,
+            by: None,
+            action: "billing.plan_changed",
+            subject: format!("{old_plan} to {new_plan}"),
+            ip: None,
+        };
+        crate::teams::record(conn, change, now).await?;
         self.email(
             conn,
-            member,
-            &format!("billing_plan_changed:{member}:{cause}"),
+            account,
+            &format!("billing_plan_changed:{account}:{cause}"),
             &BillingPlanChanged {
                 old_plan: self.plan_named(Some(old_plan)).name,
                 new_plan: new.name,
@@ -258,7 +266,7 @@ impl Billing {
 /// Writes the subscription's row as read.
 async fn save(
     conn: &impl ConnectionTrait,
-    member: MemberId,
+    account: AccountId,
     state: &SubscriptionState,
     priced: &Priced,
     read_at: DateTime<Utc>,
@@ -268,7 +276,7 @@ async fn save(
         conn,
         subscription::Model {
             id: state.id.clone(),
-            member_id: member,
+            account_id: account,
             stripe_customer_id: state.customer.clone(),
             plan_id: priced.plan.clone(),
             price_id: state.price_id.clone(),

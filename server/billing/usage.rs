@@ -1,5 +1,5 @@
 //! This month's usage against the plan, and the `plan_usage` job that watches monthly
-//! views: it emails at 80 % and at 100 % of the limit (once each per member and month),
+//! views: it emails at 80 % and at 100 % of the limit (once each per account and month),
 //! records the month in which an account went over, and rebuilds the account's scripts
 //! when that changes whether they serve bars (plans that stop at the limit) — at the
 //! limit, after an upgrade, and when a new month begins.
@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 
 use super::{Billing, thousands};
 use crate::db::billing as q;
-use crate::db::catalog::{self as catalog_q, bump_scripts_of_member};
-use crate::domain::{BarId, MemberId, SiteId};
+use crate::db::catalog::{self as catalog_q, bump_scripts_of_account};
+use crate::domain::{AccountId, BarId, SiteId};
 use crate::error::Result;
 use crate::mail::UsageWarning;
 use crate::plans::{Limits, Overage, Plan};
@@ -47,11 +47,11 @@ pub(super) fn month_key(now: DateTime<Utc>) -> String {
 
 pub(super) async fn usage_of(
     db: &impl ConnectionTrait,
-    member: MemberId,
+    account: AccountId,
     limits: &Limits,
     now: DateTime<Utc>,
 ) -> Result<PlanUsage> {
-    let sites = catalog_q::sites_of(db, member).await?;
+    let sites = catalog_q::sites_of(db, account).await?;
     let site_ids: Vec<SiteId> = sites.iter().map(|s| s.id).collect();
     let bars = catalog_q::bars_of_sites(db, &site_ids).await?;
     let mut per_site: HashMap<SiteId, u64> = HashMap::new();
@@ -63,7 +63,7 @@ pub(super) async fn usage_of(
     for v in catalog_q::variants_of(db, &bar_ids).await? {
         *per_bar.entry(v.bar_id).or_default() += 1;
     }
-    let views = usage(db, Scope::Member(member), now).await?.views;
+    let views = usage(db, Scope::Account(account), now).await?.views;
     Ok(PlanUsage {
         month: month_key(now),
         sites: Meter {
@@ -94,30 +94,25 @@ impl Billing {
         }
         let now = self.clock.now();
         let (start, _) = month_of(now)?;
-        let views: HashMap<MemberId, i64> = q::views_by_member(&self.db, start)
+        let views: HashMap<AccountId, i64> = q::views_by_account(&self.db, start)
             .await?
             .into_iter()
             .collect();
-        let accounts: HashMap<MemberId, (String, Option<String>)> = q::accounts(&self.db)
+        let plans: HashMap<AccountId, (String, Option<String>)> = q::accounts(&self.db)
             .await?
             .into_iter()
-            .map(|a| (a.member_id, (a.plan_id, a.over_views_month)))
+            .map(|a| (a.account_id, (a.plan_id, a.over_views_month)))
             .collect();
-        let mut members: HashSet<MemberId> = views.keys().copied().collect();
-        members.extend(
-            accounts
-                .iter()
-                .filter(|(_, a)| a.1.is_some())
-                .map(|(m, _)| *m),
-        );
-        for member in members {
-            let (plan_id, marked) = accounts.get(&member).cloned().unwrap_or_default();
+        let mut accounts: HashSet<AccountId> = views.keys().copied().collect();
+        accounts.extend(plans.iter().filter(|(_, a)| a.1.is_some()).map(|(m, _)| *m));
+        for account in accounts {
+            let (plan_id, marked) = plans.get(&account).cloned().unwrap_or_default();
             let plan = self.plan_named(Some(plan_id.as_str()).filter(|p| !p.is_empty()));
             let used = views
-                .get(&member)
+                .get(&account)
                 .and_then(|v| u64::try_from(*v).ok())
                 .unwrap_or(0);
-            self.check_member_usage(member, &plan, used, marked.as_deref(), now)
+            self.check_member_usage(account, &plan, used, marked.as_deref(), now)
                 .await?;
         }
         self.mailer.wake();
@@ -129,7 +124,7 @@ impl Billing {
     /// when that changes, and emails at 80 % and 100 %.
     async fn check_member_usage(
         &self,
-        member: MemberId,
+        account: AccountId,
         plan: &Plan,
         used: u64,
         marked: Option<&str>,
@@ -148,21 +143,21 @@ impl Billing {
             return Ok(());
         }
         let txn = crate::db::begin(&self.db).await?;
-        if q::set_over_views(&txn, member, &plan.id, mark, now).await? {
+        if q::set_over_views(&txn, account, &plan.id, mark, now).await? {
             // Whether the scripts serve bars may have changed either way.
-            bump_scripts_of_member(&txn, member, now).await?;
+            bump_scripts_of_account(&txn, account, now).await?;
             if over {
-                tracing::warn!(member_id = %member, plan = %plan.id, views = used, blocks = plan.overage == Overage::Block, "an account passed its monthly views");
+                tracing::warn!(account_id = %account, plan = %plan.id, views = used, blocks = plan.overage == Overage::Block, "an account passed its monthly views");
             } else {
-                tracing::info!(member_id = %member, "an account's monthly views are within its plan again");
+                tracing::info!(account_id = %account, "an account's monthly views are within its plan again");
             }
         }
         if let Some(limit) = limit.filter(|_| percent > 0) {
             let (_, end) = month_of(now)?;
             self.email(
                 &txn,
-                member,
-                &format!("usage_warning:{member}:{month}:{percent}"),
+                account,
+                &format!("usage_warning:{account}:{month}:{percent}"),
                 &UsageWarning {
                     percent,
                     views: thousands(used),

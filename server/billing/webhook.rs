@@ -11,11 +11,11 @@ use stripe_shared::{CheckoutSession, EventType, Invoice, Subscription};
 use stripe_types::miniserde_helpers::FromValueOpt;
 use stripe_webhook::CustomerSourceExpiring;
 
-use crate::domain::MemberId;
+use crate::domain::AccountId;
 
 /// The event types barkeep acts on, and what it does with each (see docs/billing.md).
 pub const EVENTS: [EventType; 11] = [
-    // Links the Stripe customer to the member and applies the new subscription.
+    // Links the Stripe customer to the account and applies the new subscription.
     EventType::CheckoutSessionCompleted,
     // Each applies the subscription as Stripe has it now.
     EventType::CustomerSubscriptionCreated,
@@ -178,20 +178,15 @@ fn invoice_subscription(invoice: &Invoice) -> Option<&str> {
         .map(|s| s.id().as_str())
 }
 
-/// The member a completed Checkout Session is for, when barkeep created the session:
-/// barkeep sets the member's id both as the client reference and in the session's
+/// The account a completed Checkout Session is for, when barkeep created the session:
+/// barkeep sets the account's id both as the client reference and in the session's
 /// metadata. Anyone can put a client reference on a Payment Link's URL, but only the
 /// holder of the API key can write metadata, so a session without a matching
-/// `barkeep_member_id` is not barkeep's.
-pub(super) fn checkout_member(session: &CheckoutSession) -> Option<MemberId> {
+/// account id is not barkeep's.
+pub(super) fn checkout_account(session: &CheckoutSession) -> Option<AccountId> {
     let reference: i64 = session.client_reference_id.as_deref()?.parse().ok()?;
-    let metadata: i64 = session
-        .metadata
-        .as_ref()?
-        .get("barkeep_member_id")?
-        .parse()
-        .ok()?;
-    (reference == metadata).then_some(MemberId(reference))
+    let metadata = super::stripe::metadata_account(session.metadata.as_ref()?)?;
+    (reference == metadata).then_some(AccountId(reference))
 }
 
 #[cfg(test)]
@@ -262,8 +257,11 @@ mod tests {
             });
             *typed::<CheckoutSession>(&EventType::CheckoutSessionCompleted, object).unwrap()
         };
-        let ours = session(json!("7"), json!({"barkeep_member_id": "7"}));
-        assert_eq!(checkout_member(&ours), Some(MemberId(7)));
+        let ours = session(json!("7"), json!({"barkeep_account_id": "7"}));
+        assert_eq!(checkout_account(&ours), Some(AccountId(7)));
+        // Sessions made before accounts were shared name the same id the old way.
+        let older = session(json!("7"), json!({"barkeep_member_id": "7"}));
+        assert_eq!(checkout_account(&older), Some(AccountId(7)));
         for (reference, metadata) in [
             (json!("7"), json!({})),
             (json!("7"), json!(null)),
@@ -272,7 +270,7 @@ mod tests {
             (json!("7x"), json!({"barkeep_member_id": "7x"})),
         ] {
             let other = session(reference.clone(), metadata.clone());
-            assert_eq!(checkout_member(&other), None, "{reference} {metadata}");
+            assert_eq!(checkout_account(&other), None, "{reference} {metadata}");
         }
     }
 

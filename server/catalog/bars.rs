@@ -16,7 +16,7 @@ use crate::domain::bar::{
     BarSettings, Display, Frequency, Goal, Placement, Snapshot, Targeting, Trigger, VariantContent,
     check_variant,
 };
-use crate::domain::{BarId, Invalid, MemberId, text};
+use crate::domain::{AccountId, BarId, Invalid, text};
 use crate::error::{Error, Result};
 use crate::plans::Limits;
 
@@ -357,13 +357,13 @@ impl Catalog {
     pub async fn publish(
         &self,
         b: bar::Model,
-        member: MemberId,
+        account: AccountId,
         limits: &Limits,
     ) -> Result<Vec<deployment::Model>> {
         let now = self.clock.now();
         let txn = crate::db::begin(&self.db).await?;
         q::lock_bar(&txn, b.id).await?;
-        if let Some(e) = super::limits::excess_of_bar(&txn, member, &b, limits).await? {
+        if let Some(e) = super::limits::excess_of_bar(&txn, account, &b, limits).await? {
             return Err(e.error());
         }
         let variants = q::variants_of(&txn, &[b.id]).await?;

@@ -1,4 +1,4 @@
-//! What of a member's catalogue exceeds their plan, and taking it off their sites. A
+//! What of an account's catalogue exceeds their plan, and taking it off their sites. A
 //! downgrade never deletes anything: sites past the plan's count (the newest first),
 //! bars past a site's allowance and bars with more variants than allowed are paused,
 //! each with the reason in words, and cannot be published again until they fit.
@@ -10,7 +10,7 @@ use sea_orm::ConnectionTrait;
 
 use crate::db::catalog as q;
 use crate::db::entities::bar;
-use crate::domain::{BarId, MemberId, SiteId};
+use crate::domain::{AccountId, BarId, SiteId};
 use crate::error::{Error, Result};
 use crate::plans::{Limits, past};
 
@@ -23,7 +23,7 @@ pub struct Excess {
     pub code: &'static str,
     pub limit: u64,
     pub current: u64,
-    /// A sentence for the member.
+    /// A sentence for the account.
     pub reason: String,
 }
 
@@ -38,10 +38,10 @@ impl Excess {
     }
 }
 
-/// Where one bar stands in its member's catalogue, as the limits see it.
+/// Where one bar stands in its account's catalogue, as the limits see it.
 struct Place<'a> {
     site_name: &'a str,
-    /// 0 for the member's oldest site.
+    /// 0 for the account's oldest site.
     site_index: u64,
     sites: u64,
     bar_name: &'a str,
@@ -111,13 +111,13 @@ fn excess_at(place: &Place<'_>, bar: BarId, site: SiteId, limits: &Limits) -> Op
     })
 }
 
-/// Every bar of the member that the limits leave no room for, oldest kept first.
+/// Every bar of the account that the limits leave no room for, oldest kept first.
 pub async fn excess(
     db: &impl ConnectionTrait,
-    member: MemberId,
+    account: AccountId,
     limits: &Limits,
 ) -> Result<Vec<Excess>> {
-    let sites = q::sites_of(db, member).await?;
+    let sites = q::sites_of(db, account).await?;
     let site_ids: Vec<SiteId> = sites.iter().map(|s| s.id).collect();
     let bars = q::bars_of_sites(db, &site_ids).await?;
     let bar_ids: Vec<BarId> = bars.iter().map(|b| b.id).collect();
@@ -146,11 +146,11 @@ pub async fn excess(
 }
 
 /// Whether one bar has room under the limits: the same answer as [`excess`] gives for
-/// it, from a few counts rather than the member's whole catalogue (publishing asks this
+/// it, from a few counts rather than the account's whole catalogue (publishing asks this
 /// while it holds the database's write lock).
 pub async fn excess_of_bar(
     db: &impl ConnectionTrait,
-    member: MemberId,
+    account: AccountId,
     bar: &bar::Model,
     limits: &Limits,
 ) -> Result<Option<Excess>> {
@@ -163,8 +163,8 @@ pub async fn excess_of_bar(
     };
     let place = Place {
         site_name: &site.name,
-        site_index: q::count_sites_before(db, member, site.id).await?,
-        sites: q::count_sites(db, member).await?,
+        site_index: q::count_sites_before(db, account, site.id).await?,
+        sites: q::count_sites(db, account).await?,
         bar_name: &bar.name,
         bar_index: q::count_bars_before(db, site.id, bar.id).await?,
         bars: q::count_bars(db, site.id).await?,
@@ -181,16 +181,16 @@ fn plural(n: u64) -> &'static str {
 /// caller's transaction. Returns the reasons, one per bar paused.
 pub async fn pause_excess(
     db: &impl ConnectionTrait,
-    member: MemberId,
+    account: AccountId,
     limits: &Limits,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>> {
     let mut paused = Vec::new();
-    for e in excess(db, member, limits).await? {
+    for e in excess(db, account, limits).await? {
         if q::end_deployments_of_bar(db, e.bar, now).await? > 0 {
             q::set_paused_reason(db, e.bar, Some(&e.reason)).await?;
             q::bump_script(db, e.site, now).await?;
-            tracing::info!(bar_id = %e.bar, member_id = %member, code = e.code, "bar paused by the plan");
+            tracing::info!(bar_id = %e.bar, account_id = %account, code = e.code, "bar paused by the plan");
             paused.push(e.reason);
         }
     }

@@ -1,4 +1,4 @@
-//! The catalogue: a member's sites, their bars and variants, and publishing. A publish
+//! The catalogue: an account's sites, their bars and variants, and publishing. A publish
 //! freezes every variant of a bar into a deployment; counts belong to deployments.
 //!
 //! Whoever must learn that what a site shows has changed (the script delivery, and later
@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::db::catalog as q;
 use crate::db::entities::{bar, deployment, site, variant};
-use crate::domain::{BarId, DeploymentId, MemberId, SiteId, VariantId};
+use crate::domain::{AccountId, BarId, DeploymentId, SiteId, VariantId};
 use crate::error::{Error, Result};
 
 pub mod bars;
@@ -63,14 +63,14 @@ impl Catalog {
         }
     }
 
-    // ---- what a member owns: `None` for anything that is not theirs ----
+    // ---- what an account owns: `None` for anything that is not theirs ----
 
-    pub async fn site_of(&self, member: MemberId, id: SiteId) -> Result<Option<site::Model>> {
-        Ok(q::site_of(&self.db, member, id).await?)
+    pub async fn site_of(&self, account: AccountId, id: SiteId) -> Result<Option<site::Model>> {
+        Ok(q::site_of(&self.db, account, id).await?)
     }
 
-    pub async fn bar_of(&self, member: MemberId, id: BarId) -> Result<Option<bar::Model>> {
-        Ok(q::bar_of(&self.db, member, id).await?)
+    pub async fn bar_of(&self, account: AccountId, id: BarId) -> Result<Option<bar::Model>> {
+        Ok(q::bar_of(&self.db, account, id).await?)
     }
 
     pub async fn variant_of(&self, bar: BarId, id: VariantId) -> Result<Option<variant::Model>> {
@@ -79,14 +79,14 @@ impl Catalog {
 
     pub async fn deployment_of(
         &self,
-        member: MemberId,
+        account: AccountId,
         id: DeploymentId,
     ) -> Result<Option<deployment::Model>> {
-        Ok(q::deployment_of(&self.db, member, id).await?)
+        Ok(q::deployment_of(&self.db, account, id).await?)
     }
 }
 
-/// A limit of the member's plan, or a cap of barkeep's own, would be passed by one more.
+/// A limit of the account's plan, or a cap of barkeep's own, would be passed by one more.
 fn check_room(what: &'static str, plan_limit: Option<u64>, cap: u64, current: u64) -> Result<()> {
     if let Some((limit, current)) = crate::plans::over(plan_limit, current) {
         return Err(Error::Limit {

@@ -1,9 +1,9 @@
-//! A member's sites: a name, the hostnames the bar may run on, and the public key of the
+//! An account's sites: a name, the hostnames the bar may run on, and the public key of the
 //! script tag. A change of hostnames changes the script, so listeners hear of it.
 
 use crate::db::catalog as q;
 use crate::db::entities::{site, site_hostname};
-use crate::domain::{Hostname, Invalid, MemberId, SiteKey, text};
+use crate::domain::{AccountId, Hostname, Invalid, SiteKey, text};
 use crate::error::Result;
 use crate::plans::Limits;
 
@@ -55,7 +55,7 @@ pub fn check_hostnames(raw: &[String]) -> Result<Vec<String>, Invalid> {
 impl Catalog {
     pub async fn create_site(
         &self,
-        member: MemberId,
+        account: AccountId,
         limits: &Limits,
         name: &str,
         hostnames: &[String],
@@ -64,18 +64,18 @@ impl Catalog {
         let hostnames = check_hostnames(hostnames)?;
         let now = self.clock.now();
         let txn = crate::db::begin(&self.db).await?;
-        // Counting and inserting in one transaction, with the member's other writers held
+        // Counting and inserting in one transaction, with the account's other writers held
         // off, so two creates at once cannot both take the last slot.
-        crate::db::accounts::lock_member(&txn, member).await?;
+        crate::db::teams::lock_account(&txn, account).await?;
         check_room(
             "sites",
             limits.sites,
             MAX_SITES,
-            q::count_sites(&txn, member).await?,
+            q::count_sites(&txn, account).await?,
         )?;
         let site = q::insert_site(
             &txn,
-            member,
+            account,
             name,
             SiteKey::generate().as_str().to_string(),
             now,
@@ -84,12 +84,12 @@ impl Catalog {
         q::set_hostnames(&txn, site.id, &hostnames).await?;
         txn.commit().await?;
         self.emit(Change::SiteChanged(site.id)).await;
-        tracing::info!(site_id = %site.id, member_id = %member, "site created");
+        tracing::info!(site_id = %site.id, account_id = %account, "site created");
         self.site_with_hostnames(site).await
     }
 
-    pub async fn sites(&self, member: MemberId) -> Result<Vec<Site>> {
-        let sites = q::sites_of(&self.db, member).await?;
+    pub async fn sites(&self, account: AccountId) -> Result<Vec<Site>> {
+        let sites = q::sites_of(&self.db, account).await?;
         let ids: Vec<_> = sites.iter().map(|s| s.id).collect();
         let mut hostnames = q::hostnames_of(&self.db, &ids).await?;
         Ok(sites
@@ -146,7 +146,7 @@ impl Catalog {
             key: site.key,
         })
         .await;
-        tracing::info!(site_id = %site.id, member_id = %site.member_id, "site deleted");
+        tracing::info!(site_id = %site.id, account_id = %site.account_id, "site deleted");
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use super::entities::login_attempt::Outcome;
 use super::entities::{api_token, email_token, login_attempt, member, session};
 use std::net::IpAddr;
 
-use crate::domain::{AddressBlock, MemberId, SessionId, TokenId};
+use crate::domain::{AccountId, AddressBlock, MemberId, Role, SessionId, TokenId};
 
 // ---- members ----
 
@@ -44,7 +44,6 @@ pub async fn insert_member(
         email_confirmed_at: Set(None),
         password_hash: Set(password_hash),
         name: Set(None),
-        industry: Set(None),
         promo_opt_in: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
@@ -105,15 +104,11 @@ pub async fn update_profile(
     db: &impl ConnectionTrait,
     member: member::Model,
     name: Option<Option<String>>,
-    industry: Option<Option<String>>,
     now: DateTime<Utc>,
 ) -> Result<member::Model, DbErr> {
     let mut active: member::ActiveModel = member.into();
     if let Some(name) = name {
         active.name = Set(name);
-    }
-    if let Some(industry) = industry {
-        active.industry = Set(industry);
     }
     active.updated_at = Set(now);
     active.update(db).await
@@ -268,6 +263,19 @@ pub async fn live_session(
         .await
 }
 
+pub async fn set_session_account(
+    db: &impl ConnectionTrait,
+    id: SessionId,
+    account: AccountId,
+) -> Result<(), DbErr> {
+    session::Entity::update_many()
+        .col_expr(session::Column::AccountId, Expr::value(account.0))
+        .filter(session::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn touch_session(
     db: &impl ConnectionTrait,
     id: SessionId,
@@ -323,15 +331,20 @@ pub async fn delete_sessions_except(
 
 // ---- API tokens ----
 
+/// A token of `member`, acting in `account` with at most `role` (none: the person's).
 pub async fn insert_api_token(
     db: &impl ConnectionTrait,
     member_id: MemberId,
+    account: Option<AccountId>,
+    role: Option<Role>,
     name: String,
     token_hash: String,
     now: DateTime<Utc>,
 ) -> Result<api_token::Model, DbErr> {
     api_token::ActiveModel {
         member_id: Set(member_id),
+        account_id: Set(account),
+        role: Set(role),
         name: Set(name),
         token_hash: Set(token_hash),
         created_at: Set(now),
@@ -387,6 +400,20 @@ pub async fn delete_api_token(
         .exec(db)
         .await?;
     Ok(r.rows_affected == 1)
+}
+
+/// Deletes the person's API tokens that act in `account` (they left it).
+pub async fn delete_api_tokens_in(
+    db: &impl ConnectionTrait,
+    member_id: MemberId,
+    account: AccountId,
+) -> Result<u64, DbErr> {
+    let r = api_token::Entity::delete_many()
+        .filter(api_token::Column::MemberId.eq(member_id))
+        .filter(api_token::Column::AccountId.eq(account))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected)
 }
 
 /// Deletes every API token of the member (a password reset, a first confirmation).
@@ -524,43 +551,21 @@ pub async fn search_members(
     q.all(db).await
 }
 
-/// Sets (or lifts, with `None`) the member's restriction of processing.
-pub async fn set_restricted(
-    db: &impl ConnectionTrait,
-    member: MemberId,
-    at: Option<DateTime<Utc>>,
-) -> Result<member::Model, DbErr> {
-    member::Entity::update_many()
-        .col_expr(member::Column::RestrictedAt, Expr::value(at))
-        .filter(member::Column::Id.eq(member))
-        .exec(db)
-        .await?;
-    member_by_id(db, member)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("member".into()))
-}
-
-/// Sets the member's lead choices; `None` leaves one as it is.
-pub async fn set_lead_settings(
+/// Sets the person's own lead choice: each new lead emailed to them.
+pub async fn set_lead_email(
     db: &impl ConnectionTrait,
     member: member::Model,
-    email: Option<bool>,
-    retention_days: Option<i32>,
+    email: bool,
     now: DateTime<Utc>,
 ) -> Result<member::Model, DbErr> {
     let mut active: member::ActiveModel = member.into();
-    if let Some(v) = email {
-        active.lead_email = Set(v);
-    }
-    if let Some(v) = retention_days {
-        active.lead_retention_days = Set(v);
-    }
+    active.lead_email = Set(email);
     active.updated_at = Set(now);
     active.update(db).await
 }
 
-/// Deletes the member; their sessions, tokens, billing, objections and benchmark rows
-/// go with them (foreign keys cascade).
+/// Deletes the person; their sessions, tokens, memberships and objections go with them
+/// (foreign keys cascade). Accounts are the caller's to decide.
 pub async fn delete_member(db: &impl ConnectionTrait, member: MemberId) -> Result<(), DbErr> {
     member::Entity::delete_by_id(member).exec(db).await?;
     Ok(())

@@ -10,7 +10,7 @@ use sea_orm::{
 
 use super::entities::alert::{self, AudienceSpec, Kind, Status};
 use super::entities::email_event::EmailEventKind;
-use super::entities::{billing_account, member, outbox};
+use super::entities::{account_member, billing_account, member, outbox};
 use crate::domain::MemberId;
 
 // ---- alerts ----
@@ -137,6 +137,17 @@ pub(crate) enum Audience {
     Member(MemberId),
 }
 
+/// The people of the accounts a query selects.
+fn people_of_accounts(
+    accounts: sea_orm::sea_query::SelectStatement,
+) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(account_member::Column::MemberId)
+        .from(account_member::Entity)
+        .and_where(account_member::Column::AccountId.in_subquery(accounts))
+        .to_owned()
+}
+
 /// The next members of an audience after `after`, in id order. `confirmed` keeps only
 /// confirmed addresses; `list` only members on that subscription list.
 pub(crate) async fn audience_batch(
@@ -156,24 +167,24 @@ pub(crate) async fn audience_batch(
         Audience::Member(id) => q = q.filter(member::Column::Id.eq(*id)),
         Audience::Plan(plan) => {
             q = q.filter(
-                member::Column::Id.in_subquery(
+                member::Column::Id.in_subquery(people_of_accounts(
                     Query::select()
-                        .column(billing_account::Column::MemberId)
+                        .column(billing_account::Column::AccountId)
                         .from(billing_account::Entity)
                         .and_where(billing_account::Column::PlanId.eq(plan.as_str()))
                         .to_owned(),
-                ),
+                )),
             )
         }
         Audience::PlanOrNone(plan) => {
             q = q.filter(
-                member::Column::Id.not_in_subquery(
+                member::Column::Id.not_in_subquery(people_of_accounts(
                     Query::select()
-                        .column(billing_account::Column::MemberId)
+                        .column(billing_account::Column::AccountId)
                         .from(billing_account::Entity)
                         .and_where(billing_account::Column::PlanId.ne(plan.as_str()))
                         .to_owned(),
-                ),
+                )),
             )
         }
     }

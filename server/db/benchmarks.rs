@@ -10,12 +10,12 @@ use sea_orm::{
 
 use super::entities::{benchmark_cell, benchmark_result, benchmark_snapshot};
 use crate::domain::bar::{Goal, Placement};
-use crate::domain::{BarId, MemberId};
+use crate::domain::{AccountId, BarId};
 
 /// One bar's counts over the window, with whose it is.
 #[derive(Debug, Clone)]
 pub(crate) struct BarCounts {
-    pub member: MemberId,
+    pub account: AccountId,
     pub industry: Option<String>,
     pub bar: BarId,
     pub goal: Goal,
@@ -53,22 +53,22 @@ pub(crate) async fn window_counts(
     let p = |n: usize| super::placeholder(backend, n);
     let (p1, p2, p3, p4, p5, p6) = (p(1), p(2), p(3), p(4), p(5), p(6));
     let sql = format!(
-        "SELECT s.member_id, m.industry, d.bar_id, {goal} AS goal, {placement} AS placement, \
+        "SELECT s.account_id, m.industry, d.bar_id, {goal} AS goal, {placement} AS placement, \
            CAST(SUM(c.views) AS BIGINT), CAST(SUM(c.clicks) AS BIGINT), \
            CAST(SUM(c.leads) AS BIGINT), CAST(SUM(c.dismissals) AS BIGINT) \
          FROM deployment_stats_daily c \
          JOIN deployments d ON d.id = c.deployment_id \
          JOIN sites s ON s.id = d.site_id \
-         JOIN members m ON m.id = s.member_id \
-         WHERE c.day >= {p1} AND c.day < {p2} AND s.member_id >= {p3} AND s.member_id <= {p4} \
-         GROUP BY s.member_id, m.industry, d.bar_id, {goal}, {placement} \
+         JOIN accounts m ON m.id = s.account_id \
+         WHERE c.day >= {p1} AND c.day < {p2} AND s.account_id >= {p3} AND s.account_id <= {p4} \
+         GROUP BY s.account_id, m.industry, d.bar_id, {goal}, {placement} \
          UNION ALL \
-         SELECT DISTINCT s.member_id, m.industry, d.bar_id, {goal}, {placement}, \
+         SELECT DISTINCT s.account_id, m.industry, d.bar_id, {goal}, {placement}, \
            CAST(0 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT) \
          FROM deployments d \
          JOIN sites s ON s.id = d.site_id \
-         JOIN members m ON m.id = s.member_id \
-         WHERE d.ended_at IS NULL AND s.member_id >= {p5} AND s.member_id <= {p6}"
+         JOIN accounts m ON m.id = s.account_id \
+         WHERE d.ended_at IS NULL AND s.account_id >= {p5} AND s.account_id <= {p6}"
     );
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
@@ -100,7 +100,7 @@ fn bar_counts(r: &QueryResult) -> Result<Option<BarCounts>, DbErr> {
         return Ok(None);
     };
     Ok(Some(BarCounts {
-        member: MemberId(r.try_get_by_index(0)?),
+        account: AccountId(r.try_get_by_index(0)?),
         industry: r.try_get_by_index(1)?,
         bar: BarId(r.try_get_by_index(2)?),
         goal,
@@ -113,11 +113,11 @@ fn bar_counts(r: &QueryResult) -> Result<Option<BarCounts>, DbErr> {
 }
 
 /// The highest member id there is (0 without members).
-pub(crate) async fn last_member(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
-    use super::entities::member;
-    let id: Option<Option<MemberId>> = member::Entity::find()
+pub(crate) async fn last_account(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    use super::entities::account;
+    let id: Option<Option<AccountId>> = account::Entity::find()
         .select_only()
-        .column_as(member::Column::Id.max(), "max")
+        .column_as(account::Column::Id.max(), "max")
         .into_tuple()
         .one(db)
         .await?;
@@ -194,12 +194,12 @@ pub(crate) async fn snapshots(
 pub(crate) async fn results(
     db: &impl ConnectionTrait,
     snapshot_ids: &[i64],
-    member: MemberId,
+    member: AccountId,
     bar: Option<BarId>,
 ) -> Result<Vec<benchmark_result::Model>, DbErr> {
     let mut q = benchmark_result::Entity::find()
         .filter(benchmark_result::Column::SnapshotId.is_in(snapshot_ids.iter().copied()))
-        .filter(benchmark_result::Column::MemberId.eq(member));
+        .filter(benchmark_result::Column::AccountId.eq(member));
     q = match bar {
         Some(b) => q.filter(benchmark_result::Column::BarId.eq(b)),
         None => q.filter(benchmark_result::Column::BarId.is_null()),

@@ -1,4 +1,4 @@
-//! Queries on Stripe customers, subscriptions, the plan applied to each member, and the
+//! Queries on Stripe customers, subscriptions, the plan applied to each account, and the
 //! Stripe webhook events. Events are recorded by id with insert-or-skip and processed
 //! only by whoever holds their lease, so duplicates and concurrent deliveries are safe.
 
@@ -11,40 +11,40 @@ use sea_orm::{
 
 use super::entities::stripe_event::{self, EventStatus};
 use super::entities::{billing_account, billing_customer, subscription};
-use crate::domain::MemberId;
+use crate::domain::AccountId;
 
 // ---- customers ----
 
 pub async fn customer_of(
     db: &impl ConnectionTrait,
-    member: MemberId,
+    account: AccountId,
 ) -> Result<Option<String>, DbErr> {
-    Ok(billing_customer::Entity::find_by_id(member)
+    Ok(billing_customer::Entity::find_by_id(account)
         .one(db)
         .await?
         .map(|c| c.stripe_customer_id))
 }
 
-pub async fn member_of_customer(
+pub async fn account_of_customer(
     db: &impl ConnectionTrait,
     customer: &str,
-) -> Result<Option<MemberId>, DbErr> {
+) -> Result<Option<AccountId>, DbErr> {
     Ok(billing_customer::Entity::find()
         .filter(billing_customer::Column::StripeCustomerId.eq(customer))
         .one(db)
         .await?
-        .map(|c| c.member_id))
+        .map(|c| c.account_id))
 }
 
-/// Records the member's customer unless they have one already (the first one stays).
+/// Records the account's customer unless they have one already (the first one stays).
 pub async fn insert_customer(
     db: &impl ConnectionTrait,
-    member: MemberId,
+    account: AccountId,
     customer: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     billing_customer::Entity::insert(billing_customer::ActiveModel {
-        member_id: Set(member),
+        account_id: Set(account),
         stripe_customer_id: Set(customer.to_string()),
         created_at: Set(now),
     })
@@ -67,10 +67,10 @@ pub async fn subscription(
 
 pub async fn subscriptions_of(
     db: &impl ConnectionTrait,
-    member: MemberId,
+    account: AccountId,
 ) -> Result<Vec<subscription::Model>, DbErr> {
     subscription::Entity::find()
-        .filter(subscription::Column::MemberId.eq(member))
+        .filter(subscription::Column::AccountId.eq(account))
         .order_by_desc(subscription::Column::StripeCreatedAt)
         .all(db)
         .await
@@ -87,7 +87,7 @@ pub async fn save_subscription(
         .on_conflict(
             OnConflict::column(C::Id)
                 .update_columns([
-                    C::MemberId,
+                    C::AccountId,
                     C::StripeCustomerId,
                     C::PlanId,
                     C::PriceId,
@@ -110,28 +110,28 @@ pub async fn save_subscription(
 
 // ---- the plan applied ----
 
-pub async fn account(
+pub async fn billing_account(
     db: &impl ConnectionTrait,
-    member: MemberId,
+    account: AccountId,
 ) -> Result<Option<billing_account::Model>, DbErr> {
-    billing_account::Entity::find_by_id(member).one(db).await
+    billing_account::Entity::find_by_id(account).one(db).await
 }
 
 pub async fn set_plan(
     db: &impl ConnectionTrait,
-    member: MemberId,
+    account: AccountId,
     plan: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     use billing_account::Column as C;
     billing_account::Entity::insert(billing_account::ActiveModel {
-        member_id: Set(member),
+        account_id: Set(account),
         plan_id: Set(plan.to_string()),
         over_views_month: Set(None),
         updated_at: Set(now),
     })
     .on_conflict(
-        OnConflict::column(C::MemberId)
+        OnConflict::column(C::AccountId)
             .update_columns([C::PlanId, C::UpdatedAt])
             .to_owned(),
     )
@@ -140,28 +140,28 @@ pub async fn set_plan(
     Ok(())
 }
 
-/// Records the month in which the member's views passed the plan's limit (`None`: not
+/// Records the month in which the account's views passed the plan's limit (`None`: not
 /// over). True when that changed what was recorded.
 pub async fn set_over_views(
     db: &impl ConnectionTrait,
-    member: MemberId,
+    account: AccountId,
     plan: &str,
     month: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
     use billing_account::Column as C;
-    let current = account(db, member).await?;
+    let current = billing_account(db, account).await?;
     if current.as_ref().and_then(|a| a.over_views_month.as_deref()) == month {
         return Ok(false);
     }
     billing_account::Entity::insert(billing_account::ActiveModel {
-        member_id: Set(member),
+        account_id: Set(account),
         plan_id: Set(plan.to_string()),
         over_views_month: Set(month.map(str::to_string)),
         updated_at: Set(now),
     })
     .on_conflict(
-        OnConflict::column(C::MemberId)
+        OnConflict::column(C::AccountId)
             .update_columns([C::OverViewsMonth, C::UpdatedAt])
             .to_owned(),
     )
@@ -172,20 +172,20 @@ pub async fn set_over_views(
 
 pub async fn accounts_of(
     db: &impl ConnectionTrait,
-    members: &[MemberId],
+    accounts: &[AccountId],
 ) -> Result<Vec<billing_account::Model>, DbErr> {
     billing_account::Entity::find()
-        .filter(billing_account::Column::MemberId.is_in(members.iter().copied()))
+        .filter(billing_account::Column::AccountId.is_in(accounts.iter().copied()))
         .all(db)
         .await
 }
 
-pub async fn subscriptions_of_members(
+pub async fn subscriptions_of_accounts(
     db: &impl ConnectionTrait,
-    members: &[MemberId],
+    accounts: &[AccountId],
 ) -> Result<Vec<subscription::Model>, DbErr> {
     subscription::Entity::find()
-        .filter(subscription::Column::MemberId.is_in(members.iter().copied()))
+        .filter(subscription::Column::AccountId.is_in(accounts.iter().copied()))
         .order_by_desc(subscription::Column::StripeCreatedAt)
         .all(db)
         .await
@@ -195,36 +195,36 @@ pub async fn accounts(db: &impl ConnectionTrait) -> Result<Vec<billing_account::
     billing_account::Entity::find().all(db).await
 }
 
-/// Views per member since `since` (a day's first second), summed in SQL over the daily
-/// counters of every deployment of every site the member has.
-pub async fn views_by_member(
+/// Views per account since `since` (a day's first second), summed in SQL over the daily
+/// counters of every deployment of every site the account has.
+pub async fn views_by_account(
     db: &impl ConnectionTrait,
     since: DateTime<Utc>,
-) -> Result<Vec<(MemberId, i64)>, DbErr> {
+) -> Result<Vec<(AccountId, i64)>, DbErr> {
     let backend = db.get_database_backend();
     let sql = format!(
-        "SELECT s.member_id, CAST(SUM(c.views) AS BIGINT) \
+        "SELECT s.account_id, CAST(SUM(c.views) AS BIGINT) \
          FROM deployment_stats_daily c \
          JOIN deployments d ON d.id = c.deployment_id \
          JOIN sites s ON s.id = d.site_id \
-         WHERE c.day >= {} GROUP BY s.member_id",
+         WHERE c.day >= {} GROUP BY s.account_id",
         super::placeholder(backend, 1)
     );
     let stmt = sea_orm::Statement::from_sql_and_values(backend, sql, [since.timestamp().into()]);
     let rows = db.query_all_raw(stmt).await?;
     rows.into_iter()
-        .map(|r| Ok((MemberId(r.try_get_by_index(0)?), r.try_get_by_index(1)?)))
+        .map(|r| Ok((AccountId(r.try_get_by_index(0)?), r.try_get_by_index(1)?)))
         .collect()
 }
 
 // ---- webhook events ----
 
 /// What an event is about: the Stripe customer its object names and that customer's
-/// member, as far as they are known when it arrives.
+/// account, as far as they are known when it arrives.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EventOwner<'a> {
     pub customer: Option<&'a str>,
-    pub member: Option<MemberId>,
+    pub account: Option<AccountId>,
 }
 
 /// Records an event the first time it arrives; true when this call recorded it.
@@ -252,7 +252,7 @@ pub async fn insert_event(
         next_attempt_at: Set(now),
         locked_until: Set(None),
         stripe_customer_id: Set(owner.customer.map(str::to_string)),
-        member_id: Set(owner.member),
+        account_id: Set(owner.account),
     })
     .on_conflict_do_nothing()
     .exec_without_returning(db)
@@ -276,11 +276,11 @@ pub async fn set_event_owner(
             .exec(db)
             .await?;
     }
-    if let Some(member) = owner.member {
+    if let Some(account) = owner.account {
         stripe_event::Entity::update_many()
-            .col_expr(C::MemberId, Expr::value(member.0))
+            .col_expr(C::AccountId, Expr::value(account.0))
             .filter(C::Id.eq(id))
-            .filter(C::MemberId.is_null())
+            .filter(C::AccountId.is_null())
             .exec(db)
             .await?;
     }
@@ -478,14 +478,14 @@ pub async fn customer_erased(db: &impl ConnectionTrait, hashes: &[String]) -> Re
         .is_some())
 }
 
-/// Every Stripe customer id barkeep has seen for the member: theirs, and those of their
+/// Every Stripe customer id barkeep has seen for the account: theirs, and those of their
 /// subscriptions.
-pub async fn customers_of_member(
+pub async fn customers_of_account(
     db: &impl ConnectionTrait,
-    member: MemberId,
+    account: AccountId,
 ) -> Result<Vec<String>, DbErr> {
-    let mut ids: Vec<String> = customer_of(db, member).await?.into_iter().collect();
-    for s in subscriptions_of(db, member).await? {
+    let mut ids: Vec<String> = customer_of(db, account).await?.into_iter().collect();
+    for s in subscriptions_of(db, account).await? {
         ids.push(s.stripe_customer_id);
     }
     ids.sort();

@@ -1,5 +1,5 @@
-//! Queries on sites, hostnames, bars, variants and deployments. Every lookup a member
-//! makes goes through their member id, so another member's ids are simply not found.
+//! Queries on sites, hostnames, bars, variants and deployments. Every lookup an account
+//! makes goes through their account id, so another account's ids are simply not found.
 //! Lists are read in one query per kind, never one per row.
 
 use std::collections::HashSet;
@@ -13,19 +13,19 @@ use sea_orm::{
 
 use super::entities::{bar, deployment, site, site_hostname, variant};
 use crate::domain::bar::Snapshot;
-use crate::domain::{BarId, DeploymentId, MemberId, SiteId, VariantId};
+use crate::domain::{AccountId, BarId, DeploymentId, SiteId, VariantId};
 
 // ---- sites ----
 
 pub(crate) async fn insert_site(
     db: &impl ConnectionTrait,
-    member_id: MemberId,
+    account_id: AccountId,
     name: String,
     key: String,
     now: DateTime<Utc>,
 ) -> Result<site::Model, DbErr> {
     site::ActiveModel {
-        member_id: Set(member_id),
+        account_id: Set(account_id),
         name: Set(name),
         key: Set(key),
         script_version: Set(1),
@@ -40,21 +40,21 @@ pub(crate) async fn insert_site(
 
 pub(crate) async fn site_of(
     db: &impl ConnectionTrait,
-    member_id: MemberId,
+    account_id: AccountId,
     site_id: SiteId,
 ) -> Result<Option<site::Model>, DbErr> {
     site::Entity::find_by_id(site_id)
-        .filter(site::Column::MemberId.eq(member_id))
+        .filter(site::Column::AccountId.eq(account_id))
         .one(db)
         .await
 }
 
 pub(crate) async fn sites_of(
     db: &impl ConnectionTrait,
-    member_id: MemberId,
+    account_id: AccountId,
 ) -> Result<Vec<site::Model>, DbErr> {
     site::Entity::find()
-        .filter(site::Column::MemberId.eq(member_id))
+        .filter(site::Column::AccountId.eq(account_id))
         .order_by_asc(site::Column::Id)
         .all(db)
         .await
@@ -62,22 +62,22 @@ pub(crate) async fn sites_of(
 
 pub(crate) async fn count_sites(
     db: &impl ConnectionTrait,
-    member_id: MemberId,
+    account_id: AccountId,
 ) -> Result<u64, DbErr> {
     site::Entity::find()
-        .filter(site::Column::MemberId.eq(member_id))
+        .filter(site::Column::AccountId.eq(account_id))
         .count(db)
         .await
 }
 
-/// How many of the member's sites are older than `site`.
+/// How many of the account's sites are older than `site`.
 pub(crate) async fn count_sites_before(
     db: &impl ConnectionTrait,
-    member_id: MemberId,
+    account_id: AccountId,
     site: SiteId,
 ) -> Result<u64, DbErr> {
     site::Entity::find()
-        .filter(site::Column::MemberId.eq(member_id))
+        .filter(site::Column::AccountId.eq(account_id))
         .filter(site::Column::Id.lt(site))
         .count(db)
         .await
@@ -136,10 +136,10 @@ pub(crate) async fn bump_script(
     Ok(())
 }
 
-/// Marks every script of the member's sites as changed (what their plan allows changed).
-pub(crate) async fn bump_scripts_of_member(
+/// Marks every script of the account's sites as changed (what their plan allows changed).
+pub(crate) async fn bump_scripts_of_account(
     db: &impl ConnectionTrait,
-    member_id: MemberId,
+    account_id: AccountId,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     site::Entity::update_many()
@@ -148,7 +148,7 @@ pub(crate) async fn bump_scripts_of_member(
             Expr::col(site::Column::ScriptVersion).add(1),
         )
         .col_expr(site::Column::ScriptChangedAt, Expr::value(now))
-        .filter(site::Column::MemberId.eq(member_id))
+        .filter(site::Column::AccountId.eq(account_id))
         .exec(db)
         .await?;
     Ok(())
@@ -226,15 +226,15 @@ fn bar_site() -> RelationDef {
         .into()
 }
 
-/// A member's live (not deleted) bar.
+/// An account's live (not deleted) bar.
 pub(crate) async fn bar_of(
     db: &impl ConnectionTrait,
-    member_id: MemberId,
+    account_id: AccountId,
     bar_id: BarId,
 ) -> Result<Option<bar::Model>, DbErr> {
     bar::Entity::find_by_id(bar_id)
         .join(JoinType::InnerJoin, bar_site())
-        .filter(site::Column::MemberId.eq(member_id))
+        .filter(site::Column::AccountId.eq(account_id))
         .filter(bar::Column::DeletedAt.is_null())
         .one(db)
         .await
@@ -395,15 +395,15 @@ fn deployment_site() -> RelationDef {
         .into()
 }
 
-/// One of the member's deployments (of a live or deleted bar).
+/// One of the account's deployments (of a live or deleted bar).
 pub(crate) async fn deployment_of(
     db: &impl ConnectionTrait,
-    member_id: MemberId,
+    account_id: AccountId,
     deployment_id: DeploymentId,
 ) -> Result<Option<deployment::Model>, DbErr> {
     deployment::Entity::find_by_id(deployment_id)
         .join(JoinType::InnerJoin, deployment_site())
-        .filter(site::Column::MemberId.eq(member_id))
+        .filter(site::Column::AccountId.eq(account_id))
         .one(db)
         .await
 }

@@ -3,9 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 use super::entities::digest_week;
 use crate::domain::MemberId;
@@ -73,14 +71,15 @@ pub(crate) async fn bar_weeks(
     let backend = db.get_database_backend();
     let ph = |n: usize| super::placeholder(backend, n);
     let sql = format!(
-        "SELECT s.member_id, b.name, s.name, \
+        "SELECT am.member_id, b.name, s.name, \
            CAST(SUM(c.views) AS BIGINT), CAST(SUM(c.clicks) AS BIGINT), CAST(SUM(c.leads) AS BIGINT) \
          FROM deployment_stats_daily c \
          JOIN deployments d ON d.id = c.deployment_id \
          JOIN bars b ON b.id = d.bar_id \
          JOIN sites s ON s.id = d.site_id \
-         WHERE c.day >= {} AND c.day < {} AND s.member_id >= {} AND s.member_id <= {} \
-         GROUP BY s.member_id, b.id, b.name, s.name",
+         JOIN account_members am ON am.account_id = s.account_id \
+         WHERE c.day >= {} AND c.day < {} AND am.member_id >= {} AND am.member_id <= {} \
+         GROUP BY am.member_id, b.id, b.name, s.name",
         ph(1),
         ph(2),
         ph(3),
@@ -112,18 +111,25 @@ pub(crate) async fn bar_weeks(
         .collect()
 }
 
-/// Which of `members` have at least one site.
+/// Which of `members` are in an account with at least one site.
 pub(crate) async fn members_with_sites(
     db: &impl ConnectionTrait,
     members: &[MemberId],
 ) -> Result<Vec<MemberId>, DbErr> {
-    use super::entities::site;
-    site::Entity::find()
-        .select_only()
-        .column(site::Column::MemberId)
-        .distinct()
-        .filter(site::Column::MemberId.is_in(members.iter().copied()))
-        .into_tuple()
-        .all(db)
-        .await
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = db.get_database_backend();
+    let ids: Vec<String> = members.iter().map(|m| m.0.to_string()).collect();
+    let sql = format!(
+        "SELECT DISTINCT am.member_id FROM account_members am \
+         JOIN sites s ON s.account_id = am.account_id WHERE am.member_id IN ({})",
+        ids.join(", ")
+    );
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(backend, sql))
+        .await?;
+    rows.into_iter()
+        .map(|r| Ok(MemberId(r.try_get_by_index(0)?)))
+        .collect()
 }

@@ -10,7 +10,7 @@ use sea_orm::{
 use super::entities::outbox::{self, Status};
 use super::entities::{lead, lead_delivery, lead_email_batch, lead_webhook, site};
 use super::placeholder;
-use crate::domain::{BarId, MemberId, SiteId};
+use crate::domain::{AccountId, BarId, MemberId, SiteId};
 
 // ---- webhooks ----
 
@@ -126,10 +126,19 @@ pub(crate) async fn settle_emails(db: &impl ConnectionTrait) -> Result<(u64, u64
     Ok((sent, again))
 }
 
-/// What waits for an email: no email queued for it yet, its member wants lead email
-/// and is not restricted.
+/// What waits for an email: no email queued for it yet, someone in its account wants
+/// lead email, and the account is not restricted. `a` is the site's account and `m` the
+/// person who gets its lead email ([`RECIPIENT`]).
 const WANTS_EMAIL: &str = "l.forwarded_at IS NULL AND l.email_done = {f} \
-    AND l.email_outbox_id IS NULL AND m.lead_email = {t} AND m.restricted_at IS NULL";
+    AND l.email_outbox_id IS NULL AND m.id IS NOT NULL AND a.restricted_at IS NULL";
+
+/// The person who gets an account's lead email: the longest-standing person of the
+/// account who may see leads (editor or above) and wants them. Joined as `m`, beside
+/// the site `s` and its account `a`; `m.id` is null when nobody wants them.
+const RECIPIENT: &str = "JOIN accounts a ON a.id = s.account_id \
+    LEFT JOIN members m ON m.id = (SELECT am.member_id FROM account_members am \
+    JOIN members p ON p.id = am.member_id WHERE am.account_id = s.account_id \
+    AND am.role <> 'viewer' AND p.lead_email = {t} ORDER BY am.id LIMIT 1)";
 
 fn booleans(sql: &str, backend: DbBackend) -> String {
     let (t, f) = match backend {
@@ -152,7 +161,7 @@ pub(crate) async fn bars_due_for_email(
             "SELECT d.bar_id FROM leads l \
              JOIN deployments d ON d.id = l.deployment_id \
              JOIN sites s ON s.id = l.site_id \
-             JOIN members m ON m.id = s.member_id \
+             {RECIPIENT} \
              LEFT JOIN lead_email_batches b ON b.bar_id = d.bar_id \
              WHERE {WANTS_EMAIL} AND (b.last_sent_at IS NULL OR b.last_sent_at <= {p1}) \
              GROUP BY d.bar_id ORDER BY MIN(l.id) LIMIT {limit}",
@@ -184,7 +193,7 @@ pub(crate) async fn waiting_for_email(
             "SELECT l.id, m.id FROM leads l \
              JOIN deployments d ON d.id = l.deployment_id \
              JOIN sites s ON s.id = l.site_id \
-             JOIN members m ON m.id = s.member_id \
+             {RECIPIENT} \
              WHERE {WANTS_EMAIL} AND d.bar_id = {p1} ORDER BY l.id LIMIT {limit}",
             p1 = placeholder(backend, 1),
         ),
@@ -241,7 +250,7 @@ pub(crate) async fn email_queued(
 pub(crate) struct DueWebhook {
     pub lead: lead::Model,
     pub bar: BarId,
-    pub member: MemberId,
+    pub account: AccountId,
 }
 
 /// Leads whose webhook post is due now: at most `per_site` of each site, and `limit` in
@@ -256,16 +265,16 @@ pub(crate) async fn due_webhooks(
     let backend = db.get_database_backend();
     let sql = booleans(
         &format!(
-            "SELECT id, bar_id, member_id FROM ( \
-               SELECT l.id, d.bar_id, m.id AS member_id, \
+            "SELECT id, bar_id, account_id FROM ( \
+               SELECT l.id, d.bar_id, s.account_id, \
                  ROW_NUMBER() OVER (PARTITION BY l.site_id ORDER BY l.id) AS turn \
                FROM leads l \
                JOIN lead_webhooks w ON w.site_id = l.site_id \
                JOIN deployments d ON d.id = l.deployment_id \
                JOIN sites s ON s.id = l.site_id \
-               JOIN members m ON m.id = s.member_id \
+               JOIN accounts a ON a.id = s.account_id \
                WHERE l.forwarded_at IS NULL AND l.flagged_at IS NULL AND l.webhook_done = {{f}} \
-                 AND m.restricted_at IS NULL \
+                 AND a.restricted_at IS NULL \
                  AND (l.webhook_next_at IS NULL OR l.webhook_next_at <= {p1}) \
              ) due WHERE turn <= {per_site} ORDER BY turn, id LIMIT {limit}",
             p1 = placeholder(backend, 1),
@@ -280,7 +289,7 @@ pub(crate) async fn due_webhooks(
         order.push((
             r.try_get_by_index::<i64>(0)?,
             BarId(r.try_get_by_index(1)?),
-            MemberId(r.try_get_by_index(2)?),
+            AccountId(r.try_get_by_index(2)?),
         ));
     }
     let mut leads = lead::Entity::find()
@@ -289,12 +298,12 @@ pub(crate) async fn due_webhooks(
         .await?;
     Ok(order
         .into_iter()
-        .filter_map(|(id, bar, member)| {
+        .filter_map(|(id, bar, account)| {
             let at = leads.iter().position(|l| l.id == id)?;
             Some(DueWebhook {
                 lead: leads.swap_remove(at),
                 bar,
-                member,
+                account,
             })
         })
         .collect())
@@ -324,13 +333,13 @@ pub(crate) async fn finish_forwarded(
             &format!(
                 "SELECT l.id FROM leads l \
                  JOIN sites s ON s.id = l.site_id \
-                 JOIN members m ON m.id = s.member_id \
+                 {RECIPIENT} \
                  LEFT JOIN lead_webhooks w ON w.site_id = l.site_id \
-                 WHERE l.forwarded_at IS NULL AND m.restricted_at IS NULL \
-                   AND (l.email_done = {{t}} OR m.lead_email = {{f}}) \
+                 WHERE l.forwarded_at IS NULL AND a.restricted_at IS NULL \
+                   AND (l.email_done = {{t}} OR m.id IS NULL) \
                    AND (l.webhook_done = {{t}} OR w.site_id IS NULL) \
-                   AND (m.lead_email = {{t}} OR w.site_id IS NOT NULL) \
-                   AND m.lead_retention_days {keeping}"
+                   AND (m.id IS NOT NULL OR w.site_id IS NOT NULL) \
+                   AND a.lead_retention_days {keeping}"
             ),
             backend,
         )
@@ -482,10 +491,10 @@ pub(crate) async fn deliveries(
         .await
 }
 
-/// When the member's test posts of every site were made since `since`, oldest first.
+/// When the account's test posts of every site were made since `since`, oldest first.
 pub(crate) async fn tests_since(
     db: &impl ConnectionTrait,
-    member: MemberId,
+    account: AccountId,
     since: DateTime<Utc>,
 ) -> Result<Vec<DateTime<Utc>>, DbErr> {
     lead_delivery::Entity::find()
@@ -498,7 +507,7 @@ pub(crate) async fn tests_since(
                 Query::select()
                     .column(site::Column::Id)
                     .from(site::Entity)
-                    .and_where(site::Column::MemberId.eq(member))
+                    .and_where(site::Column::AccountId.eq(account))
                     .to_owned(),
             ),
         )
@@ -556,7 +565,7 @@ pub(crate) async fn purge_past_retention(
     let rows = db
         .query_all_raw(Statement::from_string(
             backend,
-            "SELECT DISTINCT lead_retention_days FROM members".to_string(),
+            "SELECT DISTINCT lead_retention_days FROM accounts".to_string(),
         ))
         .await?;
     let mut deleted = 0;
@@ -567,13 +576,13 @@ pub(crate) async fn purge_past_retention(
             &format!(
                 "DELETE FROM leads WHERE ( \
                    forwarded_at IS NOT NULL AND forwarded_at <= {p1} AND site_id IN ( \
-                     SELECT s.id FROM sites s JOIN members m ON m.id = s.member_id \
-                     WHERE m.lead_retention_days = {p2}) \
+                     SELECT s.id FROM sites s JOIN accounts a ON a.id = s.account_id \
+                     WHERE a.lead_retention_days = {p2}) \
                  ) OR ( \
                    forwarded_at IS NULL AND created_at <= {p1} AND site_id IN ( \
-                     SELECT s.id FROM sites s JOIN members m ON m.id = s.member_id \
+                     SELECT s.id FROM sites s {RECIPIENT} \
                      LEFT JOIN lead_webhooks w ON w.site_id = s.id \
-                     WHERE m.lead_retention_days = {p2} AND m.lead_email = {{f}} \
+                     WHERE a.lead_retention_days = {p2} AND m.id IS NULL \
                        AND w.site_id IS NULL) \
                  )",
                 p1 = placeholder(backend, 1),

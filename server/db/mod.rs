@@ -29,6 +29,7 @@ pub(crate) mod leads;
 pub(crate) mod outbox;
 pub(crate) mod policies;
 pub(crate) mod tables;
+pub(crate) mod teams;
 
 pub type Db = DatabaseConnection;
 

@@ -26,8 +26,13 @@ macro_rules! ids {
 }
 
 ids! {
-    /// A member account.
+    /// An account several people share: sites, billing and benchmark results belong to
+    /// it.
+    AccountId,
+    /// A person: an email, a password, sessions and tokens, in one or more accounts.
     MemberId,
+    /// An invitation to join an account.
+    InvitationId,
     /// A member's website.
     SiteId,
     /// A bar on a site.

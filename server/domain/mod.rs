@@ -12,6 +12,7 @@ pub mod ids;
 mod industry;
 mod invalid;
 mod password;
+mod role;
 mod secret;
 mod site_key;
 pub mod text;
@@ -22,10 +23,13 @@ pub use colour::{Colour, MIN_CONTRAST};
 pub use counts::Counts;
 pub use email::Email;
 pub use hostname::Hostname;
-pub use ids::{BarId, DeploymentId, MemberId, SessionId, SiteId, TokenId, VariantId};
+pub use ids::{
+    AccountId, BarId, DeploymentId, InvitationId, MemberId, SessionId, SiteId, TokenId, VariantId,
+};
 pub use industry::{INDUSTRIES, Industry};
 pub use invalid::{Invalid, misfit_field};
 pub use password::{MIN_CHARS as PASSWORD_MIN_CHARS, Password};
+pub use role::Role;
 pub use secret::Secret;
 pub use site_key::SiteKey;
 pub use url::SafeUrl;

@@ -21,7 +21,7 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::db::entities::{lead, lead_webhook, outbox::AfterSend};
 use crate::db::leads as q;
-use crate::domain::{BarId, MemberId, SiteId};
+use crate::domain::{AccountId, BarId, MemberId, SiteId};
 use crate::egress::{Egress, Failure, Refusal};
 use crate::error::{Error, Result};
 use crate::mail::{EmailKind, EmailTemplate, Mailer, Recipient, Sending};
@@ -115,24 +115,24 @@ pub struct Leads {
     egress: Egress,
     base_url: String,
     /// Test posts under way in this process, per member (not yet recorded).
-    tests_running: Arc<Mutex<HashMap<MemberId, usize>>>,
+    tests_running: Arc<Mutex<HashMap<AccountId, usize>>>,
     /// Taken while a member's test posts are counted and one is reserved.
     test_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A test post under way; counted until dropped (after it is recorded).
 struct TestSlot {
-    running: Arc<Mutex<HashMap<MemberId, usize>>>,
-    member: MemberId,
+    running: Arc<Mutex<HashMap<AccountId, usize>>>,
+    account: AccountId,
 }
 
 impl Drop for TestSlot {
     fn drop(&mut self) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = running.get_mut(&self.member) {
+        if let Some(n) = running.get_mut(&self.account) {
             *n -= 1;
             if *n == 0 {
-                running.remove(&self.member);
+                running.remove(&self.account);
             }
         }
     }
@@ -299,44 +299,44 @@ impl Leads {
 
     /// Reserves one of the member's test posts, or answers how long until one is free:
     /// the recorded tests of the window and those under way count.
-    async fn reserve_test(&self, member: MemberId) -> Result<TestSlot> {
+    async fn reserve_test(&self, account: AccountId) -> Result<TestSlot> {
         // One reservation at a time in this process; the running ones are read before
         // the recorded ones, so a test that is recorded and ends meanwhile counts twice
         // rather than not at all.
         let _gate = self.test_gate.lock().await;
-        let running = |map: &Mutex<HashMap<MemberId, usize>>| {
+        let running = |map: &Mutex<HashMap<AccountId, usize>>| {
             let map = map.lock().unwrap_or_else(|e| e.into_inner());
-            map.get(&member).copied().unwrap_or(0)
+            map.get(&account).copied().unwrap_or(0)
         };
         let under_way = running(&self.tests_running);
         let now = self.clock.now();
         let window = Duration::minutes(TEST_WINDOW_MINUTES);
-        let recorded = q::tests_since(&self.db, member, now - window).await?;
+        let recorded = q::tests_since(&self.db, account, now - window).await?;
         if recorded.len() + under_way >= TESTS_PER_WINDOW {
             // Free once enough of the oldest have left the window; tests under way
             // are recorded about now.
             let free_at = recorded
                 .get(recorded.len() + under_way - TESTS_PER_WINDOW)
                 .map_or(now + window, |at| *at + window);
-            tracing::warn!(member_id = %member, "webhook tests asked for too often");
+            tracing::warn!(account_id = %account, "webhook tests asked for too often");
             let wait_ms = (free_at - now).num_milliseconds();
             return Err(Error::TooManyRequests {
                 retry_after_secs: u64::try_from(wait_ms).map_or(1, |ms| ms.div_ceil(1000)),
             });
         }
         let mut map = self.tests_running.lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry(member).or_default() += 1;
+        *map.entry(account).or_default() += 1;
         Ok(TestSlot {
             running: self.tests_running.clone(),
-            member,
+            account,
         })
     }
 
     /// The test a member asks for: a made-up lead, posted and recorded now. At most
     /// [`TESTS_PER_WINDOW`] per member every [`TEST_WINDOW_MINUTES`] minutes.
-    pub async fn test(&self, member: MemberId, site: SiteId) -> Result<Attempt> {
+    pub async fn test(&self, account: AccountId, site: SiteId) -> Result<Attempt> {
         let hook = q::webhook(&self.db, site).await?.ok_or(Error::NotFound)?;
-        let _slot = self.reserve_test(member).await?;
+        let _slot = self.reserve_test(account).await?;
         let payload = LeadPayload {
             id: 0,
             email: "test@example.com".into(),
@@ -401,6 +401,9 @@ impl Leads {
         let Some(m) = crate::db::accounts::member_by_id(&self.db, *member).await? else {
             return Ok(());
         };
+        let kept_days = crate::db::teams::account_of_site(&self.db, first.site_id)
+            .await?
+            .map_or(0, |a| a.lead_retention_days);
         let (site, bar_name) = names(&self.db, first.site_id, bar).await?;
         let ids: Vec<i64> = leads.iter().map(|(l, _)| l.id).collect();
         let email = LeadNotification {
@@ -414,7 +417,7 @@ impl Leads {
                 })
                 .collect(),
             count: leads.len(),
-            kept_days: u32::try_from(m.lead_retention_days).unwrap_or(0),
+            kept_days: u32::try_from(kept_days).unwrap_or(0),
             leads_url: format!("{}/sites/{}#leads", self.base_url, first.site_id),
         };
         // One key per email: if this one is given up, the next that lists the same
@@ -560,33 +563,34 @@ impl Leads {
         last: &Attempt,
     ) -> anyhow::Result<()> {
         let p = &d.lead;
-        let Some(m) = crate::db::accounts::member_by_id(&self.db, d.member).await? else {
-            return Ok(());
-        };
         let (site, _) = names(&self.db, p.site_id, d.bar).await?;
         let now = self.clock.now();
+        let email = LeadDeliveryFailing {
+            site,
+            webhook_host: host_of(&hook.url),
+            failures: u32::try_from(failures).unwrap_or(0),
+            since: crate::billing::day(since),
+            last_status: last
+                .status_code
+                .map(|s| format!("HTTP {s}"))
+                .or_else(|| last.error.clone()),
+            settings_url: format!("{}/sites/{}#leads", self.base_url, p.site_id),
+        };
         let txn = crate::db::begin(&self.db).await?;
-        self.mailer
-            .enqueue(
-                &txn,
-                Recipient {
-                    address: &m.email,
-                    member_id: Some(m.id),
-                },
-                &format!("lead_failing:{}:{}", p.site_id, now.timestamp()),
-                &LeadDeliveryFailing {
-                    site,
-                    webhook_host: host_of(&hook.url),
-                    failures: u32::try_from(failures).unwrap_or(0),
-                    since: crate::billing::day(since),
-                    last_status: last
-                        .status_code
-                        .map(|s| format!("HTTP {s}"))
-                        .or_else(|| last.error.clone()),
-                    settings_url: format!("{}/sites/{}#leads", self.base_url, p.site_id),
-                },
-            )
-            .await?;
+        // The account's owners hear of it (the webhook is the account's).
+        for m in crate::db::teams::owners_of(&txn, d.account).await? {
+            self.mailer
+                .enqueue(
+                    &txn,
+                    Recipient {
+                        address: &m.email,
+                        member_id: Some(m.id),
+                    },
+                    &format!("lead_failing:{}:{}:{}", p.site_id, now.timestamp(), m.id),
+                    &email,
+                )
+                .await?;
+        }
         q::set_failing_notified(&txn, p.site_id, Some(now)).await?;
         txn.commit().await?;
         self.mailer.wake();

@@ -32,8 +32,8 @@ pub use templates::escape_html;
 pub use templates::{
     BillingCanceled, BillingCardExpiring, BillingDelinquent, BillingPaymentFailed,
     BillingPlanChanged, BillingReceipt, BillingTrialEnding, ChangeEmail, ConfirmEmail,
-    EmailChanged, EmailKind, EmailTemplate, PasswordChanged, Rendered, ResetPassword, Templates,
-    UsageWarning,
+    EmailChanged, EmailKind, EmailTemplate, Invitation, PasswordChanged, Rendered, ResetPassword,
+    Templates, UsageWarning,
 };
 pub use tracking::{Fetch, Tracker};
 pub use transport::{Outgoing, SendError, Transport};

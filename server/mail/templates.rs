@@ -51,6 +51,21 @@ impl EmailTemplate for ChangeEmail {
     }
 }
 
+/// Sent to an address invited into an account.
+#[derive(Serialize)]
+pub struct Invitation {
+    pub account: String,
+    pub inviter: String,
+    pub role: String,
+    pub accept_url: String,
+    pub valid_days: u32,
+}
+impl EmailTemplate for Invitation {
+    fn kind(&self) -> EmailKind {
+        EmailKind::Invitation
+    }
+}
+
 /// Sent to the old address once the change is done, so a hijack does not go unseen.
 #[derive(Serialize)]
 pub struct EmailChanged {
@@ -435,6 +450,16 @@ mod tests {
                     confirm_url: "https://b.example/confirm-email?token=def".into(),
                     new_email: "new@example.com".into(),
                     valid_hours: 24,
+                },
+            ),
+            rendered(
+                t,
+                Invitation {
+                    account: "Shop".into(),
+                    inviter: "owner@example.com".into(),
+                    role: "editor".into(),
+                    accept_url: "https://b.example/invitations/accept?token=ghi".into(),
+                    valid_days: 7,
                 },
             ),
             rendered(

@@ -24,7 +24,8 @@ use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::db::entities::{member, outbox::AfterSend, stripe_event};
-use crate::domain::MemberId;
+use crate::db::teams;
+use crate::domain::{AccountId, MemberId, Role};
 use crate::error::Result;
 use crate::mail::{EmailKind, EmailTemplate, Mailer, Recipient, Sending};
 use crate::scripts::{Policy, SitePolicy};
@@ -72,7 +73,8 @@ struct Part {
     binds: &'static [Bind],
 }
 
-const OF_SITES: &str = "(SELECT id FROM sites WHERE member_id = ?)";
+/// An account's sites (bound to the account's id, for erasure).
+const OF_SITES: &str = "(SELECT id FROM sites WHERE account_id = ?)";
 
 /// Every kind of data barkeep holds about a member. A test walks the schema and fails
 /// when a table that refers to a member (through any chain of foreign keys) is missing
@@ -83,14 +85,42 @@ const PARTS: &[Part] = &[
         file: "account.json",
         tables: &["members"],
         about: "your account: address, name, industry, time zone, email and lead preferences, restriction, role (the password is stored only as a hash and is not included)",
-        sql: "SELECT id, email, email_confirmed_at, name, industry, time_zone, promo_opt_in, news_opt_in, digest_opt_in, lead_email, lead_retention_days, restricted_at, is_operator, created_at, updated_at FROM members WHERE id = ?",
+        sql: "SELECT id, email, email_confirmed_at, name, time_zone, promo_opt_in, news_opt_in, digest_opt_in, lead_email, is_operator, created_at, updated_at FROM members WHERE id = ?",
         binds: &[Bind::Member],
+    },
+    Part {
+        file: "accounts.json",
+        tables: &["accounts"],
+        about: "the accounts you are in: their names and settings",
+        sql: "SELECT id, name, industry, lead_retention_days, restricted_at, created_at, updated_at FROM accounts WHERE id IN (SELECT account_id FROM account_members WHERE member_id = ?)",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "memberships.json",
+        tables: &["account_members"],
+        about: "your role in each account you are in, and since when",
+        sql: "SELECT id, account_id, role, created_at FROM account_members WHERE member_id = ?",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "invitations.json",
+        tables: &["invitations"],
+        about: "invitations sent to your address, and those you sent",
+        sql: "SELECT id, account_id, email, role, invited_by, created_at, expires_at, accepted_at, revoked_at FROM invitations WHERE lower(email) = ? OR invited_by = ?",
+        binds: &[Bind::Email, Bind::Member],
+    },
+    Part {
+        file: "audit_log.json",
+        tables: &["audit_events"],
+        about: "who changed what in the accounts you own or administer, and what you did in the others",
+        sql: "SELECT id, account_id, member_id, action, subject, ip, created_at FROM audit_events WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ? AND role IN ('owner', 'admin')) OR member_id = ?",
+        binds: &[Bind::Member, Bind::Member],
     },
     Part {
         file: "sessions.json",
         tables: &["sessions"],
         about: "your sign-in sessions: when, from which address and browser",
-        sql: "SELECT id, ip, user_agent, created_at, last_seen_at, expires_at FROM sessions WHERE member_id = ?",
+        sql: "SELECT id, account_id, ip, user_agent, created_at, last_seen_at, expires_at FROM sessions WHERE member_id = ?",
         binds: &[Bind::Member],
     },
     Part {
@@ -104,7 +134,7 @@ const PARTS: &[Part] = &[
         file: "api_tokens.json",
         tables: &["api_tokens"],
         about: "your API tokens' names and use (the tokens themselves are stored only as hashes)",
-        sql: "SELECT id, name, created_at, last_used_at FROM api_tokens WHERE member_id = ?",
+        sql: "SELECT id, account_id, role, name, created_at, last_used_at FROM api_tokens WHERE member_id = ?",
         binds: &[Bind::Member],
     },
     Part {
@@ -118,84 +148,84 @@ const PARTS: &[Part] = &[
         file: "sites.json",
         tables: &["sites"],
         about: "your sites",
-        sql: "SELECT id, name, key, created_at, updated_at FROM sites WHERE member_id = ?",
+        sql: "SELECT id, name, key, created_at, updated_at FROM sites WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ?)",
         binds: &[Bind::Member],
     },
     Part {
         file: "hostnames.json",
         tables: &["site_hostnames"],
         about: "your sites' hostnames and when the bar last reported from each",
-        sql: "SELECT * FROM site_hostnames WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?)",
+        sql: "SELECT * FROM site_hostnames WHERE site_id IN (SELECT id FROM sites WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ?))",
         binds: &[Bind::Member],
     },
     Part {
         file: "bars.json",
         tables: &["bars"],
         about: "your bars and their settings",
-        sql: "SELECT * FROM bars WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?)",
+        sql: "SELECT * FROM bars WHERE site_id IN (SELECT id FROM sites WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ?))",
         binds: &[Bind::Member],
     },
     Part {
         file: "variants.json",
         tables: &["variants"],
         about: "your bars' variants and their content",
-        sql: "SELECT * FROM variants WHERE bar_id IN (SELECT b.id FROM bars b JOIN sites s ON s.id = b.site_id WHERE s.member_id = ?)",
+        sql: "SELECT * FROM variants WHERE bar_id IN (SELECT b.id FROM bars b JOIN sites s ON s.id = b.site_id WHERE s.account_id IN (SELECT account_id FROM account_members WHERE member_id = ?))",
         binds: &[Bind::Member],
     },
     Part {
         file: "deployments.json",
         tables: &["deployments"],
         about: "every published version of your bars: what it showed, when it started and ended",
-        sql: "SELECT * FROM deployments WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?)",
+        sql: "SELECT * FROM deployments WHERE site_id IN (SELECT id FROM sites WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ?))",
         binds: &[Bind::Member],
     },
     Part {
         file: "counts_by_day.json",
         tables: &["deployment_stats_daily"],
         about: "views, unique visitors, clicks, dismissals and leads per deployment and day (UTC)",
-        sql: "SELECT * FROM deployment_stats_daily WHERE deployment_id IN (SELECT id FROM deployments WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?))",
+        sql: "SELECT * FROM deployment_stats_daily WHERE deployment_id IN (SELECT id FROM deployments WHERE site_id IN (SELECT id FROM sites WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ?)))",
         binds: &[Bind::Member],
     },
     Part {
         file: "counts_by_hour.json",
         tables: &["deployment_stats"],
         about: "the same counts per deployment and hour",
-        sql: "SELECT * FROM deployment_stats WHERE deployment_id IN (SELECT id FROM deployments WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?))",
+        sql: "SELECT * FROM deployment_stats WHERE deployment_id IN (SELECT id FROM deployments WHERE site_id IN (SELECT id FROM sites WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ?)))",
         binds: &[Bind::Member],
     },
     Part {
         file: "visitor_hashes.json",
         tables: &["visitor_hashes"],
         about: "today's and yesterday's salted visitor hashes that count unique visitors (deleted with their salt after two days; they identify no one)",
-        sql: "SELECT * FROM visitor_hashes WHERE deployment_id IN (SELECT id FROM deployments WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?))",
+        sql: "SELECT * FROM visitor_hashes WHERE deployment_id IN (SELECT id FROM deployments WHERE site_id IN (SELECT id FROM sites WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ?)))",
         binds: &[Bind::Member],
     },
     Part {
         file: "leads.json",
         tables: &["leads"],
         about: "leads barkeep holds for you: not yet delivered, kept for the days you chose, or flagged because delivery failed",
-        sql: "SELECT * FROM leads WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?)",
+        sql: "SELECT * FROM leads WHERE site_id IN (SELECT id FROM sites WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ? AND role <> 'viewer'))",
         binds: &[Bind::Member],
     },
     Part {
         file: "lead_webhooks.json",
         tables: &["lead_webhooks"],
         about: "your sites' lead webhooks (the signing secret is not included)",
-        sql: "SELECT site_id, url, created_at, updated_at, failing_notified_at FROM lead_webhooks WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?)",
+        sql: "SELECT site_id, url, created_at, updated_at, failing_notified_at FROM lead_webhooks WHERE site_id IN (SELECT id FROM sites WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ? AND role <> 'viewer'))",
         binds: &[Bind::Member],
     },
     Part {
         file: "lead_deliveries.json",
         tables: &["lead_deliveries"],
         about: "every attempt to post a lead to your webhooks: when, how it went (never the lead)",
-        sql: "SELECT * FROM lead_deliveries WHERE site_id IN (SELECT id FROM sites WHERE member_id = ?)",
+        sql: "SELECT * FROM lead_deliveries WHERE site_id IN (SELECT id FROM sites WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ? AND role <> 'viewer'))",
         binds: &[Bind::Member],
     },
     Part {
         file: "lead_emails.json",
         tables: &["lead_email_batches"],
         about: "when each bar's last lead email went",
-        sql: "SELECT * FROM lead_email_batches WHERE bar_id IN (SELECT b.id FROM bars b JOIN sites s ON s.id = b.site_id WHERE s.member_id = ?)",
+        sql: "SELECT * FROM lead_email_batches WHERE bar_id IN (SELECT b.id FROM bars b JOIN sites s ON s.id = b.site_id WHERE s.account_id IN (SELECT account_id FROM account_members WHERE member_id = ? AND role <> 'viewer'))",
         binds: &[Bind::Member],
     },
     Part {
@@ -223,21 +253,21 @@ const PARTS: &[Part] = &[
         file: "billing_customer.json",
         tables: &["billing_customers"],
         about: "your Stripe customer",
-        sql: "SELECT * FROM billing_customers WHERE member_id = ?",
+        sql: "SELECT * FROM billing_customers WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ? AND role IN ('owner', 'admin'))",
         binds: &[Bind::Member],
     },
     Part {
         file: "subscriptions.json",
         tables: &["subscriptions"],
         about: "your Stripe subscriptions as barkeep last read them",
-        sql: "SELECT * FROM subscriptions WHERE member_id = ?",
+        sql: "SELECT * FROM subscriptions WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ? AND role IN ('owner', 'admin'))",
         binds: &[Bind::Member],
     },
     Part {
         file: "billing.json",
         tables: &["billing_accounts"],
         about: "the plan barkeep applies to you, and the month your views last passed it",
-        sql: "SELECT * FROM billing_accounts WHERE member_id = ?",
+        sql: "SELECT * FROM billing_accounts WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ? AND role IN ('owner', 'admin'))",
         binds: &[Bind::Member],
     },
     Part {
@@ -251,7 +281,7 @@ const PARTS: &[Part] = &[
         file: "benchmarks.json",
         tables: &["benchmark_results"],
         about: "your rates beside comparable accounts in each benchmark snapshot",
-        sql: "SELECT * FROM benchmark_results WHERE member_id = ?",
+        sql: "SELECT * FROM benchmark_results WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ?)",
         binds: &[Bind::Member],
     },
     Part {
@@ -259,9 +289,9 @@ const PARTS: &[Part] = &[
         tables: &["stripe_events"],
         about: "the webhook events Stripe sent barkeep about your customer and subscriptions (payload: the event as Stripe sent it)",
         sql: "SELECT id, kind, stripe_created_at, status, received_at, processed_at, stripe_customer_id, payload FROM stripe_events \
-              WHERE member_id = ? \
-              OR stripe_customer_id IN (SELECT stripe_customer_id FROM billing_customers WHERE member_id = ?) \
-              OR stripe_customer_id IN (SELECT stripe_customer_id FROM subscriptions WHERE member_id = ?)",
+              WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ? AND role IN ('owner', 'admin')) \
+              OR stripe_customer_id IN (SELECT stripe_customer_id FROM billing_customers WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ? AND role IN ('owner', 'admin'))) \
+              OR stripe_customer_id IN (SELECT stripe_customer_id FROM subscriptions WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ? AND role IN ('owner', 'admin')))",
         binds: &[Bind::Member, Bind::Member, Bind::Member],
     },
     Part {
@@ -388,44 +418,94 @@ impl Privacy {
         Ok(cursor.into_inner())
     }
 
-    /// Pauses (or resumes) every bar and all lead processing of the member.
-    pub async fn restrict(&self, m: &member::Model, on: bool) -> Result<member::Model> {
+    /// Pauses (or resumes) every bar and all lead processing of the account.
+    pub async fn restrict(&self, account: AccountId, on: bool) -> Result<()> {
         let now = self.clock.now();
         let txn = crate::db::begin(&self.db).await?;
-        let updated = crate::db::accounts::set_restricted(&txn, m.id, on.then_some(now)).await?;
+        teams::set_restricted(&txn, account, on.then_some(now)).await?;
         // Every script is built again, now serving nothing (or its bars again).
-        crate::db::catalog::bump_scripts_of_member(&txn, m.id, now).await?;
+        crate::db::catalog::bump_scripts_of_account(&txn, account, now).await?;
         txn.commit().await?;
-        tracing::info!(member_id = %m.id, restricted = on, "processing restriction changed");
-        Ok(updated)
+        tracing::info!(account_id = %account, restricted = on, "processing restriction changed");
+        Ok(())
     }
 
-    /// Deletes the account after checking its password: cancels its Stripe
-    /// subscriptions, keeps its counts only as unlinked totals, removes every row that
-    /// holds its address, name or id, and sends one last email (whose row goes once it
-    /// is sent).
+    /// Deletes the person after checking their password. Accounts they share stay with
+    /// their other people (a sole owner's ownership passes to the longest-standing
+    /// admin, else to the longest-standing person); accounts they are alone in are
+    /// erased with them: Stripe subscriptions cancelled, counts kept only as unlinked
+    /// totals, every row that holds an address, name or id removed. One last email goes
+    /// to the address (its row goes once it is sent).
     pub async fn erase(&self, m: &member::Model, password: &str) -> Result<()> {
         self.accounts.check_password(m, password).await?;
-        self.billing.cancel_all(m.id).await?;
         let now = self.clock.now();
-        let customers = crate::db::billing::customers_of_member(&self.db, m.id).await?;
-
-        let txn = crate::db::begin(&self.db).await?;
-        retire_counts(&txn, m.id).await?;
-        forget_unlinked_rows(&txn, m).await?;
-        self.forget_stripe_events(&txn, m.id, &customers, now)
-            .await?;
-        txn.commit().await?;
-
-        // The sites through the catalogue, so every process stops serving them; then the
-        // member, whose sessions, tokens, billing and benchmark rows go with it.
-        for site in crate::db::catalog::sites_of(&self.db, m.id).await? {
-            self.catalog.delete_site(site).await?;
+        let alone = teams::accounts_only_of(&self.db, m.id).await?;
+        for (row, _) in teams::memberships_of(&self.db, m.id).await? {
+            if alone.contains(&row.account_id) {
+                continue;
+            }
+            if row.role == Role::Owner {
+                self.pass_ownership_on(row.account_id, m.id).await?;
+            }
+            let change = crate::teams::Change {
+                account: row.account_id,
+                by: None,
+                action: "person.erased",
+                subject: format!("a person who was {}", row.role.as_str()),
+                ip: None,
+            };
+            crate::teams::record(&self.db, change, now).await?;
         }
+        teams::forget_audit_addresses(&self.db, m.id).await?;
+        for account in alone {
+            self.erase_account(account, now).await?;
+        }
+        let txn = crate::db::begin(&self.db).await?;
+        forget_unlinked_rows(&txn, m).await?;
+        txn.commit().await?;
         crate::db::accounts::delete_member(&self.db, m.id).await?;
         crate::mail::suppressions::forget_address(&self.db, &m.email, m.id).await?;
         self.send_account_deleted(&m.email, now).await?;
-        tracing::info!("an account was erased");
+        tracing::info!("a person was erased");
+        Ok(())
+    }
+
+    /// When a sole owner goes, someone else must hold the account.
+    async fn pass_ownership_on(&self, account: AccountId, leaving: MemberId) -> Result<()> {
+        let txn = crate::db::begin(&self.db).await?;
+        teams::lock_account(&txn, account).await?;
+        let people = teams::people_of(&txn, account).await?;
+        let others_own = people
+            .iter()
+            .any(|(row, _)| row.member_id != leaving && row.role == Role::Owner);
+        if !others_own {
+            let heir = people
+                .iter()
+                .filter(|(row, _)| row.member_id != leaving)
+                .max_by_key(|(row, _)| (row.role, std::cmp::Reverse(row.id)));
+            if let Some((row, _)) = heir {
+                teams::set_role(&txn, account, row.member_id, Role::Owner).await?;
+            }
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// An account nobody else is in goes with its last person.
+    async fn erase_account(&self, account: AccountId, now: DateTime<Utc>) -> Result<()> {
+        self.billing.cancel_all(account).await?;
+        let customers = crate::db::billing::customers_of_account(&self.db, account).await?;
+        let txn = crate::db::begin(&self.db).await?;
+        retire_counts(&txn, account).await?;
+        self.forget_stripe_events(&txn, account, &customers, now)
+            .await?;
+        txn.commit().await?;
+        // The sites through the catalogue, so every process stops serving them; then the
+        // account, whose billing and benchmark rows go with it.
+        for site in crate::db::catalog::sites_of(&self.db, account).await? {
+            self.catalog.delete_site(site).await?;
+        }
+        teams::delete_account(&self.db, account).await?;
         Ok(())
     }
 
@@ -436,11 +516,11 @@ impl Privacy {
     async fn forget_stripe_events(
         &self,
         txn: &crate::db::Write,
-        member: MemberId,
+        account: AccountId,
         customers: &[String],
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let mut theirs = Condition::any().add(stripe_event::Column::MemberId.eq(member));
+        let mut theirs = Condition::any().add(stripe_event::Column::AccountId.eq(account));
         if !customers.is_empty() {
             theirs =
                 theirs.add(stripe_event::Column::StripeCustomerId.is_in(customers.iter().cloned()));
@@ -515,7 +595,7 @@ fn log_purged(what: &str, n: u64) {
     }
 }
 
-/// A restricted member's scripts serve no bar.
+/// A restricted account's scripts serve no bar.
 pub struct Restrictions {
     db: Db,
 }
@@ -527,12 +607,11 @@ impl Restrictions {
 }
 
 impl Policy for Restrictions {
-    fn for_member(&self, member: MemberId) -> BoxFuture<'_, anyhow::Result<SitePolicy>> {
+    fn for_account(&self, account: AccountId) -> BoxFuture<'_, anyhow::Result<SitePolicy>> {
         Box::pin(async move {
-            let restricted: Option<DateTime<Utc>> =
-                crate::db::accounts::member_by_id(&self.db, member)
-                    .await?
-                    .and_then(|m| m.restricted_at);
+            let restricted: Option<DateTime<Utc>> = teams::account_by_id(&self.db, account)
+                .await?
+                .and_then(|a| a.restricted_at);
             Ok(SitePolicy {
                 branding_required: false,
                 paused: restricted.map(|_| "the account's owner has paused it".to_string()),
@@ -541,8 +620,9 @@ impl Policy for Restrictions {
     }
 }
 
-/// Keeps the member's counts only as totals by day, goal and placement, linked to no one.
-async fn retire_counts(txn: &crate::db::Write, member: MemberId) -> Result<()> {
+/// Keeps the account's counts only as totals by day, goal and placement, linked to no
+/// one.
+async fn retire_counts(txn: &crate::db::Write, account: AccountId) -> Result<()> {
     let backend = txn.get_database_backend();
     let (goal, placement) = match backend {
         DbBackend::Postgres => ("d.snapshot->>'goal'", "d.snapshot->>'placement'"),
@@ -563,7 +643,7 @@ async fn retire_counts(txn: &crate::db::Write, member: MemberId) -> Result<()> {
                views = retired_counts.views + excluded.views, clicks = retired_counts.clicks + excluded.clicks, \
                dismissals = retired_counts.dismissals + excluded.dismissals, leads = retired_counts.leads + excluded.leads"
         ),
-        vec![member.0.into()],
+        vec![account.0.into()],
     ))
     .await?;
     Ok(())

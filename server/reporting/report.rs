@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::range::{Interval, Range};
 use crate::db::Db;
 use crate::db::entities::{deployment, site};
-use crate::domain::{BarId, Counts, DeploymentId, MemberId, SiteId, VariantId};
+use crate::domain::{AccountId, BarId, Counts, DeploymentId, SiteId, VariantId};
 use crate::error::{Error, Result};
 
 /// What a report covers.
@@ -22,8 +22,8 @@ pub enum Scope {
     Variant(VariantId),
     Bar(BarId),
     Site(SiteId),
-    /// Every site of a member.
-    Member(MemberId),
+    /// Every site of an account.
+    Account(AccountId),
 }
 
 impl Scope {
@@ -51,12 +51,12 @@ impl Scope {
             Scope::Variant(id) => q.and_where(Expr::col(deployment::Column::VariantId).eq(id)),
             Scope::Bar(id) => q.and_where(Expr::col(deployment::Column::BarId).eq(id)),
             Scope::Site(id) => q.and_where(Expr::col(deployment::Column::SiteId).eq(id)),
-            Scope::Member(id) => q.and_where(
+            Scope::Account(id) => q.and_where(
                 Expr::col(deployment::Column::SiteId).in_subquery(
                     Query::select()
                         .column(site::Column::Id)
                         .from(site::Entity)
-                        .and_where(Expr::col(site::Column::MemberId).eq(id))
+                        .and_where(Expr::col(site::Column::AccountId).eq(id))
                         .to_owned(),
                 ),
             ),

@@ -335,7 +335,7 @@ impl Inner {
         let site = q::site_by_id(&self.db, site_id)
             .await?
             .with_context(|| format!("site {site_id} is gone"))?;
-        let policy = self.policy.for_member(site.member_id).await?;
+        let policy = self.policy.for_account(site.account_id).await?;
         if let Some(why) = policy.paused {
             return self
                 .compile(version, format!("/* barkeep: {why} */\n"))

@@ -12,7 +12,7 @@ use futures_util::future::BoxFuture;
 use crate::catalog::{Change, Listener};
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::domain::{MemberId, SiteId};
+use crate::domain::{AccountId, SiteId};
 
 pub mod compiled;
 pub mod registry;
@@ -20,10 +20,10 @@ pub mod registry;
 pub use compiled::{Compiled, Encoding, Lookup, Scripts};
 pub use registry::{DeploymentInfo, LATE_EVENTS, Registry};
 
-/// What a member's plan lets their sites' scripts do. Live asks each time it builds
+/// What an account's plan lets their sites' scripts do. Live asks each time it builds
 /// a script; billing answers. Whoever changes the answer bumps the sites' script versions.
 pub trait Policy: Send + Sync {
-    fn for_member(&self, member: MemberId) -> BoxFuture<'_, anyhow::Result<SitePolicy>>;
+    fn for_account(&self, account: AccountId) -> BoxFuture<'_, anyhow::Result<SitePolicy>>;
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,15 +35,15 @@ pub struct SitePolicy {
 }
 
 /// Several policies at once: the powered-by line shows if any requires it, and no bar is
-/// served if any pauses the site (the plan's views, the member's restriction).
+/// served if any pauses the site (the plan's views, the account's restriction).
 pub struct Policies(pub Vec<Arc<dyn Policy>>);
 
 impl Policy for Policies {
-    fn for_member(&self, member: MemberId) -> BoxFuture<'_, anyhow::Result<SitePolicy>> {
+    fn for_account(&self, account: AccountId) -> BoxFuture<'_, anyhow::Result<SitePolicy>> {
         Box::pin(async move {
             let mut all = SitePolicy::default();
             for p in &self.0 {
-                let one = p.for_member(member).await?;
+                let one = p.for_account(account).await?;
                 all.branding_required |= one.branding_required;
                 if all.paused.is_none() {
                     all.paused = one.paused;
@@ -60,7 +60,7 @@ const POLL_OVERLAP: chrono::Duration = chrono::Duration::seconds(10);
 /// small columns per site, cheap even for many thousands of sites.
 const FULL_EVERY: chrono::Duration = chrono::Duration::seconds(5);
 
-/// What is live on members' sites: each site's compiled script and the registry of the
+/// What is live on accounts' sites: each site's compiled script and the registry of the
 /// deployments that may receive events.
 pub struct Live {
     db: Db,

@@ -12,6 +12,7 @@ use warp::http::HeaderMap;
 
 use super::{Settings, cookies};
 use crate::accounts::Credentials;
+use crate::domain::AccountId;
 use crate::domain::misfit_field;
 use crate::error::Error;
 
@@ -128,8 +129,19 @@ pub(crate) fn credentials(settings: &Settings, headers: &HeaderMap) -> Credentia
                     .then(|| token.trim().to_string())
             })
             .filter(|t| !t.is_empty()),
+        account: headers.get(ACCOUNT_HEADER).map(|v| {
+            // An id that does not read as one names no account (403 `not_in_account`).
+            v.to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .filter(|n| *n > 0)
+                .map_or(AccountId(0), AccountId)
+        }),
     }
 }
+
+/// The header naming the account an API request acts in, for a person in several.
+pub(crate) const ACCOUNT_HEADER: &str = "barkeep-account";
 
 /// The address a connection came from, put on each request by `server`.
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,6 @@
 //! Request guards: what a handler needs from its path, asked for by type. A handler
 //! written `async fn get(req: Req, bar: OwnedBar)` runs only after `OwnedBar` found the
-//! bar named by `{bar_id}` among the signed-in member's (404 otherwise), and the route
+//! bar named by `{bar_id}` among the account's (404 otherwise), and the route
 //! table does not compile when the row's template names other parameters than the
 //! guard reads (see `router::params_match`). Roles will be checked here too: a guard
 //! is where "who may touch this" is answered, once per kind of thing.
@@ -9,7 +9,9 @@ use futures_util::future::BoxFuture;
 
 use super::router::{Guard, Req};
 use crate::db::entities::{bar, deployment, lead, site, variant};
-use crate::domain::{BarId, DeploymentId, SessionId, SiteId, TokenId, VariantId};
+use crate::domain::{
+    BarId, DeploymentId, InvitationId, MemberId, SessionId, SiteId, TokenId, VariantId,
+};
 use crate::error::{Error, Result};
 
 /// A path id: a positive number, or the resource is simply not there.
@@ -20,32 +22,32 @@ fn id(req: &Req, name: &str) -> Result<i64> {
         .ok_or(Error::NotFound)
 }
 
-/// `{site_id}`: one of the member's sites.
+/// `{site_id}`: one of the account's sites.
 pub(crate) struct OwnedSite(pub site::Model);
 
 impl Guard for OwnedSite {
     const PARAMS: &'static [&'static str] = &["site_id"];
     fn resolve(req: &Req) -> BoxFuture<'_, Result<Self>> {
         Box::pin(async move {
-            let member = req.member()?.id;
+            let account = req.account()?;
             let site = req
                 .state
                 .catalog
-                .site_of(member, SiteId(id(req, "site_id")?))
+                .site_of(account, SiteId(id(req, "site_id")?))
                 .await?;
             site.map(OwnedSite).ok_or(Error::NotFound)
         })
     }
 }
 
-/// `{bar_id}`: one of the member's bars.
+/// `{bar_id}`: one of the account's bars.
 pub(crate) struct OwnedBar(pub bar::Model);
 
 async fn bar_of(req: &Req) -> Result<bar::Model> {
-    let member = req.member()?.id;
+    let account = req.account()?;
     req.state
         .catalog
-        .bar_of(member, BarId(id(req, "bar_id")?))
+        .bar_of(account, BarId(id(req, "bar_id")?))
         .await?
         .ok_or(Error::NotFound)
 }
@@ -57,7 +59,7 @@ impl Guard for OwnedBar {
     }
 }
 
-/// `{bar_id}/…/{variant_id}`: a variant of one of the member's bars.
+/// `{bar_id}/…/{variant_id}`: a variant of one of the account's bars.
 pub(crate) struct OwnedVariant {
     pub bar: bar::Model,
     pub variant: variant::Model,
@@ -79,25 +81,25 @@ impl Guard for OwnedVariant {
     }
 }
 
-/// `{deployment_id}`: a published version of one of the member's bars.
+/// `{deployment_id}`: a published version of one of the account's bars.
 pub(crate) struct OwnedDeployment(pub deployment::Model);
 
 impl Guard for OwnedDeployment {
     const PARAMS: &'static [&'static str] = &["deployment_id"];
     fn resolve(req: &Req) -> BoxFuture<'_, Result<Self>> {
         Box::pin(async move {
-            let member = req.member()?.id;
+            let account = req.account()?;
             let deployment = req
                 .state
                 .catalog
-                .deployment_of(member, DeploymentId(id(req, "deployment_id")?))
+                .deployment_of(account, DeploymentId(id(req, "deployment_id")?))
                 .await?;
             deployment.map(OwnedDeployment).ok_or(Error::NotFound)
         })
     }
 }
 
-/// `{site_id}/…/{lead_id}`: a lead left on one of the member's sites.
+/// `{site_id}/…/{lead_id}`: a lead left on one of the account's sites.
 pub(crate) struct OwnedLead(pub lead::Model);
 
 impl Guard for OwnedLead {
@@ -133,6 +135,35 @@ impl Guard for TokenRef {
     const PARAMS: &'static [&'static str] = &["token_id"];
     fn resolve(req: &Req) -> BoxFuture<'_, Result<Self>> {
         Box::pin(async move { Ok(TokenRef(TokenId(id(req, "token_id")?))) })
+    }
+}
+
+/// `{member_id}`: a person of the account the request acts in (404 for anyone else).
+pub(crate) struct PersonRef(pub MemberId);
+
+impl Guard for PersonRef {
+    const PARAMS: &'static [&'static str] = &["member_id"];
+    fn resolve(req: &Req) -> BoxFuture<'_, Result<Self>> {
+        Box::pin(async move {
+            let account = req.account()?;
+            let member = MemberId(id(req, "member_id")?);
+            let people = req.state.teams.people(account).await?;
+            if people.iter().any(|p| p.member.id == member) {
+                Ok(PersonRef(member))
+            } else {
+                Err(Error::NotFound)
+            }
+        })
+    }
+}
+
+/// `{invitation_id}`: an invitation; the handler looks only among the account's own.
+pub(crate) struct InvitationRef(pub InvitationId);
+
+impl Guard for InvitationRef {
+    const PARAMS: &'static [&'static str] = &["invitation_id"];
+    fn resolve(req: &Req) -> BoxFuture<'_, Result<Self>> {
+        Box::pin(async move { Ok(InvitationRef(InvitationId(id(req, "invitation_id")?))) })
     }
 }
 

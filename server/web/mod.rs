@@ -33,6 +33,7 @@ use crate::privacy::Privacy;
 use crate::privacy::policies::PolicyVersions;
 use crate::reporting::benchmarks::Benchmarks;
 use crate::scripts::Live;
+use crate::teams::Teams;
 
 pub mod api;
 pub(crate) mod conn;
@@ -105,6 +106,7 @@ pub struct State {
     pub catalog: Catalog,
     pub leads: Leads,
     pub privacy: Privacy,
+    pub teams: Teams,
     pub tracker: Tracker,
     pub live: Arc<Live>,
     pub ingest: Arc<Ingest>,

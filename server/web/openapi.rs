@@ -31,6 +31,7 @@ use crate::error::{Error, Result};
     tags(
         (name = "auth", description = "Signing up and in"),
         (name = "account", description = "The member's own account"),
+        (name = "people", description = "Accounts several people share: roles, invitations, handing over"),
         (name = "sites", description = "Sites and their hostnames"),
         (name = "bars", description = "Bars, variants and publishing"),
         (name = "stats", description = "Counts, series and A/B comparisons"),
@@ -68,7 +69,12 @@ impl Modify for Routes {
 fn security(access: Access) -> Option<Vec<SecurityRequirement>> {
     match access {
         Access::Public => None,
-        Access::Member | Access::Operator => Some(vec![
+        Access::Member
+        | Access::Viewer
+        | Access::Editor
+        | Access::Admin
+        | Access::Owner
+        | Access::Operator => Some(vec![
             SecurityRequirement::new("session", Vec::<String>::new()),
             SecurityRequirement::new("bearer", Vec::<String>::new()),
         ]),
@@ -133,7 +139,12 @@ fn add_errors(op: &mut Operation) {
     }
     if op.security.is_some() {
         errors.push(("401", "Not signed in"));
-        errors.push(("403", "Not allowed (operator routes)"));
+        errors.push((
+            "403",
+            "Not allowed: the role in the account is too narrow (`role_forbidden`), the \
+             `Barkeep-Account` header names an account you are not in (`not_in_account`), \
+             or an operator route",
+        ));
         errors.push((
             "402",
             "The plan does not allow more of this; `limit` and `current` say how many",

@@ -38,20 +38,43 @@ use warp::reply::Response;
 
 use super::extract::{self, Client, Peer};
 use super::{RouteLabel, State, csrf, error};
-use crate::accounts::Auth;
+use crate::accounts::{Acting, Auth};
 use crate::db::entities::member;
+use crate::domain::{AccountId, Role};
 use crate::error::{Error, Result};
+use crate::teams::Change;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Anyone.
     Public,
-    /// A signed-in member (session cookie or bearer token); 401 otherwise.
+    /// A signed-in person (session cookie or bearer token), whatever their accounts;
+    /// 401 otherwise. For what is their own: profile, sessions, tokens, their data.
     Member,
+    /// A signed-in person acting in an account with at least this role there; 401
+    /// without credentials, 403 `role_forbidden` with a lesser role (after the path's
+    /// ids were found in the account: another account's ids are 404 whatever the role).
+    Viewer,
+    Editor,
+    Admin,
+    Owner,
     /// A signed-in member with the operator role; 401 without credentials, 403 without
     /// the role.
     Operator,
+}
+
+impl Access {
+    /// The role an account route needs.
+    pub fn role(self) -> Option<Role> {
+        match self {
+            Access::Viewer => Some(Role::Viewer),
+            Access::Editor => Some(Role::Editor),
+            Access::Admin => Some(Role::Admin),
+            Access::Owner => Some(Role::Owner),
+            Access::Public | Access::Member | Access::Operator => None,
+        }
+    }
 }
 
 /// What a handler asks for beside the request, found from the path's parameters; the
@@ -80,6 +103,8 @@ pub struct Route {
     pub access: Access,
     /// In a table of pages, whether a form sent here must carry the CSRF token.
     csrf: bool,
+    /// The name an answered request is recorded under in its account's audit log.
+    pub audit: Option<&'static str>,
     segments: Vec<Segment>,
     resolve: Resolve,
     handler: Erased,
@@ -312,6 +337,7 @@ impl Route {
             path,
             access,
             csrf: true,
+            audit: None,
             segments,
             resolve,
             handler,
@@ -328,6 +354,13 @@ impl Route {
     /// its URL is the proof (RFC 8058 one-click unsubscribe).
     pub fn without_csrf(mut self) -> Route {
         self.csrf = false;
+        self
+    }
+
+    /// A change to record in the account's audit log, under `action`, when the route
+    /// answers with success (a page's redirect after a form counts).
+    pub fn audited(mut self, action: &'static str) -> Route {
+        self.audit = Some(action);
         self
     }
 
@@ -544,8 +577,12 @@ impl Table {
                 }
                 req.auth = Some(auth);
             }
-            // What the path names, looked up for the member (404 when not theirs).
+            // What the path names, looked up in the account (404 when not its), then
+            // whether the role acted with may do what the route does.
             let resolved = (route.resolve)(&req).await?;
+            if let Some(needed) = route.access.role() {
+                req.acting()?.allow(needed)?;
+            }
             if has_body(&req.method) {
                 if route.csrf {
                     csrf::check_origin(&req.state.web, &req.headers)?;
@@ -561,7 +598,17 @@ impl Table {
                     )?;
                 }
             }
-            (route.handler)(req, resolved).await
+            let audit = route.audit.and_then(|action| change_of(&req, action));
+            let res = (route.handler)(req, resolved).await?;
+            if let Some((mut change, state)) = audit
+                && (res.status().is_success() || res.status().is_redirection())
+            {
+                if let Some(AuditSubject(subject)) = res.extensions().get::<AuditSubject>() {
+                    change.subject = subject.clone();
+                }
+                state.teams.audit(change).await;
+            }
+            Ok(res)
         }
         .await;
         let mut res = match (result, page) {
@@ -572,6 +619,37 @@ impl Table {
         res.extensions_mut().insert(RouteLabel(route.path));
         res
     }
+}
+
+/// What a handler may add to the answer to say what its change touched, for the audit
+/// log (`invited ann@example.com as editor`); without it the path's ids are named.
+#[derive(Clone)]
+pub struct AuditSubject(pub String);
+
+/// The audit entry an audited route's request makes, if it acts in an account.
+fn change_of(req: &Req, action: &'static str) -> Option<(Change<'static>, State)> {
+    let auth = req.auth.as_ref()?;
+    let acting = auth.acting?;
+    let subject = req
+        .params
+        .iter()
+        .map(|(name, value)| format!("{} {value}", name.trim_end_matches("_id")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some((
+        Change {
+            account: acting.account,
+            by: Some(auth.member.id),
+            action,
+            subject: if subject.is_empty() {
+                "the account".to_string()
+            } else {
+                subject
+            },
+            ip: Some(req.client().ip.to_string()),
+        },
+        req.state.clone(),
+    ))
 }
 
 fn has_body(method: &Method) -> bool {
@@ -661,6 +739,22 @@ impl Req {
 
     pub fn member(&self) -> Result<&member::Model> {
         Ok(&self.auth()?.member)
+    }
+
+    /// The account the request acts in, and the role it acts with there: 403
+    /// `no_account` for a person in no account.
+    pub fn acting(&self) -> Result<Acting> {
+        self.auth()?.acting.ok_or_else(|| {
+            Error::forbidden(
+                "no_account",
+                "you are in no account: create one, or accept an invitation",
+            )
+        })
+    }
+
+    /// The account the request acts in.
+    pub fn account(&self) -> Result<AccountId> {
+        Ok(self.acting()?.account)
     }
 
     /// A parameter of the path as it came, for the guards (`super::guards`) that read it.

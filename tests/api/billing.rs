@@ -149,7 +149,7 @@ async fn checkout_then_webhooks_put_the_member_on_the_plan_and_email_one_receipt
         assert_eq!(form("customer"), Some(customer.clone()));
         assert_eq!(form("client_reference_id"), Some(member.to_string()));
         assert_eq!(
-            form("metadata[barkeep_member_id]"),
+            form("metadata[barkeep_account_id]"),
             Some(member.to_string())
         );
         assert_eq!(form("line_items[0][price]").as_deref(), Some(PRO_MONTH));
@@ -1170,7 +1170,7 @@ async fn a_checkout_session_barkeep_did_not_create_links_no_customer() {
     assert_eq!(
         rows(
             &app,
-            &format!("SELECT COUNT(*) FROM billing_customers WHERE member_id = {victim}")
+            &format!("SELECT COUNT(*) FROM billing_customers WHERE account_id = {victim}")
         )
         .await,
         0,
@@ -1256,7 +1256,7 @@ async fn each_stripe_event_records_its_customer_and_member() {
         rows(
             &app,
             &format!(
-                "SELECT COUNT(*) FROM stripe_events WHERE stripe_customer_id = '{customer}' AND member_id = {member}"
+                "SELECT COUNT(*) FROM stripe_events WHERE stripe_customer_id = '{customer}' AND account_id = {member}"
             )
         )
         .await,
@@ -1275,7 +1275,7 @@ async fn each_stripe_event_records_its_customer_and_member() {
     assert_eq!(
         rows(
             &app,
-            "SELECT COUNT(*) FROM stripe_events WHERE id = 'evt_o5' AND stripe_customer_id = 'cus_nobody' AND member_id IS NULL"
+            "SELECT COUNT(*) FROM stripe_events WHERE id = 'evt_o5' AND stripe_customer_id = 'cus_nobody' AND account_id IS NULL"
         )
         .await,
         1
@@ -1338,7 +1338,7 @@ async fn an_upgrade_records_whom_each_earlier_event_is_about() {
                 .query_one_raw(Statement::from_string(
                     db.get_database_backend(),
                     format!(
-                        "SELECT stripe_customer_id, CAST(member_id AS BIGINT) FROM stripe_events WHERE id = '{id}'"
+                        "SELECT stripe_customer_id, CAST(account_id AS BIGINT) FROM stripe_events WHERE id = '{id}'"
                     ),
                 ))
                 .await

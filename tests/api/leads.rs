@@ -515,7 +515,9 @@ async fn tables_referring_to_members(app: &TestApp) -> Vec<String> {
             })
             .collect()
     };
-    let mut found = vec!["members".to_string()];
+    // A person's data, and their accounts' (which the export holds as far as their
+    // role sees).
+    let mut found = vec!["accounts".to_string(), "members".to_string()];
     loop {
         let more: Vec<String> = edges
             .iter()
@@ -1103,7 +1105,7 @@ async fn an_event_that_arrives_for_an_erased_customer_keeps_no_personal_data() {
         scalar(
             &app,
             "SELECT COUNT(*) FROM stripe_events WHERE id LIKE 'evt_late_%' AND status = 'ignored' \
-             AND member_id IS NULL AND stripe_customer_id IS NULL AND payload NOT LIKE '%barkeep_member_id%'"
+             AND account_id IS NULL AND stripe_customer_id IS NULL AND payload NOT LIKE '%barkeep_member_id%'"
         )
         .await,
         3
@@ -1168,39 +1170,28 @@ fn billing_options(stripe: &StripeMock) -> Options {
         .var("BARKEEP_LEAD_WEBHOOK_PRIVATE", "allow")
 }
 
-/// Makes the next member's id `WALKER_ID`.
+/// Makes the next member's id `WALKER_ID`, and the next account's too (the operator
+/// signed up before, so both tables have a sequence to move).
 async fn next_member_id_is_walkers(app: &TestApp) {
     let backend = app.db.get_database_backend();
-    if backend == sea_orm::DbBackend::Sqlite {
-        // A member whose id is one below: SQLite gives the next row the one after.
-        assert_eq!(
-            app.signup("placeholder@example.com").await.status(),
-            StatusCode::CREATED
-        );
-        let id = scalar(
-            app,
-            "SELECT id FROM members WHERE email = 'placeholder@example.com'",
-        )
-        .await;
-        for sql in [
-            format!("DELETE FROM email_tokens WHERE member_id = {id}"),
-            format!("DELETE FROM outbox WHERE member_id = {id}"),
-            format!("UPDATE members SET id = {} WHERE id = {id}", WALKER_ID - 1),
-            format!(
-                "UPDATE sqlite_sequence SET seq = {} WHERE name = 'members'",
-                WALKER_ID - 1
-            ),
-        ] {
-            app.db.execute_unprepared(&sql).await.unwrap();
-        }
+    let sql = if backend == sea_orm::DbBackend::Sqlite {
+        vec![format!(
+            "UPDATE sqlite_sequence SET seq = {} WHERE name IN ('members', 'accounts')",
+            WALKER_ID - 1
+        )]
     } else {
-        app.db
-            .execute_unprepared(&format!(
-                "SELECT setval(pg_get_serial_sequence('members', 'id'), {})",
-                WALKER_ID - 1
-            ))
-            .await
-            .unwrap();
+        ["members", "accounts"]
+            .iter()
+            .map(|t| {
+                format!(
+                    "SELECT setval(pg_get_serial_sequence('{t}', 'id'), {})",
+                    WALKER_ID - 1
+                )
+            })
+            .collect()
+    };
+    for sql in sql {
+        app.db.execute_unprepared(&sql).await.unwrap();
     }
 }
 
@@ -1711,7 +1702,8 @@ async fn no_member_s_backlog_delays_another_member_s_lead() {
 
     // The leads that can go nowhere follow their member's retention (3 days).
     let waiting = "SELECT COUNT(*) FROM leads l JOIN sites s ON s.id = l.site_id \
-         JOIN members m ON m.id = s.member_id WHERE m.email = 'nowhere@example.com'";
+         JOIN account_members am ON am.account_id = s.account_id \
+         JOIN members m ON m.id = am.member_id WHERE m.email = 'nowhere@example.com'";
     assert_eq!(scalar(&app, waiting).await, 600);
     app.advance(chrono::Duration::days(2));
     app.state.jobs.run_now("purge_leads").await.unwrap();

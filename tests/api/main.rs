@@ -32,5 +32,6 @@ mod script;
 mod sites;
 mod stats;
 mod stripe_mock;
+mod teams;
 mod trust;
 mod user_agents;

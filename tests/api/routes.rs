@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use barkeep::domain::Role;
 use barkeep::web::api;
 use barkeep::web::router::Access;
 use reqwest::StatusCode;
@@ -70,7 +71,24 @@ async fn one_of_everything(app: &TestApp, email: &str) -> (String, HashMap<&'sta
         .unwrap()
         .try_get_by_index(0)
         .unwrap();
+    // A person of the account, and an invitation not yet accepted.
+    crate::teams::join(app, &cookie, &format!("target.{email}"), "viewer").await;
+    let people = body_json(app.get_as("/api/v1/account/people", &cookie).await).await;
+    let person = people["people"][1]["id"].as_i64().unwrap();
+    let invitation = body_json(
+        app.post_json(
+            "/api/v1/account/invitations",
+            &json!({"email": format!("pending.{email}"), "role": "viewer"}),
+            Some(&cookie),
+        )
+        .await,
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
     let ids = HashMap::from([
+        ("member_id", person),
+        ("invitation_id", invitation),
         ("lead_id", lead),
         ("site_id", site_id),
         ("bar_id", bar_id),
@@ -162,6 +180,92 @@ async fn every_member_route_answers_401_without_credentials_and_404_for_another_
     }
     let tokens = body_json(app.get_as("/api/v1/tokens", &owner).await).await;
     assert_eq!(tokens["tokens"].as_array().unwrap().len(), 1);
+}
+
+/// A route's request as `cookie`, with an empty JSON object for a body.
+async fn send_as(
+    app: &TestApp,
+    route: &barkeep::web::router::Route,
+    path: &str,
+    cookie: &str,
+) -> (StatusCode, Value) {
+    let res = app
+        .client
+        .request(route.method.clone(), app.url(path))
+        .header("cookie", cookie)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json::<Value>().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn every_account_route_refuses_the_roles_below_its_own_and_lets_the_others_through() {
+    let app = TestApp::spawn().await;
+    let (owner, ids) = one_of_everything(&app, "owner@example.com").await;
+    let mut people = vec![(Role::Owner, owner.clone())];
+    for (role, name) in [
+        (Role::Admin, "admin"),
+        (Role::Editor, "editor"),
+        (Role::Viewer, "viewer"),
+    ] {
+        let cookie = crate::teams::join(&app, &owner, &format!("{name}@example.com"), name).await;
+        people.push((role, cookie));
+    }
+    let table = api::table();
+    let routes: Vec<_> = table
+        .routes()
+        .iter()
+        .filter(|r| r.access.role().is_some())
+        .collect();
+    // Refused first: a refused request changes nothing, so every one meets the account
+    // whole.
+    let mut refused = 0;
+    for route in &routes {
+        let needed = route.access.role().unwrap();
+        let path = fill(route.path, &ids);
+        for (role, cookie) in people.iter().filter(|(r, _)| !r.allows(needed)) {
+            let (status, body) = send_as(&app, route, &path, cookie).await;
+            assert_eq!(
+                (status, &body["error"]),
+                (StatusCode::FORBIDDEN, &json!("role_forbidden")),
+                "{} {path} as {role:?}",
+                route.method
+            );
+            refused += 1;
+        }
+    }
+    // Then every role the route allows; what deletes and leaves goes last, so the rest
+    // still finds what it names.
+    let mut allowed = 0;
+    let mut ordered = routes.clone();
+    ordered.sort_by_key(|r| {
+        (
+            r.path.ends_with("/leave"),
+            r.method == reqwest::Method::DELETE
+                && r.path.contains("{site_id}")
+                && !r.path.contains("lead"),
+        )
+    });
+    for route in ordered {
+        let needed = route.access.role().unwrap();
+        let path = fill(route.path, &ids);
+        for (role, cookie) in people.iter().filter(|(r, _)| r.allows(needed)) {
+            let (status, body) = send_as(&app, route, &path, cookie).await;
+            assert!(
+                status != StatusCode::UNAUTHORIZED && body["error"] != "role_forbidden",
+                "{} {path} as {role:?}: {status} {body}",
+                route.method
+            );
+            allowed += 1;
+        }
+    }
+    assert!(
+        refused >= 40 && allowed >= 100,
+        "{refused} refused, {allowed} allowed"
+    );
 }
 
 /// Every `$ref` in a document, wherever it is.

@@ -2,7 +2,7 @@ use sea_orm::entity::prelude::*;
 
 use super::benchmark_cell::{Level, Metric};
 use crate::domain::bar::{Goal, Placement};
-use crate::domain::{BarId, MemberId};
+use crate::domain::{AccountId, BarId};
 
 /// A member's (or one of their bars') rate in one goal × placement group, beside the
 /// distribution of the other accounts it is compared with: the first group that may be
@@ -14,7 +14,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub snapshot_id: i64,
-    pub member_id: MemberId,
+    pub account_id: AccountId,
     /// Set for a bar's own row; `None` for the account's.
     pub bar_id: Option<BarId>,
     pub goal: Goal,

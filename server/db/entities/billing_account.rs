@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::domain::MemberId;
+use crate::domain::AccountId;
 
 /// The plan barkeep applies to a member, decided from their subscriptions, and the month
 /// (`2026-12`) in which their views last ran past the plan's limit.
@@ -9,7 +9,7 @@ use crate::domain::MemberId;
 #[sea_orm(table_name = "billing_accounts")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub member_id: MemberId,
+    pub account_id: AccountId,
     pub plan_id: String,
     pub over_views_month: Option<String>,
     pub updated_at: DateTimeUtc,

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::domain::MemberId;
+use crate::domain::AccountId;
 
 /// The Stripe customer barkeep created for a member; created once and reused.
 #[sea_orm::model]
@@ -8,7 +8,7 @@ use crate::domain::MemberId;
 #[sea_orm(table_name = "billing_customers")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub member_id: MemberId,
+    pub account_id: AccountId,
     #[sea_orm(unique)]
     pub stripe_customer_id: String,
     pub created_at: DateTimeUtc,

@@ -13,7 +13,6 @@ pub struct Model {
     pub email_confirmed_at: Option<DateTimeUtc>,
     pub password_hash: String,
     pub name: Option<String>,
-    pub industry: Option<String>,
     pub promo_opt_in: bool,
     /// Product news (features and releases); on unless turned off.
     pub news_opt_in: bool,
@@ -23,10 +22,6 @@ pub struct Model {
     pub time_zone: Option<String>,
     /// Each new lead is emailed to the member (in batches); on unless turned off.
     pub lead_email: bool,
-    /// How long leads are kept after delivery, in days (0: deleted once delivered).
-    pub lead_retention_days: i32,
-    /// The member restricted processing: no bar is served, no lead is processed.
-    pub restricted_at: Option<DateTimeUtc>,
     /// May use the operator area and commands (`barkeep admin grant EMAIL`).
     pub is_operator: bool,
     pub created_at: DateTimeUtc,

@@ -1,7 +1,10 @@
 //! sea-orm entities, one per table (2.0 dense format).
 
+pub mod account;
+pub mod account_member;
 pub mod alert;
 pub mod api_token;
+pub mod audit_event;
 pub mod bar;
 pub mod benchmark_cell;
 pub mod benchmark_result;
@@ -13,6 +16,7 @@ pub mod digest_week;
 pub mod email_event;
 pub mod email_suppression;
 pub mod email_token;
+pub mod invitation;
 pub mod job_lease;
 pub mod lead;
 pub mod lead_delivery;

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::domain::{MemberId, SessionId};
+use crate::domain::{AccountId, MemberId, SessionId};
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,6 +9,9 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: SessionId,
     pub member_id: MemberId,
+    /// The account the session acts in, as the switcher last chose (none: the person's
+    /// first).
+    pub account_id: Option<AccountId>,
     #[sea_orm(unique)]
     pub token_hash: String,
     pub ip: Option<String>,

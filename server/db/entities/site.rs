@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::domain::{MemberId, SiteId};
+use crate::domain::{AccountId, SiteId};
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,7 +8,7 @@ use crate::domain::{MemberId, SiteId};
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: SiteId,
-    pub member_id: MemberId,
+    pub account_id: AccountId,
     pub name: String,
     #[sea_orm(unique)]
     pub key: String,

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::domain::MemberId;
+use crate::domain::AccountId;
 
 /// A Stripe webhook event, recorded by its id the first time it arrives.
 #[sea_orm::model]
@@ -27,7 +27,7 @@ pub struct Model {
     pub stripe_customer_id: Option<String>,
     /// The member that customer belongs to, once barkeep knows (no foreign key: erasure
     /// deletes the member's events by this id).
-    pub member_id: Option<MemberId>,
+    pub account_id: Option<AccountId>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

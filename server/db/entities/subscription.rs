@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::domain::MemberId;
+use crate::domain::AccountId;
 use crate::plans::Interval;
 
 /// A Stripe subscription as barkeep last read it from Stripe. `read_at` is when that
@@ -11,7 +11,7 @@ use crate::plans::Interval;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
-    pub member_id: MemberId,
+    pub account_id: AccountId,
     pub stripe_customer_id: String,
     /// The barkeep plan its price belongs to; `None` for a price no plan names.
     pub plan_id: Option<String>,

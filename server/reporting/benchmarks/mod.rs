@@ -21,7 +21,7 @@ use crate::db::Db;
 use crate::db::benchmarks as q;
 use crate::db::entities::{benchmark_cell, benchmark_result, benchmark_snapshot};
 use crate::domain::bar::{Goal, Placement};
-use crate::domain::{BarId, MemberId};
+use crate::domain::{AccountId, BarId};
 use crate::error::{Error, Result};
 
 pub mod stats;
@@ -150,9 +150,9 @@ impl Counts {
 }
 
 /// Each account's counts per goal and placement, with its industry.
-type AccountCounts = BTreeMap<(MemberId, Goal, Placement), (String, Counts)>;
+type AccountCounts = BTreeMap<(AccountId, Goal, Placement), (String, Counts)>;
 /// Each bar's counts per goal and placement, with its member.
-type BarCountsByKey = BTreeMap<(BarId, Goal, Placement), (MemberId, Counts)>;
+type BarCountsByKey = BTreeMap<(BarId, Goal, Placement), (AccountId, Counts)>;
 
 /// The window's counts, summed per account and per bar.
 #[derive(Default)]
@@ -164,20 +164,20 @@ struct WindowCounts {
 impl WindowCounts {
     fn add(&mut self, r: &q::BarCounts) {
         self.accounts
-            .entry((r.member, r.goal, r.placement))
+            .entry((r.account, r.goal, r.placement))
             .or_insert_with(|| (industry_of(&r.industry), Counts::default()))
             .1
             .add(r);
         self.bars
             .entry((r.bar, r.goal, r.placement))
-            .or_insert((r.member, Counts::default()))
+            .or_insert((r.account, Counts::default()))
             .1
             .add(r);
     }
 
     /// Accounts with any views in the window.
     fn accounts_with_views(&self) -> usize {
-        let members: HashSet<MemberId> = self
+        let members: HashSet<AccountId> = self
             .accounts
             .iter()
             .filter(|(_, (_, c))| c.views > 0)
@@ -222,7 +222,7 @@ struct Chosen {
 
 /// The groups chosen per account, goal, placement and rate; a bar is compared with its
 /// account's.
-type ChosenGroups = HashMap<(MemberId, Goal, Placement, Metric), Chosen>;
+type ChosenGroups = HashMap<(AccountId, Goal, Placement, Metric), Chosen>;
 
 /// Result rows are written a thousand at a time rather than held: 10,000 accounts make
 /// about 90,000 of them.
@@ -460,7 +460,7 @@ async fn write_bar_results(
             let [p10, p25, median, p75, p90] = quantile_fields(picked.and_then(|p| p.quantiles));
             results
                 .push(benchmark_result::ActiveModel {
-                    member_id: Set(*member),
+                    account_id: Set(*member),
                     bar_id: Set(Some(bar)),
                     goal: Set(goal),
                     placement: Set(placement),
@@ -569,7 +569,7 @@ impl<'a> AccountGroup<'a> {
 
     fn account_row(
         &self,
-        member: MemberId,
+        member: AccountId,
         cells: &HashMap<CellMetric, Cell>,
         picked: Option<&Chosen>,
         reasons: Vec<String>,
@@ -581,7 +581,7 @@ impl<'a> AccountGroup<'a> {
             _ => None,
         };
         benchmark_result::ActiveModel {
-            member_id: Set(member),
+            account_id: Set(member),
             bar_id: Set(None),
             goal: Set(self.goal),
             placement: Set(self.placement),
@@ -688,7 +688,7 @@ impl Benchmarks {
         to: DateTime<Utc>,
     ) -> anyhow::Result<WindowCounts> {
         let mut counts = WindowCounts::default();
-        let last = q::last_member(&self.db).await?;
+        let last = q::last_account(&self.db).await?;
         let mut first = 1;
         while first <= last {
             let end = first + MEMBERS_PER_READ - 1;
@@ -726,7 +726,7 @@ impl Benchmarks {
     /// The member's groups (or one bar's), from the newest snapshot, with the trend.
     pub async fn read(
         &self,
-        member: MemberId,
+        member: AccountId,
         bar: Option<BarId>,
         window: Option<&str>,
     ) -> Result<MemberBenchmarks> {

@@ -8,8 +8,8 @@ use warp::reply::Response;
 
 use super::Message;
 use crate::accounts::ProfileChange;
-use crate::db::entities::{api_token, member};
-use crate::domain::{Email, INDUSTRIES, MemberId, SessionId, TokenId};
+use crate::db::entities::{account, api_token, member};
+use crate::domain::{AccountId, Email, INDUSTRIES, MemberId, Role, SessionId, TokenId};
 use crate::error::Result;
 use crate::web::guards::{SessionRef, TokenRef};
 use crate::web::router::Req;
@@ -34,33 +34,71 @@ pub(crate) struct MemberView {
     pub time_zone: Option<String>,
     /// Each new lead is emailed to you (batched: one email per bar every 10 minutes).
     pub lead_email: bool,
-    /// Days leads are kept after delivery (0: deleted as soon as they are delivered).
+    /// Days the account keeps leads after delivery (0: deleted as soon as they are
+    /// delivered).
     pub lead_retention_days: i32,
-    /// You paused every bar and all lead processing (restriction of processing).
+    /// The account's bars and lead processing are paused (restriction of processing).
     pub restricted: bool,
     /// Has the operator role.
     pub operator: bool,
+    /// The account this request acts in (`null` for a person in none), and the role
+    /// it acts with. `industry`, `lead_retention_days` and `restricted` are that
+    /// account's.
+    pub account_id: Option<AccountId>,
+    pub role: Option<Role>,
     pub created_at: DateTime<Utc>,
 }
 
-impl From<&member::Model> for MemberView {
-    fn from(m: &member::Model) -> Self {
+impl MemberView {
+    pub(crate) fn of(m: &member::Model, acting: Option<(&account::Model, Role)>) -> Self {
         MemberView {
             id: m.id,
             email: m.email.clone(),
             email_confirmed: m.email_confirmed_at.is_some(),
             name: m.name.clone(),
-            industry: m.industry.clone(),
+            industry: acting.and_then(|(a, _)| a.industry.clone()),
             promo_opt_in: m.promo_opt_in,
             news_opt_in: m.news_opt_in,
             digest_opt_in: m.digest_opt_in,
             time_zone: m.time_zone.clone(),
             lead_email: m.lead_email,
-            lead_retention_days: m.lead_retention_days,
-            restricted: m.restricted_at.is_some(),
+            lead_retention_days: acting.map_or(0, |(a, _)| a.lead_retention_days),
+            restricted: acting.is_some_and(|(a, _)| a.restricted_at.is_some()),
             operator: m.is_operator,
+            account_id: acting.map(|(a, _)| a.id),
+            role: acting.map(|(_, r)| r),
             created_at: m.created_at,
         }
+    }
+
+    /// A person as just signed up, confirmed or logged in: in their first account.
+    pub(crate) async fn in_first_account(
+        state: &crate::web::State,
+        m: &member::Model,
+    ) -> Result<MemberView> {
+        let first = state.accounts.accounts_of(m.id).await?.into_iter().next();
+        let account = match &first {
+            Some(c) => state.accounts.account(c.id).await?,
+            None => None,
+        };
+        Ok(MemberView::of(
+            m,
+            account.as_ref().zip(first.map(|c| c.role)),
+        ))
+    }
+
+    /// The signed-in person as they are now, in the account the request acts in.
+    pub(crate) async fn current(req: &Req) -> Result<MemberView> {
+        let member = req.state.accounts.current(req.member()?.id).await?;
+        let acting = req.auth()?.acting;
+        let account = match acting {
+            Some(a) => req.state.accounts.account(a.account).await?,
+            None => None,
+        };
+        Ok(MemberView::of(
+            &member,
+            account.as_ref().zip(acting.map(|a| a.role)),
+        ))
     }
 }
 
@@ -68,7 +106,7 @@ impl From<&member::Model> for MemberView {
 #[utoipa::path(get, path = "/api/v1/me", tag = "account",
     responses((status = 200, description = "The member", body = MemberView)))]
 pub(crate) async fn get_me(req: Req) -> Result<Response> {
-    Ok(json(StatusCode::OK, &MemberView::from(req.member()?)))
+    Ok(json(StatusCode::OK, &MemberView::current(&req).await?))
 }
 
 /// Change the name, industry, time zone, which emails arrive (security, billing,
@@ -77,14 +115,22 @@ pub(crate) async fn get_me(req: Req) -> Result<Response> {
     responses((status = 200, description = "The member as changed", body = MemberView)))]
 pub(crate) async fn patch_me(req: Req) -> Result<Response> {
     let change: ProfileChange = req.json()?;
-    let member = req.member()?;
-    let limits = req.state.billing.limits_of(member.id).await?;
-    let member = req
-        .state
+    let acting = req.auth()?.acting;
+    let limit = match acting {
+        Some(a) => {
+            req.state
+                .billing
+                .limits_of(a.account)
+                .await?
+                .lead_retention_days
+        }
+        None => None,
+    };
+    req.state
         .accounts
-        .update_profile(member, change, limits.lead_retention_days)
+        .update_profile(req.member()?, acting, change, limit)
         .await?;
-    Ok(json(StatusCode::OK, &MemberView::from(&member)))
+    Ok(json(StatusCode::OK, &MemberView::current(&req).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -188,6 +234,10 @@ pub(crate) async fn end_session(req: Req, SessionRef(session_id): SessionRef) ->
 pub(crate) struct TokenView {
     pub id: TokenId,
     pub name: String,
+    /// The account the token acts in.
+    pub account_id: Option<AccountId>,
+    /// The narrower role it was made with (`null`: its person's role in the account).
+    pub role: Option<Role>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
 }
@@ -197,6 +247,8 @@ impl From<&api_token::Model> for TokenView {
         TokenView {
             id: t.id,
             name: t.name.clone(),
+            account_id: t.account_id,
+            role: t.role,
             created_at: t.created_at,
             last_used_at: t.last_used_at,
         }
@@ -228,12 +280,18 @@ pub(crate) async fn list_tokens(req: Req) -> Result<Response> {
 pub(crate) struct CreateToken {
     /// 1 to 100 characters, to tell tokens apart.
     pub name: String,
+    /// A role narrower than yours in the account (`viewer` for a reporting tool); the
+    /// token acts with the lesser of this and your role there. Yours when left out.
+    #[serde(default)]
+    pub role: Option<Role>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub(crate) struct TokenCreated {
     pub id: TokenId,
     pub name: String,
+    pub account_id: Option<AccountId>,
+    pub role: Option<Role>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     /// Shown once; only its hash is kept. Send it as `Authorization: Bearer …`.
@@ -248,13 +306,15 @@ pub(crate) async fn create_token(req: Req) -> Result<Response> {
     let created = req
         .state
         .accounts
-        .create_api_token(req.auth()?, &body.name)
+        .create_api_token(req.auth()?, &body.name, body.role)
         .await?;
     Ok(json(
         StatusCode::CREATED,
         &TokenCreated {
             id: created.row.id,
             name: created.row.name,
+            account_id: created.row.account_id,
+            role: created.row.role,
             created_at: created.row.created_at,
             last_used_at: created.row.last_used_at,
             token: created.token,
@@ -339,17 +399,17 @@ pub(crate) struct Restriction {
     pub restricted: bool,
 }
 
-/// Restrict processing: no bar of yours is served and no lead processed until lifted.
+/// Restrict processing: no bar of the account is served and no lead processed until
+/// lifted (owners).
 #[utoipa::path(post, path = "/api/v1/me/restriction", tag = "account", request_body = Restriction,
     responses((status = 200, description = "The member as changed", body = MemberView)))]
 pub(crate) async fn restrict(req: Req) -> Result<Response> {
     let body: Restriction = req.json()?;
-    let member = req
-        .state
+    req.state
         .privacy
-        .restrict(req.member()?, body.restricted)
+        .restrict(req.account()?, body.restricted)
         .await?;
-    Ok(json(StatusCode::OK, &MemberView::from(&member)))
+    Ok(json(StatusCode::OK, &MemberView::current(&req).await?))
 }
 
 /// Everything barkeep holds about you, at once: a zip of JSON files with a README.

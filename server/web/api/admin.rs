@@ -11,7 +11,7 @@ use crate::alerts::{AudienceSpec, Draft, Kind, Report};
 use crate::billing::AccountState;
 use crate::db::entities::alert;
 use crate::db::entities::stripe_event::{self, EventStatus};
-use crate::domain::MemberId;
+use crate::domain::{AccountId, MemberId};
 use crate::error::Result;
 use crate::privacy::policies::{Objection, PolicyView};
 use crate::web::guards::AlertRef;
@@ -134,8 +134,20 @@ pub(crate) async fn member_rows(
     limit: u64,
 ) -> Result<Vec<MemberRow>> {
     let found = state.accounts.search(search, limit).await?;
-    let ids: Vec<MemberId> = found.iter().map(|m| m.id).collect();
-    let mut states = state.billing.states(&ids).await?;
+    // Each person is shown with the billing of the first account they are in (no
+    // account: none, shown as the free plan).
+    let mut first = std::collections::HashMap::new();
+    for m in &found {
+        let account = state
+            .accounts
+            .accounts_of(m.id)
+            .await?
+            .first()
+            .map_or(AccountId(0), |a| a.id);
+        first.insert(m.id, account);
+    }
+    let accounts: Vec<AccountId> = first.values().copied().collect();
+    let states = state.billing.states(&accounts).await?;
     let emails: Vec<String> = found.iter().map(|m| m.email.clone()).collect();
     // Suppressions are stored as hashes of the addresses; the members' are looked up so.
     let mut suppressed = crate::mail::suppressions::suppressed(
@@ -148,7 +160,7 @@ pub(crate) async fn member_rows(
         .into_iter()
         .filter_map(|m| {
             Some(MemberRow {
-                billing: states.remove(&m.id)?,
+                billing: states.get(first.get(&m.id)?)?.clone(),
                 email_suppressed: suppressed.remove(&m.email),
                 id: m.id,
                 email: m.email,

@@ -44,7 +44,7 @@ pub(crate) async fn signup(req: Req) -> Result<Response> {
     Ok(json(
         StatusCode::CREATED,
         &SignedUp {
-            member: MemberView::from(&member),
+            member: MemberView::in_first_account(&req.state, &member).await?,
             message: "account created; we sent a link to confirm your email address".into(),
         },
     ))
@@ -66,7 +66,7 @@ pub(crate) async fn confirm(req: Req) -> Result<Response> {
     Ok(json(
         StatusCode::OK,
         &MemberEnvelope {
-            member: MemberView::from(&member),
+            member: MemberView::in_first_account(&req.state, &member).await?,
         },
     ))
 }
@@ -88,7 +88,7 @@ pub(crate) async fn login(req: Req) -> Result<Response> {
     let mut res = json(
         StatusCode::OK,
         &MemberEnvelope {
-            member: MemberView::from(&done.member),
+            member: MemberView::in_first_account(&req.state, &done.member).await?,
         },
     );
     cookies::logged_in(&req.state.web, res.headers_mut(), &done);

@@ -161,7 +161,7 @@ pub(crate) async fn list(req: Req, OwnedSite(site): OwnedSite) -> Result<Respons
     responses((status = 201, description = "Created", body = BarView)))]
 pub(crate) async fn create(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let body: BarInput = req.json()?;
-    let limits = req.state.billing.limits_of(req.member()?.id).await?;
+    let limits = req.state.billing.limits_of(req.account()?).await?;
     let bar = req.state.catalog.create_bar(&site, &limits, body).await?;
     Ok(json(StatusCode::CREATED, &BarView::from(bar)))
 }
@@ -181,7 +181,7 @@ pub(crate) async fn get(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     responses((status = 200, description = "The bar as changed", body = BarView)))]
 pub(crate) async fn patch(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let body: BarInput = req.json()?;
-    let limits = req.state.billing.limits_of(req.member()?.id).await?;
+    let limits = req.state.billing.limits_of(req.account()?).await?;
     let bar = req
         .state
         .catalog
@@ -206,9 +206,9 @@ pub(crate) async fn delete(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response
     responses((status = 200, description = "Published", body = Published)))]
 pub(crate) async fn publish(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let catalog = &req.state.catalog;
-    let member = req.member()?.id;
-    let limits = req.state.billing.limits_of(member).await?;
-    let live = catalog.publish(bar.clone(), member, &limits).await?;
+    let account = req.account()?;
+    let limits = req.state.billing.limits_of(account).await?;
+    let live = catalog.publish(bar.clone(), account, &limits).await?;
     let bar = catalog.bar(bar.clone()).await?;
     Ok(json(
         StatusCode::OK,
@@ -262,7 +262,7 @@ pub(crate) async fn list_variants(req: Req, OwnedBar(bar): OwnedBar) -> Result<R
     responses((status = 201, description = "Created", body = VariantView)))]
 pub(crate) async fn create_variant(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let body: VariantInput = req.json()?;
-    let limits = req.state.billing.limits_of(req.member()?.id).await?;
+    let limits = req.state.billing.limits_of(req.account()?).await?;
     let v = req
         .state
         .catalog

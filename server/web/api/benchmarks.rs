@@ -30,7 +30,7 @@ pub(crate) async fn mine(req: Req) -> Result<Response> {
     let b = req
         .state
         .benchmarks
-        .read(req.member()?.id, None, q.window.as_deref())
+        .read(req.account()?, None, q.window.as_deref())
         .await?;
     Ok(json(StatusCode::OK, &b))
 }
@@ -44,7 +44,7 @@ pub(crate) async fn bar(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let b = req
         .state
         .benchmarks
-        .read(req.member()?.id, Some(bar.id), q.window.as_deref())
+        .read(req.account()?, Some(bar.id), q.window.as_deref())
         .await?;
     Ok(json(StatusCode::OK, &b))
 }

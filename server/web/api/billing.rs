@@ -17,7 +17,7 @@ use crate::web::router::Req;
 #[utoipa::path(get, path = "/api/v1/billing", tag = "billing",
     responses((status = 200, description = "Billing", body = Summary)))]
 pub(crate) async fn get(req: Req) -> Result<Response> {
-    let summary = req.state.billing.summary(req.member()?.id).await?;
+    let summary = req.state.billing.summary(req.account()?).await?;
     Ok(json(StatusCode::OK, &summary))
 }
 
@@ -46,7 +46,7 @@ pub(crate) async fn checkout(req: Req) -> Result<Response> {
     let url = req
         .state
         .billing
-        .checkout(req.member()?, &body.plan, interval)
+        .checkout(req.account()?, req.member()?, &body.plan, interval)
         .await?;
     Ok(json(StatusCode::OK, &Redirect { url }))
 }
@@ -55,6 +55,6 @@ pub(crate) async fn checkout(req: Req) -> Result<Response> {
 #[utoipa::path(post, path = "/api/v1/billing/portal", tag = "billing",
     responses((status = 200, description = "The portal session's URL", body = Redirect)))]
 pub(crate) async fn portal(req: Req) -> Result<Response> {
-    let url = req.state.billing.portal(req.member()?.id).await?;
+    let url = req.state.billing.portal(req.account()?).await?;
     Ok(json(StatusCode::OK, &Redirect { url }))
 }

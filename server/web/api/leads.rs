@@ -98,7 +98,7 @@ pub(crate) async fn rotate(req: Req, OwnedSite(site): OwnedSite) -> Result<Respo
     params(("site_id" = i64, Path, description = "One of your sites")),
     responses((status = 200, description = "How the post went", body = Attempt)))]
 pub(crate) async fn test(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
-    let attempt = req.state.leads.test(req.member()?.id, site.id).await?;
+    let attempt = req.state.leads.test(req.account()?, site.id).await?;
     Ok(json(StatusCode::OK, &attempt))
 }
 

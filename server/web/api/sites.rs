@@ -70,7 +70,7 @@ pub(crate) async fn list(req: Req) -> Result<Response> {
     let sites = req
         .state
         .catalog
-        .sites(req.member()?.id)
+        .sites(req.account()?)
         .await?
         .into_iter()
         .map(|s| SiteView::new(&req.state.web, s))
@@ -93,12 +93,12 @@ pub(crate) struct CreateSite {
     responses((status = 201, description = "Created", body = SiteView)))]
 pub(crate) async fn create(req: Req) -> Result<Response> {
     let body: CreateSite = req.json()?;
-    let member = req.member()?.id;
-    let limits = req.state.billing.limits_of(member).await?;
+    let account = req.account()?;
+    let limits = req.state.billing.limits_of(account).await?;
     let site = req
         .state
         .catalog
-        .create_site(member, &limits, &body.name, &body.hostnames)
+        .create_site(account, &limits, &body.name, &body.hostnames)
         .await?;
     Ok(json(
         StatusCode::CREATED,

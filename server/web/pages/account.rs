@@ -12,7 +12,7 @@ use super::forms::{Errors, FORM, Fields};
 use super::view::{Notice, done, message, render};
 use crate::accounts::{Auth, ProfileChange};
 use crate::db::entities::member;
-use crate::domain::{Email, INDUSTRIES};
+use crate::domain::{Email, INDUSTRIES, Role};
 use crate::error::{Error, Result};
 use crate::privacy::policies::MemberPolicy;
 use crate::web::api::account::MemberView;
@@ -48,6 +48,8 @@ struct PolicyRow {
 #[derive(Serialize)]
 struct AccountPage {
     me: MemberView,
+    /// The account's own settings (industry, lead retention) are an admin's to change.
+    account_admin: bool,
     industries: Vec<(&'static str, &'static str)>,
     sessions: Vec<SessionRow>,
     tokens: Vec<TokenRow>,
@@ -113,10 +115,10 @@ async fn policy_rows(req: &Req, member: &member::Model) -> Result<Vec<PolicyRow>
 }
 
 /// The profile form's values as stored.
-fn profile_fields(member: &member::Model) -> Fields {
+fn profile_fields(member: &member::Model, me: &MemberView) -> Fields {
     let mut f = Fields::default();
     f.set("name", member.name.clone().unwrap_or_default());
-    f.set("industry", member.industry.clone().unwrap_or_default());
+    f.set("industry", me.industry.clone().unwrap_or_default());
     f.set("time_zone", member.time_zone.clone().unwrap_or_default());
     for (name, on) in [
         ("news_opt_in", member.news_opt_in),
@@ -128,10 +130,7 @@ fn profile_fields(member: &member::Model) -> Fields {
             f.set(name, "on");
         }
     }
-    f.set(
-        "lead_retention_days",
-        member.lead_retention_days.to_string(),
-    );
+    f.set("lead_retention_days", me.lead_retention_days.to_string());
     f
 }
 
@@ -146,19 +145,30 @@ async fn account_page(
     let auth = req.auth()?;
     // The member as stored now (a form may just have changed it).
     let member = req.state.accounts.current(auth.member.id).await?;
+    let me = MemberView::current(req).await?;
     let sessions = session_rows(req, auth).await?;
     let tokens = token_rows(req, auth).await?;
     let policies = policy_rows(req, &member).await?;
-    let limits = req.state.billing.limits_of(member.id).await?;
-    let v = v.unwrap_or_else(|| profile_fields(&member));
+    let limits = match auth.acting {
+        Some(a) => {
+            req.state
+                .billing
+                .limits_of(a.account)
+                .await?
+                .lead_retention_days
+        }
+        None => None,
+    };
+    let v = v.unwrap_or_else(|| profile_fields(&member, &me));
     let status = errors.status();
     let page = AccountPage {
-        me: MemberView::from(&member),
+        account_admin: auth.acting.is_some_and(|a| a.role.allows(Role::Admin)),
+        me,
         industries: INDUSTRIES.to_vec(),
         sessions,
         tokens,
         policies,
-        max_retention: limits.lead_retention_days,
+        max_retention: limits,
         section,
         v,
         errors,
@@ -188,8 +198,14 @@ fn optional(f: &Fields, name: &str) -> Option<Option<String>> {
 
 pub(super) async fn profile(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
+    // The account's own fields come only from those who may change them (the page
+    // shows them to admins alone).
+    let admin = req
+        .auth()?
+        .acting
+        .is_some_and(|a| a.role.allows(Role::Admin));
     let changed = async {
-        let retention = match f.text("lead_retention_days") {
+        let retention = match f.text("lead_retention_days").filter(|_| admin) {
             None => None,
             Some(d) => Some(d.parse::<u32>().map_err(|_| {
                 Error::invalid("lead_retention_days", "a whole number of days, 0 or more")
@@ -197,7 +213,7 @@ pub(super) async fn profile(req: Req) -> Result<Response> {
         };
         let change = ProfileChange {
             name: optional(&f, "name"),
-            industry: optional(&f, "industry"),
+            industry: optional(&f, "industry").filter(|_| admin),
             time_zone: optional(&f, "time_zone"),
             news_opt_in: Some(f.ticked("news_opt_in")),
             digest_opt_in: Some(f.ticked("digest_opt_in")),
@@ -205,11 +221,20 @@ pub(super) async fn profile(req: Req) -> Result<Response> {
             lead_email: Some(f.ticked("lead_email")),
             lead_retention_days: retention,
         };
-        let member = req.member()?;
-        let limits = req.state.billing.limits_of(member.id).await?;
+        let acting = req.auth()?.acting;
+        let limit = match acting {
+            Some(a) => {
+                req.state
+                    .billing
+                    .limits_of(a.account)
+                    .await?
+                    .lead_retention_days
+            }
+            None => None,
+        };
         req.state
             .accounts
-            .update_profile(member, change, limits.lead_retention_days)
+            .update_profile(req.member()?, acting, change, limit)
             .await
     }
     .await;
@@ -283,7 +308,7 @@ pub(super) async fn create_token(req: Req) -> Result<Response> {
     match req
         .state
         .accounts
-        .create_api_token(req.auth()?, f.get("token_name"))
+        .create_api_token(req.auth()?, f.get("token_name"), None)
         .await
     {
         Ok(created) => {
@@ -324,7 +349,7 @@ pub(super) async fn object(req: Req) -> Result<Response> {
 pub(super) async fn restrict(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let on = f.get("restricted") == "true";
-    req.state.privacy.restrict(req.member()?, on).await?;
+    req.state.privacy.restrict(req.account()?, on).await?;
     Ok(done(
         "/account#data",
         if on {

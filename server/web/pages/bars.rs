@@ -489,14 +489,14 @@ async fn editor(
     form: Option<Fields>,
     errors: Errors,
 ) -> Result<Response> {
-    let member = req.member()?.id;
+    let account = req.account()?;
     let site = req
         .state
         .catalog
-        .site_of(member, loaded.site_id)
+        .site_of(account, loaded.site_id)
         .await?
         .ok_or(Error::NotFound)?;
-    let limits = req.state.billing.limits_of(member).await?;
+    let limits = req.state.billing.limits_of(account).await?;
     let sent = form.is_some();
     let v = form.unwrap_or_else(|| loaded.fields(part));
     let (variants, variant) = loaded.variant_rows();
@@ -573,10 +573,10 @@ pub(super) async fn new_page(req: Req, OwnedSite(site): OwnedSite) -> Result<Res
 
 pub(super) async fn create(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
-    let member = req.member()?.id;
+    let account = req.account()?;
     let created = async {
         let input = bar_input(&f, Part::New)?;
-        let limits = req.state.billing.limits_of(member).await?;
+        let limits = req.state.billing.limits_of(account).await?;
         req.state.catalog.create_bar(&site, &limits, input).await
     }
     .await;
@@ -599,10 +599,10 @@ pub(super) async fn save(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> 
     let f = Fields::parse(req.body()?)?;
     let b = load(&req, &bar).await?;
     let part = part_of(&b);
-    let member = req.member()?.id;
+    let account = req.account()?;
     let saved = async {
         let input = bar_input(&f, part)?;
-        let limits = req.state.billing.limits_of(member).await?;
+        let limits = req.state.billing.limits_of(account).await?;
         req.state
             .catalog
             .update_bar(b.bar.clone(), &limits, input)
@@ -631,12 +631,12 @@ async fn refused(req: &Req, bar: &bar::Model, err: Error) -> Result<Response> {
 }
 
 pub(super) async fn publish(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
-    let member = req.member()?.id;
+    let account = req.account()?;
     let b = bar.clone();
     let id = b.id;
     let before = req.state.catalog.bar(b.clone()).await?;
-    let limits = req.state.billing.limits_of(member).await?;
-    match req.state.catalog.publish(b, member, &limits).await {
+    let limits = req.state.billing.limits_of(account).await?;
+    match req.state.catalog.publish(b, account, &limits).await {
         Ok(_) => {
             let unchanged = before.status == Status::Live && !before.has_unpublished_changes;
             Ok(done(
@@ -668,8 +668,8 @@ pub(super) async fn delete(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response
 
 /// Adds a variant copied from the first one; its page opens to change it.
 pub(super) async fn add_variant(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
-    let member = req.member()?.id;
-    let limits = req.state.billing.limits_of(member).await?;
+    let account = req.account()?;
+    let limits = req.state.billing.limits_of(account).await?;
     let b = &bar;
     match req
         .state
@@ -732,13 +732,13 @@ pub(super) async fn previewed(
     req: &Req,
     f: &Fields,
 ) -> Result<std::result::Result<(BarSettings, VariantContent), Invalid>> {
-    let member = req.member()?.id;
+    let account = req.account()?;
     let catalog = &req.state.catalog;
     let id = |name: &str| f.text(name).and_then(|v| v.parse::<i64>().ok());
     let bar = match id("bar") {
         Some(b) => Some(
             catalog
-                .bar_of(member, crate::domain::BarId(b))
+                .bar_of(account, crate::domain::BarId(b))
                 .await?
                 .ok_or(Error::NotFound)?,
         ),
@@ -792,7 +792,7 @@ pub(super) async fn previewed(
         Err(Error::Invalid(invalid)) => return Ok(Err(invalid)),
         Err(other) => return Err(other),
     };
-    let limits = req.state.billing.limits_of(member).await?;
+    let limits = req.state.billing.limits_of(account).await?;
     Ok(catalog::draft(settings, content, &limits, &input))
 }
 

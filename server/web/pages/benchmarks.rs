@@ -174,7 +174,7 @@ pub(super) async fn page(req: Req) -> Result<Response> {
     let b = req
         .state
         .benchmarks
-        .read(req.member()?.id, None, None)
+        .read(req.account()?, None, None)
         .await?;
     ok(
         &req,

@@ -39,9 +39,9 @@ struct CheckoutQuery {
 }
 
 async fn billing_page(req: &Req, errors: Errors) -> Result<Response> {
-    let member = req.member()?.id;
+    let account = req.account()?;
     let q: CheckoutQuery = req.query().unwrap_or_default();
-    let (off, summary) = match req.state.billing.summary(member).await {
+    let (off, summary) = match req.state.billing.summary(account).await {
         Ok(s) => (None, Some(s)),
         Err(Error::Disabled { message, .. }) => (Some(super::forms::sentence(&message)), None),
         Err(err) => return Err(err),
@@ -97,7 +97,7 @@ pub(super) async fn checkout(req: Req) -> Result<Response> {
             .ok_or_else(|| Error::invalid("interval", "`month` or `year`"))?;
         req.state
             .billing
-            .checkout(req.member()?, f.get("plan"), interval)
+            .checkout(req.account()?, req.member()?, f.get("plan"), interval)
             .await
     }
     .await;
@@ -108,7 +108,7 @@ pub(super) async fn checkout(req: Req) -> Result<Response> {
 }
 
 pub(super) async fn portal(req: Req) -> Result<Response> {
-    match req.state.billing.portal(req.member()?.id).await {
+    match req.state.billing.portal(req.account()?).await {
         Ok(url) => redirect_out(&url),
         Err(err) => billing_page(&req, refusal(err)?).await,
     }

@@ -23,6 +23,7 @@ mod benchmarks;
 mod billing;
 mod chart;
 mod forms;
+mod people;
 mod preview;
 mod public;
 mod sites;
@@ -95,35 +96,40 @@ fn public_rows() -> Vec<Route> {
         route!(GET "/unsubscribe", Public, public::unsubscribe_page),
         route!(POST "/unsubscribe", Public, public::unsubscribe).without_csrf(),
         route!(GET "/privacy-policy", Public, public::privacy_policy),
+        route!(GET "/invitations/accept", Public, people::accept_page),
+        route!(POST "/invitations/accept", Public, people::accept),
     ]
 }
 
 fn site_rows() -> Vec<Route> {
     vec![
-        route!(GET "/sites", Member, sites::list),
-        route!(POST "/sites", Member, sites::create),
-        route!(GET "/sites/{site_id}", Member, sites::show),
-        route!(POST "/sites/{site_id}", Member, sites::save),
-        route!(POST "/sites/{site_id}/delete", Member, sites::delete),
-        route!(GET "/sites/{site_id}/stats", Member, stats::site),
+        route!(GET "/sites", Viewer, sites::list),
+        route!(POST "/sites", Editor, sites::create).audited("site.created"),
+        route!(GET "/sites/{site_id}", Viewer, sites::show),
+        route!(POST "/sites/{site_id}", Editor, sites::save).audited("site.changed"),
+        route!(POST "/sites/{site_id}/delete", Editor, sites::delete).audited("site.deleted"),
+        route!(GET "/sites/{site_id}/stats", Viewer, stats::site),
     ]
 }
 
 /// Bars: the editor, variants, publishing, stats.
 fn bar_rows() -> Vec<Route> {
     vec![
-        route!(GET "/sites/{site_id}/bars/new", Member, bars::new_page),
-        route!(POST "/sites/{site_id}/bars", Member, bars::create),
-        route!(GET "/bars/{bar_id}", Member, bars::edit_page),
-        route!(POST "/bars/{bar_id}", Member, bars::save),
-        route!(POST "/bars/{bar_id}/publish", Member, bars::publish),
-        route!(POST "/bars/{bar_id}/pause", Member, bars::pause),
-        route!(POST "/bars/{bar_id}/delete", Member, bars::delete),
-        route!(POST "/bars/{bar_id}/variants", Member, bars::add_variant),
-        route!(GET "/bars/{bar_id}/variants/{variant_id}", Member, bars::variant_page),
-        route!(POST "/bars/{bar_id}/variants/{variant_id}", Member, bars::save_variant),
-        route!(POST "/bars/{bar_id}/variants/{variant_id}/delete", Member, bars::delete_variant),
-        route!(GET "/bars/{bar_id}/stats", Member, stats::bar),
+        route!(GET "/sites/{site_id}/bars/new", Editor, bars::new_page),
+        route!(POST "/sites/{site_id}/bars", Editor, bars::create).audited("bar.created"),
+        route!(GET "/bars/{bar_id}", Viewer, bars::edit_page),
+        route!(POST "/bars/{bar_id}", Editor, bars::save).audited("bar.changed"),
+        route!(POST "/bars/{bar_id}/publish", Editor, bars::publish).audited("bar.published"),
+        route!(POST "/bars/{bar_id}/pause", Editor, bars::pause).audited("bar.paused"),
+        route!(POST "/bars/{bar_id}/delete", Editor, bars::delete).audited("bar.deleted"),
+        route!(POST "/bars/{bar_id}/variants", Editor, bars::add_variant)
+            .audited("variant.created"),
+        route!(GET "/bars/{bar_id}/variants/{variant_id}", Viewer, bars::variant_page),
+        route!(POST "/bars/{bar_id}/variants/{variant_id}", Editor, bars::save_variant)
+            .audited("variant.changed"),
+        route!(POST "/bars/{bar_id}/variants/{variant_id}/delete", Editor, bars::delete_variant)
+            .audited("variant.deleted"),
+        route!(GET "/bars/{bar_id}/stats", Viewer, stats::bar),
     ]
 }
 
@@ -139,11 +145,23 @@ fn preview_rows() -> Vec<Route> {
 /// Benchmarks, billing, the account.
 fn member_rows() -> Vec<Route> {
     vec![
-        route!(GET "/benchmarks", Member, benchmarks::page),
-        route!(GET "/billing", Member, billing::page),
-        route!(POST "/billing/checkout", Member, billing::checkout),
-        route!(POST "/billing/portal", Member, billing::portal),
+        route!(GET "/benchmarks", Viewer, benchmarks::page),
+        route!(GET "/billing", Admin, billing::page),
+        route!(POST "/billing/checkout", Owner, billing::checkout)
+            .audited("billing.checkout_started"),
+        route!(POST "/billing/portal", Owner, billing::portal).audited("billing.portal_opened"),
         route!(GET "/account", Member, account::page),
+        route!(GET "/people", Viewer, people::page),
+        route!(GET "/people/audit", Admin, people::audit),
+        route!(POST "/people/invitations", Admin, people::invite).audited("person.invited"),
+        route!(POST "/people/invitations/{invitation_id}/revoke", Admin, people::revoke)
+            .audited("invitation.revoked"),
+        route!(POST "/people/{member_id}/role", Admin, people::change_role)
+            .audited("person.role_changed"),
+        route!(POST "/people/{member_id}/remove", Admin, people::remove).audited("person.removed"),
+        route!(POST "/people/leave", Viewer, people::leave).audited("person.left"),
+        route!(POST "/people/owner", Owner, people::hand_over).audited("ownership.handed_over"),
+        route!(POST "/switch", Member, people::switch),
         route!(POST "/account/profile", Member, account::profile),
         route!(POST "/account/password", Member, account::password),
         route!(POST "/account/email", Member, account::email),
@@ -152,8 +170,9 @@ fn member_rows() -> Vec<Route> {
         route!(POST "/account/tokens", Member, account::create_token),
         route!(POST "/account/tokens/{token_id}/delete", Member, account::delete_token),
         route!(POST "/account/objection", Member, account::object),
-        route!(POST "/account/restriction", Member, account::restrict),
-        route!(GET "/account/export", Member, account::export),
+        route!(POST "/account/restriction", Owner, account::restrict)
+            .audited("processing.restriction_changed"),
+        route!(GET "/account/export", Member, account::export).audited("data.exported"),
         route!(POST "/account/delete", Member, account::delete),
     ]
 }

@@ -33,7 +33,7 @@ struct SitesPage {
 async fn sites_page(req: &Req, form: Fields, errors: Errors) -> Result<Response> {
     let state = &req.state;
     let mut sites = Vec::new();
-    for s in state.catalog.sites(req.member()?.id).await? {
+    for s in state.catalog.sites(req.account()?).await? {
         let bars = state.catalog.bars(&s.site).await?;
         let site = SiteView::new(&state.web, s);
         sites.push(SiteRow {
@@ -70,13 +70,13 @@ fn hostnames(raw: &str) -> Vec<String> {
 
 pub(super) async fn create(req: Req) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
-    let member = req.member()?.id;
-    let limits = req.state.billing.limits_of(member).await?;
+    let account = req.account()?;
+    let limits = req.state.billing.limits_of(account).await?;
     match req
         .state
         .catalog
         .create_site(
-            member,
+            account,
             &limits,
             f.get("name"),
             &hostnames(f.get("hostnames")),

@@ -558,7 +558,7 @@ pub(super) async fn bar(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     let site = req
         .state
         .catalog
-        .site_of(req.member()?.id, b.site_id)
+        .site_of(req.account()?, b.site_id)
         .await?
         .ok_or(Error::NotFound)?;
     stats_page(

@@ -158,6 +158,17 @@ pub struct ChromeMember<'a> {
     pub email: &'a str,
     pub operator: bool,
     pub confirmed: bool,
+    /// The role in the account the page acts in (`None`: in no account).
+    pub role: Option<&'static str>,
+    /// The accounts to switch between (shown when there are several).
+    pub accounts: Vec<ChromeAccount<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct ChromeAccount<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    pub current: bool,
 }
 
 /// The notices a redirect may ask for (`?done=code`): fixed texts, so a link cannot make a
@@ -191,10 +202,18 @@ pub(super) enum Notice {
     AlertSent,
     PolicyPublished,
     BenchmarksRun,
+    InvitationSent,
+    InvitationRevoked,
+    RoleChanged,
+    PersonRemoved,
+    Left,
+    HandedOver,
+    Switched,
+    Joined,
 }
 
 impl Notice {
-    const ALL: [Notice; 27] = [
+    const ALL: [Notice; 35] = [
         Notice::SignedUp,
         Notice::LoggedOut,
         Notice::SiteCreated,
@@ -222,6 +241,14 @@ impl Notice {
         Notice::AlertSent,
         Notice::PolicyPublished,
         Notice::BenchmarksRun,
+        Notice::InvitationSent,
+        Notice::InvitationRevoked,
+        Notice::RoleChanged,
+        Notice::PersonRemoved,
+        Notice::Left,
+        Notice::HandedOver,
+        Notice::Switched,
+        Notice::Joined,
     ];
 
     /// The code in the address.
@@ -254,6 +281,14 @@ impl Notice {
             Notice::AlertSent => "alert_sent",
             Notice::PolicyPublished => "policy_published",
             Notice::BenchmarksRun => "benchmarks_run",
+            Notice::InvitationSent => "invitation_sent",
+            Notice::InvitationRevoked => "invitation_revoked",
+            Notice::RoleChanged => "role_changed",
+            Notice::PersonRemoved => "person_removed",
+            Notice::Left => "left",
+            Notice::HandedOver => "handed_over",
+            Notice::Switched => "switched",
+            Notice::Joined => "joined",
         }
     }
 
@@ -295,6 +330,14 @@ impl Notice {
             Notice::AlertSent => "The alert is on its way to its recipients.",
             Notice::PolicyPublished => "Policy version published.",
             Notice::BenchmarksRun => "Benchmarks recomputed.",
+            Notice::InvitationSent => "Invitation sent. The link works once, for 7 days.",
+            Notice::InvitationRevoked => "Invitation revoked: its link no longer works.",
+            Notice::RoleChanged => "Role changed.",
+            Notice::PersonRemoved => "Removed from the account.",
+            Notice::Left => "You left the account.",
+            Notice::HandedOver => "Ownership handed over: you are an admin of the account now.",
+            Notice::Switched => "You are working in another account now.",
+            Notice::Joined => "Welcome to the account.",
         }
     }
 
@@ -311,6 +354,7 @@ fn section_of(path: &str) -> &'static str {
         "benchmarks" => "benchmarks",
         "billing" => "billing",
         "account" => "account",
+        "people" => "people",
         "admin" => "admin",
         _ => "",
     }
@@ -338,6 +382,16 @@ pub(super) fn render<T: Serialize>(
             email: &a.member.email,
             operator: a.member.is_operator,
             confirmed: a.member.email_confirmed_at.is_some(),
+            role: a.acting.map(|r| r.role.as_str()),
+            accounts: a
+                .accounts
+                .iter()
+                .map(|c| ChromeAccount {
+                    id: c.id.0,
+                    name: &c.name,
+                    current: a.acting.is_some_and(|r| r.account == c.id),
+                })
+                .collect(),
         }),
         csrf: &token,
         section: section_of(&req.path),
