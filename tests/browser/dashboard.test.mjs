@@ -117,6 +117,21 @@ after(async () => {
   }
 });
 
+/** The path of the invitation link emailed to `to` (the text part, quoted-printable undone). */
+async function invitationLink(to) {
+  const dir = path.join(env.BARKEEP_DATA_DIR, 'mail-out');
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline; ) {
+    for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+      const text = fs.readFileSync(path.join(dir, f), 'utf8').replace(/=\r?\n/g, '').replace(/=3D/gi, '=');
+      if (!new RegExp(`^To:.*${to.replace('.', '\\.')}`, 'im').test(text)) continue;
+      const m = text.match(/\/invitations\/accept\?token=[A-Za-z0-9_-]+/);
+      if (m) return m[0];
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.fail(`no invitation email to ${to} in ${dir}`);
+}
+
 /**
  * The path of the unsubscribe link in the newest subscription email the member got (the
  * alert the operator sent earlier), from its List-Unsubscribe header. The mail worker
@@ -428,6 +443,65 @@ test('benchmarks, billing and the account pages', async () => {
   await page.click('form[action="/account/tokens"] button');
   await page.locator('#new-token').waitFor();
   await look('account');
+});
+
+test('people: an editor invited, accepting in their own browser, the audit log, and switching accounts', async () => {
+  await go('/people');
+  await look('people');
+  await page.fill('#f-email', 'ed@shop.example');
+  await page.selectOption('#f-role', 'editor');
+  await page.click('form[action="/people/invitations"] button[type=submit]');
+  await page.waitForURL(/done=invitation_sent/);
+  assert.match(await page.locator('#invitations').textContent(), /ed@shop\.example/);
+
+  // The invited person opens the emailed link in a browser of their own.
+  const theirs = await browser.newContext({ userAgent: HUMAN_UA });
+  const p = await theirs.newPage();
+  const res = await p.goto(base + (await invitationLink('ed@shop.example')));
+  assert.equal(res.status(), 200);
+  await look('accept-invitation', p);
+  await p.fill('#f-password', 'editors long passphrase');
+  await p.click('main button[type=submit]');
+  assert.match(await p.locator('main').textContent(), /You joined .* as editor/);
+  await p.goto(`${base}/login`);
+  await p.fill('#f-email', 'ed@shop.example');
+  await p.fill('#f-password', 'editors long passphrase');
+  await p.click('main button[type=submit]');
+  await p.waitForURL(/\/sites/);
+  // The editor sees the account's site, and no billing in the navigation.
+  assert.match(await p.locator('main').textContent(), new RegExp(SITE_HOST.replace('.', '\\.')));
+  assert.equal(await p.locator('nav a[href="/billing"]').count(), 0);
+  assert.equal(await p.locator('nav a[href="/people"]').count(), 1);
+  // A page an editor may not open says so.
+  const refused = await p.goto(`${base}/people/audit`);
+  assert.equal(refused.status(), 403);
+  await theirs.close();
+
+  // The owner reads who did what.
+  await go('/people/audit');
+  assert.match(await page.locator('main').textContent(), /person\.invited/);
+  await look('audit');
+
+  // With a second account the header offers to switch.
+  const made = await page.evaluate(async () => {
+    const r = await fetch('/api/v1/accounts', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Second shop' }),
+    });
+    return r.status;
+  });
+  assert.equal(made, 201);
+  await go('/sites');
+  await page.selectOption('#switch-account', { label: 'Second shop' });
+  await page.click('form.switcher button[type=submit]');
+  await page.waitForURL(/done=switched/);
+  assert.doesNotMatch(await page.locator('main').textContent(), new RegExp(SITE_HOST.replace('.', '\\.')));
+  await look('switched');
+  await page.selectOption('#switch-account', { index: 0 });
+  await page.click('form.switcher button[type=submit]');
+  await page.waitForURL(/done=switched/);
+  assert.match(await page.locator('main').textContent(), new RegExp(SITE_HOST.replace('.', '\\.')));
 });
 
 test('the operator area: jobs, members, policies, Stripe events, and an alert composed, previewed and sent', async () => {
