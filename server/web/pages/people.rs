@@ -42,6 +42,8 @@ struct Page {
     invitations: Vec<InvitationRow>,
     /// The roles an admin may give (never above their own, never owner).
     grantable: Vec<&'static str>,
+    /// The same, as the form's select lists its options (`value=label|…`).
+    grantable_options: String,
     /// The admins an owner may hand ownership to.
     heirs: Vec<PersonRow>,
     v: Fields,
@@ -99,6 +101,16 @@ async fn people_page(req: &Req, v: Fields, errors: Errors) -> Result<Response> {
         .filter(|p| p.role == Role::Admin)
         .map(row)
         .collect();
+    let grantable: Vec<&'static str> = [Role::Viewer, Role::Editor, Role::Admin]
+        .into_iter()
+        .filter(|r| acting.role.allows(*r))
+        .map(Role::as_str)
+        .collect();
+    let grantable_options = grantable
+        .iter()
+        .map(|r| format!("{r}={r}"))
+        .collect::<Vec<_>>()
+        .join("|");
     let status = errors.status();
     render(
         req,
@@ -110,11 +122,8 @@ async fn people_page(req: &Req, v: Fields, errors: Errors) -> Result<Response> {
             owner: acting.role == Role::Owner,
             people,
             invitations,
-            grantable: [Role::Viewer, Role::Editor, Role::Admin]
-                .into_iter()
-                .filter(|r| acting.role.allows(*r))
-                .map(Role::as_str)
-                .collect(),
+            grantable,
+            grantable_options,
             heirs,
             v,
             errors,
