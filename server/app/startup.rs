@@ -469,7 +469,7 @@ impl Subsystems {
         mut registry: Registry,
     ) -> anyhow::Result<State> {
         let http = Arc::new(HttpMetrics::register(&mut registry));
-        web::openapi::prepare()?;
+        web::openapi::prepare(web::api::table().routes())?;
         Ok(State {
             web: Arc::new(web_settings(config, secret_key)),
             db: self.db,

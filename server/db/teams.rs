@@ -402,3 +402,17 @@ pub(crate) async fn forget_audit_addresses(
         .await?;
     Ok(())
 }
+
+/// The people of an account who get its lead notifications: editors and above who keep
+/// "Email me new leads" on, the longest-standing first.
+pub(crate) async fn lead_recipients(
+    db: &impl ConnectionTrait,
+    account: AccountId,
+) -> Result<Vec<member::Model>, DbErr> {
+    Ok(people_of(db, account)
+        .await?
+        .into_iter()
+        .filter(|(row, m)| row.role != Role::Viewer && m.lead_email)
+        .map(|(_, m)| m)
+        .collect())
+}

@@ -395,15 +395,20 @@ impl Leads {
         leads: &[(lead::Model, MemberId)],
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let Some((first, member)) = leads.first() else {
+        let Some((first, _)) = leads.first() else {
             return Ok(());
         };
-        let Some(m) = crate::db::accounts::member_by_id(&self.db, *member).await? else {
+        let Some(account) = crate::db::teams::account_of_site(&self.db, first.site_id).await?
+        else {
             return Ok(());
         };
-        let kept_days = crate::db::teams::account_of_site(&self.db, first.site_id)
-            .await?
-            .map_or(0, |a| a.lead_retention_days);
+        // Everyone of the account who may see leads and asked for them, the
+        // longest-standing first: the lead waits for that person's email.
+        let recipients = crate::db::teams::lead_recipients(&self.db, account.id).await?;
+        if recipients.is_empty() {
+            return Ok(());
+        }
+        let kept_days = account.lead_retention_days;
         let (site, bar_name) = names(&self.db, first.site_id, bar).await?;
         let ids: Vec<i64> = leads.iter().map(|(l, _)| l.id).collect();
         let email = LeadNotification {
@@ -428,19 +433,28 @@ impl Leads {
             ids.last().copied().unwrap_or(0),
             now.timestamp_millis()
         );
-        let mut row = self.mailer.row(
-            Recipient {
-                address: &m.email,
-                member_id: Some(m.id),
-            },
-            &key,
-            &email,
-            Sending::default(),
-        )?;
-        // The body holds the addresses: it leaves the outbox once sent.
-        row.after_send = sea_orm::ActiveValue::Set(AfterSend::PurgeBody);
+        let mut rows = Vec::with_capacity(recipients.len());
+        for (i, m) in recipients.iter().enumerate() {
+            let row_key = if i == 0 {
+                key.clone()
+            } else {
+                format!("{key}:to:{}", m.id)
+            };
+            let mut row = self.mailer.row(
+                Recipient {
+                    address: &m.email,
+                    member_id: Some(m.id),
+                },
+                &row_key,
+                &email,
+                Sending::default(),
+            )?;
+            // The body holds the addresses: it leaves the outbox once sent.
+            row.after_send = sea_orm::ActiveValue::Set(AfterSend::PurgeBody);
+            rows.push(row);
+        }
         let txn = crate::db::begin(&self.db).await?;
-        self.mailer.insert(&txn, vec![row]).await?;
+        self.mailer.insert(&txn, rows).await?;
         q::email_queued(&txn, &ids, &key).await?;
         q::set_last_email(&txn, bar, now).await?;
         txn.commit().await?;

@@ -46,7 +46,7 @@ pub(crate) mod hooks;
 mod metrics;
 pub(crate) mod openapi;
 pub(crate) mod ops;
-pub(crate) mod pages;
+pub mod pages;
 pub mod router;
 pub(crate) mod server;
 pub(crate) mod tracking;

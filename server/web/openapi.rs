@@ -1,7 +1,8 @@
 //! The OpenAPI 3.1 document of the member API, generated from the request and response
 //! types and the handlers' annotations, served at `GET /api/v1/openapi.json`. Its paths
-//! are the rows of the API's route table (`super::api::table`), each with the operation
-//! of its handler's `#[utoipa::path]`, and the security its row's `Access` demands.
+//! are the rows of the API's route table (`super::api::table`, handed to [`prepare`] at
+//! start-up), each with the operation of its handler's `#[utoipa::path]`, and the
+//! security its row's `Access` demands.
 
 use std::sync::OnceLock;
 
@@ -15,7 +16,7 @@ use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 
 use super::error::ErrorBody;
-use super::router::{Access, Req, Schemas};
+use super::router::{Access, Req, Route, Schemas};
 use crate::error::{Error, Result};
 
 #[derive(OpenApi)]
@@ -27,7 +28,7 @@ use crate::error::{Error, Result};
             API token. Errors are `{\"error\": code, \"message\": text}`, with `field` for a 422.",
     ),
     components(schemas(ErrorBody)),
-    modifiers(&Routes, &Security, &Errors),
+    modifiers(&Security),
     tags(
         (name = "auth", description = "Signing up and in"),
         (name = "account", description = "The member's own account"),
@@ -44,12 +45,12 @@ use crate::error::{Error, Result};
 pub(crate) struct ApiDoc;
 
 /// The paths: every documented row of the API's table, and the schemas they refer to.
-struct Routes;
+struct Routes<'a>(&'a [Route]);
 
-impl Modify for Routes {
+impl Modify for Routes<'_> {
     fn modify(&self, doc: &mut Document) {
         let mut schemas = Schemas::new();
-        for route in super::api::table().routes() {
+        for route in self.0 {
             let Some(documented) = route.documented() else {
                 continue;
             };
@@ -189,9 +190,18 @@ impl Modify for Errors {
 /// The document as JSON, made once at start-up.
 static DOCUMENT: OnceLock<String> = OnceLock::new();
 
-/// Builds the document; start-up fails if it cannot.
-pub(crate) fn prepare() -> anyhow::Result<()> {
-    let json = ApiDoc::openapi().to_pretty_json()?;
+/// The document of these routes: the paths first, then the errors every operation may
+/// answer.
+fn document(routes: &[Route]) -> Document {
+    let mut doc = ApiDoc::openapi();
+    Routes(routes).modify(&mut doc);
+    Errors.modify(&mut doc);
+    doc
+}
+
+/// Builds the document of the API's routes; start-up fails if it cannot.
+pub(crate) fn prepare(routes: &[Route]) -> anyhow::Result<()> {
+    let json = document(routes).to_pretty_json()?;
     let _ = DOCUMENT.set(json);
     Ok(())
 }

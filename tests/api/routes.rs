@@ -268,6 +268,64 @@ async fn every_account_route_refuses_the_roles_below_its_own_and_lets_the_others
     );
 }
 
+/// The dashboard's table, the same way: a refused role gets the 403 page naming its role
+/// (forms are refused before their CSRF token is even looked at, so nothing changes);
+/// an allowed one gets anything but that page (a form without its token is refused by
+/// the token check instead).
+#[tokio::test]
+async fn every_dashboard_page_refuses_the_roles_below_its_own() {
+    let app = TestApp::spawn().await;
+    let (owner, ids) = one_of_everything(&app, "owner@example.com").await;
+    let mut people = vec![(Role::Owner, owner.clone())];
+    for (role, name) in [
+        (Role::Admin, "admin"),
+        (Role::Editor, "editor"),
+        (Role::Viewer, "viewer"),
+    ] {
+        let cookie = crate::teams::join(&app, &owner, &format!("{name}@example.com"), name).await;
+        people.push((role, cookie));
+    }
+    let table = barkeep::web::pages::table();
+    let (mut refused, mut allowed) = (0, 0);
+    for route in table.routes().iter().filter(|r| r.access.role().is_some()) {
+        let needed = route.access.role().unwrap();
+        let path = fill(route.path, &ids);
+        for (role, cookie) in &people {
+            let res = app
+                .client
+                .request(route.method.clone(), app.url(&path))
+                .header("cookie", cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("x=1")
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            let page = res.text().await.unwrap();
+            let role_page = page.contains("cannot do this");
+            if role.allows(needed) {
+                assert!(
+                    !role_page && status != StatusCode::UNAUTHORIZED,
+                    "{} {path} as {role:?}: {status}",
+                    route.method
+                );
+                allowed += 1;
+            } else {
+                assert!(
+                    status == StatusCode::FORBIDDEN && role_page,
+                    "{} {path} as {role:?}: {status}",
+                    route.method
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        refused >= 30 && allowed >= 60,
+        "{refused} refused, {allowed} allowed"
+    );
+}
+
 /// Every `$ref` in a document, wherever it is.
 fn refs(v: &Value, out: &mut Vec<String>) {
     match v {

@@ -665,3 +665,87 @@ async fn the_audit_log_lists_who_did_what_for_owners_and_admins_only() {
     let log = body_json(app.get_as("/api/v1/account/audit", &owner).await).await;
     assert_eq!(log["entries"], json!([]));
 }
+
+#[tokio::test]
+async fn pages_show_a_viewer_no_control_their_role_cannot_use() {
+    let app = TestApp::spawn().await;
+    let owner = app.member("owner@example.com").await;
+    let site = app.site(&owner, &["shop.example"]).await;
+    let bar = app
+        .bar(&owner, site["id"].as_i64().unwrap(), &link_bar("Shown"))
+        .await;
+    let viewer = join(&app, &owner, "viewer@example.com", "viewer").await;
+    let editor = join(&app, &owner, "editor@example.com", "editor").await;
+    let page = |path: String, cookie: String| {
+        let app = &app;
+        async move { app.get_as(&path, &cookie).await.text().await.unwrap() }
+    };
+    for (cookie, shown) in [(&viewer, false), (&editor, true)] {
+        let sites = page("/sites".into(), cookie.clone()).await;
+        assert_eq!(sites.contains(r#"action="/sites""#), shown, "{sites}");
+        let editor_page = page(format!("/bars/{}", bar["id"]), cookie.clone()).await;
+        assert_eq!(
+            editor_page.contains(&format!(r#"action="/bars/{}/publish""#, bar["id"])),
+            shown
+        );
+        assert_eq!(
+            editor_page.contains(&format!(r#"action="/bars/{}/delete""#, bar["id"])),
+            shown
+        );
+        let nav = page("/account".into(), cookie.clone()).await;
+        assert!(
+            !nav.contains(r#"href="/billing""#),
+            "billing is for owners and admins"
+        );
+    }
+    let nav = page("/account".into(), owner.clone()).await;
+    assert!(nav.contains(r#"href="/billing""#));
+}
+
+#[tokio::test]
+async fn lead_emails_go_to_everyone_who_may_see_leads_and_asked_for_them() {
+    let app = TestApp::spawn().await;
+    let live = app
+        .live_bar(
+            "owner@example.com",
+            &json!({"goal": "email", "message": "Join the list"}),
+        )
+        .await;
+    join(&app, &live.cookie, "editor@example.com", "editor").await;
+    join(&app, &live.cookie, "viewer@example.com", "viewer").await;
+    let quiet = join(&app, &live.cookie, "quiet@example.com", "editor").await;
+    let res = app
+        .client
+        .patch(app.url("/api/v1/me"))
+        .header("cookie", &quiet)
+        .json(&json!({"lead_email": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .client
+        .post(app.url("/l"))
+        .header("content-type", "text/plain;charset=UTF-8")
+        .header("user-agent", crate::helpers::BROWSER_UA)
+        .header("origin", "https://shop.example")
+        .body(
+            json!({"d": live.deployment, "h": "shop.example", "m": "fan@example.net", "hp": ""})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.flush().await;
+    app.state.jobs.run_now("lead_delivery").await.unwrap();
+    let mut told: Vec<String> = app
+        .delivered()
+        .await
+        .into_iter()
+        .filter(|m| m.subject.contains("new lead"))
+        .map(|m| m.to)
+        .collect();
+    told.sort();
+    assert_eq!(told, ["editor@example.com", "owner@example.com"]);
+}

@@ -61,7 +61,7 @@ pub(crate) fn not_found(state: &crate::web::State) -> warp::filters::BoxedFilter
 /// Forms are small.
 const FORM_LIMIT: usize = 16 * 1024;
 
-pub(crate) fn table() -> Table {
+pub fn table() -> Table {
     let areas = [
         public_rows(),
         site_rows(),
