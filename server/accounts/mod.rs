@@ -1,6 +1,8 @@
-//! Member accounts: signup and email confirmation, login with throttling, sessions,
-//! API tokens, password reset and change, email change. The member API's handlers are
-//! thin wrappers around these methods.
+//! People and their logins (a member is a person): signup and email confirmation, login
+//! with throttling, sessions, API tokens, password reset and change, email change, and
+//! which account a request acts in with which role (the accounts themselves and the
+//! people in them are `teams`). The member API's handlers are thin wrappers around these
+//! methods.
 
 use std::net::IpAddr;
 

@@ -1,8 +1,10 @@
 //! The HTTP surface, one folder per audience: `visitor/` (the bar script, events and
 //! leads: the hot path), `api/` (the member API), `pages/` (server-rendered pages),
-//! `email/` (the open pixel and click redirects in emails), `hooks/` (webhooks from
-//! Stripe and the email API), `ops/` (health, readiness, metrics). Each audience has one route table (`router`);
-//! `server` runs them all and answers the busiest visitor requests straight from hyper.
+//! `tracking/` (the open pixel and click redirects in emails), `hooks/` (webhooks from
+//! Stripe and the email API), `ops/` (health, readiness, metrics). Each audience has one
+//! route table (`router`), whose rows name who may call them (a role in the account, for
+//! account routes); `server` runs them all and answers the busiest visitor requests
+//! straight from hyper.
 //! Every answer, whichever way it came, ends in [`finish`]: a request id, a tracing span,
 //! metrics and security headers.
 
