@@ -416,3 +416,21 @@ pub(crate) async fn lead_recipients(
         .map(|(_, m)| m)
         .collect())
 }
+
+pub(crate) async fn rename_account(
+    db: &impl ConnectionTrait,
+    id: AccountId,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    account::Entity::update_many()
+        .col_expr(account::Column::Name, sea_orm::sea_query::Expr::value(name))
+        .col_expr(
+            account::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(account::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

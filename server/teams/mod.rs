@@ -86,6 +86,14 @@ impl Teams {
         Ok(account)
     }
 
+    /// Gives the acting account another name (admins).
+    pub async fn rename(&self, acting: Acting, name: &str) -> Result<String> {
+        acting.allow(Role::Admin)?;
+        let name = text::name("name", name, 100, "name the account in 1 to 100 characters")?;
+        q::rename_account(&self.db, acting.account, &name, self.clock.now()).await?;
+        Ok(name)
+    }
+
     pub async fn people(&self, account: AccountId) -> Result<Vec<Person>> {
         Ok(q::people_of(&self.db, account)
             .await?

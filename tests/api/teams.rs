@@ -749,3 +749,33 @@ async fn lead_emails_go_to_everyone_who_may_see_leads_and_asked_for_them() {
     told.sort();
     assert_eq!(told, ["editor@example.com", "owner@example.com"]);
 }
+
+#[tokio::test]
+async fn an_admin_renames_the_account_and_everyone_sees_the_name() {
+    let app = TestApp::spawn().await;
+    let owner = app.member("owner@example.com").await;
+    let admin = join(&app, &owner, "admin@example.com", "admin").await;
+    let rename = |cookie: String, name: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .patch(app.url("/api/v1/account"))
+                .header("cookie", cookie)
+                .json(&json!({"name": name}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        rename(admin.clone(), "  ").await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let res = rename(admin.clone(), "Shop team").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let accounts = body_json(app.get_as("/api/v1/accounts", &owner).await).await;
+    assert_eq!(accounts["accounts"][0]["name"], "Shop team");
+    let log = body_json(app.get_as("/api/v1/account/audit", &owner).await).await;
+    assert_eq!(log["entries"][0]["action"], "account.renamed");
+    assert_eq!(log["entries"][0]["subject"], "named Shop team");
+}

@@ -69,6 +69,7 @@ pub fn table() -> Table {
             // Accounts and the people in them.
             api_route!(Member, teams::accounts),
             api_route!(Member, teams::create_account),
+            api_route!(Admin, teams::rename).audited("account.renamed"),
             api_route!(Viewer, teams::people),
             api_route!(Admin, teams::invite).audited("person.invited"),
             api_route!(Admin, teams::invitations),

@@ -85,6 +85,34 @@ pub(crate) async fn create_account(req: Req) -> Result<Response> {
     ))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Rename {
+    /// 1 to 100 characters.
+    pub name: String,
+}
+
+/// Rename the account (admins); the switcher and the people page show the name.
+#[utoipa::path(patch, path = "/api/v1/account", tag = "people", request_body = Rename,
+    responses((status = 200, description = "Renamed", body = AccountView)))]
+pub(crate) async fn rename(req: Req) -> Result<Response> {
+    let body: Rename = req.json()?;
+    let acting = req.acting()?;
+    let name = req.state.teams.rename(acting, &body.name).await?;
+    let mut res = json(
+        StatusCode::OK,
+        &AccountView {
+            id: acting.account,
+            name: name.clone(),
+            role: acting.role,
+            current: true,
+        },
+    );
+    res.extensions_mut()
+        .insert(AuditSubject(format!("named {name}")));
+    Ok(res)
+}
+
 #[derive(Serialize, ToSchema)]
 pub(crate) struct PersonView {
     pub id: MemberId,

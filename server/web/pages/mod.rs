@@ -153,6 +153,7 @@ fn member_rows() -> Vec<Route> {
         route!(GET "/account", Member, account::page),
         route!(GET "/people", Viewer, people::page),
         route!(GET "/people/audit", Admin, people::audit),
+        route!(POST "/people/name", Admin, people::rename).audited("account.renamed"),
         route!(POST "/people/invitations", Admin, people::invite).audited("person.invited"),
         route!(POST "/people/invitations/{invitation_id}/revoke", Admin, people::revoke)
             .audited("invitation.revoked"),

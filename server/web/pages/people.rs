@@ -54,7 +54,7 @@ pub(super) async fn page(req: Req) -> Result<Response> {
     people_page(&req, Fields::default(), Errors::default()).await
 }
 
-async fn people_page(req: &Req, v: Fields, errors: Errors) -> Result<Response> {
+async fn people_page(req: &Req, mut v: Fields, errors: Errors) -> Result<Response> {
     let acting = req.acting()?;
     let me = req.member()?.id;
     let account = req
@@ -63,6 +63,9 @@ async fn people_page(req: &Req, v: Fields, errors: Errors) -> Result<Response> {
         .account(acting.account)
         .await?
         .ok_or(Error::NotFound)?;
+    if v.text("name").is_none() {
+        v.set("name", account.name.clone());
+    }
     let teams = &req.state.teams;
     let row = |p: crate::teams::Person| PersonRow {
         id: p.member.id.0,
@@ -163,6 +166,23 @@ pub(super) async fn invite(req: Req) -> Result<Response> {
             Ok(res)
         }
         Err(err @ (Error::Invalid(_) | Error::Conflict { .. })) => {
+            let errors = Errors::of(err)?;
+            people_page(&req, f, errors).await
+        }
+        Err(err) => Err(err),
+    }
+}
+
+pub(super) async fn rename(req: Req) -> Result<Response> {
+    let f = Fields::parse(req.body()?)?;
+    match req.state.teams.rename(req.acting()?, f.get("name")).await {
+        Ok(name) => {
+            let mut res = done("/people", Notice::Renamed);
+            res.extensions_mut()
+                .insert(AuditSubject(format!("named {name}")));
+            Ok(res)
+        }
+        Err(err @ Error::Invalid(_)) => {
             let errors = Errors::of(err)?;
             people_page(&req, f, errors).await
         }

@@ -210,10 +210,11 @@ pub(super) enum Notice {
     HandedOver,
     Switched,
     Joined,
+    Renamed,
 }
 
 impl Notice {
-    const ALL: [Notice; 35] = [
+    const ALL: [Notice; 36] = [
         Notice::SignedUp,
         Notice::LoggedOut,
         Notice::SiteCreated,
@@ -249,6 +250,7 @@ impl Notice {
         Notice::HandedOver,
         Notice::Switched,
         Notice::Joined,
+        Notice::Renamed,
     ];
 
     /// The code in the address.
@@ -289,6 +291,7 @@ impl Notice {
             Notice::HandedOver => "handed_over",
             Notice::Switched => "switched",
             Notice::Joined => "joined",
+            Notice::Renamed => "renamed",
         }
     }
 
@@ -338,6 +341,7 @@ impl Notice {
             Notice::HandedOver => "Ownership handed over: you are an admin of the account now.",
             Notice::Switched => "You are working in another account now.",
             Notice::Joined => "Welcome to the account.",
+            Notice::Renamed => "The account has its new name.",
         }
     }
 
