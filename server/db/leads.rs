@@ -10,7 +10,7 @@ use sea_orm::{
 use super::entities::outbox::{self, Status};
 use super::entities::{lead, lead_delivery, lead_email_batch, lead_webhook, site};
 use super::placeholder;
-use crate::domain::{AccountId, BarId, MemberId, SiteId};
+use crate::domain::{AccountId, BarId, SiteId};
 
 // ---- webhooks ----
 
@@ -132,9 +132,10 @@ pub(crate) async fn settle_emails(db: &impl ConnectionTrait) -> Result<(u64, u64
 const WANTS_EMAIL: &str = "l.forwarded_at IS NULL AND l.email_done = {f} \
     AND l.email_outbox_id IS NULL AND m.id IS NOT NULL AND a.restricted_at IS NULL";
 
-/// The person who gets an account's lead email: the longest-standing person of the
-/// account who may see leads (editor or above) and wants them. Joined as `m`, beside
-/// the site `s` and its account `a`; `m.id` is null when nobody wants them.
+/// The first of the people who get an account's lead email (`teams::lead_recipients`
+/// lists them all, in this order): editors and above who want them, the
+/// longest-standing first. Joined as `m`, beside the site `s` and its account `a`;
+/// `m.id` is null when nobody wants them.
 const RECIPIENT: &str = "JOIN accounts a ON a.id = s.account_id \
     LEFT JOIN members m ON m.id = (SELECT am.member_id FROM account_members am \
     JOIN members p ON p.id = am.member_id WHERE am.account_id = s.account_id \
@@ -181,16 +182,16 @@ pub(crate) async fn bars_due_for_email(
         .collect()
 }
 
-/// The oldest leads of a bar waiting for an email, with the member who gets it.
+/// The oldest leads of a bar waiting for an email.
 pub(crate) async fn waiting_for_email(
     db: &impl ConnectionTrait,
     bar: BarId,
     limit: u64,
-) -> Result<Vec<(lead::Model, MemberId)>, DbErr> {
+) -> Result<Vec<lead::Model>, DbErr> {
     let backend = db.get_database_backend();
     let sql = booleans(
         &format!(
-            "SELECT l.id, m.id FROM leads l \
+            "SELECT l.id FROM leads l \
              JOIN deployments d ON d.id = l.deployment_id \
              JOIN sites s ON s.id = l.site_id \
              {RECIPIENT} \
@@ -199,28 +200,17 @@ pub(crate) async fn waiting_for_email(
         ),
         backend,
     );
-    let rows = db
+    let ids: Vec<i64> = db
         .query_all_raw(Statement::from_sql_and_values(backend, sql, [bar.0.into()]))
-        .await?;
-    let mut owners = Vec::with_capacity(rows.len());
-    for r in rows {
-        owners.push((
-            r.try_get_by_index::<i64>(0)?,
-            MemberId(r.try_get_by_index(1)?),
-        ));
-    }
-    let leads = lead::Entity::find()
-        .filter(lead::Column::Id.is_in(owners.iter().map(|(id, _)| *id)))
+        .await?
+        .iter()
+        .map(|r| r.try_get_by_index::<i64>(0))
+        .collect::<Result<_, _>>()?;
+    lead::Entity::find()
+        .filter(lead::Column::Id.is_in(ids))
         .order_by_asc(lead::Column::Id)
         .all(db)
-        .await?;
-    Ok(leads
-        .into_iter()
-        .filter_map(|l| {
-            let member = owners.iter().find(|(id, _)| *id == l.id)?.1;
-            Some((l, member))
-        })
-        .collect())
+        .await
 }
 
 /// Ties leads to the queued email (named by its key) that lists them.

@@ -98,13 +98,17 @@ pub(crate) async fn memberships_of(
         .order_by_asc(account_member::Column::Id)
         .all(db)
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        if let Some(account) = account_by_id(db, row.account_id).await? {
-            out.push((row, account));
-        }
-    }
-    Ok(out)
+    let mut accounts = account::Entity::find()
+        .filter(account::Column::Id.is_in(rows.iter().map(|r| r.account_id)))
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let at = accounts.iter().position(|a| a.id == row.account_id)?;
+            Some((row, accounts.swap_remove(at)))
+        })
+        .collect())
 }
 
 /// The people of an account with their roles, in the order they joined.
@@ -117,13 +121,17 @@ pub(crate) async fn people_of(
         .order_by_asc(account_member::Column::Id)
         .all(db)
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        if let Some(m) = member::Entity::find_by_id(row.member_id).one(db).await? {
-            out.push((row, m));
-        }
-    }
-    Ok(out)
+    let mut people = member::Entity::find()
+        .filter(member::Column::Id.is_in(rows.iter().map(|r| r.member_id)))
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let at = people.iter().position(|m| m.id == row.member_id)?;
+            Some((row, people.swap_remove(at)))
+        })
+        .collect())
 }
 
 /// The owners of an account (billing email goes to them).

@@ -21,7 +21,7 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::db::entities::{lead, lead_webhook, outbox::AfterSend};
 use crate::db::leads as q;
-use crate::domain::{AccountId, BarId, MemberId, SiteId};
+use crate::domain::{AccountId, BarId, SiteId};
 use crate::egress::{Egress, Failure, Refusal};
 use crate::error::{Error, Result};
 use crate::mail::{EmailKind, EmailTemplate, Mailer, Recipient, Sending};
@@ -392,10 +392,10 @@ impl Leads {
     async fn email_leads(
         &self,
         bar: BarId,
-        leads: &[(lead::Model, MemberId)],
+        leads: &[lead::Model],
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let Some((first, _)) = leads.first() else {
+        let Some(first) = leads.first() else {
             return Ok(());
         };
         let Some(account) = crate::db::teams::account_of_site(&self.db, first.site_id).await?
@@ -410,13 +410,13 @@ impl Leads {
         }
         let kept_days = account.lead_retention_days;
         let (site, bar_name) = names(&self.db, first.site_id, bar).await?;
-        let ids: Vec<i64> = leads.iter().map(|(l, _)| l.id).collect();
+        let ids: Vec<i64> = leads.iter().map(|l| l.id).collect();
         let email = LeadNotification {
             site,
             bar: bar_name,
             leads: leads
                 .iter()
-                .map(|(l, _)| LeadLine {
+                .map(|l| LeadLine {
                     email: l.email.clone(),
                     at: l.created_at.format("%-d %B %Y, %H:%M UTC").to_string(),
                 })

@@ -43,15 +43,15 @@ pub(crate) async fn accounts(req: Req) -> Result<Response> {
     let current = req.auth()?.acting.map(|a| a.account);
     let accounts = req
         .state
-        .teams
+        .accounts
         .accounts_of(req.member()?.id)
         .await?
         .into_iter()
-        .map(|(row, account)| AccountView {
-            current: Some(account.id) == current,
-            id: account.id,
-            name: account.name,
-            role: row.role,
+        .map(|a| AccountView {
+            current: Some(a.id) == current,
+            id: a.id,
+            name: a.name,
+            role: a.role,
         })
         .collect();
     Ok(json(StatusCode::OK, &Accounts { accounts }))
