@@ -3,7 +3,9 @@
 // the barkeep server too (script with a test config spliced in, /e and /l answered with 204).
 //
 // Modes, chosen by the environment:
-//   standalone (default)  the script is widget/dist/bar.min.js with the config a test supplies;
+//   standalone (default)  the script is assembled from widget/dist/runtime.json (every module,
+//                         unless a test picks some with env.modules) with the config a test
+//                         supplies;
 //   external              BARKEEP_SCRIPT_URL=<url of a real /s/SITEKEY.js>: pages load that
 //                         script, whose bars the caller configured (BARKEEP_SITE_HOST names the
 //                         site's hostname, default shop.example; BARKEEP_PAGE_PORT fixes the
@@ -46,22 +48,71 @@ export const CHROMIUM_ARGS = [
 let built = null;
 
 /**
- * The minified runtime, built from `widget/src` with `npm run build` once per test run
- * (esbuild takes a fraction of a second), so the tests never read a `dist/` left over
- * from older sources.
+ * The runtime's pieces (head, tail, modules, needs: see widget/build.mjs), built from
+ * `widget/src` into `widget/dist/runtime.json` once per test run (esbuild takes a fraction of a
+ * second), so the tests never read a `dist/` left over from older sources.
  */
-export function runtimeSource() {
+export function runtime() {
   if (built === null) {
-    execFileSync('npm', ['run', 'build'], { cwd: WIDGET, stdio: 'ignore' });
-    built = fs.readFileSync(path.join(WIDGET, 'dist/bar.min.js'), 'utf8');
+    execFileSync(process.execPath, [path.join(WIDGET, 'build.mjs'), path.join(WIDGET, 'dist')], { stdio: 'inherit' });
+    built = JSON.parse(fs.readFileSync(path.join(WIDGET, 'dist/runtime.json'), 'utf8'));
   }
   return built;
 }
 
-/** Minified and gzipped (level 9) sizes of the runtime, in bytes. */
-export function runtimeSize() {
-  const src = Buffer.from(runtimeSource());
-  return { min: src.length, gz: zlib.gzipSync(src, { level: 9 }).length };
+/** Names of all modules, in their concatenation order. */
+export const moduleNames = () => runtime().modules.map(([n]) => n);
+
+/**
+ * The script as the server assembles it: head + the chosen modules (with the modules they
+ * need, in the runtime's order) + tail; `mods` null or omitted = every module.
+ */
+export function runtimeSource(mods = null) {
+  const { head, tail, modules, needs } = runtime();
+  const want = new Set(mods ?? moduleNames());
+  for (const n of [...want]) for (const m of needs[n] || []) want.add(m);
+  return head + modules.filter(([n]) => want.has(n)).map(([, c]) => c).join('') + tail;
+}
+
+/** Gzipped size (zlib level 9) in bytes. */
+export const gzipSize = (s) => zlib.gzipSync(Buffer.from(s), { level: 9 }).length;
+
+/**
+ * The modules the server selects for a config ({b: [BAR]}): a module goes along when a bar
+ * uses its key or value (see widget/README.md).
+ */
+export function modulesFor(cfg) {
+  const m = new Set();
+  for (const b of cfg.b || []) {
+    const t = b.t || {};
+    const has = (...k) => k.some((k) => t[k] !== undefined && t[k] !== null);
+    if (b.g === 'email') m.add('form');
+    if ((b.y ?? 'bar') === 'bar' && b.o === 0) m.add('push');
+    if (b.y === 'modal' || b.y === 'takeover') m.add('dialog');
+    if (b.y === 'slider') m.add('slider');
+    const tr = (b.tr || [])[0];
+    if (tr === 's') m.add('scroll');
+    if (tr === 'e') m.add('exit');
+    if (t.in?.length || t.ex?.length) m.add('paths');
+    if (has('dv') || b.g === 'call') m.add('device');
+    if (has('sa', 'ea')) m.add('schedule');
+    if (has('rf', 'us', 'uc')) m.add('source');
+    if (has('vn', 'vc', 'ds', 'pv')) m.add('visits');
+    if (has('la')) m.add('lang');
+    if (has('wd', 'hr', 'tz')) m.add('clock');
+    if (has('q')) m.add('query');
+    if (has('pg')) m.add('page');
+    if (b.fq) m.add('freq').add('visits');
+    if (b.cd) m.add('countdown');
+    if ((b.v || []).some((v) => v.tx)) m.add('i18n');
+  }
+  return [...m];
+}
+
+/** Minified and gzipped (level 9) sizes of the script with every module, in bytes. */
+export function runtimeSize(mods = null) {
+  const src = runtimeSource(mods);
+  return { min: Buffer.byteLength(src), gz: gzipSize(src) };
 }
 
 /** Escapes text for the test pages' HTML. */
@@ -87,6 +138,10 @@ export async function setup({ external = EXTERNAL } = {}) {
   let config = { b: [] };
   const pages = new Map(); // path -> page options, for the current test
   let defaults = {};
+  // Modules served to the current test: null = all (the default), "auto" = as the server
+  // would select them for the config (BARKEEP_WIDGET_MODULES=auto makes that the default).
+  const defaultMods = process.env.BARKEEP_WIDGET_MODULES === 'auto' ? 'auto' : null;
+  let mods = defaultMods;
   const received = []; // beacons as the standalone server saw them
 
   const server = http.createServer((req, res) => {
@@ -102,7 +157,7 @@ export async function setup({ external = EXTERNAL } = {}) {
         const json = JSON.stringify({ e: env.barkeepOrigin, ...config });
         res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'no-store' });
         // A function, so "$&" and the like in the config's texts stay literal.
-        res.end(runtimeSource().replace('__BK_CONFIG__', () => json));
+        res.end(runtimeSource(mods === 'auto' ? modulesFor(config) : mods).replace('__BK_CONFIG__', () => json));
       } else if (url.pathname === '/favicon.ico') {
         res.writeHead(204).end();
       } else {
@@ -150,6 +205,14 @@ export async function setup({ external = EXTERNAL } = {}) {
     /** Standalone only: the site config the script carries ({h, b}; "e" is filled in). */
     configure(cfg) {
       config = withPort({ h: [SITE_HOST], ...cfg }, port);
+    },
+
+    /**
+     * Standalone only: the modules the script carries for the current test: a list of names,
+     * "auto" (those the server would select for the configured bars) or null (all, the default).
+     */
+    modules(list) {
+      mods = list;
     },
 
     /** Page options for a path: {body, head, csp, noScript, delayBody (ms)}. */
@@ -236,6 +299,7 @@ export async function setup({ external = EXTERNAL } = {}) {
       contexts = [];
       pages.clear();
       defaults = {};
+      mods = defaultMods;
       // Closed first: a page can still send a beacon while its context closes, and it
       // belongs to this test, not the next.
       await Promise.all(open.map((c) => c.close().catch(() => {})));
