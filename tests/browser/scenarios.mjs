@@ -17,9 +17,10 @@ const messageOf = (t) => t.bar().locator('span').first().textContent();
 export async function steady(t) {
   await t.bar().waitFor();
   await t.page.waitForFunction(() => {
-    const bar = document.querySelector('barkeep-bar')?.shadowRoot?.querySelector('.b');
+    const root = document.querySelector('barkeep-bar')?.shadowRoot;
+    const bar = root?.querySelector('.b');
     const sp = document.querySelector('barkeep-sp');
-    return bar && !bar.getAnimations().length && !(sp && sp.getAnimations().length);
+    return bar && !root.getAnimations().length && !(sp && sp.getAnimations().length);
   });
 }
 
@@ -409,5 +410,211 @@ export async function screenshot(env, o) {
   const t = await env.open({ path: o.path, context: o.context ?? DESKTOP });
   await steady(t);
   await t.page.screenshot({ path: o.file });
+  return t;
+}
+
+// ---- Element types (bar, modal, takeover, slider) ----
+
+/** What the runtime's shadow root holds: active element, animations, the panel's box and style. */
+const inside = (t) =>
+  t.page.evaluate(() => {
+    const host = document.querySelector('barkeep-bar');
+    const root = host?.shadowRoot;
+    const b = root?.querySelector('.b');
+    if (!b) return null;
+    const a = root.activeElement;
+    const r = b.getBoundingClientRect();
+    const s = getComputedStyle(b);
+    return {
+      active: a ? `${a.tagName}.${a.className}` : null,
+      pageActive: document.activeElement?.id || document.activeElement?.localName || null,
+      animations: root.getAnimations ? root.getAnimations().length : b.getAnimations().length,
+      box: { x: r.x, y: r.y, width: r.width, height: r.height, right: r.right, bottom: r.bottom },
+      role: b.getAttribute('role'),
+      modal: b.getAttribute('aria-modal'),
+      direction: getComputedStyle(b.querySelector('span')).direction,
+      bg: s.backgroundColor,
+      fg: s.color,
+      vw: innerWidth,
+      vh: innerHeight,
+      scrollWidth: document.documentElement.scrollWidth,
+      scrollY,
+    };
+  });
+
+/** The page's own focused element's id (or tag name). */
+const pageFocus = (t) => t.page.evaluate(() => document.activeElement?.id || document.activeElement?.localName);
+
+/**
+ * An element of type o.type ("bar", "modal", "takeover", "slider") with goal o.goal ("link",
+ * "email", "call", "announcement") is drawn with its role and is usable: the link is followed
+ * (click beacon), the email form sends a lead, the call link dials, the close button dismisses.
+ */
+export async function elementWorks(env, o = {}) {
+  const type = o.type ?? 'bar';
+  const goal = o.goal ?? 'link';
+  const dialog = type === 'modal' || type === 'takeover';
+  const t = await env.open({ path: o.path, context: o.context ?? (goal === 'call' ? PIXEL : DESKTOP) });
+  await steady(t);
+  const st = await inside(t);
+  if (o.message !== undefined) assert.equal(await messageOf(t), o.message);
+  if (dialog) {
+    assert.equal(st.role, 'dialog');
+    assert.equal(st.modal, 'true');
+    await t.page.getByRole('dialog', { name: o.name ?? 'Announcement' }).waitFor();
+    assert.ok(st.active, 'focus is inside the dialog');
+  } else {
+    await t.page.getByRole('region', { name: o.name ?? 'Announcement' }).waitFor();
+    assert.equal(st.active, null, `a ${type} never takes focus`);
+  }
+  const bar = t.bar();
+  if (goal === 'link') {
+    const link = bar.locator('a.g');
+    const href = o.href ?? (await link.getAttribute('href'));
+    await link.click();
+    await t.page.waitForURL(href);
+    await t.waitEvents('c');
+  } else if (goal === 'call') {
+    const link = bar.locator('a.g');
+    assert.match(await link.getAttribute('href'), /^tel:/);
+    // Following tel: hands over to the phone; here the click beacon is what can be seen.
+    await link.dispatchEvent('click');
+    await t.waitEvents('c');
+  } else if (goal === 'email') {
+    await bar.locator('input[type=email]').fill(o.email ?? 'visitor@example.net');
+    await bar.locator('button.g').click();
+    await t.page.getByRole('status').filter({ hasText: o.thanks ?? 'Thanks!' }).waitFor();
+    const end = Date.now() + 3000;
+    while (!t.leads().length && Date.now() < end) await t.page.waitForTimeout(25);
+    assert.equal(t.leads().length, 1, 'a lead POST was sent');
+  } else {
+    assert.equal(await bar.locator('a.g, form').count(), 0, 'an announcement has no call to action');
+    await bar.locator('button.x').click();
+    await t.host().waitFor({ state: 'detached' });
+    await t.waitEvents('x');
+  }
+  return t;
+}
+
+/**
+ * Keyboard-only use of a modal or takeover: focus moves in when it shows, Tab and Shift+Tab
+ * stay inside, the page behind does not scroll, Escape closes it (dismiss beacon) and focus
+ * returns to the page's element that had it. The page must have a <button id="before">, and
+ * the element a delay long enough (o.delayMs) to focus it first.
+ */
+export async function dialogKeyboard(env, o = {}) {
+  const t = await env.open({ path: o.path, context: DESKTOP });
+  await t.page.locator('#before').focus();
+  assert.equal(await pageFocus(t), 'before');
+  await steady(t);
+  let st = await inside(t);
+  assert.ok(st.active, 'focus moved into the dialog');
+  const seen = new Set([st.active]);
+  for (const key of ['Tab', 'Tab', 'Tab', 'Tab', 'Tab', 'Shift+Tab', 'Shift+Tab', 'Shift+Tab', 'Shift+Tab', 'Shift+Tab', 'Shift+Tab']) {
+    await t.page.keyboard.press(key);
+    st = await inside(t);
+    assert.ok(st.active, `after ${key} focus is still inside the dialog`);
+    assert.equal(await pageFocus(t), 'barkeep-bar');
+    seen.add(st.active);
+  }
+  assert.ok(seen.has('BUTTON.x'), `the close button is reachable: ${[...seen]}`);
+  // The page behind does not scroll: wheel, keys.
+  await t.page.mouse.move(10, 10);
+  // With focus in the email field or on a link (never on a button: Space presses it).
+  for (const target of ['input[type=email]', 'a'])
+    for (const el of (await t.bar().locator(target).all()).slice(0, 1)) {
+      await el.focus();
+      for (const k of ['wheel', 'PageDown', 'End', 'Space', 'ArrowDown']) {
+        if (k === 'wheel') await t.page.mouse.wheel(0, 600);
+        else await t.page.keyboard.press(k);
+        await t.page.waitForTimeout(150);
+        assert.equal((await inside(t))?.scrollY, 0, `the page behind the dialog does not scroll (${k} on ${target})`);
+      }
+    }
+  assert.equal(t.events('x').length, 0);
+  await t.page.keyboard.press('Escape');
+  await t.host().waitFor({ state: 'detached' });
+  await t.waitEvents('x');
+  assert.equal(await pageFocus(t), 'before', 'focus returns to what had it');
+  return t;
+}
+
+/** A slider shows without taking focus; the page keeps it and can still be used and scrolled. */
+export async function sliderNoFocus(env, o = {}) {
+  const t = await env.open({ path: o.path, context: DESKTOP });
+  await t.page.locator('#before').focus();
+  await steady(t);
+  assert.equal(await pageFocus(t), 'before', 'the page keeps its focus');
+  assert.equal((await inside(t)).active, null, 'nothing inside the slider is focused');
+  await t.page.mouse.move(200, 300);
+  await t.page.mouse.wheel(0, 400);
+  await t.page.waitForFunction(() => scrollY > 0);
+  return t;
+}
+
+/** The element fits a 360 px wide screen, with nothing sticking out or scrolling sideways. */
+export async function fitsSmallScreen(env, o = {}) {
+  const t = await env.open({ path: o.path, context: { viewport: { width: 360, height: 640 }, isMobile: true, hasTouch: true } });
+  await steady(t);
+  const st = await inside(t);
+  assert.ok(st.box.x >= 0 && st.box.right <= 360.5, `inside the width: ${JSON.stringify(st.box)}`);
+  assert.ok(st.box.height <= 640, `not taller than the screen: ${JSON.stringify(st.box)}`);
+  assert.ok(st.scrollWidth <= 360, `no sideways scrolling: ${st.scrollWidth}`);
+  for (const b of await t.bar().locator('a, button:not(.x), input:not(.h)').all()) {
+    const r = await b.boundingBox();
+    assert.ok(r.x >= 0 && r.x + r.width <= 360.5, `a control sticks out: ${JSON.stringify(r)}`);
+  }
+  return t;
+}
+
+/** Counts the animations started through Element.animate (the runtime's only way to animate). */
+const COUNT_ANIMATIONS = () => {
+  window.__animations = 0;
+  const animate = Element.prototype.animate;
+  Element.prototype.animate = function (...a) {
+    window.__animations++;
+    return animate.apply(this, a);
+  };
+};
+
+/** Under prefers-reduced-motion nothing animates; otherwise o.animates says whether it does. */
+export async function motion(env, o = {}) {
+  const t = await env.open({
+    path: o.path,
+    context: { ...DESKTOP, reducedMotion: o.reduced ? 'reduce' : 'no-preference' },
+    init: [COUNT_ANIMATIONS],
+  });
+  await steady(t);
+  const n = await t.page.evaluate(() => {
+    const root = document.querySelector('barkeep-bar').shadowRoot;
+    let transitions = 0;
+    for (const e of root.querySelectorAll('*')) {
+      const s = getComputedStyle(e);
+      if (parseFloat(s.transitionDuration) || parseFloat(s.animationDuration)) transitions++;
+    }
+    return window.__animations + transitions;
+  });
+  if (o.reduced) assert.equal(n, 0, 'no animation under prefers-reduced-motion');
+  else if (o.animates) assert.ok(n > 0, 'the entrance is animated');
+  return t;
+}
+
+/** A right-to-left message is laid out right to left; the colours are the variant's. */
+export async function rightToLeft(env, o = {}) {
+  const t = await env.open({ path: o.path, context: DESKTOP });
+  await steady(t);
+  const st = await inside(t);
+  assert.equal(st.direction, 'rtl');
+  assert.equal(st.bg, o.background ?? 'rgb(17, 34, 51)');
+  assert.equal(st.fg, o.color ?? 'rgb(255, 255, 255)');
+  return t;
+}
+
+/** Any element type causes no layout shift (the Layout Instability API, summed). */
+export async function noShift(env, o = {}) {
+  const t = await env.open({ path: o.path, context: o.context ?? DESKTOP, init: [CLS] });
+  await steady(t);
+  await t.page.waitForTimeout(500);
+  assert.equal(await t.page.evaluate(() => window.__cls), 0, 'the element must not shift the page');
   return t;
 }

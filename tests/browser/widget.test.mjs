@@ -4,8 +4,11 @@ import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { setup, makeBar, runtime, runtimeSource, gzipSize, modulesFor, withPort, lorem, ARTIFACTS } from './lib.mjs';
+import { setup, makeBar, runtime, runtimeSource, gzipSize, modulesFor, withPort, lorem, ARTIFACTS, WIDGET } from './lib.mjs';
 import * as s from './scenarios.mjs';
+import { createRequire } from 'node:module';
+
+const { AxeBuilder } = createRequire(path.join(WIDGET, 'package.json'))('@axe-core/playwright');
 
 let env;
 before(async () => {
@@ -374,3 +377,112 @@ test('screenshots of a top and a bottom bar', async () => {
     assert.ok(fs.statSync(file).size > 1000);
   }
 });
+
+// ---- Element types × goals ----
+
+const TYPES = ['bar', 'modal', 'takeover', 'slider'];
+const GOALS = {
+  link: [{}, {}],
+  email: [{ g: 'email' }, { l: 'Subscribe', u: undefined, ty: 'Thanks, see you soon!' }],
+  call: [{ g: 'call' }, { l: 'Call us', u: 'tel:+15551234567' }],
+  announcement: [{ g: 'announcement' }, { l: undefined, u: undefined }],
+};
+/** A BAR of element type `type` ("bar" = no "y") with goal `goal`. */
+const typed = (type, goal = 'link', over = {}, variant = {}) =>
+  makeBar({ ...(type === 'bar' ? {} : { y: type, p: 'bottom' }), ...GOALS[goal][0], ...over }, { ...GOALS[goal][1], ...variant });
+const BEFORE = { body: `<button id="before">Before</button><h1 id="first">Page</h1>${lorem(40)}` };
+
+for (const type of TYPES)
+  for (const goal of Object.keys(GOALS))
+    test(`${type} × ${goal}: drawn with its role and usable${goal === 'call' ? ' (Pixel 7)' : ''}`, async () => {
+      use(typed(type, goal));
+      await s.elementWorks(env, {
+        type,
+        goal,
+        href: goal === 'link' ? env.url('/sale') : undefined,
+        thanks: 'Thanks, see you soon!',
+        message: 'Free shipping this week',
+      });
+    });
+
+for (const type of ['modal', 'takeover'])
+  test(`${type}: keyboard only — focus moves in, Tab stays in, Escape closes, focus returns`, async () => {
+    use(typed(type, 'email', { tr: ['d', 1], x: 0 }));
+    env.pageDefaults(BEFORE);
+    await s.dialogKeyboard(env);
+  });
+
+test('modal: a click on the dimmed page closes it (dismiss beacon); a click inside does not', async () => {
+  use(typed('modal', 'announcement'));
+  const t = await env.open();
+  await s.steady(t);
+  await t.bar().locator('span').first().click();
+  await t.page.waitForTimeout(200);
+  assert.equal(await t.host().count(), 1);
+  await t.page.mouse.click(5, 5);
+  await t.host().waitFor({ state: 'detached' });
+  await t.waitEvents('x');
+  await t.page.reload();
+  await t.settle();
+  assert.equal(await t.host().count(), 0, 'hidden for f[0] days like a closed bar');
+});
+
+test('slider: never takes focus, the page stays usable and scrollable; corners by p and sd', async () => {
+  use(typed('slider', 'link', { tr: ['d', 1] }));
+  env.pageDefaults(BEFORE);
+  await s.sliderNoFocus(env);
+  for (const [p, sd, top, left] of [['bottom', undefined, false, false], ['top', 'l', true, true]]) {
+    use(typed('slider', 'link', { p, sd }));
+    const t = await env.open({ context: { viewport: { width: 1280, height: 720 } } });
+    await s.steady(t);
+    const box = await t.bar().boundingBox();
+    assert.ok(top ? box.y <= 20 : box.y + box.height >= 700, `${p}: ${JSON.stringify(box)}`);
+    assert.ok(left ? box.x <= 20 : box.x + box.width >= 1260, `${sd}: ${JSON.stringify(box)}`);
+    assert.ok(box.width <= 360);
+    await t.context.close();
+  }
+});
+
+for (const type of TYPES)
+  test(`${type}: axe finds no violation (link and email goals)`, async () => {
+    for (const goal of ['link', 'email']) {
+      use(typed(type, goal));
+      const t = await env.open({ context: { viewport: { width: 1280, height: 720 } } });
+      await s.steady(t);
+      const result = await new AxeBuilder({ page: t.page })
+        .withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'])
+        .include('barkeep-bar')
+        .analyze();
+      assert.deepEqual(
+        result.violations.map((v) => `${v.id} (${v.impact}): ${v.help} ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
+        [],
+        `axe on a ${type} with goal ${goal}`
+      );
+      await t.context.close();
+    }
+  });
+
+for (const type of TYPES)
+  test(`${type}: no animation under prefers-reduced-motion${type === 'bar' ? '' : ', an entrance otherwise'}`, async () => {
+    use(typed(type));
+    await s.motion(env, { reduced: true });
+    await s.motion(env, { reduced: false, animates: type !== 'bar' });
+  });
+
+for (const type of TYPES)
+  test(`${type}: a right-to-left message lays out right to left, in the variant's colours`, async () => {
+    use(typed(type, 'link', {}, { m: 'شحن مجاني هذا الأسبوع', l: 'تسوق الآن' }));
+    await s.rightToLeft(env);
+  });
+
+for (const type of TYPES)
+  test(`${type}: fits a 360 px wide screen (email goal)`, async () => {
+    use(typed(type, 'email', {}, { m: 'Get 10 % off your first order when you join our weekly newsletter today' }));
+    await s.fitsSmallScreen(env);
+  });
+
+for (const type of TYPES)
+  test(`${type}: zero layout shift`, async () => {
+    use(typed(type, 'email'));
+    await s.noShift(env);
+  });

@@ -28,7 +28,13 @@ K[K.length] = (x) => {
             stop(e);
             (e.shiftKey ? f[f.length - 1] : f[0]).focus();
           }
-        } else if (/^( |Page|Arrow|Home|End)/.test(k) && !/^(INPUT|BUTTON)$/.test(a?.tagName)) stop(e);
+        } else {
+          // Keys that would scroll the page: Space (unless typing or pressing a button),
+          // Home / End (unless moving in the field), pages and lines always.
+          const g = a?.tagName;
+          (k == " " ? !/^(INPUT|BUTTON)$/.test(g) : /^(Home|End)$/.test(k) ? g != "INPUT" : /^(Page|Arrow(Up|Down))/.test(k)) &&
+            stop(e);
+        }
       }),
       keep = safe((e) => e.target == host || first().focus()),
       on = (t, f, o) => {
@@ -41,7 +47,11 @@ K[K.length] = (x) => {
     bar.setAttribute("aria-modal", "true");
     bd.append(bar);
     b.x || el("button", { className: "x", ariaLabel: "Close", textContent: "×", onclick: x.X }, bar);
-    T || (bd.onclick = safe((e) => e.target == bd && x.X()));
+    // (A handler returning false would cancel the click: this one returns nothing.)
+    T ||
+      (bd.onclick = safe((e) => {
+        e.target == bd && x.X();
+      }));
     host.addEventListener("wheel", stop, { passive: false });
     host.addEventListener("touchmove", stop, { passive: false });
     host.style.cssText =
