@@ -1,5 +1,5 @@
-//! Builds the bar runtime (`widget/src/bar.js`) with esbuild, so the server embeds the
-//! minified script, and copies the user-agent pattern list of the pinned npm `isbot`
+//! Builds the bar runtime (`widget/src`) with `widget/build.mjs` (esbuild), so the server
+//! embeds its minified parts, and copies the user-agent pattern list of the pinned npm `isbot`
 //! package, which the event endpoint uses to tell bots from people.
 //!
 //! A build needs Node.js and npm: the first one installs the widget's pinned npm
@@ -12,28 +12,26 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=widget/src");
+    println!("cargo:rerun-if-changed=widget/build.mjs");
     println!("cargo:rerun-if-changed=widget/package.json");
     println!("cargo:rerun-if-changed=widget/package-lock.json");
 
     let widget = std::fs::canonicalize("widget").expect("the widget folder");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
-    let out = out_dir.join("bar.min.js");
     let npm = install_packages(&widget, &out_dir);
-    // Either the native binary or npm's launcher for it, depending on how npm installed
-    // it; both run directly.
-    let esbuild = npm.join("node_modules/.bin/esbuild");
+    // The runtime in parts (a head, its modules, a tail), minified by esbuild; every
+    // site's script is assembled from them (see widget/README.md).
     run(
-        Command::new(std::fs::canonicalize(&esbuild).expect("esbuild installed"))
-            .arg(widget.join("src/bar.js"))
-            .args(["--minify", "--target=es2020", "--legal-comments=none"])
-            .arg(format!("--outfile={}", out.display()))
+        Command::new("node")
+            .arg(widget.join("build.mjs"))
+            .arg(&out_dir)
+            .env("BARKEEP_NODE_MODULES", npm.join("node_modules"))
             .current_dir(&widget),
-        "esbuild",
+        "widget/build.mjs",
     );
-
-    let js = std::fs::read_to_string(&out).expect("read the minified runtime");
-    if js.matches("__BK_CONFIG__").count() != 1 {
-        panic!("the minified runtime must contain __BK_CONFIG__ exactly once");
+    let parts = std::fs::read_to_string(out_dir.join("runtime.json")).expect("read runtime.json");
+    if parts.matches("__BK_CONFIG__").count() != 1 {
+        panic!("the runtime's parts must contain __BK_CONFIG__ exactly once");
     }
 
     let patterns = Command::new("node")

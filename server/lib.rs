@@ -23,6 +23,7 @@ pub mod digest;
 pub mod domain;
 pub mod egress;
 pub mod error;
+pub mod geo;
 pub mod ingest;
 pub mod jobs;
 pub mod leads;

@@ -18,6 +18,7 @@ mod m20261206_000012_stripe_event_owners;
 mod m20261206_000013_hashed_suppressions;
 mod m20261206_000014_login_devices;
 mod m20261207_000015_accounts_and_people;
+mod m20261207_000016_element_types;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000013_hashed_suppressions::Migration),
             Box::new(m20261206_000014_login_devices::Migration),
             Box::new(m20261207_000015_accounts_and_people::Migration),
+            Box::new(m20261207_000016_element_types::Migration),
         ]
     }
 }

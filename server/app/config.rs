@@ -81,6 +81,9 @@ pub struct Config {
     pub lead_webhook_private: bool,
     /// When set, `/metrics` answers only requests bearing this token.
     pub metrics_token: Option<Secret<String>>,
+    /// `BARKEEP_GEOIP_DB`: an IP-to-country database in MaxMind's format; without one,
+    /// bars cannot target countries.
+    pub geoip_db: Option<PathBuf>,
 }
 
 /// Where the key that signs cookies and links (and keys stored hashes) comes from.
@@ -195,6 +198,10 @@ impl Config {
                 ("allow", true),
             )?,
             metrics_token: long_secret(&get, "BARKEEP_METRICS_TOKEN", 16)?.map(Secret::new),
+            geoip_db: get("BARKEEP_GEOIP_DB")
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
         })
     }
 

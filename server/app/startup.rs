@@ -402,8 +402,16 @@ impl Subsystems {
             config.billing.as_ref(),
             &config.base_url,
         )?;
-        let live = load_scripts(config, &db, &clock, &billing).await?;
-        let catalog = Catalog::new(db.clone(), clock.clone(), vec![live.clone()]);
+        let countries = match &config.geoip_db {
+            Some(path) => Some(Arc::new(
+                crate::geo::Countries::open(path).context("BARKEEP_GEOIP_DB")?,
+            )),
+            None => None,
+        };
+        let catalog_countries = countries.is_some();
+        let live = load_scripts(config, &db, &clock, &billing, countries).await?;
+        let catalog = Catalog::new(db.clone(), clock.clone(), vec![live.clone()])
+            .with_countries(catalog_countries);
         let ingest = build_ingest(config, &db, &clock, &live, registry).await?;
         let mail = mail_worker(config, settings, &db, transport, links, registry);
         let alerts = Alerts::new(
@@ -555,13 +563,14 @@ async fn load_scripts(
     db: &db::Db,
     clock: &Clock,
     billing: &Billing,
+    countries: Option<Arc<crate::geo::Countries>>,
 ) -> anyhow::Result<Arc<Live>> {
     let policy = Arc::new(Policies(vec![
         Arc::new(billing.clone()),
         Arc::new(Restrictions::new(db.clone())),
     ]));
     Ok(Arc::new(
-        Live::load(db.clone(), clock.clone(), policy, &config.base_url).await?,
+        Live::load(db.clone(), clock.clone(), policy, &config.base_url, countries).await?,
     ))
 }
 

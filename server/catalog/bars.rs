@@ -16,6 +16,7 @@ use crate::domain::bar::{
     BarSettings, Display, Frequency, Goal, Placement, Snapshot, Targeting, Trigger, VariantContent,
     check_variant,
 };
+use crate::domain::element::{Countdown, ElementType, Side};
 use crate::domain::{AccountId, BarId, Invalid, text};
 use crate::error::{Error, Result};
 use crate::plans::Limits;
@@ -34,7 +35,11 @@ with_content_fields! {
         /// Up to 100 characters; by default the start of the message.
         pub name: Option<String>,
         pub goal: Option<Goal>,
+        /// `bar` (the default), `modal`, `slider` or `takeover`.
+        pub element_type: Option<ElementType>,
         pub placement: Option<Placement>,
+        /// A slider's corner: `left` or `right` (the default), with `placement`.
+        pub side: Option<Side>,
         pub display: Option<Display>,
         pub sticky: Option<bool>,
         pub closable: Option<bool>,
@@ -43,16 +48,36 @@ with_content_fields! {
         pub targeting: Option<Targeting>,
         pub trigger: Option<Trigger>,
         pub frequency: Option<Frequency>,
+        /// A countdown next to the message; `null` removes it.
+        #[serde(default, deserialize_with = "crate::domain::present")]
+        pub countdown: Option<Option<Countdown>>,
     }
 }
 
+/// What the rules for a bar's settings depend on besides the settings.
+pub struct Rules<'a> {
+    pub limits: &'a Limits,
+    /// Whether visitors' countries can be looked up (a GeoIP database is configured).
+    pub countries: bool,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// Why country rules are refused without a GeoIP database.
+pub const NO_COUNTRIES: &str = "country rules need a GeoIP database on the server (BARKEEP_GEOIP_DB); ask the operator, or target by language instead";
+
 impl BarInput {
-    fn apply(&self, mut s: BarSettings, limits: &Limits) -> Result<BarSettings, Invalid> {
+    fn apply(&self, mut s: BarSettings, rules: &Rules<'_>) -> Result<BarSettings, Invalid> {
         if let Some(v) = self.goal {
             s.goal = v;
         }
+        if let Some(v) = self.element_type {
+            s.element_type = v;
+        }
         if let Some(v) = self.placement {
             s.placement = v;
+        }
+        if let Some(v) = self.side {
+            s.side = v;
         }
         if let Some(v) = self.display {
             s.display = v;
@@ -64,7 +89,7 @@ impl BarInput {
             s.closable = v;
         }
         if let Some(v) = self.powered_by {
-            if !v && !limits.branding_removable {
+            if !v && !rules.limits.branding_removable {
                 return Err(Invalid::new(
                     "powered_by",
                     "your plan shows the powered-by line; upgrade the plan to remove it",
@@ -74,6 +99,9 @@ impl BarInput {
         }
         if let Some(v) = &self.targeting {
             s.targeting = v.clone().normalise()?;
+            if s.targeting.by_country() && !rules.countries {
+                return Err(Invalid::new("targeting.countries_include", NO_COUNTRIES));
+            }
         }
         if let Some(v) = self.trigger {
             s.trigger = v.validate()?;
@@ -81,7 +109,10 @@ impl BarInput {
         if let Some(v) = self.frequency {
             s.frequency = v.validate()?;
         }
-        Ok(s)
+        if let Some(v) = &self.countdown {
+            s.countdown = v.clone().map(|c| c.check(rules.now)).transpose()?;
+        }
+        s.check()
     }
 }
 
@@ -90,10 +121,10 @@ impl BarInput {
 pub fn draft(
     settings: BarSettings,
     content: VariantContent,
-    limits: &Limits,
+    rules: &Rules<'_>,
     input: &BarInput,
 ) -> Result<(BarSettings, VariantContent), Invalid> {
-    let settings = input.apply(settings, limits)?;
+    let settings = input.apply(settings, rules)?;
     let content = check_variant(settings.goal, input.content().apply(content))?;
     Ok((settings, content))
 }
@@ -101,7 +132,9 @@ pub fn draft(
 pub fn default_settings() -> BarSettings {
     BarSettings {
         goal: Goal::Link,
+        element_type: ElementType::Bar,
         placement: Placement::Top,
+        side: Side::Right,
         display: Display::Overlay,
         sticky: true,
         closable: true,
@@ -109,6 +142,7 @@ pub fn default_settings() -> BarSettings {
         targeting: Targeting::default(),
         trigger: Trigger::Immediate,
         frequency: Frequency::default(),
+        countdown: None,
     }
 }
 
@@ -129,7 +163,9 @@ fn name_from(message: &str) -> String {
 pub fn settings_of(b: &bar::Model) -> BarSettings {
     BarSettings {
         goal: b.goal,
+        element_type: b.element_type,
         placement: b.placement,
+        side: b.side,
         display: b.display,
         sticky: b.sticky,
         closable: b.closable,
@@ -137,12 +173,15 @@ pub fn settings_of(b: &bar::Model) -> BarSettings {
         targeting: b.targeting.clone(),
         trigger: b.trigger,
         frequency: b.frequency,
+        countdown: b.countdown.clone(),
     }
 }
 
 fn write_settings(active: &mut bar::ActiveModel, s: BarSettings) {
     active.goal = Set(s.goal);
+    active.element_type = Set(s.element_type);
     active.placement = Set(s.placement);
+    active.side = Set(s.side);
     active.display = Set(s.display);
     active.sticky = Set(s.sticky);
     active.closable = Set(s.closable);
@@ -150,6 +189,7 @@ fn write_settings(active: &mut bar::ActiveModel, s: BarSettings) {
     active.targeting = Set(s.targeting);
     active.trigger = Set(s.trigger);
     active.frequency = Set(s.frequency);
+    active.countdown = Set(s.countdown);
 }
 
 /// Where a bar stands with respect to its deployments.
@@ -246,7 +286,7 @@ impl Catalog {
         limits: &Limits,
         input: BarInput,
     ) -> Result<Bar> {
-        let settings = input.apply(default_settings(), limits)?;
+        let settings = input.apply(default_settings(), &self.rules(limits))?;
         let content = check_variant(settings.goal, input.content().apply(default_content()))?;
         let name = match &input.name {
             Some(n) => check_name(n, "name")?,
@@ -289,7 +329,7 @@ impl Catalog {
     }
 
     pub async fn update_bar(&self, b: bar::Model, limits: &Limits, input: BarInput) -> Result<Bar> {
-        let settings = input.apply(settings_of(&b), limits)?;
+        let settings = input.apply(settings_of(&b), &self.rules(limits))?;
         let name = input
             .name
             .as_deref()

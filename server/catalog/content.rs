@@ -7,8 +7,9 @@ use crate::db::entities::variant;
 use crate::domain::bar::{
     DEFAULT_BACKGROUND, DEFAULT_BUTTON, DEFAULT_BUTTON_TEXT, DEFAULT_TEXT, VariantContent,
 };
+use crate::domain::translation::Translations;
 
-/// Declares a request body: the fields given, then the eight content fields of a
+/// Declares a request body: the fields given, then the nine content fields of a
 /// variant, all optional. (`flatten` would do it too, but serde does not allow it
 /// together with `deny_unknown_fields`, which every request body has.)
 macro_rules! with_content_fields {
@@ -34,6 +35,10 @@ macro_rules! with_content_fields {
             /// Shown after an email bar's address was sent.
             #[serde(default, deserialize_with = "crate::domain::present")]
             pub thanks_message: Option<Option<String>>,
+            /// The texts in other languages by language tag (`de`, `pt-BR`), each with
+            /// any of `message`, `button_label`, `thanks_message`,
+            /// `countdown_end_text`; replaces the variant's translations as a whole.
+            pub translations: Option<$crate::domain::translation::Translations>,
         }
 
         impl $name {
@@ -47,6 +52,7 @@ macro_rules! with_content_fields {
                     button_color: &self.button_color,
                     button_text_color: &self.button_text_color,
                     thanks_message: &self.thanks_message,
+                    translations: &self.translations,
                 }
             }
         }
@@ -64,6 +70,7 @@ pub struct ContentPatch<'a> {
     pub button_color: &'a Option<String>,
     pub button_text_color: &'a Option<String>,
     pub thanks_message: &'a Option<Option<String>>,
+    pub translations: &'a Option<Translations>,
 }
 
 impl ContentPatch<'_> {
@@ -76,6 +83,7 @@ impl ContentPatch<'_> {
             && self.button_color.is_none()
             && self.button_text_color.is_none()
             && self.thanks_message.is_none()
+            && self.translations.is_none()
     }
 
     pub fn apply(&self, mut c: VariantContent) -> VariantContent {
@@ -92,6 +100,7 @@ impl ContentPatch<'_> {
         set(&mut c.button_color, self.button_color);
         set(&mut c.button_text_color, self.button_text_color);
         set(&mut c.thanks_message, self.thanks_message);
+        set(&mut c.translations, self.translations);
         c
     }
 }
@@ -107,6 +116,7 @@ pub fn default_content() -> VariantContent {
         button_color: DEFAULT_BUTTON.into(),
         button_text_color: DEFAULT_BUTTON_TEXT.into(),
         thanks_message: None,
+        translations: Translations::default(),
     }
 }
 
@@ -120,6 +130,7 @@ pub fn content_of(v: &variant::Model) -> VariantContent {
         button_color: v.button_color.clone(),
         button_text_color: v.button_text_color.clone(),
         thanks_message: v.thanks_message.clone(),
+        translations: v.translations.clone(),
     }
 }
 
@@ -132,4 +143,5 @@ pub(super) fn write_content(active: &mut variant::ActiveModel, c: VariantContent
     active.button_color = Set(c.button_color);
     active.button_text_color = Set(c.button_text_color);
     active.thanks_message = Set(c.thanks_message);
+    active.translations = Set(c.translations);
 }

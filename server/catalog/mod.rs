@@ -22,7 +22,7 @@ pub mod limits;
 pub mod sites;
 pub mod variants;
 
-pub use bars::{Bar, BarInput, Status, default_settings, draft, settings_of};
+pub use bars::{Bar, BarInput, NO_COUNTRIES, Rules, Status, default_settings, draft, settings_of};
 pub use content::{ContentPatch, content_of, default_content};
 pub use sites::Site;
 pub use variants::VariantInput;
@@ -46,6 +46,8 @@ pub struct Catalog {
     db: Db,
     clock: Clock,
     listeners: Arc<Vec<Arc<dyn Listener>>>,
+    /// Whether visitors' countries can be looked up, so bars may target countries.
+    countries: bool,
 }
 
 impl Catalog {
@@ -54,6 +56,27 @@ impl Catalog {
             db,
             clock,
             listeners: Arc::new(listeners),
+            countries: false,
+        }
+    }
+
+    /// Lets bars target countries (the server can look visitors' countries up).
+    pub fn with_countries(mut self, on: bool) -> Self {
+        self.countries = on;
+        self
+    }
+
+    /// Whether bars may target countries.
+    pub fn countries(&self) -> bool {
+        self.countries
+    }
+
+    /// The rules a bar's settings are checked by, now.
+    pub fn rules<'a>(&self, limits: &'a crate::plans::Limits) -> Rules<'a> {
+        Rules {
+            limits,
+            countries: self.countries,
+            now: self.clock.now(),
         }
     }
 

@@ -2,16 +2,21 @@
 //! each variant, with the rules that make a combination valid. A deployment freezes one
 //! variant together with its bar's settings as a [`Snapshot`].
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{DeriveActiveEnum, EnumIter, FromJsonQueryResult};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Invalid;
+use super::audience::{self, Between, Hours, PageValue, QueryRule, Visitor, Weekday};
 use super::colour::{Colour, require_contrast};
 use super::hostname::Hostname;
 use super::ids::{BarId, DeploymentId, VariantId};
 use super::text::{self, Fault};
+use super::element::{Countdown, ElementType, Side};
+use super::translation::Translations;
 use super::url::SafeUrl;
 
 #[derive(
@@ -168,6 +173,15 @@ pub struct Frequency {
     pub after_dismiss_days: HideFor,
     #[serde(default = "default_conversion")]
     pub after_conversion_days: HideFor,
+    /// At most once in each visit.
+    #[serde(default)]
+    pub once_per_visit: bool,
+    /// At most this many times to each visitor, in all.
+    #[serde(default)]
+    pub max_views: Option<u32>,
+    /// Only on every Nth page view of the visitor's (2 to 100).
+    #[serde(default)]
+    pub every_nth_page: Option<u16>,
 }
 
 fn default_dismiss() -> HideFor {
@@ -183,6 +197,9 @@ impl Default for Frequency {
         Frequency {
             after_dismiss_days: default_dismiss(),
             after_conversion_days: default_conversion(),
+            once_per_visit: false,
+            max_views: None,
+            every_nth_page: None,
         }
     }
 }
@@ -204,6 +221,38 @@ pub struct Targeting {
     pub referrer_domain: Option<String>,
     pub utm_source: Option<String>,
     pub utm_campaign: Option<String>,
+    /// New or returning visitors only (the visitor's own browser counts visits; a visit
+    /// ends after 30 minutes without a page).
+    pub visitor: Visitor,
+    /// The visitor's visit number (1 for the first visit).
+    pub visit_number: Option<Between>,
+    /// Whole days since the visitor's previous visit; a first visit has none and does
+    /// not match.
+    pub days_since_last_visit: Option<Between>,
+    /// Pages seen in this visit, this one included.
+    pub pages_this_visit: Option<Between>,
+    /// Language tags (`de`, `pt-BR`); one of the visitor's languages must match (a tag
+    /// matches itself and its regional forms: `pt` matches `pt-BR`).
+    pub languages_include: Vec<String>,
+    /// Language tags; a visitor with any of these languages does not see the bar.
+    pub languages_exclude: Vec<String>,
+    /// Days of the week the bar shows on; empty for every day.
+    pub weekdays: Vec<Weekday>,
+    /// The part of the day the bar shows in.
+    pub hours: Option<Hours>,
+    /// The IANA time zone weekdays and hours are read in (`Europe/Berlin`); `null` for
+    /// the visitor's own.
+    pub time_zone: Option<String>,
+    /// Query parameters the page's URL must carry (with the value, when given).
+    pub query: Vec<QueryRule>,
+    /// Values the page provides with `(window.barkeep = window.barkeep || []).push({…})`
+    /// that must match.
+    pub page_values: Vec<PageValue>,
+    /// ISO 3166 country codes, looked up from the visitor's address when the script is
+    /// requested (needs `BARKEEP_GEOIP_DB`); one must match.
+    pub countries_include: Vec<String>,
+    /// ISO 3166 country codes whose visitors do not see the bar.
+    pub countries_exclude: Vec<String>,
 }
 
 const MAX_PATTERNS: usize = 20;
@@ -264,7 +313,45 @@ impl Targeting {
                 Some(Err(fault)) => return Err(Invalid::new(field, fault.message(100))),
             };
         }
+        self.visit_number = Between::check(self.visit_number, "targeting.visit_number", 100_000)?;
+        self.days_since_last_visit = Between::check(
+            self.days_since_last_visit,
+            "targeting.days_since_last_visit",
+            3650,
+        )?;
+        self.pages_this_visit =
+            Between::check(self.pages_this_visit, "targeting.pages_this_visit", 10_000)?;
+        self.languages_include = audience::languages(
+            std::mem::take(&mut self.languages_include),
+            "targeting.languages_include",
+        )?;
+        self.languages_exclude = audience::languages(
+            std::mem::take(&mut self.languages_exclude),
+            "targeting.languages_exclude",
+        )?;
+        self.weekdays.sort();
+        self.weekdays.dedup();
+        if self.weekdays.len() == 7 {
+            self.weekdays.clear();
+        }
+        self.hours = self.hours.take().map(Hours::check).transpose()?;
+        self.time_zone = audience::time_zone(self.time_zone.take())?;
+        self.query = audience::query_rules(std::mem::take(&mut self.query))?;
+        self.page_values = audience::page_values(std::mem::take(&mut self.page_values))?;
+        self.countries_include = audience::countries(
+            std::mem::take(&mut self.countries_include),
+            "targeting.countries_include",
+        )?;
+        self.countries_exclude = audience::countries(
+            std::mem::take(&mut self.countries_exclude),
+            "targeting.countries_exclude",
+        )?;
         Ok(self)
+    }
+
+    /// Whether the bar is shown by country, which the server decides per request.
+    pub fn by_country(&self) -> bool {
+        !self.countries_include.is_empty() || !self.countries_exclude.is_empty()
     }
 }
 
@@ -297,6 +384,18 @@ impl Frequency {
                 return Err(Invalid::new(field, "at most 3650 days, or \"forever\""));
             }
         }
+        if matches!(self.max_views, Some(n) if !(1..=1000).contains(&n)) {
+            return Err(Invalid::new(
+                "frequency.max_views",
+                "1 to 1000 times, or null for no limit",
+            ));
+        }
+        if matches!(self.every_nth_page, Some(n) if !(2..=100).contains(&n)) {
+            return Err(Invalid::new(
+                "frequency.every_nth_page",
+                "every 2nd to every 100th page view, or null for every page view",
+            ));
+        }
         Ok(self)
     }
 }
@@ -305,7 +404,14 @@ impl Frequency {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BarSettings {
     pub goal: Goal,
+    /// What the bar is drawn as.
+    #[serde(default)]
+    pub element_type: ElementType,
+    /// For a bar: the edge it sits on; for a slider: the edge of its corner.
     pub placement: Placement,
+    /// For a slider: the side of its corner.
+    #[serde(default)]
+    pub side: Side,
     pub display: Display,
     pub sticky: bool,
     pub closable: bool,
@@ -313,6 +419,25 @@ pub struct BarSettings {
     pub targeting: Targeting,
     pub trigger: Trigger,
     pub frequency: Frequency,
+    #[serde(default)]
+    pub countdown: Option<Countdown>,
+}
+
+impl BarSettings {
+    /// Rules between settings: a modal or a takeover can always be closed, and only a bar
+    /// pushes the page's content.
+    pub fn check(mut self) -> Result<Self, Invalid> {
+        if self.element_type.is_modal() && !self.closable {
+            return Err(Invalid::new(
+                "closable",
+                "a modal or a takeover always has a close button",
+            ));
+        }
+        if self.element_type != ElementType::Bar {
+            self.display = Display::Overlay;
+        }
+        Ok(self)
+    }
 }
 
 /// What one variant shows.
@@ -326,6 +451,9 @@ pub struct VariantContent {
     pub button_color: String,
     pub button_text_color: String,
     pub thanks_message: Option<String>,
+    /// The texts in other languages, by language tag.
+    #[serde(default)]
+    pub translations: Translations,
 }
 
 pub const DEFAULT_BACKGROUND: &str = "#1f2937";
@@ -419,6 +547,7 @@ pub fn check_variant(goal: Goal, content: VariantContent) -> Result<VariantConte
         button_color: button.to_string(),
         button_text_color: button_text.to_string(),
         thanks_message,
+        translations: content.translations.check()?,
     })
 }
 
@@ -441,14 +570,25 @@ pub struct Snapshot {
 pub struct RuntimeBar {
     i: BarId,
     g: Goal,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    y: Option<ElementType>,
     p: Placement,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sd: Option<&'static str>,
     o: u8,
     s: u8,
     x: u8,
     t: RuntimeTargeting,
     tr: serde_json::Value,
     f: [i32; 2],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fq: Option<[u32; 3]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cd: Option<RuntimeCountdown>,
     v: Vec<RuntimeVariant>,
+    /// Decided by the server, never sent: who may see the bar by country.
+    #[serde(skip)]
+    countries: (Vec<String>, Vec<String>),
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -469,6 +609,47 @@ struct RuntimeTargeting {
     utm_source: Option<String>,
     #[serde(rename = "uc", skip_serializing_if = "Option::is_none")]
     utm_campaign: Option<String>,
+    #[serde(rename = "vn", skip_serializing_if = "Option::is_none")]
+    visitor: Option<Visitor>,
+    #[serde(rename = "vc", skip_serializing_if = "Option::is_none")]
+    visit_number: Option<[Option<u32>; 2]>,
+    #[serde(rename = "ds", skip_serializing_if = "Option::is_none")]
+    days_since: Option<[Option<u32>; 2]>,
+    #[serde(rename = "pv", skip_serializing_if = "Option::is_none")]
+    pages: Option<[Option<u32>; 2]>,
+    #[serde(rename = "la", skip_serializing_if = "Option::is_none")]
+    languages: Option<RuntimeLists>,
+    #[serde(rename = "wd", skip_serializing_if = "Vec::is_empty")]
+    weekdays: Vec<u8>,
+    #[serde(rename = "hr", skip_serializing_if = "Option::is_none")]
+    hours: Option<[u16; 2]>,
+    #[serde(rename = "tz", skip_serializing_if = "Option::is_none")]
+    time_zone: Option<String>,
+    #[serde(rename = "q", skip_serializing_if = "Vec::is_empty")]
+    query: Vec<(String, Option<String>)>,
+    #[serde(rename = "pg", skip_serializing_if = "Vec::is_empty")]
+    page: Vec<(String, String)>,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct RuntimeLists {
+    #[serde(rename = "in", skip_serializing_if = "Vec::is_empty")]
+    include: Vec<String>,
+    #[serde(rename = "ex", skip_serializing_if = "Vec::is_empty")]
+    exclude: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct RuntimeCountdown {
+    /// The end, in epoch milliseconds (a fixed countdown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    u: Option<i64>,
+    /// Seconds from the visitor's first view (an evergreen countdown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e: Option<u32>,
+    /// Shown when it ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -486,11 +667,29 @@ struct RuntimeVariant {
     pb: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     ty: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    tx: BTreeMap<String, RuntimeTranslation>,
+}
+
+#[derive(Debug, Serialize)]
+struct RuntimeTranslation {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    m: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    l: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ty: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x: Option<String>,
 }
 
 fn is_zero(v: &u8) -> bool {
     *v == 0
 }
+
+/// The parts of the runtime (`widget/build.mjs` names them) a script needs beyond its
+/// core, by what its bars use.
+pub type Modules = std::collections::BTreeSet<&'static str>;
 
 impl RuntimeBar {
     /// Shows the "powered by" line on every variant, whatever was published (the plan
@@ -508,10 +707,65 @@ impl RuntimeBar {
         self.t = RuntimeTargeting::default();
         self.tr = serde_json::json!(["i"]);
         self.f = [0, 0];
+        self.fq = None;
+        self.countries = Default::default();
         if self.g == Goal::Call {
             self.g = Goal::Link;
         }
         self
+    }
+
+    /// Whether the server must decide by country who sees this bar.
+    pub fn by_country(&self) -> bool {
+        !self.countries.0.is_empty() || !self.countries.1.is_empty()
+    }
+
+    /// Whether a visitor from `country` (`None`: unknown) may see the bar.
+    pub fn admits_country(&self, country: Option<&str>) -> bool {
+        let listed = |list: &[String]| country.is_some_and(|c| list.iter().any(|x| x == c));
+        (self.countries.0.is_empty() || listed(&self.countries.0)) && !listed(&self.countries.1)
+    }
+
+    /// Adds the runtime modules this bar needs.
+    pub fn modules(&self, m: &mut Modules) {
+        let t = &self.t;
+        let mut add = |on: bool, name: &'static str| {
+            if on {
+                m.insert(name);
+            }
+        };
+        add(self.g == Goal::Email, "form");
+        add(self.g == Goal::Call || t.device.is_some(), "device");
+        match self.y {
+            None => add(self.o == 0, "push"),
+            Some(ElementType::Slider) => add(true, "slider"),
+            Some(_) => add(true, "dialog"),
+        }
+        match self.tr.get(0).and_then(|k| k.as_str()) {
+            Some("s") => add(true, "scroll"),
+            Some("e") => add(true, "exit"),
+            _ => {}
+        }
+        add(!t.include.is_empty() || !t.exclude.is_empty(), "paths");
+        add(t.starts_at.is_some() || t.ends_at.is_some(), "schedule");
+        add(
+            t.referrer.is_some() || t.utm_source.is_some() || t.utm_campaign.is_some(),
+            "source",
+        );
+        add(
+            t.visitor.is_some() || t.visit_number.is_some() || t.days_since.is_some() || t.pages.is_some(),
+            "visits",
+        );
+        add(t.languages.is_some(), "lang");
+        add(
+            !t.weekdays.is_empty() || t.hours.is_some(),
+            "clock",
+        );
+        add(!t.query.is_empty(), "query");
+        add(!t.page.is_empty(), "page");
+        add(self.fq.is_some(), "freq");
+        add(self.cd.is_some(), "countdown");
+        add(self.v.iter().any(|v| !v.tx.is_empty()), "i18n");
     }
 
     /// One live bar from its live deployments (all published together, so they share
@@ -520,13 +774,24 @@ impl RuntimeBar {
         let (_, first) = deployments.first()?;
         let s = &first.settings;
         let t = &s.targeting;
+        let f = &s.frequency;
+        let range = |b: &Option<Between>| b.map(|b| b.runtime());
+        let lists = |include: &[String], exclude: &[String]| {
+            (!include.is_empty() || !exclude.is_empty()).then(|| RuntimeLists {
+                include: include.to_vec(),
+                exclude: exclude.to_vec(),
+            })
+        };
+        let clock = !t.weekdays.is_empty() || t.hours.is_some();
         Some(RuntimeBar {
             i: first.bar_id,
             g: s.goal,
+            y: (s.element_type != ElementType::Bar).then_some(s.element_type),
             p: s.placement,
-            o: u8::from(s.display == Display::Overlay),
+            sd: (s.element_type == ElementType::Slider && s.side == Side::Left).then_some("l"),
+            o: u8::from(s.display == Display::Overlay || s.element_type != ElementType::Bar),
             s: u8::from(s.sticky),
-            x: u8::from(s.closable),
+            x: u8::from(s.closable || s.element_type.is_modal()),
             t: RuntimeTargeting {
                 include: t.paths_include.clone(),
                 exclude: t.paths_exclude.clone(),
@@ -540,6 +805,20 @@ impl RuntimeBar {
                 referrer: t.referrer_domain.clone(),
                 utm_source: t.utm_source.clone(),
                 utm_campaign: t.utm_campaign.clone(),
+                visitor: (t.visitor != Visitor::Any).then_some(t.visitor),
+                visit_number: range(&t.visit_number),
+                days_since: range(&t.days_since_last_visit),
+                pages: range(&t.pages_this_visit),
+                languages: lists(&t.languages_include, &t.languages_exclude),
+                weekdays: t.weekdays.iter().map(|d| d.iso()).collect(),
+                hours: t.hours.as_ref().map(Hours::runtime),
+                time_zone: t.time_zone.clone().filter(|_| clock),
+                query: t.query.iter().map(|q| (q.name.clone(), q.value.clone())).collect(),
+                page: t
+                    .page_values
+                    .iter()
+                    .map(|p| (p.key.clone(), p.value.clone()))
+                    .collect(),
             },
             tr: match s.trigger {
                 Trigger::Immediate => serde_json::json!(["i"]),
@@ -548,9 +827,31 @@ impl RuntimeBar {
                 Trigger::ExitIntent => serde_json::json!(["e"]),
             },
             f: [
-                s.frequency.after_dismiss_days.runtime(),
-                s.frequency.after_conversion_days.runtime(),
+                f.after_dismiss_days.runtime(),
+                f.after_conversion_days.runtime(),
             ],
+            fq: (f.once_per_visit || f.max_views.is_some() || f.every_nth_page.is_some()).then(
+                || {
+                    [
+                        u32::from(f.once_per_visit),
+                        f.max_views.unwrap_or(0),
+                        u32::from(f.every_nth_page.unwrap_or(0)),
+                    ]
+                },
+            ),
+            cd: s.countdown.as_ref().map(|c| match c {
+                Countdown::Until { ends_at, end_text } => RuntimeCountdown {
+                    u: Some(ends_at.timestamp_millis()),
+                    e: None,
+                    x: end_text.clone(),
+                },
+                Countdown::Evergreen { minutes, end_text } => RuntimeCountdown {
+                    u: None,
+                    e: Some(minutes.saturating_mul(60)),
+                    x: end_text.clone(),
+                },
+            }),
+            countries: (t.countries_include.clone(), t.countries_exclude.clone()),
             v: deployments
                 .iter()
                 .map(|(id, snap)| RuntimeVariant {
@@ -572,6 +873,25 @@ impl RuntimeBar {
                     ],
                     pb: u8::from(snap.settings.powered_by),
                     ty: snap.content.thanks_message.clone(),
+                    tx: snap
+                        .content
+                        .translations
+                        .0
+                        .iter()
+                        .map(|(tag, t)| {
+                            (
+                                tag.clone(),
+                                RuntimeTranslation {
+                                    m: t.message.clone(),
+                                    l: t.button_label.clone().filter(|_| {
+                                        snap.settings.goal != Goal::Announcement
+                                    }),
+                                    ty: t.thanks_message.clone(),
+                                    x: t.countdown_end_text.clone(),
+                                },
+                            )
+                        })
+                        .collect(),
                 })
                 .collect(),
         })
@@ -592,6 +912,7 @@ mod tests {
             button_color: DEFAULT_BUTTON.into(),
             button_text_color: DEFAULT_BUTTON_TEXT.into(),
             thanks_message: None,
+            translations: Translations::default(),
         }
     }
 
@@ -699,8 +1020,16 @@ mod tests {
         assert_eq!(f.after_conversion_days.runtime(), 0);
         assert_eq!(
             serde_json::to_string(&f).unwrap(),
-            r#"{"after_dismiss_days":"forever","after_conversion_days":0}"#
+            r#"{"after_dismiss_days":"forever","after_conversion_days":0,"once_per_visit":false,"max_views":null,"every_nth_page":null}"#
         );
+        let capped: Frequency =
+            serde_json::from_str(r#"{"once_per_visit": true, "max_views": 3, "every_nth_page": 2}"#)
+                .unwrap();
+        assert!(capped.validate().is_ok());
+        for bad in [r#"{"max_views": 0}"#, r#"{"every_nth_page": 1}"#, r#"{"every_nth_page": 101}"#] {
+            let f: Frequency = serde_json::from_str(bad).unwrap();
+            assert!(f.validate().is_err(), "{bad}");
+        }
         assert!(
             serde_json::from_str::<Frequency>(r#"{"after_dismiss_days": "sometimes"}"#).is_err()
         );
@@ -942,6 +1271,7 @@ mod tests {
                     referrer_domain,
                     utm_source,
                     utm_campaign,
+                    ..Default::default()
                 },
             )
     }
@@ -1108,6 +1438,7 @@ mod tests {
                         button_color,
                         button_text_color,
                         thanks_message,
+                        translations: Translations::default(),
                     }
                 },
             )
@@ -1363,6 +1694,7 @@ mod tests {
                 } else {
                     HideFor::Days(conversion)
                 },
+                ..Frequency::default()
             };
             prop_assert_eq!(
                 f.validate().is_ok(),
@@ -1389,7 +1721,9 @@ mod tests {
                 weight,
                 settings: BarSettings {
                     goal,
+                    element_type: ElementType::Bar,
                     placement: Placement::Top,
+                    side: Side::Right,
                     display: Display::Overlay,
                     sticky: false,
                     closable: true,
@@ -1397,6 +1731,7 @@ mod tests {
                     targeting,
                     trigger: Trigger::Immediate,
                     frequency: Frequency::default(),
+                    countdown: None,
                 },
                 content,
             };

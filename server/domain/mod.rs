@@ -3,9 +3,11 @@
 //! rule comes back as an [`Invalid`].
 
 mod address_block;
+pub mod audience;
 pub mod bar;
 mod colour;
 mod counts;
+pub mod element;
 mod email;
 mod hostname;
 pub mod ids;
@@ -16,6 +18,7 @@ mod role;
 mod secret;
 mod site_key;
 pub mod text;
+pub mod translation;
 mod url;
 
 pub use address_block::AddressBlock;

@@ -1,9 +1,12 @@
-//! The per-site script: the bar runtime with the site's live bars spliced in, compressed
-//! once (brotli and gzip) and served from memory, its response headers prepared once.
+//! The per-site script: the core of the bar runtime with the modules the site's live
+//! bars need and their configuration spliced in, compressed once (brotli and gzip) and
+//! served from memory, its response headers prepared once. A site with bars shown by
+//! country gets one script per country, each built on its first request.
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, RwLock};
+use std::net::IpAddr;
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -17,16 +20,73 @@ use sha2::{Digest, Sha256};
 
 use super::Policy;
 use crate::db::{Db, catalog as q};
-use crate::domain::bar::{RuntimeBar, Snapshot};
+use crate::domain::bar::{Modules, RuntimeBar, Snapshot};
 use crate::domain::{DeploymentId, SiteId};
+use crate::geo::Countries;
 
-/// The minified runtime, built from `widget/src/bar.js` by `server/build.rs`.
-pub const RUNTIME: &str = include_str!(concat!(env!("OUT_DIR"), "/bar.min.js"));
+/// The minified runtime in parts, built from `widget/src` by `widget/build.mjs` (run by
+/// `server/build.rs`): a script is `head`, the modules it needs, then `tail`.
+#[derive(serde::Deserialize)]
+pub struct Runtime {
+    pub head: String,
+    pub tail: String,
+    /// In the order they must follow each other.
+    pub modules: Vec<(String, String)>,
+    /// The modules each module needs in turn.
+    #[serde(default)]
+    pub needs: HashMap<String, Vec<String>>,
+}
+
+pub static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
+    serde_json::from_str(include_str!(concat!(env!("OUT_DIR"), "/runtime.json")))
+        .expect("the runtime parts built by server/build.rs")
+});
 const PLACEHOLDER: &str = "__BK_CONFIG__";
+
+impl Runtime {
+    /// The modules `wanted` with everything they need in turn, in the runtime's order.
+    /// A name the runtime does not have is left out (the tests check that every name
+    /// the server asks for exists).
+    pub fn resolve(&self, wanted: &Modules) -> Vec<&str> {
+        let mut all: Vec<&str> = wanted.iter().copied().collect();
+        let mut i = 0;
+        while i < all.len() {
+            for n in self.needs.get(all[i]).into_iter().flatten() {
+                if !all.contains(&n.as_str()) {
+                    all.push(n);
+                }
+            }
+            i += 1;
+        }
+        self.modules
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .filter(|name| all.contains(name))
+            .collect()
+    }
+
+    /// A whole script: the parts for `modules` with the configuration in place of its
+    /// placeholder (a plain replacement: nothing in the JSON is interpreted).
+    pub fn assemble(&self, config_json: &str, modules: &Modules) -> String {
+        let chosen = self.resolve(modules);
+        let mut js = String::with_capacity(self.head.len() + self.tail.len() + 4096);
+        js.push_str(&self.head);
+        for (name, code) in &self.modules {
+            if chosen.contains(&name.as_str()) {
+                js.push_str(code);
+            }
+        }
+        js.push_str(&self.tail);
+        js.replacen(PLACEHOLDER, config_json, 1)
+    }
+}
 
 /// Browsers and CDNs keep a site's script a minute, and may use it for ten more while
 /// they fetch the new one: a publish reaches visitors within about a minute.
 const SITE_CACHE: &str = "public, max-age=60, stale-while-revalidate=600";
+/// A script chosen by the visitor's country differs from one visitor to the next: only
+/// the browser may keep it.
+const COUNTRY_CACHE: &str = "private, max-age=60";
 /// An unknown key may become a site soon (a new site, another process): keep it briefly.
 const UNKNOWN_CACHE: &str = "public, max-age=10";
 
@@ -188,14 +248,34 @@ impl Compiled {
 struct Entry {
     site_id: SiteId,
     version: i64,
-    compiled: Option<Arc<Compiled>>,
+    compiled: Option<Arc<SiteScript>>,
     /// The build of `version` under way, which every request for it waits for: a burst
     /// of requests after a publish builds the script once.
     building: Option<(i64, Build)>,
 }
 
 /// A build every waiter shares; `None` when it failed.
-type Build = Shared<BoxFuture<'static, Option<Arc<Compiled>>>>;
+type Build = Shared<BoxFuture<'static, Option<Arc<SiteScript>>>>;
+
+/// A site's script at one version: the same for everyone, or one per country.
+pub struct SiteScript {
+    version: i64,
+    kind: Kind,
+}
+
+enum Kind {
+    One(Arc<Compiled>),
+    ByCountry(ByCountry),
+}
+
+/// What a site with bars shown by country serves: its bars, and the script each country
+/// (or an unknown one) got, made on its first request.
+struct ByCountry {
+    base_url: String,
+    hostnames: Vec<String>,
+    bars: Vec<RuntimeBar>,
+    made: Mutex<HashMap<Option<[u8; 2]>, Arc<Compiled>>>,
+}
 
 pub enum Lookup {
     Site(Arc<Compiled>),
@@ -207,8 +287,25 @@ pub enum Lookup {
 #[derive(Serialize)]
 struct RuntimeConfig<'a> {
     e: &'a str,
-    h: Vec<String>,
-    b: Vec<RuntimeBar>,
+    h: &'a [String],
+    b: Vec<&'a RuntimeBar>,
+}
+
+/// A site's whole script for these bars.
+fn script_for(base_url: &str, hostnames: &[String], bars: Vec<&RuntimeBar>) -> anyhow::Result<String> {
+    if bars.is_empty() {
+        return Ok("/* barkeep: no bar is live here */\n".into());
+    }
+    let mut modules = Modules::new();
+    for b in &bars {
+        b.modules(&mut modules);
+    }
+    let config = serde_json::to_string(&RuntimeConfig {
+        e: base_url,
+        h: hostnames,
+        b: bars,
+    })?;
+    Ok(RUNTIME.assemble(&config, &modules))
 }
 
 pub struct Scripts {
@@ -222,11 +319,17 @@ struct Inner {
     by_key: RwLock<HashMap<String, Entry>>,
     unknown: Arc<Compiled>,
     compressor: Compressor,
+    countries: Option<Arc<Countries>>,
 }
 
 impl Scripts {
     /// Learns every site's key and version; scripts are built on first request.
-    pub async fn load(db: Db, policy: Arc<dyn Policy>, base_url: &str) -> anyhow::Result<Scripts> {
+    pub async fn load(
+        db: Db,
+        policy: Arc<dyn Policy>,
+        base_url: &str,
+        countries: Option<Arc<Countries>>,
+    ) -> anyhow::Result<Scripts> {
         let scripts = Scripts {
             inner: Arc::new(Inner {
                 db,
@@ -239,34 +342,54 @@ impl Scripts {
                     UNKNOWN_CACHE,
                 )?),
                 compressor: Compressor::start()?,
+                countries,
             }),
         };
         scripts.reload_all().await?;
         Ok(scripts)
     }
 
-    /// The script for a key. Builds it if this process has not yet, or it is stale; a
-    /// build under way is waited for rather than started again.
-    pub async fn script(&self, key: &str) -> Lookup {
+    /// The script for a key, for a visitor at `ip` (looked up only for a site with bars
+    /// shown by country, and not kept).
+    pub async fn script(&self, key: &str, ip: IpAddr) -> Lookup {
+        let site = match self.site_script(key).await {
+            Ok(site) => site,
+            Err(unknown) => return Lookup::Unknown(unknown),
+        };
+        match &site.kind {
+            Kind::One(c) => Lookup::Site(c.clone()),
+            Kind::ByCountry(by) => {
+                let country = self.inner.countries.as_ref().and_then(|c| c.country(ip));
+                match self.inner.for_country(site.version, by, country).await {
+                    Some(c) => Lookup::Site(c),
+                    None => Lookup::Unknown(self.inner.unknown.clone()),
+                }
+            }
+        }
+    }
+
+    /// A site's script at its current version. Builds it if this process has not yet,
+    /// or it is stale; a build under way is waited for rather than started again.
+    async fn site_script(&self, key: &str) -> Result<Arc<SiteScript>, Arc<Compiled>> {
         {
             let map = self.inner.by_key.read().unwrap_or_else(|e| e.into_inner());
             match map.get(key) {
-                None => return Lookup::Unknown(self.inner.unknown.clone()),
+                None => return Err(self.inner.unknown.clone()),
                 Some(Entry {
                     compiled: Some(c),
                     version,
                     ..
-                }) if c.version == *version => return Lookup::Site(c.clone()),
+                }) if c.version == *version => return Ok(c.clone()),
                 Some(_) => {}
             }
         }
         let build = {
             let mut map = self.inner.by_key.write().unwrap_or_else(|e| e.into_inner());
             let Some(e) = map.get_mut(key) else {
-                return Lookup::Unknown(self.inner.unknown.clone());
+                return Err(self.inner.unknown.clone());
             };
             if let Some(c) = e.compiled.as_ref().filter(|c| c.version == e.version) {
-                return Lookup::Site(c.clone());
+                return Ok(c.clone());
             }
             match &e.building {
                 Some((version, build)) if *version == e.version => build.clone(),
@@ -278,14 +401,14 @@ impl Scripts {
             }
         };
         if let Some(compiled) = build.await {
-            return Lookup::Site(compiled);
+            return Ok(compiled);
         }
         // Serve the last good script if there is one; a visitor's page must not notice
         // that the database is having a bad moment.
         let map = self.inner.by_key.read().unwrap_or_else(|e| e.into_inner());
         match map.get(key).and_then(|e| e.compiled.clone()) {
-            Some(c) => Lookup::Site(c),
-            None => Lookup::Unknown(self.inner.unknown.clone()),
+            Some(c) => Ok(c),
+            None => Err(self.inner.unknown.clone()),
         }
     }
 
@@ -293,7 +416,7 @@ impl Scripts {
     /// the request that started it goes away.
     fn start_build(&self, key: String, site_id: SiteId, version: i64) -> Build {
         let inner = self.inner.clone();
-        let build: BoxFuture<'static, Option<Arc<Compiled>>> = Box::pin(async move {
+        let build: BoxFuture<'static, Option<Arc<SiteScript>>> = Box::pin(async move {
             let built = inner.build(site_id, version).await.map(Arc::new);
             let mut map = inner.by_key.write().unwrap_or_else(|e| e.into_inner());
             let entry = map.get_mut(&key);
@@ -330,16 +453,21 @@ impl Scripts {
 }
 
 impl Inner {
-    /// What the site's script contains right now, as JSON; builds from the database.
-    async fn build(&self, site_id: SiteId, version: i64) -> anyhow::Result<Compiled> {
+    /// The site's script as the database has it now.
+    async fn build(&self, site_id: SiteId, version: i64) -> anyhow::Result<SiteScript> {
+        let one = |c: Compiled| SiteScript {
+            version,
+            kind: Kind::One(Arc::new(c)),
+        };
         let site = q::site_by_id(&self.db, site_id)
             .await?
             .with_context(|| format!("site {site_id} is gone"))?;
         let policy = self.policy.for_account(site.account_id).await?;
         if let Some(why) = policy.paused {
-            return self
-                .compile(version, format!("/* barkeep: {why} */\n"))
-                .await;
+            return Ok(one(
+                self.compile(version, format!("/* barkeep: {why} */\n"), SITE_CACHE)
+                    .await?,
+            ));
         }
         let hostnames: Vec<String> = q::hostnames_of(&self.db, &[site_id])
             .await?
@@ -364,24 +492,62 @@ impl Inner {
         if policy.branding_required {
             bars.iter_mut().for_each(RuntimeBar::require_powered_by);
         }
-        if bars.is_empty() {
-            return self
-                .compile(
-                    version,
-                    "/* barkeep: no bar is live on this site */\n".into(),
-                )
-                .await;
+        if bars.iter().any(RuntimeBar::by_country) {
+            return Ok(SiteScript {
+                version,
+                kind: Kind::ByCountry(ByCountry {
+                    base_url: self.base_url.clone(),
+                    hostnames,
+                    bars,
+                    made: Mutex::new(HashMap::new()),
+                }),
+            });
         }
-        let config = serde_json::to_string(&RuntimeConfig {
-            e: &self.base_url,
-            h: hostnames,
-            b: bars,
-        })?;
-        self.compile(version, splice(&config)).await
+        let js = script_for(&self.base_url, &hostnames, bars.iter().collect())?;
+        Ok(one(self.compile(version, js, SITE_CACHE).await?))
     }
 
-    async fn compile(&self, version: i64, js: String) -> anyhow::Result<Compiled> {
-        Compiled::new(version, self.compressor.pack(js).await?, SITE_CACHE)
+    /// The script of a site with bars shown by country, for a visitor from `country`:
+    /// only the bars that country may see. Made once per country and version.
+    async fn for_country(
+        &self,
+        version: i64,
+        by: &ByCountry,
+        country: Option<[u8; 2]>,
+    ) -> Option<Arc<Compiled>> {
+        if let Some(c) = by.made.lock().unwrap_or_else(|e| e.into_inner()).get(&country) {
+            return Some(c.clone());
+        }
+        let code = country.map(|c| String::from_utf8_lossy(&c).into_owned());
+        let bars = by
+            .bars
+            .iter()
+            .filter(|b| b.admits_country(code.as_deref()))
+            .collect();
+        let made = async {
+            let js = script_for(&by.base_url, &by.hostnames, bars)?;
+            self.compile(version, js, COUNTRY_CACHE).await
+        };
+        match made.await {
+            Ok(c) => {
+                let c = Arc::new(c);
+                let mut all = by.made.lock().unwrap_or_else(|e| e.into_inner());
+                Some(all.entry(country).or_insert(c).clone())
+            }
+            Err(err) => {
+                tracing::error!(error = format!("{err:#}"), "could not build a country's script");
+                None
+            }
+        }
+    }
+
+    async fn compile(
+        &self,
+        version: i64,
+        js: String,
+        cache: &'static str,
+    ) -> anyhow::Result<Compiled> {
+        Compiled::new(version, self.compressor.pack(js).await?, cache)
     }
 }
 
@@ -467,15 +633,14 @@ impl Scripts {
     }
 }
 
-/// The runtime with a site's configuration in place of its placeholder. A plain string
-/// replacement: nothing in the JSON is interpreted.
-pub fn splice(config_json: &str) -> String {
-    RUNTIME.replacen(PLACEHOLDER, config_json, 1)
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::bar::{
+        BarSettings, Display, Frequency, Goal, Placement, Targeting, Trigger, VariantContent,
+    };
+    use crate::domain::element::{Countdown, ElementType, Side};
 
     fn gzip_len(s: &str) -> usize {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -483,26 +648,161 @@ mod tests {
         enc.finish().unwrap().len()
     }
 
-    /// The budget the product promises: the runtime, minified and gzipped, in at most
-    /// 2,500 bytes (the bar's own text not counted).
+    /// A site's script for these live bars, as it is served.
+    fn site_script(bars: &[RuntimeBar]) -> String {
+        script_for(
+            "https://barkeep.example",
+            &["shop.example".to_string()],
+            bars.iter().collect(),
+        )
+        .unwrap()
+    }
+
+    fn live(settings: BarSettings, content: VariantContent) -> RuntimeBar {
+        let snapshot = Snapshot {
+            bar_id: crate::domain::BarId(1),
+            variant_id: crate::domain::VariantId(1),
+            variant_name: "A".into(),
+            weight: 50,
+            settings,
+            content,
+        };
+        RuntimeBar::from_deployments(&[(DeploymentId(1), snapshot)]).unwrap()
+    }
+
+    fn link_bar() -> (BarSettings, VariantContent) {
+        let content = VariantContent {
+            message: "Free shipping on every order this week".into(),
+            button_label: Some("Shop now".into()),
+            link_url: Some("https://shop.example/sale".into()),
+            background_color: "#1f2937".into(),
+            text_color: "#ffffff".into(),
+            button_color: "#facc15".into(),
+            button_text_color: "#111827".into(),
+            thanks_message: None,
+            translations: Default::default(),
+        };
+        let settings = BarSettings {
+            goal: Goal::Link,
+            element_type: ElementType::Bar,
+            placement: Placement::Top,
+            side: Side::Right,
+            display: Display::Overlay,
+            sticky: true,
+            closable: true,
+            powered_by: true,
+            targeting: Targeting::default(),
+            trigger: Trigger::Immediate,
+            frequency: Frequency::default(),
+            countdown: None,
+        };
+        (settings, content)
+    }
+
+    /// A bar that uses every option there is, so its script carries every module.
+    fn everything() -> Vec<RuntimeBar> {
+        let (mut s, mut c) = link_bar();
+        s.goal = Goal::Email;
+        c.link_url = None;
+        s.element_type = ElementType::Modal;
+        s.trigger = Trigger::Scroll { percent: 50 };
+        let t: Targeting = serde_json::from_value(serde_json::json!({
+            "paths_include": ["/blog/*"], "device": "desktop",
+            "starts_at": "2026-01-01T00:00:00Z", "referrer_domain": "news.example",
+            "visitor": "returning", "visit_number": {"min": 2}, "days_since_last_visit": {"max": 30},
+            "pages_this_visit": {"min": 2}, "languages_include": ["de"], "weekdays": ["mon"],
+            "hours": {"from": "09:00", "to": "17:00"}, "time_zone": "Europe/Berlin",
+            "query": [{"name": "ref"}], "page_values": [{"key": "plan", "value": "pro"}],
+            "countries_include": ["DE"]
+        }))
+        .unwrap();
+        s.targeting = t.normalise().unwrap();
+        s.frequency.once_per_visit = true;
+        s.countdown = Some(Countdown::Evergreen {
+            minutes: 30,
+            end_text: None,
+        });
+        c.translations = serde_json::from_value(serde_json::json!({"de": {"message": "Hallo"}}))
+            .unwrap();
+        let mut second = link_bar();
+        second.0.element_type = ElementType::Slider;
+        second.0.trigger = Trigger::ExitIntent;
+        let mut third = link_bar();
+        third.0.goal = Goal::Call;
+        third.0.display = Display::PushDown;
+        third.1.link_url = Some("tel:+15551234567".into());
+        vec![live(s, c), live(second.0, second.1), live(third.0, third.1)]
+    }
+
+    /// The budget the product promises: the script of a site with one link bar at the
+    /// top, as served (runtime and configuration), in at most 2,000 bytes gzipped.
     #[test]
-    fn the_runtime_fits_its_size_budget() {
-        let size = gzip_len(RUNTIME);
+    fn a_one_bar_site_fits_its_size_budget() {
+        let (s, c) = link_bar();
+        let one = site_script(&[live(s, c)]);
+        let size = gzip_len(&one);
+        let all = site_script(&everything());
         println!(
-            "bar runtime: {} bytes minified, {size} bytes gzipped (budget 2500)",
-            RUNTIME.len()
+            "site script, one link bar at the top: {} bytes, {size} gzipped (budget 2000); \
+             every module: {} bytes, {} gzipped",
+            one.len(),
+            all.len(),
+            gzip_len(&all)
         );
         assert!(
-            size <= 2500,
-            "the bar runtime is {size} bytes gzipped; the budget is 2500"
+            size <= 2000,
+            "a one-bar site's script is {size} bytes gzipped; the budget is 2000"
         );
+    }
+
+    /// Every module the server may ask for exists in the runtime, and every module of the
+    /// runtime is asked for by some option.
+    #[test]
+    fn the_server_and_the_runtime_agree_on_the_modules() {
+        let mut wanted = Modules::new();
+        for b in everything() {
+            b.modules(&mut wanted);
+        }
+        let known: Vec<&str> = RUNTIME.modules.iter().map(|(n, _)| n.as_str()).collect();
+        for name in &wanted {
+            assert!(known.contains(name), "the runtime has no module `{name}`");
+        }
+        for name in &known {
+            assert!(wanted.contains(name), "no option selects the module `{name}`");
+        }
+        let (s, c) = link_bar();
+        let mut plain = Modules::new();
+        live(s, c).modules(&mut plain);
+        assert!(plain.is_empty(), "a plain link bar needs no module: {plain:?}");
+        // What a module needs comes along, in the runtime's order.
+        for (name, needs) in &RUNTIME.needs {
+            let resolved = RUNTIME.resolve(&Modules::from([name.as_str()].map(|n| {
+                known.iter().copied().find(|k| *k == n).unwrap()
+            })));
+            for n in needs {
+                assert!(resolved.contains(&n.as_str()), "{name} needs {n}");
+            }
+        }
     }
 
     #[test]
     fn splicing_inserts_the_config_literally() {
-        let js = splice(r#"{"e":"x","h":[],"b":[{"m":"$& $1 \u2028"}]}"#);
-        assert!(js.contains(r#"{"m":"$& $1 \u2028"}"#));
-        assert!(!js.contains(PLACEHOLDER));
+        let js = RUNTIME.assemble(
+            r#"{"e":"x","h":[],"b":[{"m":"$& $1 \u2028 __BK_CONFIG__"}]}"#,
+            &Modules::new(),
+        );
+        assert!(js.contains(r#"{"m":"$& $1 \u2028 __BK_CONFIG__"}"#));
+        assert_eq!(js.matches(PLACEHOLDER).count(), 1, "only the text's own");
+    }
+
+    #[test]
+    fn a_site_by_country_shows_each_country_its_bars() {
+        let bars = everything();
+        assert!(bars[0].by_country());
+        assert!(bars[0].admits_country(Some("DE")));
+        assert!(!bars[0].admits_country(Some("FR")));
+        assert!(!bars[0].admits_country(None));
+        assert!(bars[1].admits_country(None) && !bars[1].by_country());
     }
 
     #[test]
@@ -510,7 +810,7 @@ mod tests {
         use std::io::Read;
         let c = Compiled::new(
             3,
-            pack(splice(r#"{"e":"x","h":[],"b":[]}"#)).unwrap(),
+            pack(RUNTIME.assemble(r#"{"e":"x","h":[],"b":[]}"#, &Modules::new())).unwrap(),
             SITE_CACHE,
         )
         .unwrap();

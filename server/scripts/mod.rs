@@ -78,8 +78,9 @@ impl Live {
         clock: Clock,
         policy: Arc<dyn Policy>,
         base_url: &str,
+        countries: Option<Arc<crate::geo::Countries>>,
     ) -> anyhow::Result<Live> {
-        let scripts = Scripts::load(db.clone(), policy, base_url).await?;
+        let scripts = Scripts::load(db.clone(), policy, base_url, countries).await?;
         let registry = Arc::new(Registry::new(clock.clone()));
         registry.load_all(&db).await?;
         Ok(Live {

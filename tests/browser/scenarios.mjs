@@ -601,7 +601,7 @@ export async function motion(env, o = {}) {
 
 /** A right-to-left message is laid out right to left; the colours are the variant's. */
 export async function rightToLeft(env, o = {}) {
-  const t = await env.open({ path: o.path, context: DESKTOP });
+  const t = await env.open({ path: o.path, context: { ...DESKTOP, ...(o.context || {}) } });
   await steady(t);
   const st = await inside(t);
   assert.equal(st.direction, 'rtl');

@@ -486,3 +486,327 @@ for (const type of TYPES)
     use(typed(type, 'email'));
     await s.noShift(env);
   });
+
+// ---- Modules: a site's script carries only what its bars need ----
+
+test('one link bar works with no module at all (head + tail): shows, clicks, dismisses', async () => {
+  use(makeBar());
+  env.modules([]);
+  await s.shows(env);
+  await s.dismiss(env, { days: 7 });
+  await s.clickFollowsLink(env, { path: '/other', href: env.url('/sale'), deployment: 101 });
+});
+
+test('a modal with email, countdown, translations and targeting works with exactly the modules the server selects', async () => {
+  const bar = typed('modal', 'email', {
+    cd: { e: 3600 },
+    t: { in: ['/*'], la: { in: ['de'] }, q: [['promo', null]], vn: 'new' },
+    fq: [0, 3, 0],
+  }, { tx: { de: { m: 'Newsletter abonnieren', l: 'Anmelden' } } });
+  use(bar);
+  env.modules('auto');
+  assert.deepEqual(modulesFor({ b: [bar] }).sort(), ['countdown', 'dialog', 'form', 'freq', 'i18n', 'lang', 'paths', 'query', 'visits']);
+  const t = await env.open({ path: '/?promo', context: { locale: 'de-DE' } });
+  await s.steady(t);
+  assert.equal(await t.bar().locator('span').first().textContent(), 'Newsletter abonnieren');
+  assert.equal(await t.bar().locator('button.g').textContent(), 'Anmelden');
+  await t.bar().locator('[role=timer]').waitFor();
+});
+
+// ---- Targeting ----
+
+const MIN = 60e3;
+/** A context with Playwright's clock installed (at `time`, flowing), on `path`. */
+async function clocked(o = {}) {
+  const t = await env.open({ goto: false, context: o.context, init: o.init });
+  await t.context.clock.install(o.time ? { time: o.time } : {});
+  await t.goto(o.path ?? '/');
+  await t.settle();
+  return t;
+}
+/** The message shown after the runtime has had time to act, or null for no element. */
+async function shown(t) {
+  await t.settle(250);
+  return (await t.host().count()) ? t.bar().locator('span').first().textContent() : null;
+}
+async function reloadShown(t, forward = 0) {
+  if (forward) await t.context.clock.fastForward(forward);
+  await t.page.reload();
+  return shown(t);
+}
+
+test('visits: new and returning across reloads; a visit ends after 30 idle minutes', async () => {
+  use(makeBar({ i: 1, t: { vn: 'returning' } }, { m: 'Welcome back' }), makeBar({ i: 2, t: { vn: 'new' } }, { d: 201, i: 2, m: 'Hello' }));
+  const t = await clocked();
+  assert.equal(await shown(t), 'Hello');
+  assert.equal(await reloadShown(t, 29 * MIN), 'Hello', 'the same visit');
+  assert.equal(await reloadShown(t, 29 * MIN), 'Hello', 'still the same visit: 29 minutes since the last page');
+  assert.equal(await reloadShown(t, 31 * MIN), 'Welcome back');
+  assert.equal(await reloadShown(t), 'Welcome back');
+});
+
+test('visits: visit number range', async () => {
+  use(makeBar({ t: { vc: [2, 3] } }));
+  const t = await clocked();
+  const seen = [await shown(t)];
+  for (let i = 0; i < 3; i++) seen.push(await reloadShown(t, 31 * MIN));
+  assert.deepEqual(seen.map(Boolean), [false, true, true, false]);
+  use(makeBar({ t: { vc: [null, 1] } }));
+  assert.equal(Boolean(await reloadShown(t, 31 * MIN)), false, 'visit 5 is past an open-ended max of 1');
+});
+
+test('visits: whole days since the previous visit (never on a first visit)', async () => {
+  use(makeBar({ t: { ds: [1, null] } }));
+  const t = await clocked();
+  assert.equal(await shown(t), null, 'a first visit has no previous one');
+  assert.equal(await reloadShown(t, 31 * MIN), null, 'previous visit 31 minutes ago: 0 days');
+  assert.ok(await reloadShown(t, 2 * DAY), '2 days since the previous visit');
+  use(makeBar({ t: { ds: [null, 0] } }));
+  assert.equal(await reloadShown(t, 3 * DAY), null);
+  assert.ok(await reloadShown(t, 40 * MIN));
+});
+
+test('visits: pages seen this visit, counting this one', async () => {
+  use(makeBar({ t: { pv: [3, 4] } }));
+  const t = await clocked();
+  const seen = [await shown(t)];
+  for (let i = 0; i < 4; i++) seen.push(await reloadShown(t, MIN));
+  seen.push(await reloadShown(t, 31 * MIN));
+  assert.deepEqual(seen.map(Boolean), [false, false, true, true, false, false]);
+});
+
+test('visits: counters stay in the visitor\'s storage and never appear in a beacon', async () => {
+  use(makeBar({ g: 'email', t: { vn: 'new', pv: [1, null] } }, { l: 'Subscribe', u: undefined }));
+  const t = await s.emailLead(env);
+  await t.page.reload();
+  const stored = await t.page.evaluate(() => JSON.parse(localStorage.barkeep)._);
+  assert.equal(stored.n, 1);
+  assert.equal(stored.p, 2);
+  for (const b of t.beacons) {
+    assert.deepEqual(Object.keys(b.data).filter((k) => !['k', 'd', 'h', 'p', 'b', 'm', 'hp'].includes(k)), [], b.raw);
+    assert.ok(!/"(n|l|s|t)":|_/.test(b.raw), `no visit counter in ${b.raw}`);
+  }
+});
+
+test('language: include and exclude by the visitor\'s languages (tag or tag + "-")', async () => {
+  const cases = [
+    [{ in: ['de'] }, 'de-DE', true],
+    [{ in: ['de'] }, 'fr-FR', false],
+    [{ in: ['fr', 'pt-br'] }, 'pt-BR', true],
+    [{ in: ['pt-br'] }, 'pt-PT', false],
+    [{ in: ['pt'] }, 'pt-BR', true],
+    [{ ex: ['de'] }, 'de-AT', false],
+    [{ ex: ['de'] }, 'en-US', true],
+    [{ in: ['en'], ex: ['en-gb'] }, 'en-GB', false],
+  ];
+  for (const [la, locale, show] of cases) {
+    use(makeBar({ t: { la } }));
+    if (show) await s.shows(env, { context: { locale } });
+    else await s.hidden(env, { context: { locale } });
+  }
+});
+
+test('clock: weekday and time of day in a named zone and in the visitor\'s own', async () => {
+  // Wednesday 10:30 UTC = 11:30 in Berlin, 19:30 in Tokyo, 05:30 in New York.
+  const time = new Date('2026-12-09T10:30:00Z');
+  const cases = [
+    [{ wd: [3], hr: [660, 720], tz: 'Europe/Berlin' }, 'UTC', true],
+    [{ hr: [600, 660], tz: 'Europe/Berlin' }, 'UTC', false],
+    [{ wd: [4], tz: 'Europe/Berlin' }, 'UTC', false],
+    [{ wd: [4], tz: 'Asia/Tokyo' }, 'UTC', false],
+    [{ hr: [1140, 1200] }, 'Asia/Tokyo', true],
+    [{ hr: [1140, 1200] }, 'America/New_York', false],
+    [{ hr: [1320, 360] }, 'America/New_York', true],
+    [{ hr: [1320, 360] }, 'Asia/Tokyo', false],
+    [{ wd: [1, 2, 3, 4, 5], hr: [300, 360] }, 'America/New_York', true],
+    [{ wd: [6, 7] }, 'Asia/Tokyo', false],
+  ];
+  for (const [rule, timezoneId, show] of cases) {
+    use(makeBar({ t: rule }));
+    const t = await clocked({ time, context: { timezoneId } });
+    assert.equal(Boolean(await shown(t)), show, `${JSON.stringify(rule)} in ${timezoneId}`);
+    if (!show) assert.equal(t.events().length, 0);
+    await t.context.close();
+  }
+});
+
+test('query parameters: present or equal', async () => {
+  use(makeBar({ t: { q: [['ref', 'mail'], ['promo', null]] } }));
+  await s.shows(env, { path: '/?promo&ref=mail' });
+  await s.shows(env, { path: '/p?ref=mail&promo=7&x=1' });
+  await s.hidden(env, { path: '/?ref=mail' });
+  await s.hidden(env, { path: '/?ref=Mail&promo' });
+  await s.hidden(env, { path: '/' });
+});
+
+const pushed = (when, values) =>
+  when === 'head'
+    ? `<script>(window.barkeep = window.barkeep || []).push(${values.map((v) => JSON.stringify(v)).join(', ')})</script>`
+    : `<script>setTimeout(() => (window.barkeep = window.barkeep || []).push(${values.map((v) => JSON.stringify(v)).join(', ')}), ${when})</script>`;
+
+test('page values: pushed before the script, the later ones winning; compared as text', async () => {
+  use(makeBar({ t: { pg: [['plan', 'pro'], ['logged_in', 'true']] } }));
+  env.page('/a', { head: pushed('head', [{ plan: 'free', logged_in: true }, { plan: 'pro' }]) });
+  env.page('/b', { head: pushed('head', [{ plan: 'pro' }, { plan: 'free', logged_in: true }]) });
+  env.page('/c', { head: pushed('head', [{ plan: 'pro' }]) });
+  const t = await s.shows(env, { path: '/a' });
+  assert.equal(await t.page.evaluate(() => window.barkeep.length), 2, 'the page\'s array keeps its entries');
+  await s.hidden(env, { path: '/b' });
+  await s.hidden(env, { path: '/c' });
+  await s.hidden(env, { path: '/none' });
+});
+
+test('page values: pushed after load (new array, or onto the existing one) pick again; no global made', async () => {
+  use(makeBar({ t: { pg: [['plan', 'pro']] } }));
+  env.page('/late', { body: `<h1>Late</h1>${pushed(800, [{ plan: 'pro' }])}` });
+  env.page('/queue', { head: pushed('head', [{ plan: 'free' }]), body: `<h1>Queue</h1>${pushed(600, [{ plan: 'pro' }])}` });
+  env.page('/wrong', { body: `<h1>Wrong</h1>${pushed(300, [{ plan: 'basic' }])}` });
+  const late = await env.open({ path: '/late' });
+  await late.settle(200);
+  assert.equal(await late.host().count(), 0, 'no bar before the value');
+  await late.bar().waitFor({ timeout: 3000 });
+  await late.waitEvents('v');
+  const queue = await env.open({ path: '/queue' });
+  await queue.settle(100);
+  assert.equal(await queue.host().count(), 0);
+  await queue.bar().waitFor({ timeout: 3000 });
+  assert.equal(await queue.page.evaluate(() => window.barkeep.push({ more: 1 })), 3, 'push still returns the new length');
+  assert.equal(await queue.page.evaluate(() => window.barkeep.length), 3);
+  await s.hidden(env, { path: '/wrong', wait: 800 });
+  const none = await s.hidden(env, { path: '/nothing', wait: 800 });
+  assert.equal(await none.page.evaluate(() => 'barkeep' in window), false, 'no window.barkeep made by the runtime');
+});
+
+test('nothing matches: nothing is drawn and nothing is sent', async () => {
+  use(
+    makeBar({ i: 1, t: { la: { in: ['xx'] } } }),
+    makeBar({ i: 2, t: { q: [['never', null]] } }),
+    makeBar({ i: 3, t: { vn: 'returning' } }),
+    makeBar({ i: 4, t: { pg: [['plan', 'pro']] }, fq: [1, 1, 5] }),
+    makeBar({ i: 5, y: 'modal', cd: { u: Date.now() - 1000 } })
+  );
+  const t = await s.hidden(env, { wait: 1200 });
+  assert.equal(t.beacons.length, 0, 'no request to barkeep');
+  assert.equal(await t.page.evaluate(() => document.querySelector('barkeep-bar, barkeep-sp')), null);
+});
+
+// ---- Frequency ----
+
+test('frequency: once per visit', async () => {
+  use(makeBar({ fq: [1, 0, 0] }));
+  const t = await clocked();
+  const seen = [await shown(t), await reloadShown(t, MIN), await reloadShown(t, 31 * MIN), await reloadShown(t, MIN)];
+  assert.deepEqual(seen.map(Boolean), [true, false, true, false]);
+});
+
+test('frequency: at most N views in all', async () => {
+  use(makeBar({ fq: [0, 2, 0] }));
+  const t = await clocked();
+  const seen = [await shown(t), await reloadShown(t, MIN), await reloadShown(t, 31 * MIN), await reloadShown(t, DAY)];
+  assert.deepEqual(seen.map(Boolean), [true, true, false, false]);
+});
+
+test('frequency: every Nth page view of the site', async () => {
+  use(makeBar({ fq: [0, 0, 3] }));
+  const t = await clocked();
+  const seen = [await shown(t)];
+  for (let i = 0; i < 6; i++) seen.push(await reloadShown(t, i === 3 ? 31 * MIN : MIN));
+  assert.deepEqual(seen.map(Boolean), [false, false, true, false, false, true, false]);
+});
+
+// ---- Translations ----
+
+const TX = {
+  de: { m: 'Versandkostenfrei diese Woche', l: 'Jetzt kaufen' },
+  'pt-br': { m: 'Frete grátis esta semana' },
+  ar: { m: 'شحن مجاني هذا الأسبوع', l: 'تسوق الآن' },
+};
+const languages = (list) => [
+  (list) => Object.defineProperty(Navigator.prototype, 'languages', { get: () => list, configurable: true }),
+  list,
+];
+
+test('translations: the first matching language wins, field by field, else the variant\'s texts', async () => {
+  use(makeBar({}, { tx: TX }));
+  const cases = [
+    [{ context: { locale: 'de-AT' } }, 'Versandkostenfrei diese Woche', 'Jetzt kaufen'],
+    [{ context: { locale: 'pt-BR' } }, 'Frete grátis esta semana', 'Shop now'],
+    [{ context: { locale: 'pt-PT' } }, 'Free shipping this week', 'Shop now'],
+    [{ context: { locale: 'fr-FR' } }, 'Free shipping this week', 'Shop now'],
+    [{ init: [languages(['fr-FR', 'pt-BR', 'de'])] }, 'Frete grátis esta semana', 'Shop now'],
+    [{ init: [languages(['de-CH', 'pt-BR'])] }, 'Versandkostenfrei diese Woche', 'Jetzt kaufen'],
+  ];
+  for (const [o, m, l] of cases) {
+    const t = await s.shows(env, { ...o, message: m });
+    assert.equal(await t.bar().locator('a.g').textContent(), l);
+    await t.waitEvents('v');
+    assert.deepEqual(Object.keys(t.events('v')[0].data).sort(), ['b', 'd', 'h', 'k'], 'the language is never sent');
+    await t.context.close();
+  }
+});
+
+test('translations: a right-to-left translation lays out right to left', async () => {
+  use(typed('slider', 'link', {}, { tx: TX }));
+  await s.rightToLeft(env, { context: { locale: 'ar-EG' } });
+});
+
+// ---- Countdown ----
+
+test('countdown, fixed end: ticks every second in the visitor\'s language, then the element goes', async () => {
+  const time = new Date('2026-12-09T10:00:00Z').getTime();
+  use(makeBar({ cd: { u: time + DAY + 2 * 3600e3 + 3 * MIN + 4e3 } }));
+  const t = await clocked({ time, context: { locale: 'en-US' } });
+  const timer = t.bar().locator('[role=timer]');
+  assert.match(await timer.textContent(), /^1 day 02:03:0[0-4]$/);
+  assert.equal(await timer.getAttribute('aria-live'), null, 'a timer is not announced (implicit aria-live off)');
+  await t.context.clock.fastForward(DAY);
+  assert.match(await timer.textContent(), /^02:0[23]:\d\d$/);
+  const before = await timer.textContent();
+  await t.context.clock.runFor(2000);
+  assert.notEqual(await timer.textContent(), before, 'it ticks');
+  await t.context.clock.fastForward(2 * 3600e3 + 4 * MIN);
+  await t.host().waitFor({ state: 'detached' });
+  assert.equal(t.events('x').length, 0, 'ending is no dismissal');
+  await t.page.reload();
+  assert.equal(await shown(t), null, 'an ended countdown without end text makes the bar ineligible');
+  await t.context.close();
+  // Localised: days as a unit, digits in the visitor's script.
+  for (const [locale, re] of [['de-DE', /^1 Tag \d\d:\d\d:\d\d$/], ['ar-EG', /[٠-٩]{2}:[٠-٩]{2}:[٠-٩]{2}/]]) {
+    const u = await clocked({ time, context: { locale } });
+    assert.match(await u.bar().locator('[role=timer]').textContent(), re, locale);
+    await u.context.close();
+  }
+});
+
+test('countdown with end text: shown in place of message and countdown (translated too)', async () => {
+  const time = new Date('2026-12-09T10:00:00Z').getTime();
+  use(makeBar({ cd: { u: time + 5e3, x: 'The sale is over' } }, { tx: { de: { x: 'Der Ausverkauf ist vorbei' } } }));
+  const t = await clocked({ time });
+  await t.bar().locator('[role=timer]').waitFor();
+  await t.context.clock.fastForward(6e3);
+  await t.bar().getByText('The sale is over').waitFor();
+  assert.equal(await t.bar().locator('[role=timer]').count(), 0);
+  assert.equal(await t.bar().locator('span').first().textContent(), 'The sale is over');
+  const u = await clocked({ time: time + 60e3, context: { locale: 'de-DE' } });
+  assert.equal(await shown(u), 'Der Ausverkauf ist vorbei', 'already over: the end text at once');
+});
+
+test('countdown, evergreen: ends N seconds after this visitor\'s first view, kept across reloads', async () => {
+  use(makeBar({ cd: { e: 3600 } }, {}));
+  const t = await clocked();
+  const timer = t.bar().locator('[role=timer]');
+  assert.match(await timer.textContent(), /^(01:00:00|00:59:5\d)$/);
+  const end = await t.page.evaluate(() => JSON.parse(localStorage.barkeep)[1].e);
+  assert.ok(Math.abs(end - 3600e3 - (await t.page.evaluate(() => Date.now()))) < 5e3, 'the end is stored');
+  await t.page.reload();
+  await t.context.clock.fastForward(30 * MIN);
+  await t.page.reload();
+  assert.match(await timer.textContent(), /^00:(29|30):\d\d$/, 'not restarted by a reload');
+  // Another visitor starts their own hour.
+  const u = await clocked();
+  assert.match(await u.bar().locator('[role=timer]').textContent(), /^(01:00:00|00:59:5\d)$/);
+  await t.context.clock.fastForward(31 * MIN);
+  await t.host().waitFor({ state: 'detached' });
+  await t.page.reload();
+  assert.equal(await shown(t), null, 'over for this visitor');
+});

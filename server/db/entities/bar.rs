@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 use crate::domain::bar::{Display, Frequency, Goal, Placement, Targeting, Trigger};
+use crate::domain::element::{Countdown, ElementType, Side};
 use crate::domain::{BarId, SiteId};
 
 #[sea_orm::model]
@@ -12,7 +13,9 @@ pub struct Model {
     pub site_id: SiteId,
     pub name: String,
     pub goal: Goal,
+    pub element_type: ElementType,
     pub placement: Placement,
+    pub side: Side,
     pub display: Display,
     pub sticky: bool,
     pub closable: bool,
@@ -23,6 +26,8 @@ pub struct Model {
     pub trigger: Trigger,
     #[sea_orm(column_type = "JsonBinary")]
     pub frequency: Frequency,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub countdown: Option<Countdown>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub published_at: Option<DateTimeUtc>,

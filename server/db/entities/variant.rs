@@ -1,5 +1,6 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::translation::Translations;
 use crate::domain::{BarId, VariantId};
 
 #[sea_orm::model]
@@ -22,6 +23,8 @@ pub struct Model {
     pub button_text_color: String,
     #[sea_orm(column_type = "Text", nullable)]
     pub thanks_message: Option<String>,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub translations: Translations,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,

@@ -12,6 +12,7 @@ use crate::domain::bar::{
     Display, Frequency, Goal, Placement, Snapshot, Targeting, Trigger, VariantContent,
 };
 use crate::domain::{BarId, DeploymentId, SiteId, VariantId};
+use crate::domain::element::{Countdown, ElementType, Side};
 use crate::error::Result;
 use crate::web::guards::{OwnedBar, OwnedSite, OwnedVariant};
 use crate::web::router::Req;
@@ -50,7 +51,10 @@ pub(crate) struct BarView {
     /// Live, and edited since: publishing again would change what visitors see.
     pub has_unpublished_changes: bool,
     pub goal: Goal,
+    pub element_type: ElementType,
     pub placement: Placement,
+    /// A slider's corner side.
+    pub side: Side,
     pub display: Display,
     pub sticky: bool,
     pub closable: bool,
@@ -58,6 +62,7 @@ pub(crate) struct BarView {
     pub targeting: Targeting,
     pub trigger: Trigger,
     pub frequency: Frequency,
+    pub countdown: Option<Countdown>,
     pub variants: Vec<VariantView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -76,7 +81,9 @@ impl From<Bar> for BarView {
             status: b.status,
             has_unpublished_changes: b.has_unpublished_changes,
             goal: b.settings.goal,
+            element_type: b.settings.element_type,
             placement: b.settings.placement,
+            side: b.settings.side,
             display: b.settings.display,
             sticky: b.settings.sticky,
             closable: b.settings.closable,
@@ -84,6 +91,7 @@ impl From<Bar> for BarView {
             targeting: b.settings.targeting,
             trigger: b.settings.trigger,
             frequency: b.settings.frequency,
+            countdown: b.settings.countdown,
             variants: b.variants.into_iter().map(VariantView::from).collect(),
             created_at: b.bar.created_at,
             updated_at: b.bar.updated_at,

@@ -12,6 +12,7 @@ use serde::de::{self, DeserializeOwned};
 use serde::{Deserialize, Serialize};
 use warp::reply::Response;
 
+use super::bar_options;
 use super::forms::{Errors, FORM, Fields};
 use super::view::{Notice, done, render};
 use crate::catalog::{self, Bar, BarInput, Status, VariantInput};
@@ -115,6 +116,7 @@ fn settings_fields(f: &mut Fields, s: &BarSettings) {
         "frequency.after_conversion_days",
         hide_for(s.frequency.after_conversion_days),
     );
+    bar_options::settings_fields(f, s);
 }
 
 fn content_fields(f: &mut Fields, c: &VariantContent) {
@@ -129,6 +131,7 @@ fn content_fields(f: &mut Fields, c: &VariantContent) {
     f.set("text_color", c.text_color.clone());
     f.set("button_color", c.button_color.clone());
     f.set("button_text_color", c.button_text_color.clone());
+    bar_options::content_fields(f, c);
 }
 
 fn number<T: std::str::FromStr>(f: &Fields, name: &'static str, what: &str) -> Result<T, Invalid> {
@@ -178,7 +181,7 @@ fn optional_text(f: &Fields, name: &str) -> Option<String> {
 }
 
 fn targeting_fields(f: &Fields) -> Result<Targeting, Invalid> {
-    Ok(Targeting {
+    let mut t = Targeting {
         paths_include: lines(f.get("targeting.paths_include")),
         paths_exclude: lines(f.get("targeting.paths_exclude")),
         device: choice(
@@ -190,7 +193,10 @@ fn targeting_fields(f: &Fields) -> Result<Targeting, Invalid> {
         referrer_domain: optional_text(f, "targeting.referrer_domain"),
         utm_source: optional_text(f, "targeting.utm_source"),
         utm_campaign: optional_text(f, "targeting.utm_campaign"),
-    })
+        ..Targeting::default()
+    };
+    bar_options::targeting_fields(f, &mut t)?;
+    Ok(t)
 }
 
 /// The trigger's type with the number that type needs; a type without one is read as
@@ -214,17 +220,26 @@ fn trigger_fields(f: &Fields) -> Result<Trigger, Invalid> {
 /// checked when the input is applied, as for an API request.
 fn settings_input(f: &Fields, input: &mut BarInput) -> Result<(), Invalid> {
     input.goal = Some(choice("goal", f.get("goal"))?);
+    input.element_type = Some(choice(
+        "element_type",
+        f.text("element_type").unwrap_or("bar"),
+    )?);
     input.placement = Some(choice("placement", f.get("placement"))?);
+    input.side = Some(choice("side", f.text("side").unwrap_or("right"))?);
     input.display = Some(choice("display", f.get("display"))?);
     input.sticky = Some(f.ticked("sticky"));
     input.closable = Some(f.ticked("closable"));
     input.powered_by = Some(f.ticked("powered_by"));
     input.targeting = Some(targeting_fields(f)?);
     input.trigger = Some(trigger_fields(f)?);
-    input.frequency = Some(Frequency {
+    let mut frequency = Frequency {
         after_dismiss_days: hide_for_field(f, "frequency.after_dismiss_days")?,
         after_conversion_days: hide_for_field(f, "frequency.after_conversion_days")?,
-    });
+        ..Default::default()
+    };
+    bar_options::frequency_fields(f, &mut frequency)?;
+    input.frequency = Some(frequency);
+    input.countdown = Some(bar_options::countdown_field(f)?);
     Ok(())
 }
 
@@ -241,6 +256,7 @@ macro_rules! set_content {
         input.text_color = Some(f.get("text_color").trim().to_string());
         input.button_color = Some(f.get("button_color").trim().to_string());
         input.button_text_color = Some(f.get("button_text_color").trim().to_string());
+        input.translations = Some(bar_options::translations_field(f)?);
     }};
 }
 
@@ -360,6 +376,9 @@ struct Editor {
     frame_url: String,
     deployments: Vec<DeploymentRow>,
     branding_removable: bool,
+    /// The weekday boxes: their field suffix and label.
+    weekdays: [(&'static str, &'static str); 7],
+    countries_hint: &'static str,
     text_contrast: Contrast,
     button_contrast: Contrast,
 }
@@ -502,6 +521,7 @@ async fn editor(
     let (variants, variant) = loaded.variant_rows();
     let deployments = deployment_rows(req, loaded.bar.as_ref()).await?;
     let (action, preview_url) = loaded.addresses(site.id, part);
+    let errors = placed(errors);
     let status = errors.status();
     let ctx = Editor {
         frame_url: frame_url(&preview_url, sent.then_some(&v)),
@@ -523,8 +543,54 @@ async fn editor(
         preview_url,
         deployments,
         branding_removable: limits.branding_removable,
+        weekdays: [
+            ("mon", "Monday"),
+            ("tue", "Tuesday"),
+            ("wed", "Wednesday"),
+            ("thu", "Thursday"),
+            ("fri", "Friday"),
+            ("sat", "Saturday"),
+            ("sun", "Sunday"),
+        ],
+        countries_hint: if req.state.catalog.countries() {
+            "ISO codes separated by spaces, e.g. DE AT CH; looked up from the visitor's address, which is not kept."
+        } else {
+            "Needs a GeoIP database on the server (BARKEEP_GEOIP_DB); without one, country rules are refused."
+        },
     };
     render(req, "pages/bar_editor.html", &ctx, status)
+}
+
+/// Each refusal next to the field of the form it is about: a rule of a range under its
+/// first box (`targeting.visit_number` under `….min`), a part of a field's text under
+/// the field (`translations.de.message` under `translations`), and anything else above
+/// the form.
+fn placed(errors: Errors) -> Errors {
+    let mut known = Fields::default();
+    settings_fields(&mut known, &catalog::default_settings());
+    content_fields(&mut known, &catalog::default_content());
+    for name in ["name", "weight", "sticky", "closable", "powered_by"] {
+        known.set(name, "");
+    }
+    let mut out = Errors::default();
+    for (field, message) in errors.0 {
+        let mut at = field.as_str();
+        let place = loop {
+            if known.0.contains_key(at) || at == FORM {
+                break at.to_string();
+            }
+            let first = format!("{at}.min");
+            if known.0.contains_key(&first) {
+                break first;
+            }
+            match at.rsplit_once('.') {
+                Some((parent, _)) => at = parent,
+                None => break FORM.to_string(),
+            }
+        };
+        out.add(&place, message);
+    }
+    out
 }
 
 /// What a new bar's form starts with, so its preview shows a whole bar at once.
@@ -793,7 +859,12 @@ pub(super) async fn previewed(
         Err(other) => return Err(other),
     };
     let limits = req.state.billing.limits_of(account).await?;
-    Ok(catalog::draft(settings, content, &limits, &input))
+    Ok(catalog::draft(
+        settings,
+        content,
+        &req.state.catalog.rules(&limits),
+        &input,
+    ))
 }
 
 #[cfg(test)]
@@ -815,6 +886,7 @@ mod tests {
         s.frequency = crate::domain::bar::Frequency {
             after_dismiss_days: HideFor::Days(3),
             after_conversion_days: HideFor::Forever(crate::domain::bar::ForeverWord::Forever),
+            ..Default::default()
         };
         s.targeting.paths_include = vec!["/blog/*".into(), "/".into()];
         s.targeting.starts_at = Some("2026-12-24T09:00:00Z".parse().unwrap());
@@ -828,10 +900,15 @@ mod tests {
         content_fields(&mut f, &c);
         let input = bar_input(&f, Part::Whole).unwrap();
         let limits = crate::plans::Limits::UNLIMITED;
+        let rules = catalog::Rules {
+            limits: &limits,
+            countries: true,
+            now: chrono::Utc::now(),
+        };
         let (s2, c2) = catalog::draft(
             catalog::default_settings(),
             catalog::default_content(),
-            &limits,
+            &rules,
             &input,
         )
         .unwrap();

@@ -18,6 +18,7 @@ use crate::error::Result;
 mod account;
 mod admin;
 mod assets;
+mod bar_options;
 mod bars;
 mod benchmarks;
 mod billing;

@@ -15,7 +15,8 @@ use super::forms::{Fields, sentence};
 use crate::domain::bar::{RuntimeBar, Snapshot};
 use crate::domain::{BarId, DeploymentId, VariantId};
 use crate::error::{Error, Result};
-use crate::scripts::compiled::splice;
+use crate::domain::bar::Modules;
+use crate::scripts::compiled::RUNTIME;
 use crate::web::no_content;
 use crate::web::router::Req;
 
@@ -73,6 +74,8 @@ pub(super) async fn page(req: Req) -> Result<Response> {
                 .ok_or_else(|| Error::Internal(anyhow::anyhow!("a preview without a bar")))?
                 .for_preview();
             let host = frame_host(&req, &base);
+            let mut modules = Modules::new();
+            bar.modules(&mut modules);
             let config = serde_json::to_string(&RuntimeConfig {
                 e: format!("{base}/preview"),
                 h: [&host],
@@ -83,7 +86,7 @@ pub(super) async fn page(req: Req) -> Result<Response> {
             let config = config.replace('<', "\\u003c");
             PreviewPage {
                 nonce: nonce.clone(),
-                script: Some(splice(&config)),
+                script: Some(RUNTIME.assemble(&config, &modules)),
                 problem: None,
                 bottom,
             }
@@ -131,7 +134,10 @@ pub(super) async fn beacon(_req: Req) -> Result<Response> {
 mod tests {
     #[test]
     fn the_runtime_can_sit_in_a_script_element() {
-        assert!(!crate::scripts::compiled::RUNTIME.contains("</script"));
-        assert!(!crate::scripts::compiled::RUNTIME.contains("<!--"));
+        let r = &*crate::scripts::compiled::RUNTIME;
+        for part in [&r.head, &r.tail].into_iter().chain(r.modules.iter().map(|(_, c)| c)) {
+            assert!(!part.contains("</script"));
+            assert!(!part.contains("<!--"));
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! `GET /s/{key}.js`, the script a member pastes into their pages. Served from memory in
 //! the best encoding the browser takes, with an ETag, briefly cacheable and usable stale
-//! while it revalidates.
+//! while it revalidates. A site with bars shown by country gets the script of the
+//! visitor's country (looked up from their address, which is not kept).
 
 use warp::Reply;
 use warp::http::{HeaderMap, StatusCode, header};
@@ -11,11 +12,16 @@ use crate::scripts::{Encoding, Lookup, Scripts};
 use crate::web::error;
 
 /// `GET` or `HEAD /s/{file}`; `server` hands these over straight from hyper.
-pub(crate) async fn serve(scripts: &Scripts, file: &str, headers: &HeaderMap) -> Response {
+pub(crate) async fn serve(
+    scripts: &Scripts,
+    file: &str,
+    headers: &HeaderMap,
+    ip: std::net::IpAddr,
+) -> Response {
     let Some(key) = file.strip_suffix(".js") else {
         return error::respond(Error::NotFound);
     };
-    let compiled = match scripts.script(key).await {
+    let compiled = match scripts.script(key, ip).await {
         Lookup::Site(c) | Lookup::Unknown(c) => c,
     };
     let text = |name| headers.get(name).and_then(|v| v.to_str().ok());

@@ -59,7 +59,7 @@ K[K.length] = (x) => {
     x.k +=
       `.d{position:fixed;inset:0;display:flex;align-items:center;justify-content:center;box-sizing:border-box;padding:${
         T ? 0 : 16
-      }px;background:${T ? C[0] : "#000a"}}.b{position:relative;box-sizing:border-box;flex-direction:column;gap:16px;text-align:center;overflow:auto;max-height:100%;` +
+      }px;background:${T ? C[0] : "#000a"}}.b{position:relative;box-sizing:border-box;flex-flow:column;gap:16px;text-align:center;overflow:auto;max-height:100%;` +
       (T
         ? "width:100%;height:100%;padding:56px 24px;font-size:clamp(20px,5vw,32px)"
         : "width:min(100%,480px);padding:48px 24px 24px;border-radius:8px;font-size:17px") +
