@@ -570,7 +570,14 @@ async fn load_scripts(
         Arc::new(Restrictions::new(db.clone())),
     ]));
     Ok(Arc::new(
-        Live::load(db.clone(), clock.clone(), policy, &config.base_url, countries).await?,
+        Live::load(
+            db.clone(),
+            clock.clone(),
+            policy,
+            &config.base_url,
+            countries,
+        )
+        .await?,
     ))
 }
 

@@ -190,8 +190,10 @@ pub fn language_tag(raw: &str) -> Option<String> {
     let tag = raw.trim().replace('_', "-").to_ascii_lowercase();
     let mut parts = tag.split('-');
     let primary = parts.next()?;
-    let primary_ok = (2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_lowercase());
-    let rest_ok = parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let primary_ok =
+        (2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_lowercase());
+    let rest_ok =
+        parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
     (primary_ok && rest_ok && tag.len() <= 35).then_some(tag)
 }
 

@@ -12,10 +12,10 @@ use utoipa::ToSchema;
 use super::Invalid;
 use super::audience::{self, Between, Hours, PageValue, QueryRule, Visitor, Weekday};
 use super::colour::{Colour, require_contrast};
+use super::element::{Countdown, ElementType, Side};
 use super::hostname::Hostname;
 use super::ids::{BarId, DeploymentId, VariantId};
 use super::text::{self, Fault};
-use super::element::{Countdown, ElementType, Side};
 use super::translation::Translations;
 use super::url::SafeUrl;
 
@@ -753,14 +753,14 @@ impl RuntimeBar {
             "source",
         );
         add(
-            t.visitor.is_some() || t.visit_number.is_some() || t.days_since.is_some() || t.pages.is_some(),
+            t.visitor.is_some()
+                || t.visit_number.is_some()
+                || t.days_since.is_some()
+                || t.pages.is_some(),
             "visits",
         );
         add(t.languages.is_some(), "lang");
-        add(
-            !t.weekdays.is_empty() || t.hours.is_some(),
-            "clock",
-        );
+        add(!t.weekdays.is_empty() || t.hours.is_some(), "clock");
         add(!t.query.is_empty(), "query");
         add(!t.page.is_empty(), "page");
         add(self.fq.is_some(), "freq");
@@ -813,7 +813,11 @@ impl RuntimeBar {
                 weekdays: t.weekdays.iter().map(|d| d.iso()).collect(),
                 hours: t.hours.as_ref().map(Hours::runtime),
                 time_zone: t.time_zone.clone().filter(|_| clock),
-                query: t.query.iter().map(|q| (q.name.clone(), q.value.clone())).collect(),
+                query: t
+                    .query
+                    .iter()
+                    .map(|q| (q.name.clone(), q.value.clone()))
+                    .collect(),
                 page: t
                     .page_values
                     .iter()
@@ -883,9 +887,9 @@ impl RuntimeBar {
                                 tag.clone(),
                                 RuntimeTranslation {
                                     m: t.message.clone(),
-                                    l: t.button_label.clone().filter(|_| {
-                                        snap.settings.goal != Goal::Announcement
-                                    }),
+                                    l: t.button_label
+                                        .clone()
+                                        .filter(|_| snap.settings.goal != Goal::Announcement),
                                     ty: t.thanks_message.clone(),
                                     x: t.countdown_end_text.clone(),
                                 },
@@ -1022,11 +1026,16 @@ mod tests {
             serde_json::to_string(&f).unwrap(),
             r#"{"after_dismiss_days":"forever","after_conversion_days":0,"once_per_visit":false,"max_views":null,"every_nth_page":null}"#
         );
-        let capped: Frequency =
-            serde_json::from_str(r#"{"once_per_visit": true, "max_views": 3, "every_nth_page": 2}"#)
-                .unwrap();
+        let capped: Frequency = serde_json::from_str(
+            r#"{"once_per_visit": true, "max_views": 3, "every_nth_page": 2}"#,
+        )
+        .unwrap();
         assert!(capped.validate().is_ok());
-        for bad in [r#"{"max_views": 0}"#, r#"{"every_nth_page": 1}"#, r#"{"every_nth_page": 101}"#] {
+        for bad in [
+            r#"{"max_views": 0}"#,
+            r#"{"every_nth_page": 1}"#,
+            r#"{"every_nth_page": 101}"#,
+        ] {
             let f: Frequency = serde_json::from_str(bad).unwrap();
             assert!(f.validate().is_err(), "{bad}");
         }

@@ -77,9 +77,7 @@ pub enum Side {
 }
 
 /// A countdown shown next to the message.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, FromJsonQueryResult,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, FromJsonQueryResult)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Countdown {
     /// To a fixed moment, the same for every visitor.

@@ -32,11 +32,7 @@ pub struct Translations(pub BTreeMap<String, Translation>);
 
 pub const MAX_LANGUAGES: usize = 30;
 
-fn line(
-    value: Option<String>,
-    field: String,
-    max: usize,
-) -> Result<Option<String>, Invalid> {
+fn line(value: Option<String>, field: String, max: usize) -> Result<Option<String>, Invalid> {
     match value.as_deref().map(|v| text::line(v, max)) {
         None | Some(Err(Fault::Empty)) => Ok(None),
         Some(Ok(v)) => Ok(Some(v.to_string())),

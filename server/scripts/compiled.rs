@@ -292,7 +292,11 @@ struct RuntimeConfig<'a> {
 }
 
 /// A site's whole script for these bars.
-fn script_for(base_url: &str, hostnames: &[String], bars: Vec<&RuntimeBar>) -> anyhow::Result<String> {
+fn script_for(
+    base_url: &str,
+    hostnames: &[String],
+    bars: Vec<&RuntimeBar>,
+) -> anyhow::Result<String> {
     if bars.is_empty() {
         return Ok("/* barkeep: no bar is live here */\n".into());
     }
@@ -464,10 +468,9 @@ impl Inner {
             .with_context(|| format!("site {site_id} is gone"))?;
         let policy = self.policy.for_account(site.account_id).await?;
         if let Some(why) = policy.paused {
-            return Ok(one(
-                self.compile(version, format!("/* barkeep: {why} */\n"), SITE_CACHE)
-                    .await?,
-            ));
+            return Ok(one(self
+                .compile(version, format!("/* barkeep: {why} */\n"), SITE_CACHE)
+                .await?));
         }
         let hostnames: Vec<String> = q::hostnames_of(&self.db, &[site_id])
             .await?
@@ -515,7 +518,12 @@ impl Inner {
         by: &ByCountry,
         country: Option<[u8; 2]>,
     ) -> Option<Arc<Compiled>> {
-        if let Some(c) = by.made.lock().unwrap_or_else(|e| e.into_inner()).get(&country) {
+        if let Some(c) = by
+            .made
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&country)
+        {
             return Some(c.clone());
         }
         let code = country.map(|c| String::from_utf8_lossy(&c).into_owned());
@@ -535,7 +543,10 @@ impl Inner {
                 Some(all.entry(country).or_insert(c).clone())
             }
             Err(err) => {
-                tracing::error!(error = format!("{err:#}"), "could not build a country's script");
+                tracing::error!(
+                    error = format!("{err:#}"),
+                    "could not build a country's script"
+                );
                 None
             }
         }
@@ -633,7 +644,6 @@ impl Scripts {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -722,8 +732,8 @@ mod tests {
             minutes: 30,
             end_text: None,
         });
-        c.translations = serde_json::from_value(serde_json::json!({"de": {"message": "Hallo"}}))
-            .unwrap();
+        c.translations =
+            serde_json::from_value(serde_json::json!({"de": {"message": "Hallo"}})).unwrap();
         let mut second = link_bar();
         second.0.element_type = ElementType::Slider;
         second.0.trigger = Trigger::ExitIntent;
@@ -768,17 +778,23 @@ mod tests {
             assert!(known.contains(name), "the runtime has no module `{name}`");
         }
         for name in &known {
-            assert!(wanted.contains(name), "no option selects the module `{name}`");
+            assert!(
+                wanted.contains(name),
+                "no option selects the module `{name}`"
+            );
         }
         let (s, c) = link_bar();
         let mut plain = Modules::new();
         live(s, c).modules(&mut plain);
-        assert!(plain.is_empty(), "a plain link bar needs no module: {plain:?}");
+        assert!(
+            plain.is_empty(),
+            "a plain link bar needs no module: {plain:?}"
+        );
         // What a module needs comes along, in the runtime's order.
         for (name, needs) in &RUNTIME.needs {
-            let resolved = RUNTIME.resolve(&Modules::from([name.as_str()].map(|n| {
-                known.iter().copied().find(|k| *k == n).unwrap()
-            })));
+            let resolved = RUNTIME.resolve(&Modules::from(
+                [name.as_str()].map(|n| known.iter().copied().find(|k| *k == n).unwrap()),
+            ));
             for n in needs {
                 assert!(resolved.contains(&n.as_str()), "{name} needs {n}");
             }

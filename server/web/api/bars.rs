@@ -11,8 +11,8 @@ use crate::db::entities::{deployment, variant};
 use crate::domain::bar::{
     Display, Frequency, Goal, Placement, Snapshot, Targeting, Trigger, VariantContent,
 };
-use crate::domain::{BarId, DeploymentId, SiteId, VariantId};
 use crate::domain::element::{Countdown, ElementType, Side};
+use crate::domain::{BarId, DeploymentId, SiteId, VariantId};
 use crate::error::Result;
 use crate::web::guards::{OwnedBar, OwnedSite, OwnedVariant};
 use crate::web::router::Req;

@@ -45,7 +45,11 @@ pub(super) fn settings_fields(f: &mut Fields, s: &BarSettings) {
     let t = &s.targeting;
     f.set("targeting.visitor", word(&t.visitor));
     range_fields(f, "targeting.visit_number", t.visit_number);
-    range_fields(f, "targeting.days_since_last_visit", t.days_since_last_visit);
+    range_fields(
+        f,
+        "targeting.days_since_last_visit",
+        t.days_since_last_visit,
+    );
     range_fields(f, "targeting.pages_this_visit", t.pages_this_visit);
     f.set("targeting.languages_include", t.languages_include.join(" "));
     f.set("targeting.languages_exclude", t.languages_exclude.join(" "));
@@ -60,7 +64,10 @@ pub(super) fn settings_fields(f: &mut Fields, s: &BarSettings) {
     };
     f.set("targeting.hours.from", from);
     f.set("targeting.hours.to", to);
-    f.set("targeting.time_zone", t.time_zone.clone().unwrap_or_default());
+    f.set(
+        "targeting.time_zone",
+        t.time_zone.clone().unwrap_or_default(),
+    );
     f.set(
         "targeting.query",
         t.query
@@ -112,7 +119,9 @@ pub(super) fn settings_fields(f: &mut Fields, s: &BarSettings) {
     );
     f.set(
         "countdown.minutes",
-        minutes.map(|m| m.to_string()).unwrap_or_else(|| "60".into()),
+        minutes
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| "60".into()),
     );
     f.set("countdown.end_text", end_text.unwrap_or_default());
 }
@@ -135,7 +144,11 @@ pub(super) fn content_fields(f: &mut Fields, c: &VariantContent) {
     f.set("translations", lines.join("\n"));
 }
 
-fn whole<T: std::str::FromStr>(f: &Fields, name: &'static str, what: &str) -> Result<Option<T>, Invalid> {
+fn whole<T: std::str::FromStr>(
+    f: &Fields,
+    name: &'static str,
+    what: &str,
+) -> Result<Option<T>, Invalid> {
     match f.text(name) {
         None => Ok(None),
         Some(raw) => raw
@@ -175,7 +188,8 @@ fn pairs(raw: &str) -> Vec<(String, Option<String>)> {
 
 fn choice<T: serde::de::DeserializeOwned>(name: &'static str, raw: &str) -> Result<T, Invalid> {
     use serde::de::value::{Error, StrDeserializer};
-    T::deserialize(StrDeserializer::<Error>::new(raw)).map_err(|e| Invalid::new(name, e.to_string()))
+    T::deserialize(StrDeserializer::<Error>::new(raw))
+        .map_err(|e| Invalid::new(name, e.to_string()))
 }
 
 /// Fills the audience rules of `t` from the form.
@@ -184,7 +198,11 @@ pub(super) fn targeting_fields(f: &Fields, t: &mut Targeting) -> Result<(), Inva
         "targeting.visitor",
         f.text("targeting.visitor").unwrap_or("any"),
     )?;
-    t.visit_number = range(f, "targeting.visit_number.min", "targeting.visit_number.max")?;
+    t.visit_number = range(
+        f,
+        "targeting.visit_number.min",
+        "targeting.visit_number.max",
+    )?;
     t.days_since_last_visit = range(
         f,
         "targeting.days_since_last_visit.min",

@@ -12,10 +12,10 @@ use warp::reply::Response;
 use super::assets::compressed;
 use super::bars::previewed;
 use super::forms::{Fields, sentence};
+use crate::domain::bar::Modules;
 use crate::domain::bar::{RuntimeBar, Snapshot};
 use crate::domain::{BarId, DeploymentId, VariantId};
 use crate::error::{Error, Result};
-use crate::domain::bar::Modules;
 use crate::scripts::compiled::RUNTIME;
 use crate::web::no_content;
 use crate::web::router::Req;
@@ -135,7 +135,10 @@ mod tests {
     #[test]
     fn the_runtime_can_sit_in_a_script_element() {
         let r = &*crate::scripts::compiled::RUNTIME;
-        for part in [&r.head, &r.tail].into_iter().chain(r.modules.iter().map(|(_, c)| c)) {
+        for part in [&r.head, &r.tail]
+            .into_iter()
+            .chain(r.modules.iter().map(|(_, c)| c))
+        {
             assert!(!part.contains("</script"));
             assert!(!part.contains("<!--"));
         }
