@@ -454,9 +454,12 @@ export async function elementWorks(env, o = {}) {
   const type = o.type ?? 'bar';
   const goal = o.goal ?? 'link';
   const dialog = type === 'modal' || type === 'takeover';
-  const t = await env.open({ path: o.path, context: o.context ?? (goal === 'call' ? PIXEL : DESKTOP) });
+  const t = await env.open({ path: o.path, context: o.context ?? (goal === 'call' ? PIXEL : DESKTOP), init: o.init });
   await steady(t);
   const st = await inside(t);
+  if (o.background) assert.equal(st.bg, o.background, "the variant's background");
+  if (o.color) assert.equal(st.fg, o.color, "the variant's text colour");
+  assert.ok(st.box.width > 100 && st.box.height > 20 && st.box.height < st.vh + 1, `drawn: ${JSON.stringify(st.box)}`);
   if (o.message !== undefined) assert.equal(await messageOf(t), o.message);
   if (dialog) {
     assert.equal(st.role, 'dialog');

@@ -810,3 +810,26 @@ test('countdown, evergreen: ends N seconds after this visitor\'s first view, kep
   await t.page.reload();
   assert.equal(await shown(t), null, 'over for this visitor');
 });
+
+for (const type of ['modal', 'takeover', 'slider'])
+  test(`${type}: on a hostile page (stylesheet, patched prototypes) and under a strict CSP, in its own colours`, async () => {
+    for (const page of [
+      { head: `<style>${s.HOSTILE_CSS}</style>` },
+      { csp: `default-src 'none'; script-src ${env.scriptOrigin}; connect-src ${env.barkeepOrigin}` },
+    ]) {
+      use(typed(type, 'email'));
+      env.pageDefaults(page);
+      const t = await s.elementWorks(env, {
+        type,
+        goal: 'email',
+        init: [s.PATCH_PROTOTYPES],
+        thanks: 'Thanks, see you soon!',
+        background: 'rgb(17, 34, 51)',
+        color: 'rgb(255, 255, 255)',
+      });
+      const sizes = await t.bar().evaluate((b) => [getComputedStyle(b).fontSize, getComputedStyle(b.getRootNode().host).position]);
+      assert.equal(sizes[1], 'fixed');
+      assert.ok(parseFloat(sizes[0]) < 40, `the page's font size does not reach in: ${sizes[0]}`);
+      await t.context.close();
+    }
+  });

@@ -12,7 +12,7 @@ K[K.length] = (x) => {
         const e = w[i];
         if (e && typeof e == "object") for (const k in e) P[k] = e[k];
       }
-      d.readyState != "loading" && x.p();
+      d.readyState != "loading" && x.p?.();
     };
   let a, n = 0;
   const grab = safe(() => {
