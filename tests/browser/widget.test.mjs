@@ -412,6 +412,21 @@ for (const type of ['modal', 'takeover'])
     await s.dialogKeyboard(env);
   });
 
+test('modal taller than a small screen: its own content scrolls, the page behind does not', async () => {
+  use(typed('modal', 'email', {}, { m: 'A long message. '.repeat(60) }));
+  const t = await env.open({ context: { viewport: { width: 360, height: 400 } } });
+  await s.steady(t);
+  const box = await t.bar().boundingBox();
+  assert.ok(box.height <= 400, `the panel fits the screen: ${box.height}`);
+  await t.page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await t.page.mouse.wheel(0, 300);
+  await t.page.waitForFunction(() => document.querySelector('barkeep-bar').shadowRoot.querySelector('.b').scrollTop > 0);
+  await t.page.mouse.move(5, 5);
+  await t.page.mouse.wheel(0, 300);
+  await t.page.waitForTimeout(200);
+  assert.equal(await t.page.evaluate(() => scrollY), 0);
+});
+
 test('modal: a click on the dimmed page closes it (dismiss beacon); a click inside does not', async () => {
   use(typed('modal', 'announcement'));
   const t = await env.open();
@@ -620,6 +635,7 @@ test('clock: weekday and time of day in a named zone and in the visitor\'s own',
     [{ hr: [1320, 360] }, 'Asia/Tokyo', false],
     [{ wd: [1, 2, 3, 4, 5], hr: [300, 360] }, 'America/New_York', true],
     [{ wd: [6, 7] }, 'Asia/Tokyo', false],
+    [{ wd: [3], tz: 'Not/A_Zone' }, 'UTC', false],
   ];
   for (const [rule, timezoneId, show] of cases) {
     use(makeBar({ t: rule }));

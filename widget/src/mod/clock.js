@@ -2,8 +2,8 @@
 // when from > to), in t.tz (an IANA zone) or the visitor's own zone.
 K[K.length] = (x) => {
   const o = x.ok;
-  x.ok = (b, t, st, now) => {
-    if (!t.wd && !t.hr) return o(b, t, st, now);
+  // A zone the browser does not know makes the rule fail (safe gives undefined), not the pick.
+  const at = x.safe((t, now) => {
     const p = {},
       h = t.hr;
     x.any(
@@ -22,8 +22,8 @@ K[K.length] = (x) => {
       m = (p.hour % 24) * 60 + +p.minute;
     return (
       (!t.wd || x.any(t.wd, (w) => w == wd)) &&
-      (!h || (h[0] <= h[1] ? m >= h[0] && m < h[1] : m >= h[0] || m < h[1])) &&
-      o(b, t, st, now)
+      (!h || (h[0] <= h[1] ? m >= h[0] && m < h[1] : m >= h[0] || m < h[1]))
     );
-  };
+  });
+  x.ok = (b, t, st, now) => (!(t.wd || t.hr) || at(t, now)) && o(b, t, st, now);
 };

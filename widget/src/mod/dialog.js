@@ -52,14 +52,17 @@ K[K.length] = (x) => {
       (bd.onclick = safe((e) => {
         e.target == bd && x.X();
       }));
-    host.addEventListener("wheel", stop, { passive: false });
-    host.addEventListener("touchmove", stop, { passive: false });
+    // A panel taller than a small screen scrolls itself (overscroll-behavior keeps that
+    // from reaching the page); anything else would scroll the page.
+    const hold = safe((e) => (bar.scrollHeight > bar.clientHeight && bar.contains(e.composedPath()[0])) || stop(e));
+    host.addEventListener("wheel", hold, { passive: false });
+    host.addEventListener("touchmove", hold, { passive: false });
     host.style.cssText =
       "position:fixed!important;inset:0!important;z-index:2147483647!important;display:block!important";
     x.k +=
       `.d{position:fixed;inset:0;display:flex;align-items:center;justify-content:center;box-sizing:border-box;padding:${
         T ? 0 : 16
-      }px;background:${T ? C[0] : "#000a"}}.b{position:relative;box-sizing:border-box;flex-flow:column;gap:16px;text-align:center;overflow:auto;max-height:100%;` +
+      }px;background:${T ? C[0] : "#000a"}}.b{position:relative;box-sizing:border-box;flex-flow:column;gap:16px;text-align:center;overflow:auto;overscroll-behavior:contain;max-height:100%;` +
       (T
         ? "width:100%;height:100%;padding:56px 24px;font-size:clamp(20px,5vw,32px)"
         : "width:min(100%,480px);padding:48px 24px 24px;border-radius:8px;font-size:17px") +
