@@ -13,6 +13,7 @@ mod cluster;
 mod columns;
 mod durability;
 mod egress;
+mod elements;
 mod events;
 mod garbage;
 mod health;
