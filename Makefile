@@ -11,11 +11,22 @@ SCHEMATHESIS_VERSION := 4.32.5
 VENV := target/venv
 SCHEMATHESIS := $(VENV)/bin/schemathesis
 
-.PHONY: run test test-deps test-sqlite test-postgres test-widget test-dashboard test-schema lint bench clean-test-databases
+.PHONY: run geoip test test-deps test-sqlite test-postgres test-widget test-dashboard test-schema lint bench clean-test-databases
 
-## run: the server with the embedded defaults (SQLite in ./data, email into ./data/mail-out, billing off)
+## run: the server with the embedded defaults (SQLite in ./data, email into ./data/mail-out, billing off;
+## country targeting on once `make geoip` has fetched a database)
+GEOIP_PACKAGE := @ip-location-db/geo-whois-asn-country-mmdb@2.3.2026061719
+GEOIP_DB := data/geoip/geo-whois-asn-country.mmdb
 run:
-	$(CARGO) run --bin barkeep -- serve
+	BARKEEP_GEOIP_DB="$${BARKEEP_GEOIP_DB:-$(wildcard $(GEOIP_DB))}" $(CARGO) run --bin barkeep -- serve
+
+## geoip: an IP-to-country database in MaxMind's format (ip-location-db, from the npm
+## registry) in data/geoip/, which `make run` then uses for country targeting
+geoip:
+	mkdir -p data/geoip
+	cd data/geoip && tarball=$$(npm pack --silent $(GEOIP_PACKAGE)) && \
+		tar xzf "$$tarball" --strip-components=1 package/geo-whois-asn-country.mmdb && rm -f "$$tarball"
+	@echo "$(GEOIP_DB) is ready: make run uses it (or set BARKEEP_GEOIP_DB=$(GEOIP_DB))"
 
 ## test: the whole suite, on SQLite and (when BARKEEP_TEST_POSTGRES_URL is set) on PostgreSQL,
 ## after the lints (formatting and clippy)
