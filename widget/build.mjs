@@ -35,10 +35,12 @@ export const MODULES = [
   ['page', []],
   ['i18n', []],
   ['form', []],
-  ['countdown', []],
   ['push', []],
   ['slider', []],
   ['dialog', []],
+  // After the element modules: a countdown already over when the element is built takes it
+  // away through their x.rm (spacer, focus) too.
+  ['countdown', []],
   ['scroll', []],
   ['exit', []],
 ];

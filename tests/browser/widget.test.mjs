@@ -849,3 +849,19 @@ for (const type of ['modal', 'takeover', 'slider'])
       await t.context.close();
     }
   });
+
+test('countdown already over when a delayed push-down bar or modal shows: the element and its spacer go, focus returns', async () => {
+  for (const over of [{ o: 0 }, { y: 'modal' }]) {
+    const time = new Date('2026-12-09T10:00:00Z').getTime();
+    use(makeBar({ ...over, tr: ['d', 2], cd: { u: time + 1000 } }));
+    env.pageDefaults(BEFORE);
+    const t = await clocked({ time });
+    await t.page.locator('#before').focus();
+    await t.context.clock.fastForward(3000);
+    await t.page.waitForTimeout(300);
+    assert.equal(await t.page.evaluate(() => document.querySelectorAll('barkeep-bar, barkeep-sp').length), 0);
+    assert.equal(await t.page.evaluate(() => document.activeElement.id), 'before');
+    assert.equal(t.events().length, 0);
+    await t.context.close();
+  }
+});

@@ -4,7 +4,9 @@ K[K.length] = (x) => {
   const o = x.ok,
     L = x.n.languages || [x.n.language],
     has = (tags) =>
-      x.any(tags, (g) => x.any(L, (l) => ((l = (l || "").toLowerCase()), l == g || l.startsWith(g + "-"))));
+      x.any(tags, (g) =>
+        x.any(L, (l) => ((l = (l || "").toLowerCase()), (g = g.toLowerCase()), l == g || l.startsWith(g + "-")))
+      );
   x.ok = (b, t, st, now) => {
     const a = t.la;
     return (!a || ((!a.in || has(a.in)) && !has(a.ex))) && o(b, t, st, now);
