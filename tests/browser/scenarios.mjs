@@ -470,6 +470,7 @@ export async function elementWorks(env, o = {}) {
     await t.page.getByRole('region', { name: o.name ?? 'Announcement' }).waitFor();
     assert.equal(st.active, null, `a ${type} never takes focus`);
   }
+  await t.waitEvents('v');
   const bar = t.bar();
   if (goal === 'link') {
     const link = bar.locator('a.g');

@@ -362,12 +362,16 @@ test('Do Not Track / Global Privacy Control add "p":1', async () => {
   await s.privacySignals(env);
 });
 
-test('screenshots of a top and a bottom bar', async () => {
+test('screenshots of a top and a bottom bar, a modal, a takeover and a slider', async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const shots = [
     ['top.png', makeBar({ p: 'top' })],
     ['bottom.png', makeBar({ p: 'bottom', g: 'email' }, { m: 'Get our newsletter', l: 'Subscribe' })],
     ['mobile-top.png', makeBar({ p: 'top', o: 0 }), s.PIXEL],
+    ['modal.png', makeBar({ y: 'modal', g: 'email', cd: { e: 86400 * 2 } }, { m: 'Get our newsletter', l: 'Subscribe' })],
+    ['takeover.png', makeBar({ y: 'takeover' }, { m: 'We are live: the spring collection is here' })],
+    ['slider.png', makeBar({ y: 'slider', p: 'bottom' })],
+    ['mobile-modal.png', makeBar({ y: 'modal', g: 'call' }, { l: 'Call us', u: 'tel:+15551234567' }), s.PIXEL],
   ];
   for (const [name, bar, context] of shots) {
     use(bar);
