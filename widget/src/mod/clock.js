@@ -21,9 +21,9 @@ K[K.length] = (x) => {
     const wd = "MonTueWedThuFriSatSun".indexOf(p.weekday) / 3 + 1,
       m = (p.hour % 24) * 60 + +p.minute;
     return (
-      (!t.wd || x.any(t.wd, (w) => w == wd)) &&
+      (!t.wd?.length || x.any(t.wd, (w) => w == wd)) &&
       (!h || (h[0] <= h[1] ? m >= h[0] && m < h[1] : m >= h[0] || m < h[1]))
     );
   });
-  x.ok = (b, t, st, now) => (!(t.wd || t.hr) || at(t, now)) && o(b, t, st, now);
+  x.ok = (b, t, st, now) => (!(t.wd?.length || t.hr) || at(t, now)) && o(b, t, st, now);
 };
