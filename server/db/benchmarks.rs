@@ -1,5 +1,5 @@
-//! Queries of the benchmarks: the window's counts per account, bar, goal and placement
-//! (summed in SQL, the goal and placement read from each deployment's frozen snapshot),
+//! Queries of the benchmarks: the window's counts per account, bar, element type, goal and
+//! placement (summed in SQL, read from each deployment's frozen snapshot),
 //! and the snapshots, cells and results the computation stores and the API reads.
 
 use chrono::{DateTime, Utc};
@@ -10,6 +10,7 @@ use sea_orm::{
 
 use super::entities::{benchmark_cell, benchmark_result, benchmark_snapshot};
 use crate::domain::bar::{Goal, Placement};
+use crate::domain::element::ElementType;
 use crate::domain::{AccountId, BarId};
 
 /// One bar's counts over the window, with whose it is.
@@ -18,6 +19,7 @@ pub(crate) struct BarCounts {
     pub account: AccountId,
     pub industry: Option<String>,
     pub bar: BarId,
+    pub element: ElementType,
     pub goal: Goal,
     pub placement: Placement,
     pub views: i64,
@@ -26,11 +28,17 @@ pub(crate) struct BarCounts {
     pub dismissals: i64,
 }
 
-/// The goal and placement as each backend reads them from the snapshot's JSON.
-fn snapshot_fields(backend: DbBackend) -> (&'static str, &'static str) {
+/// The element type, goal and placement as each backend reads them from the snapshot's
+/// JSON (snapshots from before element types are bars).
+fn snapshot_fields(backend: DbBackend) -> (&'static str, &'static str, &'static str) {
     match backend {
-        DbBackend::Postgres => ("d.snapshot->>'goal'", "d.snapshot->>'placement'"),
+        DbBackend::Postgres => (
+            "COALESCE(d.snapshot->>'element_type', 'bar')",
+            "d.snapshot->>'goal'",
+            "d.snapshot->>'placement'",
+        ),
         _ => (
+            "COALESCE(json_extract(d.snapshot, '$.element_type'), 'bar')",
             "json_extract(d.snapshot, '$.goal')",
             "json_extract(d.snapshot, '$.placement')",
         ),
@@ -49,11 +57,12 @@ pub(crate) async fn window_counts(
     members: std::ops::RangeInclusive<i64>,
 ) -> Result<Vec<BarCounts>, DbErr> {
     let backend = db.get_database_backend();
-    let (goal, placement) = snapshot_fields(backend);
+    let (element, goal, placement) = snapshot_fields(backend);
     let p = |n: usize| super::placeholder(backend, n);
     let (p1, p2, p3, p4, p5, p6) = (p(1), p(2), p(3), p(4), p(5), p(6));
     let sql = format!(
         "SELECT s.account_id, m.industry, d.bar_id, {goal} AS goal, {placement} AS placement, \
+           {element} AS element_type, \
            CAST(SUM(c.views) AS BIGINT), CAST(SUM(c.clicks) AS BIGINT), \
            CAST(SUM(c.leads) AS BIGINT), CAST(SUM(c.dismissals) AS BIGINT) \
          FROM deployment_stats_daily c \
@@ -61,9 +70,9 @@ pub(crate) async fn window_counts(
          JOIN sites s ON s.id = d.site_id \
          JOIN accounts m ON m.id = s.account_id \
          WHERE c.day >= {p1} AND c.day < {p2} AND s.account_id >= {p3} AND s.account_id <= {p4} \
-         GROUP BY s.account_id, m.industry, d.bar_id, {goal}, {placement} \
+         GROUP BY s.account_id, m.industry, d.bar_id, {goal}, {placement}, {element} \
          UNION ALL \
-         SELECT DISTINCT s.account_id, m.industry, d.bar_id, {goal}, {placement}, \
+         SELECT DISTINCT s.account_id, m.industry, d.bar_id, {goal}, {placement}, {element}, \
            CAST(0 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT) \
          FROM deployments d \
          JOIN sites s ON s.id = d.site_id \
@@ -93,22 +102,32 @@ pub(crate) async fn window_counts(
 fn bar_counts(r: &QueryResult) -> Result<Option<BarCounts>, DbErr> {
     let goal = r.try_get_by_index::<Option<String>>(3)?;
     let placement = r.try_get_by_index::<Option<String>>(4)?;
-    let (Some(Ok(goal)), Some(Ok(placement))) = (
+    let element = r.try_get_by_index::<Option<String>>(5)?;
+    let (Some(Ok(goal)), Some(Ok(placement)), Some(Ok(element))) = (
         goal.map(|g| Goal::try_from_value(&g)),
         placement.map(|p| Placement::try_from_value(&p)),
+        element.map(|e| ElementType::try_from_value(&e)),
     ) else {
         return Ok(None);
+    };
+    // A modal or a takeover sits in the middle of the screen, however it was placed: one
+    // group for all of them.
+    let placement = if element.is_modal() {
+        Placement::Top
+    } else {
+        placement
     };
     Ok(Some(BarCounts {
         account: AccountId(r.try_get_by_index(0)?),
         industry: r.try_get_by_index(1)?,
         bar: BarId(r.try_get_by_index(2)?),
+        element,
         goal,
         placement,
-        views: r.try_get_by_index(5)?,
-        clicks: r.try_get_by_index(6)?,
-        leads: r.try_get_by_index(7)?,
-        dismissals: r.try_get_by_index(8)?,
+        views: r.try_get_by_index(6)?,
+        clicks: r.try_get_by_index(7)?,
+        leads: r.try_get_by_index(8)?,
+        dismissals: r.try_get_by_index(9)?,
     }))
 }
 
@@ -204,7 +223,8 @@ pub(crate) async fn results(
         Some(b) => q.filter(benchmark_result::Column::BarId.eq(b)),
         None => q.filter(benchmark_result::Column::BarId.is_null()),
     };
-    q.order_by_asc(benchmark_result::Column::Goal)
+    q.order_by_asc(benchmark_result::Column::ElementType)
+        .order_by_asc(benchmark_result::Column::Goal)
         .order_by_asc(benchmark_result::Column::Placement)
         .order_by_asc(benchmark_result::Column::Metric)
         .all(db)

@@ -478,3 +478,71 @@ async fn stats_compare_with_the_previous_period_by_weekday() {
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn modals_are_compared_with_modals_and_bars_with_bars() {
+    let app = TestApp::spawn().await;
+    // Eleven accounts with a link bar at 1 %…11 %, eleven with a link modal at 10 %…20 %.
+    let mut bars = Vec::new();
+    for i in 1..=11 {
+        let a = account(&app, &format!("bar{i}@example.com"), Some("saas")).await;
+        plant(&app, a.deployment, 1000, i * 10).await;
+        bars.push(a);
+    }
+    let mut modals = Vec::new();
+    for i in 1..=11 {
+        let a = account(&app, &format!("modal{i}@example.com"), Some("saas")).await;
+        let res = app
+            .send(
+                reqwest::Method::PATCH,
+                &format!("/api/v1/bars/{}", a.bar),
+                &a.cookie,
+                Some(&json!({"element_type": "modal"})),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let deployment = app.publish(&a.cookie, a.bar).await[0]["id"]
+            .as_i64()
+            .unwrap();
+        plant(&app, deployment, 1000, 90 + i * 10).await;
+        modals.push(a);
+    }
+    compute(&app).await;
+
+    let group = |b: &Value, element: &str| {
+        b["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["metric"] == "ctr" && g["element_type"] == element)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {element} group in {b}"))
+    };
+    // The 15 % modal sees only the other ten modals (10–14 %, 16–20 %): median 15 %.
+    let b = benchmarks(&app, &modals[5].cookie).await;
+    let me = group(&b, "modal");
+    assert_eq!(me["accounts"], 10);
+    close(&me["median"], 0.15);
+    close(&me["p10"], 0.109);
+    close(&me["percentile"], 50.0);
+    assert!(
+        b["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["element_type"] == "modal"),
+        "the modal's account has no bar group: {b}"
+    );
+    // The 6 % bar sees only bars, as if no modal existed.
+    let me = group(&benchmarks(&app, &bars[5].cookie).await, "bar");
+    assert_eq!(me["accounts"], 10);
+    close(&me["median"], 0.06);
+    // The dashboard says which kind a group is about.
+    let page = app
+        .get_as("/benchmarks", &modals[5].cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("link modals"), "{page}");
+}

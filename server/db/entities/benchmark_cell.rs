@@ -3,6 +3,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::bar::{Goal, Placement};
+use crate::domain::element::ElementType;
 
 /// A cell's distribution over every account in it, as published (or why not). Members
 /// outside the cell are compared with this; members inside it with the others only (see
@@ -16,6 +17,7 @@ pub struct Model {
     pub snapshot_id: i64,
     pub level: Level,
     pub industry: Option<String>,
+    pub element_type: ElementType,
     pub goal: Goal,
     /// `None` at [`Level::All`] (every placement).
     pub placement: Option<Placement>,

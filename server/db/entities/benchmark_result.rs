@@ -2,6 +2,7 @@ use sea_orm::entity::prelude::*;
 
 use super::benchmark_cell::{Level, Metric};
 use crate::domain::bar::{Goal, Placement};
+use crate::domain::element::ElementType;
 use crate::domain::{AccountId, BarId};
 
 /// A member's (or one of their bars') rate in one goal × placement group, beside the
@@ -17,6 +18,7 @@ pub struct Model {
     pub account_id: AccountId,
     /// Set for a bar's own row; `None` for the account's.
     pub bar_id: Option<BarId>,
+    pub element_type: ElementType,
     pub goal: Goal,
     pub placement: Placement,
     pub metric: Metric,

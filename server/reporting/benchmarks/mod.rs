@@ -3,8 +3,9 @@
 //! dated snapshots over a rolling window; the API only reads them. docs/industry-benchmarks.md
 //! says in a member's words how the numbers are computed and protected.
 //!
-//! A cell is industry × goal × placement; the wider groups are every industry (goal ×
-//! placement) and every account (goal). An account enters a cell with at least 500 views
+//! A cell is industry × element type × goal × placement; the wider groups are every
+//! industry (element type × goal × placement) and every account (element type × goal): a
+//! modal's click rate is never compared with a bar's. An account enters a cell with at least 500 views
 //! in it. A member is compared with the *other* accounts only (leave-one-out), and a
 //! distribution is shown only when at least `min_accounts` accounts stand behind it and
 //! no one of them holds more than half of its views, no two more than three quarters.
@@ -21,6 +22,7 @@ use crate::db::Db;
 use crate::db::benchmarks as q;
 use crate::db::entities::{benchmark_cell, benchmark_result, benchmark_snapshot};
 use crate::domain::bar::{Goal, Placement};
+use crate::domain::element::ElementType;
 use crate::domain::{AccountId, BarId};
 use crate::error::{Error, Result};
 
@@ -77,7 +79,13 @@ impl Level {
     const ORDER: [Level; 3] = [Level::Industry, Level::AllIndustries, Level::All];
 
     /// A cell's key at this level, with what the level leaves out as `None`.
-    fn key(self, industry: &str, goal: Goal, placement: Placement) -> CellKey {
+    fn key(
+        self,
+        industry: &str,
+        element: ElementType,
+        goal: Goal,
+        placement: Placement,
+    ) -> CellKey {
         let (industry, placement) = match self {
             Level::Industry => (Some(industry.to_string()), Some(placement)),
             Level::AllIndustries => (None, Some(placement)),
@@ -86,25 +94,34 @@ impl Level {
         CellKey {
             level: self,
             industry,
+            element,
             goal,
             placement,
         }
     }
 
-    fn describe(self, industry: &str, goal: Goal, placement: Placement) -> String {
+    fn describe(
+        self,
+        industry: &str,
+        element: ElementType,
+        goal: Goal,
+        placement: Placement,
+    ) -> String {
         match self {
-            Level::Industry => format!("{industry} × {goal} × {placement}"),
-            Level::AllIndustries => format!("all industries × {goal} × {placement}"),
-            Level::All => format!("every account × {goal}"),
+            Level::Industry => format!("{industry} × {element} × {goal} × {placement}"),
+            Level::AllIndustries => format!("all industries × {element} × {goal} × {placement}"),
+            Level::All => format!("every account × {element} × {goal}"),
         }
     }
 }
 
-/// A cell: industry × goal × placement, or a wider group that leaves some out.
+/// A cell: industry × element type × goal × placement, or a wider group that leaves
+/// some out.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CellKey {
     level: Level,
     industry: Option<String>,
+    element: ElementType,
     goal: Goal,
     placement: Option<Placement>,
 }
@@ -149,10 +166,12 @@ impl Counts {
     }
 }
 
-/// Each account's counts per goal and placement, with its industry.
-type AccountCounts = BTreeMap<(AccountId, Goal, Placement), (String, Counts)>;
-/// Each bar's counts per goal and placement, with its member.
-type BarCountsByKey = BTreeMap<(BarId, Goal, Placement), (AccountId, Counts)>;
+/// What a rate is compared within: the element type, the goal and the placement.
+type Format = (ElementType, Goal, Placement);
+/// Each account's counts per format, with its industry.
+type AccountCounts = BTreeMap<(AccountId, Format), (String, Counts)>;
+/// Each bar's counts per format, with its account.
+type BarCountsByKey = BTreeMap<(BarId, Format), (AccountId, Counts)>;
 
 /// The window's counts, summed per account and per bar.
 #[derive(Default)]
@@ -164,12 +183,12 @@ struct WindowCounts {
 impl WindowCounts {
     fn add(&mut self, r: &q::BarCounts) {
         self.accounts
-            .entry((r.account, r.goal, r.placement))
+            .entry((r.account, (r.element, r.goal, r.placement)))
             .or_insert_with(|| (industry_of(&r.industry), Counts::default()))
             .1
             .add(r);
         self.bars
-            .entry((r.bar, r.goal, r.placement))
+            .entry((r.bar, (r.element, r.goal, r.placement)))
             .or_insert((r.account, Counts::default()))
             .1
             .add(r);
@@ -181,7 +200,7 @@ impl WindowCounts {
             .accounts
             .iter()
             .filter(|(_, (_, c))| c.views > 0)
-            .map(|((m, _, _), _)| *m)
+            .map(|((m, _), _)| *m)
             .collect();
         members.len()
     }
@@ -220,9 +239,8 @@ struct Chosen {
     quantiles: Option<Quantiles>,
 }
 
-/// The groups chosen per account, goal, placement and rate; a bar is compared with its
-/// account's.
-type ChosenGroups = HashMap<(AccountId, Goal, Placement, Metric), Chosen>;
+/// The groups chosen per account, format and rate; a bar is compared with its account's.
+type ChosenGroups = HashMap<(AccountId, Format, Metric), Chosen>;
 
 /// Result rows are written a thousand at a time rather than held: 10,000 accounts make
 /// about 90,000 of them.
@@ -278,6 +296,8 @@ pub struct Benchmarks {
 /// One group of a member (or a bar) beside its comparison.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Group {
+    /// `bar`, `modal`, `slider` or `takeover`: each is compared only with its own kind.
+    pub element_type: ElementType,
     pub goal: Goal,
     pub placement: Placement,
     /// `ctr` (clicks ÷ views), or for email bars also `lead_rate` and `dismiss_rate`.
@@ -360,14 +380,14 @@ fn window_bounds(now: DateTime<Utc>, days: i32) -> (DateTime<Utc>, DateTime<Utc>
 /// views, at every level.
 fn cells_of(accounts: &AccountCounts) -> HashMap<CellMetric, Cell> {
     let mut entries: HashMap<CellMetric, Vec<Entry>> = HashMap::new();
-    for ((_, goal, placement), (industry, c)) in accounts {
+    for ((_, (element, goal, placement)), (industry, c)) in accounts {
         for &m in Metric::of_goal(*goal) {
             let Some(e) = c.rate(m).and_then(|rate| c.entry(rate)) else {
                 continue;
             };
             for level in Level::ORDER {
                 entries
-                    .entry((level.key(industry, *goal, *placement), m))
+                    .entry((level.key(industry, *element, *goal, *placement), m))
                     .or_default()
                     .push(e);
             }
@@ -403,6 +423,7 @@ async fn write_cells(
             snapshot_id: Set(snapshot),
             level: Set(key.level),
             industry: Set(key.industry.clone()),
+            element_type: Set(key.element),
             goal: Set(key.goal),
             placement: Set(key.placement),
             metric: Set(*metric),
@@ -430,15 +451,15 @@ async fn write_account_results(
     noise: &mut Noise,
 ) -> anyhow::Result<ChosenGroups> {
     let mut chosen = ChosenGroups::new();
-    for (&(member, goal, placement), (industry, c)) in accounts {
-        for &m in Metric::of_goal(goal) {
-            let group = AccountGroup::new(industry, goal, placement, m, c);
+    for (&(member, format), (industry, c)) in accounts {
+        for &m in Metric::of_goal(format.1) {
+            let group = AccountGroup::new(industry, format, m, c);
             let (picked, reasons) = group.choose(cells, min_accounts, noise);
             results
                 .push(group.account_row(member, cells, picked.as_ref(), reasons))
                 .await?;
             if let Some(p) = picked {
-                chosen.insert((member, goal, placement, m), p);
+                chosen.insert((member, format, m), p);
             }
         }
     }
@@ -452,16 +473,18 @@ async fn write_bar_results(
     cells: &HashMap<CellMetric, Cell>,
     chosen: &ChosenGroups,
 ) -> anyhow::Result<()> {
-    for (&(bar, goal, placement), (member, c)) in bars {
+    for (&(bar, format), (member, c)) in bars {
+        let (element, goal, placement) = format;
         for &m in Metric::of_goal(goal) {
             let Some(own) = c.rate(m) else { continue };
-            let picked = chosen.get(&(*member, goal, placement, m));
+            let picked = chosen.get(&(*member, format, m));
             let cell = picked.and_then(|p| cells.get(&p.key));
             let [p10, p25, median, p75, p90] = quantile_fields(picked.and_then(|p| p.quantiles));
             results
                 .push(benchmark_result::ActiveModel {
                     account_id: Set(*member),
                     bar_id: Set(Some(bar)),
+                    element_type: Set(element),
                     goal: Set(goal),
                     placement: Set(placement),
                     metric: Set(m),
@@ -496,9 +519,10 @@ fn accounts_behind(cell: Option<&Cell>, picked: Option<&Chosen>) -> i32 {
         .unwrap_or(0)
 }
 
-/// One account's rate in one goal × placement group.
+/// One account's rate in one element type × goal × placement group.
 struct AccountGroup<'a> {
     industry: &'a str,
+    element: ElementType,
     goal: Goal,
     placement: Placement,
     metric: Metric,
@@ -509,13 +533,13 @@ struct AccountGroup<'a> {
 impl<'a> AccountGroup<'a> {
     fn new(
         industry: &'a str,
-        goal: Goal,
-        placement: Placement,
+        (element, goal, placement): Format,
         metric: Metric,
         counts: &'a Counts,
     ) -> AccountGroup<'a> {
         AccountGroup {
             industry,
+            element,
             goal,
             placement,
             metric,
@@ -534,9 +558,10 @@ impl<'a> AccountGroup<'a> {
     ) -> (Option<Chosen>, Vec<String>) {
         let mut reasons = Vec::new();
         for level in Level::ORDER {
-            let described = || level.describe(self.industry, self.goal, self.placement);
+            let described =
+                || level.describe(self.industry, self.element, self.goal, self.placement);
             let key = (
-                level.key(self.industry, self.goal, self.placement),
+                level.key(self.industry, self.element, self.goal, self.placement),
                 self.metric,
             );
             let Some(cell) = cells.get(&key) else {
@@ -583,6 +608,7 @@ impl<'a> AccountGroup<'a> {
         benchmark_result::ActiveModel {
             account_id: Set(member),
             bar_id: Set(None),
+            element_type: Set(self.element),
             goal: Set(self.goal),
             placement: Set(self.placement),
             metric: Set(self.metric),
@@ -680,7 +706,7 @@ impl Benchmarks {
         Ok(computed)
     }
 
-    /// Accounts per (member, goal, placement), and bars per (bar, goal, placement), read
+    /// Accounts per (account, format), and bars per (bar, format), read
     /// a range of members at a time so few rows are held at once.
     async fn read_counts(
         &self,
@@ -752,7 +778,7 @@ impl Benchmarks {
             .into_iter()
             .map(|r| {
                 let mut trend = trends
-                    .remove(&(r.goal, r.placement, r.metric))
+                    .remove(&(r.element_type, r.goal, r.placement, r.metric))
                     .unwrap_or_default();
                 trend.push(TrendPoint {
                     computed_at: latest.computed_at,
@@ -789,17 +815,19 @@ impl Benchmarks {
     }
 }
 
-/// The percentiles of older snapshots, per goal, placement and rate.
+/// The percentiles of older snapshots, per format and rate.
+type TrendKey = (ElementType, Goal, Placement, Metric);
+
 fn trends(
     snapshots: &[benchmark_snapshot::Model],
     older: &[benchmark_result::Model],
-) -> HashMap<(Goal, Placement, Metric), Vec<TrendPoint>> {
+) -> HashMap<TrendKey, Vec<TrendPoint>> {
     let computed: HashMap<i64, DateTime<Utc>> =
         snapshots.iter().map(|s| (s.id, s.computed_at)).collect();
-    let mut trends: HashMap<(Goal, Placement, Metric), Vec<TrendPoint>> = HashMap::new();
+    let mut trends: HashMap<TrendKey, Vec<TrendPoint>> = HashMap::new();
     for r in older {
         trends
-            .entry((r.goal, r.placement, r.metric))
+            .entry((r.element_type, r.goal, r.placement, r.metric))
             .or_default()
             .push(TrendPoint {
                 computed_at: computed.get(&r.snapshot_id).copied().unwrap_or_default(),
@@ -812,6 +840,7 @@ fn trends(
 /// A result row as the API shows it, with its trend.
 fn group(r: benchmark_result::Model, trend: Vec<TrendPoint>) -> Group {
     Group {
+        element_type: r.element_type,
         goal: r.goal,
         placement: r.placement,
         metric: r.metric,

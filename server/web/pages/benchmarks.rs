@@ -8,6 +8,7 @@ use warp::reply::Response;
 use super::chart::{self, Distribution};
 use super::ok;
 use super::view::{percent, thousands};
+use crate::domain::element::ElementType;
 use crate::error::Result;
 use crate::reporting::benchmarks::{Group, Level, Metric};
 use crate::web::router::Req;
@@ -56,17 +57,35 @@ fn metric_name(metric: Metric) -> &'static str {
     }
 }
 
+/// `link bars at the top`, `email modals`: what a group is about, in words.
+fn kind(g: &Group, with_placement: bool) -> String {
+    let plural = match g.element_type {
+        ElementType::Bar => "bars",
+        ElementType::Modal => "modals",
+        ElementType::Slider => "sliders",
+        ElementType::Takeover => "takeovers",
+    };
+    // Modals and takeovers sit in the middle of the screen, wherever they were placed.
+    if with_placement && !g.element_type.is_modal() {
+        format!("{} {plural} at the {}", g.goal, g.placement)
+    } else {
+        format!("{} {plural}", g.goal)
+    }
+}
+
 fn compared(g: &Group) -> String {
     match (g.compared_with, g.industry.as_deref()) {
-        (Some(Level::Industry), Some(industry)) => format!(
-            "{} bars at the {} in your industry ({})",
-            g.goal, g.placement, industry
-        ),
-        (Some(Level::AllIndustries), _) => {
-            format!("{} bars at the {} in every industry", g.goal, g.placement)
+        (Some(Level::Industry), Some(industry)) => {
+            format!("{} in your industry ({industry})", kind(g, true))
         }
-        (Some(Level::All), _) => format!("{} bars anywhere on the page, in every industry", g.goal),
-        _ => format!("{} bars at the {}", g.goal, g.placement),
+        (Some(Level::AllIndustries), _) => format!("{} in every industry", kind(g, true)),
+        (Some(Level::All), _) if g.element_type.is_modal() => {
+            format!("{} in every industry", kind(g, false))
+        }
+        (Some(Level::All), _) => {
+            format!("{} anywhere on the page, in every industry", kind(g, false))
+        }
+        _ => kind(g, true),
     }
 }
 
@@ -146,10 +165,9 @@ fn view(i: usize, g: Group) -> GroupView {
     let id = format!("bench-{i}");
     let metric = metric_name(g.metric);
     let title = format!(
-        "{} of your {} bars at the {}",
+        "{} of your {}",
         super::forms::sentence(metric).trim_end_matches('.'),
-        g.goal,
-        g.placement
+        kind(&g, true)
     );
     let q = distribution_of(&g);
     let compared = compared(&g);
