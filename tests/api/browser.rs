@@ -147,3 +147,100 @@ async fn a_view_and_a_click_in_the_browser_show_in_the_stats() {
     app.expect_totals(&live.cookie, &path, [1, 1, 1, 0, 0])
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modal_with_a_countdown_and_translations_works_in_a_real_browser() {
+    let app = TestApp::spawn().await;
+    let me = app.member("browser-modal@example.com").await;
+    let site = app.site(&me, &["shop.example"]).await;
+    let bar = app
+        .bar(
+            &me,
+            site["id"].as_i64().unwrap(),
+            &json!({
+                "goal": "email", "element_type": "modal", "message": "Join our list",
+                "thanks_message": "Welcome aboard", "trigger": {"type": "delay", "seconds": 1},
+                "countdown": {"type": "evergreen", "minutes": 60},
+                "translations": {"de": {"message": "Tritt unserer Liste bei", "thanks_message": "Willkommen"}}
+            }),
+        )
+        .await;
+    app.publish(&me, bar["id"].as_i64().unwrap()).await;
+    let page = json!({"body": "<button id=\"before\">A button of the page</button><p>Content</p>"});
+    run_scenarios(
+        site["script_url"].as_str().unwrap(),
+        free_port(),
+        &[
+            (
+                "elementWorks",
+                json!({"type": "modal", "goal": "email", "thanks": "Welcome aboard", "message": "Join our list", "page": page}),
+            ),
+            (
+                "elementWorks",
+                json!({"type": "modal", "goal": "email", "thanks": "Willkommen", "message": "Tritt unserer Liste bei",
+                       "context": {"locale": "de-DE", "viewport": {"width": 1280, "height": 800}}, "page": page}),
+            ),
+            ("dialogKeyboard", json!({"page": page})),
+            ("noShift", json!({"page": page})),
+            ("screenshot", json!({"file": artifact("modal-from-server.png"), "page": page})),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slider_and_a_takeover_from_the_server_work_in_a_real_browser() {
+    let app = TestApp::spawn().await;
+    let me = app.member("browser-slider@example.com").await;
+    let slider_site = app.site(&me, &["shop.example"]).await;
+    let page_port = free_port();
+    let sale = format!("http://shop.example:{page_port}/sale");
+    let mut slider = link_bar("A slider from the corner");
+    slider["element_type"] = json!("slider");
+    slider["side"] = json!("left");
+    slider["placement"] = json!("bottom");
+    slider["link_url"] = json!(sale);
+    let slider = app
+        .bar(&me, slider_site["id"].as_i64().unwrap(), &slider)
+        .await;
+    app.publish(&me, slider["id"].as_i64().unwrap()).await;
+    let paragraphs = "<p>The quick brown fox jumps over the lazy dog.</p>".repeat(150);
+    let page =
+        json!({"body": format!("<button id=\"before\">A button of the page</button>{paragraphs}")});
+    run_scenarios(
+        slider_site["script_url"].as_str().unwrap(),
+        page_port,
+        &[
+            (
+                "elementWorks",
+                json!({"type": "slider", "goal": "link", "href": sale}),
+            ),
+            ("sliderNoFocus", json!({"page": page})),
+            ("noShift", json!({})),
+        ],
+    )
+    .await;
+
+    let other = app.member("browser-takeover@example.com").await;
+    let takeover_site = app.site(&other, &["shop.example"]).await;
+    let takeover = app
+        .bar(
+            &other,
+            takeover_site["id"].as_i64().unwrap(),
+            &json!({"goal": "announcement", "element_type": "takeover", "message": "We are closed on Monday"}),
+        )
+        .await;
+    app.publish(&other, takeover["id"].as_i64().unwrap()).await;
+    run_scenarios(
+        takeover_site["script_url"].as_str().unwrap(),
+        free_port(),
+        &[
+            (
+                "elementWorks",
+                json!({"type": "takeover", "goal": "announcement", "message": "We are closed on Monday"}),
+            ),
+            ("noShift", json!({})),
+        ],
+    )
+    .await;
+}
