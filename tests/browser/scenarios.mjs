@@ -609,6 +609,8 @@ export async function rightToLeft(env, o = {}) {
   await steady(t);
   const st = await inside(t);
   assert.equal(st.direction, 'rtl');
+  const overflow = await t.bar().evaluate((b) => [b.scrollWidth - b.clientWidth, document.documentElement.scrollWidth - innerWidth]);
+  assert.ok(overflow[0] <= 0 && overflow[1] <= 0, `nothing scrolls sideways: ${overflow}`);
   assert.equal(st.bg, o.background ?? 'rgb(17, 34, 51)');
   assert.equal(st.fg, o.color ?? 'rgb(255, 255, 255)');
   return t;

@@ -489,8 +489,10 @@ for (const type of TYPES)
   });
 
 for (const type of TYPES)
-  test(`${type}: a right-to-left message lays out right to left, in the variant's colours`, async () => {
+  test(`${type}: a right-to-left message lays out right to left (link and email), in the variant's colours`, async () => {
     use(typed(type, 'link', {}, { m: 'شحن مجاني هذا الأسبوع', l: 'تسوق الآن' }));
+    await s.rightToLeft(env);
+    use(typed(type, 'email', {}, { m: 'اشترك في نشرتنا الإخبارية', l: 'اشترك' }));
     await s.rightToLeft(env);
   });
 

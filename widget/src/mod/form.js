@@ -8,10 +8,11 @@ K[K.length] = (x) => {
         { type: "email", required: 1, autocomplete: "email", placeholder: "Email", ariaLabel: "Email" },
         f
       ),
-      // Honeypot: people and assistive tech never reach it, naive bots fill it in.
+      // Honeypot: people and assistive tech never reach it, naive bots fill it in. Off-screen
+      // with position:fixed, so no scroll container (a right-to-left modal) scrolls to it.
       hp = el("input", { className: "h", name: "url", tabIndex: -1, autocomplete: "off", ariaHidden: "true" }, f);
     el("button", { className: "g", textContent: V.l }, f);
-    x.k += "form{display:contents}input{font:inherit;border:0;border-radius:4px;padding:6px 14px;min-width:0}.h{position:absolute;left:-9999px}";
+    x.k += "form{display:contents}input{font:inherit;border:0;border-radius:4px;padding:6px 14px;min-width:0}.h{position:fixed;left:-9999px}";
     f.onsubmit = safe((e) => {
       e.preventDefault();
       x.send({ m: i.value, hp: hp.value }, "/l");
