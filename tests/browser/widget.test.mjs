@@ -871,3 +871,24 @@ test('countdown already over when a delayed push-down bar or modal shows: the el
     await t.context.close();
   }
 });
+
+test('a delayed email modal with an evergreen countdown and a German translation: used, by keyboard, no shift', async () => {
+  use(
+    typed('modal', 'email', { tr: ['d', 1], cd: { e: 3600 } }, {
+      m: 'Join our list',
+      ty: 'Welcome aboard',
+      tx: { de: { m: 'Tritt unserer Liste bei', ty: 'Willkommen' } },
+    })
+  );
+  env.pageDefaults({ body: '<button id="before">A button of the page</button><p>Content</p>' });
+  await s.elementWorks(env, { type: 'modal', goal: 'email', thanks: 'Welcome aboard', message: 'Join our list' });
+  await s.elementWorks(env, {
+    type: 'modal',
+    goal: 'email',
+    thanks: 'Willkommen',
+    message: 'Tritt unserer Liste bei',
+    context: { locale: 'de-DE', viewport: { width: 1280, height: 800 } },
+  });
+  await s.dialogKeyboard(env);
+  await s.noShift(env);
+});
