@@ -25,9 +25,11 @@ async fn a_bar_needs_only_goal_message_button_and_link() {
     assert_eq!(bar["trigger"], json!({"type": "immediate"}));
     assert_eq!(
         bar["frequency"],
-        json!({"after_dismiss_days": 7, "after_conversion_days": 30})
+        json!({"after_dismiss_days": 7, "after_conversion_days": 30, "once_per_visit": false, "max_views": null, "every_nth_page": null})
     );
     assert_eq!(bar["targeting"]["device"], "any");
+    assert_eq!(bar["element_type"], "bar");
+    assert_eq!(bar["countdown"], Value::Null);
     assert_eq!(bar["name"], "Free shipping this week");
     let v = &bar["variants"][0];
     assert_eq!(v["name"], "A");

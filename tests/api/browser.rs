@@ -159,7 +159,7 @@ async fn a_modal_with_a_countdown_and_translations_works_in_a_real_browser() {
             site["id"].as_i64().unwrap(),
             &json!({
                 "goal": "email", "element_type": "modal", "message": "Join our list",
-                "thanks_message": "Welcome aboard", "trigger": {"type": "delay", "seconds": 1},
+                "thanks_message": "Welcome aboard", "trigger": {"type": "delay", "seconds": 3},
                 "countdown": {"type": "evergreen", "minutes": 60},
                 "translations": {"de": {"message": "Tritt unserer Liste bei", "thanks_message": "Willkommen"}}
             }),
@@ -240,6 +240,38 @@ async fn a_slider_and_a_takeover_from_the_server_work_in_a_real_browser() {
                 json!({"type": "takeover", "goal": "announcement", "message": "We are closed on Monday"}),
             ),
             ("noShift", json!({})),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn country_rules_in_a_real_browser_behind_a_trusted_proxy() {
+    let db = crate::elements::geoip_db();
+    let app = TestApp::spawn_with(
+        crate::helpers::Options::default()
+            .var("BARKEEP_GEOIP_DB", &db.display().to_string())
+            .var("BARKEEP_TRUSTED_PROXIES", "127.0.0.1/32"),
+    )
+    .await;
+    let me = app.member("browser-country@example.com").await;
+    let site = app.site(&me, &["shop.example"]).await;
+    let mut bar = link_bar("Nur in Deutschland");
+    bar["targeting"] = json!({"countries_include": ["DE"]});
+    let bar = app.bar(&me, site["id"].as_i64().unwrap(), &bar).await;
+    app.publish(&me, bar["id"].as_i64().unwrap()).await;
+    // The browser's requests reach the server through a "proxy" on 127.0.0.1 that says who
+    // the visitor is: a Deutsche Telekom address (DE), then Google's (US).
+    let from = |ip: &str| json!({"extraHTTPHeaders": {"x-forwarded-for": ip}, "viewport": {"width": 1280, "height": 800}});
+    run_scenarios(
+        site["script_url"].as_str().unwrap(),
+        free_port(),
+        &[
+            (
+                "shows",
+                json!({"message": "Nur in Deutschland", "context": from("80.128.0.1")}),
+            ),
+            ("hidden", json!({"context": from("8.8.8.8")})),
         ],
     )
     .await;
