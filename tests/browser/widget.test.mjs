@@ -547,7 +547,7 @@ async function clocked(o = {}) {
 }
 /** The message shown after the runtime has had time to act, or null for no element. */
 async function shown(t) {
-  await t.settle(250);
+  await t.settle(400);
   return (await t.host().count()) ? t.bar().locator('span').first().textContent() : null;
 }
 async function reloadShown(t, forward = 0) {
@@ -680,21 +680,28 @@ test('page values: pushed before the script, the later ones winning; compared as
 
 test('page values: pushed after load (new array, or onto the existing one) pick again; no global made', async () => {
   use(makeBar({ t: { pg: [['plan', 'pro']] } }));
-  env.page('/late', { body: `<h1>Late</h1>${pushed(800, [{ plan: 'pro' }])}` });
-  env.page('/queue', { head: pushed('head', [{ plan: 'free' }]), body: `<h1>Queue</h1>${pushed(600, [{ plan: 'pro' }])}` });
-  env.page('/wrong', { body: `<h1>Wrong</h1>${pushed(300, [{ plan: 'basic' }])}` });
+  // The page pushes when the test says so (window.later), after the runtime has looked.
+  const later = (v) => `<script>window.later = () => (window.barkeep = window.barkeep || []).push(${JSON.stringify(v)})</script>`;
+  env.page('/late', { body: `<h1>Late</h1>${later({ plan: 'pro' })}` });
+  env.page('/queue', { head: pushed('head', [{ plan: 'free' }]), body: `<h1>Queue</h1>${later({ plan: 'pro' })}` });
+  env.page('/wrong', { body: `<h1>Wrong</h1>${later({ plan: 'basic' })}` });
   const late = await env.open({ path: '/late' });
-  await late.settle(200);
+  await late.settle(600);
   assert.equal(await late.host().count(), 0, 'no bar before the value');
+  await late.page.evaluate(() => window.later());
   await late.bar().waitFor({ timeout: 3000 });
   await late.waitEvents('v');
   const queue = await env.open({ path: '/queue' });
-  await queue.settle(100);
+  await queue.settle(300);
   assert.equal(await queue.host().count(), 0);
-  await queue.bar().waitFor({ timeout: 3000 });
-  assert.equal(await queue.page.evaluate(() => window.barkeep.push({ more: 1 })), 3, 'push still returns the new length');
-  assert.equal(await queue.page.evaluate(() => window.barkeep.length), 3);
-  await s.hidden(env, { path: '/wrong', wait: 800 });
+  assert.equal(await queue.page.evaluate(() => window.later()), 2, 'push still returns the new length');
+  await queue.bar().waitFor({ timeout: 1000 });
+  assert.equal(await queue.page.evaluate(() => window.barkeep.push({ more: 1 })), 3);
+  const wrong = await env.open({ path: '/wrong' });
+  await wrong.settle(300);
+  await wrong.page.evaluate(() => window.later());
+  assert.equal(await wrong.settle(1200).then(() => wrong.host().count()), 0);
+  assert.equal(wrong.events().length, 0);
   const none = await s.hidden(env, { path: '/nothing', wait: 800 });
   assert.equal(await none.page.evaluate(() => 'barkeep' in window), false, 'no window.barkeep made by the runtime');
 });
