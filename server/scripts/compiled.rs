@@ -647,10 +647,8 @@ impl Scripts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::bar::{
-        BarSettings, Display, Frequency, Goal, Placement, Targeting, Trigger, VariantContent,
-    };
-    use crate::domain::element::{Countdown, ElementType, Side};
+    use crate::domain::bar::{BarSettings, Display, Goal, Targeting, Trigger, VariantContent};
+    use crate::domain::element::{Countdown, ElementType};
 
     fn gzip_len(s: &str) -> usize {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -680,33 +678,15 @@ mod tests {
         RuntimeBar::from_deployments(&[(DeploymentId(1), snapshot)]).unwrap()
     }
 
+    /// A new bar's defaults (a link bar at the top) with a message and a link.
     fn link_bar() -> (BarSettings, VariantContent) {
         let content = VariantContent {
             message: "Free shipping on every order this week".into(),
             button_label: Some("Shop now".into()),
             link_url: Some("https://shop.example/sale".into()),
-            background_color: "#1f2937".into(),
-            text_color: "#ffffff".into(),
-            button_color: "#facc15".into(),
-            button_text_color: "#111827".into(),
-            thanks_message: None,
-            translations: Default::default(),
+            ..crate::catalog::default_content()
         };
-        let settings = BarSettings {
-            goal: Goal::Link,
-            element_type: ElementType::Bar,
-            placement: Placement::Top,
-            side: Side::Right,
-            display: Display::Overlay,
-            sticky: true,
-            closable: true,
-            powered_by: true,
-            targeting: Targeting::default(),
-            trigger: Trigger::Immediate,
-            frequency: Frequency::default(),
-            countdown: None,
-        };
-        (settings, content)
+        (crate::catalog::default_settings(), content)
     }
 
     /// A bar that uses every option there is, so its script carries every module.

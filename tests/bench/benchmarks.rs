@@ -75,7 +75,10 @@ async fn main() {
     // The member who reads, and asks for the computation: a SaaS account with one bar,
     // published through the API, whose deployment is the template for the population.
     let cookie = support::session(&client, &base, "reader@example.com").await;
-    db.execute_unprepared("UPDATE members SET is_operator = TRUE, industry = 'saas'")
+    db.execute_unprepared("UPDATE members SET is_operator = TRUE")
+        .await
+        .unwrap();
+    db.execute_unprepared("UPDATE accounts SET industry = 'saas'")
         .await
         .unwrap();
     let post = |url: String, body: Value| support::post_json(&client, &cookie, url, body);
@@ -124,12 +127,18 @@ async fn main() {
     let setup = Instant::now();
     let now = chrono::Utc::now();
     let stamp = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    // Each account with its owner, as signing up makes them.
     let first_member = max_id(&db, "members").await + 1;
     let members: Vec<String> = (0..ACCOUNTS)
+        .map(|i| format!("('account{i}@example.com', '{stamp}', 'x', FALSE, '{stamp}', '{stamp}')"))
+        .collect();
+    insert(&db, "INSERT INTO members (email, email_confirmed_at, password_hash, promo_opt_in, created_at, updated_at)", &members).await;
+    let first_account = max_id(&db, "accounts").await + 1;
+    let accounts: Vec<String> = (0..ACCOUNTS)
         .map(|i| {
             let industry = INDUSTRIES[i % INDUSTRIES.len()];
             format!(
-                "('account{i}@example.com', '{stamp}', 'x', {}, FALSE, '{stamp}', '{stamp}')",
+                "('account{i}@example.com', {}, '{stamp}', '{stamp}')",
                 if industry.is_empty() {
                     "NULL".into()
                 } else {
@@ -138,17 +147,21 @@ async fn main() {
             )
         })
         .collect();
-    insert(&db, "INSERT INTO members (email, email_confirmed_at, password_hash, industry, promo_opt_in, created_at, updated_at)", &members).await;
+    insert(&db, "INSERT INTO accounts (name, industry, created_at, updated_at)", &accounts).await;
+    let owners: Vec<String> = (0..ACCOUNTS as i64)
+        .map(|i| format!("({}, {}, 'owner', '{stamp}')", first_account + i, first_member + i))
+        .collect();
+    insert(&db, "INSERT INTO account_members (account_id, member_id, role, created_at)", &owners).await;
     let first_site = max_id(&db, "sites").await + 1;
     let sites: Vec<String> = (0..ACCOUNTS)
         .map(|i| {
             format!(
                 "({}, 'Site {i}', 'benchkey{i:08}', 1, '{stamp}', '{stamp}', '{stamp}')",
-                first_member + i as i64
+                first_account + i as i64
             )
         })
         .collect();
-    insert(&db, "INSERT INTO sites (member_id, name, key, script_version, script_changed_at, created_at, updated_at)", &sites).await;
+    insert(&db, "INSERT INTO sites (account_id, name, key, script_version, script_changed_at, created_at, updated_at)", &sites).await;
     let first_bar = max_id(&db, "bars").await + 1;
     let goals = ["link", "email", "link"];
     let placements = ["top", "bottom", "top"];

@@ -93,11 +93,12 @@ async fn main() {
         .unwrap();
 
     let cookie = support::session(&client, &base, "pages@example.com").await;
-    db.execute_unprepared(
-        "UPDATE members SET email_confirmed_at = created_at, is_operator = TRUE, industry = 'saas'",
-    )
-    .await
-    .unwrap();
+    db.execute_unprepared("UPDATE members SET email_confirmed_at = created_at, is_operator = TRUE")
+        .await
+        .unwrap();
+    db.execute_unprepared("UPDATE accounts SET industry = 'saas'")
+        .await
+        .unwrap();
     let post = |url: String, body: Value| support::post_json(&client, &cookie, url, body);
     let site = post(
         format!("{base}/api/v1/sites"),
