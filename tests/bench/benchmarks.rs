@@ -147,11 +147,27 @@ async fn main() {
             )
         })
         .collect();
-    insert(&db, "INSERT INTO accounts (name, industry, created_at, updated_at)", &accounts).await;
+    insert(
+        &db,
+        "INSERT INTO accounts (name, industry, created_at, updated_at)",
+        &accounts,
+    )
+    .await;
     let owners: Vec<String> = (0..ACCOUNTS as i64)
-        .map(|i| format!("({}, {}, 'owner', '{stamp}')", first_account + i, first_member + i))
+        .map(|i| {
+            format!(
+                "({}, {}, 'owner', '{stamp}')",
+                first_account + i,
+                first_member + i
+            )
+        })
         .collect();
-    insert(&db, "INSERT INTO account_members (account_id, member_id, role, created_at)", &owners).await;
+    insert(
+        &db,
+        "INSERT INTO account_members (account_id, member_id, role, created_at)",
+        &owners,
+    )
+    .await;
     let first_site = max_id(&db, "sites").await + 1;
     let sites: Vec<String> = (0..ACCOUNTS)
         .map(|i| {
