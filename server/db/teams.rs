@@ -98,17 +98,11 @@ pub(crate) async fn memberships_of(
         .order_by_asc(account_member::Column::Id)
         .all(db)
         .await?;
-    let mut accounts = account::Entity::find()
+    let accounts = account::Entity::find()
         .filter(account::Column::Id.is_in(rows.iter().map(|r| r.account_id)))
         .all(db)
         .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|row| {
-            let at = accounts.iter().position(|a| a.id == row.account_id)?;
-            Some((row, accounts.swap_remove(at)))
-        })
-        .collect())
+    Ok(paired(rows, accounts, |r| r.account_id, |a| a.id))
 }
 
 /// The people of an account with their roles, in the order they joined.
@@ -121,17 +115,27 @@ pub(crate) async fn people_of(
         .order_by_asc(account_member::Column::Id)
         .all(db)
         .await?;
-    let mut people = member::Entity::find()
+    let people = member::Entity::find()
         .filter(member::Column::Id.is_in(rows.iter().map(|r| r.member_id)))
         .all(db)
         .await?;
-    Ok(rows
-        .into_iter()
+    Ok(paired(rows, people, |r| r.member_id, |m| m.id))
+}
+
+/// Each membership row with the row it names (read in a second query), in the rows'
+/// order; a row whose other side is gone is left out.
+fn paired<T, K: PartialEq>(
+    rows: Vec<account_member::Model>,
+    mut others: Vec<T>,
+    names: impl Fn(&account_member::Model) -> K,
+    key: impl Fn(&T) -> K,
+) -> Vec<(account_member::Model, T)> {
+    rows.into_iter()
         .filter_map(|row| {
-            let at = people.iter().position(|m| m.id == row.member_id)?;
-            Some((row, people.swap_remove(at)))
+            let at = others.iter().position(|o| key(o) == names(&row))?;
+            Some((row, others.swap_remove(at)))
         })
-        .collect())
+        .collect()
 }
 
 /// The owners of an account (billing email goes to them).

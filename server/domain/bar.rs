@@ -774,15 +774,6 @@ impl RuntimeBar {
         let (_, first) = deployments.first()?;
         let s = &first.settings;
         let t = &s.targeting;
-        let f = &s.frequency;
-        let range = |b: &Option<Between>| b.map(|b| b.runtime());
-        let lists = |include: &[String], exclude: &[String]| {
-            (!include.is_empty() || !exclude.is_empty()).then(|| RuntimeLists {
-                include: include.to_vec(),
-                exclude: exclude.to_vec(),
-            })
-        };
-        let clock = !t.weekdays.is_empty() || t.hours.is_some();
         Some(RuntimeBar {
             i: first.bar_id,
             g: s.goal,
@@ -792,38 +783,7 @@ impl RuntimeBar {
             o: u8::from(s.display == Display::Overlay || s.element_type != ElementType::Bar),
             s: u8::from(s.sticky),
             x: u8::from(s.closable || s.element_type.is_modal()),
-            t: RuntimeTargeting {
-                include: t.paths_include.clone(),
-                exclude: t.paths_exclude.clone(),
-                device: match t.device {
-                    Device::Any => None,
-                    Device::Mobile => Some("mobile"),
-                    Device::Desktop => Some("desktop"),
-                },
-                starts_at: t.starts_at.map(|d| d.timestamp_millis()),
-                ends_at: t.ends_at.map(|d| d.timestamp_millis()),
-                referrer: t.referrer_domain.clone(),
-                utm_source: t.utm_source.clone(),
-                utm_campaign: t.utm_campaign.clone(),
-                visitor: (t.visitor != Visitor::Any).then_some(t.visitor),
-                visit_number: range(&t.visit_number),
-                days_since: range(&t.days_since_last_visit),
-                pages: range(&t.pages_this_visit),
-                languages: lists(&t.languages_include, &t.languages_exclude),
-                weekdays: t.weekdays.iter().map(|d| d.iso()).collect(),
-                hours: t.hours.as_ref().map(Hours::runtime),
-                time_zone: t.time_zone.clone().filter(|_| clock),
-                query: t
-                    .query
-                    .iter()
-                    .map(|q| (q.name.clone(), q.value.clone()))
-                    .collect(),
-                page: t
-                    .page_values
-                    .iter()
-                    .map(|p| (p.key.clone(), p.value.clone()))
-                    .collect(),
-            },
+            t: RuntimeTargeting::from(t),
             tr: match s.trigger {
                 Trigger::Immediate => serde_json::json!(["i"]),
                 Trigger::Delay { seconds } => serde_json::json!(["d", seconds]),
@@ -831,74 +791,137 @@ impl RuntimeBar {
                 Trigger::ExitIntent => serde_json::json!(["e"]),
             },
             f: [
-                f.after_dismiss_days.runtime(),
-                f.after_conversion_days.runtime(),
+                s.frequency.after_dismiss_days.runtime(),
+                s.frequency.after_conversion_days.runtime(),
             ],
-            fq: (f.once_per_visit || f.max_views.is_some() || f.every_nth_page.is_some()).then(
-                || {
-                    [
-                        u32::from(f.once_per_visit),
-                        f.max_views.unwrap_or(0),
-                        u32::from(f.every_nth_page.unwrap_or(0)),
-                    ]
-                },
-            ),
-            cd: s.countdown.as_ref().map(|c| match c {
-                Countdown::Until { ends_at, end_text } => RuntimeCountdown {
-                    u: Some(ends_at.timestamp_millis()),
-                    e: None,
-                    x: end_text.clone(),
-                },
-                Countdown::Evergreen { minutes, end_text } => RuntimeCountdown {
-                    u: None,
-                    e: Some(minutes.saturating_mul(60)),
-                    x: end_text.clone(),
-                },
-            }),
+            fq: s.frequency.caps(),
+            cd: s.countdown.as_ref().map(RuntimeCountdown::from),
             countries: (t.countries_include.clone(), t.countries_exclude.clone()),
             v: deployments
                 .iter()
-                .map(|(id, snap)| RuntimeVariant {
-                    d: *id,
-                    i: snap.variant_id,
-                    w: snap.weight.max(1),
-                    m: snap.content.message.clone(),
-                    l: snap
-                        .content
-                        .button_label
-                        .clone()
-                        .filter(|_| snap.settings.goal != Goal::Announcement),
-                    u: snap.content.link_url.clone(),
-                    c: [
-                        snap.content.background_color.clone(),
-                        snap.content.text_color.clone(),
-                        snap.content.button_color.clone(),
-                        snap.content.button_text_color.clone(),
-                    ],
-                    pb: u8::from(snap.settings.powered_by),
-                    ty: snap.content.thanks_message.clone(),
-                    tx: snap
-                        .content
-                        .translations
-                        .0
-                        .iter()
-                        .map(|(tag, t)| {
-                            (
-                                tag.clone(),
-                                RuntimeTranslation {
-                                    m: t.message.clone(),
-                                    l: t.button_label
-                                        .clone()
-                                        .filter(|_| snap.settings.goal != Goal::Announcement),
-                                    ty: t.thanks_message.clone(),
-                                    x: t.countdown_end_text.clone(),
-                                },
-                            )
-                        })
-                        .collect(),
-                })
+                .map(|(id, snap)| RuntimeVariant::of(*id, snap))
                 .collect(),
         })
+    }
+}
+
+impl Frequency {
+    /// The runtime's `fq`: once per visit, at most N views, every Nth page (0: no cap);
+    /// `None` without any of them.
+    fn caps(&self) -> Option<[u32; 3]> {
+        (self.once_per_visit || self.max_views.is_some() || self.every_nth_page.is_some()).then(
+            || {
+                [
+                    u32::from(self.once_per_visit),
+                    self.max_views.unwrap_or(0),
+                    u32::from(self.every_nth_page.unwrap_or(0)),
+                ]
+            },
+        )
+    }
+}
+
+impl From<&Targeting> for RuntimeTargeting {
+    fn from(t: &Targeting) -> Self {
+        let range = |b: &Option<Between>| b.map(|b| b.runtime());
+        let clock = !t.weekdays.is_empty() || t.hours.is_some();
+        RuntimeTargeting {
+            include: t.paths_include.clone(),
+            exclude: t.paths_exclude.clone(),
+            device: match t.device {
+                Device::Any => None,
+                Device::Mobile => Some("mobile"),
+                Device::Desktop => Some("desktop"),
+            },
+            starts_at: t.starts_at.map(|d| d.timestamp_millis()),
+            ends_at: t.ends_at.map(|d| d.timestamp_millis()),
+            referrer: t.referrer_domain.clone(),
+            utm_source: t.utm_source.clone(),
+            utm_campaign: t.utm_campaign.clone(),
+            visitor: (t.visitor != Visitor::Any).then_some(t.visitor),
+            visit_number: range(&t.visit_number),
+            days_since: range(&t.days_since_last_visit),
+            pages: range(&t.pages_this_visit),
+            languages: (!t.languages_include.is_empty() || !t.languages_exclude.is_empty()).then(
+                || RuntimeLists {
+                    include: t.languages_include.clone(),
+                    exclude: t.languages_exclude.clone(),
+                },
+            ),
+            weekdays: t.weekdays.iter().map(|d| d.iso()).collect(),
+            hours: t.hours.as_ref().map(Hours::runtime),
+            // A zone only matters to weekday and hour rules.
+            time_zone: t.time_zone.clone().filter(|_| clock),
+            query: t
+                .query
+                .iter()
+                .map(|q| (q.name.clone(), q.value.clone()))
+                .collect(),
+            page: t
+                .page_values
+                .iter()
+                .map(|p| (p.key.clone(), p.value.clone()))
+                .collect(),
+        }
+    }
+}
+
+impl From<&Countdown> for RuntimeCountdown {
+    fn from(c: &Countdown) -> Self {
+        match c {
+            Countdown::Until { ends_at, end_text } => RuntimeCountdown {
+                u: Some(ends_at.timestamp_millis()),
+                e: None,
+                x: end_text.clone(),
+            },
+            Countdown::Evergreen { minutes, end_text } => RuntimeCountdown {
+                u: None,
+                e: Some(minutes.saturating_mul(60)),
+                x: end_text.clone(),
+            },
+        }
+    }
+}
+
+impl RuntimeVariant {
+    /// One deployment's variant; an announcement has no button, in any language.
+    fn of(id: DeploymentId, snap: &Snapshot) -> RuntimeVariant {
+        let c = &snap.content;
+        let button = |label: &Option<String>| {
+            label
+                .clone()
+                .filter(|_| snap.settings.goal != Goal::Announcement)
+        };
+        RuntimeVariant {
+            d: id,
+            i: snap.variant_id,
+            w: snap.weight.max(1),
+            m: c.message.clone(),
+            l: button(&c.button_label),
+            u: c.link_url.clone(),
+            c: [
+                c.background_color.clone(),
+                c.text_color.clone(),
+                c.button_color.clone(),
+                c.button_text_color.clone(),
+            ],
+            pb: u8::from(snap.settings.powered_by),
+            ty: c.thanks_message.clone(),
+            tx: c
+                .translations
+                .0
+                .iter()
+                .map(|(tag, t)| {
+                    let texts = RuntimeTranslation {
+                        m: t.message.clone(),
+                        l: button(&t.button_label),
+                        ty: t.thanks_message.clone(),
+                        x: t.countdown_end_text.clone(),
+                    };
+                    (tag.clone(), texts)
+                })
+                .collect(),
+        }
     }
 }
 

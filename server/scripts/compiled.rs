@@ -353,9 +353,9 @@ impl Scripts {
         Ok(scripts)
     }
 
-    /// The script for a key, for a visitor at `ip` (looked up only for a site with bars
-    /// shown by country, and not kept).
-    pub async fn script(&self, key: &str, ip: IpAddr) -> Lookup {
+    /// The script for a key, for the visitor at the address `ip` gives (asked for, and
+    /// looked up, only for a site with bars shown by country; never kept).
+    pub async fn script(&self, key: &str, ip: impl FnOnce() -> IpAddr) -> Lookup {
         let site = match self.site_script(key).await {
             Ok(site) => site,
             Err(unknown) => return Lookup::Unknown(unknown),
@@ -363,7 +363,7 @@ impl Scripts {
         match &site.kind {
             Kind::One(c) => Lookup::Site(c.clone()),
             Kind::ByCountry(by) => {
-                let country = self.inner.countries.as_ref().and_then(|c| c.country(ip));
+                let country = self.inner.countries.as_ref().and_then(|c| c.country(ip()));
                 match self.inner.for_country(site.version, by, country).await {
                     Some(c) => Lookup::Site(c),
                     None => Lookup::Unknown(self.inner.unknown.clone()),

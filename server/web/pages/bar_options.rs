@@ -3,33 +3,23 @@
 //! the form from a bar, and read back as the API's own types (checked by the same code
 //! as an API request).
 
-use chrono::{DateTime, NaiveDateTime, Utc};
-
-use super::forms::Fields;
+use super::forms::{Fields, choice, date_field, date_text, word};
 use crate::domain::Invalid;
 use crate::domain::audience::{Between, Hours, PageValue, QueryRule, Weekday};
 use crate::domain::bar::{BarSettings, Frequency, Targeting, VariantContent};
 use crate::domain::element::Countdown;
 use crate::domain::translation::{Translation, Translations};
 
-const DATE_FORMAT: &str = "%Y-%m-%dT%H:%M";
-
-pub(super) const WEEKDAYS: [(Weekday, &str); 7] = [
-    (Weekday::Mon, "mon"),
-    (Weekday::Tue, "tue"),
-    (Weekday::Wed, "wed"),
-    (Weekday::Thu, "thu"),
-    (Weekday::Fri, "fri"),
-    (Weekday::Sat, "sat"),
-    (Weekday::Sun, "sun"),
+/// The weekday boxes: the day, its field's suffix (`targeting.weekdays.mon`), its label.
+pub(super) const WEEKDAYS: [(Weekday, &str, &str); 7] = [
+    (Weekday::Mon, "mon", "Monday"),
+    (Weekday::Tue, "tue", "Tuesday"),
+    (Weekday::Wed, "wed", "Wednesday"),
+    (Weekday::Thu, "thu", "Thursday"),
+    (Weekday::Fri, "fri", "Friday"),
+    (Weekday::Sat, "sat", "Saturday"),
+    (Weekday::Sun, "sun", "Sunday"),
 ];
-
-fn word<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
 
 fn range_fields(f: &mut Fields, name: &str, b: Option<Between>) {
     let b = b.unwrap_or_default();
@@ -53,7 +43,7 @@ pub(super) fn settings_fields(f: &mut Fields, s: &BarSettings) {
     range_fields(f, "targeting.pages_this_visit", t.pages_this_visit);
     f.set("targeting.languages_include", t.languages_include.join(" "));
     f.set("targeting.languages_exclude", t.languages_exclude.join(" "));
-    for (day, name) in WEEKDAYS {
+    for (day, name, _) in WEEKDAYS {
         if t.weekdays.contains(&day) {
             f.set(&format!("targeting.weekdays.{name}"), "on");
         }
@@ -111,12 +101,7 @@ pub(super) fn settings_fields(f: &mut Fields, s: &BarSettings) {
         }
     };
     f.set("countdown.type", kind);
-    f.set(
-        "countdown.ends_at",
-        ends_at
-            .map(|d| d.format(DATE_FORMAT).to_string())
-            .unwrap_or_default(),
-    );
+    f.set("countdown.ends_at", date_text(ends_at));
     f.set(
         "countdown.minutes",
         minutes
@@ -186,12 +171,6 @@ fn pairs(raw: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-fn choice<T: serde::de::DeserializeOwned>(name: &'static str, raw: &str) -> Result<T, Invalid> {
-    use serde::de::value::{Error, StrDeserializer};
-    T::deserialize(StrDeserializer::<Error>::new(raw))
-        .map_err(|e| Invalid::new(name, e.to_string()))
-}
-
 /// Fills the audience rules of `t` from the form.
 pub(super) fn targeting_fields(f: &Fields, t: &mut Targeting) -> Result<(), Invalid> {
     t.visitor = choice(
@@ -217,8 +196,8 @@ pub(super) fn targeting_fields(f: &Fields, t: &mut Targeting) -> Result<(), Inva
     t.languages_exclude = words(f.get("targeting.languages_exclude"));
     t.weekdays = WEEKDAYS
         .iter()
-        .filter(|(_, name)| f.ticked(&format!("targeting.weekdays.{name}")))
-        .map(|(day, _)| *day)
+        .filter(|(_, name, _)| f.ticked(&format!("targeting.weekdays.{name}")))
+        .map(|(day, _, _)| *day)
         .collect();
     t.hours = match (f.text("targeting.hours.from"), f.text("targeting.hours.to")) {
         (None, None) => None,
@@ -275,16 +254,9 @@ pub(super) fn countdown_field(f: &Fields) -> Result<Option<Countdown>, Invalid> 
     match f.get("countdown.type") {
         "" | "none" => Ok(None),
         "until" => {
-            let raw = f.text("countdown.ends_at").unwrap_or("");
-            let ends_at: DateTime<Utc> = NaiveDateTime::parse_from_str(raw, DATE_FORMAT)
-                .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S"))
-                .map(|d| d.and_utc())
-                .map_err(|_| {
-                    Invalid::new(
-                        "countdown.ends_at",
-                        "a date and time such as 2026-12-24T09:00 (UTC)",
-                    )
-                })?;
+            let ends_at = date_field(f, "countdown.ends_at")?.ok_or_else(|| {
+                Invalid::new("countdown.ends_at", "when the countdown ends (UTC)")
+            })?;
             Ok(Some(Countdown::Until { ends_at, end_text }))
         }
         "evergreen" => Ok(Some(Countdown::Evergreen {

@@ -6,14 +6,14 @@
 //! The form's field names are the API's JSON paths (`targeting.paths_include`,
 //! `trigger.seconds`, …), so a refusal names the field to show it by.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::de::value::{MapDeserializer, StrDeserializer};
-use serde::de::{self, DeserializeOwned};
+use chrono::{DateTime, Utc};
+use serde::de;
+use serde::de::value::MapDeserializer;
 use serde::{Deserialize, Serialize};
 use warp::reply::Response;
 
 use super::bar_options;
-use super::forms::{Errors, FORM, Fields};
+use super::forms::{Errors, FORM, Fields, choice, date_field, date_text, word};
 use super::view::{Notice, done, render};
 use crate::catalog::{self, Bar, BarInput, Status, VariantInput};
 use crate::db::entities::{bar, deployment, site, variant};
@@ -50,15 +50,6 @@ impl Part {
     }
 }
 
-const DATE_FORMAT: &str = "%Y-%m-%dT%H:%M";
-
-fn word<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 fn hide_for(h: HideFor) -> String {
     match h {
         HideFor::Days(d) => d.to_string(),
@@ -84,9 +75,8 @@ fn settings_fields(f: &mut Fields, s: &BarSettings) {
     f.set("targeting.paths_include", t.paths_include.join("\n"));
     f.set("targeting.paths_exclude", t.paths_exclude.join("\n"));
     f.set("targeting.device", word(&t.device));
-    let date = |d: Option<DateTime<Utc>>| d.map(|d| d.format(DATE_FORMAT).to_string());
-    f.set("targeting.starts_at", date(t.starts_at).unwrap_or_default());
-    f.set("targeting.ends_at", date(t.ends_at).unwrap_or_default());
+    f.set("targeting.starts_at", date_text(t.starts_at));
+    f.set("targeting.ends_at", date_text(t.ends_at));
     f.set(
         "targeting.referrer_domain",
         t.referrer_domain.clone().unwrap_or_default(),
@@ -141,13 +131,6 @@ fn number<T: std::str::FromStr>(f: &Fields, name: &'static str, what: &str) -> R
         .map_err(|_| Invalid::new(name, what.to_string()))
 }
 
-/// One of a field's options (`goal=email`, `targeting.device=mobile`), read by the
-/// option type's own serde names and refused as the API refuses an unknown one.
-fn choice<T: DeserializeOwned>(name: &'static str, raw: &str) -> Result<T, Invalid> {
-    T::deserialize(StrDeserializer::<de::value::Error>::new(raw))
-        .map_err(|e| Invalid::new(name, e.to_string()))
-}
-
 fn hide_for_field(f: &Fields, name: &'static str) -> Result<HideFor, Invalid> {
     let raw = f.get(name).trim();
     if raw.eq_ignore_ascii_case("forever") {
@@ -156,16 +139,6 @@ fn hide_for_field(f: &Fields, name: &'static str) -> Result<HideFor, Invalid> {
     raw.parse::<u16>()
         .map(HideFor::Days)
         .map_err(|_| Invalid::new(name, "a number of days (0 to 3650), or forever"))
-}
-
-fn date_field(f: &Fields, name: &'static str) -> Result<Option<DateTime<Utc>>, Invalid> {
-    let Some(raw) = f.text(name) else {
-        return Ok(None);
-    };
-    NaiveDateTime::parse_from_str(raw, DATE_FORMAT)
-        .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S"))
-        .map(|d| Some(d.and_utc()))
-        .map_err(|_| Invalid::new(name, "a date and time such as 2026-12-24T09:00 (UTC)"))
 }
 
 fn lines(raw: &str) -> Vec<String> {
@@ -377,7 +350,7 @@ struct Editor {
     deployments: Vec<DeploymentRow>,
     branding_removable: bool,
     /// The weekday boxes: their field suffix and label.
-    weekdays: [(&'static str, &'static str); 7],
+    weekdays: Vec<(&'static str, &'static str)>,
     countries_hint: &'static str,
     text_contrast: Contrast,
     button_contrast: Contrast,
@@ -543,15 +516,10 @@ async fn editor(
         preview_url,
         deployments,
         branding_removable: limits.branding_removable,
-        weekdays: [
-            ("mon", "Monday"),
-            ("tue", "Tuesday"),
-            ("wed", "Wednesday"),
-            ("thu", "Thursday"),
-            ("fri", "Friday"),
-            ("sat", "Saturday"),
-            ("sun", "Sunday"),
-        ],
+        weekdays: bar_options::WEEKDAYS
+            .iter()
+            .map(|&(_, field, label)| (field, label))
+            .collect(),
         countries_hint: if req.state.catalog.countries() {
             "ISO codes separated by spaces, e.g. DE AT CH; looked up from the visitor's address, which is not kept."
         } else {

@@ -4,8 +4,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde::de::value::{Error as ValueError, StrDeserializer};
 
+use crate::domain::Invalid;
 use crate::error::{Error, Result};
 
 /// The field under which a refusal that names no field is shown: above the form.
@@ -84,6 +88,41 @@ impl Errors {
         }
         Ok(errors)
     }
+}
+
+/// How a date and time (UTC) is written in a form's `datetime-local` field.
+pub(super) const DATE_FORMAT: &str = "%Y-%m-%dT%H:%M";
+
+/// An option's word as the API spells it (`push_down`, `returning`).
+pub(super) fn word<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// One of a field's options (`goal=email`, `targeting.device=mobile`), read by the
+/// option type's own serde names and refused as the API refuses an unknown one.
+pub(super) fn choice<T: DeserializeOwned>(name: &'static str, raw: &str) -> Result<T, Invalid> {
+    T::deserialize(StrDeserializer::<ValueError>::new(raw))
+        .map_err(|e| Invalid::new(name, e.to_string()))
+}
+
+/// A date and time as a form field shows it; empty for none.
+pub(super) fn date_text(d: Option<DateTime<Utc>>) -> String {
+    d.map(|d| d.format(DATE_FORMAT).to_string())
+        .unwrap_or_default()
+}
+
+/// A `datetime-local` field, read as UTC; `None` when empty.
+pub(super) fn date_field(f: &Fields, name: &'static str) -> Result<Option<DateTime<Utc>>, Invalid> {
+    let Some(raw) = f.text(name) else {
+        return Ok(None);
+    };
+    NaiveDateTime::parse_from_str(raw, DATE_FORMAT)
+        .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S"))
+        .map(|d| Some(d.and_utc()))
+        .map_err(|_| Invalid::new(name, "a date and time such as 2026-12-24T09:00 (UTC)"))
 }
 
 /// Subsystem messages are written lower-case for JSON; a page shows them as sentences.

@@ -60,12 +60,9 @@ pub(crate) async fn handle(
     let res = match (route, &parts.method) {
         ("/s/{key}.js", &Method::GET | &Method::HEAD) => {
             let file = &parts.uri.path()["/s/".len()..];
-            script::serve(
-                &state.live.scripts,
-                file,
-                &parts.headers,
-                super::extract::client_ip(Some(peer), &parts.headers, trusted),
-            )
+            script::serve(&state.live.scripts, file, &parts.headers, || {
+                super::extract::client_ip(Some(peer), &parts.headers, trusted)
+            })
             .await
         }
         ("/e", &Method::POST) => {

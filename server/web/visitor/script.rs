@@ -16,7 +16,7 @@ pub(crate) async fn serve(
     scripts: &Scripts,
     file: &str,
     headers: &HeaderMap,
-    ip: std::net::IpAddr,
+    ip: impl FnOnce() -> std::net::IpAddr,
 ) -> Response {
     let Some(key) = file.strip_suffix(".js") else {
         return error::respond(Error::NotFound);
