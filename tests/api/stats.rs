@@ -163,13 +163,35 @@ async fn a_bar_compares_its_variants() {
     assert_eq!(variants[0]["views"], 1010);
     assert_eq!(variants[1]["name"], "B");
     assert_eq!(variants[1]["clicks"], 200);
-    let ab = &s["ab_test"];
-    assert_eq!(ab["leader"], b);
-    assert_eq!(ab["significant"], true);
-    assert_eq!(ab["confidence"], 0.95);
-    assert!(ab["p_value"].as_f64().unwrap() < 0.01);
-    assert!(ab["z"].as_f64().unwrap().abs() > 1.96);
-    assert!(ab["note"].as_str().unwrap().contains("B leads"));
+    // One day of both at 15 % and 20 %: a fixed-sample test would call it (z ≈ 2.9), the
+    // sequential test, which must stay right under daily reading, does not yet.
+    let x = &s["experiment"];
+    assert_eq!(x["method"], "msprt");
+    assert_eq!(x["confidence"], 0.95);
+    assert_eq!(x["control"], variants[0]["variant_id"]);
+    let c = &x["comparisons"][0];
+    assert_eq!(c["variant_id"], b);
+    // Only the day both were shown: A's day alone is left out of the comparison.
+    assert_eq!(
+        (c["days"].as_i64(), c["control_views"].as_i64()),
+        (Some(1), Some(1000))
+    );
+    assert_eq!(c["significant"], false);
+    assert!((c["difference"].as_f64().unwrap() - 0.05).abs() < 1e-9);
+    assert!(c["p_value"].as_f64().unwrap() > 0.05);
+    let (low, high) = (
+        c["interval"]["low"].as_f64().unwrap(),
+        c["interval"]["high"].as_f64().unwrap(),
+    );
+    assert!(low < 0.0 && high > 0.05, "{low} {high}");
+    assert!(
+        x["verdict"]
+            .as_str()
+            .unwrap()
+            .starts_with("No difference between B and A can be claimed yet (+5.00 points so far"),
+        "{x}"
+    );
+    assert!(c["days_needed"].as_i64().unwrap() >= 1);
 
     let v = app
         .stats(
@@ -191,6 +213,122 @@ async fn a_bar_compares_its_variants() {
         )
         .await;
     assert_eq!(site["totals"]["views"], 2010);
+}
+
+/// A and B at 3.0 % and 4.5 % click-through, 400 views each a day, read through the API as
+/// each day ended: nothing is claimed, with a projection that counts down, until the day
+/// the difference is sure; from then on the verdict stays, the interval only narrows, and
+/// the stats page and the CSV say the same.
+#[tokio::test]
+async fn a_comparison_read_every_day_is_called_once_sure_and_stays_called() {
+    let app = TestApp::spawn().await;
+    let live = app.live_bar("daily@example.com", &link_bar("Plain")).await;
+    let path = format!("/api/v1/bars/{}/variants", live.bar_id);
+    let res = app
+        .post_json(&path, &json!({"message": "Bold!"}), Some(&live.cookie))
+        .await;
+    let b = body_json(res).await["id"].as_i64().unwrap();
+    let deployments = app.publish(&live.cookie, live.bar_id).await;
+    let (da, db) = (
+        deployments[0]["id"].as_i64().unwrap(),
+        deployments[1]["id"].as_i64().unwrap(),
+    );
+    let start = "2026-10-01T12:00:00Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap();
+    for day in 0..30 {
+        let at = (start + chrono::Duration::days(day)).to_rfc3339();
+        seed(&app, da, &at, 400, 12).await;
+        seed(&app, db, &at, 400, 18).await;
+    }
+    let read = |day: i64| {
+        let to = (start + chrono::Duration::days(day - 1)).format("%Y-%m-%d");
+        format!("/api/v1/bars/{}/experiment?to={to}", live.bar_id)
+    };
+    let mut called_on = None;
+    let mut width = f64::INFINITY;
+    for day in 1..=30 {
+        let x = app.stats(&live.cookie, &read(day)).await;
+        let c = &x["comparisons"][0];
+        assert_eq!(
+            (c["variant_id"].as_i64(), c["days"].as_i64()),
+            (Some(b), Some(day))
+        );
+        let (low, high) = (
+            c["interval"]["low"].as_f64().unwrap(),
+            c["interval"]["high"].as_f64().unwrap(),
+        );
+        assert!(high - low <= width, "day {day}: the interval never widens");
+        width = high - low;
+        if c["significant"] == true {
+            called_on.get_or_insert(day);
+            assert!(low > 0.0, "day {day}: {c}");
+            assert_eq!(
+                x["verdict"],
+                "B beats A: +1.50 points (4.50 % against 3.00 %), 95 % sure, stable under daily reading."
+            );
+        } else {
+            assert!(
+                called_on.is_none(),
+                "day {day}: called on {called_on:?}, then not: {c}"
+            );
+            // The rates are the same every day, so the projection is exact.
+            let left = c["days_needed"].as_i64().unwrap();
+            let verdict = x["verdict"].as_str().unwrap();
+            assert!(
+                verdict.contains(&format!("about {left} more day")),
+                "{verdict}"
+            );
+            assert!(low < 0.0, "day {day}: {c}");
+        }
+    }
+    // By the formula: Λ first reaches 20 after 8 days (ln Λ ≈ 3.23; 2.69 after 7).
+    assert_eq!(called_on, Some(8));
+    let first = app.stats(&live.cookie, &read(1)).await;
+    assert_eq!(first["comparisons"][0]["days_needed"], 7);
+
+    let csv = app
+        .get_as(&format!("{}&format=csv", read(30)), &live.cookie)
+        .await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = csv.text().await.unwrap();
+    let line = text.lines().nth(1).unwrap().to_string();
+    assert!(
+        line.starts_with(&format!("{b},\"B\",30,12000,360,12000,540,0.015000,")),
+        "{line}"
+    );
+    assert!(line.contains(",true,,\"B beats A: +1.50 points"), "{line}");
+
+    let page = app
+        .get_as(
+            &format!("/bars/{}/stats?range=365d", live.bar_id),
+            &live.cookie,
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("B beats A: +1.50 points (4.50 % against 3.00 %)"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<span class="badge live">beats A</span>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"aria-labelledby="intervals-caption""#),
+        "{page}"
+    );
+    assert!(page.contains(&format!("/api/v1/bars/{}/experiment?to=", live.bar_id)));
+
+    let bad = app
+        .get_as(
+            &format!("/api/v1/bars/{}/experiment?to=yesterday", live.bar_id),
+            &live.cookie,
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 #[tokio::test]

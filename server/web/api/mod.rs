@@ -113,6 +113,7 @@ pub fn table() -> Table {
             api_route!(Viewer, stats::deployment),
             api_route!(Viewer, stats::variant),
             api_route!(Viewer, stats::bar),
+            api_route!(Viewer, stats::experiment),
             api_route!(Viewer, stats::site),
             api_route!(Viewer, stats::usage),
             // Benchmarks.

@@ -1,5 +1,5 @@
 //! Counts as JSON or CSV for a deployment, a variant, a bar (with its A/B comparison) or
-//! a site, and a site's usage this month.
+//! a site, a bar's A/B comparison on its own, and a site's usage this month.
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -40,6 +40,21 @@ struct Asked {
 }
 
 impl Req {
+    /// `format=csv`, or `Accept: text/csv` without a format.
+    fn wants_csv(&self, format: Option<&str>) -> Result<bool> {
+        match format {
+            Some("csv") => Ok(true),
+            Some("json") => Ok(false),
+            Some(other) => Err(Error::invalid(
+                "format",
+                format!("`{other}` is neither json nor csv"),
+            )),
+            None => Ok(self
+                .header("accept")
+                .is_some_and(|a| a.split(',').any(|t| t.trim().starts_with("text/csv")))),
+        }
+    }
+
     fn stats_query(&self) -> Result<Asked> {
         let q: StatsQuery = self.query()?;
         let compare = match q.compare.as_deref() {
@@ -52,19 +67,7 @@ impl Req {
                 ));
             }
         };
-        let csv = match q.format.as_deref() {
-            Some("csv") => true,
-            Some("json") => false,
-            Some(other) => {
-                return Err(Error::invalid(
-                    "format",
-                    format!("`{other}` is neither json nor csv"),
-                ));
-            }
-            None => self
-                .header("accept")
-                .is_some_and(|a| a.split(',').any(|t| t.trim().starts_with("text/csv"))),
-        };
+        let csv = self.wants_csv(q.format.as_deref())?;
         let range = Range::parse(
             q.from.as_deref(),
             q.to.as_deref(),
@@ -80,7 +83,11 @@ impl Req {
 }
 
 fn csv(report: &Report, name: &str) -> Response {
-    let mut res = Response::new(report.csv().into());
+    csv_file(report.csv(), name)
+}
+
+fn csv_file(body: String, name: &str) -> Response {
+    let mut res = Response::new(body.into());
     let h = res.headers_mut();
     h.insert(
         "content-type",
@@ -135,7 +142,7 @@ pub(crate) async fn variant(req: Req, ov: OwnedVariant) -> Result<Response> {
     answer(&req, Scope::Variant(id), format!("variant-{id}")).await
 }
 
-/// Counts of a bar, each variant's numbers, and which variant leads.
+/// Counts of a bar, each variant's numbers, and the comparison of its variants.
 #[utoipa::path(get, path = "/api/v1/bars/{bar_id}/stats", tag = "stats",
     params(("bar_id" = i64, Path, description = "One of your bars"), StatsQuery),
     responses((status = 200, description = "Totals, a series, the variants and the A/B comparison",
@@ -149,6 +156,37 @@ pub(crate) async fn bar(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
     }
     let report = reporting::bar_report(&req.state.db, id, asked.range, asked.compare).await?;
     Ok(json(StatusCode::OK, &report))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ExperimentQuery {
+    /// Read the comparison as it stood at the end of this day (a date) or at this RFC 3339
+    /// time; by default now.
+    pub to: Option<String>,
+    /// `json` (the default) or `csv`; `Accept: text/csv` asks for CSV too.
+    pub format: Option<String>,
+}
+
+/// Each variant of a bar against the first: the difference in click-through rate with an
+/// always-valid interval and p-value, and a verdict, over every day both were shown.
+#[utoipa::path(get, path = "/api/v1/bars/{bar_id}/experiment", tag = "stats",
+    params(("bar_id" = i64, Path, description = "One of your bars"), ExperimentQuery),
+    responses((status = 200, description = "The comparison of the bar's variants",
+        content((reporting::Experiment = "application/json"), (String = "text/csv")))))]
+pub(crate) async fn experiment(req: Req, OwnedBar(bar): OwnedBar) -> Result<Response> {
+    let q: ExperimentQuery = req.query()?;
+    let csv = req.wants_csv(q.format.as_deref())?;
+    let range = Range::parse(None, q.to.as_deref(), None, req.state.clock.now())?;
+    let experiment = reporting::experiment(&req.state.db, bar.id, range.to).await?;
+    if !csv {
+        return Ok(json(StatusCode::OK, &experiment));
+    }
+    Ok(csv_file(
+        experiment.csv(),
+        &format!("bar-{}-experiment", bar.id),
+    ))
 }
 
 /// Counts of a site, over all its bars.

@@ -369,6 +369,88 @@ pub(super) fn distribution(labelled_by: &str, d: &Distribution, you: Option<f64>
     svg
 }
 
+/// One row of an interval chart: a name, the estimate and its interval.
+pub(super) struct Estimate<'a> {
+    pub name: &'a str,
+    pub low: f64,
+    pub value: f64,
+    pub high: f64,
+}
+
+/// Differences with their intervals on one scale around zero (a forest plot): a line from
+/// low to high with a dot at the estimate, one row each, zero marked. Values are rates.
+pub(super) fn intervals(labelled_by: &str, rows: &[Estimate]) -> String {
+    let (w, row_h, label_w, right) = (720.0, 36.0, 120.0, 24.0);
+    let h = 40.0 + row_h * rows.len() as f64;
+    let reach = rows
+        .iter()
+        .flat_map(|r| [r.low.abs(), r.high.abs(), r.value.abs()])
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    let step = nice_step(reach, 2.0);
+    let edge = if reach <= 0.0 {
+        0.01
+    } else {
+        (reach / step).ceil() * step
+    };
+    let x = |v: f64| label_w + (w - label_w - right) * ((v + edge) / (2.0 * edge)).clamp(0.0, 1.0);
+    let mut svg = String::with_capacity(1024);
+    let _ = write!(
+        svg,
+        r#"<svg viewBox="0 0 {w} {h}" role="img" aria-labelledby="{}" focusable="false"><g class="grid">"#,
+        esc(labelled_by)
+    );
+    let bottom = h - 24.0;
+    let mut ticks = Vec::new();
+    let mut v = -edge;
+    while v <= edge + step / 2.0 {
+        let _ = write!(
+            svg,
+            r#"<line x1="{0:.1}" x2="{0:.1}" y1="8" y2="{bottom}"/>"#,
+            x(v)
+        );
+        ticks.push(v);
+        v += step;
+    }
+    svg.push_str(r#"</g><g class="axis">"#);
+    for v in ticks {
+        let sign = if v > 1e-12 { "+" } else { "" };
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{sign}{}</text>"#,
+            x(v),
+            h - 6.0,
+            esc(&tick_label(v, true).replace(" %", " pt"))
+        );
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let y = 24.0 + row_h * i as f64;
+        let _ = write!(
+            svg,
+            r#"<text x="0" y="{:.1}">{}</text>"#,
+            y + 4.0,
+            esc(r.name)
+        );
+    }
+    let _ = write!(
+        svg,
+        r#"</g><line class="marker" x1="{0:.1}" x2="{0:.1}" y1="8" y2="{bottom}"/>"#,
+        x(0.0)
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let y = 24.0 + row_h * i as f64;
+        let _ = write!(
+            svg,
+            r#"<line class="whisker" x1="{:.1}" x2="{:.1}" y1="{y}" y2="{y}"/><circle class="dot" cx="{:.1}" cy="{y}" r="5"/>"#,
+            x(r.low),
+            x(r.high),
+            x(r.value)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,5 +529,29 @@ mod tests {
         let svg = distribution("b1", &d, Some(0.035));
         assert!(svg.contains(">you<") && svg.contains("class=\"median\""));
         assert!(svg.contains(">5 %<") || svg.contains(">6 %<"), "{svg}");
+    }
+
+    #[test]
+    fn intervals_share_one_scale_around_zero() {
+        let rows = [
+            Estimate {
+                name: "B <new>",
+                low: 0.002,
+                value: 0.008,
+                high: 0.014,
+            },
+            Estimate {
+                name: "C",
+                low: -0.006,
+                value: 0.001,
+                high: 0.008,
+            },
+        ];
+        let svg = intervals("i1", &rows);
+        assert!(svg.contains(r#"aria-labelledby="i1""#) && svg.contains("B &lt;new&gt;"));
+        assert_eq!(svg.matches(r#"class="dot""#).count(), 2);
+        // Symmetric around zero, zero in the middle of the plot.
+        assert!(svg.contains(">+1 pt<") || svg.contains(">+2 pt<"), "{svg}");
+        assert!(svg.contains(r#"class="marker" x1="408.0""#), "{svg}");
     }
 }

@@ -1,6 +1,7 @@
 //! Stats of a bar or a site: the numbers over a chosen range, hourly or daily, beside the
 //! period before; one chosen number as a chart with its table and a sentence; per
-//! variant with the A/B verdict in words; a CSV download (the API's own).
+//! variant, and each variant against the first with its always-valid interval drawn and
+//! its verdict in words; a CSV download (the API's own).
 
 use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -148,7 +149,22 @@ struct VariantLine {
     leads: i64,
     dismissals: i64,
     ctr: String,
-    leader: bool,
+    /// "beats A" or "worse than A" when a comparison has called it.
+    badge: Option<String>,
+}
+
+/// A variant against the control, as the page shows it.
+#[derive(Serialize)]
+struct ComparisonLine {
+    name: String,
+    days: i64,
+    ctr: String,
+    control_ctr: String,
+    difference: String,
+    interval: String,
+    p_value: String,
+    significant: bool,
+    verdict: String,
 }
 
 #[derive(Serialize)]
@@ -172,6 +188,10 @@ struct StatsPage {
     rows: Vec<Row>,
     variants: Vec<VariantLine>,
     verdict: Option<String>,
+    control: String,
+    comparisons: Vec<ComparisonLine>,
+    intervals_chart: Option<String>,
+    experiment_csv_url: String,
     csv_url: String,
     json_url: String,
 }
@@ -275,6 +295,10 @@ impl StatsPage {
             rows: Vec::new(),
             variants: Vec::new(),
             verdict: None,
+            control: String::new(),
+            comparisons: Vec::new(),
+            intervals_chart: None,
+            experiment_csv_url: String::new(),
             csv_url: String::new(),
             json_url: String::new(),
             asked,
@@ -302,8 +326,8 @@ fn api_urls(api_path: &str, range: &Range, interval: &str, comparing: bool) -> (
     )
 }
 
-/// A bar's per-variant numbers and the A/B verdict on them.
-type Variants = (Vec<reporting::VariantNumbers>, reporting::AbTest);
+/// A bar's per-variant numbers and the comparison of its variants.
+type Variants = (Vec<reporting::VariantNumbers>, reporting::Experiment);
 
 /// The report of the subject over the range; for a bar, its variants too.
 async fn load_report(
@@ -315,7 +339,7 @@ async fn load_report(
     Ok(match scope {
         Scope::Bar(bar) => {
             let r = reporting::bar_report(&req.state.db, bar, range, comparing).await?;
-            (r.report, Some((r.variants, r.ab_test)))
+            (r.report, Some((r.variants, r.experiment)))
         }
         scope => (
             reporting::report_compared(&req.state.db, scope, range, comparing).await?,
@@ -458,12 +482,87 @@ fn rows(report: &Report, metric: &str, before: &[Option<f64>]) -> Vec<Row> {
         .collect()
 }
 
-fn variant_lines((variants, ab): Variants) -> (Vec<VariantLine>, String) {
-    let lines = variants
-        .into_iter()
+fn signed_points(d: f64) -> String {
+    let p = d * 100.0;
+    if p < -0.005 {
+        format!("−{:.2}", -p)
+    } else {
+        format!("+{:.2}", p.abs())
+    }
+}
+
+fn comparison_line(c: &reporting::Comparison) -> ComparisonLine {
+    let rate = |clicks: i64, views: i64| {
+        if views > 0 {
+            percent(clicks as f64 / views as f64)
+        } else {
+            "–".into()
+        }
+    };
+    ComparisonLine {
+        name: c.name.clone(),
+        days: c.days,
+        ctr: rate(c.clicks, c.views),
+        control_ctr: rate(c.control_clicks, c.control_views),
+        difference: c
+            .difference
+            .map(signed_points)
+            .unwrap_or_else(|| "–".into()),
+        interval: c
+            .interval
+            .map(|b| format!("{} to {}", signed_points(b.low), signed_points(b.high)))
+            .unwrap_or_else(|| "–".into()),
+        p_value: c
+            .p_value
+            .map(|p| {
+                if p < 0.0001 {
+                    "< 0.0001".into()
+                } else {
+                    format!("{p:.4}")
+                }
+            })
+            .unwrap_or_else(|| "–".into()),
+        significant: c.significant,
+        verdict: c.verdict.clone(),
+    }
+}
+
+/// The comparisons' intervals drawn on one scale (only those with an interval yet).
+fn intervals_chart(experiment: &reporting::Experiment) -> Option<String> {
+    let rows: Vec<chart::Estimate> = experiment
+        .comparisons
+        .iter()
+        .filter_map(|c| {
+            let (b, d) = (c.interval?, c.difference?);
+            Some(chart::Estimate {
+                name: &c.name,
+                low: b.low,
+                value: d,
+                high: b.high,
+            })
+        })
+        .collect();
+    (!rows.is_empty()).then(|| chart::intervals("intervals-caption", &rows))
+}
+
+fn fill_variants(page: &mut StatsPage, (variants, experiment): Variants) {
+    let control = variants.first().map(|v| v.name.clone()).unwrap_or_default();
+    let badge = |id| {
+        let c = experiment
+            .comparisons
+            .iter()
+            .find(|c| c.variant_id == id && c.significant)?;
+        let better = c.difference.is_some_and(|d| d > 0.0);
+        Some(format!(
+            "{} {control}",
+            if better { "beats" } else { "worse than" }
+        ))
+    };
+    page.variants = variants
+        .iter()
         .map(|v| VariantLine {
-            leader: ab.leader == Some(v.variant_id) && v.numbers.views > 0,
-            name: v.name,
+            badge: badge(v.variant_id),
+            name: v.name.clone(),
             views: v.numbers.views,
             clicks: v.numbers.clicks,
             leads: v.numbers.leads,
@@ -471,7 +570,10 @@ fn variant_lines((variants, ab): Variants) -> (Vec<VariantLine>, String) {
             ctr: v.numbers.ctr.map(percent).unwrap_or_else(|| "–".into()),
         })
         .collect();
-    (lines, ab.verdict)
+    page.comparisons = experiment.comparisons.iter().map(comparison_line).collect();
+    page.intervals_chart = intervals_chart(&experiment);
+    page.verdict = Some(experiment.verdict);
+    page.control = control;
 }
 
 /// Fills the page with a report: numbers, chart, caption, sentence, table, variants.
@@ -484,9 +586,7 @@ fn fill(page: &mut StatsPage, metric: Metric, report: &Report, variants: Option<
     page.summary = summary(report, metric, &plotted.current, &plotted.labels);
     page.rows = rows(report, metric.0, &plotted.before);
     if let Some(variants) = variants {
-        let (lines, verdict) = variant_lines(variants);
-        page.verdict = Some(verdict);
-        page.variants = lines;
+        fill_variants(page, variants);
     }
 }
 
@@ -508,6 +608,13 @@ async fn stats_page(req: &Req, subject: Subject) -> Result<Response> {
         }
     };
     (page.csv_url, page.json_url) = api_urls(&api_path, &range, &page.asked.interval, comparing);
+    if let Some((bar, _)) = &page.bar {
+        let to = range.to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        page.experiment_csv_url = format!(
+            "/api/v1/bars/{bar}/experiment?to={}&format=csv",
+            to.replace('+', "%2B")
+        );
+    }
     let (report, variants) = load_report(req, scope, range, comparing).await?;
     fill(&mut page, metric, &report, variants);
     render(req, "pages/stats.html", &page, StatusCode::OK)
