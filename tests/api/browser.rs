@@ -159,7 +159,7 @@ async fn a_modal_with_a_countdown_and_translations_works_in_a_real_browser() {
             site["id"].as_i64().unwrap(),
             &json!({
                 "goal": "email", "element_type": "modal", "message": "Join our list",
-                "thanks_message": "Welcome aboard", "trigger": {"type": "delay", "seconds": 3},
+                "thanks_message": "Welcome aboard", "trigger": {"type": "delay", "seconds": 1},
                 "countdown": {"type": "evergreen", "minutes": 60},
                 "translations": {"de": {"message": "Tritt unserer Liste bei", "thanks_message": "Willkommen"}}
             }),

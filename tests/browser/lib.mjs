@@ -276,7 +276,7 @@ export async function setup({ external = EXTERNAL } = {}) {
         host: () => page.locator('barkeep-bar'),
         goto: (p = '/', host = opts.host) => page.goto(env.url(p, host)),
         /** Waits until `n` events of kind k were sent. */
-        waitEvents: async (k, n = 1, timeout = 5_000) => {
+        waitEvents: async (k, n = 1, timeout = 10_000) => {
           const end = Date.now() + timeout;
           while (t.events(k).length < n) {
             if (Date.now() > end) assert.fail(`expected ${n} "${k}" beacon(s), saw ${t.events(k).length}`);

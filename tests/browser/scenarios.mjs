@@ -15,13 +15,15 @@ const messageOf = (t) => t.bar().locator('span').first().textContent();
 
 /** Waits until the bar is shown and its entrance (slide, growing spacer) has finished. */
 export async function steady(t) {
-  await t.bar().waitFor();
+  // A bar may wait for its trigger (a delay, a scroll) on top of the page and script
+  // loading, which on a busy machine takes seconds: more than the 5 s default.
+  await t.bar().waitFor({ timeout: 15_000 });
   await t.page.waitForFunction(() => {
     const root = document.querySelector('barkeep-bar')?.shadowRoot;
     const bar = root?.querySelector('.b');
     const sp = document.querySelector('barkeep-sp');
     return bar && !root.getAnimations().length && !(sp && sp.getAnimations().length);
-  });
+  }, null, { timeout: 15_000 });
 }
 
 /** Count of barkeep host elements after the runtime has had time to act. */
@@ -488,7 +490,7 @@ export async function elementWorks(env, o = {}) {
     await bar.locator('input[type=email]').fill(o.email ?? 'visitor@example.net');
     await bar.locator('button.g').click();
     await t.page.getByRole('status').filter({ hasText: o.thanks ?? 'Thanks!' }).waitFor();
-    const end = Date.now() + 3000;
+    const end = Date.now() + 10_000;
     while (!t.leads().length && Date.now() < end) await t.page.waitForTimeout(25);
     assert.equal(t.leads().length, 1, 'a lead POST was sent');
   } else {
