@@ -3,8 +3,8 @@
 //!
 //! Dependencies point one way: `app` (the shell) builds everything; `web` (every route,
 //! by audience) calls the subsystems; the subsystems (`accounts`, `teams`, `catalog`, `scripts`,
-//! `ingest`, `reporting`, `mail`, `plans`, `billing`, `alerts`, `digest`, `leads`,
-//! `privacy`) use `db`, `domain` and the shared `clock`, `error` and `jobs`, and never
+//! `ingest`, `reporting`, `allocation`, `mail`, `plans`, `billing`, `alerts`, `digest`,
+//! `leads`, `privacy`) use `db`, `domain` and the shared `clock`, `error` and `jobs`, and never
 //! `web` or `app`. `egress` (outgoing HTTP to URLs members give) depends on none of them.
 //!
 //! What nothing outside the crate reads is `pub(crate)`, so rustc sees dead code; the
@@ -14,6 +14,7 @@
 
 pub mod accounts;
 pub mod alerts;
+pub mod allocation;
 pub mod app;
 pub mod billing;
 pub mod catalog;

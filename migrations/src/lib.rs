@@ -19,6 +19,7 @@ mod m20261206_000013_hashed_suppressions;
 mod m20261206_000014_login_devices;
 mod m20261207_000015_accounts_and_people;
 mod m20261207_000016_element_types;
+mod m20261207_000017_allocation;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000014_login_devices::Migration),
             Box::new(m20261207_000015_accounts_and_people::Migration),
             Box::new(m20261207_000016_element_types::Migration),
+            Box::new(m20261207_000017_allocation::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::alerts::Alerts;
+use crate::allocation::Allocator;
 use crate::billing::Billing;
 use crate::clock::Clock;
 use crate::db::Db;
@@ -32,6 +33,7 @@ pub struct Parts {
     pub leads: Leads,
     pub privacy: Privacy,
     pub teams: Teams,
+    pub allocator: Allocator,
 }
 
 /// Every job, in the order they are listed.
@@ -127,14 +129,25 @@ fn mail_jobs(p: &Parts) -> Vec<Job> {
 }
 
 fn benchmark_jobs(p: &Parts) -> Vec<Job> {
-    vec![Job::once(
-        "benchmarks",
-        "computes the industry benchmarks over the rolling window into a dated snapshot",
-        Duration::from_secs(24 * 3600),
-        run_on(&p.benchmarks, |benchmarks| async move {
-            benchmarks.compute().await.map(|_| ())
-        }),
-    )]
+    vec![
+        Job::once(
+            "benchmarks",
+            "computes the industry benchmarks over the rolling window into a dated snapshot",
+            Duration::from_secs(24 * 3600),
+            run_on(&p.benchmarks, |benchmarks| async move {
+                benchmarks.compute().await.map(|_| ())
+            }),
+        ),
+        Job::once(
+            "allocation",
+            "shares new visitors of bars that optimise among their variants (Thompson sampling on click-through)",
+            Duration::from_secs(3600),
+            run_on(
+                &p.allocator,
+                |allocator| async move { allocator.run().await },
+            ),
+        ),
+    ]
 }
 
 fn billing_jobs(p: &Parts) -> Vec<Job> {

@@ -465,6 +465,7 @@ impl Subsystems {
             leads: self.leads.clone(),
             privacy: self.privacy.clone(),
             teams: self.teams.clone(),
+            allocator: crate::allocation::Allocator::new(self.db.clone(), self.clock.clone()),
         }
     }
 

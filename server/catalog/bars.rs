@@ -17,7 +17,7 @@ use crate::domain::bar::{
     check_variant,
 };
 use crate::domain::element::{Countdown, ElementType, Side};
-use crate::domain::{AccountId, BarId, Invalid, text};
+use crate::domain::{AccountId, Allocation, BarId, Invalid, text};
 use crate::error::{Error, Result};
 use crate::plans::Limits;
 
@@ -51,6 +51,10 @@ with_content_fields! {
         /// A countdown next to the message; `null` removes it.
         #[serde(default, deserialize_with = "crate::domain::present")]
         pub countdown: Option<Option<Countdown>>,
+        /// `weights` (the default: split by the variants' weights, an A/B test) or
+        /// `thompson` (send more new visitors to the variant doing best; optimises, does
+        /// not test).
+        pub allocation: Option<Allocation>,
     }
 }
 
@@ -112,6 +116,9 @@ impl BarInput {
         if let Some(v) = &self.countdown {
             s.countdown = v.clone().map(|c| c.check(rules.now)).transpose()?;
         }
+        if let Some(v) = self.allocation {
+            s.allocation = v;
+        }
         s.check()
     }
 }
@@ -143,6 +150,7 @@ pub fn default_settings() -> BarSettings {
         trigger: Trigger::Immediate,
         frequency: Frequency::default(),
         countdown: None,
+        allocation: Allocation::Weights,
     }
 }
 
@@ -174,6 +182,7 @@ pub fn settings_of(b: &bar::Model) -> BarSettings {
         trigger: b.trigger,
         frequency: b.frequency,
         countdown: b.countdown.clone(),
+        allocation: b.allocation,
     }
 }
 
@@ -190,6 +199,7 @@ fn write_settings(active: &mut bar::ActiveModel, s: BarSettings) {
     active.trigger = Set(s.trigger);
     active.frequency = Set(s.frequency);
     active.countdown = Set(s.countdown);
+    active.allocation = Set(s.allocation);
 }
 
 /// Where a bar stands with respect to its deployments.

@@ -19,6 +19,7 @@ use crate::domain::Secret;
 
 pub mod accounts;
 pub(crate) mod alerts;
+pub(crate) mod allocations;
 pub(crate) mod benchmarks;
 pub mod billing;
 pub(crate) mod catalog;

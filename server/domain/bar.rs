@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Invalid;
+use super::allocation::Allocation;
 use super::audience::{self, Between, Hours, PageValue, QueryRule, Visitor, Weekday};
 use super::colour::{Colour, require_contrast};
 use super::element::{Countdown, ElementType, Side};
@@ -421,6 +422,9 @@ pub struct BarSettings {
     pub frequency: Frequency,
     #[serde(default)]
     pub countdown: Option<Countdown>,
+    /// How new visitors are shared among the variants.
+    #[serde(default)]
+    pub allocation: Allocation,
 }
 
 impl BarSettings {
@@ -1764,6 +1768,7 @@ mod tests {
                     trigger: Trigger::Immediate,
                     frequency: Frequency::default(),
                     countdown: None,
+                    allocation: Allocation::Weights,
                 },
                 content,
             };

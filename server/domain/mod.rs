@@ -3,6 +3,7 @@
 //! rule comes back as an [`Invalid`].
 
 mod address_block;
+pub mod allocation;
 pub mod audience;
 pub mod bar;
 mod colour;
@@ -22,6 +23,7 @@ pub mod translation;
 mod url;
 
 pub use address_block::AddressBlock;
+pub use allocation::Allocation;
 pub use colour::{Colour, MIN_CONTRAST};
 pub use counts::Counts;
 pub use email::Email;

@@ -187,6 +187,13 @@ const PARTS: &[Part] = &[
         binds: &[Bind::Member],
     },
     Part {
+        file: "allocations.json",
+        tables: &["allocations"],
+        about: "the shares of new visitors last computed for the live variants of your bars that optimise",
+        sql: "SELECT * FROM allocations WHERE deployment_id IN (SELECT id FROM deployments WHERE site_id IN (SELECT id FROM sites WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ?)))",
+        binds: &[Bind::Member],
+    },
+    Part {
         file: "counts_by_hour.json",
         tables: &["deployment_stats"],
         about: "the same counts per deployment and hour",

@@ -15,9 +15,9 @@ use super::report::{
     IDS_PER_QUERY, Numbers, Report, Scope, Source, counts, report_of, select_sums, within,
 };
 use super::sequential::{ALPHA, Arm, MIN_EACH, Sequence, benjamini_hochberg, days_to_call};
-use crate::db::Db;
 use crate::db::entities::variant;
-use crate::domain::{BarId, Counts, DeploymentId, VariantId};
+use crate::db::{Db, allocations};
+use crate::domain::{Allocation, BarId, Counts, DeploymentId, VariantId};
 use crate::error::Result;
 
 /// A variant's numbers in a bar's A/B comparison.
@@ -41,6 +41,12 @@ pub struct Experiment {
     pub confidence: f64,
     /// The variant the others are compared with; `null` while the bar has one variant.
     pub control: Option<VariantId>,
+    /// `weights`: visitors are split by fixed weights, an A/B test, and the verdicts hold.
+    /// `thompson`: the bar optimises (more new visitors to the variant doing best), and no
+    /// verdict is claimed — the numbers are shown, without intervals or p-values.
+    pub allocation: Allocation,
+    /// The share of new visitors each live variant gets now.
+    pub shares: Vec<Share>,
     pub comparisons: Vec<Comparison>,
     /// The result in one sentence.
     pub verdict: String,
@@ -114,6 +120,13 @@ fn csv_text(text: &str) -> String {
         text.to_string()
     };
     format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+pub struct Share {
+    pub variant_id: VariantId,
+    /// 0 to 1.
+    pub share: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
@@ -209,6 +222,8 @@ fn experiment_of(
         method: "msprt".into(),
         confidence: 1.0 - ALPHA,
         control,
+        allocation: Allocation::Weights,
+        shares: Vec::new(),
         comparisons,
         verdict,
     }
@@ -270,6 +285,57 @@ fn percent(arm_clicks: i64, arm_views: i64) -> String {
         return "–".into();
     }
     format!("{:.2} %", arm_clicks as f64 * 100.0 / arm_views as f64)
+}
+
+/// A bar that optimises claims no verdict: while the split follows the results, the
+/// test's guarantee does not hold (a variant that got lucky early gets more visitors, and
+/// its rate is read over different days than the others'). The numbers stay.
+fn optimising(experiment: &mut Experiment, named: &[(VariantId, String)]) {
+    experiment.allocation = Allocation::Thompson;
+    let control = named.first().map(|(_, n)| n.as_str()).unwrap_or("A");
+    for c in &mut experiment.comparisons {
+        c.significant = false;
+        c.interval = None;
+        c.p_value = None;
+        c.days_needed = None;
+        c.verdict = match c.difference {
+            Some(d) => format!(
+                "{} against {control}: {} so far ({} against {}); not tested, as the bar optimises.",
+                c.name,
+                points(d),
+                percent(c.clicks, c.views),
+                percent(c.control_clicks, c.control_views)
+            ),
+            None => format!(
+                "{} against {control}: no views on days both were shown yet.",
+                c.name
+            ),
+        };
+    }
+    let name = |id: VariantId| {
+        named
+            .iter()
+            .find(|(v, _)| *v == id)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default()
+    };
+    let leading = experiment
+        .shares
+        .iter()
+        .max_by(|a, b| a.share.total_cmp(&b.share))
+        .map(|s| {
+            format!(
+                " (now {}, with {:.0} % of new visitors)",
+                name(s.variant_id),
+                s.share * 100.0
+            )
+        })
+        .unwrap_or_default();
+    experiment.verdict = format!(
+        "Optimising, not testing: new visitors go mostly to the variant doing best{leading}, \
+         updated hourly. No winner is claimed: a test's guarantee does not hold while the split \
+         follows the results."
+    );
 }
 
 /// One comparison in words.
@@ -398,6 +464,9 @@ struct Counted {
     variant_of: HashMap<DeploymentId, VariantId>,
     variants: Vec<variant::Model>,
     days: Days,
+    allocation: Allocation,
+    /// Each live variant's weight now.
+    live: Vec<(VariantId, u16)>,
 }
 
 impl Counted {
@@ -407,11 +476,33 @@ impl Counted {
         let variant_of: HashMap<DeploymentId, VariantId> = deployments.into_iter().collect();
         let variants = crate::db::catalog::all_variants_of(db, bar).await?;
         let days = variant_days(db, &ids, &variant_of, to.timestamp()).await?;
+        let deployed = crate::db::catalog::live_deployments_of_bars(db, &[bar]).await?;
+        // What is live decides; a bar not live, its settings.
+        let allocation = match deployed.first() {
+            Some(d) => d.snapshot.settings.allocation,
+            None => allocations::setting_of_bar(db, bar)
+                .await?
+                .unwrap_or_default(),
+        };
+        let ids_live: Vec<DeploymentId> = deployed.iter().map(|d| d.id).collect();
+        let stored = match allocation {
+            Allocation::Thompson => allocations::of(db, &ids_live).await?,
+            Allocation::Weights => HashMap::new(),
+        };
+        let live = deployed
+            .iter()
+            .map(|d| {
+                let weight = stored.get(&d.id).copied().unwrap_or(d.snapshot.weight);
+                (d.variant_id, weight)
+            })
+            .collect();
         Ok(Counted {
             ids,
             variant_of,
             variants,
             days,
+            allocation,
+            live,
         })
     }
 
@@ -424,7 +515,25 @@ impl Counted {
             .filter(|v| v.deleted_at.is_none() || counted(v.id))
             .map(|v| (v.id, v.name.clone()))
             .collect();
-        compare(&named, &self.days)
+        let total: f64 = self.live.iter().map(|(_, w)| f64::from(*w)).sum();
+        let shares = self
+            .live
+            .iter()
+            .map(|(variant_id, w)| Share {
+                variant_id: *variant_id,
+                share: if total > 0.0 {
+                    f64::from(*w) / total
+                } else {
+                    0.0
+                },
+            })
+            .collect();
+        let mut experiment = compare(&named, &self.days);
+        experiment.shares = shares;
+        if self.allocation == Allocation::Thompson {
+            optimising(&mut experiment, &named);
+        }
+        experiment
     }
 }
 

@@ -11,7 +11,7 @@ pub mod report;
 pub mod sequential;
 pub mod usage;
 
-pub use ab::{BarReport, Comparison, Experiment, VariantNumbers, bar_report, experiment};
+pub use ab::{BarReport, Comparison, Experiment, Share, VariantNumbers, bar_report, experiment};
 pub use range::{Interval, Range};
 pub use report::{Numbers, Point, Previous, Report, Scope, report, report_compared, totals};
 pub use usage::{Usage, usage};

@@ -19,9 +19,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::Policy;
+use crate::db::entities::deployment;
 use crate::db::{Db, catalog as q};
 use crate::domain::bar::{Modules, RuntimeBar, Snapshot};
-use crate::domain::{DeploymentId, SiteId};
+use crate::domain::{Allocation, DeploymentId, SiteId};
 use crate::geo::Countries;
 
 /// The minified runtime in parts, built from `widget/src` by `widget/build.mjs` (run by
@@ -456,6 +457,26 @@ impl Scripts {
     }
 }
 
+/// Bars that allocate by Thompson sampling show their variants by the shares last
+/// computed for them (until the first computation, by their weights).
+async fn optimised_weights(db: &Db, deployments: &mut [deployment::Model]) -> anyhow::Result<()> {
+    let optimised: Vec<DeploymentId> = deployments
+        .iter()
+        .filter(|d| d.snapshot.settings.allocation == Allocation::Thompson)
+        .map(|d| d.id)
+        .collect();
+    if optimised.is_empty() {
+        return Ok(());
+    }
+    let shares = crate::db::allocations::of(db, &optimised).await?;
+    for d in deployments.iter_mut() {
+        if let Some(weight) = shares.get(&d.id) {
+            d.snapshot.weight = *weight;
+        }
+    }
+    Ok(())
+}
+
 impl Inner {
     /// The site's script as the database has it now.
     async fn build(&self, site_id: SiteId, version: i64) -> anyhow::Result<SiteScript> {
@@ -477,7 +498,8 @@ impl Inner {
             .into_iter()
             .map(|h| h.hostname)
             .collect();
-        let deployments = q::live_deployments_of_sites(&self.db, &[site_id]).await?;
+        let mut deployments = q::live_deployments_of_sites(&self.db, &[site_id]).await?;
+        optimised_weights(&self.db, &mut deployments).await?;
         let mut by_bar: Vec<(crate::domain::BarId, Vec<(DeploymentId, Snapshot)>)> = Vec::new();
         for d in deployments {
             match by_bar.iter_mut().find(|(bar, _)| *bar == d.bar_id) {

@@ -15,6 +15,7 @@ mod durability;
 mod egress;
 mod elements;
 mod events;
+mod experiments;
 mod garbage;
 mod health;
 mod helpers;

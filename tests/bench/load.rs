@@ -1,6 +1,6 @@
 //! `make bench`: throughput and latency of the visitor endpoints under wrk, each beside a
 //! bare warp handler answering 204 measured in the same run (the ceiling of the machine),
-//! then the stats of a bar with three variants and a year of hourly counters, memory
+//! then the stats of a bar with five variants and a year of hourly counters, memory
 //! after a million events across 10,000 deployments, and a check that every event
 //! answered 204 was counted. Loopback only, bounded runs. Writes a Markdown report to
 //! target/bench/results.md.
@@ -300,15 +300,16 @@ wrk.headers["Origin"] = "https://shop.example"
     )
 }
 
-/// A bar with three variants, published, and a counter row for every hour of the last
+/// A bar with five variants, published, and a counter row for every hour of the last
 /// year for each (as a year of traffic leaves); then its stats read under wrk, a year by
-/// day and 93 days by hour. Returns the two runs and the bar's deployments.
+/// day (with the comparison of its variants over the year), 93 days by hour, and the
+/// comparison alone. Returns the three runs and the bar's deployments.
 async fn stats_case(
     api: &Api,
     database_url: Option<&str>,
     dir: &Path,
     duration: u64,
-) -> (Run, Run, Vec<i64>) {
+) -> (Run, Run, Run, Vec<i64>) {
     let site = api
         .post(
             "/api/v1/sites",
@@ -322,7 +323,7 @@ async fn stats_case(
         )
         .await;
     let id = bar["id"].as_i64().unwrap();
-    for m in ["B", "C"] {
+    for m in ["B", "C", "D", "E"] {
         api.post(
             &format!("/api/v1/bars/{id}/variants"),
             json!({"message": m}),
@@ -338,7 +339,7 @@ async fn stats_case(
         .iter()
         .map(|d| d["id"].as_i64().unwrap())
         .collect();
-    assert_eq!(deployments.len(), 3);
+    assert_eq!(deployments.len(), 5);
     let url = database_url
         .map(str::to_string)
         .unwrap_or_else(|| format!("sqlite://{}?mode=rw", dir.join("barkeep.db").display()));
@@ -385,7 +386,15 @@ async fn stats_case(
         dir,
         "stats-hour",
     );
-    (by_day, hourly, deployments)
+    let experiment = wrk(
+        &format!("{}/api/v1/bars/{id}/experiment", api.base),
+        4,
+        duration,
+        &lua,
+        dir,
+        "experiment",
+    );
+    (by_day, hourly, experiment, deployments)
 }
 
 #[tokio::main]
@@ -532,8 +541,8 @@ end
     let (rss_after, hwm) = rss_kb(pid);
 
     // After the memory readings, so its year of counters does not weigh on them.
-    eprintln!("bench: stats of a bar with three variants and a year of hourly counters");
-    let (stats_day, stats_hour, stats_deployments) =
+    eprintln!("bench: stats of a bar with five variants and a year of hourly counters");
+    let (stats_day, stats_hour, stats_experiment, stats_deployments) =
         stats_case(&api, database_url.as_deref(), tmp.path(), duration).await;
 
     // Every event answered 204 must be in the database after a clean shutdown.
@@ -575,8 +584,9 @@ end
 | `/e` ÷ bare | **{:.0} %** | ≥ 75 % |\n\
 | `POST /e` at half its maximum ({:.0} req/s wanted, {:.0} req/s done, {} connections) | p50 {:.2} ms, **p99 {:.2} ms** | p99 < 5 ms |\n\
 | `GET /s/{{key}}.js` (brotli) | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | |\n\
-| bar stats, 3 variants, a year of hourly counters: the year by day | {:.0} req/s, p50 {:.2} ms, **p99 {:.2} ms** | p99 < 50 ms |\n\
+| bar stats, 5 variants, a year of hourly counters: the year by day, with the comparison | {:.0} req/s, p50 {:.2} ms, **p99 {:.2} ms** | p99 < 50 ms |\n\
 | the same bar, its last 93 days by hour | {:.0} req/s, p50 {:.2} ms, **p99 {:.2} ms** | p99 < 50 ms |\n\
+| the same bar's comparison alone (`/experiment`) | {:.0} req/s, p50 {:.2} ms, **p99 {:.2} ms** | p99 < 50 ms |\n\
 | bare warp 204 (same requests) | {:.0} req/s | |\n\
 | `/s` ÷ bare | **{:.0} %** | ≥ 80 % |\n\
 | publishing a bar on a site of 100 bars, while its script is fetched ({} publishes) | p50 {:.1} ms, **p99 {:.1} ms**, worst {:.1} ms | p99 ≤ 50 ms |\n\
@@ -606,6 +616,9 @@ end
         stats_hour.rps,
         stats_hour.p50_ms,
         stats_hour.p99_ms,
+        stats_experiment.rps,
+        stats_experiment.p50_ms,
+        stats_experiment.p99_ms,
         bare_s.rps,
         pct(s.rps, bare_s.rps),
         publish_times.len(),
@@ -631,13 +644,15 @@ end
             + flood.non_2xx
             + s.non_2xx
             + stats_day.non_2xx
-            + stats_hour.non_2xx,
+            + stats_hour.non_2xx
+            + stats_experiment.non_2xx,
         e.socket_errors
             + paced.socket_errors
             + flood.socket_errors
             + s.socket_errors
             + stats_day.socket_errors
-            + stats_hour.socket_errors,
+            + stats_hour.socket_errors
+            + stats_experiment.socket_errors,
     );
     let header = format!(
         "Machine: {}\nDate: {}\nCommand: `make bench` (wrk -t1, -c32 for maximum rates; {duration} s runs, maximum rates the median of {rounds} alternating rounds; {} database; {} publishes by four members at once in {:.0} s, every one answered 2xx)\n\n",

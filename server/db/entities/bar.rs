@@ -2,7 +2,7 @@ use sea_orm::entity::prelude::*;
 
 use crate::domain::bar::{Display, Frequency, Goal, Placement, Targeting, Trigger};
 use crate::domain::element::{Countdown, ElementType, Side};
-use crate::domain::{BarId, SiteId};
+use crate::domain::{Allocation, BarId, SiteId};
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -28,6 +28,7 @@ pub struct Model {
     pub frequency: Frequency,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub countdown: Option<Countdown>,
+    pub allocation: Allocation,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub published_at: Option<DateTimeUtc>,

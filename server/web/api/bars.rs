@@ -12,7 +12,7 @@ use crate::domain::bar::{
     Display, Frequency, Goal, Placement, Snapshot, Targeting, Trigger, VariantContent,
 };
 use crate::domain::element::{Countdown, ElementType, Side};
-use crate::domain::{BarId, DeploymentId, SiteId, VariantId};
+use crate::domain::{Allocation, BarId, DeploymentId, SiteId, VariantId};
 use crate::error::Result;
 use crate::web::guards::{OwnedBar, OwnedSite, OwnedVariant};
 use crate::web::router::Req;
@@ -63,6 +63,9 @@ pub(crate) struct BarView {
     pub trigger: Trigger,
     pub frequency: Frequency,
     pub countdown: Option<Countdown>,
+    /// `weights` (split by weight: an A/B test) or `thompson` (more new visitors to the
+    /// variant doing best, updated hourly).
+    pub allocation: Allocation,
     pub variants: Vec<VariantView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -92,6 +95,7 @@ impl From<Bar> for BarView {
             trigger: b.settings.trigger,
             frequency: b.settings.frequency,
             countdown: b.settings.countdown,
+            allocation: b.settings.allocation,
             variants: b.variants.into_iter().map(VariantView::from).collect(),
             created_at: b.bar.created_at,
             updated_at: b.bar.updated_at,

@@ -32,6 +32,7 @@ fn range_fields(f: &mut Fields, name: &str, b: Option<Between>) {
 pub(super) fn settings_fields(f: &mut Fields, s: &BarSettings) {
     f.set("element_type", word(&s.element_type));
     f.set("side", word(&s.side));
+    f.set("allocation", word(&s.allocation));
     let t = &s.targeting;
     f.set("targeting.visitor", word(&t.visitor));
     range_fields(f, "targeting.visit_number", t.visit_number);

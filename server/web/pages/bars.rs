@@ -199,6 +199,10 @@ fn settings_input(f: &Fields, input: &mut BarInput) -> Result<(), Invalid> {
     )?);
     input.placement = Some(choice("placement", f.get("placement"))?);
     input.side = Some(choice("side", f.text("side").unwrap_or("right"))?);
+    input.allocation = Some(choice(
+        "allocation",
+        f.text("allocation").unwrap_or("weights"),
+    )?);
     input.display = Some(choice("display", f.get("display"))?);
     input.sticky = Some(f.ticked("sticky"));
     input.closable = Some(f.ticked("closable"));

@@ -151,6 +151,8 @@ struct VariantLine {
     ctr: String,
     /// "beats A" or "worse than A" when a comparison has called it.
     badge: Option<String>,
+    /// Its share of new visitors now ("–" when not live).
+    share: String,
 }
 
 /// A variant against the control, as the page shows it.
@@ -192,6 +194,8 @@ struct StatsPage {
     comparisons: Vec<ComparisonLine>,
     intervals_chart: Option<String>,
     experiment_csv_url: String,
+    /// The bar optimises (Thompson sampling) rather than tests.
+    optimising: bool,
     csv_url: String,
     json_url: String,
 }
@@ -299,6 +303,7 @@ impl StatsPage {
             comparisons: Vec::new(),
             intervals_chart: None,
             experiment_csv_url: String::new(),
+            optimising: false,
             csv_url: String::new(),
             json_url: String::new(),
             asked,
@@ -562,6 +567,12 @@ fn fill_variants(page: &mut StatsPage, (variants, experiment): Variants) {
         .iter()
         .map(|v| VariantLine {
             badge: badge(v.variant_id),
+            share: experiment
+                .shares
+                .iter()
+                .find(|s| s.variant_id == v.variant_id)
+                .map(|s| percent(s.share))
+                .unwrap_or_else(|| "–".into()),
             name: v.name.clone(),
             views: v.numbers.views,
             clicks: v.numbers.clicks,
@@ -572,6 +583,7 @@ fn fill_variants(page: &mut StatsPage, (variants, experiment): Variants) {
         .collect();
     page.comparisons = experiment.comparisons.iter().map(comparison_line).collect();
     page.intervals_chart = intervals_chart(&experiment);
+    page.optimising = experiment.allocation == crate::domain::Allocation::Thompson;
     page.verdict = Some(experiment.verdict);
     page.control = control;
 }
