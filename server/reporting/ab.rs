@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
-use sea_orm::sea_query::{Alias, Expr};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -15,7 +15,7 @@ use super::report::{
     IDS_PER_QUERY, Numbers, Report, Scope, Source, counts, report_of, select_sums, within,
 };
 use super::sequential::{ALPHA, Arm, MIN_EACH, Sequence, benjamini_hochberg, days_to_call};
-use crate::db::entities::variant;
+use crate::db::entities::{deployment, variant};
 use crate::db::{Db, allocations};
 use crate::domain::{Allocation, BarId, Counts, DeploymentId, VariantId};
 use crate::error::Result;
@@ -475,7 +475,7 @@ impl Counted {
         let ids: Vec<DeploymentId> = deployments.iter().map(|(d, _)| *d).collect();
         let variant_of: HashMap<DeploymentId, VariantId> = deployments.into_iter().collect();
         let variants = crate::db::catalog::all_variants_of(db, bar).await?;
-        let days = variant_days(db, &ids, &variant_of, to.timestamp()).await?;
+        let days = variant_days(db, &ids, to.timestamp()).await?;
         let deployed = crate::db::catalog::live_deployments_of_bars(db, &[bar]).await?;
         // What is live decides; a bar not live, its settings.
         let allocation = match deployed.first() {
@@ -569,34 +569,40 @@ async fn variant_totals(
     Ok(per_variant)
 }
 
-/// Each variant's views and clicks per day, from the daily totals, every day before `to`
-/// (unix seconds; today's row holds today so far).
-async fn variant_days(
-    db: &Db,
-    ids: &[DeploymentId],
-    variant_of: &HashMap<DeploymentId, VariantId>,
-    to: i64,
-) -> Result<Days> {
+/// Each variant's views and clicks per day, summed from the daily totals of its
+/// deployments, every day before `to` (unix seconds; today's row holds today so far).
+async fn variant_days(db: &Db, ids: &[DeploymentId], to: i64) -> Result<Days> {
     let mut days = Days::new();
     let (table, day) = Source::Daily.time();
+    let variant = (deployment::Entity, deployment::Column::VariantId);
     for chunk in ids.chunks(IDS_PER_QUERY) {
         let mut q = within(chunk, Source::Daily, 0, to);
-        q.column((table.clone(), Alias::new("deployment_id")))
-            .column((table.clone(), day.clone()))
-            .column((table.clone(), Alias::new("views")))
-            .column((table.clone(), Alias::new("clicks")));
+        q.inner_join(
+            deployment::Entity,
+            Expr::col((deployment::Entity, deployment::Column::Id))
+                .equals((table.clone(), Alias::new("deployment_id"))),
+        )
+        .column(variant)
+        .column((table.clone(), day.clone()));
+        for name in ["views", "clicks"] {
+            q.expr_as(
+                Expr::col((table.clone(), Alias::new(name)))
+                    .sum()
+                    .cast_as("bigint"),
+                Alias::new(name),
+            );
+        }
+        q.add_group_by([Expr::col(variant), Expr::col((table.clone(), day.clone()))]);
         for row in db.query_all(&q).await? {
-            let deployment: DeploymentId = row.try_get_by_index(0)?;
-            let Some(variant) = variant_of.get(&deployment) else {
-                continue;
-            };
+            let variant: VariantId = row.try_get_by_index(0)?;
             let arm = Arm {
-                views: row.try_get_by_index(2)?,
-                clicks: row.try_get_by_index(3)?,
+                views: row.try_get_by_index::<Option<i64>>(2)?.unwrap_or(0),
+                clicks: row.try_get_by_index::<Option<i64>>(3)?.unwrap_or(0),
             };
+            // A variant's deployments in two chunks add up here.
             days.entry(row.try_get_by_index::<i64>(1)?)
                 .or_default()
-                .entry(*variant)
+                .entry(variant)
                 .or_default()
                 .add(arm);
         }

@@ -34,19 +34,7 @@ async fn an_optimising_bar_sends_most_new_visitors_to_the_best_variant_and_claim
     let mut body = link_bar("Plain");
     body["allocation"] = json!("thompson");
     let live = a.live_bar("optimise@example.com", &body).await;
-    let res = a
-        .post_json(
-            &format!("/api/v1/bars/{}/variants", live.bar_id),
-            &json!({"message": "Bold!"}),
-            Some(&live.cookie),
-        )
-        .await;
-    assert_eq!(body_json(res).await["name"], "B");
-    let deployments = a.publish(&live.cookie, live.bar_id).await;
-    let (da, db) = (
-        deployments[0]["id"].as_i64().unwrap(),
-        deployments[1]["id"].as_i64().unwrap(),
-    );
+    let (_, da, db) = a.with_variant_b(&live).await;
     let key = live.site["key"].as_str().unwrap();
     // Before any counts are read: the variants' own weights, even.
     let script = a.script(key).await;

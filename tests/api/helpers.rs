@@ -499,6 +499,23 @@ pub struct LiveBar {
 }
 
 impl TestApp {
+    /// Adds a variant B ("Bold!") to a live bar and publishes both: B's id, then the new
+    /// deployments of A and of B.
+    pub async fn with_variant_b(&self, live: &LiveBar) -> (i64, i64, i64) {
+        let res = self
+            .post_json(
+                &format!("/api/v1/bars/{}/variants", live.bar_id),
+                &serde_json::json!({"message": "Bold!"}),
+                Some(&live.cookie),
+            )
+            .await;
+        let b = body_json(res).await;
+        assert_eq!(b["name"], "B");
+        let deployments = self.publish(&live.cookie, live.bar_id).await;
+        let id = |i: usize| deployments[i]["id"].as_i64().unwrap();
+        (b["id"].as_i64().unwrap(), id(0), id(1))
+    }
+
     pub async fn live_bar(&self, email: &str, body: &Value) -> LiveBar {
         let cookie = self.member(email).await;
         let site = self

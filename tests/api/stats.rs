@@ -1,9 +1,9 @@
 //! Reading counts: series, ranges, CSV, the A/B comparison, usage, and ownership.
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::helpers::{TestApp, body_json, link_bar};
+use crate::helpers::{TestApp, link_bar};
 
 /// Adds counts for a deployment at an hour, as the event writer does.
 async fn seed(app: &TestApp, deployment: i64, hour: &str, views: i64, clicks: i64) {
@@ -129,19 +129,7 @@ async fn a_bar_compares_its_variants() {
     let live = app
         .live_bar("abstats@example.com", &link_bar("Plain"))
         .await;
-    let res = app
-        .post_json(
-            &format!("/api/v1/bars/{}/variants", live.bar_id),
-            &json!({"message": "Bold!"}),
-            Some(&live.cookie),
-        )
-        .await;
-    let b = body_json(res).await["id"].as_i64().unwrap();
-    let deployments = app.publish(&live.cookie, live.bar_id).await;
-    let (da, db) = (
-        deployments[0]["id"].as_i64().unwrap(),
-        deployments[1]["id"].as_i64().unwrap(),
-    );
+    let (b, da, db) = app.with_variant_b(&live).await;
     seed(&app, da, "2026-10-30T09:00:00Z", 1000, 150).await;
     seed(&app, db, "2026-10-30T09:00:00Z", 1000, 200).await;
     // The first deployment of A (before B existed) still counts for A.
@@ -223,16 +211,7 @@ async fn a_bar_compares_its_variants() {
 async fn a_comparison_read_every_day_is_called_once_sure_and_stays_called() {
     let app = TestApp::spawn().await;
     let live = app.live_bar("daily@example.com", &link_bar("Plain")).await;
-    let path = format!("/api/v1/bars/{}/variants", live.bar_id);
-    let res = app
-        .post_json(&path, &json!({"message": "Bold!"}), Some(&live.cookie))
-        .await;
-    let b = body_json(res).await["id"].as_i64().unwrap();
-    let deployments = app.publish(&live.cookie, live.bar_id).await;
-    let (da, db) = (
-        deployments[0]["id"].as_i64().unwrap(),
-        deployments[1]["id"].as_i64().unwrap(),
-    );
+    let (b, da, db) = app.with_variant_b(&live).await;
     let start = "2026-10-01T12:00:00Z"
         .parse::<chrono::DateTime<chrono::Utc>>()
         .unwrap();
