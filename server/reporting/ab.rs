@@ -41,6 +41,7 @@ pub struct Experiment {
     pub confidence: f64,
     /// The variant the others are compared with; `null` while the bar has one variant.
     pub control: Option<VariantId>,
+    pub control_name: Option<String>,
     /// `weights`: visitors are split by fixed weights, an A/B test, and the verdicts hold.
     /// `thompson`: the bar optimises (more new visitors to the variant doing best), and no
     /// verdict is claimed — the numbers are shown, without intervals or p-values.
@@ -204,7 +205,7 @@ pub fn compare(variants: &[(VariantId, String)], days: &Days) -> Experiment {
         })
         .collect();
     let verdict = overall_verdict(&comparisons, control_name);
-    experiment_of(Some(*control), comparisons, verdict)
+    experiment_of(Some((*control, control_name.clone())), comparisons, verdict)
 }
 
 /// The level a projection aims at: each comparison's share of α (conservative for
@@ -214,14 +215,15 @@ fn reads_alpha(comparisons: usize) -> f64 {
 }
 
 fn experiment_of(
-    control: Option<VariantId>,
+    control: Option<(VariantId, String)>,
     comparisons: Vec<Comparison>,
     verdict: String,
 ) -> Experiment {
     Experiment {
         method: "msprt".into(),
         confidence: 1.0 - ALPHA,
-        control,
+        control: control.as_ref().map(|(id, _)| *id),
+        control_name: control.map(|(_, name)| name),
         allocation: Allocation::Weights,
         shares: Vec::new(),
         comparisons,

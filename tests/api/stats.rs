@@ -157,6 +157,7 @@ async fn a_bar_compares_its_variants() {
     assert_eq!(x["method"], "msprt");
     assert_eq!(x["confidence"], 0.95);
     assert_eq!(x["control"], variants[0]["variant_id"]);
+    assert_eq!(x["control_name"], "A");
     let c = &x["comparisons"][0];
     assert_eq!(c["variant_id"], b);
     // Only the day both were shown: A's day alone is left out of the comparison.

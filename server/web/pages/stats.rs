@@ -551,7 +551,7 @@ fn intervals_chart(experiment: &reporting::Experiment) -> Option<String> {
 }
 
 fn fill_variants(page: &mut StatsPage, (variants, experiment): Variants) {
-    let control = variants.first().map(|v| v.name.clone()).unwrap_or_default();
+    let control = experiment.control_name.clone().unwrap_or_default();
     let badge = |id| {
         let c = experiment
             .comparisons
