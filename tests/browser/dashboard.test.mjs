@@ -451,6 +451,57 @@ test('a visitor sees the bar on the site and clicks it; the chart shows the view
   assert.doesNotMatch(await page.locator('table.data').first().textContent(), /not seen yet/);
 });
 
+test('an A/B test: a second variant, visitors on both, each variant against the first drawn with its interval', async () => {
+  await go(`/bars/${barId}`);
+  await page.click(`form[action="/bars/${barId}/variants"] button`);
+  await page.waitForURL(/\/variants\/\d+/);
+  const variantPage = new URL(page.url()).pathname;
+  await page.fill('#f-message', 'Winter sale, now with a second message');
+  await page.click('#bar-form button[type=submit]');
+  await page.waitForURL(/done=variant_saved/);
+  await page.click('form[action$="/publish"] button');
+  await page.waitForURL(/done=published/);
+  const listed = await (await page.request.get(`${base}/api/v1/bars/${barId}/deployments`)).json();
+  const live = listed.deployments.filter((d) => d.live);
+  assert.equal(live.length, 2);
+  // Views and clicks as a visitor's page sends them: 30 views each, 6 clicks on the first
+  // and 12 on the second; spaced, to stay under the per-address rate.
+  const visitor = await browser.newContext({ userAgent: HUMAN_UA });
+  const v = await visitor.newPage();
+  await v.goto(`http://${SITE_HOST}:${sitePort}/`);
+  const beacons = [];
+  for (const [d, clicks] of [[live[0].id, 6], [live[1].id, 12]]) {
+    for (let i = 0; i < 30; i++) beacons.push({ d, k: 'v', h: SITE_HOST });
+    for (let i = 0; i < clicks; i++) beacons.push({ d, k: 'c', h: SITE_HOST });
+  }
+  await v.evaluate(async ([url, list]) => {
+    for (const b of list) {
+      await fetch(url, { method: 'POST', body: JSON.stringify(b), mode: 'no-cors' });
+      await new Promise((r) => setTimeout(r, 80));
+    }
+  }, [`${base}/e`, beacons]);
+  await visitor.close();
+  for (let i = 0; i < 40; i++) {
+    await go(`/bars/${barId}/stats?range=24h`);
+    if ((await page.locator('#comparisons tbody tr').count()) === 1 && (await page.locator('[aria-labelledby="intervals-caption"]').count()) === 1) break;
+    await page.waitForTimeout(500);
+  }
+  // Thirty views a side is far from enough to call anything: the verdict says so, and the
+  // interval, drawn around zero, crosses it.
+  assert.match(await page.locator('ul.verdicts').textContent(), /can be claimed yet/);
+  assert.equal(await page.locator('svg[aria-labelledby="intervals-caption"] circle.dot').count(), 1);
+  assert.match(await page.locator('#comparisons tbody td').nth(4).textContent(), /^[−+]\d+\.\d\d to [−+]\d+\.\d\d$/);
+  await look('stats-ab');
+  const csv = await page.request.get(base + (await page.locator('a', { hasText: 'Download the comparison as CSV' }).getAttribute('href')));
+  assert.equal(csv.status(), 200);
+  assert.match((await csv.text()).split('\n')[0], /^variant_id,name,days,/);
+  // The bar goes back to one variant for the tests after this one.
+  await go(variantPage);
+  page.once('dialog', (d) => d.accept());
+  await page.click('form[action$="/delete"] button.danger >> nth=0');
+  await page.waitForURL(/done=variant_deleted/);
+});
+
 test('stats over other ranges, compared with the previous period, and the site total', async () => {
   await go(`/bars/${barId}/stats?range=30d&compare=on&metric=clicks`);
   assert.equal(await page.locator('.legend li.previous').count(), 1);
