@@ -273,20 +273,26 @@ fn comparison(
     }
 }
 
-fn points(d: f64) -> String {
+/// A difference in rate as signed percentage points: "+0.80", "−1.25".
+pub fn signed_points(d: f64) -> String {
     let p = d * 100.0;
-    if p < 0.0 {
-        format!("−{:.2} points", -p)
+    if p < -0.005 {
+        format!("−{:.2}", -p)
     } else {
-        format!("+{p:.2} points")
+        format!("+{:.2}", p.abs())
     }
 }
 
-fn percent(arm_clicks: i64, arm_views: i64) -> String {
-    if arm_views == 0 {
+fn points(d: f64) -> String {
+    format!("{} points", signed_points(d))
+}
+
+/// Clicks per view as a percentage ("3.00 %"), "–" without views.
+pub fn percent(clicks: i64, views: i64) -> String {
+    if views == 0 {
         return "–".into();
     }
-    format!("{:.2} %", arm_clicks as f64 * 100.0 / arm_views as f64)
+    format!("{:.2} %", clicks as f64 * 100.0 / views as f64)
 }
 
 /// A bar that optimises claims no verdict: while the split follows the results, the
@@ -294,7 +300,7 @@ fn percent(arm_clicks: i64, arm_views: i64) -> String {
 /// its rate is read over different days than the others'). The numbers stay.
 fn optimising(experiment: &mut Experiment, named: &[(VariantId, String)]) {
     experiment.allocation = Allocation::Thompson;
-    let control = named.first().map(|(_, n)| n.as_str()).unwrap_or("A");
+    let control = experiment.control_name.clone().unwrap_or_default();
     for c in &mut experiment.comparisons {
         c.significant = false;
         c.interval = None;

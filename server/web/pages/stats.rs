@@ -487,23 +487,8 @@ fn rows(report: &Report, metric: &str, before: &[Option<f64>]) -> Vec<Row> {
         .collect()
 }
 
-fn signed_points(d: f64) -> String {
-    let p = d * 100.0;
-    if p < -0.005 {
-        format!("−{:.2}", -p)
-    } else {
-        format!("+{:.2}", p.abs())
-    }
-}
-
 fn comparison_line(c: &reporting::Comparison) -> ComparisonLine {
-    let rate = |clicks: i64, views: i64| {
-        if views > 0 {
-            percent(clicks as f64 / views as f64)
-        } else {
-            "–".into()
-        }
-    };
+    use reporting::ab::{percent as rate, signed_points};
     ComparisonLine {
         name: c.name.clone(),
         days: c.days,
