@@ -20,6 +20,7 @@ mod m20261206_000014_login_devices;
 mod m20261207_000015_accounts_and_people;
 mod m20261207_000016_element_types;
 mod m20261207_000017_allocation;
+mod m20261207_000018_holdouts_and_goals;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000015_accounts_and_people::Migration),
             Box::new(m20261207_000016_element_types::Migration),
             Box::new(m20261207_000017_allocation::Migration),
+            Box::new(m20261207_000018_holdouts_and_goals::Migration),
         ]
     }
 }

@@ -25,6 +25,8 @@ use crate::plans::Limits;
 pub const MAX_BARS_PER_SITE: u64 = 100;
 pub const DEFAULT_WEIGHT: u16 = 50;
 pub const MAX_WEIGHT: u16 = 1000;
+/// The largest share of visitors a bar may hold out, in percent.
+pub const MAX_HOLDOUT: u8 = 50;
 
 with_content_fields! {
     /// The fields of a bar a request may set, all optional. The content fields edit the
@@ -55,6 +57,10 @@ with_content_fields! {
         /// `thompson` (send more new visitors to the variant doing best; optimises, does
         /// not test).
         pub allocation: Option<Allocation>,
+        /// Percent of new visitors held out, 0 (the default) to 50: they are assigned to no
+        /// variant, shown nothing and counted, so the site's goals can be compared between
+        /// visitors who saw the bar and visitors who did not.
+        pub holdout: Option<u8>,
     }
 }
 
@@ -119,6 +125,15 @@ impl BarInput {
         if let Some(v) = self.allocation {
             s.allocation = v;
         }
+        if let Some(v) = self.holdout {
+            if v > MAX_HOLDOUT {
+                return Err(Invalid::new(
+                    "holdout",
+                    format!("hold out 0 to {MAX_HOLDOUT} percent of visitors"),
+                ));
+            }
+            s.holdout = v;
+        }
         s.check()
     }
 }
@@ -151,6 +166,7 @@ pub fn default_settings() -> BarSettings {
         frequency: Frequency::default(),
         countdown: None,
         allocation: Allocation::Weights,
+        holdout: 0,
     }
 }
 
@@ -183,6 +199,7 @@ pub fn settings_of(b: &bar::Model) -> BarSettings {
         frequency: b.frequency,
         countdown: b.countdown.clone(),
         allocation: b.allocation,
+        holdout: u8::try_from(b.holdout.clamp(0, MAX_HOLDOUT.into())).unwrap_or(0),
     }
 }
 
@@ -200,6 +217,7 @@ fn write_settings(active: &mut bar::ActiveModel, s: BarSettings) {
     active.frequency = Set(s.frequency);
     active.countdown = Set(s.countdown);
     active.allocation = Set(s.allocation);
+    active.holdout = Set(s.holdout.into());
 }
 
 /// Where a bar stands with respect to its deployments.

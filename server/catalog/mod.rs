@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 
 pub mod bars;
 mod content;
+pub mod goals;
 pub mod limits;
 pub mod sites;
 pub mod variants;

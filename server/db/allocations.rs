@@ -137,9 +137,11 @@ pub(crate) async fn store(
 pub(crate) async fn setting_of_bar(
     db: &impl ConnectionTrait,
     bar_id: crate::domain::BarId,
-) -> Result<Option<Allocation>, DbErr> {
-    Ok(bar::Entity::find_by_id(bar_id)
-        .one(db)
-        .await?
-        .map(|b| b.allocation))
+) -> Result<Option<(Allocation, u8)>, DbErr> {
+    Ok(bar::Entity::find_by_id(bar_id).one(db).await?.map(|b| {
+        (
+            b.allocation,
+            u8::try_from(b.holdout.clamp(0, 100)).unwrap_or(0),
+        )
+    }))
 }

@@ -240,6 +240,19 @@ pub(crate) async fn bar_of(
         .await
 }
 
+/// The site a bar (deleted or not) belongs to.
+pub(crate) async fn site_of_bar(
+    db: &impl ConnectionTrait,
+    bar_id: BarId,
+) -> Result<Option<SiteId>, DbErr> {
+    bar::Entity::find_by_id(bar_id)
+        .select_only()
+        .column(bar::Column::SiteId)
+        .into_tuple()
+        .one(db)
+        .await
+}
+
 /// Locks the bar's row until the transaction ends; see [`lock_site`].
 pub(crate) async fn lock_bar(db: &impl ConnectionTrait, bar_id: BarId) -> Result<(), DbErr> {
     bar::Entity::find_by_id(bar_id)

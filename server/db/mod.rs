@@ -25,6 +25,7 @@ pub mod billing;
 pub(crate) mod catalog;
 pub(crate) mod digest;
 pub mod entities;
+pub(crate) mod goals;
 pub(crate) mod jobs;
 pub(crate) mod leads;
 pub(crate) mod outbox;

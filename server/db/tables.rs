@@ -55,6 +55,31 @@ impl DailyStats {
     ];
 }
 
+/// Per deployment and UTC day: visits in which its bar was shown, or (on the bar's first
+/// deployment) held out, once each per visit.
+#[derive(DeriveIden, Clone, Copy)]
+pub(crate) enum ExposureStatsDaily {
+    Table,
+    DeploymentId,
+    Day,
+    Shown,
+    HeldOut,
+}
+
+/// Per deployment, site goal and UTC day: visits of either arm that reached the goal, and
+/// the values they sent (in hundredths).
+#[derive(DeriveIden, Clone, Copy)]
+pub(crate) enum GoalStatsDaily {
+    Table,
+    DeploymentId,
+    GoalId,
+    Day,
+    Shown,
+    HeldOut,
+    ShownValue,
+    HeldOutValue,
+}
+
 #[derive(DeriveIden, Clone, Copy)]
 pub(crate) enum VisitorHashes {
     Table,

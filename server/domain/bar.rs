@@ -425,6 +425,10 @@ pub struct BarSettings {
     /// How new visitors are shared among the variants.
     #[serde(default)]
     pub allocation: Allocation,
+    /// Percent of new visitors held out (0 to 50): assigned to no variant, shown nothing,
+    /// and counted, so the bar can be compared with no bar at all.
+    #[serde(default)]
+    pub holdout: u8,
 }
 
 impl BarSettings {
@@ -589,6 +593,9 @@ pub struct RuntimeBar {
     fq: Option<[u32; 3]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cd: Option<RuntimeCountdown>,
+    /// Percent of new visitors held out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ho: Option<u8>,
     v: Vec<RuntimeVariant>,
     /// Decided by the server, never sent: who may see the bar by country.
     #[serde(skip)]
@@ -712,6 +719,7 @@ impl RuntimeBar {
         self.tr = serde_json::json!(["i"]);
         self.f = [0, 0];
         self.fq = None;
+        self.ho = None;
         self.countries = Default::default();
         if self.g == Goal::Call {
             self.g = Goal::Link;
@@ -769,6 +777,7 @@ impl RuntimeBar {
         add(!t.page.is_empty(), "page");
         add(self.fq.is_some(), "freq");
         add(self.cd.is_some(), "countdown");
+        add(self.ho.is_some(), "goals");
         add(self.v.iter().any(|v| !v.tx.is_empty()), "i18n");
     }
 
@@ -800,6 +809,7 @@ impl RuntimeBar {
             ],
             fq: s.frequency.caps(),
             cd: s.countdown.as_ref().map(RuntimeCountdown::from),
+            ho: (s.holdout > 0).then_some(s.holdout),
             countries: (t.countries_include.clone(), t.countries_exclude.clone()),
             v: deployments
                 .iter()
@@ -1769,6 +1779,7 @@ mod tests {
                     frequency: Frequency::default(),
                     countdown: None,
                     allocation: Allocation::Weights,
+                    holdout: 0,
                 },
                 content,
             };

@@ -17,6 +17,7 @@ mod invalid;
 mod password;
 mod role;
 mod secret;
+pub mod site_goal;
 mod site_key;
 pub mod text;
 pub mod translation;

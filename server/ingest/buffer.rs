@@ -28,6 +28,11 @@ pub(super) struct Buffer {
     /// (deployment, day) → visitor hash → hour it was first seen in this batch.
     pub visitors: Map<(i64, i64), Map<i64, i64>>,
     pub leads: Vec<NewLead>,
+    /// (deployment, day) → visits [shown, held out].
+    pub exposures: Map<(i64, i64), [i64; 2]>,
+    /// (deployment, goal, day) → [reached shown, reached held out, value shown, value held
+    /// out], values in hundredths.
+    pub goals: Map<(i64, i64, i64), [i64; 4]>,
     /// site → hostname entry → latest event time.
     pub seen: Map<SiteId, HashMap<String, DateTime<Utc>>>,
     entries: usize,
@@ -40,7 +45,11 @@ impl Buffer {
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.counters.is_empty() && self.leads.is_empty() && self.seen.is_empty()
+        self.counters.is_empty()
+            && self.exposures.is_empty()
+            && self.goals.is_empty()
+            && self.leads.is_empty()
+            && self.seen.is_empty()
     }
 
     pub(super) fn count(&mut self, deployment_id: i64, hour: i64, f: impl FnOnce(&mut Counts)) {
@@ -52,6 +61,37 @@ impl Buffer {
                 Counts::default()
             });
         f(entry);
+    }
+
+    pub(super) fn exposure(&mut self, deployment_id: i64, day: i64, held_out: bool) {
+        let e = self
+            .exposures
+            .entry((deployment_id, day))
+            .or_insert_with(|| {
+                self.entries += 1;
+                [0; 2]
+            });
+        e[usize::from(held_out)] += 1;
+    }
+
+    pub(super) fn goal(
+        &mut self,
+        deployment_id: i64,
+        goal: i64,
+        day: i64,
+        held_out: bool,
+        value: i64,
+    ) {
+        let g = self
+            .goals
+            .entry((deployment_id, goal, day))
+            .or_insert_with(|| {
+                self.entries += 1;
+                [0; 4]
+            });
+        let arm = usize::from(held_out);
+        g[arm] += 1;
+        g[2 + arm] = g[2 + arm].saturating_add(value);
     }
 
     pub(super) fn visitor(&mut self, deployment_id: i64, day: i64, hash: i64, hour: i64) {

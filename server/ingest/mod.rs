@@ -38,6 +38,17 @@ pub enum Kind {
     View,
     Click,
     Dismiss,
+    /// A visit in which the bar was shown (once per visit; sent on sites with goals or a
+    /// holdout).
+    Shown,
+    /// A visit in which the visitor was held out of the bar.
+    HeldOut,
+    /// A visit of either arm reached a site goal, with a value in hundredths.
+    Goal {
+        goal: i64,
+        held_out: bool,
+        value: Option<i64>,
+    },
 }
 
 /// Why an event was not counted; each is a label of `barkeep_events_not_counted_total`.
@@ -51,6 +62,8 @@ pub enum Rejected {
     Honeypot,
     InvalidEmail,
     NotAnEmailBar,
+    /// A goal the site does not have, or a holdout on a bar that holds no one out.
+    UnknownGoal,
     BufferFull,
 }
 
@@ -65,6 +78,7 @@ impl Rejected {
             Rejected::Honeypot => "honeypot",
             Rejected::InvalidEmail => "invalid_email",
             Rejected::NotAnEmailBar => "not_an_email_bar",
+            Rejected::UnknownGoal => "unknown_goal",
             Rejected::BufferFull => "buffer_full",
         }
     }
@@ -369,6 +383,15 @@ impl Ingest {
         if matches!(action, Action::Lead(_)) && info.goal != Goal::Email {
             return Err(Rejected::NotAnEmailBar);
         }
+        match action {
+            Action::Count(Kind::HeldOut) if !info.holds_out => return Err(Rejected::UnknownGoal),
+            Action::Count(Kind::Goal { goal, held_out, .. })
+                if !info.goals.contains(&goal) || (held_out && !info.holds_out) =>
+            {
+                return Err(Rejected::UnknownGoal);
+            }
+            _ => {}
+        }
         let hour = hour_of(now);
         let mut buf = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
         if buf.entries() >= self.limits.max_entries {
@@ -378,14 +401,25 @@ impl Ingest {
             Action::Count(Kind::View) => "view",
             Action::Count(Kind::Click) => "click",
             Action::Count(Kind::Dismiss) => "dismiss",
+            Action::Count(Kind::Shown) => "shown",
+            Action::Count(Kind::HeldOut) => "held_out",
+            Action::Count(Kind::Goal { .. }) => "goal",
             Action::Lead(_) => "lead",
         };
-        buf.count(deployment_id, hour, |c| match &action {
-            Action::Count(Kind::View) => c.views += 1,
-            Action::Count(Kind::Click) => c.clicks += 1,
-            Action::Count(Kind::Dismiss) => c.dismissals += 1,
-            Action::Lead(_) => c.leads += 1,
-        });
+        let day = hour.div_euclid(86_400) * 86_400;
+        match &action {
+            Action::Count(Kind::View) => buf.count(deployment_id, hour, |c| c.views += 1),
+            Action::Count(Kind::Click) => buf.count(deployment_id, hour, |c| c.clicks += 1),
+            Action::Count(Kind::Dismiss) => buf.count(deployment_id, hour, |c| c.dismissals += 1),
+            Action::Count(Kind::Shown) => buf.exposure(deployment_id, day, false),
+            Action::Count(Kind::HeldOut) => buf.exposure(deployment_id, day, true),
+            Action::Count(Kind::Goal {
+                goal,
+                held_out,
+                value,
+            }) => buf.goal(deployment_id, *goal, day, *held_out, value.unwrap_or(0)),
+            Action::Lead(_) => buf.count(deployment_id, hour, |c| c.leads += 1),
+        }
         if let (Some(digest), Some(salt)) = (digest, self.salts.get(day_of(now))) {
             buf.visitor(
                 deployment_id,

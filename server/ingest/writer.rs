@@ -14,7 +14,10 @@ use super::buffer::{Buffer, Counts};
 use super::{Ingest, Pending, Rejected};
 use crate::db::Db;
 use crate::db::entities::{deployment, lead, site_hostname};
-use crate::db::tables::{DailyStats, DeploymentStats as DS, IngestBatches, VisitorHashes};
+use crate::db::tables::{
+    DailyStats, DeploymentStats as DS, ExposureStatsDaily as ES, GoalStatsDaily as GS,
+    IngestBatches, VisitorHashes,
+};
 use crate::domain::DeploymentId;
 
 /// Rows per statement: well under SQLite's and PostgreSQL's limits on bound values.
@@ -275,6 +278,8 @@ async fn write(db: &Db, batch: &Batch, now: DateTime<Utc>) -> Result<Written, Db
         .collect();
     count_unique_visitors(&txn, buffer, &existing, &mut counters).await?;
     add_counts(&txn, &counters).await?;
+    add_exposures(&txn, buffer, &existing).await?;
+    add_goals(&txn, buffer, &existing).await?;
     insert_leads(&txn, buffer, &existing).await?;
     note_hostnames_seen(&txn, buffer).await?;
     txn.commit().await?;
@@ -311,7 +316,13 @@ async fn existing_deployments(
     db: &impl ConnectionTrait,
     buffer: &Buffer,
 ) -> Result<HashSet<i64>, DbErr> {
-    let mut ids: Vec<i64> = buffer.counters.keys().map(|(d, _)| *d).collect();
+    let mut ids: Vec<i64> = buffer
+        .counters
+        .keys()
+        .map(|(d, _)| *d)
+        .chain(buffer.exposures.keys().map(|(d, _)| *d))
+        .chain(buffer.goals.keys().map(|(d, _, _)| *d))
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     let mut existing: HashSet<i64> = HashSet::with_capacity(ids.len());
@@ -371,6 +382,94 @@ async fn count_unique_visitors(
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Adds the visits that saw a bar or were held out of it, per deployment and day.
+async fn add_exposures(
+    db: &impl ConnectionTrait,
+    buffer: &Buffer,
+    existing: &HashSet<i64>,
+) -> Result<(), DbErr> {
+    let rows: Vec<_> = buffer
+        .exposures
+        .iter()
+        .filter(|((d, _), _)| existing.contains(d))
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut stmt = Query::insert();
+        stmt.into_table(ES::Table)
+            .columns([ES::DeploymentId, ES::Day, ES::Shown, ES::HeldOut]);
+        for ((deployment_id, day), [shown, held_out]) in chunk {
+            stmt.values_panic([
+                (*deployment_id).into(),
+                (*day).into(),
+                (*shown).into(),
+                (*held_out).into(),
+            ]);
+        }
+        stmt.on_conflict(
+            OnConflict::columns([ES::DeploymentId, ES::Day])
+                .value(ES::Shown, added(ES::Table, ES::Shown))
+                .value(ES::HeldOut, added(ES::Table, ES::HeldOut))
+                .to_owned(),
+        );
+        db.execute(&stmt).await?;
+    }
+    Ok(())
+}
+
+/// Adds the goals reached, for deployments and goals that still exist (a goal deleted
+/// since takes its counts with it).
+async fn add_goals(
+    db: &impl ConnectionTrait,
+    buffer: &Buffer,
+    existing: &HashSet<i64>,
+) -> Result<(), DbErr> {
+    if buffer.goals.is_empty() {
+        return Ok(());
+    }
+    let mut goal_ids: Vec<i64> = buffer.goals.keys().map(|(_, g, _)| *g).collect();
+    goal_ids.sort_unstable();
+    goal_ids.dedup();
+    let goals: HashSet<i64> = crate::db::goals::existing(db, &goal_ids)
+        .await?
+        .into_iter()
+        .collect();
+    let rows: Vec<_> = buffer
+        .goals
+        .iter()
+        .filter(|((d, g, _), _)| existing.contains(d) && goals.contains(g))
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut stmt = Query::insert();
+        stmt.into_table(GS::Table).columns([
+            GS::DeploymentId,
+            GS::GoalId,
+            GS::Day,
+            GS::Shown,
+            GS::HeldOut,
+            GS::ShownValue,
+            GS::HeldOutValue,
+        ]);
+        for ((deployment_id, goal_id, day), n) in chunk {
+            stmt.values_panic([
+                (*deployment_id).into(),
+                (*goal_id).into(),
+                (*day).into(),
+                n[0].into(),
+                n[1].into(),
+                n[2].into(),
+                n[3].into(),
+            ]);
+        }
+        let mut conflict = OnConflict::columns([GS::DeploymentId, GS::GoalId, GS::Day]);
+        for c in [GS::Shown, GS::HeldOut, GS::ShownValue, GS::HeldOutValue] {
+            conflict.value(c, added(GS::Table, c));
+        }
+        stmt.on_conflict(conflict.to_owned());
+        db.execute(&stmt).await?;
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::goals::GoalsReport;
 use super::range::Range;
 use super::report::{
     IDS_PER_QUERY, Numbers, Report, Scope, Source, counts, report_of, select_sums, within,
@@ -51,6 +52,8 @@ pub struct Experiment {
     pub comparisons: Vec<Comparison>,
     /// The result in one sentence.
     pub verdict: String,
+    /// Visitors shown the bar against visitors held out, per site goal.
+    pub goals: GoalsReport,
 }
 
 /// One variant against the control, over the days both were shown.
@@ -228,6 +231,7 @@ fn experiment_of(
         shares: Vec::new(),
         comparisons,
         verdict,
+        goals: GoalsReport::default(),
     }
 }
 
@@ -449,7 +453,8 @@ pub async fn bar_report(
             name: v.name.clone(),
         })
         .collect();
-    let experiment = counted.compare();
+    let mut experiment = counted.compare();
+    experiment.goals = counted.goals(db, bar, range.to).await?;
     let mut report = report_of(db, &counted.ids, range).await?;
     if compare_previous {
         report.previous = Some(report_of(db, &counted.ids, range.previous()).await?.into());
@@ -463,7 +468,10 @@ pub async fn bar_report(
 
 /// The comparison of a bar's variants over every day before `to`.
 pub async fn experiment(db: &Db, bar: BarId, to: DateTime<Utc>) -> Result<Experiment> {
-    Ok(Counted::of(db, bar, to).await?.compare())
+    let counted = Counted::of(db, bar, to).await?;
+    let mut experiment = counted.compare();
+    experiment.goals = counted.goals(db, bar, to).await?;
+    Ok(experiment)
 }
 
 /// A bar's deployments, variants and their counts per day.
@@ -475,6 +483,8 @@ struct Counted {
     allocation: Allocation,
     /// Each live variant's weight now.
     live: Vec<(VariantId, u16)>,
+    /// Percent of new visitors held out now.
+    holdout: u8,
 }
 
 impl Counted {
@@ -486,8 +496,8 @@ impl Counted {
         let days = variant_days(db, &ids, to.timestamp()).await?;
         let deployed = crate::db::catalog::live_deployments_of_bars(db, &[bar]).await?;
         // What is live decides; a bar not live, its settings.
-        let allocation = match deployed.first() {
-            Some(d) => d.snapshot.settings.allocation,
+        let (allocation, holdout) = match deployed.first() {
+            Some(d) => (d.snapshot.settings.allocation, d.snapshot.settings.holdout),
             None => allocations::setting_of_bar(db, bar)
                 .await?
                 .unwrap_or_default(),
@@ -511,7 +521,37 @@ impl Counted {
             days,
             allocation,
             live,
+            holdout,
         })
+    }
+
+    /// The bar's holdout against the site's goals, over every day before `to`.
+    async fn goals(&self, db: &Db, bar: BarId, to: DateTime<Utc>) -> Result<GoalsReport> {
+        let site = crate::db::catalog::site_of_bar(db, bar).await?;
+        let goals = match site {
+            Some(site) => crate::db::goals::of_site(db, site).await?,
+            None => Vec::new(),
+        };
+        let to = to.timestamp();
+        let visits = crate::db::goals::visits_of_bar(db, bar, to).await?;
+        let reached = if goals.is_empty() {
+            Vec::new()
+        } else {
+            crate::db::goals::reached_of_bar(db, bar, to).await?
+        };
+        let variants: Vec<(VariantId, String)> = self
+            .variants
+            .iter()
+            .map(|v| (v.id, v.name.clone()))
+            .collect();
+        Ok(super::goals::report(&super::goals::Counted {
+            holdout: self.holdout,
+            goals: &goals,
+            variants: &variants,
+            variant_of: &self.variant_of,
+            visits: &visits,
+            reached: &reached,
+        }))
     }
 
     /// Every variant not deleted, and deleted ones that were counted, against the first.

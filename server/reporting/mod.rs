@@ -6,6 +6,7 @@
 
 pub mod ab;
 pub mod benchmarks;
+pub mod goals;
 pub mod range;
 pub mod report;
 pub mod sequential;

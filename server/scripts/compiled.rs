@@ -272,8 +272,7 @@ enum Kind {
 /// What a site with bars shown by country serves: its bars, and the script each country
 /// (or an unknown one) got, made on its first request.
 struct ByCountry {
-    base_url: String,
-    hostnames: Vec<String>,
+    site: SiteParts,
     bars: Vec<RuntimeBar>,
     made: Mutex<HashMap<Option<[u8; 2]>, Arc<Compiled>>>,
 }
@@ -284,20 +283,29 @@ pub enum Lookup {
     Unknown(Arc<Compiled>),
 }
 
-/// What the runtime reads: the event endpoint, the site's hostnames and its live bars.
+/// What the runtime reads: the event endpoint, the site's hostnames, its live bars and its
+/// goals.
 #[derive(Serialize)]
 struct RuntimeConfig<'a> {
     e: &'a str,
     h: &'a [String],
     b: Vec<&'a RuntimeBar>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    g: &'a [RuntimeGoal],
+}
+
+/// A site goal as the runtime reads it: id, name, path pattern (or none: called by name).
+pub type RuntimeGoal = (i64, String, Option<String>);
+
+/// What a site's script is made of.
+struct SiteParts {
+    base_url: String,
+    hostnames: Vec<String>,
+    goals: Vec<RuntimeGoal>,
 }
 
 /// A site's whole script for these bars.
-fn script_for(
-    base_url: &str,
-    hostnames: &[String],
-    bars: Vec<&RuntimeBar>,
-) -> anyhow::Result<String> {
+fn script_for(site: &SiteParts, bars: Vec<&RuntimeBar>) -> anyhow::Result<String> {
     if bars.is_empty() {
         return Ok("/* barkeep: no bar is live here */\n".into());
     }
@@ -305,10 +313,14 @@ fn script_for(
     for b in &bars {
         b.modules(&mut modules);
     }
+    if !site.goals.is_empty() {
+        modules.insert("goals");
+    }
     let config = serde_json::to_string(&RuntimeConfig {
-        e: base_url,
-        h: hostnames,
+        e: &site.base_url,
+        h: &site.hostnames,
         b: bars,
+        g: &site.goals,
     })?;
     Ok(RUNTIME.assemble(&config, &modules))
 }
@@ -498,6 +510,16 @@ impl Inner {
             .into_iter()
             .map(|h| h.hostname)
             .collect();
+        let goals: Vec<RuntimeGoal> = crate::db::goals::of_site(&self.db, site_id)
+            .await?
+            .into_iter()
+            .map(|g| (g.id, g.name, g.path))
+            .collect();
+        let parts = SiteParts {
+            base_url: self.base_url.clone(),
+            hostnames,
+            goals,
+        };
         let mut deployments = q::live_deployments_of_sites(&self.db, &[site_id]).await?;
         optimised_weights(&self.db, &mut deployments).await?;
         let mut by_bar: Vec<(crate::domain::BarId, Vec<(DeploymentId, Snapshot)>)> = Vec::new();
@@ -521,14 +543,13 @@ impl Inner {
             return Ok(SiteScript {
                 version,
                 kind: Kind::ByCountry(ByCountry {
-                    base_url: self.base_url.clone(),
-                    hostnames,
+                    site: parts,
                     bars,
                     made: Mutex::new(HashMap::new()),
                 }),
             });
         }
-        let js = script_for(&self.base_url, &hostnames, bars.iter().collect())?;
+        let js = script_for(&parts, bars.iter().collect())?;
         Ok(one(self.compile(version, js, SITE_CACHE).await?))
     }
 
@@ -555,7 +576,7 @@ impl Inner {
             .filter(|b| b.admits_country(code.as_deref()))
             .collect();
         let made = async {
-            let js = script_for(&by.base_url, &by.hostnames, bars)?;
+            let js = script_for(&by.site, bars)?;
             self.compile(version, js, COUNTRY_CACHE).await
         };
         match made.await {
@@ -680,12 +701,12 @@ mod tests {
 
     /// A site's script for these live bars, as it is served.
     fn site_script(bars: &[RuntimeBar]) -> String {
-        script_for(
-            "https://barkeep.example",
-            &["shop.example".to_string()],
-            bars.iter().collect(),
-        )
-        .unwrap()
+        let site = SiteParts {
+            base_url: "https://barkeep.example".into(),
+            hostnames: vec!["shop.example".to_string()],
+            goals: Vec::new(),
+        };
+        script_for(&site, bars.iter().collect()).unwrap()
     }
 
     fn live(settings: BarSettings, content: VariantContent) -> RuntimeBar {

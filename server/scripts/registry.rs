@@ -27,6 +27,10 @@ pub struct DeploymentInfo {
     pub goal: Goal,
     pub hostnames: Arc<[Hostname]>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// The bar holds a share of its visitors out.
+    pub holds_out: bool,
+    /// The ids of the site's goals.
+    pub goals: Arc<[i64]>,
 }
 
 impl DeploymentInfo {
@@ -180,6 +184,11 @@ async fn build(db: &Db, deployments: Vec<deployment::Model>) -> anyhow::Result<B
         .into_iter()
         .map(|(k, v)| (k, Arc::from(v)))
         .collect();
+    let goals: HashMap<SiteId, Arc<[i64]>> = crate::db::goals::ids_of_sites(db, &site_ids)
+        .await?
+        .into_iter()
+        .map(|(k, v)| (k, Arc::from(v)))
+        .collect();
     let mut out = HashMap::with_capacity_and_hasher(
         deployments.len(),
         foldhash::fast::RandomState::default(),
@@ -195,6 +204,11 @@ async fn build(db: &Db, deployments: Vec<deployment::Model>) -> anyhow::Result<B
                     .cloned()
                     .unwrap_or_else(|| Arc::from(Vec::new())),
                 ended_at: d.ended_at,
+                holds_out: d.snapshot.settings.holdout > 0,
+                goals: goals
+                    .get(&d.site_id)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::from(Vec::new())),
             }),
         );
     }

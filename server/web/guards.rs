@@ -118,6 +118,25 @@ impl Guard for OwnedLead {
     }
 }
 
+/// `{site_id}/goals/{goal_id}`: a goal of one of the account's sites.
+pub(crate) struct OwnedGoal(pub site::Model, pub i64);
+
+impl Guard for OwnedGoal {
+    const PARAMS: &'static [&'static str] = &["site_id", "goal_id"];
+    fn resolve(req: &Req) -> BoxFuture<'_, Result<Self>> {
+        Box::pin(async move {
+            let OwnedSite(site) = OwnedSite::resolve(req).await?;
+            let goal = id(req, "goal_id")?;
+            let goals = req.state.catalog.goals(&site).await?;
+            if goals.iter().any(|g| g.id == goal) {
+                Ok(OwnedGoal(site, goal))
+            } else {
+                Err(Error::NotFound)
+            }
+        })
+    }
+}
+
 /// `{session_id}`: the id of a session; the handler ends it only among the member's own.
 pub(crate) struct SessionRef(pub SessionId);
 

@@ -29,6 +29,8 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub countdown: Option<Countdown>,
     pub allocation: Allocation,
+    /// Percent of new visitors held out: assigned to no variant, shown nothing, counted.
+    pub holdout: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub published_at: Option<DateTimeUtc>,

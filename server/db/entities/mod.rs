@@ -29,6 +29,7 @@ pub mod policy_objection;
 pub mod policy_version;
 pub mod session;
 pub mod site;
+pub mod site_goal;
 pub mod site_hostname;
 pub mod stripe_event;
 pub mod subscription;

@@ -66,6 +66,8 @@ pub(crate) struct BarView {
     /// `weights` (split by weight: an A/B test) or `thompson` (more new visitors to the
     /// variant doing best, updated hourly).
     pub allocation: Allocation,
+    /// Percent of new visitors held out (shown nothing, counted).
+    pub holdout: u8,
     pub variants: Vec<VariantView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -96,6 +98,7 @@ impl From<Bar> for BarView {
             frequency: b.settings.frequency,
             countdown: b.settings.countdown,
             allocation: b.settings.allocation,
+            holdout: b.settings.holdout,
             variants: b.variants.into_iter().map(VariantView::from).collect(),
             created_at: b.bar.created_at,
             updated_at: b.bar.updated_at,

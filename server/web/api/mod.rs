@@ -14,6 +14,7 @@ pub(crate) mod auth;
 pub(crate) mod bars;
 pub(crate) mod benchmarks;
 pub(crate) mod billing;
+pub(crate) mod goals;
 pub(crate) mod leads;
 pub(crate) mod sites;
 pub(crate) mod stats;
@@ -86,6 +87,9 @@ pub fn table() -> Table {
             api_route!(Viewer, sites::get),
             api_route!(Editor, sites::patch).audited("site.changed"),
             api_route!(Editor, sites::delete).audited("site.deleted"),
+            api_route!(Viewer, goals::list),
+            api_route!(Editor, goals::create).audited("goal.created"),
+            api_route!(Editor, goals::delete).audited("goal.deleted"),
             // Leads.
             api_route!(Editor, leads::get_webhook),
             api_route!(Editor, leads::put_webhook).audited("lead_webhook.set"),

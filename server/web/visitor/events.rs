@@ -136,11 +136,19 @@ fn answer(outcome: Result<(), Error>, ok: Response) -> Response {
     res
 }
 
-/// An event as the runtime sends it: `{"d":12,"k":"v","h":"shop.example","p":1,"b":1}`.
+/// An event as the runtime sends it: `{"d":12,"k":"v","h":"shop.example","p":1,"b":1}`;
+/// a goal adds `g` (the goal), `a` (1: the visitor was held out) and optionally `n` (its
+/// value).
 #[derive(Debug, Default, Deserialize)]
 struct RawEvent<'a> {
     d: Option<i64>,
     k: Option<KindCode>,
+    #[serde(default)]
+    g: Option<i64>,
+    #[serde(default)]
+    a: Option<u8>,
+    #[serde(default)]
+    n: Option<f64>,
     #[serde(borrow)]
     h: Option<Cow<'a, str>>,
     #[serde(default)]
@@ -158,6 +166,14 @@ enum KindCode {
     Click,
     #[serde(rename = "x")]
     Dismiss,
+    /// The bar was shown in this visit (sent once per visit, with site goals or a holdout).
+    #[serde(rename = "e")]
+    Shown,
+    /// The visitor was held out of the bar in this visit.
+    #[serde(rename = "o")]
+    HeldOut,
+    #[serde(rename = "g")]
+    Goal,
     #[serde(other)]
     Other,
 }
@@ -183,7 +199,18 @@ impl RawEvent<'_> {
             Some(KindCode::View) => Kind::View,
             Some(KindCode::Click) => Kind::Click,
             Some(KindCode::Dismiss) => Kind::Dismiss,
-            _ => return Err(malformed("k must be v, c or x")),
+            Some(KindCode::Shown) => Kind::Shown,
+            Some(KindCode::HeldOut) => Kind::HeldOut,
+            Some(KindCode::Goal) => Kind::Goal {
+                goal: self
+                    .g
+                    .filter(|g| *g > 0)
+                    .ok_or_else(|| malformed("g (the goal) is missing"))?,
+                held_out: self.a == Some(1),
+                // A value that is not an amount is left out; the goal still counts.
+                value: self.n.and_then(crate::domain::site_goal::value_cents),
+            },
+            _ => return Err(malformed("k must be v, c, x, e, o or g")),
         };
         Ok(Event {
             deployment_id,

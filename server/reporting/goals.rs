@@ -1,0 +1,372 @@
+//! Did the bar help the site at all? Visits in which the bar was shown against visits held
+//! out of it (assigned to no bar, shown nothing), per site goal: how often each reached the
+//! goal, with an interval and a verdict that stay valid however often they are read (the
+//! same sequential test as the A/B comparison), and the value per visit when the page
+//! sends values.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::ab::{Bounds, percent, signed_points};
+use super::sequential::{ALPHA, Arm, MIN_EACH, Sequence, benjamini_hochberg, days_to_call};
+use crate::db::entities::site_goal;
+use crate::db::goals::{Reached, Visits};
+use crate::domain::{DeploymentId, VariantId};
+
+/// A bar's holdout and the site's goals, from the first day both sides had visits to the
+/// end of the range asked for.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct GoalsReport {
+    /// Percent of new visitors held out now.
+    pub holdout: u8,
+    /// Visits in which the bar was shown (each visit once).
+    pub shown_visits: i64,
+    /// Visits held out of the bar.
+    pub held_out_visits: i64,
+    pub goals: Vec<GoalResult>,
+    /// The result in one sentence.
+    pub verdict: String,
+}
+
+/// One site goal: visits shown the bar against visits held out.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GoalResult {
+    pub goal_id: i64,
+    pub name: String,
+    /// The page that reaches it (`null`: the page calls `barkeep.goal`).
+    pub path: Option<String>,
+    /// Days both sides had visits: the looks the test has had.
+    pub days: i64,
+    pub shown_visits: i64,
+    pub shown_reached: i64,
+    pub held_out_visits: i64,
+    pub held_out_reached: i64,
+    /// The shown visits' rate of reaching the goal minus the held-out visits' (0.004 is
+    /// 0.4 points).
+    pub difference: Option<f64>,
+    /// The always-valid confidence interval of the difference.
+    pub interval: Option<Bounds>,
+    /// The difference relative to the held-out rate (0.125: shown visits reach the goal
+    /// 12.5 % more often).
+    pub lift: Option<f64>,
+    /// The always-valid p-value.
+    pub p_value: Option<f64>,
+    /// The difference is real at the experiment's confidence (Benjamini–Hochberg across
+    /// the site's goals).
+    pub significant: bool,
+    /// While nothing can be claimed: about how many more days at today's pace.
+    pub days_needed: Option<i64>,
+    /// The values the page sent with the goal, added up (in its own currency units).
+    pub shown_value: f64,
+    pub held_out_value: f64,
+    /// Value per visit: revenue per visitor when the values are amounts paid.
+    pub shown_value_per_visit: Option<f64>,
+    pub held_out_value_per_visit: Option<f64>,
+    /// The goal in visits that saw each variant.
+    pub variants: Vec<VariantGoal>,
+    pub verdict: String,
+}
+
+/// A variant's visits and goals over every day counted (not only the days compared).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VariantGoal {
+    pub variant_id: VariantId,
+    pub name: String,
+    pub visits: i64,
+    pub reached: i64,
+    pub value: f64,
+}
+
+/// What the report is read from: per deployment and day, the visits; per deployment, goal
+/// and day, the goals reached.
+pub struct Counted<'a> {
+    pub holdout: u8,
+    pub goals: &'a [site_goal::Model],
+    pub variants: &'a [(VariantId, String)],
+    pub variant_of: &'a HashMap<DeploymentId, VariantId>,
+    pub visits: &'a [(DeploymentId, i64, Visits)],
+    pub reached: &'a [(DeploymentId, i64, i64, Reached)],
+}
+
+/// The longest projection offered, in days.
+const HORIZON: u32 = 365;
+
+pub fn report(c: &Counted<'_>) -> GoalsReport {
+    let mut visits_by_day: BTreeMap<i64, Visits> = BTreeMap::new();
+    let mut visits_by_variant: HashMap<VariantId, i64> = HashMap::new();
+    for (deployment, day, v) in c.visits {
+        let d = visits_by_day.entry(*day).or_default();
+        d.shown += v.shown;
+        d.held_out += v.held_out;
+        if let Some(variant) = c.variant_of.get(deployment) {
+            *visits_by_variant.entry(*variant).or_default() += v.shown;
+        }
+    }
+    // The days both sides had visits: a holdout added later compares only from then on.
+    let both: Vec<i64> = visits_by_day
+        .iter()
+        .filter(|(_, v)| v.shown > 0 && v.held_out > 0)
+        .map(|(day, _)| *day)
+        .collect();
+    let total = both.iter().fold(Visits::default(), |mut t, day| {
+        let v = visits_by_day[day];
+        t.shown += v.shown;
+        t.held_out += v.held_out;
+        t
+    });
+
+    let reads: Vec<Read> = c
+        .goals
+        .iter()
+        .map(|g| read(g.id, c, &visits_by_day, &both, &visits_by_variant))
+        .collect();
+    let p_values: Vec<f64> = reads
+        .iter()
+        .map(|r| r.sequence.p_value().unwrap_or(1.0))
+        .collect();
+    let found = benjamini_hochberg(&p_values, ALPHA);
+    let discoveries = found.iter().filter(|f| **f).count().max(1);
+    let level = ALPHA * discoveries as f64 / reads.len().max(1) as f64;
+    let projection_alpha = ALPHA / reads.len().max(1) as f64;
+    let goals: Vec<GoalResult> = c
+        .goals
+        .iter()
+        .zip(reads)
+        .zip(found)
+        .map(|((g, r), significant)| {
+            let mut result = result_of(g, r, significant, level, projection_alpha, c);
+            result.verdict = goal_verdict(&result, c.holdout);
+            result
+        })
+        .collect();
+    let verdict = overall_verdict(&goals, c.holdout, total);
+    GoalsReport {
+        holdout: c.holdout,
+        shown_visits: total.shown,
+        held_out_visits: total.held_out,
+        goals,
+        verdict,
+    }
+}
+
+/// One goal read day by day over the days both sides had visits.
+struct Read {
+    days: u32,
+    shown: Arm,
+    held_out: Arm,
+    sequence: Sequence,
+    value: (i64, i64),
+    /// Per variant: visits shown it, those that reached the goal, their values.
+    by_variant: HashMap<VariantId, (i64, i64, i64)>,
+}
+
+fn read(
+    goal: i64,
+    c: &Counted<'_>,
+    visits: &BTreeMap<i64, Visits>,
+    both: &[i64],
+    visits_by_variant: &HashMap<VariantId, i64>,
+) -> Read {
+    let mut reached_by_day: BTreeMap<i64, Reached> = BTreeMap::new();
+    let mut by_variant: HashMap<VariantId, (i64, i64, i64)> = visits_by_variant
+        .iter()
+        .map(|(v, n)| (*v, (*n, 0, 0)))
+        .collect();
+    for (deployment, g, day, r) in c.reached {
+        if *g != goal {
+            continue;
+        }
+        if let Some(variant) = c.variant_of.get(deployment) {
+            let v = by_variant.entry(*variant).or_default();
+            v.1 += r.shown;
+            v.2 += r.shown_value;
+        }
+        let d = reached_by_day.entry(*day).or_default();
+        d.shown += r.shown;
+        d.held_out += r.held_out;
+        d.shown_value += r.shown_value;
+        d.held_out_value += r.held_out_value;
+    }
+    let mut out = Read {
+        days: 0,
+        shown: Arm::default(),
+        held_out: Arm::default(),
+        sequence: Sequence::default(),
+        value: (0, 0),
+        by_variant,
+    };
+    for day in both {
+        let v = visits[day];
+        let r = reached_by_day.get(day).copied().unwrap_or_default();
+        out.days += 1;
+        out.shown.views += v.shown;
+        out.shown.clicks += r.shown;
+        out.held_out.views += v.held_out;
+        out.held_out.clicks += r.held_out;
+        out.value.0 += r.shown_value;
+        out.value.1 += r.held_out_value;
+        // A goal reached just after midnight by a visit counted the day before can put a
+        // day's goals above its visits; the running totals never may.
+        let cap = |a: Arm| Arm {
+            views: a.views,
+            clicks: a.clicks.min(a.views),
+        };
+        out.sequence.look(cap(out.held_out), cap(out.shown));
+    }
+    out
+}
+
+fn rate(a: Arm) -> Option<f64> {
+    (a.views > 0).then(|| a.clicks.min(a.views) as f64 / a.views as f64)
+}
+
+fn result_of(
+    g: &site_goal::Model,
+    r: Read,
+    significant: bool,
+    level: f64,
+    projection_alpha: f64,
+    c: &Counted<'_>,
+) -> GoalResult {
+    let difference = match (rate(r.held_out), rate(r.shown)) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let per_visit =
+        |value: i64, visits: i64| (visits > 0).then(|| value as f64 / 100.0 / visits as f64);
+    GoalResult {
+        goal_id: g.id,
+        name: g.name.clone(),
+        path: g.path.clone(),
+        days: i64::from(r.days),
+        shown_visits: r.shown.views,
+        shown_reached: r.shown.clicks,
+        held_out_visits: r.held_out.views,
+        held_out_reached: r.held_out.clicks,
+        difference,
+        interval: r
+            .sequence
+            .interval(level)
+            .map(|(low, high)| Bounds { low, high }),
+        lift: match (rate(r.held_out), difference) {
+            (Some(a), Some(d)) if a > 0.0 => Some(d / a),
+            _ => None,
+        },
+        p_value: r.sequence.p_value(),
+        significant,
+        days_needed: match (significant, r.sequence.last()) {
+            (false, Some(look)) => {
+                days_to_call(look, r.days, projection_alpha, HORIZON).map(i64::from)
+            }
+            _ => None,
+        },
+        shown_value: r.value.0 as f64 / 100.0,
+        held_out_value: r.value.1 as f64 / 100.0,
+        shown_value_per_visit: per_visit(r.value.0, r.shown.views),
+        held_out_value_per_visit: per_visit(r.value.1, r.held_out.views),
+        variants: c
+            .variants
+            .iter()
+            .filter_map(|(id, name)| {
+                let (visits, reached, value) = r.by_variant.get(id).copied()?;
+                Some(VariantGoal {
+                    variant_id: *id,
+                    name: name.clone(),
+                    visits,
+                    reached,
+                    value: value as f64 / 100.0,
+                })
+            })
+            .collect(),
+        verdict: String::new(),
+    }
+}
+
+/// One goal in words.
+fn goal_verdict(g: &GoalResult, holdout: u8) -> String {
+    let name = &g.name;
+    if g.held_out_visits == 0 {
+        return if holdout == 0 {
+            format!(
+                "This bar holds no one out: hold out a share of visitors to learn whether it changes how often visits reach {name}."
+            )
+        } else {
+            format!(
+                "No visits held out yet on days the bar was also shown; {name} cannot be compared yet."
+            )
+        };
+    }
+    let rates = format!(
+        "{} against {} of visits",
+        percent(g.shown_reached, g.shown_visits),
+        percent(g.held_out_reached, g.held_out_visits)
+    );
+    let value = match (g.shown_value_per_visit, g.held_out_value_per_visit) {
+        (Some(a), Some(b)) if g.shown_value > 0.0 || g.held_out_value > 0.0 => {
+            format!(" Value per visit: {a:.2} shown against {b:.2} held out.")
+        }
+        _ => String::new(),
+    };
+    let Some(d) = g.difference.filter(|_| g.p_value.is_some()) else {
+        return format!(
+            "{name}: not enough data yet (each side needs at least {MIN_EACH} visits that reached it and {MIN_EACH} that did not).{value}"
+        );
+    };
+    if g.significant {
+        let how = match g.lift {
+            Some(l) if d > 0.0 => format!("{:.0} % more often", l * 100.0),
+            Some(l) => format!("{:.0} % less often", -l * 100.0),
+            None => "more often".into(),
+        };
+        return format!(
+            "Visitors who were shown this bar reached {name} {how} than visitors who were not ({rates}, {} points), {:.0} % sure, stable under daily reading.{value}",
+            signed_points(d),
+            (1.0 - ALPHA) * 100.0
+        );
+    }
+    let so_far = format!(
+        "No effect of the bar on {name} can be claimed yet ({} points so far, {rates})",
+        signed_points(d)
+    );
+    match g.days_needed {
+        Some(1) => format!("{so_far}; at today's rate about 1 more day.{value}"),
+        Some(n) => format!("{so_far}; at today's rate about {n} more days.{value}"),
+        None if d == 0.0 => format!("{so_far}; the two are level.{value}"),
+        None => format!(
+            "{so_far}; at today's rate a difference this small takes more than a year to show.{value}"
+        ),
+    }
+}
+
+fn overall_verdict(goals: &[GoalResult], holdout: u8, total: Visits) -> String {
+    if goals.is_empty() {
+        return if holdout > 0 {
+            "Name a goal for the site (a thank-you page, or a call from the page) to compare visitors shown this bar with visitors held out.".into()
+        } else {
+            "Name a goal for the site and hold out a share of visitors to learn whether this bar changes what visitors do on the site.".into()
+        };
+    }
+    if let [only] = goals {
+        return only.verdict.clone();
+    }
+    if total.held_out == 0 {
+        return goals[0].verdict.clone();
+    }
+    let found: Vec<&GoalResult> = goals.iter().filter(|g| g.significant).collect();
+    match found.as_slice() {
+        [] => format!(
+            "No effect of the bar on the site's {} goals can be claimed yet (the share of false verdicts is held at {:.0} %).",
+            goals.len(),
+            ALPHA * 100.0
+        ),
+        [first, ..] => format!(
+            "{} ({} of {} goals differ; the share of false verdicts is held at {:.0} %.)",
+            first.verdict,
+            found.len(),
+            goals.len(),
+            ALPHA * 100.0
+        ),
+    }
+}
