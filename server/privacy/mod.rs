@@ -187,6 +187,27 @@ const PARTS: &[Part] = &[
         binds: &[Bind::Member],
     },
     Part {
+        file: "goals.json",
+        tables: &["site_goals"],
+        about: "your sites' goals: the page or the call that reaches each",
+        sql: "SELECT * FROM site_goals WHERE site_id IN (SELECT id FROM sites WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ?))",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "visits_by_day.json",
+        tables: &["exposure_stats_daily"],
+        about: "visits that saw each deployment's bar, or were held out of it, per day (UTC)",
+        sql: "SELECT * FROM exposure_stats_daily WHERE deployment_id IN (SELECT id FROM deployments WHERE site_id IN (SELECT id FROM sites WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ?)))",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "goals_by_day.json",
+        tables: &["goal_stats_daily"],
+        about: "those visits that reached each goal, with the values sent, per day (UTC)",
+        sql: "SELECT * FROM goal_stats_daily WHERE deployment_id IN (SELECT id FROM deployments WHERE site_id IN (SELECT id FROM sites WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ?)))",
+        binds: &[Bind::Member],
+    },
+    Part {
         file: "allocations.json",
         tables: &["allocations"],
         about: "the shares of new visitors last computed for the live variants of your bars that optimise",

@@ -112,6 +112,26 @@ impl Experiment {
                 csv_text(&c.verdict)
             ));
         }
+        // Each site goal: visits shown the bar against visits held out (the "control").
+        for g in &self.goals.goals {
+            out.push_str(&format!(
+                ",{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                csv_text(&format!("goal: {}", g.name)),
+                g.days,
+                g.held_out_visits,
+                g.held_out_reached,
+                g.shown_visits,
+                g.shown_reached,
+                num(g.difference),
+                num(g.interval.map(|b| b.low)),
+                num(g.interval.map(|b| b.high)),
+                num(g.lift),
+                num(g.p_value),
+                g.significant,
+                g.days_needed.map(|d| d.to_string()).unwrap_or_default(),
+                csv_text(&g.verdict)
+            ));
+        }
         out
     }
 }
@@ -662,23 +682,7 @@ async fn variant_days(db: &Db, ids: &[DeploymentId], to: i64) -> Result<Days> {
 mod tests {
     use super::*;
 
-    /// splitmix64: a fixed seed gives the same populations on every machine.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-
-        fn binomial(&mut self, n: i64, p: f64) -> i64 {
-            let below = (p * (1u64 << 53) as f64) as u64;
-            (0..n).filter(|_| self.next() >> 11 < below).count() as i64
-        }
-    }
+    use crate::reporting::sequential::simulation::Rng;
 
     const LOOKS: i64 = 30;
     const VIEWS_PER_DAY: i64 = 400;

@@ -248,3 +248,26 @@ mod tests {
         assert_eq!(days_to_call(none, 10, ALPHA, 3650), None);
     }
 }
+
+/// Planted populations for the simulation tests of the comparisons.
+#[cfg(test)]
+pub(crate) mod simulation {
+    /// splitmix64: a fixed seed gives the same populations on every machine.
+    pub(crate) struct Rng(pub u64);
+
+    impl Rng {
+        pub(crate) fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+
+        /// Successes out of `n` trials at `p`.
+        pub(crate) fn binomial(&mut self, n: i64, p: f64) -> i64 {
+            let below = (p * (1u64 << 53) as f64) as u64;
+            (0..n).filter(|_| self.next() >> 11 < below).count() as i64
+        }
+    }
+}
