@@ -17,6 +17,7 @@ mod elements;
 mod events;
 mod experiments;
 mod garbage;
+mod goals;
 mod health;
 mod helpers;
 mod hostile;

@@ -33,6 +33,7 @@ pub(super) fn settings_fields(f: &mut Fields, s: &BarSettings) {
     f.set("element_type", word(&s.element_type));
     f.set("side", word(&s.side));
     f.set("allocation", word(&s.allocation));
+    f.set("holdout", s.holdout.to_string());
     let t = &s.targeting;
     f.set("targeting.visitor", word(&t.visitor));
     range_fields(f, "targeting.visit_number", t.visit_number);

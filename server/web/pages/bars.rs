@@ -203,6 +203,10 @@ fn settings_input(f: &Fields, input: &mut BarInput) -> Result<(), Invalid> {
         "allocation",
         f.text("allocation").unwrap_or("weights"),
     )?);
+    input.holdout = Some(match f.get("holdout").trim() {
+        "" => 0,
+        _ => number(f, "holdout", "a whole percentage from 0 to 50")?,
+    });
     input.display = Some(choice("display", f.get("display"))?);
     input.sticky = Some(f.ticked("sticky"));
     input.closable = Some(f.ticked("closable"));

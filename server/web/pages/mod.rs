@@ -109,6 +109,9 @@ fn site_rows() -> Vec<Route> {
         route!(GET "/sites/{site_id}", Viewer, sites::show),
         route!(POST "/sites/{site_id}", Editor, sites::save).audited("site.changed"),
         route!(POST "/sites/{site_id}/delete", Editor, sites::delete).audited("site.deleted"),
+        route!(POST "/sites/{site_id}/goals", Editor, sites::add_goal).audited("goal.created"),
+        route!(POST "/sites/{site_id}/goals/{goal_id}/delete", Editor, sites::delete_goal)
+            .audited("goal.deleted"),
         route!(GET "/sites/{site_id}/stats", Viewer, stats::site),
     ]
 }

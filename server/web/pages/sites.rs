@@ -9,9 +9,9 @@ use super::forms::{Errors, Fields};
 use super::view::{Notice, done, render};
 use crate::catalog::Status;
 use crate::db::entities::site;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::web::api::sites::SiteView;
-use crate::web::guards::OwnedSite;
+use crate::web::guards::{OwnedGoal, OwnedSite};
 use crate::web::router::Req;
 
 #[derive(Serialize)]
@@ -112,22 +112,54 @@ struct BarRow {
 }
 
 #[derive(Serialize)]
+struct GoalRow {
+    id: i64,
+    name: String,
+    path: Option<String>,
+}
+
+#[derive(Serialize)]
 struct SitePage {
     site: SiteView,
     hosts: Vec<HostStatus>,
     seen_anywhere: bool,
     bars: Vec<BarRow>,
+    goals: Vec<GoalRow>,
     form: Fields,
     errors: Errors,
+    /// The "add a goal" form, with its own refusals.
+    goal_form: Fields,
+    goal_errors: Errors,
 }
 
-async fn site_page(
-    req: &Req,
-    site: &site::Model,
+/// What the site page shows again after a form was refused.
+#[derive(Default)]
+struct Refused {
     form: Option<Fields>,
     errors: Errors,
-) -> Result<Response> {
+    goal_form: Fields,
+    goal_errors: Errors,
+}
+
+async fn site_page(req: &Req, site: &site::Model, refused: Refused) -> Result<Response> {
+    let Refused {
+        form,
+        errors,
+        goal_form,
+        goal_errors,
+    } = refused;
     let state = &req.state;
+    let goals = state
+        .catalog
+        .goals(site)
+        .await?
+        .into_iter()
+        .map(|g| GoalRow {
+            id: g.id,
+            name: g.name,
+            path: g.path,
+        })
+        .collect();
     let site = state.catalog.site_with_hostnames(site.clone()).await?;
     let bars = state
         .catalog
@@ -166,7 +198,11 @@ async fn site_page(
         );
         f
     });
-    let status = errors.status();
+    let status = if goal_errors.is_empty() {
+        errors.status()
+    } else {
+        goal_errors.status()
+    };
     render(
         req,
         "pages/site.html",
@@ -175,15 +211,18 @@ async fn site_page(
             hosts,
             site: view,
             bars,
+            goals,
             form,
             errors,
+            goal_form,
+            goal_errors,
         },
         status,
     )
 }
 
 pub(super) async fn show(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
-    site_page(&req, &site, None, Errors::default()).await
+    site_page(&req, &site, Refused::default()).await
 }
 
 pub(super) async fn save(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
@@ -201,10 +240,48 @@ pub(super) async fn save(req: Req, OwnedSite(site): OwnedSite) -> Result<Respons
     {
         Ok(_) => Ok(done(&format!("/sites/{id}"), Notice::SiteSaved)),
         Err(err) => {
-            let errors = Errors::of(err)?;
-            site_page(&req, &site, Some(f), errors).await
+            let refused = Refused {
+                form: Some(f),
+                errors: Errors::of(err)?,
+                ..Refused::default()
+            };
+            site_page(&req, &site, refused).await
         }
     }
+}
+
+pub(super) async fn add_goal(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
+    let f = Fields::parse(req.body()?)?;
+    let id = site.id;
+    let added = req
+        .state
+        .catalog
+        .add_goal(&site, f.get("goal_name"), f.text("goal_path"))
+        .await;
+    match added {
+        Ok(_) => Ok(done(&format!("/sites/{id}"), Notice::GoalAdded)),
+        Err(err) => {
+            // The goal's fields are named apart from the site's own `name`.
+            let err = match err {
+                Error::Invalid(mut invalid) => {
+                    invalid.field = format!("goal_{}", invalid.field).into();
+                    Error::Invalid(invalid)
+                }
+                other => other,
+            };
+            let refused = Refused {
+                goal_errors: Errors::of(err)?,
+                goal_form: f,
+                ..Refused::default()
+            };
+            site_page(&req, &site, refused).await
+        }
+    }
+}
+
+pub(super) async fn delete_goal(req: Req, OwnedGoal(site, goal): OwnedGoal) -> Result<Response> {
+    req.state.catalog.delete_goal(&site, goal).await?;
+    Ok(done(&format!("/sites/{}", site.id), Notice::GoalDeleted))
 }
 
 pub(super) async fn delete(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {

@@ -169,6 +169,32 @@ struct ComparisonLine {
     verdict: String,
 }
 
+/// One site goal: visits shown the bar against visits held out.
+#[derive(Serialize)]
+struct GoalLine {
+    name: String,
+    reached_by: String,
+    days: i64,
+    shown: String,
+    held_out: String,
+    difference: String,
+    interval: String,
+    value_per_visit: String,
+    significant: bool,
+    verdict: String,
+}
+
+/// The bar against no bar: its holdout and the site's goals.
+#[derive(Serialize, Default)]
+struct GoalsPart {
+    holdout: u8,
+    shown_visits: i64,
+    held_out_visits: i64,
+    verdict: String,
+    lines: Vec<GoalLine>,
+    chart: Option<String>,
+}
+
 #[derive(Serialize)]
 struct StatsPage {
     title: String,
@@ -196,6 +222,7 @@ struct StatsPage {
     experiment_csv_url: String,
     /// The bar optimises (Thompson sampling) rather than tests.
     optimising: bool,
+    goals: GoalsPart,
     csv_url: String,
     json_url: String,
 }
@@ -304,6 +331,7 @@ impl StatsPage {
             intervals_chart: None,
             experiment_csv_url: String::new(),
             optimising: false,
+            goals: GoalsPart::default(),
             csv_url: String::new(),
             json_url: String::new(),
             asked,
@@ -498,22 +526,87 @@ fn comparison_line(c: &reporting::Comparison) -> ComparisonLine {
             .difference
             .map(signed_points)
             .unwrap_or_else(|| "–".into()),
-        interval: c
-            .interval
-            .map(|b| format!("{} to {}", signed_points(b.low), signed_points(b.high)))
-            .unwrap_or_else(|| "–".into()),
-        p_value: c
-            .p_value
-            .map(|p| {
-                if p < 0.0001 {
-                    "< 0.0001".into()
-                } else {
-                    format!("{p:.4}")
-                }
-            })
-            .unwrap_or_else(|| "–".into()),
+        interval: interval_text(c.interval),
+        p_value: p_value(c.p_value),
         significant: c.significant,
         verdict: c.verdict.clone(),
+    }
+}
+
+fn p_value(p: Option<f64>) -> String {
+    match p {
+        Some(p) if p < 0.0001 => "< 0.0001".into(),
+        Some(p) => format!("{p:.4}"),
+        None => "–".into(),
+    }
+}
+
+fn interval_text(b: Option<reporting::ab::Bounds>) -> String {
+    use reporting::ab::signed_points;
+    b.map(|b| format!("{} to {}", signed_points(b.low), signed_points(b.high)))
+        .unwrap_or_else(|| "–".into())
+}
+
+/// The holdout against the site's goals, as the page shows it.
+fn goals_part(g: &reporting::goals::GoalsReport) -> GoalsPart {
+    use reporting::ab::{percent as rate, signed_points};
+    let lines = g
+        .goals
+        .iter()
+        .map(|r| GoalLine {
+            name: r.name.clone(),
+            reached_by: match &r.path {
+                Some(p) => format!("a page at {p}"),
+                None => format!("barkeep.goal(\"{}\")", r.name),
+            },
+            days: r.days,
+            shown: format!(
+                "{} of {} ({})",
+                r.shown_reached,
+                r.shown_visits,
+                rate(r.shown_reached, r.shown_visits)
+            ),
+            held_out: format!(
+                "{} of {} ({})",
+                r.held_out_reached,
+                r.held_out_visits,
+                rate(r.held_out_reached, r.held_out_visits)
+            ),
+            difference: r
+                .difference
+                .map(signed_points)
+                .unwrap_or_else(|| "–".into()),
+            interval: interval_text(r.interval),
+            value_per_visit: match (r.shown_value_per_visit, r.held_out_value_per_visit) {
+                (Some(a), Some(b)) if r.shown_value > 0.0 || r.held_out_value > 0.0 => {
+                    format!("{a:.2} / {b:.2}")
+                }
+                _ => "–".into(),
+            },
+            significant: r.significant,
+            verdict: r.verdict.clone(),
+        })
+        .collect();
+    let rows: Vec<chart::Estimate> = g
+        .goals
+        .iter()
+        .filter_map(|r| {
+            let (b, d) = (r.interval?, r.difference?);
+            Some(chart::Estimate {
+                name: &r.name,
+                low: b.low,
+                value: d,
+                high: b.high,
+            })
+        })
+        .collect();
+    GoalsPart {
+        holdout: g.holdout,
+        shown_visits: g.shown_visits,
+        held_out_visits: g.held_out_visits,
+        verdict: g.verdict.clone(),
+        lines,
+        chart: (!rows.is_empty()).then(|| chart::intervals("goals-caption", &rows)),
     }
 }
 
@@ -569,6 +662,7 @@ fn fill_variants(page: &mut StatsPage, (variants, experiment): Variants) {
     page.comparisons = experiment.comparisons.iter().map(comparison_line).collect();
     page.intervals_chart = intervals_chart(&experiment);
     page.optimising = experiment.allocation == crate::domain::Allocation::Thompson;
+    page.goals = goals_part(&experiment.goals);
     page.verdict = Some(experiment.verdict);
     page.control = control;
 }

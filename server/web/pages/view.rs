@@ -180,6 +180,8 @@ pub(super) enum Notice {
     SiteCreated,
     SiteSaved,
     SiteDeleted,
+    GoalAdded,
+    GoalDeleted,
     BarCreated,
     BarSaved,
     Published,
@@ -214,12 +216,14 @@ pub(super) enum Notice {
 }
 
 impl Notice {
-    const ALL: [Notice; 36] = [
+    const ALL: [Notice; 38] = [
         Notice::SignedUp,
         Notice::LoggedOut,
         Notice::SiteCreated,
         Notice::SiteSaved,
         Notice::SiteDeleted,
+        Notice::GoalAdded,
+        Notice::GoalDeleted,
         Notice::BarCreated,
         Notice::BarSaved,
         Notice::Published,
@@ -261,6 +265,8 @@ impl Notice {
             Notice::SiteCreated => "site_created",
             Notice::SiteSaved => "site_saved",
             Notice::SiteDeleted => "site_deleted",
+            Notice::GoalAdded => "goal_added",
+            Notice::GoalDeleted => "goal_deleted",
             Notice::BarCreated => "bar_created",
             Notice::BarSaved => "bar_saved",
             Notice::Published => "published",
@@ -307,6 +313,10 @@ impl Notice {
             }
             Notice::SiteSaved => "Site saved.",
             Notice::SiteDeleted => "Site deleted.",
+            Notice::GoalAdded => {
+                "Goal added. Visitors' browsers pick it up with the site's script within about a minute."
+            }
+            Notice::GoalDeleted => "Goal deleted with its counts.",
             Notice::BarCreated => "Bar created. It is a draft until you publish it.",
             Notice::BarSaved => "Saved. Publish to show the changes to visitors.",
             Notice::Published => "Published: visitors see this version within a minute.",
