@@ -33,6 +33,9 @@ export const MODULES = [
   ['clock', []],
   ['query', []],
   ['page', []],
+  // After source: both keep the tab's visit in sessionStorage.barkeep, and source, which
+  // rewrites it on a new landing, must run first.
+  ['goals', []],
   ['i18n', []],
   ['form', []],
   ['push', []],

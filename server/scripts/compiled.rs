@@ -760,6 +760,7 @@ mod tests {
         let mut second = link_bar();
         second.0.element_type = ElementType::Slider;
         second.0.trigger = Trigger::ExitIntent;
+        second.0.holdout = 10;
         let mut third = link_bar();
         third.0.goal = Goal::Call;
         third.0.display = Display::PushDown;

@@ -71,6 +71,17 @@ async fn one_of_everything(app: &TestApp, email: &str) -> (String, HashMap<&'sta
         .unwrap()
         .try_get_by_index(0)
         .unwrap();
+    let goal = body_json(
+        app.post_json(
+            &format!("/api/v1/sites/{site_id}/goals"),
+            &json!({"name": "purchase"}),
+            Some(&cookie),
+        )
+        .await,
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
     // A person of the account, and an invitation not yet accepted.
     crate::teams::join(app, &cookie, &format!("target.{email}"), "viewer").await;
     let people = body_json(app.get_as("/api/v1/account/people", &cookie).await).await;
@@ -90,6 +101,7 @@ async fn one_of_everything(app: &TestApp, email: &str) -> (String, HashMap<&'sta
         ("member_id", person),
         ("invitation_id", invitation),
         ("lead_id", lead),
+        ("goal_id", goal),
         ("site_id", site_id),
         ("bar_id", bar_id),
         ("variant_id", variant["id"].as_i64().unwrap()),

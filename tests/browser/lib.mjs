@@ -105,7 +105,9 @@ export function modulesFor(cfg) {
     if (b.fq) m.add('freq').add('visits');
     if (b.cd) m.add('countdown');
     if ((b.v || []).some((v) => v.tx)) m.add('i18n');
+    if (b.ho) m.add('goals');
   }
+  if (cfg.g?.length) m.add('goals');
   return [...m];
 }
 

@@ -4,7 +4,7 @@ import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { setup, makeBar, runtime, runtimeSource, gzipSize, modulesFor, withPort, lorem, ARTIFACTS, WIDGET } from './lib.mjs';
+import { setup, makeBar, runtime, runtimeSource, gzipSize, modulesFor, moduleNames, withPort, lorem, ARTIFACTS, WIDGET } from './lib.mjs';
 import * as s from './scenarios.mjs';
 import { createRequire } from 'node:module';
 
@@ -898,4 +898,276 @@ test('a delayed email modal with an evergreen countdown and a German translation
   });
   await s.dialogKeyboard(env);
   await s.noShift(env);
+});
+
+// ---- Holdout and site goals ----
+
+const HOST = 'shop.example';
+/** Init script: the runtime's storage starts as `o` (only when the context has none yet). */
+const seeded = (o) => [
+  (s) => {
+    try {
+      localStorage.barkeep ??= s;
+    } catch {}
+  },
+  JSON.stringify(o),
+];
+/** Init script: Math.random() returns `r`, or localStorage.rnd once a test sets it. */
+const random = (r) => [
+  (r) => {
+    Math.random = () => {
+      try {
+        return +(localStorage.rnd ?? r);
+      } catch {
+        return r;
+      }
+    };
+  },
+  r,
+];
+const HELD = random(0); // 0 * 100 < ho: held out
+const SHOWN = random(0.99); // never held out (ho <= 50); the last variant by weight
+/** The fields of an event beacon that the feature decides (k, d, g, a, n), in a fixed order. */
+const ev = (e) => {
+  const { k, d, g, a, n } = e.data;
+  return JSON.parse(JSON.stringify({ k, d, g, a, n }));
+};
+const evs = (t, ...kinds) => t.events().filter((e) => kinds.includes(e.data.k)).map(ev);
+/** Lets the runtime act, then checks the number of beacons of each kind named. */
+async function counts(t, want, ms = 400) {
+  await t.settle(ms);
+  const got = {};
+  for (const k of Object.keys(want)) got[k] = t.events(k).length;
+  assert.deepEqual(got, want);
+}
+/** Nothing but the contract's fields in any beacon, no cookie, and only the "barkeep" keys. */
+async function clean(t) {
+  for (const b of t.beacons) {
+    const extra = Object.keys(b.data).filter((k) => !['k', 'd', 'h', 'g', 'a', 'n', 'p', 'b'].includes(k));
+    assert.deepEqual(extra, [], `nothing more in ${b.raw}`);
+    assert.equal(b.data.h, HOST);
+  }
+  assert.deepEqual(await t.context.cookies(), []);
+  assert.equal(await t.page.evaluate(() => document.cookie), '');
+  const keys = await t.page.evaluate(() => [Object.keys(localStorage).filter((k) => k !== 'rnd'), Object.keys(sessionStorage)]);
+  assert.deepEqual(keys, [['barkeep'], ['barkeep']]);
+}
+
+test('modules: goals goes along with site goals or a bar with a holdout', () => {
+  assert.deepEqual(modulesFor({ b: [makeBar()], g: [[7, 'signup', '/thanks*']] }), ['goals']);
+  assert.deepEqual(modulesFor({ b: [makeBar({ ho: 10 })] }), ['goals']);
+  assert.deepEqual(modulesFor({ b: [makeBar()], g: [] }), []);
+  assert.ok(moduleNames().indexOf('goals') > moduleNames().indexOf('source'));
+});
+
+test('holdout: a held-out visitor sees nothing, no view, one "o" per visit; without ho the bar shows by weight', async () => {
+  // With "at most 1 view": not being shown is no view, so the bar shows once the holdout ends.
+  const bar = (over = {}) => makeBar({ v: TWO, fq: [0, 1, 0], ...over });
+  env.configure({ b: [bar({ ho: 50 })] });
+  env.modules('auto');
+  const t = await env.open({ init: [seeded({ 1: { v: 0 } })] });
+  await t.waitEvents('o');
+  await counts(t, { o: 1, v: 0, e: 0 });
+  assert.equal(await t.host().count(), 0, 'nothing drawn');
+  assert.deepEqual(evs(t, 'o'), [{ k: 'o', d: 301 }], "the first variant's deployment");
+  await t.goto('/other');
+  await counts(t, { o: 1, v: 0, e: 0 });
+  assert.equal(await t.host().count(), 0, 'still held out');
+  const entry = () => t.page.evaluate(() => JSON.parse(localStorage.barkeep)[1]);
+  assert.deepEqual(await entry(), { v: 0 }, 'nothing counted as a view');
+  await clean(t);
+  // The bar no longer holds visitors out: the held-out visitor gets a variant by weight.
+  env.configure({ b: [bar()] });
+  await t.page.reload();
+  await t.bar().waitFor();
+  await t.waitEvents('v');
+  assert.ok([1, 2].includes((await entry()).v));
+  assert.equal(t.events('o').length, 1);
+});
+
+test('holdout: a new visitor is held out with probability ho/100, sticky on reload; a removed variant is re-picked by weight', async () => {
+  env.configure({ b: [makeBar({ ho: 30, v: TWO })] });
+  const held = await env.open({ init: [HELD] });
+  await held.waitEvents('o');
+  await counts(held, { o: 1, e: 0, v: 0 });
+  // Math.random would now show it: the holdout sticks.
+  await held.page.evaluate(() => (localStorage.rnd = '0.99'));
+  await held.page.reload();
+  await counts(held, { o: 1, e: 0, v: 0 });
+  assert.equal(await held.host().count(), 0);
+
+  const shown = await env.open({ init: [SHOWN] });
+  await shown.bar().getByText('Variant B').waitFor();
+  await shown.waitEvents('e');
+  await shown.waitEvents('v');
+  assert.deepEqual(evs(shown, 'e', 'o'), [{ k: 'e', d: 302 }]);
+  // Math.random would now hold it out: the variant sticks.
+  await shown.page.evaluate(() => (localStorage.rnd = '0'));
+  await shown.page.reload();
+  await shown.bar().getByText('Variant B').waitFor();
+  await counts(shown, { o: 0, e: 1 });
+
+  // A stored variant that no longer exists: a new variant by weight, never the holdout.
+  const gone = await env.open({ init: [HELD, seeded({ 1: { v: 9 } })] });
+  await gone.bar().getByText('Variant A').waitFor();
+  await counts(gone, { o: 0, e: 1 });
+
+  // Over fresh visitors without a stub, both arms occur.
+  env.configure({ b: [makeBar({ ho: 50 })] });
+  const seen = new Set();
+  for (let i = 0; i < 24 && seen.size < 2; i++) {
+    const t = await env.open();
+    await t.waitEvents(undefined, 1);
+    seen.add(t.events()[0].data.k);
+    await t.context.close();
+  }
+  assert.deepEqual([...seen].sort(), ['e', 'o']);
+});
+
+test('goals: a path goal counts on a later page of the visit, once, for the arm the visitor was in', async () => {
+  env.configure({ b: [makeBar({ ho: 50 })], g: [[7, 'signup', '/thanks*']] });
+  const t = await env.open({ goto: false, init: [SHOWN] });
+  await t.context.clock.install();
+  await t.goto('/');
+  await t.bar().waitFor();
+  await t.waitEvents('e');
+  await t.goto('/thanks/order-1');
+  await t.waitEvents('g');
+  await counts(t, { e: 1, g: 1 });
+  assert.deepEqual(evs(t, 'e', 'o', 'g'), [{ k: 'e', d: 101 }, { k: 'g', d: 101, g: 7, a: 0 }]);
+  await t.page.reload();
+  await t.goto('/thanks');
+  await counts(t, { e: 1, g: 1 });
+  await clean(t);
+  // 31 minutes later a new visit begins: its exposure is new, its goal too, on a later page.
+  await t.context.clock.fastForward(31 * MIN);
+  await t.goto('/');
+  await t.waitEvents('e', 2);
+  await t.goto('/thanks');
+  await t.waitEvents('g', 2);
+  await counts(t, { e: 2, g: 2 });
+
+  const held = await env.open({ init: [HELD] });
+  await held.waitEvents('o');
+  await held.goto('/thanks');
+  await held.waitEvents('g');
+  await counts(held, { o: 1, g: 1, v: 0 });
+  assert.deepEqual(evs(held, 'e', 'o', 'g'), [{ k: 'o', d: 101 }, { k: 'g', d: 101, g: 7, a: 1 }]);
+  await clean(held);
+});
+
+test('goals: a path goal on the page of the exposure does not count; goals are sent per bar exposed', async () => {
+  env.configure({
+    b: [makeBar({ i: 1, t: { in: ['/thanks*'] } }), makeBar({ i: 2, ho: 20, t: { ex: ['/thanks*'] } }, { d: 201, i: 3 })],
+    g: [[7, 'signup', '/thanks*']],
+  });
+  env.modules('auto');
+  const t = await env.open({ path: '/thanks', init: [SHOWN] });
+  await t.waitEvents('e');
+  await counts(t, { e: 1, g: 0 });
+  await t.goto('/');
+  await t.waitEvents('e', 2);
+  await counts(t, { e: 2, g: 0 }, 200);
+  await t.goto('/thanks');
+  await t.waitEvents('g', 2);
+  await counts(t, { e: 2, g: 2 });
+  assert.deepEqual(
+    evs(t, 'g').sort((a, b) => a.d - b.d),
+    [{ k: 'g', d: 101, g: 7, a: 0 }, { k: 'g', d: 201, g: 7, a: 0 }]
+  );
+});
+
+test('goals: the visit survives a new landing remembered by the source module (same tab storage)', async () => {
+  env.configure({ b: [makeBar({ ho: 50, t: { us: 'mail' } })], g: [[7, 'signup', '/thanks*']] });
+  env.modules('auto');
+  const t = await env.open({ path: '/?utm_source=mail', init: [SHOWN] });
+  await t.waitEvents('e');
+  // Another tagged link: the landing is replaced, the visit's exposures stay.
+  await t.goto('/thanks?utm_source=mail&utm_campaign=spring');
+  await t.waitEvents('g');
+  await t.goto('/');
+  await t.bar().waitFor();
+  await counts(t, { e: 1, g: 1 });
+  const v = await t.page.evaluate(() => JSON.parse(sessionStorage.barkeep));
+  assert.deepEqual([v.s, v.c, v.g.e, v.g.r], ['mail', 'spring', [[1, 101, 0]], ['7:1']]);
+});
+
+test('goals: barkeep.goal(name, value) and queued calls; values rounded, invalid ones left out; unknown names ignored', async () => {
+  const g = [[7, 'signup', '/thanks*'], [8, 'purchase', null], [9, 'trial', null], [10, 'demo', null], [11, 'lead', null]];
+  env.configure({ b: [makeBar()], g });
+  env.modules('auto');
+  const t = await env.open();
+  await t.waitEvents('e');
+  const r = await t.page.evaluate(() =>
+    [
+      barkeep.goal('purchase', 49.904),
+      barkeep.goal('purchase', 10),
+      barkeep.goal('nope', 1),
+      barkeep.goal('trial', -5),
+      barkeep.goal('demo', NaN),
+      barkeep.goal('lead', '12'),
+      barkeep.goal('signup', Infinity),
+    ].map((v) => typeof v)
+  );
+  assert.deepEqual(r, Array(7).fill('undefined'));
+  await t.waitEvents('g', 5);
+  await counts(t, { g: 5 });
+  // A goal with a glob can be called too.
+  assert.deepEqual(evs(t, 'g').sort((a, b) => a.g - b.g), [
+    { k: 'g', d: 101, g: 7, a: 0 },
+    { k: 'g', d: 101, g: 8, a: 0, n: 49.9 },
+    { k: 'g', d: 101, g: 9, a: 0 },
+    { k: 'g', d: 101, g: 10, a: 0 },
+    { k: 'g', d: 101, g: 11, a: 0 },
+  ]);
+  await clean(t);
+
+  // Queued before the script, with page values in the same array (page values still work,
+  // and the goal's entry gives none: no "0" value), and pushed later.
+  env.configure({
+    b: [makeBar({ i: 1, t: { pg: [['0', 'goal']] } }, { m: 'Wrong' }), makeBar({ i: 2, t: { pg: [['plan', 'pro']] } }, { d: 201, i: 2 })],
+    g,
+  });
+  env.page('/buy', { head: pushed('head', [['goal', 'purchase', 12.5], { plan: 'pro' }, ['goal', 'nope']]) });
+  const q = await env.open({ path: '/buy' });
+  await q.bar().getByText('Free shipping this week').waitFor();
+  await q.waitEvents('g');
+  assert.deepEqual(evs(q, 'e', 'g'), [{ k: 'e', d: 201 }, { k: 'g', d: 201, g: 8, a: 0, n: 12.5 }]);
+  assert.equal(await q.page.evaluate(() => window.barkeep.push(['goal', 'trial'], { plan: 'pro' })), 5);
+  await q.waitEvents('g', 2);
+  assert.deepEqual(evs(q, 'g')[1], { k: 'g', d: 201, g: 9, a: 0 });
+  // A later page of the visit: the page's calls count for the earlier exposure, once.
+  await q.goto('/more');
+  await q.page.evaluate(() => [barkeep.goal('purchase', 3), barkeep.goal('demo')]);
+  await q.waitEvents('g', 3);
+  await counts(q, { e: 1, g: 3 });
+  assert.deepEqual(evs(q, 'g')[2], { k: 'g', d: 201, g: 10, a: 0 });
+
+  // Another tab has its own visit: no goal for this tab's exposure there.
+  env.configure({ b: [makeBar({ t: { ex: ['/thanks*'] } })], g });
+  const tab = await q.context.newPage();
+  await tab.goto(env.url('/thanks'));
+  await tab.waitForLoadState('load');
+  await tab.waitForTimeout(400);
+  await tab.evaluate(() => barkeep.goal('lead'));
+  await tab.waitForTimeout(400);
+  await counts(q, { e: 1, g: 3 });
+});
+
+test('goals: the one global is the page\'s barkeep array; nothing else is added, no cookie', async () => {
+  env.configure({ b: [makeBar({ ho: 10 })], g: [[8, 'purchase', null]] });
+  env.page('/bare', { noScript: true });
+  const bare = await env.open({ path: '/bare' });
+  const without = new Set(await bare.page.evaluate(() => Object.getOwnPropertyNames(window)));
+  const t = await env.open({ init: [SHOWN] });
+  await t.waitEvents('e');
+  const added = (await t.page.evaluate(() => Object.getOwnPropertyNames(window))).filter((n) => !without.has(n));
+  assert.deepEqual(added, ['barkeep']);
+  assert.deepEqual(await t.page.evaluate(() => [Array.isArray(barkeep), barkeep.length, typeof barkeep.goal]), [true, 0, 'function']);
+  await clean(t);
+  // A holdout without site goals makes no global.
+  env.configure({ b: [makeBar({ ho: 10 })] });
+  const h = await env.open({ init: [HELD] });
+  await h.waitEvents('o');
+  assert.equal(await h.page.evaluate(() => 'barkeep' in window), false);
 });

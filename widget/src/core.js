@@ -35,8 +35,9 @@
     };
     const P = n.doNotTrack == 1 || n.globalPrivacyControl == 1;
     // A string body makes sendBeacon send text/plain: a CORS-safelisted request, no preflight.
+    // A beacon names the shown deployment unless it names its own (goals).
     const send = safe((o, p = "/e") => {
-      o.d = x.V.d;
+      o.d ||= x.V.d;
       o.h = H;
       if (P) o.p = 1;
       if (n.webdriver) o.b = 1;
@@ -58,8 +59,9 @@
       save = () => io("localStorage", S);
 
     // What the modules share. Hooks: ok (is a bar eligible), v (the variant's texts), t (await
-    // the trigger), y (after the element is built, before its stylesheet), rm (take it away);
-    // f (the email form) and p (pick again) are set by modules / below.
+    // the trigger), y (after the element is built, before its stylesheet), rm (take it away),
+    // e (the bar was shown or its visitor held out); f (the email form) and p (pick again) are
+    // set by modules / below.
     const x = {
       c,
       d,
@@ -77,6 +79,7 @@
       ok: () => 1,
       v: (V) => V,
       y() {},
+      e() {},
       t: (k, N, f) => setTimeout(f, k == "d" ? N * 1e3 : 0),
     };
     any(K, (f) => {
@@ -92,6 +95,8 @@
       x.V = V;
       S[b.i] = st;
       st.v = V.i;
+      // Held out: nothing is drawn or counted as a view, and nothing else shows on this page.
+      if (V.h) return save(), x.e(b, V);
       // After a dismiss (i = 0) or a conversion (i = 1): hide for f[i] days, -1 = forever.
       const hide = (x.hide = (i) => {
         const y = b.f?.[i];
@@ -146,6 +151,7 @@
       b.x && el("button", { className: "x", ariaLabel: "Close", textContent: "×", onclick: x.X }, bar);
       x.y();
       save();
+      x.e(b, V);
 
       // Constructable sheets are not blocked by a strict style-src; <style> is the fallback.
       try {
@@ -190,10 +196,13 @@
         return;
       cur = b;
       // Keep the variant first shown; pick by weight when there is none (or it was removed).
+      // Holdout (ho percent): a new visitor may be held out (variant 0), and stays so while
+      // the bar holds visitors out; the first variant's deployment carries the holdout's counts.
       any(b.v, (y) => {
         w += y.w;
         if (y.i === st.v) V = y;
       });
+      if (b.ho && (st.v == null ? Math.random() * 100 < b.ho : st.v === 0)) V = { i: 0, h: 1, d: b.v[0].d };
       if (!V) {
         w *= Math.random();
         any(b.v, (y) => ((V = y), (w -= y.w) < 0));

@@ -10,7 +10,8 @@ K[K.length] = (x) => {
     take = (w, i) => {
       for (; i < w.length; i++) {
         const e = w[i];
-        if (e && typeof e == "object") for (const k in e) P[k] = e[k];
+        // Only objects give values: arrays are other calls (["goal", ...]).
+        if (e && typeof e == "object" && !Array.isArray(e)) for (const k in e) P[k] = e[k];
       }
       d.readyState != "loading" && x.p?.();
     };

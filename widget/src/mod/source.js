@@ -8,7 +8,8 @@ K[K.length] = (x) => {
     r = x.d.referrer && new URL(x.d.referrer).hostname;
   let v = x.io("sessionStorage");
   if (!v || /utm_/.test(location.search) || (r && !x.own(r)))
-    x.io("sessionStorage", (v = { r, s: lc(q.get("utm_source")), c: lc(q.get("utm_campaign")) }));
+    // Other fields of the tab's object (the goals module's "g") stay.
+    x.io("sessionStorage", (v = { ...v, r, s: lc(q.get("utm_source")), c: lc(q.get("utm_campaign")) }));
   x.ok = (b, t, st, now) =>
     (!t.rf || (v.r && x.sub(v.r, t.rf))) &&
     (!t.us || lc(t.us) == v.s) &&
