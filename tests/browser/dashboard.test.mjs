@@ -502,6 +502,100 @@ test('an A/B test: a second variant, visitors on both, each variant against the 
   await page.waitForURL(/done=variant_deleted/);
 });
 
+test('site goals and a holdout: a held-out and a shown visitor in Chromium reach a thank-you page and a called goal; the stats compare them', async () => {
+  // Two goals on the site page: a thank-you page, and a purchase the page reports.
+  await go(`/sites/${siteId}`);
+  await page.fill('#f-goal_name', 'Signup!');
+  await page.click(`form[action="/sites/${siteId}/goals"] button[type=submit]`);
+  assert.equal(await page.locator('#f-goal_name').getAttribute('aria-invalid'), 'true');
+  assert.match(await page.locator('#f-goal_name-error').textContent(), /lowercase/);
+  await page.fill('#f-goal_name', 'signup');
+  await page.fill('#f-goal_path', '/thanks*');
+  await page.click(`form[action="/sites/${siteId}/goals"] button[type=submit]`);
+  await page.waitForURL(/done=goal_added/);
+  await page.fill('#f-goal_name', 'purchase');
+  await page.click(`form[action="/sites/${siteId}/goals"] button[type=submit]`);
+  await page.waitForURL(/done=goal_added/);
+  assert.match(await page.locator('section[aria-labelledby=goals] table').textContent(), /signup.*\/thanks\*.*purchase.*barkeep\.goal\("purchase"\)/s);
+  await look('site-goals');
+
+  // Half of new visitors held out, published.
+  await go(`/bars/${barId}`);
+  await page.fill('#f-holdout', '50');
+  await page.click('#bar-form button[type=submit]');
+  await page.waitForURL(/done=bar_saved/);
+  await page.click('form[action$="/publish"] button');
+  await page.waitForURL(/done=published/);
+  const bar = await (await page.request.get(`${base}/api/v1/bars/${barId}`)).json();
+  assert.equal(bar.holdout, 50);
+  const variantId = bar.variants[0].id;
+
+  // Two visitors, each assigned to an arm as the runtime would have (its stored choice):
+  // variant 0 is the holdout.
+  const visit = async (v, value) => {
+    const visitor = await browser.newContext({ userAgent: HUMAN_UA });
+    await visitor.addInitScript(([id, v]) => {
+      Object.defineProperty(Navigator.prototype, 'webdriver', { get: () => false, configurable: true });
+      if (!localStorage.barkeep) localStorage.barkeep = JSON.stringify({ [id]: { v } });
+    }, [barId, v]);
+    const sent = [];
+    visitor.on('request', (r) => {
+      if (r.url() === `${base}/e`) sent.push(JSON.parse(r.postData()));
+    });
+    const p = await visitor.newPage();
+    await p.goto(`http://${SITE_HOST}:${sitePort}/`);
+    const until = async (f) => {
+      for (let i = 0; i < 100 && !f(); i++) await p.waitForTimeout(100);
+    };
+    await until(() => sent.some((b) => b.k === 'e' || b.k === 'o'));
+    const shown = await p.locator('barkeep-bar').count();
+    await p.goto(`http://${SITE_HOST}:${sitePort}/thanks/welcome`);
+    await until(() => sent.some((b) => b.k === 'g'));
+    await p.evaluate((n) => window.barkeep.goal('purchase', n), value);
+    await until(() => sent.filter((b) => b.k === 'g').length === 2);
+    await p.waitForTimeout(300);
+    await visitor.close();
+    return { shown, sent };
+  };
+  const held = await visit(0, 20);
+  assert.equal(held.shown, 0, 'a held-out visitor sees no bar');
+  assert.deepEqual(held.sent.map((b) => b.k), ['o', 'g', 'g'], 'no view, one held-out visit, two goals');
+  assert.ok(held.sent.every((b) => b.k !== 'g' || b.a === 1));
+  const shown = await visit(variantId, 49.9);
+  assert.equal(shown.shown, 1, 'a shown visitor sees the bar');
+  assert.deepEqual(shown.sent.filter((b) => b.k !== 'v').map((b) => b.k), ['e', 'g', 'g']);
+  assert.deepEqual(shown.sent.find((b) => b.n !== undefined), { k: 'g', d: shown.sent[0].d, g: shown.sent.find((b) => b.n !== undefined).g, a: 0, n: 49.9, h: SITE_HOST });
+
+  // Counted exactly: one visit a side, each reaching both goals, with its value.
+  let x;
+  for (let i = 0; i < 40; i++) {
+    x = (await (await page.request.get(`${base}/api/v1/bars/${barId}/experiment`)).json()).goals;
+    if (x.shown_visits === 1 && x.held_out_visits === 1 && x.goals.every((g) => g.shown_reached === 1 && g.held_out_reached === 1)) break;
+    await page.waitForTimeout(500);
+  }
+  assert.equal(x.holdout, 50);
+  assert.deepEqual([x.shown_visits, x.held_out_visits], [1, 1], JSON.stringify(x));
+  const purchase = x.goals.find((g) => g.name === 'purchase');
+  assert.deepEqual([purchase.shown_reached, purchase.held_out_reached, purchase.shown_value, purchase.held_out_value], [1, 1, 49.9, 20]);
+  assert.deepEqual(x.goals.find((g) => g.name === 'signup').path, '/thanks*');
+
+  await go(`/bars/${barId}/stats?range=24h`);
+  const rows = await page.locator('#goal-comparisons tbody tr').evaluateAll((trs) => trs.map((tr) => tr.textContent));
+  assert.equal(rows.length, 2);
+  assert.match(rows.join('|'), /signup.*1 of 1 \(100\.00 %\).*1 of 1 \(100\.00 %\)/);
+  assert.match(rows.join('|'), /purchase.*49\.90 \/ 20\.00/);
+  assert.match(await page.locator('section[aria-labelledby=goals]').textContent(), /50 % of new visitors are held out/);
+  await look('stats-goals');
+
+  // Back to no holdout for the tests after this one.
+  await go(`/bars/${barId}`);
+  await page.fill('#f-holdout', '0');
+  await page.click('#bar-form button[type=submit]');
+  await page.waitForURL(/done=bar_saved/);
+  await page.click('form[action$="/publish"] button');
+  await page.waitForURL(/done=published/);
+});
+
 test('stats over other ranges, compared with the previous period, and the site total', async () => {
   await go(`/bars/${barId}/stats?range=30d&compare=on&metric=clicks`);
   assert.equal(await page.locator('.legend li.previous').count(), 1);
