@@ -165,6 +165,35 @@ impl Api {
         (site["key"].as_str().unwrap().to_string(), deployments)
     }
 
+    /// A site with a goal and one bar that holds 10 % of visitors out: (deployment, goal).
+    async fn goal_site(&self) -> (i64, i64) {
+        let site = self
+            .post(
+                "/api/v1/sites",
+                json!({"name": "Goals", "hostnames": ["shop.example"]}),
+            )
+            .await;
+        let goal = self
+            .post(
+                &format!("/api/v1/sites/{}/goals", site["id"]),
+                json!({"name": "purchase"}),
+            )
+            .await;
+        let bar = self
+            .post(
+                &format!("/api/v1/sites/{}/bars", site["id"]),
+                json!({"goal": "link", "message": "Goals", "button_label": "Shop", "link_url": "https://shop.example/sale", "holdout": 10}),
+            )
+            .await;
+        let p = self
+            .post(&format!("/api/v1/bars/{}/publish", bar["id"]), json!({}))
+            .await;
+        (
+            p["deployments"][0]["id"].as_i64().unwrap(),
+            goal["id"].as_i64().unwrap(),
+        )
+    }
+
     /// Edits a bar and publishes it again; how long the publish took, and the new
     /// deployment.
     async fn republish(&self, bar: i64, round: usize) -> (Duration, i64) {
@@ -290,9 +319,22 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn event_lua(deployment: i64) -> String {
+    lua_for(&format!(
+        r#"{{"d":{deployment},"k":"v","h":"shop.example"}}"#
+    ))
+}
+
+/// A site goal reached with a value, as the runtime sends it.
+fn goal_lua(deployment: i64, goal: i64) -> String {
+    lua_for(&format!(
+        r#"{{"d":{deployment},"k":"g","h":"shop.example","g":{goal},"a":0,"n":49.9}}"#
+    ))
+}
+
+fn lua_for(body: &str) -> String {
     format!(
         r#"wrk.method = "POST"
-wrk.body = '{{"d":{deployment},"k":"v","h":"shop.example"}}'
+wrk.body = '{body}'
 wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
 wrk.headers["User-Agent"] = "{UA}"
 wrk.headers["Origin"] = "https://shop.example"
@@ -457,6 +499,21 @@ async fn main() {
         rounds,
     );
 
+    let (goal_d, goal) = api.goal_site().await;
+    eprintln!(
+        "bench: POST /e with site goals, bare and barkeep in turn, {rounds} × {duration} s each"
+    );
+    let (bare_g, g) = pair(
+        &format!("http://{bare}/e"),
+        &format!("{base}/e"),
+        32,
+        duration,
+        &goal_lua(goal_d, goal),
+        tmp.path(),
+        "g",
+        rounds,
+    );
+
     // Half the maximum rate: connections that each pause 2 ms between requests, as many
     // as a short calibration run says give half of the maximum.
     let half = e.rps / 2.0;
@@ -574,27 +631,39 @@ end
         .await
         .unwrap()
         .unwrap();
-    let stored: i64 = row.try_get("", "n").unwrap();
+    let stored_counts: i64 = row.try_get("", "n").unwrap();
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT CAST(COALESCE(SUM(shown + held_out), 0) AS BIGINT) AS n FROM goal_stats_daily",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = stored_counts + row.try_get::<i64>("", "n").unwrap();
 
     let pct = |a: f64, b: f64| 100.0 * a / b;
     let report = format!(
         "| measure | result | target |\n|---|---|---|\n\
-| `POST /e` | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | |\n\
-| bare warp 204 (same requests) | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | |\n\
-| `/e` ÷ bare | **{:.0} %** | ≥ 75 % |\n\
-| `POST /e` at half its maximum ({:.0} req/s wanted, {:.0} req/s done, {} connections) | p50 {:.2} ms, **p99 {:.2} ms** | p99 < 5 ms |\n\
-| `GET /s/{{key}}.js` (brotli) | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | |\n\
-| bar stats, 5 variants, a year of hourly counters: the year by day, with the comparison | {:.0} req/s, p50 {:.2} ms, **p99 {:.2} ms** | p99 < 50 ms |\n\
-| the same bar, its last 93 days by hour | {:.0} req/s, p50 {:.2} ms, **p99 {:.2} ms** | p99 < 50 ms |\n\
-| the same bar's comparison alone (`/experiment`) | {:.0} req/s, p50 {:.2} ms, **p99 {:.2} ms** | p99 < 50 ms |\n\
-| bare warp 204 (same requests) | {:.0} req/s | |\n\
-| `/s` ÷ bare | **{:.0} %** | ≥ 80 % |\n\
-| publishing a bar on a site of 100 bars, while its script is fetched ({} publishes) | p50 {:.1} ms, **p99 {:.1} ms**, worst {:.1} ms | p99 ≤ 50 ms |\n\
-| resident memory after {} publishes ({} deployments live), before the flood | **{:.1} MB** | |\n\
-| resident memory 15 s after {} events across them (at rest) | **{:.1} MB** (peak during the flood {:.1} MB) | < 150 MB |\n\
-| flood rate (distinct visitors, 10 % clicks, 32 connections) | {:.0} req/s | |\n\
-| events answered 204 by barkeep / stored after SIGTERM | {} / {} | equal |\n\
-| errors (non-2xx, socket) in all barkeep runs | {} / {} | 0 |\n",
+    | `POST /e` | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | |\n\
+    | bare warp 204 (same requests) | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | |\n\
+    | `/e` ÷ bare | **{:.0} %** | ≥ 75 % |\n\
+    | `POST /e`, a site goal with a value (kind `g`) | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | |\n\
+    | bare warp 204 (same requests) | {:.0} req/s | |\n\
+    | goal events ÷ bare | **{:.0} %** | ≥ 75 % |\n\
+    | `POST /e` at half its maximum ({:.0} req/s wanted, {:.0} req/s done, {} connections) | p50 {:.2} ms, **p99 {:.2} ms** | p99 < 5 ms |\n\
+    | `GET /s/{{key}}.js` (brotli) | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | |\n\
+    | bar stats, 5 variants, a year of hourly counters: the year by day, with the comparison | {:.0} req/s, p50 {:.2} ms, **p99 {:.2} ms** | p99 < 50 ms |\n\
+    | the same bar, its last 93 days by hour | {:.0} req/s, p50 {:.2} ms, **p99 {:.2} ms** | p99 < 50 ms |\n\
+    | the same bar's comparison alone (`/experiment`) | {:.0} req/s, p50 {:.2} ms, **p99 {:.2} ms** | p99 < 50 ms |\n\
+    | bare warp 204 (same requests) | {:.0} req/s | |\n\
+    | `/s` ÷ bare | **{:.0} %** | ≥ 80 % |\n\
+    | publishing a bar on a site of 100 bars, while its script is fetched ({} publishes) | p50 {:.1} ms, **p99 {:.1} ms**, worst {:.1} ms | p99 ≤ 50 ms |\n\
+    | resident memory after {} publishes ({} deployments live), before the flood | **{:.1} MB** | |\n\
+    | resident memory 15 s after {} events across them (at rest) | **{:.1} MB** (peak during the flood {:.1} MB) | < 150 MB |\n\
+    | flood rate (distinct visitors, 10 % clicks, 32 connections) | {:.0} req/s | |\n\
+    | events answered 204 by barkeep / stored after SIGTERM | {} / {} | equal |\n\
+    | errors (non-2xx, socket) in all barkeep runs | {} / {} | 0 |\n",
         e.rps,
         e.p50_ms,
         e.p99_ms,
@@ -602,6 +671,11 @@ end
         bare_e.p50_ms,
         bare_e.p99_ms,
         pct(e.rps, bare_e.rps),
+        g.rps,
+        g.p50_ms,
+        g.p99_ms,
+        bare_g.rps,
+        pct(g.rps, bare_g.rps),
         half,
         paced.rps,
         connections,
@@ -640,6 +714,7 @@ end
         answered,
         stored,
         e.non_2xx
+            + g.non_2xx
             + paced.non_2xx
             + flood.non_2xx
             + s.non_2xx
@@ -647,6 +722,7 @@ end
             + stats_hour.non_2xx
             + stats_experiment.non_2xx,
         e.socket_errors
+            + g.socket_errors
             + paced.socket_errors
             + flood.socket_errors
             + s.socket_errors
