@@ -62,7 +62,8 @@ pub enum Rejected {
     Honeypot,
     InvalidEmail,
     NotAnEmailBar,
-    /// A goal the site does not have, or a holdout on a bar that holds no one out.
+    /// A goal the site does not have, a holdout on a bar that holds no one out, or a
+    /// shown visit where there is nothing to compare (no goal, no holdout).
     UnknownGoal,
     BufferFull,
 }
@@ -384,6 +385,11 @@ impl Ingest {
             return Err(Rejected::NotAnEmailBar);
         }
         match action {
+            // Visits are counted for comparing goals; a bar that holds no one out on a site
+            // without goals has nothing to compare.
+            Action::Count(Kind::Shown) if !info.holds_out && info.goals.is_empty() => {
+                return Err(Rejected::UnknownGoal);
+            }
             Action::Count(Kind::HeldOut) if !info.holds_out => return Err(Rejected::UnknownGoal),
             Action::Count(Kind::Goal { goal, held_out, .. })
                 if !info.goals.contains(&goal) || (held_out && !info.holds_out) =>

@@ -105,6 +105,9 @@ async fn held_out_and_shown_visits_and_their_goals_are_counted_exactly_and_compa
     refused.extend(times(2, g(da, 999_999, 0, None)));
     // The other bar holds no one out: neither a held-out visit nor a held-out goal counts.
     refused.extend(times(2, e(other.deployment, "o")));
+    // Nor a shown visit on a site with neither a goal nor a holdout: nothing to compare.
+    let third = app.live_bar("third@example.com", &link_bar("Plain")).await;
+    refused.extend(times(1, e(third.deployment, "e")));
     let ip = send_all(&app, &counted, 0).await;
     send_all(&app, &refused, ip).await;
     // Not an event at all: a clear 400.
@@ -121,7 +124,7 @@ async fn held_out_and_shown_visits_and_their_goals_are_counted_exactly_and_compa
     assert_eq!(
         app.metric(r#"barkeep_events_not_counted_total{reason="unknown_goal"}"#)
             .await,
-        7.0
+        8.0
     );
     let x = app
         .stats(
@@ -219,7 +222,7 @@ async fn held_out_and_shown_visits_and_their_goals_are_counted_exactly_and_compa
     assert_eq!(
         app.metric(r#"barkeep_events_not_counted_total{reason="unknown_goal"}"#)
             .await,
-        9.0
+        10.0
     );
     let x = app
         .stats(
