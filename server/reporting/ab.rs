@@ -255,6 +255,50 @@ fn experiment_of(
     }
 }
 
+/// What a comparison read day by day says of the variant's rate against the control's: the
+/// difference, its always-valid interval at `level`, the lift, the p-value and, while
+/// nothing is called, about how many more days until it would be at `projection_alpha`.
+pub(super) struct Reading {
+    pub difference: Option<f64>,
+    pub interval: Option<Bounds>,
+    pub lift: Option<f64>,
+    pub p_value: Option<f64>,
+    pub days_needed: Option<i64>,
+}
+
+impl Reading {
+    pub(super) fn of(
+        control: Arm,
+        variant: Arm,
+        sequence: &Sequence,
+        days: u32,
+        significant: bool,
+        (level, projection_alpha): (f64, f64),
+    ) -> Reading {
+        let difference = match (control.rate(), variant.rate()) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        };
+        Reading {
+            difference,
+            interval: sequence
+                .interval(level)
+                .map(|(low, high)| Bounds { low, high }),
+            lift: match (control.rate(), difference) {
+                (Some(a), Some(d)) if a > 0.0 => Some(d / a),
+                _ => None,
+            },
+            p_value: sequence.p_value(),
+            days_needed: match (significant, sequence.last()) {
+                (false, Some(look)) => {
+                    days_to_call(look, days, projection_alpha, HORIZON).map(i64::from)
+                }
+                _ => None,
+            },
+        }
+    }
+}
+
 fn comparison(
     variant_id: VariantId,
     name: &str,
@@ -263,11 +307,14 @@ fn comparison(
     level: f64,
     projection_alpha: f64,
 ) -> Comparison {
-    let last = r.sequence.last();
-    let difference = match (r.control.rate(), r.variant.rate()) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
+    let reading = Reading::of(
+        r.control,
+        r.variant,
+        &r.sequence,
+        r.days,
+        significant,
+        (level, projection_alpha),
+    );
     Comparison {
         variant_id,
         name: name.to_string(),
@@ -276,23 +323,12 @@ fn comparison(
         control_clicks: r.control.clicks,
         views: r.variant.views,
         clicks: r.variant.clicks,
-        difference,
-        interval: r
-            .sequence
-            .interval(level)
-            .map(|(low, high)| Bounds { low, high }),
-        lift: match (r.control.rate(), difference) {
-            (Some(a), Some(d)) if a > 0.0 => Some(d / a),
-            _ => None,
-        },
-        p_value: r.sequence.p_value(),
+        difference: reading.difference,
+        interval: reading.interval,
+        lift: reading.lift,
+        p_value: reading.p_value,
         significant,
-        days_needed: match (significant, last) {
-            (false, Some(look)) => {
-                days_to_call(look, r.days, projection_alpha, HORIZON).map(i64::from)
-            }
-            _ => None,
-        },
+        days_needed: reading.days_needed,
         verdict: String::new(),
     }
 }

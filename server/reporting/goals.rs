@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::ab::{Bounds, percent, signed_points};
-use super::sequential::{ALPHA, Arm, MIN_EACH, Sequence, benjamini_hochberg, days_to_call};
+use super::ab::{Bounds, Reading, percent, signed_points};
+use super::sequential::{ALPHA, Arm, MIN_EACH, Sequence, benjamini_hochberg};
 use crate::db::entities::site_goal;
 use crate::db::goals::{Reached, Visits};
 use crate::domain::{DeploymentId, VariantId};
@@ -89,9 +89,6 @@ pub struct Counted<'a> {
     pub visits: &'a [(DeploymentId, i64, Visits)],
     pub reached: &'a [(DeploymentId, i64, i64, Reached)],
 }
-
-/// The longest projection offered, in days.
-const HORIZON: u32 = 365;
 
 pub fn report(c: &Counted<'_>) -> GoalsReport {
     let mut visits_by_day: BTreeMap<i64, Visits> = BTreeMap::new();
@@ -207,19 +204,18 @@ fn read(
         out.held_out.clicks += r.held_out;
         out.value.0 += r.shown_value;
         out.value.1 += r.held_out_value;
-        // A goal reached just after midnight by a visit counted the day before can put a
-        // day's goals above its visits; the running totals never may.
-        let cap = |a: Arm| Arm {
-            views: a.views,
-            clicks: a.clicks.min(a.views),
-        };
-        out.sequence.look(cap(out.held_out), cap(out.shown));
+        out.sequence.look(capped(out.held_out), capped(out.shown));
     }
     out
 }
 
-fn rate(a: Arm) -> Option<f64> {
-    (a.views > 0).then(|| a.clicks.min(a.views) as f64 / a.views as f64)
+/// A goal reached just after midnight by a visit counted the day before can put a day's
+/// goals above its visits; the running totals never may.
+fn capped(a: Arm) -> Arm {
+    Arm {
+        views: a.views,
+        clicks: a.clicks.min(a.views),
+    }
 }
 
 fn result_of(
@@ -230,10 +226,14 @@ fn result_of(
     projection_alpha: f64,
     c: &Counted<'_>,
 ) -> GoalResult {
-    let difference = match (rate(r.held_out), rate(r.shown)) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
+    let reading = Reading::of(
+        capped(r.held_out),
+        capped(r.shown),
+        &r.sequence,
+        r.days,
+        significant,
+        (level, projection_alpha),
+    );
     let per_visit =
         |value: i64, visits: i64| (visits > 0).then(|| value as f64 / 100.0 / visits as f64);
     GoalResult {
@@ -245,23 +245,12 @@ fn result_of(
         shown_reached: r.shown.clicks,
         held_out_visits: r.held_out.views,
         held_out_reached: r.held_out.clicks,
-        difference,
-        interval: r
-            .sequence
-            .interval(level)
-            .map(|(low, high)| Bounds { low, high }),
-        lift: match (rate(r.held_out), difference) {
-            (Some(a), Some(d)) if a > 0.0 => Some(d / a),
-            _ => None,
-        },
-        p_value: r.sequence.p_value(),
+        difference: reading.difference,
+        interval: reading.interval,
+        lift: reading.lift,
+        p_value: reading.p_value,
         significant,
-        days_needed: match (significant, r.sequence.last()) {
-            (false, Some(look)) => {
-                days_to_call(look, r.days, projection_alpha, HORIZON).map(i64::from)
-            }
-            _ => None,
-        },
+        days_needed: reading.days_needed,
         shown_value: r.value.0 as f64 / 100.0,
         held_out_value: r.value.1 as f64 / 100.0,
         shown_value_per_visit: per_visit(r.value.0, r.shown.views),
