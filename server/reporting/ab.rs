@@ -15,7 +15,8 @@ use super::range::Range;
 use super::report::{
     IDS_PER_QUERY, Numbers, Report, Scope, Source, counts, report_of, select_sums, within,
 };
-use super::sequential::{ALPHA, Arm, MIN_EACH, Sequence, benjamini_hochberg, days_to_call};
+use super::sequential::{ALPHA, Arm, MIN_EACH, Sequence, benjamini_hochberg};
+use super::verdict::{Bounds, Reading, percent, signed_points};
 use crate::db::entities::{deployment, variant};
 use crate::db::{Db, allocations};
 use crate::domain::{Allocation, BarId, Counts, DeploymentId, VariantId};
@@ -153,12 +154,6 @@ pub struct Share {
     pub share: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
-pub struct Bounds {
-    pub low: f64,
-    pub high: f64,
-}
-
 /// Each variant's views and clicks per UTC day (unix seconds of the day's start).
 pub type Days = BTreeMap<i64, HashMap<VariantId, Arm>>;
 
@@ -191,9 +186,6 @@ fn read(days: &Days, control: VariantId, variant: VariantId) -> Read {
     }
     r
 }
-
-/// The longest projection offered, in days.
-const HORIZON: u32 = 365;
 
 /// Compares every variant with the first, from their counts per day.
 pub fn compare(variants: &[(VariantId, String)], days: &Days) -> Experiment {
@@ -255,50 +247,6 @@ fn experiment_of(
     }
 }
 
-/// What a comparison read day by day says of the variant's rate against the control's: the
-/// difference, its always-valid interval at `level`, the lift, the p-value and, while
-/// nothing is called, about how many more days until it would be at `projection_alpha`.
-pub(super) struct Reading {
-    pub difference: Option<f64>,
-    pub interval: Option<Bounds>,
-    pub lift: Option<f64>,
-    pub p_value: Option<f64>,
-    pub days_needed: Option<i64>,
-}
-
-impl Reading {
-    pub(super) fn of(
-        control: Arm,
-        variant: Arm,
-        sequence: &Sequence,
-        days: u32,
-        significant: bool,
-        (level, projection_alpha): (f64, f64),
-    ) -> Reading {
-        let difference = match (control.rate(), variant.rate()) {
-            (Some(a), Some(b)) => Some(b - a),
-            _ => None,
-        };
-        Reading {
-            difference,
-            interval: sequence
-                .interval(level)
-                .map(|(low, high)| Bounds { low, high }),
-            lift: match (control.rate(), difference) {
-                (Some(a), Some(d)) if a > 0.0 => Some(d / a),
-                _ => None,
-            },
-            p_value: sequence.p_value(),
-            days_needed: match (significant, sequence.last()) {
-                (false, Some(look)) => {
-                    days_to_call(look, days, projection_alpha, HORIZON).map(i64::from)
-                }
-                _ => None,
-            },
-        }
-    }
-}
-
 fn comparison(
     variant_id: VariantId,
     name: &str,
@@ -333,26 +281,8 @@ fn comparison(
     }
 }
 
-/// A difference in rate as signed percentage points: "+0.80", "−1.25".
-pub fn signed_points(d: f64) -> String {
-    let p = d * 100.0;
-    if p < -0.005 {
-        format!("−{:.2}", -p)
-    } else {
-        format!("+{:.2}", p.abs())
-    }
-}
-
 fn points(d: f64) -> String {
     format!("{} points", signed_points(d))
-}
-
-/// Clicks per view as a percentage ("3.00 %"), "–" without views.
-pub fn percent(clicks: i64, views: i64) -> String {
-    if views == 0 {
-        return "–".into();
-    }
-    format!("{:.2} %", clicks as f64 * 100.0 / views as f64)
 }
 
 /// A bar that optimises claims no verdict: while the split follows the results, the

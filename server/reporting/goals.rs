@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::ab::{Bounds, Reading, percent, signed_points};
 use super::sequential::{ALPHA, Arm, MIN_EACH, Sequence, benjamini_hochberg};
+use super::verdict::{Bounds, Reading, percent, signed_points};
 use crate::db::entities::site_goal;
 use crate::db::goals::{Reached, Visits};
 use crate::domain::{DeploymentId, VariantId};

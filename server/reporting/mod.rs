@@ -11,6 +11,7 @@ pub mod range;
 pub mod report;
 pub mod sequential;
 pub mod usage;
+pub mod verdict;
 
 pub use ab::{BarReport, Comparison, Experiment, Share, VariantNumbers, bar_report, experiment};
 pub use range::{Interval, Range};

@@ -516,7 +516,7 @@ fn rows(report: &Report, metric: &str, before: &[Option<f64>]) -> Vec<Row> {
 }
 
 fn comparison_line(c: &reporting::Comparison) -> ComparisonLine {
-    use reporting::ab::{percent as rate, signed_points};
+    use reporting::verdict::{percent as rate, signed_points};
     ComparisonLine {
         name: c.name.clone(),
         days: c.days,
@@ -541,15 +541,15 @@ fn p_value(p: Option<f64>) -> String {
     }
 }
 
-fn interval_text(b: Option<reporting::ab::Bounds>) -> String {
-    use reporting::ab::signed_points;
+fn interval_text(b: Option<reporting::verdict::Bounds>) -> String {
+    use reporting::verdict::signed_points;
     b.map(|b| format!("{} to {}", signed_points(b.low), signed_points(b.high)))
         .unwrap_or_else(|| "–".into())
 }
 
 /// The holdout against the site's goals, as the page shows it.
 fn goals_part(g: &reporting::goals::GoalsReport) -> GoalsPart {
-    use reporting::ab::{percent as rate, signed_points};
+    use reporting::verdict::{percent as rate, signed_points};
     let lines = g
         .goals
         .iter()
