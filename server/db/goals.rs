@@ -61,19 +61,13 @@ pub(crate) async fn insert(
     .await
 }
 
-/// Deletes a goal of this site, with its counts; whether there was one.
+/// Deletes a goal of this site, with its counts (the foreign key cascades); whether there
+/// was one.
 pub(crate) async fn delete(
     db: &impl ConnectionTrait,
     site_id: SiteId,
     goal_id: i64,
 ) -> Result<bool, DbErr> {
-    db.execute(
-        &Query::delete()
-            .from_table(G::Table)
-            .and_where(Expr::col(G::GoalId).eq(goal_id))
-            .to_owned(),
-    )
-    .await?;
     let gone = site_goal::Entity::delete_many()
         .filter(site_goal::Column::Id.eq(goal_id))
         .filter(site_goal::Column::SiteId.eq(site_id))

@@ -12,6 +12,7 @@ use super::chart::{self, LineChart, Series};
 use super::forms::sentence;
 use super::view::{percent, render, thousands};
 use crate::error::{Error, Result};
+use crate::reporting::verdict::{Bounds, signed_points};
 use crate::reporting::{self, Interval, Numbers, Range, Report, Scope};
 use crate::web::guards::{OwnedBar, OwnedSite};
 use crate::web::router::Req;
@@ -516,16 +517,13 @@ fn rows(report: &Report, metric: &str, before: &[Option<f64>]) -> Vec<Row> {
 }
 
 fn comparison_line(c: &reporting::Comparison) -> ComparisonLine {
-    use reporting::verdict::{percent as rate, signed_points};
+    use reporting::verdict::percent as rate;
     ComparisonLine {
         name: c.name.clone(),
         days: c.days,
         ctr: rate(c.clicks, c.views),
         control_ctr: rate(c.control_clicks, c.control_views),
-        difference: c
-            .difference
-            .map(signed_points)
-            .unwrap_or_else(|| "–".into()),
+        difference: points_text(c.difference),
         interval: interval_text(c.interval),
         p_value: p_value(c.p_value),
         significant: c.significant,
@@ -541,15 +539,18 @@ fn p_value(p: Option<f64>) -> String {
     }
 }
 
-fn interval_text(b: Option<reporting::verdict::Bounds>) -> String {
-    use reporting::verdict::signed_points;
+fn interval_text(b: Option<Bounds>) -> String {
     b.map(|b| format!("{} to {}", signed_points(b.low), signed_points(b.high)))
         .unwrap_or_else(|| "–".into())
 }
 
+fn points_text(d: Option<f64>) -> String {
+    d.map(signed_points).unwrap_or_else(|| "–".into())
+}
+
 /// The holdout against the site's goals, as the page shows it.
 fn goals_part(g: &reporting::goals::GoalsReport) -> GoalsPart {
-    use reporting::verdict::{percent as rate, signed_points};
+    use reporting::verdict::percent as rate;
     let lines = g
         .goals
         .iter()
@@ -572,10 +573,7 @@ fn goals_part(g: &reporting::goals::GoalsReport) -> GoalsPart {
                 r.held_out_visits,
                 rate(r.held_out_reached, r.held_out_visits)
             ),
-            difference: r
-                .difference
-                .map(signed_points)
-                .unwrap_or_else(|| "–".into()),
+            difference: points_text(r.difference),
             interval: interval_text(r.interval),
             value_per_visit: match (r.shown_value_per_visit, r.held_out_value_per_visit) {
                 (Some(a), Some(b)) if r.shown_value > 0.0 || r.held_out_value > 0.0 => {
@@ -587,45 +585,39 @@ fn goals_part(g: &reporting::goals::GoalsReport) -> GoalsPart {
             verdict: r.verdict.clone(),
         })
         .collect();
-    let rows: Vec<chart::Estimate> = g
-        .goals
-        .iter()
-        .filter_map(|r| {
-            let (b, d) = (r.interval?, r.difference?);
-            Some(chart::Estimate {
-                name: &r.name,
-                low: b.low,
-                value: d,
-                high: b.high,
-            })
-        })
-        .collect();
     GoalsPart {
         holdout: g.holdout,
         shown_visits: g.shown_visits,
         held_out_visits: g.held_out_visits,
         verdict: g.verdict.clone(),
         lines,
-        chart: (!rows.is_empty()).then(|| chart::intervals("goals-caption", &rows)),
+        chart: intervals_chart(
+            "goals-caption",
+            g.goals
+                .iter()
+                .map(|r| (r.name.as_str(), r.interval, r.difference)),
+        ),
     }
 }
 
-/// The comparisons' intervals drawn on one scale (only those with an interval yet).
-fn intervals_chart(experiment: &reporting::Experiment) -> Option<String> {
-    let rows: Vec<chart::Estimate> = experiment
-        .comparisons
-        .iter()
-        .filter_map(|c| {
-            let (b, d) = (c.interval?, c.difference?);
+/// Differences with their intervals drawn on one scale (only those with an interval yet),
+/// as (name, interval, difference); `caption` is the id of the chart's caption.
+fn intervals_chart<'a>(
+    caption: &str,
+    estimates: impl Iterator<Item = (&'a str, Option<Bounds>, Option<f64>)>,
+) -> Option<String> {
+    let rows: Vec<chart::Estimate> = estimates
+        .filter_map(|(name, interval, difference)| {
+            let (b, d) = (interval?, difference?);
             Some(chart::Estimate {
-                name: &c.name,
+                name,
                 low: b.low,
                 value: d,
                 high: b.high,
             })
         })
         .collect();
-    (!rows.is_empty()).then(|| chart::intervals("intervals-caption", &rows))
+    (!rows.is_empty()).then(|| chart::intervals(caption, &rows))
 }
 
 fn fill_variants(page: &mut StatsPage, (variants, experiment): Variants) {
@@ -660,7 +652,13 @@ fn fill_variants(page: &mut StatsPage, (variants, experiment): Variants) {
         })
         .collect();
     page.comparisons = experiment.comparisons.iter().map(comparison_line).collect();
-    page.intervals_chart = intervals_chart(&experiment);
+    page.intervals_chart = intervals_chart(
+        "intervals-caption",
+        experiment
+            .comparisons
+            .iter()
+            .map(|c| (c.name.as_str(), c.interval, c.difference)),
+    );
     page.optimising = experiment.allocation == crate::domain::Allocation::Thompson;
     page.goals = goals_part(&experiment.goals);
     page.verdict = Some(experiment.verdict);
