@@ -311,8 +311,17 @@ impl Egress {
 
     /// A POST to `url`, checked first; send it with `.send()`.
     pub fn post(&self, url: &str) -> Result<reqwest::RequestBuilder, Refusal> {
+        self.request(reqwest::Method::POST, url)
+    }
+
+    /// A request to `url`, checked first; send it with `.send()`.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, Refusal> {
         let url = self.check(url)?;
-        Ok(self.client.post(url))
+        Ok(self.client.request(method, url))
     }
 
     /// What went wrong with a request this client sent.

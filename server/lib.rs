@@ -4,7 +4,7 @@
 //! Dependencies point one way: `app` (the shell) builds everything; `web` (every route,
 //! by audience) calls the subsystems; the subsystems (`accounts`, `teams`, `catalog`, `scripts`,
 //! `ingest`, `reporting`, `allocation`, `mail`, `plans`, `billing`, `alerts`, `digest`,
-//! `leads`, `privacy`) use `db`, `domain` and the shared `clock`, `error` and `jobs`, and never
+//! `leads`, `hooks`, `privacy`) use `db`, `domain` and the shared `clock`, `error` and `jobs`, and never
 //! `web` or `app`. `egress` (outgoing HTTP to URLs members give) depends on none of them.
 //!
 //! What nothing outside the crate reads is `pub(crate)`, so rustc sees dead code; the
@@ -25,6 +25,7 @@ pub mod domain;
 pub mod egress;
 pub mod error;
 pub mod geo;
+pub mod hooks;
 pub mod ingest;
 pub mod jobs;
 pub mod leads;
@@ -33,6 +34,7 @@ pub mod plans;
 pub mod privacy;
 pub mod reporting;
 pub mod scripts;
+pub mod sealed;
 pub mod signature;
 pub mod teams;
 pub mod web;

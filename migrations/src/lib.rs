@@ -21,6 +21,7 @@ mod m20261207_000015_accounts_and_people;
 mod m20261207_000016_element_types;
 mod m20261207_000017_allocation;
 mod m20261207_000018_holdouts_and_goals;
+mod m20261208_000019_list_forwards_and_hooks;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000016_element_types::Migration),
             Box::new(m20261207_000017_allocation::Migration),
             Box::new(m20261207_000018_holdouts_and_goals::Migration),
+            Box::new(m20261208_000019_list_forwards_and_hooks::Migration),
         ]
     }
 }

@@ -4,7 +4,7 @@
 //! DKIM key, the kept secret key) are read by start-up, in [`Config::prepare`]
 //! (`startup.rs`), and a file that cannot be used stops it the same way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +14,7 @@ use ipnet::IpNet;
 use crate::billing::StripeConfig;
 use crate::db::{DatabaseConfig, DatabaseKind};
 use crate::domain::Secret;
+use crate::leads::esp::{Esp, Provider};
 use crate::mail::MailTransportConfig;
 use crate::plans::{Interval, Plans, price_var};
 use crate::reporting::benchmarks::BenchmarkSettings;
@@ -79,6 +80,9 @@ pub struct Config {
     pub benchmarks: BenchmarkSettings,
     /// Lead webhooks may point at loopback and private addresses.
     pub lead_webhook_private: bool,
+    /// `BARKEEP_ESP_<PROVIDER>_URL`: where calls to an email service provider go instead
+    /// of its own host (an egress proxy, a test double).
+    pub esp_urls: HashMap<Provider, String>,
     /// When set, `/metrics` answers only requests bearing this token.
     pub metrics_token: Option<Secret<String>>,
     /// `BARKEEP_GEOIP_DB`: an IP-to-country database in MaxMind's format; without one,
@@ -191,6 +195,7 @@ impl Config {
             billing: parse_stripe(&get)?,
             plans: parse_plans(&get),
             benchmarks: parse_benchmarks(&get)?,
+            esp_urls: Esp::overrides_from(&get).map_err(|(var, m)| ConfigError::new(var, m))?,
             lead_webhook_private: either(
                 &get,
                 "BARKEEP_LEAD_WEBHOOK_PRIVATE",

@@ -10,6 +10,7 @@ use crate::billing::Billing;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::digest::Digest;
+use crate::hooks::Hooks;
 use crate::ingest::Ingest;
 use crate::jobs::{Job, Work, work};
 use crate::leads::Leads;
@@ -31,6 +32,7 @@ pub struct Parts {
     pub digest: Digest,
     pub benchmarks: Benchmarks,
     pub leads: Leads,
+    pub hooks: Hooks,
     pub privacy: Privacy,
     pub teams: Teams,
     pub allocator: Allocator,
@@ -180,6 +182,12 @@ fn lead_jobs(p: &Parts) -> Vec<Job> {
             "forwards due leads by email (one per bar every 10 minutes, kept until it is sent) and to webhooks (a few per site in turn, four at a time per host), retrying; deletes what was delivered",
             Duration::from_secs(5),
             run_on(&p.leads, |leads| async move { leads.deliver().await }),
+        ),
+        Job::once(
+            "hook_delivery",
+            "queues new leads for their account's REST hooks and posts due events (a few per account in turn), retrying for a day; a 410 unsubscribes",
+            Duration::from_secs(5),
+            run_on(&p.hooks, |hooks| async move { hooks.deliver().await }),
         ),
         Job::once(
             "purge_leads",

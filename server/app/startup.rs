@@ -29,6 +29,7 @@ use crate::db;
 use crate::digest::Digest;
 use crate::domain::Secret;
 use crate::egress::{Egress, Resolver};
+use crate::hooks::Hooks;
 use crate::ingest::{Bots, Ingest, IngestMetrics, Limits};
 use crate::jobs::Jobs;
 use crate::leads::Leads;
@@ -351,6 +352,7 @@ struct Subsystems {
     digest: Digest,
     benchmarks: Benchmarks,
     leads: Leads,
+    hooks: Hooks,
     privacy: Privacy,
 }
 
@@ -425,7 +427,15 @@ impl Subsystems {
             policy_versions: PolicyVersions::new(db.clone(), clock.clone(), alerts.clone()),
             digest: Digest::new(db.clone(), clock.clone(), mailer.clone(), &config.base_url),
             benchmarks: Benchmarks::new(db.clone(), clock.clone(), config.benchmarks.clone()),
-            leads: build_leads(config, settings, &db, &clock, &mailer)?,
+            leads: build_leads(config, settings, prepared, &db, &clock, &mailer)?,
+            hooks: Hooks::new(
+                db.clone(),
+                clock.clone(),
+                Egress::new(
+                    settings.resolver.clone().unwrap_or_default(),
+                    config.lead_webhook_private,
+                )?,
+            ),
             privacy: Privacy::new(
                 db.clone(),
                 clock.clone(),
@@ -463,6 +473,7 @@ impl Subsystems {
             digest: self.digest.clone(),
             benchmarks: self.benchmarks.clone(),
             leads: self.leads.clone(),
+            hooks: self.hooks.clone(),
             privacy: self.privacy.clone(),
             teams: self.teams.clone(),
             allocator: crate::allocation::Allocator::new(self.db.clone(), self.clock.clone()),
@@ -490,6 +501,7 @@ impl Subsystems {
             billing: self.billing,
             catalog: self.catalog,
             leads: self.leads,
+            hooks: self.hooks,
             privacy: self.privacy,
             teams: self.teams,
             tracker: self.tracker,
@@ -586,6 +598,7 @@ async fn load_scripts(
 fn build_leads(
     config: &Config,
     settings: &Settings,
+    prepared: &Prepared,
     db: &db::Db,
     clock: &Clock,
     mailer: &Mailer,
@@ -594,12 +607,18 @@ fn build_leads(
         settings.resolver.clone().unwrap_or_default(),
         config.lead_webhook_private,
     )?;
+    // Providers' own hosts (and ActiveCampaign's per-account host) are public: the
+    // same address rules as webhooks apply to them.
+    let esp = crate::leads::Esp::new(egress.clone(), config.esp_urls.clone())?;
+    let sealer = crate::sealed::Sealer::derive(prepared.secret_key.expose(), "list forward keys");
     Ok(Leads::new(
         db.clone(),
         clock.clone(),
         mailer.clone(),
         &config.base_url,
         egress,
+        esp,
+        sealer,
     ))
 }
 

@@ -454,6 +454,10 @@ impl Catalog {
         q::touch_bar(&txn, b.id, bar::Column::PublishedAt, now).await?;
         q::set_paused_reason(&txn, b.id, None).await?;
         q::bump_script(&txn, b.site_id, now).await?;
+        // For the account's REST hooks, queued with the change itself.
+        let ids: Vec<i64> = created.iter().map(|d| d.id.0).collect();
+        let event = crate::hooks::published_body(b.id.0, b.site_id, &b.name, &ids, now);
+        crate::db::hooks::queue_event(&txn, account, "bar.published", &event, now).await?;
         txn.commit().await?;
         self.emit(Change::SiteChanged(b.site_id)).await;
         tracing::info!(bar_id = %b.id, deployments = created.len(), "bar published");

@@ -457,6 +457,21 @@ pub(crate) async fn deployments_of_bar(
         .await
 }
 
+/// The bar of each of these deployments.
+pub(crate) async fn bars_of_deployments(
+    db: &impl ConnectionTrait,
+    ids: &[DeploymentId],
+) -> Result<Vec<(DeploymentId, BarId)>, DbErr> {
+    deployment::Entity::find()
+        .select_only()
+        .column(deployment::Column::Id)
+        .column(deployment::Column::BarId)
+        .filter(deployment::Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
 /// Which of these bars were ever published.
 pub(crate) async fn deployed_bars(
     db: &impl ConnectionTrait,

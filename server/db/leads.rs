@@ -141,6 +141,10 @@ const RECIPIENT: &str = "JOIN accounts a ON a.id = s.account_id \
     JOIN members p ON p.id = am.member_id WHERE am.account_id = s.account_id \
     AND am.role <> 'viewer' AND p.lead_email = {t} ORDER BY am.id LIMIT 1)";
 
+/// The site's account (`s`) has REST hooks subscribed to new leads.
+const LEAD_HOOKS: &str = "EXISTS (SELECT 1 FROM hooks h WHERE h.account_id = s.account_id \
+    AND h.event = 'lead.created')";
+
 fn booleans(sql: &str, backend: DbBackend) -> String {
     let (t, f) = match backend {
         DbBackend::Postgres => ("TRUE", "FALSE"),
@@ -235,39 +239,64 @@ pub(crate) async fn email_queued(
     Ok(())
 }
 
-/// A lead whose webhook post is due, with what the post needs.
+/// A lead whose forward is due, with what the forward needs.
 #[derive(Debug, Clone)]
-pub(crate) struct DueWebhook {
+pub(crate) struct Due {
     pub lead: lead::Model,
     pub bar: BarId,
     pub account: AccountId,
 }
 
-/// Leads whose webhook post is due now: at most `per_site` of each site, and `limit` in
+/// A forward that takes leads one by one, retrying each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Forward {
+    /// The site's webhook.
+    Webhook,
+    /// The site's list at an email service provider, unless it is stopped or paused.
+    List,
+}
+
+/// Leads whose `forward` is due now: at most `per_site` of each site, and `limit` in
 /// all, taken a site at a time in turn (every site's oldest, then every site's second…),
 /// so one site's backlog never holds back another's leads.
-pub(crate) async fn due_webhooks(
+pub(crate) async fn due(
     db: &impl ConnectionTrait,
+    forward: Forward,
     now: DateTime<Utc>,
     per_site: u64,
     limit: u64,
-) -> Result<Vec<DueWebhook>, DbErr> {
+) -> Result<Vec<Due>, DbErr> {
     let backend = db.get_database_backend();
+    let p1 = placeholder(backend, 1);
+    let (join, waiting) = match forward {
+        Forward::Webhook => (
+            "JOIN lead_webhooks w ON w.site_id = l.site_id".to_string(),
+            format!(
+                "l.webhook_done = {{f}} AND (l.webhook_next_at IS NULL OR l.webhook_next_at <= {p1})"
+            ),
+        ),
+        Forward::List => (
+            "JOIN list_forwards f ON f.site_id = l.site_id".to_string(),
+            format!(
+                "l.list_done = {{f}} AND f.stopped_at IS NULL \
+                 AND (f.paused_until IS NULL OR f.paused_until <= {p1}) \
+                 AND (l.list_next_at IS NULL OR l.list_next_at <= {p1})"
+            ),
+        ),
+    };
     let sql = booleans(
         &format!(
             "SELECT id, bar_id, account_id FROM ( \
                SELECT l.id, d.bar_id, s.account_id, \
                  ROW_NUMBER() OVER (PARTITION BY l.site_id ORDER BY l.id) AS turn \
                FROM leads l \
-               JOIN lead_webhooks w ON w.site_id = l.site_id \
+               {join} \
                JOIN deployments d ON d.id = l.deployment_id \
                JOIN sites s ON s.id = l.site_id \
                JOIN accounts a ON a.id = s.account_id \
-               WHERE l.forwarded_at IS NULL AND l.flagged_at IS NULL AND l.webhook_done = {{f}} \
+               WHERE l.forwarded_at IS NULL AND l.flagged_at IS NULL AND {waiting} \
                  AND a.restricted_at IS NULL \
-                 AND (l.webhook_next_at IS NULL OR l.webhook_next_at <= {p1}) \
-             ) due WHERE turn <= {per_site} ORDER BY turn, id LIMIT {limit}",
-            p1 = placeholder(backend, 1),
+             ) due WHERE turn <= {per_site} ORDER BY turn, id LIMIT {limit}"
         ),
         backend,
     );
@@ -290,7 +319,7 @@ pub(crate) async fn due_webhooks(
         .into_iter()
         .filter_map(|(id, bar, account)| {
             let at = leads.iter().position(|l| l.id == id)?;
-            Some(DueWebhook {
+            Some(Due {
                 lead: leads.swap_remove(at),
                 bar,
                 account,
@@ -325,10 +354,15 @@ pub(crate) async fn finish_forwarded(
                  JOIN sites s ON s.id = l.site_id \
                  {RECIPIENT} \
                  LEFT JOIN lead_webhooks w ON w.site_id = l.site_id \
+                 LEFT JOIN list_forwards f ON f.site_id = l.site_id \
                  WHERE l.forwarded_at IS NULL AND a.restricted_at IS NULL \
                    AND (l.email_done = {{t}} OR m.id IS NULL) \
                    AND (l.webhook_done = {{t}} OR w.site_id IS NULL) \
-                   AND (m.id IS NOT NULL OR w.site_id IS NOT NULL) \
+                   AND (l.list_done = {{t}} OR f.site_id IS NULL) \
+                   AND (l.hooks_fanned = {{t}} OR NOT {LEAD_HOOKS}) \
+                   AND NOT EXISTS (SELECT 1 FROM hook_deliveries hd WHERE hd.lead_id = l.id) \
+                   AND (m.id IS NOT NULL OR w.site_id IS NOT NULL OR f.site_id IS NOT NULL \
+                     OR l.hooks_fanned = {{t}}) \
                    AND a.lead_retention_days {keeping}"
             ),
             backend,
@@ -450,6 +484,7 @@ pub(crate) async fn record_delivery(
     status_code: Option<i32>,
     error: Option<String>,
     test: bool,
+    forward: &str,
 ) -> Result<(), DbErr> {
     lead_delivery::ActiveModel {
         site_id: Set(site),
@@ -460,6 +495,7 @@ pub(crate) async fn record_delivery(
         status_code: Set(status_code),
         error: Set(error.map(|e| e.chars().take(500).collect())),
         test: Set(test),
+        forward: Set(forward.to_string()),
         ..Default::default()
     }
     .insert(db)
@@ -467,13 +503,21 @@ pub(crate) async fn record_delivery(
     Ok(())
 }
 
+/// The site's latest attempts to its webhook (`webhook`), or to its list forward.
 pub(crate) async fn deliveries(
     db: &impl ConnectionTrait,
     site: SiteId,
+    webhook: bool,
     limit: u64,
 ) -> Result<Vec<lead_delivery::Model>, DbErr> {
+    let forward = if webhook {
+        lead_delivery::Column::Forward.eq("webhook")
+    } else {
+        lead_delivery::Column::Forward.ne("webhook")
+    };
     lead_delivery::Entity::find()
         .filter(lead_delivery::Column::SiteId.eq(site))
+        .filter(forward)
         .order_by_desc(lead_delivery::Column::At)
         .order_by_desc(lead_delivery::Column::Id)
         .limit(limit)
@@ -572,8 +616,9 @@ pub(crate) async fn purge_past_retention(
                    forwarded_at IS NULL AND created_at <= {p1} AND site_id IN ( \
                      SELECT s.id FROM sites s {RECIPIENT} \
                      LEFT JOIN lead_webhooks w ON w.site_id = s.id \
+                     LEFT JOIN list_forwards f ON f.site_id = s.id \
                      WHERE a.lead_retention_days = {p2} AND m.id IS NULL \
-                       AND w.site_id IS NULL) \
+                       AND w.site_id IS NULL AND f.site_id IS NULL AND NOT {LEAD_HOOKS}) \
                  )",
                 p1 = placeholder(backend, 1),
                 p2 = placeholder(backend, 2),

@@ -7,6 +7,9 @@
 //! leads for some days. A lead whose webhook keeps failing is kept, flagged, and the
 //! member is emailed once. The `lead_delivery` job runs once across processes.
 
+pub mod esp;
+pub mod lists;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +28,9 @@ use crate::domain::{AccountId, BarId, SiteId};
 use crate::egress::{Egress, Failure, Refusal};
 use crate::error::{Error, Result};
 use crate::mail::{EmailKind, EmailTemplate, Mailer, Recipient, Sending};
+use crate::sealed::Sealer;
+pub use esp::Esp;
+pub use lists::ListForwardStopped;
 
 /// At most one lead email per bar this often.
 pub const EMAIL_EVERY_MINUTES: i64 = 10;
@@ -113,6 +119,10 @@ pub struct Leads {
     mailer: Mailer,
     /// Every post goes through it: no private address, no redirect.
     egress: Egress,
+    /// Calls to email service providers, for list forwards.
+    esp: Esp,
+    /// Seals and opens the providers' keys.
+    sealer: Sealer,
     base_url: String,
     /// Test posts under way in this process, per member (not yet recorded).
     tests_running: Arc<Mutex<HashMap<AccountId, usize>>>,
@@ -152,12 +162,22 @@ fn host_of(url: &str) -> String {
 }
 
 impl Leads {
-    pub fn new(db: Db, clock: Clock, mailer: Mailer, base_url: &str, egress: Egress) -> Leads {
+    pub fn new(
+        db: Db,
+        clock: Clock,
+        mailer: Mailer,
+        base_url: &str,
+        egress: Egress,
+        esp: Esp,
+        sealer: Sealer,
+    ) -> Leads {
         Leads {
             db,
             clock,
             mailer,
             egress,
+            esp,
+            sealer,
             base_url: base_url.to_string(),
             tests_running: Arc::default(),
             test_gate: Arc::default(),
@@ -217,7 +237,7 @@ impl Leads {
         &self,
         site: SiteId,
     ) -> Result<Vec<crate::db::entities::lead_delivery::Model>> {
-        Ok(q::deliveries(&self.db, site, 100).await?)
+        Ok(q::deliveries(&self.db, site, true, 100).await?)
     }
 
     pub async fn leads(&self, site: SiteId) -> Result<Vec<lead::Model>> {
@@ -357,6 +377,7 @@ impl Leads {
             attempt.status_code,
             attempt.error.clone(),
             true,
+            "webhook",
         )
         .await?;
         Ok(attempt)
@@ -382,6 +403,7 @@ impl Leads {
             self.email_leads(bar, &leads, now).await?;
         }
         self.post_due(now).await?;
+        self.add_due(now).await?;
         let (deleted, kept) = q::finish_forwarded(&self.db, now).await?;
         if deleted + kept + emailed > 0 {
             tracing::info!(emailed, deleted, kept, "leads delivered");
@@ -465,7 +487,14 @@ impl Leads {
     /// Posts the leads whose webhook post is due: receiving hosts side by side, a few
     /// posts at a time to each.
     async fn post_due(&self, now: DateTime<Utc>) -> anyhow::Result<()> {
-        let due = q::due_webhooks(&self.db, now, POSTS_PER_SITE, POSTS_PER_RUN).await?;
+        let due = q::due(
+            &self.db,
+            q::Forward::Webhook,
+            now,
+            POSTS_PER_SITE,
+            POSTS_PER_RUN,
+        )
+        .await?;
         if due.is_empty() {
             return Ok(());
         }
@@ -474,7 +503,7 @@ impl Leads {
         sites.dedup();
         let hooks = q::webhooks_of(&self.db, &sites).await?;
         // Receiving host → its posts, in the order they were taken.
-        let mut by_host: Vec<(String, Vec<(q::DueWebhook, lead_webhook::Model)>)> = Vec::new();
+        let mut by_host: Vec<(String, Vec<(q::Due, lead_webhook::Model)>)> = Vec::new();
         for d in due {
             let Some(hook) = hooks.iter().find(|h| h.site_id == d.lead.site_id) else {
                 continue;
@@ -511,7 +540,7 @@ impl Leads {
     /// after a day the lead is flagged and the member told (once).
     async fn post_lead(
         &self,
-        d: &q::DueWebhook,
+        d: &q::Due,
         hook: &lead_webhook::Model,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
@@ -542,6 +571,7 @@ impl Leads {
             attempt.status_code,
             attempt.error.clone(),
             false,
+            "webhook",
         )
         .await?;
         if attempt.ok {
@@ -570,7 +600,7 @@ impl Leads {
 
     async fn tell_failing(
         &self,
-        d: &q::DueWebhook,
+        d: &q::Due,
         hook: &lead_webhook::Model,
         failures: i32,
         since: DateTime<Utc>,

@@ -398,7 +398,7 @@ mod tests {
     }
 
     fn lead_samples(t: &Templates) -> Vec<(EmailKind, Rendered)> {
-        use crate::leads::{LeadDeliveryFailing, LeadLine, LeadNotification};
+        use crate::leads::{LeadDeliveryFailing, LeadLine, LeadNotification, ListForwardStopped};
         vec![
             rendered(
                 t,
@@ -423,6 +423,17 @@ mod tests {
                     since: "2 December 2026".into(),
                     last_status: Some("HTTP 500".into()),
                     settings_url: "https://b.example/sites/1#leads".into(),
+                },
+            ),
+            rendered(
+                t,
+                ListForwardStopped {
+                    site: "Shop".into(),
+                    provider: "Mailchimp".into(),
+                    list: "Newsletter".into(),
+                    error: "Mailchimp refused the key (HTTP 401: API Key Invalid)".into(),
+                    waiting: 3,
+                    settings_url: "https://b.example/sites/1/lists".into(),
                 },
             ),
         ]

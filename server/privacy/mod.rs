@@ -245,8 +245,29 @@ const PARTS: &[Part] = &[
     Part {
         file: "lead_deliveries.json",
         tables: &["lead_deliveries"],
-        about: "every attempt to post a lead to your webhooks: when, how it went (never the lead)",
+        about: "every attempt to post a lead to your webhooks or add it to your list at an email service provider: when, how it went (never the lead)",
         sql: "SELECT * FROM lead_deliveries WHERE site_id IN (SELECT id FROM sites WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ? AND role <> 'viewer'))",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "list_forwards.json",
+        tables: &["list_forwards"],
+        about: "your sites' list forwards to an email service provider (the key is not included, only its last four characters)",
+        sql: "SELECT site_id, provider, key_last4, api_url, list_id, list_name, double_opt_in, created_at, updated_at, paused_until, stopped_at, stopped_error, stopped_notified_at FROM list_forwards WHERE site_id IN (SELECT id FROM sites WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ? AND role <> 'viewer'))",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "hooks.json",
+        tables: &["hooks"],
+        about: "the REST hooks automation tools subscribed for your accounts (the signing secret is not included)",
+        sql: "SELECT id, account_id, event, target_url, created_at, last_attempt_at, last_status, last_error FROM hooks WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ? AND role <> 'viewer')",
+        binds: &[Bind::Member],
+    },
+    Part {
+        file: "hook_deliveries.json",
+        tables: &["hook_deliveries"],
+        about: "events waiting to be posted to those hooks (a lead's event names the lead, in leads.json)",
+        sql: "SELECT * FROM hook_deliveries WHERE hook_id IN (SELECT id FROM hooks WHERE account_id IN (SELECT account_id FROM account_members WHERE member_id = ? AND role <> 'viewer'))",
         binds: &[Bind::Member],
     },
     Part {

@@ -137,6 +137,16 @@ impl Guard for OwnedGoal {
     }
 }
 
+/// `{hook_id}`: the id of a REST hook; the handler looks only among the account's own.
+pub(crate) struct HookRef(pub i64);
+
+impl Guard for HookRef {
+    const PARAMS: &'static [&'static str] = &["hook_id"];
+    fn resolve(req: &Req) -> BoxFuture<'_, Result<Self>> {
+        Box::pin(async move { Ok(HookRef(id(req, "hook_id")?)) })
+    }
+}
+
 /// `{session_id}`: the id of a session; the handler ends it only among the member's own.
 pub(crate) struct SessionRef(pub SessionId);
 

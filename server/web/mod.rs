@@ -27,6 +27,7 @@ use crate::billing::Billing;
 use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::db::Db;
+use crate::hooks::Hooks;
 use crate::ingest::Ingest;
 use crate::jobs::Jobs;
 use crate::leads::Leads;
@@ -107,6 +108,7 @@ pub struct State {
     pub billing: Billing,
     pub catalog: Catalog,
     pub leads: Leads,
+    pub hooks: Hooks,
     pub privacy: Privacy,
     pub teams: Teams,
     pub tracker: Tracker,

@@ -665,7 +665,7 @@ async fn the_export_holds_every_kind_and_no_table_that_refers_to_a_member_is_for
 }
 
 /// Every row of every table with a text value containing `needle`.
-async fn rows_containing(app: &TestApp, needle: &str) -> Vec<String> {
+pub(crate) async fn rows_containing(app: &TestApp, needle: &str) -> Vec<String> {
     let backend = app.db.get_database_backend();
     let columns: Vec<(String, String)> = if backend == sea_orm::DbBackend::Sqlite {
         let mut out = Vec::new();

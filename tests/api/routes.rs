@@ -82,6 +82,18 @@ async fn one_of_everything(app: &TestApp, email: &str) -> (String, HashMap<&'sta
     .await["id"]
         .as_i64()
         .unwrap();
+    // A REST hook of the account, as an automation tool would subscribe it.
+    let hook = body_json(
+        app.post_json(
+            "/api/v1/hooks",
+            &json!({"event": "lead.created", "target_url": "https://hooks.example.com/catch/1"}),
+            Some(&cookie),
+        )
+        .await,
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
     // A person of the account, and an invitation not yet accepted.
     crate::teams::join(app, &cookie, &format!("target.{email}"), "viewer").await;
     let people = body_json(app.get_as("/api/v1/account/people", &cookie).await).await;
@@ -102,6 +114,7 @@ async fn one_of_everything(app: &TestApp, email: &str) -> (String, HashMap<&'sta
         ("invitation_id", invitation),
         ("lead_id", lead),
         ("goal_id", goal),
+        ("hook_id", hook),
         ("site_id", site_id),
         ("bar_id", bar_id),
         ("variant_id", variant["id"].as_i64().unwrap()),

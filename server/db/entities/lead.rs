@@ -3,7 +3,8 @@ use sea_orm::entity::prelude::*;
 use crate::domain::{DeploymentId, SiteId};
 
 /// An email address a visitor left in a bar. It is the member's: barkeep forwards it
-/// (by email and/or to the site's webhook) and, unless the member keeps leads for a
+/// (by email, to the site's webhook, to a list at an email service provider, to
+/// REST hooks) and, unless the member keeps leads for a
 /// while, deletes it once every forward has succeeded.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -27,6 +28,13 @@ pub struct Model {
     pub webhook_first_failed_at: Option<DateTimeUtc>,
     /// The webhook kept failing for a day: kept, shown to the member, tried no more.
     pub flagged_at: Option<DateTimeUtc>,
+    /// The list forward is done: the provider took it, or will never take it.
+    pub list_done: bool,
+    pub list_attempts: i32,
+    pub list_next_at: Option<DateTimeUtc>,
+    pub list_first_failed_at: Option<DateTimeUtc>,
+    /// Queued for every REST hook of its account subscribed to `lead.created`.
+    pub hooks_fanned: bool,
     /// When the last configured forward succeeded.
     pub forwarded_at: Option<DateTimeUtc>,
 }

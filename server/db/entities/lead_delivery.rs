@@ -2,8 +2,8 @@ use sea_orm::entity::prelude::*;
 
 use crate::domain::SiteId;
 
-/// One attempt to post a lead to a site's webhook: when, and how it went — never the
-/// lead itself.
+/// One attempt to post a lead to a site's webhook or to add it to the site's list at an
+/// email service provider: when, and how it went — never the lead itself.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "lead_deliveries")]
@@ -20,6 +20,8 @@ pub struct Model {
     pub error: Option<String>,
     /// A test the member asked for, not a lead.
     pub test: bool,
+    /// `webhook`, or the provider of the list forward (`mailchimp`, …).
+    pub forward: String,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -112,6 +112,8 @@ pub(crate) struct DeliveryView {
     pub status_code: Option<i32>,
     pub error: Option<String>,
     pub test: bool,
+    /// `webhook`, or the list forward's provider.
+    pub forward: String,
 }
 
 impl From<lead_delivery::Model> for DeliveryView {
@@ -125,6 +127,7 @@ impl From<lead_delivery::Model> for DeliveryView {
             status_code: d.status_code,
             error: d.error,
             test: d.test,
+            forward: d.forward,
         }
     }
 }

@@ -15,7 +15,9 @@ pub(crate) mod bars;
 pub(crate) mod benchmarks;
 pub(crate) mod billing;
 pub(crate) mod goals;
+pub(crate) mod hooks;
 pub(crate) mod leads;
+pub(crate) mod lists;
 pub(crate) mod sites;
 pub(crate) mod stats;
 pub(crate) mod teams;
@@ -99,6 +101,18 @@ pub fn table() -> Table {
             api_route!(Editor, leads::deliveries),
             api_route!(Editor, leads::list),
             api_route!(Editor, leads::delete).audited("lead.deleted"),
+            api_route!(Member, lists::providers),
+            api_route!(Editor, lists::lists),
+            api_route!(Editor, lists::get),
+            api_route!(Editor, lists::put).audited("list_forward.set"),
+            api_route!(Editor, lists::delete).audited("list_forward.deleted"),
+            api_route!(Editor, lists::test),
+            api_route!(Editor, lists::deliveries),
+            // REST hooks for automation tools.
+            api_route!(Editor, hooks::list),
+            api_route!(Editor, hooks::subscribe).audited("hook.subscribed"),
+            api_route!(Editor, hooks::sample),
+            api_route!(Editor, hooks::unsubscribe).audited("hook.unsubscribed"),
             // Bars, variants, publishing.
             api_route!(Viewer, bars::list),
             api_route!(Editor, bars::create).audited("bar.created"),
