@@ -195,7 +195,7 @@ impl Config {
             billing: parse_stripe(&get)?,
             plans: parse_plans(&get),
             benchmarks: parse_benchmarks(&get)?,
-            esp_urls: Esp::overrides_from(&get).map_err(|(var, m)| ConfigError::new(var, m))?,
+            esp_urls: Esp::overrides_from(get).map_err(|(var, m)| ConfigError::new(var, m))?,
             lead_webhook_private: either(
                 &get,
                 "BARKEEP_LEAD_WEBHOOK_PRIVATE",

@@ -271,8 +271,10 @@ pub(crate) async fn due(
     let (join, waiting) = match forward {
         Forward::Webhook => (
             "JOIN lead_webhooks w ON w.site_id = l.site_id".to_string(),
+            // A lead flagged after a day of webhook failures is tried no more there.
             format!(
-                "l.webhook_done = {{f}} AND (l.webhook_next_at IS NULL OR l.webhook_next_at <= {p1})"
+                "l.webhook_done = {{f}} AND l.flagged_at IS NULL \
+                 AND (l.webhook_next_at IS NULL OR l.webhook_next_at <= {p1})"
             ),
         ),
         Forward::List => (
@@ -294,7 +296,7 @@ pub(crate) async fn due(
                JOIN deployments d ON d.id = l.deployment_id \
                JOIN sites s ON s.id = l.site_id \
                JOIN accounts a ON a.id = s.account_id \
-               WHERE l.forwarded_at IS NULL AND l.flagged_at IS NULL AND {waiting} \
+               WHERE l.forwarded_at IS NULL AND {waiting} \
                  AND a.restricted_at IS NULL \
              ) due WHERE turn <= {per_site} ORDER BY turn, id LIMIT {limit}"
         ),

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::mail::{EmailKind, EmailTemplate, Recipient};
 
 /// Leads of one site taken per run at most, and in all.
-const ADDS_PER_SITE: u64 = 20;
+const ADDS_PER_SITE: u64 = 50;
 const ADDS_PER_RUN: u64 = 1000;
 /// Sites whose leads are added side by side.
 const SITES_AT_ONCE: usize = 16;
@@ -83,6 +83,11 @@ impl EmailTemplate for ListForwardStopped {
 /// What a sealed key belongs to: a key moved to another site's row does not open.
 fn context(site: SiteId) -> String {
     format!("list_forward:{site}")
+}
+
+/// What a key waiting for its list belongs to.
+fn pending(site: SiteId) -> String {
+    format!("pending_key:{site}")
 }
 
 /// The key as pasted: trimmed, printable, not absurdly long.
@@ -297,6 +302,19 @@ impl Leads {
             stopped_notified_at: None,
         };
         Ok(lf::put_forward(&self.db, row).await?)
+    }
+
+    /// A key pasted in the dashboard, sealed while the member picks a list, so the page
+    /// never shows it back in clear.
+    pub fn seal_pending(&self, site: SiteId, key: &str) -> Result<String> {
+        Ok(self.sealer.seal(&clean_key(key)?, &pending(site)))
+    }
+
+    /// A key [`Leads::seal_pending`] sealed for this site.
+    pub fn open_pending(&self, site: SiteId, sealed: &str) -> Option<String> {
+        self.sealer
+            .open(sealed, &pending(site))
+            .map(|k| k.expose().clone())
     }
 
     pub async fn delete_list_forward(&self, site: SiteId) -> Result<()> {

@@ -218,3 +218,239 @@ fn an_idle_server_exits_0_on_sigterm() {
     assert!(dir.path().join("barkeep.db").exists());
     assert!(dir.path().join("mail-out").is_dir());
 }
+
+/// Starts the binary and keeps every line it logs, on stdout and stderr.
+fn start_logging(
+    cmd: &mut Command,
+) -> (Child, String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let mut child = cmd
+        .env("BARKEEP_LISTEN", "127.0.0.1:0")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = |stream: Box<dyn Read + Send>,
+                lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>| {
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        })
+    };
+    keep(Box::new(child.stdout.take().unwrap()), lines.clone());
+    keep(Box::new(child.stderr.take().unwrap()), lines.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let address = lines.lock().unwrap().iter().find_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            (v["message"] == "barkeep is listening")
+                .then(|| v["address"].as_str().unwrap().to_string())
+        });
+        if let Some(address) = address {
+            return (child, address, lines);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("barkeep did not start: {:?}", lines.lock().unwrap());
+}
+
+#[tokio::test]
+async fn a_providers_key_never_reaches_the_log_even_at_trace_level() {
+    use serde_json::json;
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const GOOD: &str = "kit-key-that-must-stay-secret-GOOD";
+    const BAD: &str = "kit-key-that-was-revoked-long-ago-BAD";
+    let kit = MockServer::start().await;
+    let fixture = |name: &str| -> serde_json::Value {
+        let file = format!(
+            "{}/tests/fixtures/esp/kit/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+    };
+    Mock::given(method("GET"))
+        .and(path("/v4/forms"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(fixture("lists.response")["body"].clone()),
+        )
+        .mount(&kit)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v4/tags"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(fixture("tags.response")["body"].clone()),
+        )
+        .mount(&kit)
+        .await;
+    // Once saved, the key is revoked at Kit: every add is refused.
+    Mock::given(method("POST"))
+        .and(header("x-kit-api-key", GOOD))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(fixture("bad_key.response")["body"].clone()),
+        )
+        .mount(&kit)
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let database = fresh_database(dir.path()).await;
+    let (mut child, address, lines) = start_logging(
+        barkeep(dir.path())
+            .env("BARKEEP_DATABASE_URL", &database.url)
+            .env("BARKEEP_LOG", "trace")
+            .env("BARKEEP_TRUSTED_PROXIES", "127.0.0.1")
+            .env("BARKEEP_ESP_KIT_URL", kit.uri()),
+    );
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    let email = "keeper@example.com";
+    let password = "correct horse battery staple";
+    let res = client
+        .post(format!("{base}/api/v1/signup"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    let mail = dir.path().join("mail-out");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let confirm = loop {
+        if let Some(m) = crate::processes::read_mail_dir(&mail)
+            .into_iter()
+            .find(|m| m.subject.contains("Confirm"))
+        {
+            break m.link("/confirm-email");
+        }
+        assert!(Instant::now() < deadline, "no confirmation email");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        client
+            .get(&confirm)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let res = client
+        .post(format!("{base}/api/v1/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = crate::helpers::session_cookie(&res).unwrap();
+    let call = |m: reqwest::Method, p: &str, body: serde_json::Value| {
+        client
+            .request(m, format!("{base}{p}"))
+            .header("cookie", &cookie)
+            .json(&body)
+            .send()
+    };
+    let site: serde_json::Value = call(
+        reqwest::Method::POST,
+        "/api/v1/sites",
+        json!({"name": "Shop", "hostnames": ["shop.example"]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let site = site["id"].as_i64().unwrap();
+    // A wrong key first: refused, and named in no line.
+    let res = call(
+        reqwest::Method::PUT,
+        &format!("/api/v1/sites/{site}/list-forward"),
+        json!({"provider": "kit", "key": BAD, "list_id": "form:1"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    let res = call(
+        reqwest::Method::PUT,
+        &format!("/api/v1/sites/{site}/list-forward"),
+        json!({"provider": "kit", "key": GOOD, "list_id": "form:5612847"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    // A lead, sent to Kit by the delivery job, which Kit refuses: the forward stops.
+    let bar: serde_json::Value = call(
+        reqwest::Method::POST,
+        &format!("/api/v1/sites/{site}/bars"),
+        json!({"goal": "email", "message": "Join the list"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let published: serde_json::Value = call(
+        reqwest::Method::POST,
+        &format!("/api/v1/bars/{}/publish", bar["id"]),
+        json!({}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let deployment = published["deployments"][0]["id"].as_i64().unwrap();
+    let res = client
+        .post(format!("{base}/l"))
+        .header("content-type", "text/plain;charset=UTF-8")
+        .header("user-agent", crate::helpers::BROWSER_UA)
+        .header("origin", "https://shop.example")
+        .header("x-forwarded-for", "10.30.0.1")
+        .body(
+            json!({"d": deployment, "h": "shop.example", "m": "jane.doe@example.com", "hp": ""})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::NO_CONTENT);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let forward: serde_json::Value = call(
+            reqwest::Method::GET,
+            &format!("/api/v1/sites/{site}/list-forward"),
+            json!(null),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        if forward["stopped_at"].is_string() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the forward never stopped: {forward}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(20));
+    let lines = lines.lock().unwrap();
+    assert!(
+        lines.iter().any(|l| l.contains("list forward was stopped")),
+        "the stop is logged"
+    );
+    assert!(lines.len() > 50, "trace logs were written: {}", lines.len());
+    for key in [GOOD, BAD] {
+        for l in lines.iter() {
+            assert!(
+                !l.contains(key) && !l.contains(&key[..16]),
+                "the key in: {l}"
+            );
+        }
+    }
+}

@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import crypto from 'node:crypto';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +27,9 @@ let server; // the barkeep process
 let base; // its URL
 let env; // its environment, for the command line
 let pagesServer; // the member's own site, with the snippet
+let mailchimp; // a local server answering as Mailchimp's API does
+let mailchimpUrl;
+const mailchimpCalls = []; // every request it got: method, path, headers, body
 let sitePort;
 let snippet = '';
 let browser;
@@ -62,6 +66,7 @@ async function startBarkeep() {
     BARKEEP_LISTEN: `127.0.0.1:${port}`,
     BARKEEP_BASE_URL: base,
     BARKEEP_LOG: 'warn',
+    BARKEEP_ESP_MAILCHIMP_URL: mailchimpUrl,
   };
   for (const k of ['BARKEEP_DATABASE_URL', 'BARKEEP_MAIL_URL', 'BARKEEP_STRIPE_SECRET_KEY']) delete env[k];
   const postgres = freshPostgres();
@@ -90,9 +95,41 @@ async function startSite() {
     .listen(sitePort, '127.0.0.1');
 }
 
+/**
+ * Mailchimp's API as the fixtures answer it: the audiences (a 401 for the refused key
+ * `bad-key-us6`), and the add of a member. Every request is kept, its JSON body parsed.
+ */
+async function startMailchimp() {
+  const fixture = (name) => JSON.parse(fs.readFileSync(path.join(ROOT, 'tests/fixtures/esp/mailchimp', `${name}.json`), 'utf8'));
+  const answer = (res, { status, headers, body }) => {
+    res.writeHead(status, headers);
+    res.end(JSON.stringify(body));
+  };
+  mailchimp = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      const { pathname } = new URL(req.url, 'http://localhost');
+      mailchimpCalls.push({ method: req.method, path: pathname, url: req.url, headers: req.headers, body: raw ? JSON.parse(raw) : null });
+      const basic = (req.headers.authorization || '').match(/^Basic (.+)$/);
+      const password = basic ? Buffer.from(basic[1], 'base64').toString('utf8').split(':').slice(1).join(':') : '';
+      if (!password || password === 'bad-key-us6') return answer(res, fixture('bad_key.response'));
+      if (req.method === 'GET' && pathname === '/3.0/lists') return answer(res, fixture('lists.response'));
+      if (req.method === 'PUT' && /^\/3\.0\/lists\/[\w-]+\/members\/[0-9a-f]{32}$/.test(pathname)) {
+        return answer(res, fixture('add_subscriber.response'));
+      }
+      answer(res, { status: 404, headers: { 'content-type': 'application/problem+json' }, body: { title: 'Resource Not Found', status: 404 } });
+    });
+  });
+  await new Promise((resolve) => mailchimp.listen(0, '127.0.0.1', resolve));
+  mailchimpUrl = `http://127.0.0.1:${mailchimp.address().port}`;
+}
+
 before(async () => {
   fs.rmSync(SHOTS, { recursive: true, force: true });
   fs.mkdirSync(SHOTS, { recursive: true });
+  await startMailchimp();
   await startBarkeep();
   await startSite();
   browser = await chromium.launch({
@@ -112,6 +149,7 @@ after(async () => {
     await exited;
   }
   pagesServer?.close();
+  mailchimp?.close();
   if (pgDatabase) {
     spawnSync('psql', [process.env.BARKEEP_TEST_POSTGRES_URL, '-qc', `DROP DATABASE IF EXISTS ${pgDatabase} WITH (FORCE)`]);
   }
@@ -605,6 +643,122 @@ test('stats over other ranges, compared with the previous period, and the site t
   const res = await page.goto(`${base}/bars/${barId}/stats?range=custom&from=2026-13-01&to=x`);
   assert.equal(res.status(), 422);
   await look('stats-refused');
+});
+
+test('a list forward: the provider picked, a refused key shown beside its field, the list picked, a test, and a lead added to the list', async () => {
+  const BAD_KEY = 'bad-key-us6';
+  const GOOD_KEY = '0123456789abcdef0123456789abcdef-us6';
+  const lists = `/sites/${siteId}/lists`;
+  const readLists = `form[action="${lists}/check"] button[type=submit]`;
+  const puts = () => mailchimpCalls.filter((c) => c.method === 'PUT');
+  await go(lists);
+  assert.match(await page.locator('section[aria-labelledby=list]').textContent(), /No list yet/);
+  await look('lists-empty');
+
+  // A key Mailchimp refuses: the answer is beside the key field, and the key is not shown back.
+  await page.selectOption('#f-provider', 'mailchimp');
+  await page.fill('#f-key', BAD_KEY);
+  const [refused] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/lists/check')),
+    page.click(readLists),
+  ]);
+  assert.equal(refused.status(), 422);
+  await page.locator('#f-key-error').waitFor();
+  assert.equal(await page.locator('#f-key').getAttribute('aria-invalid'), 'true');
+  assert.match(await page.locator('#f-key-error').textContent(), /refused the key/);
+  assert.equal(await page.inputValue('#f-key'), '', 'the key is never written back');
+  assert.equal(await page.inputValue('#f-provider'), 'mailchimp');
+  assert.ok(!(await page.content()).includes(BAD_KEY), 'the refused key is nowhere in the page');
+  assert.equal(mailchimpCalls.at(-1).headers.authorization, `Basic ${Buffer.from(`anystring:${BAD_KEY}`).toString('base64')}`);
+
+  // A good key: the audiences it sees, to pick from; the key goes on sealed, never in clear.
+  await page.fill('#f-key', GOOD_KEY);
+  await page.click(readLists);
+  const audiences = page.locator('input[type=radio][name=list_id]');
+  await audiences.first().waitFor();
+  assert.deepEqual(await audiences.evaluateAll((els) => els.map((el) => [el.value, el.labels[0].textContent])), [
+    ['a1b2c3d4e5', 'Newsletter'],
+    ['f6e5d4c3b2', 'Product launch waitlist'],
+  ]);
+  const read = mailchimpCalls.at(-1);
+  assert.deepEqual([read.method, read.path], ['GET', '/3.0/lists']);
+  assert.ok(!(await page.content()).includes(GOOD_KEY), 'the key is nowhere in the page in clear');
+  assert.ok((await page.inputValue('input[name=pending]')).length > 0, 'the key goes on sealed');
+  await page.check('input[name=list_id][value=a1b2c3d4e5]');
+  assert.equal(await page.isChecked('#f-double_opt_in'), true, 'double opt-in is on by default');
+  await page.click(`form[action="${lists}"] button[type=submit]`);
+  await page.waitForURL(/done=list_forward_saved/);
+  assert.match(await notice(), /Forward saved/);
+  const facts = await page.locator('dl.facts').textContent();
+  assert.match(facts, /Mailchimp/);
+  assert.match(facts, /Newsletter/);
+  assert.match(facts, /ending in -us6/);
+  assert.match(facts, /Double opt-in\s*on: Mailchimp asks each address to confirm/);
+  assert.match(facts, /Status\s*working/);
+  assert.ok(!(await page.content()).includes(GOOD_KEY));
+  await look('lists-saved');
+
+  // A test with the made-up address, added at once.
+  const sent = puts().length;
+  await page.click(`form[action="${lists}/test"] button[type=submit]`);
+  const tested = page.getByRole('status').filter({ hasText: 'made-up address' });
+  await tested.waitFor();
+  assert.match(await tested.textContent(), /barkeep-test@example\.com was added/);
+  const testPuts = puts().slice(sent);
+  assert.equal(testPuts.length, 1);
+  assert.equal(testPuts[0].path, `/3.0/lists/a1b2c3d4e5/members/${crypto.createHash('md5').update('barkeep-test@example.com').digest('hex')}`);
+  assert.equal(testPuts[0].body.email_address, 'barkeep-test@example.com');
+  assert.equal(testPuts[0].body.status_if_new, 'pending');
+
+  // A lead, from an email bar of the site (its first bar links to the sale page), posted as the
+  // runtime posts it; the delivery job adds it to the audience within seconds.
+  const first = await (await page.request.get(`${base}/api/v1/bars/${barId}`)).json();
+  assert.notEqual(first.goal, 'email');
+  const made = await page.request.post(`${base}/api/v1/sites/${siteId}/bars`, { data: { goal: 'email', message: 'Join the list' } });
+  assert.equal(made.status(), 201, await made.text());
+  const emailBar = (await made.json()).id;
+  const published = await page.request.post(`${base}/api/v1/bars/${emailBar}/publish`, { data: {} });
+  assert.equal(published.status(), 200, await published.text());
+  const deployment = (await published.json()).deployments[0].id;
+  const lead = await fetch(`${base}/l`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain;charset=UTF-8', origin: `http://${SITE_HOST}:${sitePort}`, 'user-agent': HUMAN_UA },
+    body: JSON.stringify({ d: deployment, h: SITE_HOST, m: 'jane.doe@example.com', hp: '' }),
+  });
+  assert.equal(lead.status, 204);
+  const jane = `/3.0/lists/a1b2c3d4e5/members/${crypto.createHash('md5').update('jane.doe@example.com').digest('hex')}`;
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline && !puts().some((c) => c.path === jane); ) {
+    await page.waitForTimeout(200);
+  }
+  const added = puts().find((c) => c.path === jane);
+  assert.ok(added, `no PUT for the lead (${mailchimpCalls.map((c) => `${c.method} ${c.path}`).join(', ')})`);
+  assert.equal(added.body.email_address, 'jane.doe@example.com');
+  assert.equal(added.body.status_if_new, 'pending');
+  assert.deepEqual(added.body.tags, ['website-bar']);
+  // The attempt is written once the answer is read: the page shows it within a moment.
+  const leadRow = page.locator('#attempts ~ .scroll tbody tr', { hasText: /#\d+, try \d+/ });
+  for (let i = 0; i < 30; i++) {
+    await go(lists);
+    if ((await leadRow.count()) > 0) break;
+    await page.waitForTimeout(500);
+  }
+  assert.match(await leadRow.first().textContent(), /added/);
+  assert.match(await page.locator('#attempts ~ .scroll tbody').textContent(), /test\s*added/);
+  const html = await page.content();
+  assert.ok(!html.includes('jane.doe'), 'the lead\'s address is nowhere in the page');
+  assert.ok(!html.includes('barkeep-test@'), 'nor the made-up one');
+  await look('lists-attempts');
+
+  // Removed, after the confirmation.
+  page.once('dialog', (d) => d.accept());
+  await page.click(`form[action="${lists}/delete"] button[type=submit]`);
+  await page.waitForURL(/done=list_forward_removed/);
+  assert.match(await notice(), /Forward removed/);
+  assert.match(await page.locator('section[aria-labelledby=list]').textContent(), /No list yet/);
+
+  // The email bar stops showing, so the site's visitors see its first bar alone again.
+  const paused = await page.request.post(`${base}/api/v1/bars/${emailBar}/pause`, { data: {} });
+  assert.ok(paused.ok(), await paused.text());
 });
 
 test('the bar editor is usable with the keyboard alone: every field and button takes the focus in order', async () => {

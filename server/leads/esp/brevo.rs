@@ -19,37 +19,40 @@ use super::{Conn, ListChoice, Outcome, Provider, Reply};
 const P: Provider = Provider::Brevo;
 
 pub(super) async fn lists(c: &Conn<'_>) -> Result<Vec<ListChoice>, Outcome> {
-    let reply = c
-        .send(
-            Method::GET,
-            "/contacts/lists?limit=50&offset=0&sort=desc",
-            &[("api-key", c.key)],
-            None,
-        )
-        .await?;
-    if !reply.ok() {
-        return Err(failure(&reply));
-    }
-    // An account without lists may answer without the `lists` field.
-    let Some(lists) = reply.body.get("lists") else {
-        return if reply.body.is_object() {
-            Ok(Vec::new())
-        } else {
-            Err(unexpected(&reply, "no lists"))
+    let mut out = Vec::new();
+    for page in 0..super::MAX_LIST_PAGES {
+        let reply = c
+            .send(
+                Method::GET,
+                &format!("/contacts/lists?limit=50&offset={}&sort=desc", page * 50),
+                &[("api-key", c.key)],
+                None,
+            )
+            .await?;
+        if !reply.ok() {
+            return Err(failure(&reply));
+        }
+        // An account without lists may answer without the `lists` field.
+        let Some(lists) = reply.body.get("lists") else {
+            if reply.body.is_object() {
+                break;
+            }
+            return Err(unexpected(&reply, "no lists"));
         };
-    };
-    let lists = lists
-        .as_array()
-        .ok_or_else(|| unexpected(&reply, "no lists"))?;
-    Ok(lists
-        .iter()
-        .filter_map(|l| {
+        let lists = lists
+            .as_array()
+            .ok_or_else(|| unexpected(&reply, "no lists"))?;
+        out.extend(lists.iter().filter_map(|l| {
             Some(ListChoice {
                 id: l.get("id")?.as_u64()?.to_string(),
                 name: l.get("name")?.as_str()?.to_string(),
             })
-        })
-        .collect())
+        }));
+        if lists.len() < 50 {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 pub(super) async fn subscribe(

@@ -80,7 +80,13 @@ pub(super) async fn subscribe(
         };
     };
     let headers = [("x-kit-api-key", c.key)];
-    let state = if double_opt_in { "inactive" } else { "active" };
+    // Only a form sends Kit's confirmation email: a tag's subscriber created inactive
+    // would stay inactive, so a tag adds subscribers as active whatever the switch says.
+    let state = if double_opt_in && list.starts_with("form:") {
+        "inactive"
+    } else {
+        "active"
+    };
     let created = json!({"email_address": email, "state": state});
     let reply = match c
         .send(Method::POST, "/subscribers", &headers, Some(&created))

@@ -34,31 +34,44 @@ fn auth(c: &Conn<'_>) -> String {
 
 pub(super) async fn lists(c: &Conn<'_>) -> Result<Vec<ListChoice>, Outcome> {
     let auth = auth(c);
-    let reply = c
-        .send(
-            Method::GET,
-            "/lists",
-            &[("authorization", auth.as_str()), ("revision", REVISION)],
-            None,
-        )
-        .await?;
-    if !reply.ok() {
-        return Err(reply.otherwise(P));
-    }
-    let lists = reply
-        .body
-        .get("data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| unexpected(&reply, "no lists"))?;
-    Ok(lists
-        .iter()
-        .filter_map(|l| {
+    let mut out = Vec::new();
+    let mut path = "/lists".to_string();
+    for _ in 0..super::MAX_LIST_PAGES {
+        let reply = c
+            .send(
+                Method::GET,
+                &path,
+                &[("authorization", auth.as_str()), ("revision", REVISION)],
+                None,
+            )
+            .await?;
+        if !reply.ok() {
+            return Err(reply.otherwise(P));
+        }
+        let lists = reply
+            .body
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| unexpected(&reply, "no lists"))?;
+        out.extend(lists.iter().filter_map(|l| {
             Some(ListChoice {
                 id: l.get("id")?.as_str()?.to_string(),
                 name: l.pointer("/attributes/name")?.as_str()?.to_string(),
             })
-        })
-        .collect())
+        }));
+        // The next page is a full URL on Klaviyo's host: its query goes to ours.
+        let next = reply
+            .body
+            .pointer("/links/next")
+            .and_then(Value::as_str)
+            .and_then(|n| url::Url::parse(n).ok())
+            .and_then(|n| n.query().map(str::to_string));
+        match next {
+            Some(query) => path = format!("/lists?{query}"),
+            None => break,
+        }
+    }
+    Ok(out)
 }
 
 pub(super) async fn subscribe(

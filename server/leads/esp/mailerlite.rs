@@ -25,25 +25,25 @@ fn auth(c: &Conn<'_>) -> String {
 
 pub(super) async fn lists(c: &Conn<'_>) -> Result<Vec<ListChoice>, Outcome> {
     let auth = auth(c);
-    let reply = c
-        .send(
-            Method::GET,
-            "/groups?limit=50&page=1&sort=name",
-            &[("authorization", auth.as_str())],
-            None,
-        )
-        .await?;
-    if !reply.ok() {
-        return Err(reply.otherwise(P));
-    }
-    let groups = reply
-        .body
-        .get("data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| unexpected(&reply, "no groups"))?;
-    Ok(groups
-        .iter()
-        .filter_map(|g| {
+    let mut out = Vec::new();
+    for page in 1..=super::MAX_LIST_PAGES {
+        let reply = c
+            .send(
+                Method::GET,
+                &format!("/groups?limit=50&page={page}&sort=name"),
+                &[("authorization", auth.as_str())],
+                None,
+            )
+            .await?;
+        if !reply.ok() {
+            return Err(reply.otherwise(P));
+        }
+        let groups = reply
+            .body
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| unexpected(&reply, "no groups"))?;
+        out.extend(groups.iter().filter_map(|g| {
             let id = match g.get("id")? {
                 Value::String(id) => id.clone(),
                 Value::Number(id) => id.to_string(),
@@ -53,8 +53,17 @@ pub(super) async fn lists(c: &Conn<'_>) -> Result<Vec<ListChoice>, Outcome> {
                 id,
                 name: g.get("name")?.as_str()?.to_string(),
             })
-        })
-        .collect())
+        }));
+        let last = reply
+            .body
+            .pointer("/meta/last_page")
+            .and_then(Value::as_u64)
+            .unwrap_or(1);
+        if groups.len() < 50 || u64::from(page) >= last {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 pub(super) async fn subscribe(

@@ -28,6 +28,9 @@ mod klaviyo;
 mod mailchimp;
 mod mailerlite;
 
+/// Pages of lists read at most (providers that answer a page at a time).
+const MAX_LIST_PAGES: u32 = 10;
+
 /// A provider barkeep forwards leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -338,8 +341,9 @@ pub(crate) struct Conn<'a> {
 
 impl Conn<'_> {
     /// Sends a request to `base + path` with these headers and an optional JSON body.
-    /// A request that could not be sent or got no answer is an [`Outcome::Retry`]; one
-    /// refused by the address rules an [`Outcome::Refused`].
+    /// A request that could not be sent or got no answer is an [`Outcome::Retry`] (a
+    /// host that resolves only to refused addresses too: it is tried for a day); a URL
+    /// refused before any look-up (a literal private address) an [`Outcome::Refused`].
     pub(crate) async fn send(
         &self,
         method: Method,
@@ -361,7 +365,14 @@ impl Conn<'_> {
         };
         let mut request = request.header("accept", "application/json");
         for (name, value) in headers {
-            request = request.header(*name, *value);
+            // These headers carry the key: marked sensitive, no debug output shows them.
+            let mut value =
+                reqwest::header::HeaderValue::from_str(value).map_err(|_| Outcome::Refused {
+                    status: 0,
+                    error: "the key holds characters no HTTP header can carry".into(),
+                })?;
+            value.set_sensitive(true);
+            request = request.header(*name, value);
         }
         if let Some(body) = body {
             request = request
@@ -442,6 +453,8 @@ impl Esp {
     pub fn new(egress: Egress, overrides: HashMap<Provider, String>) -> anyhow::Result<Esp> {
         let direct = reqwest::Client::builder()
             .timeout(crate::egress::TIMEOUT)
+            // The configured URL is where calls go; no proxy from the environment.
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("barkeep/", env!("CARGO_PKG_VERSION")))
             .build()?;

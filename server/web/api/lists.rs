@@ -145,7 +145,7 @@ pub(crate) async fn delete(req: Req, OwnedSite(site): OwnedSite) -> Result<Respo
 
 /// Add the made-up address `barkeep-test@example.com` to the list now, and say how it
 /// went. A provider that refuses it as invalid still shows the key and list work. Counts
-/// with the webhook's tests: at most 10 per member every 10 minutes.
+/// with the webhook's tests: at most 10 for the account every 10 minutes.
 #[utoipa::path(post, path = "/api/v1/sites/{site_id}/list-forward/test", tag = "leads",
     params(("site_id" = i64, Path, description = "One of your sites")),
     responses((status = 200, description = "How the add went", body = Attempt)))]

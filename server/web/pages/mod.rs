@@ -24,6 +24,7 @@ mod benchmarks;
 mod billing;
 mod chart;
 mod forms;
+mod lists;
 mod people;
 mod preview;
 mod public;
@@ -112,6 +113,12 @@ fn site_rows() -> Vec<Route> {
         route!(POST "/sites/{site_id}/goals", Editor, sites::add_goal).audited("goal.created"),
         route!(POST "/sites/{site_id}/goals/{goal_id}/delete", Editor, sites::delete_goal)
             .audited("goal.deleted"),
+        route!(GET "/sites/{site_id}/lists", Editor, lists::show),
+        route!(POST "/sites/{site_id}/lists/check", Editor, lists::check),
+        route!(POST "/sites/{site_id}/lists", Editor, lists::save).audited("list_forward.set"),
+        route!(POST "/sites/{site_id}/lists/test", Editor, lists::test),
+        route!(POST "/sites/{site_id}/lists/delete", Editor, lists::delete)
+            .audited("list_forward.deleted"),
         route!(GET "/sites/{site_id}/stats", Viewer, stats::site),
     ]
 }

@@ -182,6 +182,8 @@ pub(super) enum Notice {
     SiteDeleted,
     GoalAdded,
     GoalDeleted,
+    ListForwardSaved,
+    ListForwardRemoved,
     BarCreated,
     BarSaved,
     Published,
@@ -216,7 +218,7 @@ pub(super) enum Notice {
 }
 
 impl Notice {
-    const ALL: [Notice; 38] = [
+    const ALL: [Notice; 40] = [
         Notice::SignedUp,
         Notice::LoggedOut,
         Notice::SiteCreated,
@@ -224,6 +226,8 @@ impl Notice {
         Notice::SiteDeleted,
         Notice::GoalAdded,
         Notice::GoalDeleted,
+        Notice::ListForwardSaved,
+        Notice::ListForwardRemoved,
         Notice::BarCreated,
         Notice::BarSaved,
         Notice::Published,
@@ -267,6 +271,8 @@ impl Notice {
             Notice::SiteDeleted => "site_deleted",
             Notice::GoalAdded => "goal_added",
             Notice::GoalDeleted => "goal_deleted",
+            Notice::ListForwardSaved => "list_forward_saved",
+            Notice::ListForwardRemoved => "list_forward_removed",
             Notice::BarCreated => "bar_created",
             Notice::BarSaved => "bar_saved",
             Notice::Published => "published",
@@ -317,6 +323,10 @@ impl Notice {
                 "Goal added. Visitors' browsers pick it up with the site's script within about a minute."
             }
             Notice::GoalDeleted => "Goal deleted with its counts.",
+            Notice::ListForwardSaved => {
+                "Forward saved. New leads, and leads waiting for it, are added to the list within seconds."
+            }
+            Notice::ListForwardRemoved => "Forward removed, with its key.",
             Notice::BarCreated => "Bar created. It is a draft until you publish it.",
             Notice::BarSaved => "Saved. Publish to show the changes to visitors.",
             Notice::Published => "Published: visitors see this version within a minute.",
