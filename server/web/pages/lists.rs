@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use warp::reply::Response;
 
-use super::forms::{Errors, Fields};
-use super::view::{Notice, done, render};
+use super::forms::{Errors, FORM, Fields};
+use super::view::{Notice, done, render, see_other};
 use crate::db::entities::{list_forward, site};
 use crate::error::{Error, Result};
 use crate::leads::Attempt;
@@ -67,6 +67,7 @@ struct ListsPage {
     tested: Option<Attempt>,
     attempts: Vec<DeliveryView>,
     hooks: Vec<HookRow>,
+    key_hint: &'static str,
     form: Fields,
     errors: Errors,
 }
@@ -147,6 +148,11 @@ async fn page(req: &Req, site: &site::Model, shown: Shown) -> Result<Response> {
                 .into_iter()
                 .map(|p| (p.slug(), p.name()))
                 .collect(),
+            key_hint: if forward.is_some() {
+                "Paste a key made for barkeep at your provider (HubSpot: a private app's token), or leave it empty to keep the saved key. It is stored encrypted and never shown again."
+            } else {
+                "Paste a key made for barkeep at your provider (HubSpot: a private app's token). It is stored encrypted and never shown again."
+            },
             forward: forward.and_then(forward_row),
             picking: shown.picking,
             tested: shown.tested,
@@ -160,7 +166,27 @@ async fn page(req: &Req, site: &site::Model, shown: Shown) -> Result<Response> {
 }
 
 pub(super) async fn show(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
-    page(&req, &site, Shown::default()).await
+    // Back from a test: its attempt, the newest of the tests.
+    let tested = if req.query.split('&').any(|p| p == "tested=1") {
+        req.state
+            .leads
+            .list_deliveries(site.id)
+            .await?
+            .into_iter()
+            .find(|d| d.test)
+            .map(|d| Attempt {
+                ok: d.ok,
+                status_code: d.status_code,
+                error: d.error,
+            })
+    } else {
+        None
+    };
+    let shown = Shown {
+        tested,
+        ..Shown::default()
+    };
+    page(&req, &site, shown).await
 }
 
 fn provider_of(f: &Fields) -> Result<Provider> {
@@ -227,34 +253,45 @@ pub(super) async fn check(req: Req, OwnedSite(site): OwnedSite) -> Result<Respon
 pub(super) async fn save(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
     let f = Fields::parse(req.body()?)?;
     let leads = &req.state.leads;
-    let provider = provider_of(&f)?;
-    let key = match f.text("pending") {
-        Some(sealed) => Some(leads.open_pending(site.id, sealed).ok_or_else(|| {
-            Error::invalid(
-                "key",
-                "paste the key again: this form was made for another one",
-            )
-        })?),
-        None => None,
+    let saved = async {
+        let provider = provider_of(&f)?;
+        let key = match f.text("pending") {
+            Some(sealed) => Some(leads.open_pending(site.id, sealed).ok_or_else(|| {
+                Error::invalid(
+                    "key",
+                    "paste the key again: this form was made for another one",
+                )
+            })?),
+            None => None,
+        };
+        let input = ForwardInput {
+            provider,
+            key,
+            api_url: f.text("api_url").map(str::to_string),
+            list_id: f.get("list_id").to_string(),
+            double_opt_in: (provider.double_opt_in() == DoubleOptIn::Switch)
+                .then(|| f.ticked("double_opt_in")),
+        };
+        leads.set_list_forward(site.id, input).await
     };
-    let input = ForwardInput {
-        provider,
-        key,
-        api_url: f.text("api_url").map(str::to_string),
-        list_id: f.get("list_id").to_string(),
-        double_opt_in: (provider.double_opt_in() == DoubleOptIn::Switch)
-            .then(|| f.ticked("double_opt_in")),
-    };
-    match leads.set_list_forward(site.id, input).await {
+    match saved.await {
         Ok(_) => Ok(done(
             &format!("/sites/{}/lists", site.id),
             Notice::ListForwardSaved,
         )),
         Err(err) => {
+            // The choice of list is gone with this page: what refused it is said above
+            // the form that reads the lists again.
+            let mut errors = Errors::of(err)?;
+            for field in ["list_id", "double_opt_in"] {
+                if let Some(m) = errors.0.remove(field) {
+                    errors.add(FORM, m);
+                }
+            }
             let mut form = f.clone();
             form.set("pending", "");
             let shown = Shown {
-                errors: Errors::of(err)?,
+                errors,
                 form,
                 ..Shown::default()
             };
@@ -263,18 +300,23 @@ pub(super) async fn save(req: Req, OwnedSite(site): OwnedSite) -> Result<Respons
     }
 }
 
-/// Adds the made-up address now and shows how it went.
+/// Adds the made-up address now; the page it leads to shows how it went.
 pub(super) async fn test(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
-    let attempt = req
+    match req
         .state
         .leads
         .test_list_forward(req.account()?, site.id)
-        .await?;
-    let shown = Shown {
-        tested: Some(attempt),
-        ..Shown::default()
-    };
-    page(&req, &site, shown).await
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/sites/{}/lists?tested=1", site.id))),
+        Err(err) => {
+            let shown = Shown {
+                errors: Errors::of(err)?,
+                ..Shown::default()
+            };
+            page(&req, &site, shown).await
+        }
+    }
 }
 
 pub(super) async fn delete(req: Req, OwnedSite(site): OwnedSite) -> Result<Response> {
