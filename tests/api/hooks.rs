@@ -3,32 +3,18 @@
 //! unsubscribed by answering 410.
 
 use reqwest::StatusCode;
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{BROWSER_UA, LiveBar, Options, TestApp, body_json};
+use crate::helpers::{LiveBar, Options, TestApp, body_json};
+use crate::leads::{lead, scalar};
+use crate::lists::email_bar;
 
 fn options() -> Options {
     Options::default()
         .var("BARKEEP_TRUSTED_PROXIES", "127.0.0.1")
         .var("BARKEEP_LEAD_WEBHOOK_PRIVATE", "allow")
-}
-
-/// A live email bar whose member wants no lead email.
-async fn email_bar(app: &TestApp, email: &str) -> LiveBar {
-    let live = app
-        .live_bar(email, &json!({"goal": "email", "message": "Join the list"}))
-        .await;
-    app.send(
-        reqwest::Method::PATCH,
-        "/api/v1/me",
-        &live.cookie,
-        Some(&json!({"lead_email": false})),
-    )
-    .await;
-    live
 }
 
 async fn token(app: &TestApp, live: &LiveBar) -> String {
@@ -54,31 +40,6 @@ async fn subscribe(app: &TestApp, token: &str, event: &str, url: &str) -> (Statu
         .unwrap();
     let status = res.status();
     (status, body_json(res).await)
-}
-
-async fn lead(app: &TestApp, deployment: i64, address: &str, ip: &str) {
-    let res = app
-        .client
-        .post(app.url("/l"))
-        .header("content-type", "text/plain;charset=UTF-8")
-        .header("user-agent", BROWSER_UA)
-        .header("origin", "https://shop.example")
-        .header("x-forwarded-for", ip)
-        .body(json!({"d": deployment, "h": "shop.example", "m": address, "hp": ""}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
-}
-
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    app.db
-        .query_one_raw(Statement::from_string(app.db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
-        .unwrap()
 }
 
 async fn run(app: &TestApp, job: &str) {

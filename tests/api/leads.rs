@@ -24,7 +24,8 @@ async fn email_bar(app: &TestApp, email: &str) -> LiveBar {
         .await
 }
 
-async fn lead(app: &TestApp, deployment: i64, address: &str, ip: &str) {
+/// A lead left on `deployment` from `ip`, as the runtime sends it.
+pub(crate) async fn lead(app: &TestApp, deployment: i64, address: &str, ip: &str) {
     let res = app
         .client
         .post(app.url("/l"))
@@ -39,7 +40,7 @@ async fn lead(app: &TestApp, deployment: i64, address: &str, ip: &str) {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
 }
 
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
+pub(crate) async fn scalar(app: &TestApp, sql: &str) -> i64 {
     app.db
         .query_one_raw(Statement::from_string(app.db.get_database_backend(), sql))
         .await

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, header_exists, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{BROWSER_UA, LiveBar, Options, TestApp, body_json};
+use crate::helpers::{LiveBar, Options, TestApp, body_json};
+use crate::leads::{lead, scalar};
 
 /// One provider as the tests drive it: the fixture files of its add, in order, the key
 /// its member pastes and, for ActiveCampaign, the API URL.
@@ -152,7 +153,7 @@ fn options() -> Options {
 
 /// A member's live email bar; the member wants no lead email, so the list is the lead's
 /// only forward.
-async fn email_bar(app: &TestApp, email: &str) -> LiveBar {
+pub(crate) async fn email_bar(app: &TestApp, email: &str) -> LiveBar {
     let live = app
         .live_bar(email, &json!({"goal": "email", "message": "Join the list"}))
         .await;
@@ -166,31 +167,6 @@ async fn email_bar(app: &TestApp, email: &str) -> LiveBar {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     live
-}
-
-async fn lead(app: &TestApp, deployment: i64, address: &str, ip: &str) {
-    let res = app
-        .client
-        .post(app.url("/l"))
-        .header("content-type", "text/plain;charset=UTF-8")
-        .header("user-agent", BROWSER_UA)
-        .header("origin", "https://shop.example")
-        .header("x-forwarded-for", ip)
-        .body(json!({"d": deployment, "h": "shop.example", "m": address, "hp": ""}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
-}
-
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    app.db
-        .query_one_raw(Statement::from_string(app.db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
-        .unwrap()
 }
 
 async fn deliver(app: &TestApp) {
