@@ -118,12 +118,18 @@ impl Options {
         self
     }
 
-    /// A second process on `a`'s database, with `a`'s clock, that also writes its email
-    /// into `a`'s folder (either process's mail worker may send what the other queued).
+    /// A second process on `a`'s database, with `a`'s clock and secret key, that also
+    /// writes its email into `a`'s folder (either process's mail worker may send what the
+    /// other queued).
     pub fn sharing(mut self, a: &TestApp) -> Self {
         self.database_url = Some(a.database_url.clone());
         self.clock = Some(a.clock.clone());
         let folder = format!("file://{}", a.mail_dir().display());
+        // Processes of one installation share the secret key (sealed provider keys,
+        // cookies and links open on every one).
+        if let Ok(key) = std::fs::read_to_string(a.data_dir.path().join("secret.key")) {
+            self = self.var("BARKEEP_SECRET_KEY", key.trim());
+        }
         self.var("BARKEEP_MAIL_URL", &folder)
     }
 }

@@ -553,6 +553,9 @@ async fn two_processes_never_add_a_lead_twice() {
             }
         }
     };
+    // The second process runs first once: it opens the key the first one sealed (both
+    // have the installation's secret key), then both run side by side.
+    b.state.jobs.run_now("lead_delivery").await.unwrap();
     futures_util::future::join(runner(&a), runner(&b)).await;
     let mut sent: Vec<String> = requests_to(&server, "/api/profile-subscription-bulk-create-jobs")
         .await
@@ -571,6 +574,11 @@ async fn two_processes_never_add_a_lead_twice() {
     assert_eq!(sent.len(), 40, "every lead added");
     assert_eq!(adds, 40, "and none twice");
     assert_eq!(scalar(&a, "SELECT COUNT(*) FROM leads").await, 0);
+    assert_eq!(
+        scalar(&a, "SELECT COUNT(*) FROM list_forwards WHERE stopped_at IS NULL").await,
+        1,
+        "the forward still runs"
+    );
 }
 
 #[tokio::test]

@@ -1,8 +1,8 @@
 //! Kit (formerly ConvertKit), API v4 at `https://api.kit.com/v4`, with the personal API
 //! key in `X-Kit-Api-Key`.
 //!
-//! - Forms and tags: `GET /forms?status=active&per_page=1000` and `GET /tags?per_page=1000`
-//!   (1000 is the largest page). A choice's id is `form:<id>` or `tag:<id>`, its name
+//! - Forms and tags: `GET /forms?status=active&per_page=500` and `GET /tags?per_page=500`
+//!   (the default page; 1000 is the largest). A choice's id is `form:<id>` or `tag:<id>`, its name
 //!   `Form: <name>` or `Tag: <name>`.
 //! - Add, in two steps: `POST /subscribers` creates the subscriber (or finds the one with
 //!   that address), `inactive` when double opt-in is asked for and `active` otherwise; then
@@ -25,13 +25,13 @@ const P: Provider = Provider::Kit;
 pub(super) async fn lists(c: &Conn<'_>) -> Result<Vec<ListChoice>, Outcome> {
     let mut out = read(
         c,
-        "/forms?status=active&per_page=1000",
+        "/forms?status=active&per_page=500",
         "forms",
         "form",
         "Form",
     )
     .await?;
-    out.extend(read(c, "/tags?per_page=1000", "tags", "tag", "Tag").await?);
+    out.extend(read(c, "/tags?per_page=500", "tags", "tag", "Tag").await?);
     Ok(out)
 }
 

@@ -2,8 +2,8 @@
 //! centre `<dc>` is the part of the API key after its last `-`. HTTP Basic auth with any
 //! user name and the key as the password.
 //!
-//! - Audiences: `GET /lists?count=1000&offset=0&fields=lists.id,lists.name` (1000 is the
-//!   largest page; `fields` keeps a big account's answer small).
+//! - Audiences: `GET /lists?count=100&offset=…`, a page of 100 at a time, up to ten pages
+//!   or `total_items`.
 //! - Add: `PUT /lists/{list}/members/{md5 of the lower-cased address}` with `status_if_new`
 //!   `pending` (Mailchimp sends its confirmation email) or `subscribed`, and the tag
 //!   `website-bar`. `skip_merge_validation=true` lets an audience with required merge
@@ -65,31 +65,40 @@ fn auth(c: &Conn<'_>) -> String {
 
 pub(super) async fn lists(c: &Conn<'_>) -> Result<Vec<ListChoice>, Outcome> {
     let auth = auth(c);
-    let reply = c
-        .send(
-            Method::GET,
-            "/lists?count=1000&offset=0&fields=lists.id,lists.name",
-            &[("authorization", auth.as_str())],
-            None,
-        )
-        .await?;
-    if !reply.ok() {
-        return Err(failure(&reply));
-    }
-    let lists = reply
-        .body
-        .get("lists")
-        .and_then(Value::as_array)
-        .ok_or_else(|| unexpected(&reply, "no audiences"))?;
-    Ok(lists
-        .iter()
-        .filter_map(|l| {
+    let mut out = Vec::new();
+    for page in 0..super::MAX_LIST_PAGES {
+        let reply = c
+            .send(
+                Method::GET,
+                &format!("/lists?count=100&offset={}", page * 100),
+                &[("authorization", auth.as_str())],
+                None,
+            )
+            .await?;
+        if !reply.ok() {
+            return Err(failure(&reply));
+        }
+        let lists = reply
+            .body
+            .get("lists")
+            .and_then(Value::as_array)
+            .ok_or_else(|| unexpected(&reply, "no audiences"))?;
+        out.extend(lists.iter().filter_map(|l| {
             Some(ListChoice {
                 id: l.get("id")?.as_str()?.to_string(),
                 name: l.get("name")?.as_str()?.to_string(),
             })
-        })
-        .collect())
+        }));
+        let total = reply
+            .body
+            .get("total_items")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        if lists.len() < 100 || out.len() as u64 >= total {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 pub(super) async fn subscribe(

@@ -58,11 +58,8 @@ const SPECS: [Spec; 7] = [
         tells_existing: true,
         // No Retry-After: Mailchimp's default.
         wait: Duration::from_secs(30),
-        lists_query: &[
-            ("count", "1000"),
-            ("offset", "0"),
-            ("fields", "lists.id,lists.name"),
-        ],
+        // Exactly the recorded request.
+        lists_query: &[],
         lists: &[
             ("a1b2c3d4e5", "Newsletter"),
             ("f6e5d4c3b2", "Product launch waitlist"),
@@ -91,7 +88,7 @@ const SPECS: [Spec; 7] = [
         tells_existing: true,
         // A plain-text 429 without Retry-After: Kit's default.
         wait: Duration::from_secs(60),
-        lists_query: &[("status", "active"), ("per_page", "1000")],
+        lists_query: &[],
         lists: &[
             ("form:5612847", "Form: Newsletter sign-up"),
             ("form:5613002", "Form: Launch waitlist"),
@@ -490,7 +487,7 @@ async fn lists_are_read() {
         if spec.provider == Provider::Kit {
             Mock::given(method("GET"))
                 .and(path("/v4/tags"))
-                .and(query_param("per_page", "1000"))
+                .and(query_param("per_page", "500"))
                 .and(header("X-Kit-Api-Key", key(Provider::Kit).as_str()))
                 .respond_with(answer(&fixture(Provider::Kit, "tags.response.json")))
                 .expect(1)
