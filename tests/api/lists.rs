@@ -575,7 +575,11 @@ async fn two_processes_never_add_a_lead_twice() {
     assert_eq!(adds, 40, "and none twice");
     assert_eq!(scalar(&a, "SELECT COUNT(*) FROM leads").await, 0);
     assert_eq!(
-        scalar(&a, "SELECT COUNT(*) FROM list_forwards WHERE stopped_at IS NULL").await,
+        scalar(
+            &a,
+            "SELECT COUNT(*) FROM list_forwards WHERE stopped_at IS NULL"
+        )
+        .await,
         1,
         "the forward still runs"
     );
