@@ -21,9 +21,9 @@ fn load(
     deployment: i64,
     visitors: u32,
     stop: Arc<AtomicBool>,
+    acked: Arc<AtomicU64>,
 ) -> tokio::task::JoinHandle<u64> {
     tokio::spawn(async move {
-        let acked = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::new();
         for v in 0..visitors {
             let (url, stop, acked) = (url.clone(), stop.clone(), acked.clone());
@@ -190,6 +190,8 @@ fn start_binary(data_dir: &std::path::Path, database_url: &str) -> (Child, Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_in_the_middle_of_a_load_loses_nothing() {
+    // No server runs in this process: its HTTP clients need the TLS provider installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let database = fresh_database(dir.path()).await;
     let url = database.url.clone();
@@ -250,8 +252,13 @@ async fn sigterm_in_the_middle_of_a_load_loses_nothing() {
     let d = published["deployments"][0]["id"].as_i64().unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
-    let load = load(format!("{address}/e"), d, 40, stop.clone());
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let acked = Arc::new(AtomicU64::new(0));
+    let load = load(format!("{address}/e"), d, 40, stop.clone(), acked.clone());
+    // SIGTERM once the load is flowing (on a busy machine it takes a while to start).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.load(Ordering::Relaxed) < 1000 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -294,7 +301,7 @@ async fn ten_seconds_without_the_database_under_load_loses_nothing() {
     let d = live.deployment;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let load = load(app.url("/e"), d, 8, stop.clone());
+    let load = load(app.url("/e"), d, 8, stop.clone(), Arc::default());
     tokio::time::sleep(Duration::from_millis(1000)).await;
 
     let outage = match &cluster {

@@ -260,6 +260,8 @@ fn start_logging(
 
 #[tokio::test]
 async fn a_providers_key_never_reaches_the_log_even_at_trace_level() {
+    // No server runs in this process: its HTTP clients need the TLS provider installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     use serde_json::json;
     use wiremock::matchers::{header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -623,6 +623,9 @@ export async function noShift(env, o = {}) {
   const t = await env.open({ path: o.path, context: o.context ?? DESKTOP, init: [CLS] });
   await steady(t);
   await t.page.waitForTimeout(500);
-  assert.equal(await t.page.evaluate(() => window.__cls), 0, 'the element must not shift the page');
+  // A bar that pushed the page would score hundredths or more; a sub-pixel rounding on a
+  // loaded machine has been seen at 0.00003.
+  const cls = await t.page.evaluate(() => window.__cls);
+  assert.ok(cls < 0.001, `the element must not shift the page (layout shift ${cls})`);
   return t;
 }
