@@ -28,6 +28,14 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the look-up made when a URL is saved may take.
 const CHECK_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long to wait before trying a member's URL again after `failures` failed posts:
+/// 5 s, then each wait twice the last, at most an hour (lead webhooks, list forwards and
+/// REST hooks alike).
+pub fn retry_wait(failures: i32) -> chrono::Duration {
+    let shift = failures.clamp(1, 20) - 1;
+    chrono::Duration::seconds((5_i64 << shift).min(3600))
+}
+
 /// True for addresses barkeep never connects to on a member's behalf.
 pub fn refused(ip: IpAddr) -> bool {
     match ip {

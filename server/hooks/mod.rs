@@ -133,11 +133,6 @@ pub fn published_body(
     .to_string()
 }
 
-fn backoff(failures: i32) -> Duration {
-    let shift = failures.clamp(1, 20) - 1;
-    Duration::seconds((5_i64 << shift).min(3600))
-}
-
 #[derive(Clone)]
 pub struct Hooks {
     db: Db,
@@ -287,7 +282,7 @@ impl Hooks {
                     tracing::warn!(hook_id = h.id, "a hook delivery failed for a day; dropped");
                 } else {
                     let n = d.attempts + 1;
-                    q::again(&txn, d.id, n, now + backoff(n), first).await?;
+                    q::again(&txn, d.id, n, now + crate::egress::retry_wait(n), first).await?;
                 }
             }
         }

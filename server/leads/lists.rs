@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::esp::{Credentials, DoubleOptIn, ListChoice, Outcome, Provider};
-use super::{Attempt, Leads, RETRY_HOURS, backoff, names};
+use super::{Attempt, Leads, RETRY_HOURS, names};
 use crate::db::entities::{lead_delivery, list_forward};
 use crate::db::leads::{self as q, Due, Forward};
 use crate::db::list_forwards as lf;
@@ -504,7 +504,7 @@ impl Leads {
                 let asked = after
                     .and_then(|a| Duration::from_std(a).ok())
                     .unwrap_or_default();
-                let next = now + backoff(number).max(asked);
+                let next = now + crate::egress::retry_wait(number).max(asked);
                 lf::again(&txn, p.id, number, next, Some(first_failed)).await?;
                 txn.commit().await?;
                 Next::Halt

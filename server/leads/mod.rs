@@ -36,8 +36,6 @@ pub use lists::ListForwardStopped;
 pub const EMAIL_EVERY_MINUTES: i64 = 10;
 /// A webhook is tried for this long from its first failure.
 pub const RETRY_HOURS: i64 = 24;
-const FIRST_RETRY_SECS: i64 = 5;
-const MAX_RETRY_SECS: i64 = 3600;
 /// Test posts a member may ask for in a window of this many minutes, over all their
 /// sites: the answer tells whether a URL answers and with what status, so it is not an
 /// unbounded probe.
@@ -146,11 +144,6 @@ impl Drop for TestSlot {
             }
         }
     }
-}
-
-fn backoff(failures: i32) -> Duration {
-    let shift = failures.clamp(1, 20) - 1;
-    Duration::seconds((FIRST_RETRY_SECS << shift).min(MAX_RETRY_SECS))
 }
 
 /// `https://hooks.example/…` → `hooks.example`
@@ -584,7 +577,14 @@ impl Leads {
         }
         let first_failed = p.webhook_first_failed_at.unwrap_or(now);
         if now - first_failed < Duration::hours(RETRY_HOURS) {
-            q::webhook_failed(&txn, p.id, number, now + backoff(number), first_failed).await?;
+            q::webhook_failed(
+                &txn,
+                p.id,
+                number,
+                now + crate::egress::retry_wait(number),
+                first_failed,
+            )
+            .await?;
             txn.commit().await?;
             return Ok(());
         }
@@ -673,9 +673,10 @@ mod tests {
 
     #[test]
     fn retries_start_within_ten_seconds_and_grow() {
-        assert_eq!(backoff(1), Duration::seconds(5));
-        assert_eq!(backoff(2), Duration::seconds(10));
-        assert_eq!(backoff(3), Duration::seconds(20));
-        assert_eq!(backoff(20), Duration::seconds(3600));
+        use crate::egress::retry_wait;
+        assert_eq!(retry_wait(1), Duration::seconds(5));
+        assert_eq!(retry_wait(2), Duration::seconds(10));
+        assert_eq!(retry_wait(3), Duration::seconds(20));
+        assert_eq!(retry_wait(20), Duration::seconds(3600));
     }
 }
