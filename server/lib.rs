@@ -36,5 +36,6 @@ pub mod reporting;
 pub mod scripts;
 pub mod sealed;
 pub mod signature;
+pub mod striped;
 pub mod teams;
 pub mod web;

@@ -1,11 +1,17 @@
 //! What the event pipeline reports to Prometheus.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
+
+use super::buffer::Buffer;
+use crate::striped::Count;
 
 /// Labels with a fixed set of values: no allocation on the hot path.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -23,20 +29,30 @@ struct Outcome {
     outcome: &'static str,
 }
 
+/// The kinds an event is counted as.
+const KINDS: [&str; 7] = [
+    "view", "click", "dismiss", "shown", "held_out", "goal", "lead",
+];
+
 pub struct IngestMetrics {
-    counted: Family<Kind, Counter>,
+    counted: Family<Kind, Count>,
+    /// The family's handles, one per kind, in the order of [`KINDS`]: counting an event
+    /// looks nothing up.
+    counted_by_kind: [Count; KINDS.len()],
     not_counted: Family<Reason, Counter>,
-    buffered: Gauge,
+    buffered: Buffered,
     writes: Family<Outcome, Counter>,
     write_seconds: Histogram,
 }
 
 impl IngestMetrics {
     pub fn register(registry: &mut Registry) -> Self {
+        let counted = Family::<Kind, Count>::default();
         let m = IngestMetrics {
-            counted: Family::default(),
+            counted_by_kind: KINDS.map(|kind| counted.get_or_create(&Kind { kind }).clone()),
+            counted,
             not_counted: Family::default(),
-            buffered: Gauge::default(),
+            buffered: Buffered::default(),
             writes: Family::default(),
             // 0.1 ms to about 6.5 s.
             write_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 17)),
@@ -70,20 +86,45 @@ impl IngestMetrics {
     }
 
     pub fn counted(&self, kind: &'static str) {
-        self.counted.get_or_create(&Kind { kind }).inc();
+        match KINDS.iter().position(|k| *k == kind) {
+            Some(i) => self.counted_by_kind[i].inc(),
+            None => self.counted.get_or_create(&Kind { kind }).inc(),
+        }
     }
 
     pub fn not_counted(&self, reason: &'static str) {
         self.not_counted.get_or_create(&Reason { reason }).inc();
     }
 
-    pub fn buffered(&self, entries: usize) {
-        self.buffered
-            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+    /// The buffer's size is read from it when scraped, rather than stored for every
+    /// event.
+    pub(super) fn watch_buffer(&self, buffer: &Arc<Mutex<Buffer>>) {
+        let _ = self.buffered.0.set(Arc::downgrade(buffer));
     }
 
     pub fn write(&self, outcome: &'static str, seconds: f64) {
         self.writes.get_or_create(&Outcome { outcome }).inc();
         self.write_seconds.observe(seconds);
+    }
+}
+
+/// `ingest_buffered_entries`: read from the buffer when scraped.
+#[derive(Clone, Debug, Default)]
+struct Buffered(Arc<OnceLock<Weak<Mutex<Buffer>>>>);
+
+impl TypedMetric for Buffered {
+    const TYPE: MetricType = MetricType::Gauge;
+}
+
+impl EncodeMetric for Buffered {
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let entries = self.0.get().and_then(Weak::upgrade).map_or(0, |buffer| {
+            buffer.lock().unwrap_or_else(|e| e.into_inner()).entries()
+        });
+        ConstGauge::new(i64::try_from(entries).unwrap_or(i64::MAX)).encode(encoder)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
     }
 }

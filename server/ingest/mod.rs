@@ -163,7 +163,7 @@ pub struct Ingest {
     clock: Clock,
     registry: Arc<Registry>,
     pub salts: Salts,
-    buffer: Mutex<Buffer>,
+    buffer: Arc<Mutex<Buffer>>,
     pending: Mutex<Vec<Pending>>,
     bots: Bots,
     /// Per client address block (an IPv4 address, an IPv6 /64).
@@ -206,11 +206,13 @@ impl Ingest {
             per_second(limits.events_per_ip_per_second.saturating_mul(2)),
         );
         let leads = Quota::per_minute(per_second(limits.leads_per_ip_per_minute));
+        let buffer = Arc::new(Mutex::new(Buffer::default()));
+        metrics.watch_buffer(&buffer);
         Ingest {
             clock,
             registry,
             salts: Salts::default(),
-            buffer: Mutex::new(Buffer::default()),
+            buffer,
             pending: Mutex::new(Vec::new()),
             bots,
             events_per_ip: per_block(events),
@@ -446,7 +448,6 @@ impl Ingest {
         let entries = buf.entries();
         drop(buf);
         self.metrics.counted(kind);
-        self.metrics.buffered(entries);
         if entries >= self.limits.batch_entries {
             self.wake.notify_one();
         }

@@ -50,7 +50,6 @@ impl Ingest {
         if slot.is_none() {
             let buffer =
                 std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|e| e.into_inner()));
-            self.metrics.buffered(0);
             if buffer.is_empty() {
                 return Ok(self
                     .pending

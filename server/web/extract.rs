@@ -6,6 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Body, Frame};
 use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 use warp::http::HeaderMap;
@@ -27,6 +29,19 @@ where
     B: Buf,
     E: std::fmt::Display,
 {
+    let frames = stream.map(|chunk| chunk.map(|mut b| Frame::data(b.copy_to_bytes(b.remaining()))));
+    read_body(headers, StreamBody::new(frames), limit).await
+}
+
+/// [`read_limited`] for a body as hyper hands it over. A body that came whole with its
+/// headers is read in one poll: its declared length says it is complete, so the
+/// connection is not asked for the end of it (a second turn of the connection's task
+/// for every event).
+pub(crate) async fn read_body<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, Error>
+where
+    B: Body,
+    B::Error: std::fmt::Display,
+{
     let declared = headers
         .get("content-length")
         .and_then(|v| v.to_str().ok())
@@ -34,36 +49,38 @@ where
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(Error::PayloadTooLarge);
     }
-    let unreadable = |e: E| {
-        Error::bad_request(
-            "body_unreadable",
-            format!("the request body could not be read: {e}"),
-        )
-    };
-    let mut stream = std::pin::pin!(stream);
+    let mut body = std::pin::pin!(body);
     // Most bodies arrive in one piece, which is kept as it is, without a copy.
-    let mut first = match stream.next().await {
-        None => return Ok(Bytes::new()),
-        Some(chunk) => chunk.map_err(unreadable)?,
-    };
-    if first.remaining() > limit {
-        return Err(Error::PayloadTooLarge);
-    }
-    let Some(second) = stream.next().await else {
-        return Ok(first.copy_to_bytes(first.remaining()));
-    };
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
-    buf.put(first);
-    let mut next = Some(second);
-    while let Some(chunk) = next {
-        let chunk = chunk.map_err(unreadable)?;
-        if buf.len() + chunk.remaining() > limit {
+    let mut whole: Option<Bytes> = None;
+    let mut pieces = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            Error::bad_request(
+                "body_unreadable",
+                format!("the request body could not be read: {e}"),
+            )
+        })?;
+        let Ok(mut data) = frame.into_data() else {
+            continue;
+        };
+        let read = whole.as_ref().map_or(0, Bytes::len) + pieces.len();
+        if read + data.remaining() > limit {
             return Err(Error::PayloadTooLarge);
         }
-        buf.put(chunk);
-        next = stream.next().await;
+        if read == 0 {
+            whole = Some(data.copy_to_bytes(data.remaining()));
+        } else {
+            if let Some(first) = whole.take() {
+                pieces.reserve(declared.unwrap_or(0).min(limit as u64) as usize);
+                pieces.put(first);
+            }
+            pieces.put(data);
+        }
+        if body.is_end_stream() {
+            break;
+        }
     }
-    Ok(buf.freeze())
+    Ok(whole.unwrap_or_else(|| pieces.freeze()))
 }
 
 /// Whether the request says its body is `application/json`.

@@ -1,13 +1,15 @@
 //! HTTP requests and their latency, by method, route and status.
 
 use std::borrow::Cow;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::striped::{Count, Latency};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -17,29 +19,28 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
-type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+type LatencyFamily = Family<HttpLabels, Latency>;
 
-/// Label sets that get a cached handle: fixed routes × methods × statuses.
+/// Label sets that get a handle looked up without a lock: fixed routes × methods ×
+/// statuses.
 const MAX_HOT_LABELS: usize = 64;
 
-fn latency_histogram() -> Histogram {
-    // 0.1 ms to about 6.5 s.
-    Histogram::new(exponential_buckets(0.0001, 2.0, 17))
-}
-
 pub struct HttpMetrics {
-    /// Handles of the few label sets of the busiest routes, so the hot path skips the
-    /// families' hashing.
-    hot: RwLock<Vec<(HttpLabels, Counter, Histogram)>>,
-    requests: Family<HttpLabels, Counter>,
-    latency: HistogramFamily<HttpLabels>,
+    /// Handles of the first label sets seen (the busiest routes answer first and most),
+    /// so the hot path skips the families' lock and hashing. Filled once each, in order;
+    /// `hot_len` says how many are filled.
+    hot: [OnceLock<(HttpLabels, Count, Latency)>; MAX_HOT_LABELS],
+    hot_len: AtomicUsize,
+    /// Held while a handle is added to `hot`.
+    adding: Mutex<()>,
+    requests: Family<HttpLabels, Count>,
+    latency: LatencyFamily,
 }
 
 impl HttpMetrics {
     pub fn register(registry: &mut Registry) -> Self {
-        let requests = Family::<HttpLabels, Counter>::default();
-        let latency: HistogramFamily<HttpLabels> =
-            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let requests = Family::<HttpLabels, Count>::default();
+        let latency = LatencyFamily::default();
         registry.register(
             "http_requests",
             "HTTP requests answered, by method, route and status",
@@ -51,28 +52,37 @@ impl HttpMetrics {
             latency.clone(),
         );
         HttpMetrics {
-            hot: RwLock::new(Vec::new()),
+            hot: [const { OnceLock::new() }; MAX_HOT_LABELS],
+            hot_len: AtomicUsize::new(0),
+            adding: Mutex::new(()),
             requests,
             latency,
         }
     }
 
-    pub fn observe(&self, labels: HttpLabels, seconds: f64) {
-        {
-            let hot = self.hot.read().unwrap_or_else(|e| e.into_inner());
-            if let Some((_, count, latency)) = hot.iter().find(|(l, _, _)| *l == labels) {
-                latency.observe(seconds);
+    pub fn observe(&self, labels: HttpLabels, took: Duration) {
+        let filled = self.hot_len.load(Ordering::Acquire);
+        let hot = self.hot[..filled].iter().filter_map(OnceLock::get);
+        for (l, count, latency) in hot {
+            if *l == labels {
+                latency.observe(took);
                 count.inc();
                 return;
             }
         }
         let latency = self.latency.get_or_create(&labels).clone();
         let count = self.requests.get_or_create(&labels).clone();
-        latency.observe(seconds);
+        latency.observe(took);
         count.inc();
-        let mut hot = self.hot.write().unwrap_or_else(|e| e.into_inner());
-        if hot.len() < MAX_HOT_LABELS && !hot.iter().any(|(l, _, _)| *l == labels) {
-            hot.push((labels, count, latency));
+        let _adding = self.adding.lock().unwrap_or_else(|e| e.into_inner());
+        let filled = self.hot_len.load(Ordering::Acquire);
+        let known = self.hot[..filled]
+            .iter()
+            .filter_map(OnceLock::get)
+            .any(|(l, _, _)| *l == labels);
+        if filled < MAX_HOT_LABELS && !known {
+            let _ = self.hot[filled].set((labels, count, latency));
+            self.hot_len.store(filled + 1, Ordering::Release);
         }
     }
 }

@@ -272,7 +272,7 @@ pub(crate) fn finish(metrics: &HttpMetrics, ctx: RequestContext, mut res: Respon
             route: Cow::Borrowed(route),
             status: status.as_u16(),
         },
-        elapsed.as_secs_f64(),
+        elapsed,
     );
     res
 }

@@ -12,6 +12,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::TryFutureExt;
+use futures_util::future::Either;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -35,7 +37,7 @@ pub(crate) async fn serve(
 ) {
     let routes = warp::service(super::app(state));
     let lane = Arc::new(state.clone());
-    let handler = move |req, peer| dispatch(req, peer, lane.clone(), routes.clone());
+    let handler = move |req, peer| dispatch(req, peer, &lane, &routes);
     serve_with(listener, state.web.timeouts, handler, shutdown).await;
 }
 
@@ -94,23 +96,28 @@ pub(crate) async fn serve_with<H, F>(
     graceful.shutdown().await;
 }
 
-async fn dispatch<S>(
-    req: Request<RequestBody>,
+/// Visitor requests to [`visitor`], everything else to warp. Not an `async fn`: its
+/// future is whichever of the two it chose, no larger.
+fn dispatch<S>(
+    mut req: Request<RequestBody>,
     peer: SocketAddr,
-    state: Arc<State>,
-    mut routes: S,
-) -> Response
+    state: &Arc<State>,
+    routes: &S,
+) -> impl Future<Output = Response> + Send + 'static + use<S>
 where
-    S: Service<Request<RequestBody>, Response = Response, Error = Infallible>,
+    S: Service<Request<RequestBody>, Response = Response, Error = Infallible> + Clone,
+    S::Future: Send + 'static,
 {
-    match visitor::handle(&state, req, peer).await {
-        Ok(res) => res,
-        Err(mut req) => {
+    match visitor::route_of(req.uri().path()) {
+        Some(route) => Either::Left(visitor::handle(state, route, req, peer)),
+        None => {
             req.extensions_mut().insert(Peer(peer));
-            match routes.call(req).await {
-                Ok(res) => res,
-                Err(never) => match never {},
-            }
+            Either::Right(
+                routes
+                    .clone()
+                    .call(req)
+                    .unwrap_or_else(|never| match never {}),
+            )
         }
     }
 }
@@ -156,8 +163,7 @@ mod tests {
                 return vec![b'x'; BIG].into_response();
             }
             let (parts, body) = req.into_parts();
-            let stream = http_body_util::BodyDataStream::new(body);
-            match crate::web::extract::read_limited(&parts.headers, stream, 1 << 20).await {
+            match crate::web::extract::read_body(&parts.headers, body, 1 << 20).await {
                 Ok(bytes) => format!("{} bytes", bytes.len()).into_response(),
                 Err(err) => crate::web::error::respond(err),
             }

@@ -15,7 +15,7 @@ use warp::Filter;
 
 mod support;
 
-use support::{Run, machine, parse_wrk, rss_kb, start_barkeep, wrk, wrk_command};
+use support::{Run, cpu_seconds, machine, parse_wrk, rss_kb, start_barkeep, wrk, wrk_command};
 
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
@@ -26,41 +26,52 @@ fn secs(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Runs the bare handler and barkeep in turn, `rounds` times, so both meet the same
-/// machine (a shared VM drifts); returns each side's median run by rate.
+/// One side of a pair: its median run by rate, and the server's CPU time per request
+/// (median over the rounds), which a shared machine's drift moves far less than rates.
+struct Side {
+    run: Run,
+    cpu_us: f64,
+}
+
+/// Runs the bare handler (in this process) and barkeep (`pid`) in turn, `rounds` times, so
+/// both meet the same machine (a shared VM drifts).
 #[allow(clippy::too_many_arguments)]
 fn pair(
     bare_url: &str,
     url: &str,
+    pid: u32,
     connections: u32,
     duration: u64,
     lua: &str,
     dir: &Path,
     name: &str,
     rounds: usize,
-) -> (Run, Run) {
+) -> (Side, Side) {
     let (mut bare, mut ours) = (Vec::new(), Vec::new());
+    let measured = |server: u32, url: &str, name: String| {
+        let before = cpu_seconds(server);
+        let run = wrk(url, connections, duration, lua, dir, &name);
+        let cpu = cpu_seconds(server) - before;
+        let per_request = 1e6 * cpu / run.requests.max(1) as f64;
+        (run, per_request)
+    };
     for i in 0..rounds {
-        bare.push(wrk(
+        bare.push(measured(
+            std::process::id(),
             bare_url,
-            connections,
-            duration,
-            lua,
-            dir,
-            &format!("bare-{name}-{i}"),
+            format!("bare-{name}-{i}"),
         ));
-        ours.push(wrk(
-            url,
-            connections,
-            duration,
-            lua,
-            dir,
-            &format!("{name}-{i}"),
-        ));
+        ours.push(measured(pid, url, format!("{name}-{i}")));
     }
-    let median = |mut runs: Vec<Run>| {
+    let median = |runs: Vec<(Run, f64)>| {
+        let mut cpu: Vec<f64> = runs.iter().map(|(_, c)| *c).collect();
+        cpu.sort_by(f64::total_cmp);
+        let mut runs: Vec<Run> = runs.into_iter().map(|(r, _)| r).collect();
         runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
-        runs.swap_remove(runs.len() / 2)
+        Side {
+            run: runs.swap_remove(runs.len() / 2),
+            cpu_us: cpu[cpu.len() / 2],
+        }
     };
     (median(bare), median(ours))
 }
@@ -476,9 +487,19 @@ async fn main() {
 
     let rounds = secs("BENCH_ROUNDS", 5) as usize;
     eprintln!("bench: POST /e, bare and barkeep in turn, {rounds} × {duration} s each");
-    let (bare_e, e) = pair(
+    let (
+        Side {
+            run: bare_e,
+            cpu_us: bare_e_cpu,
+        },
+        Side {
+            run: e,
+            cpu_us: e_cpu,
+        },
+    ) = pair(
         &format!("http://{bare}/e"),
         &format!("{base}/e"),
+        pid,
         32,
         duration,
         &event_lua(d),
@@ -488,9 +509,19 @@ async fn main() {
     );
     eprintln!("bench: GET /s/KEY.js, bare and barkeep in turn, {rounds} × {duration} s each");
     let script_lua = "wrk.headers[\"Accept-Encoding\"] = \"gzip, deflate, br\"\n";
-    let (bare_s, s) = pair(
+    let (
+        Side {
+            run: bare_s,
+            cpu_us: bare_s_cpu,
+        },
+        Side {
+            run: s,
+            cpu_us: s_cpu,
+        },
+    ) = pair(
         &format!("http://{bare}/s/{key}.js"),
         &format!("{base}/s/{key}.js"),
+        pid,
         32,
         duration,
         script_lua,
@@ -503,9 +534,19 @@ async fn main() {
     eprintln!(
         "bench: POST /e with site goals, bare and barkeep in turn, {rounds} × {duration} s each"
     );
-    let (bare_g, g) = pair(
+    let (
+        Side {
+            run: bare_g,
+            cpu_us: bare_g_cpu,
+        },
+        Side {
+            run: g,
+            cpu_us: g_cpu,
+        },
+    ) = pair(
         &format!("http://{bare}/e"),
         &format!("{base}/e"),
+        pid,
         32,
         duration,
         &goal_lua(goal_d, goal),
@@ -648,9 +689,11 @@ end
     | `POST /e` | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | |\n\
     | bare warp 204 (same requests) | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | |\n\
     | `/e` ÷ bare | **{:.0} %** | ≥ 75 % |\n\
+    | server CPU per event: barkeep / bare (median of the rounds) | {:.1} µs / {:.1} µs | (read) |\n\
     | `POST /e`, a site goal with a value (kind `g`) | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | |\n\
     | bare warp 204 (same requests) | {:.0} req/s | |\n\
     | goal events ÷ bare | **{:.0} %** | ≥ 75 % |\n\
+    | server CPU per goal event: barkeep / bare | {:.1} µs / {:.1} µs | (read) |\n\
     | `POST /e` at half its maximum ({:.0} req/s wanted, {:.0} req/s done, {} connections) | p50 {:.2} ms, **p99 {:.2} ms** | p99 < 5 ms |\n\
     | `GET /s/{{key}}.js` (brotli) | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | |\n\
     | bar stats, 5 variants, a year of hourly counters: the year by day, with the comparison | {:.0} req/s, p50 {:.2} ms, **p99 {:.2} ms** | p99 < 50 ms |\n\
@@ -658,6 +701,7 @@ end
     | the same bar's comparison alone (`/experiment`) | {:.0} req/s, p50 {:.2} ms, **p99 {:.2} ms** | p99 < 50 ms |\n\
     | bare warp 204 (same requests) | {:.0} req/s | |\n\
     | `/s` ÷ bare | **{:.0} %** | ≥ 80 % |\n\
+    | server CPU per script: barkeep / bare | {:.1} µs / {:.1} µs | (read) |\n\
     | publishing a bar on a site of 100 bars, while its script is fetched ({} publishes) | p50 {:.1} ms, **p99 {:.1} ms**, worst {:.1} ms | p99 ≤ 50 ms |\n\
     | resident memory after {} publishes ({} deployments live), before the flood | **{:.1} MB** | |\n\
     | resident memory 15 s after {} events across them (at rest) | **{:.1} MB** (peak during the flood {:.1} MB) | < 150 MB |\n\
@@ -671,11 +715,15 @@ end
         bare_e.p50_ms,
         bare_e.p99_ms,
         pct(e.rps, bare_e.rps),
+        e_cpu,
+        bare_e_cpu,
         g.rps,
         g.p50_ms,
         g.p99_ms,
         bare_g.rps,
         pct(g.rps, bare_g.rps),
+        g_cpu,
+        bare_g_cpu,
         half,
         paced.rps,
         connections,
@@ -695,6 +743,8 @@ end
         stats_experiment.p99_ms,
         bare_s.rps,
         pct(s.rps, bare_s.rps),
+        s_cpu,
+        bare_s_cpu,
         publish_times.len(),
         percentile(&publish_times, 0.5).as_secs_f64() * 1e3,
         percentile(&publish_times, 0.99).as_secs_f64() * 1e3,

@@ -31,7 +31,9 @@ pub fn start_barkeep(
     database_url: Option<&str>,
     vars: &[(&str, String)],
 ) -> (Proc, String) {
-    let mut cmd = Command::new(BIN);
+    // `BENCH_BIN` names another build to measure, to compare two side by side.
+    let bin = std::env::var("BENCH_BIN").unwrap_or_else(|_| BIN.to_string());
+    let mut cmd = Command::new(bin);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BARKEEP_DATA_DIR", data)
@@ -118,6 +120,7 @@ pub fn free_port() -> u16 {
 /// One wrk run's numbers.
 #[derive(Debug, Clone, Default)]
 pub struct Run {
+    pub requests: u64,
     pub non_2xx: u64,
     pub socket_errors: u64,
     pub rps: f64,
@@ -168,6 +171,7 @@ pub fn parse_wrk(stdout: &[u8]) -> Run {
     let v: Value = serde_json::from_str(line).unwrap();
     let n = |k: &str| v[k].as_u64().unwrap_or(0);
     Run {
+        requests: n("requests"),
         non_2xx: n("non_2xx"),
         socket_errors: n("socket_errors"),
         rps: n("requests") as f64 / (n("duration_us") as f64 / 1e6),
@@ -181,6 +185,21 @@ pub fn wrk(url: &str, connections: u32, duration: u64, lua: &str, dir: &Path, na
         .output()
         .expect("run wrk (Debian package `wrk`; `make bench` installs it)");
     parse_wrk(&out.stdout)
+}
+
+/// CPU time a process has used so far (user and system, all its threads), in seconds.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command's closing parenthesis; utime and stime are the 12th
+    // and 13th of them, in clock ticks of 1/100 s.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
 }
 
 /// Resident memory now and at its peak, in kB (`VmRSS`, `VmHWM`).

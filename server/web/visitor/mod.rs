@@ -3,9 +3,11 @@
 //! They are the hot path: `server` hands them over straight from hyper, they answer at
 //! once from memory, and they never answer with a server error.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use http_body_util::BodyDataStream;
+use warp::http::request::Parts;
 use warp::http::{Method, Request};
 use warp::reply::Response;
 
@@ -41,37 +43,49 @@ pub(crate) fn route_of(path: &str) -> Option<&'static str> {
     }
 }
 
-/// Answers a visitor request, or hands the request back when it is not one.
-pub(crate) async fn handle(
-    state: &State,
+/// The answer to a request on a visitor `route` (see [`route_of`]). Its future holds
+/// only the request's parts: a connection moves it about for every request, so it is kept
+/// small (the script's lookup, which may wait for a build, is boxed).
+pub(crate) fn handle(
+    state: &Arc<State>,
+    route: &'static str,
     req: Request<RequestBody>,
     peer: SocketAddr,
-) -> Result<Response, Request<RequestBody>> {
-    let Some(route) = route_of(req.uri().path()) else {
-        return Err(req);
-    };
+) -> impl Future<Output = Response> + Send + 'static + use<> {
     let (parts, body) = req.into_parts();
     let ctx = RequestContext::new(
         incoming_request_id(&parts.headers),
         parts.method.clone(),
         parts.uri.path(),
     );
+    let state = state.clone();
+    async move {
+        let res = answer(&state, route, parts, body, peer).await;
+        finish(&state.http, ctx, res)
+    }
+}
+
+async fn answer(
+    state: &State,
+    route: &'static str,
+    parts: Parts,
+    body: RequestBody,
+    peer: SocketAddr,
+) -> Response {
     let trusted = &state.web.trusted_proxies;
-    let res = match (route, &parts.method) {
+    match (route, &parts.method) {
         ("/s/{key}.js", &Method::GET | &Method::HEAD) => {
             let file = &parts.uri.path()["/s/".len()..];
-            script::serve(&state.live.scripts, file, &parts.headers, || {
-                super::extract::client_ip(Some(peer), &parts.headers, trusted)
-            })
+            Box::pin(script::serve(
+                &state.live.scripts,
+                file,
+                &parts.headers,
+                || super::extract::client_ip(Some(peer), &parts.headers, trusted),
+            ))
             .await
         }
         ("/e", &Method::POST) => {
-            let body = super::extract::read_limited(
-                &parts.headers,
-                BodyDataStream::new(body),
-                events::EVENT_LIMIT,
-            )
-            .await;
+            let body = super::extract::read_body(&parts.headers, body, events::EVENT_LIMIT).await;
             let visitor = events::visitor(Some(peer), &parts.headers, trusted);
             events::post_event(&state.ingest, visitor, body)
         }
@@ -80,12 +94,7 @@ pub(crate) async fn handle(
             events::pixel(&state.ingest, visitor, parts.uri.query().unwrap_or(""))
         }
         ("/l", &Method::POST) => {
-            let body = super::extract::read_limited(
-                &parts.headers,
-                BodyDataStream::new(body),
-                events::LEAD_LIMIT,
-            )
-            .await;
+            let body = super::extract::read_body(&parts.headers, body, events::LEAD_LIMIT).await;
             let visitor = events::visitor(Some(peer), &parts.headers, trusted);
             events::post_lead(&state.ingest, visitor, body)
         }
@@ -102,6 +111,5 @@ pub(crate) async fn handle(
                 error::method_not_allowed(&allow)
             }
         }
-    };
-    Ok(finish(&state.http, ctx, res))
+    }
 }
