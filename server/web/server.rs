@@ -6,11 +6,15 @@
 //! warp ([`super::app`]). Both ways end in the same `finish`: request id, security
 //! headers, metrics.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use futures_util::task::AtomicWaker;
 
 use futures_util::TryFutureExt;
 use futures_util::future::Either;
@@ -18,8 +22,9 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tower_service::Service;
 use warp::http::Request;
 use warp::reply::Response;
@@ -52,7 +57,7 @@ pub(crate) async fn serve_with<H, F>(
     H: Fn(Request<RequestBody>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response> + Send + 'static,
 {
-    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Connections::default());
     // The header and idle limits are kept by `Paced`, below hyper, at no timer cost
     // per request.
     let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
@@ -70,7 +75,7 @@ pub(crate) async fn serve_with<H, F>(
         };
         let handler = handler.clone();
         let builder = builder.clone();
-        let watcher = graceful.watcher();
+        let served = connections.open();
         tokio::spawn(async move {
             let in_flight = InFlight::default();
             let io = Paced::new(stream, timeouts, in_flight.clone());
@@ -87,13 +92,111 @@ pub(crate) async fn serve_with<H, F>(
                 }
             });
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-            if let Err(err) = watcher.watch(conn).await {
+            if let Err(err) = served.serve(conn).await {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    connections.close_all().await;
+}
+
+/// The connections being served, so that shutdown can ask each to finish the request it
+/// is answering and close, and wait until all have. hyper-util's `GracefulShutdown`
+/// does the same through one channel that every connection polls on every turn, under
+/// a lock they all share: a cost per request, paid by all threads together. Here a
+/// connection looks at a flag of its own.
+#[derive(Default)]
+struct Connections {
+    next: AtomicU64,
+    open: Mutex<HashMap<u64, Arc<Closing>>>,
+    all_closed: Notify,
+}
+
+/// One connection's side of a shutdown.
+#[derive(Default)]
+struct Closing {
+    asked: AtomicBool,
+    /// The connection's task, woken to see `asked`.
+    task: AtomicWaker,
+}
+
+impl Connections {
+    fn open(self: &Arc<Self>) -> Served {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let closing = Arc::new(Closing::default());
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, closing.clone());
+        Served {
+            connections: self.clone(),
+            id,
+            closing,
+        }
+    }
+
+    /// Asks every connection to close once its request is answered; done when all have.
+    async fn close_all(&self) {
+        for closing in self.open.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            closing.asked.store(true, Ordering::Release);
+            closing.task.wake();
+        }
+        loop {
+            let closed = self.all_closed.notified();
+            let mut closed = std::pin::pin!(closed);
+            closed.as_mut().enable();
+            if self
+                .open
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+            {
+                return;
+            }
+            closed.await;
+        }
+    }
+}
+
+/// A connection's place among the open ones, given up when it ends (or its task is
+/// dropped).
+struct Served {
+    connections: Arc<Connections>,
+    id: u64,
+    closing: Arc<Closing>,
+}
+
+impl Served {
+    async fn serve<C: GracefulConnection>(self, conn: C) -> C::Output {
+        let mut conn = std::pin::pin!(conn);
+        let mut asked = false;
+        std::future::poll_fn(|cx| {
+            if !asked {
+                self.closing.task.register(cx.waker());
+                if self.closing.asked.load(Ordering::Acquire) {
+                    asked = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+            conn.as_mut().poll(cx)
+        })
+        .await
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let mut open = self
+            .connections
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        open.remove(&self.id);
+        if open.is_empty() {
+            self.connections.all_closed.notify_waiters();
+        }
+    }
 }
 
 /// Visitor requests to [`visitor`], everything else to warp. Not an `async fn`: its
