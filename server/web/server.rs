@@ -12,6 +12,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Waker;
 use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
@@ -29,7 +30,7 @@ use tower_service::Service;
 use warp::http::Request;
 use warp::reply::Response;
 
-use super::conn::{InFlight, Paced, RequestBody, Timeouts, contained};
+use super::conn::{InFlight, Paced, Repoll, RequestBody, Timeouts, contained};
 use super::extract::Peer;
 use super::{State, visitor};
 
@@ -171,6 +172,8 @@ impl Served {
     async fn serve<C: GracefulConnection>(self, conn: C) -> C::Output {
         let mut conn = std::pin::pin!(conn);
         let mut asked = false;
+        let repoll = Arc::new(Repoll::default());
+        let waker = Waker::from(repoll.clone());
         std::future::poll_fn(|cx| {
             if !asked {
                 self.closing.task.register(cx.waker());
@@ -179,7 +182,7 @@ impl Served {
                     conn.as_mut().graceful_shutdown();
                 }
             }
-            conn.as_mut().poll(cx)
+            repoll.poll(&waker, cx, |cx| conn.as_mut().poll(cx))
         })
         .await
     }
