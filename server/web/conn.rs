@@ -345,8 +345,14 @@ pub(crate) async fn contained(
 /// the scheduler that turn costs a trip through the run queue and, with the other worker
 /// thread idle, a system call to wake it and a context switch: about a quarter of what an
 /// event costs. Wakes from outside (the socket is ready, a timer fired) pass through.
-#[derive(Default)]
 pub(crate) struct Repoll {
+    turn: Arc<Turn>,
+    /// `turn`, as the waker the connection is polled with.
+    waker: Waker,
+}
+
+#[derive(Default)]
+struct Turn {
     state: AtomicU8,
     /// The connection's task.
     task: AtomicWaker,
@@ -361,20 +367,31 @@ const WOKEN: u8 = 2;
 const MAX_REPOLLS: usize = 4;
 
 impl Repoll {
-    /// Polls `f` with `waker` (this `Repoll`, as a waker), again at once while it woke
-    /// itself.
+    pub(crate) fn new() -> Repoll {
+        let turn = Arc::new(Turn::default());
+        Repoll {
+            waker: Waker::from(turn.clone()),
+            turn,
+        }
+    }
+
+    /// What wakes the connection from outside (as its socket or a timer would).
+    pub(crate) fn waker(&self) -> &Waker {
+        &self.waker
+    }
+
+    /// Polls `f` for the task of `cx`, again at once while it woke itself.
     pub(crate) fn poll<T>(
         &self,
-        waker: &Waker,
         cx: &mut Context<'_>,
         mut f: impl FnMut(&mut Context<'_>) -> Poll<T>,
     ) -> Poll<T> {
-        self.task.register(cx.waker());
-        let mut inner = Context::from_waker(waker);
+        self.turn.task.register(cx.waker());
+        let mut inner = Context::from_waker(&self.waker);
         for _ in 0..MAX_REPOLLS {
-            self.state.store(POLLING, Ordering::Release);
+            self.turn.state.store(POLLING, Ordering::Release);
             let polled = f(&mut inner);
-            let woken = self.state.swap(IDLE, Ordering::AcqRel) == WOKEN;
+            let woken = self.turn.state.swap(IDLE, Ordering::AcqRel) == WOKEN;
             if polled.is_ready() || !woken {
                 return polled;
             }
@@ -384,7 +401,7 @@ impl Repoll {
     }
 }
 
-impl Wake for Repoll {
+impl Wake for Turn {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
@@ -433,17 +450,12 @@ mod tests {
         (task.clone(), Waker::from(task))
     }
 
-    fn repoll() -> (Arc<Repoll>, Waker) {
-        let repoll = Arc::new(Repoll::default());
-        (repoll.clone(), Waker::from(repoll))
-    }
-
     #[test]
     fn a_connection_that_wakes_itself_is_polled_again_at_once() {
         let (task, outer) = task();
-        let (repoll, waker) = repoll();
+        let repoll = Repoll::new();
         let mut polls = 0;
-        let polled = repoll.poll(&waker, &mut Context::from_waker(&outer), |cx| {
+        let polled = repoll.poll(&mut Context::from_waker(&outer), |cx| {
             polls += 1;
             if polls == 1 {
                 // As hyper's body channel does when the handler takes the body.
@@ -464,9 +476,9 @@ mod tests {
     #[test]
     fn a_connection_that_keeps_waking_itself_goes_back_to_the_scheduler() {
         let (task, outer) = task();
-        let (repoll, waker) = repoll();
+        let repoll = Repoll::new();
         let mut polls = 0;
-        let polled: Poll<()> = repoll.poll(&waker, &mut Context::from_waker(&outer), |cx| {
+        let polled: Poll<()> = repoll.poll(&mut Context::from_waker(&outer), |cx| {
             polls += 1;
             cx.waker().wake_by_ref();
             Poll::Pending
@@ -483,9 +495,9 @@ mod tests {
     #[test]
     fn wakes_from_outside_reach_the_task_once_each_poll() {
         let (task, outer) = task();
-        let (repoll, waker) = repoll();
+        let repoll = Repoll::new();
         let mut kept = None;
-        let polled: Poll<()> = repoll.poll(&waker, &mut Context::from_waker(&outer), |cx| {
+        let polled: Poll<()> = repoll.poll(&mut Context::from_waker(&outer), |cx| {
             // A socket or a timer keeps the waker for later.
             kept = Some(cx.waker().clone());
             Poll::Pending
@@ -498,7 +510,7 @@ mod tests {
         // The task is on its way; it is woken again only once polled again.
         kept.wake_by_ref();
         assert_eq!(task.0.load(Ordering::SeqCst), 1);
-        let _: Poll<()> = repoll.poll(&waker, &mut Context::from_waker(&outer), |_| Poll::Pending);
+        let _: Poll<()> = repoll.poll(&mut Context::from_waker(&outer), |_| Poll::Pending);
         std::thread::spawn(move || kept.wake()).join().unwrap();
         assert_eq!(task.0.load(Ordering::SeqCst), 2);
     }

@@ -12,10 +12,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Waker;
 use std::time::Duration;
-
-use futures_util::task::AtomicWaker;
 
 use futures_util::TryFutureExt;
 use futures_util::future::Either;
@@ -115,17 +112,19 @@ struct Connections {
 }
 
 /// One connection's side of a shutdown.
-#[derive(Default)]
 struct Closing {
     asked: AtomicBool,
-    /// The connection's task, woken to see `asked`.
-    task: AtomicWaker,
+    /// Woken to see `asked`.
+    repoll: Repoll,
 }
 
 impl Connections {
     fn open(self: &Arc<Self>) -> Served {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let closing = Arc::new(Closing::default());
+        let closing = Arc::new(Closing {
+            asked: AtomicBool::new(false),
+            repoll: Repoll::new(),
+        });
         self.open
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -141,7 +140,7 @@ impl Connections {
     async fn close_all(&self) {
         for closing in self.open.lock().unwrap_or_else(|e| e.into_inner()).values() {
             closing.asked.store(true, Ordering::Release);
-            closing.task.wake();
+            closing.repoll.waker().wake_by_ref();
         }
         loop {
             let closed = self.all_closed.notified();
@@ -172,17 +171,15 @@ impl Served {
     async fn serve<C: GracefulConnection>(self, conn: C) -> C::Output {
         let mut conn = std::pin::pin!(conn);
         let mut asked = false;
-        let repoll = Arc::new(Repoll::default());
-        let waker = Waker::from(repoll.clone());
+        let closing = &self.closing;
         std::future::poll_fn(|cx| {
-            if !asked {
-                self.closing.task.register(cx.waker());
-                if self.closing.asked.load(Ordering::Acquire) {
+            closing.repoll.poll(cx, |cx| {
+                if !asked && closing.asked.load(Ordering::Acquire) {
                     asked = true;
                     conn.as_mut().graceful_shutdown();
                 }
-            }
-            repoll.poll(&waker, cx, |cx| conn.as_mut().poll(cx))
+                conn.as_mut().poll(cx)
+            })
         })
         .await
     }
