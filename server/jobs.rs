@@ -279,10 +279,15 @@ impl Jobs {
 
     async fn claim_and_run(&self, job: &Job, force: bool) -> anyhow::Result<Ran> {
         let now = self.clock.now();
-        leases::ensure(&self.db, job.name, now).await?;
         let every = chrono::Duration::from_std(job.every)?;
         let lease = chrono::Duration::from_std(job.lease)?;
-        if !leases::claim(&self.db, job.name, &self.holder, now, every, lease, force).await? {
+        // Lease writes are transactions of their own: on SQLite they take their turn with
+        // this process's other writers rather than poll for the lock.
+        let txn = crate::db::begin(&self.db).await?;
+        leases::ensure(&txn, job.name, now).await?;
+        let claimed = leases::claim(&txn, job.name, &self.holder, now, every, lease, force).await?;
+        txn.commit().await?;
+        if !claimed {
             return Ok(Ran::NotNow);
         }
         // The lease is renewed while the run lasts, so a long run is never taken up by
@@ -301,8 +306,9 @@ impl Jobs {
             .as_ref()
             .map(|_| chrono::Duration::from_std(job.every.min(Duration::from_secs(60))))
             .transpose()?;
+        let txn = crate::db::begin(&self.db).await?;
         leases::finish(
-            &self.db,
+            &txn,
             job.name,
             &self.holder,
             self.clock.now(),
@@ -310,6 +316,7 @@ impl Jobs {
             retry,
         )
         .await?;
+        txn.commit().await?;
         Ok(Ran::Yes)
     }
 
@@ -319,7 +326,13 @@ impl Jobs {
         loop {
             tokio::time::sleep(every).await;
             let until = self.clock.now() + lease;
-            match leases::renew(&self.db, job.name, &self.holder, until).await {
+            let renewed = async {
+                let txn = crate::db::begin(&self.db).await?;
+                let renewed = leases::renew(&txn, job.name, &self.holder, until).await?;
+                txn.commit().await?;
+                Ok::<_, sea_orm::DbErr>(renewed)
+            };
+            match renewed.await {
                 Ok(true) => {}
                 Ok(false) => return,
                 Err(err) => tracing::warn!(

@@ -492,7 +492,9 @@ impl Accounts {
                     .last_used_at
                     .is_none_or(|t| (now - t).num_seconds() >= TOUCH_EVERY_SECS)
                 {
-                    q::touch_api_token(db, token.id, now).await?;
+                    let txn = crate::db::begin(db).await?;
+                    q::touch_api_token(&txn, token.id, now).await?;
+                    txn.commit().await?;
                 }
                 let member = q::member_by_id(db, token.member_id)
                     .await?
@@ -583,7 +585,9 @@ impl Accounts {
             .await?
             .ok_or(Error::Unauthorized)?;
         if (now - session.last_seen_at).num_seconds() >= TOUCH_EVERY_SECS {
-            q::touch_session(&self.db, session.id, now).await?;
+            let txn = crate::db::begin(&self.db).await?;
+            q::touch_session(&txn, session.id, now).await?;
+            txn.commit().await?;
         }
         let member = q::member_by_id(&self.db, session.member_id)
             .await?

@@ -459,7 +459,13 @@ impl Catalog {
         let event = crate::hooks::published_body(b.id.0, b.site_id, &b.name, &ids, now);
         crate::db::hooks::queue_event(&txn, account, "bar.published", &event, now).await?;
         txn.commit().await?;
-        self.emit(Change::SiteChanged(b.site_id)).await;
+        self.emit(Change::BarPublished {
+            site: b.site_id,
+            ended: live.iter().map(|d| d.id).collect(),
+            created: created.clone(),
+            at: now,
+        })
+        .await;
         tracing::info!(bar_id = %b.id, deployments = created.len(), "bar published");
         Ok(created)
     }

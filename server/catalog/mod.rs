@@ -33,6 +33,14 @@ pub use variants::VariantInput;
 pub enum Change {
     /// Its hostnames, or what is live on it, changed (a new site counts too).
     SiteChanged(SiteId),
+    /// One bar of it was published: its deployments `ended` stopped at `at` and `created`
+    /// began; nothing else on the site changed.
+    BarPublished {
+        site: SiteId,
+        ended: Vec<DeploymentId>,
+        created: Vec<deployment::Model>,
+        at: chrono::DateTime<chrono::Utc>,
+    },
     /// It is gone, with everything on it.
     SiteDeleted { site: SiteId, key: String },
 }

@@ -1,12 +1,12 @@
 //! The per-site script: the core of the bar runtime with the modules the site's live
-//! bars need and their configuration spliced in, compressed once (brotli and gzip) and
+//! bars need and their configuration spliced in, compressed (brotli and gzip; see
+//! `compress.rs`) and
 //! served from memory, its response headers prepared once. A site with bars shown by
 //! country gets one script per country, each built on its first request.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::IpAddr;
-use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, RwLock, Weak};
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -19,6 +19,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::Policy;
+use super::compress::{self, Compressor, Packed, Polish};
 use crate::db::entities::deployment;
 use crate::db::{Db, catalog as q};
 use crate::domain::bar::{Modules, RuntimeBar, Snapshot};
@@ -105,81 +106,12 @@ pub struct Compiled {
     pub etag: HeaderValue,
     pub plain: Bytes,
     pub gzip: Bytes,
-    pub brotli: Bytes,
+    /// Brotli, compressed quickly.
+    brotli: Bytes,
+    /// Brotli at its best, once the script has settled (`compress.rs`).
+    best: OnceLock<Bytes>,
     /// Headers of a 200 in each encoding (brotli, gzip, identity) and of a 304.
     headers: [HeaderMap; 4],
-}
-
-/// A script's compressed forms.
-pub struct Packed {
-    pub plain: String,
-    pub gzip: Vec<u8>,
-    pub brotli: Vec<u8>,
-}
-
-/// Compresses a script (gzip at its best; brotli at quality 11 with a window just large
-/// enough for it). Compression into memory cannot really fail; if it ever did, the
-/// caller gets the error rather than an empty body labelled gzip.
-pub fn pack(js: String) -> anyhow::Result<Packed> {
-    let gzip = {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        enc.write_all(js.as_bytes()).context("gzip")?;
-        enc.finish().context("gzip")?
-    };
-    let brotli = {
-        let mut w = brotli::CompressorWriter::new(Vec::new(), 4096, 11, brotli_window(js.len()));
-        w.write_all(js.as_bytes()).context("brotli")?;
-        w.flush().context("brotli")?;
-        w.into_inner()
-    };
-    Ok(Packed {
-        plain: js,
-        gzip,
-        brotli,
-    })
-}
-
-/// The smallest brotli window (log2 of its size, 10 to 22) that holds `len` bytes: a
-/// script of a few kilobytes needs kilobytes, not the 4 MB of the largest window, and the
-/// encoder's memory grows with the window.
-fn brotli_window(len: usize) -> u32 {
-    // A window of 2^n bytes holds 2^n − 16 of them.
-    let need = len.saturating_add(16).max(2);
-    (usize::BITS - (need - 1).leading_zeros()).clamp(10, 22)
-}
-
-/// Compression runs on one thread of its own: never on the threads that answer
-/// requests, one script at a time, and its memory stays in one place.
-pub struct Compressor {
-    jobs: std::sync::mpsc::Sender<(String, tokio::sync::oneshot::Sender<anyhow::Result<Packed>>)>,
-}
-
-impl Compressor {
-    pub fn start() -> anyhow::Result<Compressor> {
-        let (jobs, queue) = std::sync::mpsc::channel::<(
-            String,
-            tokio::sync::oneshot::Sender<anyhow::Result<Packed>>,
-        )>();
-        std::thread::Builder::new()
-            .name("barkeep-compress".into())
-            .spawn(move || {
-                for (js, reply) in queue {
-                    let _ = reply.send(pack(js));
-                }
-            })
-            .context("starting the compression thread")?;
-        Ok(Compressor { jobs })
-    }
-
-    pub async fn pack(&self, js: String) -> anyhow::Result<Packed> {
-        let (reply, packed) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send((js, reply))
-            .map_err(|_| anyhow::anyhow!("the compression thread has stopped"))?;
-        packed
-            .await
-            .map_err(|_| anyhow::anyhow!("the compression thread has stopped"))?
-    }
 }
 
 impl Compiled {
@@ -228,16 +160,22 @@ impl Compiled {
             plain: Bytes::from(js),
             gzip: Bytes::from(gzip),
             brotli: Bytes::from(brotli),
+            best: OnceLock::new(),
         })
     }
 
     /// The body and headers of a 200 in `encoding`.
     pub fn answer(&self, encoding: Encoding) -> (Bytes, HeaderMap) {
         match encoding {
-            Encoding::Brotli => (self.brotli.clone(), self.headers[0].clone()),
+            Encoding::Brotli => (self.brotli().clone(), self.headers[0].clone()),
             Encoding::Gzip => (self.gzip.clone(), self.headers[1].clone()),
             Encoding::Identity => (self.plain.clone(), self.headers[2].clone()),
         }
+    }
+
+    /// The brotli form served now: the best one once it is made.
+    pub fn brotli(&self) -> &Bytes {
+        self.best.get().unwrap_or(&self.brotli)
     }
 
     /// The headers of a 304.
@@ -355,7 +293,7 @@ impl Scripts {
                 by_key: RwLock::new(HashMap::new()),
                 unknown: Arc::new(Compiled::new(
                     0,
-                    pack("/* barkeep: unknown site */\n".into())?,
+                    compress::pack("/* barkeep: unknown site */\n".into(), compress::BEST)?,
                     UNKNOWN_CACHE,
                 )?),
                 compressor: Compressor::start()?,
@@ -377,7 +315,7 @@ impl Scripts {
             Kind::One(c) => Lookup::Site(c.clone()),
             Kind::ByCountry(by) => {
                 let country = self.inner.countries.as_ref().and_then(|c| c.country(ip()));
-                match self.inner.for_country(site.version, by, country).await {
+                match self.inner.for_country(key, site.version, by, country).await {
                     Some(c) => Lookup::Site(c),
                     None => Lookup::Unknown(self.inner.unknown.clone()),
                 }
@@ -434,7 +372,7 @@ impl Scripts {
     fn start_build(&self, key: String, site_id: SiteId, version: i64) -> Build {
         let inner = self.inner.clone();
         let build: BoxFuture<'static, Option<Arc<SiteScript>>> = Box::pin(async move {
-            let built = inner.build(site_id, version).await.map(Arc::new);
+            let built = inner.build(&key, site_id, version).await.map(Arc::new);
             let mut map = inner.by_key.write().unwrap_or_else(|e| e.into_inner());
             let entry = map.get_mut(&key);
             match built {
@@ -491,10 +429,15 @@ async fn optimised_weights(db: &Db, deployments: &mut [deployment::Model]) -> an
 
 impl Inner {
     /// The site's script as the database has it now.
-    async fn build(&self, site_id: SiteId, version: i64) -> anyhow::Result<SiteScript> {
-        let one = |c: Compiled| SiteScript {
+    async fn build(
+        self: &Arc<Self>,
+        key: &str,
+        site_id: SiteId,
+        version: i64,
+    ) -> anyhow::Result<SiteScript> {
+        let one = |c: Arc<Compiled>| SiteScript {
             version,
-            kind: Kind::One(Arc::new(c)),
+            kind: Kind::One(c),
         };
         let site = q::site_by_id(&self.db, site_id)
             .await?
@@ -502,7 +445,7 @@ impl Inner {
         let policy = self.policy.for_account(site.account_id).await?;
         if let Some(why) = policy.paused {
             return Ok(one(self
-                .compile(version, format!("/* barkeep: {why} */\n"), SITE_CACHE)
+                .compile(key, version, format!("/* barkeep: {why} */\n"), SITE_CACHE)
                 .await?));
         }
         let hostnames: Vec<String> = q::hostnames_of(&self.db, &[site_id])
@@ -550,13 +493,14 @@ impl Inner {
             });
         }
         let js = script_for(&parts, bars.iter().collect())?;
-        Ok(one(self.compile(version, js, SITE_CACHE).await?))
+        Ok(one(self.compile(key, version, js, SITE_CACHE).await?))
     }
 
     /// The script of a site with bars shown by country, for a visitor from `country`:
     /// only the bars that country may see. Made once per country and version.
     async fn for_country(
-        &self,
+        self: &Arc<Self>,
+        key: &str,
         version: i64,
         by: &ByCountry,
         country: Option<[u8; 2]>,
@@ -577,11 +521,10 @@ impl Inner {
             .collect();
         let made = async {
             let js = script_for(&by.site, bars)?;
-            self.compile(version, js, COUNTRY_CACHE).await
+            self.compile(key, version, js, COUNTRY_CACHE).await
         };
         match made.await {
             Ok(c) => {
-                let c = Arc::new(c);
                 let mut all = by.made.lock().unwrap_or_else(|e| e.into_inner());
                 Some(all.entry(country).or_insert(c).clone())
             }
@@ -595,13 +538,44 @@ impl Inner {
         }
     }
 
+    /// A script compressed quickly, to be compressed at its best if it is still the site's
+    /// current one once it has settled.
     async fn compile(
-        &self,
+        self: &Arc<Self>,
+        key: &str,
         version: i64,
         js: String,
         cache: &'static str,
-    ) -> anyhow::Result<Compiled> {
-        Compiled::new(version, self.compressor.pack(js).await?, cache)
+    ) -> anyhow::Result<Arc<Compiled>> {
+        let compiled = Arc::new(Compiled::new(
+            version,
+            self.compressor.pack(js).await?,
+            cache,
+        )?);
+        let (target, kept) = (Arc::downgrade(&compiled), Arc::downgrade(&compiled));
+        let inner: Weak<Inner> = Arc::downgrade(self);
+        let key = key.to_string();
+        self.compressor.polish(Polish {
+            plain: compiled.plain.clone(),
+            wanted: Box::new(move || {
+                target.strong_count() > 0
+                    && inner
+                        .upgrade()
+                        .is_some_and(|i| i.version_of(&key) == Some(version))
+            }),
+            done: Box::new(move |best| {
+                if let Some(c) = kept.upgrade() {
+                    let _ = c.best.set(best);
+                }
+            }),
+        });
+        Ok(compiled)
+    }
+
+    /// The version the site of `key` is at.
+    fn version_of(&self, key: &str) -> Option<i64> {
+        let map = self.by_key.read().unwrap_or_else(|e| e.into_inner());
+        map.get(key).map(|e| e.version)
     }
 }
 
@@ -692,6 +666,7 @@ mod tests {
     use super::*;
     use crate::domain::bar::{BarSettings, Display, Goal, Targeting, Trigger, VariantContent};
     use crate::domain::element::{Countdown, ElementType};
+    use std::io::Write;
 
     fn gzip_len(s: &str) -> usize {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -846,25 +821,35 @@ mod tests {
     }
 
     #[test]
-    fn compressed_forms_decode_to_the_script() {
+    fn the_best_brotli_form_replaces_the_quick_one_once_made() {
         use std::io::Read;
+        let js = RUNTIME.assemble(r#"{"e":"x","h":[],"b":[]}"#, &Modules::new());
         let c = Compiled::new(
             3,
-            pack(RUNTIME.assemble(r#"{"e":"x","h":[],"b":[]}"#, &Modules::new())).unwrap(),
+            compress::pack(js.clone(), compress::QUICK).unwrap(),
             SITE_CACHE,
         )
         .unwrap();
+        let unbrotli = |b: &Bytes| {
+            let mut out = Vec::new();
+            brotli::Decompressor::new(&b[..], 4096)
+                .read_to_end(&mut out)
+                .unwrap();
+            out
+        };
+        let (quick, headers) = c.answer(Encoding::Brotli);
+        assert_eq!(unbrotli(&quick), js.as_bytes());
+        assert_eq!(headers[header::CONTENT_ENCODING], "br");
+        let best = Bytes::from(compress::brotli(js.as_bytes(), compress::BEST).unwrap());
+        c.best.set(best.clone()).unwrap();
+        let (served, _) = c.answer(Encoding::Brotli);
+        assert_eq!(served, best);
+        assert_eq!(unbrotli(&served), js.as_bytes());
         let mut out = String::new();
         flate2::read::GzDecoder::new(&c.gzip[..])
             .read_to_string(&mut out)
             .unwrap();
-        assert_eq!(out.as_bytes(), &c.plain[..]);
-        let mut out = Vec::new();
-        brotli::Decompressor::new(&c.brotli[..], 4096)
-            .read_to_end(&mut out)
-            .unwrap();
-        assert_eq!(out, &c.plain[..]);
-        assert!(c.brotli.len() < c.gzip.len());
+        assert_eq!(out, js);
         assert!(c.etag.to_str().unwrap().starts_with("\"3-"));
     }
 }

@@ -1,4 +1,5 @@
-//! What each site's script tag loads: the site's compiled script (`compiled.rs`) and the
+//! What each site's script tag loads: the site's compiled script (`compiled.rs`, compressed
+//! on a thread of its own by `compress.rs`) and the
 //! registry of deployments that may receive events (`registry.rs`), both held in memory and kept in step with the
 //! database. A change made in this process arrives through the catalogue's
 //! [`Listener`](crate::catalog::Listener) and applies at once; a change made by another
@@ -12,9 +13,11 @@ use futures_util::future::BoxFuture;
 use crate::catalog::{Change, Listener};
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::domain::{AccountId, SiteId};
+use crate::db::entities::deployment;
+use crate::domain::{AccountId, DeploymentId, SiteId};
 
 pub mod compiled;
+pub mod compress;
 pub mod registry;
 
 pub use compiled::{Compiled, Encoding, Lookup, Scripts};
@@ -97,6 +100,21 @@ impl Live {
         self.registry.reload_sites(&self.db, &[site]).await
     }
 
+    /// After a publish in this process: the registry learns the bar's deployments from
+    /// the publish itself rather than reading the whole site again.
+    async fn published(
+        &self,
+        site: SiteId,
+        ended: &[DeploymentId],
+        created: &[deployment::Model],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<()> {
+        self.scripts.refresh_site(site).await?;
+        self.registry
+            .published(&self.db, site, ended, created, at)
+            .await
+    }
+
     /// One round of the `site_sync` job: picks up what other processes changed.
     pub async fn sync(&self) -> anyhow::Result<()> {
         let started = self.clock.now();
@@ -121,6 +139,12 @@ impl Listener for Live {
         Box::pin(async move {
             let (site, result) = match change {
                 Change::SiteChanged(site) => (*site, self.refresh(*site).await),
+                Change::BarPublished {
+                    site,
+                    ended,
+                    created,
+                    at,
+                } => (*site, self.published(*site, ended, created, *at).await),
                 Change::SiteDeleted { site, key } => {
                     self.scripts.forget(key);
                     (*site, self.registry.reload_sites(&self.db, &[*site]).await)

@@ -21,7 +21,7 @@ pub const LATE_EVENTS: chrono::Duration = chrono::Duration::minutes(10);
 const MISSING_TTL: Duration = Duration::from_secs(30);
 const MAX_MISSING: usize = 100_000;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DeploymentInfo {
     pub site_id: SiteId,
     pub goal: Goal,
@@ -39,6 +39,9 @@ impl DeploymentInfo {
         self.hostnames.iter().find(|h| h.matches(host))
     }
 }
+
+/// A site's hostnames and goal ids, shared by the entries of its deployments.
+type SiteParts = (Arc<[Hostname]>, Arc<[i64]>);
 
 /// Ids come from the database, not from visitors (a lookup never inserts): a fast hasher
 /// is safe.
@@ -112,6 +115,57 @@ impl Registry {
         let mut missing = self.missing.lock().unwrap_or_else(|e| e.into_inner());
         missing.clear();
         Ok(())
+    }
+
+    /// A bar of `site` was published in this process: `ended` stopped at `at` and
+    /// `created` began. Applied to the map as it is, without reading the site again: the
+    /// cost is the bar's, whatever the size of the site. The site's hostnames and goals
+    /// come from its entries already here (every change to them reloads the site); a
+    /// site with none yet is read from the database.
+    pub async fn published(
+        &self,
+        db: &Db,
+        site: SiteId,
+        ended: &[DeploymentId],
+        created: &[deployment::Model],
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let Some((hostnames, goals)) = self.parts_of(site, ended) else {
+            return self.reload_sites(db, &[site]).await;
+        };
+        let fresh: Vec<(i64, Arc<DeploymentInfo>)> = created
+            .iter()
+            .map(|d| (d.id.0, Arc::new(info(d, hostnames.clone(), goals.clone()))))
+            .collect();
+        {
+            let mut map = self.by_id.write().unwrap_or_else(|e| e.into_inner());
+            for id in ended {
+                if let Some(old) = map.get_mut(&id.0).filter(|old| old.ended_at.is_none()) {
+                    *old = Arc::new(DeploymentInfo {
+                        ended_at: Some(at),
+                        ..DeploymentInfo::clone(old)
+                    });
+                }
+            }
+            map.extend(fresh);
+        }
+        // An id looked up before it existed is found at once now.
+        let mut missing = self.missing.lock().unwrap_or_else(|e| e.into_inner());
+        for d in created {
+            missing.remove(&d.id.0);
+        }
+        Ok(())
+    }
+
+    /// The hostnames and goals of a site the map knows, from the first of `hint` that
+    /// is here, else from any entry of the site.
+    fn parts_of(&self, site: SiteId, hint: &[DeploymentId]) -> Option<SiteParts> {
+        let map = self.by_id.read().unwrap_or_else(|e| e.into_inner());
+        hint.iter()
+            .filter_map(|id| map.get(&id.0))
+            .chain(map.values())
+            .find(|i| i.site_id == site)
+            .map(|i| (i.hostnames.clone(), i.goals.clone()))
     }
 
     /// Looks up ids the map does not know (published a moment ago in another process).
@@ -194,23 +248,25 @@ async fn build(db: &Db, deployments: Vec<deployment::Model>) -> anyhow::Result<B
         foldhash::fast::RandomState::default(),
     );
     for d in deployments {
-        out.insert(
-            d.id.0,
-            Arc::new(DeploymentInfo {
-                site_id: d.site_id,
-                goal: d.snapshot.settings.goal,
-                hostnames: shared
-                    .get(&d.site_id)
-                    .cloned()
-                    .unwrap_or_else(|| Arc::from(Vec::new())),
-                ended_at: d.ended_at,
-                holds_out: d.snapshot.settings.holdout > 0,
-                goals: goals
-                    .get(&d.site_id)
-                    .cloned()
-                    .unwrap_or_else(|| Arc::from(Vec::new())),
-            }),
+        let hostnames = shared.get(&d.site_id).cloned();
+        let site_goals = goals.get(&d.site_id).cloned();
+        let info = info(
+            &d,
+            hostnames.unwrap_or_else(|| Arc::from(Vec::new())),
+            site_goals.unwrap_or_else(|| Arc::from(Vec::new())),
         );
+        out.insert(d.id.0, Arc::new(info));
     }
     Ok(out)
+}
+
+fn info(d: &deployment::Model, hostnames: Arc<[Hostname]>, goals: Arc<[i64]>) -> DeploymentInfo {
+    DeploymentInfo {
+        site_id: d.site_id,
+        goal: d.snapshot.settings.goal,
+        hostnames,
+        ended_at: d.ended_at,
+        holds_out: d.snapshot.settings.holdout > 0,
+        goals,
+    }
 }

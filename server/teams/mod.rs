@@ -425,10 +425,18 @@ pub async fn record(
 }
 
 impl Teams {
-    /// Records a change; a failure is logged, never the caller's.
+    /// Records a change; a failure is logged, never the caller's. The entry is written in
+    /// a transaction of its own, so on SQLite it takes its turn with the other writers of
+    /// this process instead of polling for the lock.
     pub async fn audit(&self, change: Change<'_>) {
         let action = change.action.to_string();
-        if let Err(err) = record(&self.db, change, self.clock.now()).await {
+        let written = async {
+            let txn = crate::db::begin(&self.db).await?;
+            record(&txn, change, self.clock.now()).await?;
+            txn.commit().await?;
+            Ok::<_, crate::error::Error>(())
+        };
+        if let Err(err) = written.await {
             tracing::error!(error = %err, action, "could not write the audit log");
         }
     }

@@ -358,6 +358,65 @@ async fn events_of_a_long_ended_deployment_are_not_counted() {
 }
 
 #[tokio::test]
+async fn a_republished_bar_counts_its_new_deployment_at_once_and_its_old_one_ten_minutes_more() {
+    let app = TestApp::spawn_with(proxied()).await;
+    let live = app.live_bar("again@example.com", &link_bar("First")).await;
+    let site = live.site["id"].as_i64().unwrap();
+    // Another bar on the same site, which the first one's publishes leave alone.
+    let other = app.bar(&live.cookie, site, &link_bar("Other")).await["id"]
+        .as_i64()
+        .unwrap();
+    let other_d = app.publish(&live.cookie, other).await[0]["id"]
+        .as_i64()
+        .unwrap();
+    let res = app
+        .client
+        .patch(app.url(&format!("/api/v1/bars/{}", live.bar_id)))
+        .header("cookie", &live.cookie)
+        .json(&json!({"message": "Second"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (old, new) = (
+        live.deployment,
+        app.publish(&live.cookie, live.bar_id).await[0]["id"]
+            .as_i64()
+            .unwrap(),
+    );
+    assert_ne!(old, new);
+    // The new deployment counts at once, on the site's hostnames (its wildcard too).
+    let on = |d: i64, k: &str, host: &str| json!({"d": d, "k": k, "h": host});
+    for (body, ip) in [
+        (on(new, "v", "www.shop.example"), "192.0.2.50"),
+        (ev(old, "c"), "192.0.2.51"),
+        (ev(other_d, "v"), "192.0.2.52"),
+    ] {
+        assert_eq!(
+            app.event(&body, ip, BROWSER_UA).await,
+            StatusCode::NO_CONTENT
+        );
+    }
+    // Eleven minutes on, the old one no longer counts; the others still do.
+    app.advance(chrono::Duration::minutes(11));
+    for d in [old, new, other_d] {
+        app.event(&ev(d, "c"), "192.0.2.53", BROWSER_UA).await;
+    }
+    let totals = |d: i64| format!("/api/v1/deployments/{d}/stats");
+    app.expect_totals(&live.cookie, &totals(old), [0, 0, 1, 0, 0])
+        .await;
+    app.expect_totals(&live.cookie, &totals(new), [1, 1, 1, 0, 0])
+        .await;
+    app.expect_totals(&live.cookie, &totals(other_d), [1, 1, 1, 0, 0])
+        .await;
+    assert_eq!(
+        app.metric(r#"barkeep_events_not_counted_total{reason="ended_deployment"}"#)
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test]
 async fn a_deployment_published_in_another_process_a_moment_ago_is_counted() {
     let a = TestApp::spawn_with(proxied()).await;
     let b = TestApp::spawn_with(proxied().sharing(&a)).await;
