@@ -581,11 +581,17 @@ impl Inner {
 
 impl Scripts {
     /// Re-reads one site's version after this process changed it, so its next request
-    /// gets the new script at once. Returns whether anything changed.
-    pub async fn refresh_site(&self, site_id: SiteId) -> anyhow::Result<bool> {
+    /// gets the new script at once. Returns how far the version moved past the one this
+    /// process knew (`None` for a site it did not know, or one that is gone).
+    pub async fn refresh_site(&self, site_id: SiteId) -> anyhow::Result<Option<i64>> {
         Ok(match q::site_by_id(&self.inner.db, site_id).await? {
-            Some(site) => self.upsert(site.id, site.key, site.script_version),
-            None => false,
+            Some(site) => {
+                let before = self.inner.version_of(&site.key);
+                let now = site.script_version;
+                self.upsert(site.id, site.key, now);
+                before.map(|before| now - before)
+            }
+            None => None,
         })
     }
 

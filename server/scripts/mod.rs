@@ -101,7 +101,9 @@ impl Live {
     }
 
     /// After a publish in this process: the registry learns the bar's deployments from
-    /// the publish itself rather than reading the whole site again.
+    /// the publish itself rather than reading the whole site again, unless the site's
+    /// version moved by more than this publish (another process changed the site, its
+    /// hostnames perhaps, since this one last looked): then the site is read whole.
     async fn published(
         &self,
         site: SiteId,
@@ -109,10 +111,14 @@ impl Live {
         created: &[deployment::Model],
         at: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<()> {
-        self.scripts.refresh_site(site).await?;
-        self.registry
-            .published(&self.db, site, ended, created, at)
-            .await
+        match self.scripts.refresh_site(site).await? {
+            Some(step) if step <= 1 => {
+                self.registry
+                    .published(&self.db, site, ended, created, at)
+                    .await
+            }
+            _ => self.registry.reload_sites(&self.db, &[site]).await,
+        }
     }
 
     /// One round of the `site_sync` job: picks up what other processes changed.

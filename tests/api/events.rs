@@ -437,6 +437,56 @@ async fn a_deployment_published_in_another_process_a_moment_ago_is_counted() {
 }
 
 #[tokio::test]
+async fn a_publish_after_another_process_changed_the_hostnames_serves_the_new_ones() {
+    let a = TestApp::spawn_with(proxied()).await;
+    let b = TestApp::spawn_with(proxied().sharing(&a)).await;
+    let live = a.live_bar("moved@example.com", &link_bar("Moved")).await;
+    let site = live.site["id"].as_i64().unwrap();
+    // B moves the site to another hostname; A has not polled since.
+    let res = b
+        .client
+        .patch(b.url(&format!("/api/v1/sites/{site}")))
+        .header("cookie", &live.cookie)
+        .json(&json!({"hostnames": ["moved.example"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // A publishes on the site: its deployments learn the site's hostnames as they are now.
+    let res = a
+        .client
+        .patch(a.url(&format!("/api/v1/bars/{}", live.bar_id)))
+        .header("cookie", &live.cookie)
+        .json(&json!({"message": "Moved, again"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let new = a.publish(&live.cookie, live.bar_id).await[0]["id"]
+        .as_i64()
+        .unwrap();
+    let status = a
+        .client
+        .post(a.url("/e"))
+        .header("content-type", "text/plain;charset=UTF-8")
+        .header("user-agent", BROWSER_UA)
+        .header("origin", "https://moved.example")
+        .header("x-forwarded-for", "192.0.2.60")
+        .body(json!({"d": new, "k": "v", "h": "moved.example"}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    a.expect_totals(
+        &live.cookie,
+        &format!("/api/v1/deployments/{new}/stats"),
+        [1, 1, 0, 0, 0],
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn leads_are_counted_and_kept_and_bots_and_garbage_are_not() {
     let app = TestApp::spawn_with(proxied()).await;
     let live = app
