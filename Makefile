@@ -96,7 +96,7 @@ test-deps:
 	@cd widget && if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
 	@if ! $(SCHEMATHESIS) --version 2>/dev/null | grep -q "$(SCHEMATHESIS_VERSION)"; then \
 		echo "installing schemathesis $(SCHEMATHESIS_VERSION) into $(VENV)"; \
-		python3 -m venv $(VENV) && $(VENV)/bin/pip install -q "schemathesis==$(SCHEMATHESIS_VERSION)"; \
+		python3 -m venv --clear $(VENV) && $(VENV)/bin/pip install -q "schemathesis==$(SCHEMATHESIS_VERSION)"; \
 	fi
 
 ## bench: wrk against the release binary on loopback; see docs/BENCHMARKS.md
