@@ -174,7 +174,7 @@ impl Compiled {
     }
 
     /// The brotli form served now: the best one once it is made.
-    pub fn brotli(&self) -> &Bytes {
+    fn brotli(&self) -> &Bytes {
         self.best.get().unwrap_or(&self.brotli)
     }
 

@@ -6,7 +6,8 @@
 //! once and a burst of publishes does not queue up behind the compressor. Then, once the
 //! script has stayed the current one for [`SETTLE`], brotli at its best (quality 11), about
 //! a tenth smaller and some fifty milliseconds of work for a site of 100 bars, spent once
-//! per burst instead of once per publish. Quick work always goes first.
+//! per burst instead of once per publish. A script is polished only while no quick job
+//! waits; a quick job that arrives during a polish waits for that one to end.
 
 use std::collections::VecDeque;
 use std::io::Write;

@@ -370,13 +370,12 @@ async fn a_republished_bar_counts_its_new_deployment_at_once_and_its_old_one_ten
         .as_i64()
         .unwrap();
     let res = app
-        .client
-        .patch(app.url(&format!("/api/v1/bars/{}", live.bar_id)))
-        .header("cookie", &live.cookie)
-        .json(&json!({"message": "Second"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_as(
+            &format!("/api/v1/bars/{}", live.bar_id),
+            &json!({"message": "Second"}),
+            &live.cookie,
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let (old, new) = (
         live.deployment,
@@ -444,23 +443,21 @@ async fn a_publish_after_another_process_changed_the_hostnames_serves_the_new_on
     let site = live.site["id"].as_i64().unwrap();
     // B moves the site to another hostname; A has not polled since.
     let res = b
-        .client
-        .patch(b.url(&format!("/api/v1/sites/{site}")))
-        .header("cookie", &live.cookie)
-        .json(&json!({"hostnames": ["moved.example"]}))
-        .send()
-        .await
-        .unwrap();
+        .patch_as(
+            &format!("/api/v1/sites/{site}"),
+            &json!({"hostnames": ["moved.example"]}),
+            &live.cookie,
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     // A publishes on the site: its deployments learn the site's hostnames as they are now.
     let res = a
-        .client
-        .patch(a.url(&format!("/api/v1/bars/{}", live.bar_id)))
-        .header("cookie", &live.cookie)
-        .json(&json!({"message": "Moved, again"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_as(
+            &format!("/api/v1/bars/{}", live.bar_id),
+            &json!({"message": "Moved, again"}),
+            &live.cookie,
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let new = a.publish(&live.cookie, live.bar_id).await[0]["id"]
         .as_i64()

@@ -300,6 +300,16 @@ impl TestApp {
         req.send().await.expect("request")
     }
 
+    pub async fn patch_as(&self, path: &str, body: &Value, cookie: &str) -> Response {
+        self.client
+            .patch(self.url(path))
+            .header("cookie", cookie)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn get_as(&self, path: &str, cookie: &str) -> Response {
         self.client
             .get(self.url(path))
